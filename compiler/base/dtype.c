@@ -1,0 +1,210 @@
+/*
+ * dtype.c: element types and static shapes.
+ *
+ * One table (KILN_DTYPES in kiln.h) gives each type its size, C name and
+ * class; the accessors here read and write single elements, which constant
+ * folding, shape arithmetic and the Kernel IR interpreter all go through.
+ */
+#include "kiln.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct DTypeInfo {
+    int id;            /* ONNX code */
+    const char *name;  /* short name used in dumps: "f32" */
+    int size;          /* bytes */
+    const char *ctype; /* C type of one element */
+    char cls;          /* F float, S signed, U unsigned, B bool, X unsupported */
+} DTypeInfo;
+
+static const DTypeInfo dtinfo[] = {
+#define DT(e, id, name, size, ctype, cls) {id, name, size, ctype, cls},
+    KILN_DTYPES(DT)
+#undef DT
+};
+
+static const DTypeInfo *info(DType t)
+{
+    for (size_t i = 0; i < sizeof dtinfo / sizeof dtinfo[0]; i++)
+        if (dtinfo[i].id == (int)t)
+            return &dtinfo[i];
+    return NULL;
+}
+
+const char *dtype_name(DType t)
+{
+    const DTypeInfo *d = info(t);
+    return d ? d->name : "dt?";
+}
+
+const char *dtype_ctype(DType t)
+{
+    const DTypeInfo *d = info(t);
+    return d ? d->ctype : "void";
+}
+
+int dtype_size(DType t)
+{
+    const DTypeInfo *d = info(t);
+    return d ? d->size : 0;
+}
+
+int dtype_known(int code) { return info((DType)code) != NULL; }
+
+static char cls(DType t)
+{
+    const DTypeInfo *d = info(t);
+    return d ? d->cls : 'X';
+}
+
+int dtype_is_float(DType t) { return cls(t) == 'F'; }
+int dtype_is_int(DType t) { return cls(t) == 'S' || cls(t) == 'U'; }
+int dtype_is_signed(DType t) { return cls(t) == 'S' || cls(t) == 'F'; }
+int dtype_is_computable(DType t) { return cls(t) != 'X'; }
+
+DType dtype_parse(const char *name)
+{
+    for (size_t i = 0; i < sizeof dtinfo / sizeof dtinfo[0]; i++)
+        if (!strcmp(dtinfo[i].name, name))
+            return (DType)dtinfo[i].id;
+    return DT_UNDEF;
+}
+
+double dtype_get_f(DType t, const void *p, int64_t i)
+{
+    switch (t) {
+    case DT_F32: return ((const float *)p)[i];
+    case DT_F64: return ((const double *)p)[i];
+    case DT_U64: return (double)((const uint64_t *)p)[i];
+    default: return (double)dtype_get_i(t, p, i);
+    }
+}
+
+int64_t dtype_get_i(DType t, const void *p, int64_t i)
+{
+    switch (t) {
+    case DT_F32: return (int64_t)((const float *)p)[i];
+    case DT_F64: return (int64_t)((const double *)p)[i];
+    case DT_U8: case DT_BOOL: return ((const uint8_t *)p)[i];
+    case DT_I8: return ((const int8_t *)p)[i];
+    case DT_U16: return ((const uint16_t *)p)[i];
+    case DT_I16: return ((const int16_t *)p)[i];
+    case DT_U32: return ((const uint32_t *)p)[i];
+    case DT_I32: return ((const int32_t *)p)[i];
+    case DT_U64: return (int64_t)((const uint64_t *)p)[i];
+    case DT_I64: case DT_INDEX: return ((const int64_t *)p)[i];
+    default: return 0;
+    }
+}
+
+void dtype_set_f(DType t, void *p, int64_t i, double v)
+{
+    switch (t) {
+    case DT_F32: ((float *)p)[i] = (float)v; break;
+    case DT_F64: ((double *)p)[i] = v; break;
+    case DT_BOOL: ((uint8_t *)p)[i] = v != 0; break;
+    case DT_U64: ((uint64_t *)p)[i] = (uint64_t)v; break;
+    default: dtype_set_i(t, p, i, (int64_t)v); break;
+    }
+}
+
+void dtype_set_i(DType t, void *p, int64_t i, int64_t v)
+{
+    switch (t) {
+    case DT_F32: ((float *)p)[i] = (float)v; break;
+    case DT_F64: ((double *)p)[i] = (double)v; break;
+    case DT_BOOL: ((uint8_t *)p)[i] = v != 0; break;
+    case DT_U8: ((uint8_t *)p)[i] = (uint8_t)v; break;
+    case DT_I8: ((int8_t *)p)[i] = (int8_t)v; break;
+    case DT_U16: ((uint16_t *)p)[i] = (uint16_t)v; break;
+    case DT_I16: ((int16_t *)p)[i] = (int16_t)v; break;
+    case DT_U32: ((uint32_t *)p)[i] = (uint32_t)v; break;
+    case DT_I32: ((int32_t *)p)[i] = (int32_t)v; break;
+    case DT_U64: ((uint64_t *)p)[i] = (uint64_t)v; break;
+    case DT_I64: case DT_INDEX: ((int64_t *)p)[i] = v; break;
+    default: break;
+    }
+}
+
+/* ------------------------------------------------------------------ shapes */
+
+int64_t shape_numel(const Shape *s)
+{
+    int64_t n = 1;
+    for (int i = 0; i < s->rank; i++)
+        n *= s->dim[i];
+    return n;
+}
+
+int shape_equal(const Shape *a, const Shape *b)
+{
+    if (a->rank != b->rank)
+        return 0;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dim[i] != b->dim[i])
+            return 0;
+    return 1;
+}
+
+int shape_broadcast(const Shape *a, const Shape *b, Shape *out)
+{
+    Shape r = {0};
+    r.rank = a->rank > b->rank ? a->rank : b->rank;
+    for (int i = 0; i < r.rank; i++) {
+        int ia = i - (r.rank - a->rank), ib = i - (r.rank - b->rank);
+        int64_t da = ia >= 0 ? a->dim[ia] : 1, db = ib >= 0 ? b->dim[ib] : 1;
+        if (da != db && da != 1 && db != 1)
+            return 1;
+        r.dim[i] = da == 1 ? db : da;
+    }
+    *out = r;
+    return 0;
+}
+
+char *shape_str(const Shape *s, char *buf, size_t size)
+{
+    if (s->rank == 0) {
+        snprintf(buf, size, "scalar");
+        return buf;
+    }
+    size_t n = 0;
+    buf[0] = 0;
+    for (int i = 0; i < s->rank && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, i ? "x%lld" : "%lld", (long long)s->dim[i]);
+    return buf;
+}
+
+int shape_parse(const char *text, Shape *out)
+{
+    Shape s = {0};
+    const char *p = text;
+    if (!strcmp(text, "scalar")) {
+        *out = s;
+        return 0;
+    }
+    for (;;) {
+        if (s.rank == KILN_MAX_RANK || *p < '0' || *p > '9')
+            return 1;
+        int64_t v = 0;
+        while (*p >= '0' && *p <= '9')
+            v = v * 10 + (*p++ - '0');
+        s.dim[s.rank++] = v;
+        if (*p == 0)
+            break;
+        if (*p != 'x' && *p != ',')
+            return 1;
+        p++;
+    }
+    *out = s;
+    return 0;
+}
+
+void shape_strides(const Shape *s, int64_t out[KILN_MAX_RANK])
+{
+    int64_t st = 1;
+    for (int i = s->rank - 1; i >= 0; i--) {
+        out[i] = st;
+        st *= s->dim[i];
+    }
+}

@@ -1,0 +1,146 @@
+/*
+ * kiln.h: what every stage of the compiler shares.
+ *
+ * The arena allocator every IR lives in, diagnostics, element types, shapes
+ * and constant tensors. Nothing here knows about ONNX protobufs, graphs or
+ * kernels; those have their own headers (onnx/onnx.h, graph/graph.h,
+ * kernel/kernel.h) that build on this one.
+ */
+#ifndef KILN_H
+#define KILN_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum { KILN_MAX_RANK = 8 };  /* deepest tensor rank the compiler accepts */
+
+/* ---------------------------------------------------------------- arena.c */
+
+/* A bump allocator. Every allocation is zero-filled and 16-byte aligned; the
+ * whole arena is freed at once. Running out of memory calls the handler set
+ * by main() (the one place the compiler may exit). */
+typedef struct Arena Arena;
+
+Arena *arena_new(void);
+void arena_free(Arena *a);
+void *arena_alloc(Arena *a, size_t size);
+/* Grow an array allocated from `a` from `old` to `new_size` bytes. */
+void *arena_grow(Arena *a, void *old, size_t old_size, size_t new_size);
+char *arena_strdup(Arena *a, const char *s);
+char *arena_printf(Arena *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void arena_set_oom_handler(void (*fn)(void));
+
+/* Append one zeroed element to the array *arrp (of *n elements, room for
+ * *cap), growing it by doubling; returns the new element. */
+void *arena_push(Arena *a, void *arrp, int *n, int *cap, size_t elem);
+#define ARENA_PUSH(A, arr, n, cap) \
+    ((__typeof__(&(arr)[0]))arena_push((A), (void *)&(arr), &(n), &(cap), sizeof *(arr)))
+
+/* ----------------------------------------------------------------- diag.c */
+
+/* Where a library routine reports a failure: the message, then return 1.
+ * `file` is the model path every message starts with. */
+typedef struct Diag {
+    const char *file;  /* model (or data) file the message names */
+    char msg[2048];    /* first error, "file: node 'n' (Op): what" */
+    int nerrors;       /* errors reported; only the first is kept in msg */
+} Diag;
+
+/* Record "file: <fmt>" (only the first error is kept). Returns 1. */
+int diag_error(Diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int diag_verror(Diag *d, const char *fmt, va_list ap);
+/* Move src's message (already prefixed with its own file) into d. Returns 1. */
+int diag_take(Diag *d, const Diag *src);
+
+/* ---------------------------------------------------------------- dtype.c */
+
+/* Element types, numbered as ONNX's TensorProto.DataType so that import is a
+ * cast. DT_INDEX is kiln's own: the signed type of loop variables and
+ * indices (ptrdiff_t in C).
+ *
+ *  DT(enum, onnx id, name, bytes, C type, class) -- class: F float, S signed
+ *  integer, U unsigned integer, B bool, X not computable yet */
+#define KILN_DTYPES(DT)                                   \
+    DT(DT_UNDEF, 0, "undefined", 0, "void", 'X')          \
+    DT(DT_F32, 1, "f32", 4, "float", 'F')                 \
+    DT(DT_U8, 2, "u8", 1, "uint8_t", 'U')                 \
+    DT(DT_I8, 3, "i8", 1, "int8_t", 'S')                  \
+    DT(DT_U16, 4, "u16", 2, "uint16_t", 'U')              \
+    DT(DT_I16, 5, "i16", 2, "int16_t", 'S')               \
+    DT(DT_I32, 6, "i32", 4, "int32_t", 'S')               \
+    DT(DT_I64, 7, "i64", 8, "int64_t", 'S')               \
+    DT(DT_STRING, 8, "string", 0, "void", 'X')            \
+    DT(DT_BOOL, 9, "bool", 1, "uint8_t", 'B')             \
+    DT(DT_F16, 10, "f16", 2, "uint16_t", 'X')             \
+    DT(DT_F64, 11, "f64", 8, "double", 'F')               \
+    DT(DT_U32, 12, "u32", 4, "uint32_t", 'U')             \
+    DT(DT_U64, 13, "u64", 8, "uint64_t", 'U')             \
+    DT(DT_C64, 14, "c64", 8, "void", 'X')                 \
+    DT(DT_C128, 15, "c128", 16, "void", 'X')              \
+    DT(DT_BF16, 16, "bf16", 2, "uint16_t", 'X')           \
+    DT(DT_INDEX, 64, "index", 8, "ptrdiff_t", 'S')
+
+typedef enum DType {
+#define DT(e, id, name, size, ctype, cls) e = id,
+    KILN_DTYPES(DT)
+#undef DT
+} DType;
+
+const char *dtype_name(DType t);   /* "f32"; "dt?" for an unknown code */
+const char *dtype_ctype(DType t);  /* "float" */
+int dtype_size(DType t);           /* bytes per element; 0 if not storable */
+int dtype_known(int code);         /* code names a DType of the table */
+int dtype_is_float(DType t);
+int dtype_is_int(DType t);         /* signed or unsigned integer */
+int dtype_is_signed(DType t);      /* signed integer or float */
+int dtype_is_computable(DType t);  /* kernels can compute with it */
+DType dtype_parse(const char *name); /* "f32" -> DT_F32; DT_UNDEF if unknown */
+
+/* Read element i of a buffer of type t as a double / int64 (for constant
+ * folding and shape arithmetic), and write one. */
+double dtype_get_f(DType t, const void *data, int64_t i);
+int64_t dtype_get_i(DType t, const void *data, int64_t i);
+void dtype_set_f(DType t, void *data, int64_t i, double v);
+void dtype_set_i(DType t, void *data, int64_t i, int64_t v);
+
+/* ---------------------------------------------------------------- shape.c */
+
+/* A static shape. Symbolic dimensions are bound before inference, so every
+ * dim here is a known extent >= 0. */
+typedef struct Shape {
+    int rank;                     /* 0 for a scalar */
+    int64_t dim[KILN_MAX_RANK];   /* extents, outermost first */
+} Shape;
+
+int64_t shape_numel(const Shape *s);        /* product of dims; 1 for rank 0 */
+int shape_equal(const Shape *a, const Shape *b);
+/* numpy broadcasting of a and b; returns 0 and fills out, or 1 if they do
+ * not broadcast. */
+int shape_broadcast(const Shape *a, const Shape *b, Shape *out);
+/* "1x3x224x224" ("scalar" for rank 0) into buf; returns buf. */
+char *shape_str(const Shape *s, char *buf, size_t size);
+/* Parse "1x3x224x224"; returns 0 on success. */
+int shape_parse(const char *text, Shape *out);
+/* Row-major strides in elements. */
+void shape_strides(const Shape *s, int64_t out[KILN_MAX_RANK]);
+
+/* A tensor with its data: initializers, attribute tensors, test inputs. */
+typedef struct Tensor {
+    const char *name;  /* may be "" */
+    DType dtype;
+    Shape shape;
+    void *data;        /* numel * dtype_size bytes, little-endian, row-major */
+} Tensor;
+
+/* --------------------------------------------------------------- util.c */
+
+/* A C identifier made from an ONNX name ("conv1/W:0" -> "conv1_W_0"), at
+ * most maxlen characters, never starting with a digit. */
+char *c_ident(Arena *a, const char *name, int maxlen);
+/* Read a whole file; returns NULL (and sets *out_err to strerror) on failure. */
+unsigned char *read_file(Arena *a, const char *path, size_t *out_size, const char **out_err);
+int write_file(const char *path, const void *data, size_t size);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * driver.h: the commands of the kiln program, and the pipeline they share.
+ */
+#ifndef KILN_DRIVER_H
+#define KILN_DRIVER_H
+
+#include "graph/graph.h"
+#include "kernel/kernel.h"
+
+enum { MAX_BINDS = 64, MAX_TENSORS = 64 };
+
+typedef struct Options {
+    const char *model;         /* MODEL.onnx */
+    const char *outdir;        /* -o */
+    const char *target;        /* --target: "c" */
+    const char *arch;          /* --arch, NULL for the host */
+    const char *emit;          /* --emit: exe | lib | src */
+    ShapeBind binds[MAX_BINDS];/* --shape NAME=DIMS */
+    int nbinds;
+    int opt;                   /* -O0..3 */
+    int threads;               /* --threads */
+    const char *dump;          /* --dump graph|kernel, or NULL */
+    const char *testdir;       /* check: TESTDIR */
+    double rtol, atol;         /* check tolerances */
+    int iters;                 /* bench --iters */
+    int profile;               /* bench --profile */
+    int keep;                  /* keep check/bench's temporary folder */
+} Options;
+
+/* What compile_model produces. */
+typedef struct Compiled {
+    Graph *graph;              /* after all graph passes (or where it failed) */
+    Program *prog;             /* planned Kernel IR */
+} Compiled;
+
+/* ------------------------------------------------------------ compile.c */
+/* The pipeline: import, bind shapes, infer and fold, canonicalize, remove
+ * dead code, fuse, lower, simplify, plan. `known` are input tensors whose
+ * shapes (and, for the inputs named in `specialize`, values) the compile
+ * may use. Everything is allocated in `a`. */
+int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
+                  const char *const *specialize, int nspecialize, Compiled *out, Diag *d);
+/* Write the generated sources, the runtime and build.sh into dir, and
+ * (for --emit exe|lib) build them. On failure nothing that looks like a
+ * finished build is left behind. */
+int emit_and_build(const Compiled *c, const Options *o, const char *dir, Diag *d);
+/* kiln compile */
+int cmd_compile(const Options *o);
+
+/* -------------------------------------------------------------- check.c */
+int cmd_check(const Options *o);
+int cmd_bench(const Options *o);
+
+/* ------------------------------------------------------------ inspect.c */
+int cmd_inspect(const Options *o);
+
+#endif

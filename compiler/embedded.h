@@ -1,0 +1,18 @@
+/*
+ * embedded.h: files built into the kiln binary (tools/embed.c): the runtime
+ * sources that every output folder gets a copy of.
+ */
+#ifndef KILN_EMBEDDED_H
+#define KILN_EMBEDDED_H
+
+#include <stddef.h>
+
+typedef struct EmbeddedFile {
+    const char *name;            /* file name in the output folder */
+    const unsigned char *data;
+    size_t size;
+} EmbeddedFile;
+
+extern const EmbeddedFile kiln_embedded[]; /* ends with {0} */
+
+#endif

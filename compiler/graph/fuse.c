@@ -1,0 +1,72 @@
+/*
+ * fuse.c: group nodes into kernels.
+ *
+ * Every node that computes something starts a group, except an elementwise
+ * node (OPF_EW) that reads the output of the node that currently ends a
+ * group, when that value
+ *   - is the producer's first output and has no other reader,
+ *   - is not a graph output,
+ *   - has the elementwise node's output shape (it is not broadcast up),
+ * and the producer can take an epilogue (not OPF_NOEPI). Such a node joins
+ * the group: lowering applies it to each value the producer stores, so
+ * Conv -> Add(bias) -> Relu is one loop nest and the intermediate tensors
+ * never exist. Chains are linear, so a group is a producer plus a list.
+ */
+#include "graph.h"
+#include "../ops/op.h"
+
+/* Does n read a value written by a node of group `grp`? */
+static int reads_group(const Graph *g, const Node *n, int grp, ValueId except)
+{
+    for (int i = 0; i < n->nin; i++) {
+        ValueId v = n->in[i];
+        if (v == VNONE || v == except)
+            continue;
+        NodeId p = g->values[v].producer;
+        if (p >= 0 && g->nodes[p].group == grp)
+            return 1;
+    }
+    return 0;
+}
+
+int graph_fuse(Graph *g, Diag *d)
+{
+    (void)d;
+    graph_count_uses(g);
+    int *last = arena_alloc(g->arena, sizeof(int) * (size_t)(g->nnodes + 1)); /* group -> last node */
+    int ngroups = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        Node *n = &g->nodes[i];
+        n->group = -1;
+        if (n->dead || !optab[n->op].lower)
+            continue;
+        int joined = 0;
+        if (optab[n->op].flags & OPF_EW) {
+            const Value *out = &g->values[n->out[0]];
+            for (int j = 0; j < n->nin && !joined; j++) {
+                ValueId v = n->in[j];
+                if (v == VNONE)
+                    continue;
+                const Value *x = &g->values[v];
+                if (x->producer < 0 || x->nuses != 1 || x->output >= 0)
+                    continue;
+                Node *p = &g->nodes[x->producer];
+                if (p->group < 0 || last[p->group] != x->producer || p->out[0] != v)
+                    continue;
+                if (optab[p->op].flags & OPF_NOEPI)
+                    continue;
+                if (!shape_equal(&x->shape, &out->shape) || reads_group(g, n, p->group, v))
+                    continue;
+                n->group = p->group;
+                last[p->group] = i;
+                joined = 1;
+            }
+        }
+        if (!joined) {
+            n->group = ngroups;
+            last[ngroups++] = i;
+        }
+    }
+    g->ngroups = ngroups;
+    return 0;
+}

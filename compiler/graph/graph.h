@@ -1,0 +1,181 @@
+/*
+ * graph.h: the Graph IR, and the table of contents of compiler/graph/.
+ *
+ * A Graph is what the ONNX model says, with every shape static: values (each
+ * with a dtype and a shape), nodes (each an op from compiler/ops/ops.h with
+ * typed attributes), and constants. Values and nodes are indices into arrays
+ * owned by the graph (printed %v12 and node names), so arrays may grow while
+ * passes hold ids. The graph passes below run in the order compile_model()
+ * calls them; each returns 0 on success or 1 with a message in the Diag.
+ */
+#ifndef KILN_GRAPH_H
+#define KILN_GRAPH_H
+
+#include "../base/kiln.h"
+#include "../ops/ops.h"
+
+typedef int32_t ValueId; /* index into Graph.values; VNONE for an absent optional */
+typedef int32_t NodeId;  /* index into Graph.nodes */
+enum { VNONE = -1 };
+
+/* Attribute kinds, numbered as ONNX's AttributeProto.AttributeType. */
+typedef enum AttrKind {
+    ATTR_UNDEF = 0,
+    ATTR_FLOAT = 1,
+    ATTR_INT = 2,
+    ATTR_STRING = 3,
+    ATTR_TENSOR = 4,
+    ATTR_GRAPH = 5,
+    ATTR_FLOATS = 6,
+    ATTR_INTS = 7,
+    ATTR_STRINGS = 8,
+    ATTR_TENSORS = 9,
+    ATTR_GRAPHS = 10,
+} AttrKind;
+
+struct Graph;
+
+/* One attribute of a node, as the model spells it. Ops read them through the
+ * typed accessors in ops/op.h, which check kinds and report errors. */
+typedef struct Attr {
+    const char *name;
+    AttrKind kind;
+    double f;              /* ATTR_FLOAT */
+    int64_t i;             /* ATTR_INT */
+    const char *s;         /* ATTR_STRING (NUL-terminated; strings with NULs are cut) */
+    int n;                 /* element count of the list kinds */
+    double *floats;        /* ATTR_FLOATS [n] */
+    int64_t *ints;         /* ATTR_INTS [n] */
+    const char **strings;  /* ATTR_STRINGS [n] */
+    Tensor *t;             /* ATTR_TENSOR */
+    struct Graph *g;       /* ATTR_GRAPH (imported, not yet compiled) */
+} Attr;
+
+typedef enum ValueKind {
+    VAL_NODE,   /* produced by a node */
+    VAL_INPUT,  /* graph input, given at run time */
+    VAL_CONST,  /* initializer, Constant node, or folded: data is known */
+} ValueKind;
+
+/* A tensor value. Its shape is filled by import (inputs, initializers) or by
+ * inference (everything else). */
+typedef struct Value {
+    const char *name;     /* ONNX name; unique in the graph */
+    ValueKind kind;
+    DType dtype;          /* DT_UNDEF until inferred */
+    Shape shape;          /* static; valid once `typed` */
+    int typed;            /* dtype and shape are known */
+    NodeId producer;      /* VAL_NODE: the node writing it; else -1 */
+    void *data;           /* VAL_CONST: numel * dtype_size bytes */
+    int output;           /* index in Graph.outputs, or -1 */
+    int nuses;            /* node inputs reading it (graph_count_uses) */
+    /* Import only: the symbolic dims of a graph input, [rank] or NULL. */
+    const char **sym;
+    /* VAL_INPUT: value known at compile time (kiln check specializes
+     * shape-giving inputs on it); NULL when unknown. */
+    const void *known;
+    int specialized;      /* VAL_INPUT whose `known` data the code relies on */
+} Value;
+
+typedef struct Node {
+    OpKind op;            /* row of the op table; OP_COUNT: unsupported (lenient import) */
+    const char *op_type;  /* ONNX op_type as the model spells it: "Conv" */
+    const char *name;     /* ONNX node name, or "<op_type>_<index>" if it had none */
+    int opset;            /* version of the op's domain imported by the model */
+    int nin, nout;
+    ValueId *in;          /* [nin]; VNONE for an absent optional input */
+    ValueId *out;         /* [nout]; VNONE for an absent optional output */
+    int nattr;
+    Attr *attr;           /* [nattr] */
+    int dead;             /* removed by a pass; skipped by everyone after */
+    int group;            /* fusion group (graph_fuse); -1 before */
+} Node;
+
+typedef struct Graph {
+    Arena *arena;         /* owns everything below */
+    const char *file;     /* model path, for messages */
+    const char *name;     /* graph name from the model */
+    Value *values;
+    int nvalues, cap_values;
+    Node *nodes;          /* in topological order (import sorts them) */
+    int nnodes, cap_nodes;
+    ValueId *inputs;      /* runtime inputs, in model order (initializers excluded) */
+    int ninputs, cap_inputs;
+    ValueId *outputs;     /* in model order */
+    int noutputs, cap_outputs;
+    int opset;            /* default-domain opset version */
+    int ngroups;          /* fusion groups (graph_fuse) */
+    /* Set when inference needed a value at compile time that is not
+     * constant: kiln check then specializes the inputs it depends on. */
+    ValueId need_const;
+} Graph;
+
+/* ---------------------------------------------------------------- graph.c */
+Graph *graph_new(Arena *a, const char *file);
+ValueId graph_add_value(Graph *g, const char *name, ValueKind kind);
+/* A constant value holding a copy of `data` (may be NULL for zeros). */
+ValueId graph_add_const(Graph *g, const char *name, DType t, const Shape *s, const void *data);
+NodeId graph_add_node(Graph *g, OpKind op, const char *name, int nin, int nout);
+ValueId graph_find_value(const Graph *g, const char *name); /* VNONE if absent */
+void graph_count_uses(Graph *g);
+/* Make every use of `from` read `to` instead (outputs keep their names). */
+void graph_replace_uses(Graph *g, ValueId from, ValueId to);
+/* "model.onnx: node 'conv1' (Conv): <fmt>". Returns 1. */
+int diag_node(Diag *d, const Graph *g, const Node *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Print the graph as stable text (--dump graph). */
+void graph_dump(const Graph *g, void *file);
+const Attr *node_attr(const Node *n, const char *name); /* NULL if absent */
+
+/* ---------------------------------------------------------------- bind.c */
+/* Symbolic dimension bindings: from --shape NAME=DIMS and from test inputs. */
+typedef struct ShapeBind {
+    const char *name;     /* input name */
+    Shape shape;
+} ShapeBind;
+/* Give every graph input a static shape: --shape first, then the shapes of
+ * `known` inputs (check), then the model's own dims. Fails naming any input
+ * left with a symbolic dimension. */
+int graph_bind(Graph *g, const ShapeBind *binds, int nbinds,
+               const Tensor *known, int nknown, Diag *d);
+
+/* Replace every use of graph input `input` by a constant holding its known
+ * value (kiln check's test data); the input stays an input of the program,
+ * which checks at run time that it was given that value. */
+int graph_specialize(Graph *g, ValueId input, Diag *d);
+/* Graph inputs that value v depends on; *out_n of them into out[max]. */
+void graph_inputs_of(const Graph *g, ValueId v, ValueId *out, int max, int *out_n);
+
+/* ---------------------------------------------------------------- infer.c */
+/* Shape and dtype inference over the nodes in order, folding every node
+ * whose inputs are all constant (fold.c) so that shape-computing subgraphs
+ * become constants before the nodes that read them are inferred. */
+int graph_infer(Graph *g, Diag *d);
+
+/* ----------------------------------------------------------------- fold.c */
+/* Evaluate node n (all inputs constant) at compile time, by lowering it to
+ * Kernel IR and interpreting that; its outputs become VAL_CONST. Returns 0
+ * and sets *out_folded, or 1 with a message. */
+int graph_fold_node(Graph *g, Node *n, int *out_folded, Diag *d);
+
+/* ---------------------------------------------------------------- canon.c */
+/* Canonicalize: drop Identity/Dropout, fold BatchNormalization into the Conv
+ * or Gemm before it (when its weights are constant). */
+int graph_canon(Graph *g, Diag *d);
+
+/* ------------------------------------------------------------------ dce.c */
+/* Remove nodes whose outputs nobody reads and constants nobody uses. */
+int graph_dce(Graph *g, Diag *d);
+
+/* ----------------------------------------------------------------- fuse.c */
+/* Assign fusion groups: each node starts a group; an elementwise node whose
+ * chain input is the single-use output of the previous node of a group, of
+ * the same shape, joins that group (its work becomes the producer's epilogue). */
+int graph_fuse(Graph *g, Diag *d);
+
+/* --------------------------------------------------------------- verify.c */
+/* Check the graph's invariants (ids in range, topological order, types set
+ * after inference). Returns 0 or 1 with a message naming the broken rule. */
+int graph_verify(const Graph *g, int typed, Diag *d);
+
+#endif

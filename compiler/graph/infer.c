@@ -1,0 +1,61 @@
+/*
+ * infer.c: shape and dtype inference, with constant folding on the way.
+ *
+ * Nodes are visited in topological order. Each op's infer rule checks its
+ * inputs and attributes and types its outputs; then, if every input is a
+ * constant, the node is folded (fold.c). Folding as we go is what lets a
+ * PyTorch export's Shape -> Gather -> Concat -> Reshape chain resolve: by the
+ * time the Reshape is inferred, its shape input is a constant.
+ */
+#include "graph.h"
+#include "../ops/op.h"
+
+static int check_inputs(Graph *g, Node *n, Diag *d)
+{
+    for (int i = 0; i < n->nin; i++) {
+        if (n->in[i] == VNONE)
+            continue;
+        const Value *v = &g->values[n->in[i]];
+        if (!v->typed)
+            return diag_node(d, g, n, "input '%s' has no type (internal error: not inferred)", v->name);
+        if (!dtype_is_computable(v->dtype))
+            return diag_node(d, g, n, "input '%s' has element type %s, which kiln does not support yet",
+                             v->name, dtype_name(v->dtype));
+    }
+    return 0;
+}
+
+static int all_const(const Graph *g, const Node *n)
+{
+    for (int i = 0; i < n->nin; i++)
+        if (n->in[i] != VNONE && g->values[n->in[i]].kind != VAL_CONST)
+            return 0;
+    return 1;
+}
+
+int graph_infer(Graph *g, Diag *d)
+{
+    for (int i = 0; i < g->nnodes; i++) {
+        Node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        if (n->op == OP_COUNT)
+            return diag_node(d, g, n, "unsupported op '%s' (opset %d)", n->op_type, n->opset);
+        if (check_inputs(g, n, d))
+            return 1;
+        if (optab[n->op].infer(g, n, d))
+            return 1;
+        n = &g->nodes[i]; /* infer may add values and nodes: re-read */
+        for (int j = 0; j < n->nout; j++) {
+            if (n->out[j] == VNONE)
+                continue;
+            const Value *v = &g->values[n->out[j]];
+            if (!v->typed)
+                return diag_node(d, g, n, "output %d was not typed (internal error)", j);
+        }
+        int folded = 0;
+        if (all_const(g, n) && graph_fold_node(g, n, &folded, d))
+            return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,108 @@
+/*
+ * inspect.c: `kiln inspect`, a model's summary without building anything.
+ *
+ * Ops and their counts, inputs and outputs, parameter bytes, every op kiln
+ * does not support (with its node), and, when the model compiles, the
+ * kernels after fusion and the arena size the generated code will need.
+ */
+#include "driver.h"
+#include "onnx/onnx.h"
+#include "ops/op.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void print_value(const char *what, const Value *v)
+{
+    char sh[160];
+    printf("%-8s '%s' %s", what, v->name, dtype_name(v->dtype));
+    if (v->shape.rank < 0) {
+        printf("[?]\n");
+        return;
+    }
+    printf("[");
+    for (int i = 0; i < v->shape.rank; i++) {
+        if (i)
+            printf("x");
+        if (v->sym && v->sym[i])
+            printf("%s", v->sym[i]);
+        else
+            printf("%lld", (long long)v->shape.dim[i]);
+    }
+    printf("]\n");
+    (void)sh;
+}
+
+int cmd_inspect(const Options *o)
+{
+    Arena *a = arena_new();
+    Diag d = {.file = o->model};
+    ImportResult imp;
+    int rc = 1;
+    if (onnx_import(a, o->model, 1, &imp, &d)) {
+        fprintf(stderr, "%s\n", d.msg);
+        goto done;
+    }
+    Graph *g = imp.graph;
+    printf("model    %s\ngraph    '%s', opset %d, %d nodes\n", o->model, g->name, g->opset, g->nnodes);
+    for (int i = 0; i < g->ninputs; i++)
+        print_value("input", &g->values[g->inputs[i]]);
+    for (int i = 0; i < g->noutputs; i++) {
+        const Value *v = &g->values[g->outputs[i]];
+        printf("output   '%s'\n", v->name);
+    }
+    int64_t pbytes = 0, nconst = 0;
+    for (int i = 0; i < g->nvalues; i++)
+        if (g->values[i].kind == VAL_CONST) {
+            pbytes += shape_numel(&g->values[i].shape) * dtype_size(g->values[i].dtype);
+            nconst++;
+        }
+    printf("params   %lld bytes in %lld initializers\n", (long long)pbytes, (long long)nconst);
+
+    /* op counts, in order of first appearance */
+    printf("ops     ");
+    for (int i = 0; i < g->nnodes; i++) {
+        int seen = 0, count = 0;
+        for (int j = 0; j < i && !seen; j++)
+            seen = !strcmp(g->nodes[j].op_type, g->nodes[i].op_type);
+        if (seen)
+            continue;
+        for (int j = i; j < g->nnodes; j++)
+            count += !strcmp(g->nodes[j].op_type, g->nodes[i].op_type);
+        printf(" %s x%d", g->nodes[i].op_type, count);
+    }
+    printf("\n");
+    if (imp.nunsupported) {
+        for (int i = 0; i < imp.nunsupported; i++)
+            printf("unsupported: node '%s' (%s, opset %d)\n", imp.unsupported[i].node, imp.unsupported[i].op,
+                   imp.unsupported[i].opset);
+        fprintf(stderr, "%s: %d unsupported op%s\n", o->model, imp.nunsupported, imp.nunsupported > 1 ? "s" : "");
+        goto done;
+    }
+
+    Compiled c;
+    Diag cd = {.file = o->model};
+    if (compile_model(a, o, NULL, 0, NULL, 0, &c, &cd)) {
+        fprintf(stderr, "%s\n", cd.msg);
+        goto done;
+    }
+    const Program *p = c.prog;
+    printf("kernels  %d after fusion\n", p->nkernels);
+    for (int k = 0; k < p->nkernels; k++) {
+        printf("  %s:", p->kernels[k].name);
+        const char *cm = p->kernels[k].comment ? p->kernels[k].comment : "";
+        printf(" %s", cm);
+        printf("\n");
+    }
+    int64_t live = 0;
+    for (int i = 0; i < p->nbufs; i++)
+        if (p->bufs[i].kind == BUF_ARENA && p->bufs[i].first >= 0)
+            live += p->bufs[i].numel * dtype_size(p->bufs[i].dtype);
+    printf("arena    %lld bytes (intermediates total %lld bytes before reuse)\n", (long long)p->arena_bytes,
+           (long long)live);
+    printf("weights  %lld bytes after folding\n", (long long)p->weight_bytes);
+    rc = 0;
+done:
+    arena_free(a);
+    return rc;
+}

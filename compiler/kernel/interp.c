@@ -1,0 +1,329 @@
+/*
+ * interp.c: run a kernel on concrete buffers.
+ *
+ * Constant folding runs each foldable node's own lowering through here, so
+ * the semantics must be exactly those of the generated C: f32 arithmetic
+ * rounds to float after every operation and uses the float libm functions
+ * (expf, not exp); integers wrap to their width; u64 divides and compares
+ * unsigned; casts from float truncate. Every load and store is bounds
+ * checked, which makes the interpreter the test oracle for lowering bugs.
+ */
+#include "kernel.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct Val {
+    int64_t i;  /* integer and bool types */
+    double f;   /* float types */
+} Val;
+
+typedef struct Interp {
+    const Program *p;
+    const Kernel *k;
+    void **mem;
+    Val *vars;
+    Diag *d;
+    int failed;
+} Interp;
+
+static int64_t wrap(DType t, int64_t v)
+{
+    switch (t) {
+    case DT_BOOL: return v != 0;
+    case DT_I8: return (int8_t)v;
+    case DT_U8: return (uint8_t)v;
+    case DT_I16: return (int16_t)v;
+    case DT_U16: return (uint16_t)v;
+    case DT_I32: return (int32_t)v;
+    case DT_U32: return (uint32_t)v;
+    default: return v;
+    }
+}
+
+static Val fval(DType t, double f)
+{
+    Val v = {0, t == DT_F32 ? (double)(float)f : f};
+    return v;
+}
+
+static Val ival(DType t, int64_t i)
+{
+    Val v = {wrap(t, i), 0};
+    return v;
+}
+
+static int fail(Interp *in, const char *fmt, ...)
+{
+    if (!in->failed) {
+        va_list ap;
+        va_start(ap, fmt);
+        char msg[512];
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        diag_error(in->d, "kernel %s: %s", in->k->name, msg);
+    }
+    in->failed = 1;
+    return 1;
+}
+
+static Val eval(Interp *in, const Expr *e);
+
+static double unary_f(UnOp op, DType t, double x)
+{
+    int s = t == DT_F32;
+    float xf = (float)x;
+    switch (op) {
+    case U_NEG: return -x;
+    case U_ABS: return s ? fabsf(xf) : fabs(x);
+    case U_SQRT: return s ? sqrtf(xf) : sqrt(x);
+    case U_EXP: return s ? expf(xf) : exp(x);
+    case U_LOG: return s ? logf(xf) : log(x);
+    case U_SIN: return s ? sinf(xf) : sin(x);
+    case U_COS: return s ? cosf(xf) : cos(x);
+    case U_TAN: return s ? tanf(xf) : tan(x);
+    case U_ASIN: return s ? asinf(xf) : asin(x);
+    case U_ACOS: return s ? acosf(xf) : acos(x);
+    case U_ATAN: return s ? atanf(xf) : atan(x);
+    case U_SINH: return s ? sinhf(xf) : sinh(x);
+    case U_COSH: return s ? coshf(xf) : cosh(x);
+    case U_TANH: return s ? tanhf(xf) : tanh(x);
+    case U_ASINH: return s ? asinhf(xf) : asinh(x);
+    case U_ACOSH: return s ? acoshf(xf) : acosh(x);
+    case U_ATANH: return s ? atanhf(xf) : atanh(x);
+    case U_ERF: return s ? erff(xf) : erf(x);
+    case U_FLOOR: return s ? floorf(xf) : floor(x);
+    case U_CEIL: return s ? ceilf(xf) : ceil(x);
+    case U_ROUND: return s ? nearbyintf(xf) : nearbyint(x);
+    case U_TRUNC: return s ? truncf(xf) : trunc(x);
+    default: return x;
+    }
+}
+
+static Val unary(Interp *in, const Expr *e)
+{
+    Val x = eval(in, e->a);
+    DType t = e->a->type;
+    UnOp op = (UnOp)e->op;
+    if (op == U_ISNAN)
+        return ival(DT_BOOL, dtype_is_float(t) && isnan(x.f));
+    if (op == U_ISINF)
+        return ival(DT_BOOL, dtype_is_float(t) && isinf(x.f));
+    if (op == U_NOT)
+        return ival(DT_BOOL, !x.i);
+    if (dtype_is_float(t))
+        return fval(t, unary_f(op, t, x.f));
+    switch (op) {
+    case U_NEG: return ival(t, (int64_t)(0 - (uint64_t)x.i));
+    case U_ABS: return ival(t, x.i < 0 ? (int64_t)(0 - (uint64_t)x.i) : x.i);
+    case U_BNOT: return ival(t, ~x.i);
+    case U_FLOOR: case U_CEIL: case U_ROUND: case U_TRUNC: return x;
+    default:
+        fail(in, "unary %s on integer type %s", unop_name(op), dtype_name(t));
+        return x;
+    }
+}
+
+static Val ipow(DType t, int64_t b, int64_t e)
+{
+    int64_t r = 1;
+    if (e < 0)
+        return ival(t, b == 1 ? 1 : b == -1 ? (e % 2 ? -1 : 1) : 0);
+    while (e--)
+        r = (int64_t)((uint64_t)r * (uint64_t)b);
+    return ival(t, r);
+}
+
+static Val binary(Interp *in, const Expr *e)
+{
+    Val x = eval(in, e->a), y = eval(in, e->b);
+    DType t = e->a->type, rt = e->type;
+    BinOp op = (BinOp)e->op;
+    if (dtype_is_float(t)) {
+        int s = t == DT_F32;
+        double a = x.f, b = y.f;
+        switch (op) {
+        case B_ADD: return fval(t, a + b);
+        case B_SUB: return fval(t, a - b);
+        case B_MUL: return fval(t, a * b);
+        case B_DIV: return fval(t, a / b);
+        case B_MOD: return fval(t, s ? fmodf((float)a, (float)b) : fmod(a, b));
+        case B_POW: return fval(t, s ? powf((float)a, (float)b) : pow(a, b));
+        case B_ATAN2: return fval(t, s ? atan2f((float)a, (float)b) : atan2(a, b));
+        case B_MIN: return fval(t, isnan(a) || a < b ? a : b);
+        case B_MAX: return fval(t, isnan(a) || a > b ? a : b);
+        case B_EQ: return ival(rt, a == b);
+        case B_NE: return ival(rt, a != b);
+        case B_LT: return ival(rt, a < b);
+        case B_LE: return ival(rt, a <= b);
+        case B_GT: return ival(rt, a > b);
+        case B_GE: return ival(rt, a >= b);
+        default:
+            fail(in, "binary %s on float type %s", binop_name(op), dtype_name(t));
+            return x;
+        }
+    }
+    int64_t a = x.i, b = y.i;
+    uint64_t ua = (uint64_t)a, ub = (uint64_t)b;
+    int u64 = t == DT_U64;
+    switch (op) {
+    case B_ADD: return ival(rt, (int64_t)(ua + ub));
+    case B_SUB: return ival(rt, (int64_t)(ua - ub));
+    case B_MUL: return ival(rt, (int64_t)(ua * ub));
+    case B_DIV:
+        if (b == 0) {
+            fail(in, "integer division by zero");
+            return x;
+        }
+        return ival(rt, u64 ? (int64_t)(ua / ub) : (a == INT64_MIN && b == -1) ? a : a / b);
+    case B_MOD:
+        if (b == 0) {
+            fail(in, "integer remainder by zero");
+            return x;
+        }
+        return ival(rt, u64 ? (int64_t)(ua % ub) : (b == -1) ? 0 : a % b);
+    case B_POW: return ipow(rt, a, b);
+    case B_MIN: return ival(rt, u64 ? (int64_t)(ua < ub ? ua : ub) : a < b ? a : b);
+    case B_MAX: return ival(rt, u64 ? (int64_t)(ua > ub ? ua : ub) : a > b ? a : b);
+    case B_EQ: return ival(rt, a == b);
+    case B_NE: return ival(rt, a != b);
+    case B_LT: return ival(rt, u64 ? ua < ub : a < b);
+    case B_LE: return ival(rt, u64 ? ua <= ub : a <= b);
+    case B_GT: return ival(rt, u64 ? ua > ub : a > b);
+    case B_GE: return ival(rt, u64 ? ua >= ub : a >= b);
+    case B_AND: return ival(rt, a && b);
+    case B_OR: return ival(rt, a || b);
+    case B_XOR: return ival(rt, !a != !b);
+    case B_BAND: return ival(rt, a & b);
+    case B_BOR: return ival(rt, a | b);
+    case B_BXOR: return ival(rt, a ^ b);
+    case B_SHL: return ival(rt, b >= 64 ? 0 : (int64_t)(ua << b));
+    case B_SHR:
+        if (b >= 64)
+            return ival(rt, 0);
+        return ival(rt, dtype_is_signed(t) ? a >> b : (int64_t)(ua >> b));
+    default:
+        fail(in, "binary %s on integer type %s", binop_name(op), dtype_name(t));
+        return x;
+    }
+}
+
+static Val cast(Interp *in, const Expr *e)
+{
+    Val x = eval(in, e->a);
+    DType from = e->a->type, to = e->type;
+    if (to == DT_BOOL)
+        return ival(to, dtype_is_float(from) ? x.f != 0 : x.i != 0);
+    if (dtype_is_float(to)) {
+        if (dtype_is_float(from))
+            return fval(to, x.f);
+        return fval(to, from == DT_U64 ? (double)(uint64_t)x.i : (double)x.i);
+    }
+    if (dtype_is_float(from)) {
+        double f = trunc(x.f);
+        if (isnan(f))
+            return ival(to, 0);
+        if (to == DT_U64)
+            return ival(to, f >= 18446744073709551615.0 ? -1 : f <= 0 ? 0 : (int64_t)(uint64_t)f);
+        if (f >= 9223372036854775807.0)
+            return ival(to, INT64_MAX);
+        if (f <= -9223372036854775808.0)
+            return ival(to, INT64_MIN);
+        return ival(to, (int64_t)f);
+    }
+    return ival(to, x.i);
+}
+
+static Val eval(Interp *in, const Expr *e)
+{
+    Val zero = {0, 0};
+    if (in->failed)
+        return zero;
+    if (e->lanes != 1) {
+        fail(in, "vector expressions cannot be interpreted");
+        return zero;
+    }
+    switch (e->kind) {
+    case E_CONST:
+        return dtype_is_float(e->type) ? fval(e->type, e->f) : ival(e->type, e->i);
+    case E_VAR:
+        return in->vars[e->var];
+    case E_LOAD: {
+        Val ix = eval(in, e->a);
+        const Buffer *b = &in->p->bufs[e->buf];
+        if (ix.i < 0 || ix.i >= b->numel) {
+            fail(in, "load of %s[%lld] outside its %lld elements", b->name, (long long)ix.i,
+                 (long long)b->numel);
+            return zero;
+        }
+        void *m = in->mem[e->buf];
+        return dtype_is_float(b->dtype) ? fval(b->dtype, dtype_get_f(b->dtype, m, ix.i))
+                                        : ival(b->dtype, dtype_get_i(b->dtype, m, ix.i));
+    }
+    case E_UNARY:
+        return unary(in, e);
+    case E_BINARY:
+        return binary(in, e);
+    case E_SELECT:
+        return eval(in, e->a).i ? eval(in, e->b) : eval(in, e->c);
+    case E_CAST:
+        return cast(in, e);
+    case E_BCAST:
+        return eval(in, e->a);
+    }
+    return zero;
+}
+
+static int exec(Interp *in, const Stmt *s)
+{
+    for (; s && !in->failed; s = s->next) {
+        switch (s->kind) {
+        case S_LOOP: {
+            int64_t n = eval(in, s->extent).i;
+            for (int64_t i = 0; i < n && !in->failed; i++) {
+                in->vars[s->var].i = i;
+                exec(in, s->body);
+            }
+            break;
+        }
+        case S_STORE: {
+            Val ix = eval(in, s->index), v = eval(in, s->value);
+            const Buffer *b = &in->p->bufs[s->buf];
+            if (in->failed)
+                break;
+            if (ix.i < 0 || ix.i >= b->numel)
+                return fail(in, "store to %s[%lld] outside its %lld elements", b->name, (long long)ix.i,
+                            (long long)b->numel);
+            if (dtype_is_float(b->dtype))
+                dtype_set_f(b->dtype, in->mem[s->buf], ix.i, v.f);
+            else
+                dtype_set_i(b->dtype, in->mem[s->buf], ix.i, v.i);
+            break;
+        }
+        case S_LET:
+        case S_ASSIGN:
+            in->vars[s->var] = eval(in, s->value);
+            break;
+        case S_IF:
+            if (eval(in, s->value).i)
+                exec(in, s->body);
+            else
+                exec(in, s->els);
+            break;
+        case S_CALL:
+            return fail(in, "runtime routine %s cannot be interpreted", s->routine);
+        }
+    }
+    return in->failed;
+}
+
+int kernel_interp(const Program *p, const Kernel *k, void **mem, Diag *d)
+{
+    Arena *a = arena_new();
+    Interp in = {p, k, mem, NULL, d, 0};
+    in.vars = arena_alloc(a, sizeof(Val) * (size_t)(k->nvars + 1));
+    exec(&in, k->body);
+    arena_free(a);
+    return in.failed;
+}

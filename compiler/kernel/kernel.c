@@ -1,0 +1,367 @@
+/*
+ * kernel.c: building Kernel IR programs, buffers, variables and expressions.
+ *
+ * Expression constructors simplify as they build: constant operands fold,
+ * x+0, x*1, x-0, x/1 vanish, and integer x*0 is 0. Index arithmetic from
+ * lowering (n*C*H*W + c*H*W + ...) therefore prints without noise when a
+ * dimension is 1. Float arithmetic folds only when both operands are
+ * constants, so results match what the generated code would compute.
+ */
+#include "kernel.h"
+
+#include <math.h>
+#include <string.h>
+
+static const char *unop_names[] = {
+#define U(e, s) s,
+    KILN_UNOPS(U)
+#undef U
+};
+
+static const struct {
+    const char *name, *c;
+} binop_info[] = {
+#define B(e, s, c) {s, c},
+    KILN_BINOPS(B)
+#undef B
+};
+
+const char *unop_name(UnOp op) { return unop_names[op]; }
+const char *binop_name(BinOp op) { return binop_info[op].name; }
+const char *binop_c(BinOp op) { return binop_info[op].c; }
+
+int binop_is_compare(BinOp op)
+{
+    return op == B_EQ || op == B_NE || op == B_LT || op == B_LE || op == B_GT || op == B_GE;
+}
+
+Program *prog_new(Arena *a, const char *model)
+{
+    Program *p = arena_alloc(a, sizeof *p);
+    p->arena = a;
+    p->model = arena_strdup(a, model ? model : "");
+    p->threads = 1;
+    return p;
+}
+
+int prog_add_buf(Program *p, const char *name, BufKind kind, DType t, const Shape *s)
+{
+    int id = p->nbufs;
+    Buffer *b = ARENA_PUSH(p->arena, p->bufs, p->nbufs, p->cap_bufs);
+    /* unique C name: the value's name, suffixed when taken */
+    const char *base = c_ident(p->arena, name && *name ? name : "t", 40);
+    const char *nm = base;
+    for (int k = 1;; k++) {
+        int taken = 0;
+        for (int i = 0; i < id && !taken; i++)
+            taken = !strcmp(p->bufs[i].name, nm);
+        if (!taken)
+            break;
+        nm = arena_printf(p->arena, "%s_%d", base, k);
+    }
+    b->name = nm;
+    b->label = arena_strdup(p->arena, name ? name : "");
+    b->kind = kind;
+    b->dtype = t;
+    b->shape = *s;
+    b->numel = shape_numel(s);
+    b->alias = -1;
+    b->value = -1;
+    b->first = b->last = -1;
+    return id;
+}
+
+Kernel *prog_add_kernel(Program *p, const char *name)
+{
+    Kernel *k = ARENA_PUSH(p->arena, p->kernels, p->nkernels, p->cap_kernels);
+    k->name = arena_strdup(p->arena, name);
+    return k;
+}
+
+int kernel_add_var(Program *p, Kernel *k, const char *name, DType t)
+{
+    /* names are unique within a kernel: "c", then "c1", "c2" ... */
+    const char *nm = name;
+    for (int n = 1;; n++) {
+        int taken = 0;
+        for (int i = 0; i < k->nvars && !taken; i++)
+            taken = !strcmp(k->vars[i].name, nm);
+        if (!taken)
+            break;
+        nm = arena_printf(p->arena, "%s%d", name, n);
+    }
+    Var *v = ARENA_PUSH(p->arena, k->vars, k->nvars, k->cap_vars);
+    v->name = arena_strdup(p->arena, nm);
+    v->type = t;
+    v->lanes = 1;
+    return k->nvars - 1;
+}
+
+/* ------------------------------------------------------------ expressions */
+
+static Expr *mk(Arena *a, ExprKind kind, DType t)
+{
+    Expr *e = arena_alloc(a, sizeof *e);
+    e->kind = kind;
+    e->type = t;
+    e->lanes = 1;
+    return e;
+}
+
+/* Wrap v to the width of integer type t, as a store to t would. */
+static int64_t wrap(DType t, int64_t v)
+{
+    switch (t) {
+    case DT_BOOL: return v != 0;
+    case DT_I8: return (int8_t)v;
+    case DT_U8: return (uint8_t)v;
+    case DT_I16: return (int16_t)v;
+    case DT_U16: return (uint16_t)v;
+    case DT_I32: return (int32_t)v;
+    case DT_U32: return (uint32_t)v;
+    default: return v;
+    }
+}
+
+Expr *ke_int(Arena *a, DType t, int64_t v)
+{
+    Expr *e = mk(a, E_CONST, t);
+    e->i = wrap(t, v);
+    e->f = (double)e->i;
+    return e;
+}
+
+Expr *ke_idx(Arena *a, int64_t v) { return ke_int(a, DT_INDEX, v); }
+
+Expr *ke_float(Arena *a, DType t, double v)
+{
+    Expr *e = mk(a, E_CONST, t);
+    e->f = t == DT_F32 ? (double)(float)v : v;
+    return e;
+}
+
+Expr *ke_const(Arena *a, DType t, double v)
+{
+    return dtype_is_float(t) ? ke_float(a, t, v) : ke_int(a, t, (int64_t)v);
+}
+
+Expr *ke_var(Arena *a, const Kernel *k, int var)
+{
+    Expr *e = mk(a, E_VAR, k->vars[var].type);
+    e->var = var;
+    return e;
+}
+
+Expr *ke_load(Arena *a, const Program *p, int buf, Expr *index)
+{
+    Expr *e = mk(a, E_LOAD, p->bufs[buf].dtype);
+    e->buf = buf;
+    e->a = index;
+    return e;
+}
+
+int ke_is_const(const Expr *e, int64_t *out)
+{
+    if (e->kind != E_CONST || dtype_is_float(e->type))
+        return 0;
+    if (out)
+        *out = e->i;
+    return 1;
+}
+
+static int is_fconst(const Expr *e, double v)
+{
+    return e->kind == E_CONST && (dtype_is_float(e->type) ? e->f == v : e->i == (int64_t)v);
+}
+
+Expr *ke_un(Arena *a, UnOp op, Expr *x)
+{
+    DType t = x->type;
+    if (op == U_ISNAN || op == U_ISINF)
+        t = DT_BOOL;
+    if (x->kind == E_CONST && dtype_is_int(x->type)) {
+        if (op == U_NEG)
+            return ke_int(a, t, -x->i);
+        if (op == U_ABS)
+            return ke_int(a, t, x->i < 0 ? -x->i : x->i);
+    }
+    Expr *e = mk(a, E_UNARY, t);
+    e->op = op;
+    e->a = x;
+    e->lanes = x->lanes;
+    return e;
+}
+
+Expr *ke_bin(Arena *a, BinOp op, Expr *x, Expr *y)
+{
+    DType t = binop_is_compare(op) ? DT_BOOL : x->type;
+    int64_t cx, cy;
+    int kx = ke_is_const(x, &cx), ky = ke_is_const(y, &cy);
+    if (kx && ky && t != DT_U64 && x->type != DT_U64) {
+        switch (op) {
+        case B_ADD: return ke_int(a, t, cx + cy);
+        case B_SUB: return ke_int(a, t, cx - cy);
+        case B_MUL: return ke_int(a, t, cx * cy);
+        case B_DIV: if (cy) return ke_int(a, t, cx / cy); break;
+        case B_MOD: if (cy) return ke_int(a, t, cx % cy); break;
+        case B_MIN: return ke_int(a, t, cx < cy ? cx : cy);
+        case B_MAX: return ke_int(a, t, cx > cy ? cx : cy);
+        case B_EQ: return ke_int(a, t, cx == cy);
+        case B_NE: return ke_int(a, t, cx != cy);
+        case B_LT: return ke_int(a, t, cx < cy);
+        case B_LE: return ke_int(a, t, cx <= cy);
+        case B_GT: return ke_int(a, t, cx > cy);
+        case B_GE: return ke_int(a, t, cx >= cy);
+        default: break;
+        }
+    }
+    if (x->kind == E_CONST && y->kind == E_CONST && dtype_is_float(t) && x->type == y->type) {
+        double fx = x->f, fy = y->f;
+        switch (op) {
+        case B_ADD: return ke_float(a, t, fx + fy);
+        case B_SUB: return ke_float(a, t, fx - fy);
+        case B_MUL: return ke_float(a, t, fx * fy);
+        case B_DIV: if (fy != 0) return ke_float(a, t, fx / fy); break;
+        default: break;
+        }
+    }
+    int isint = dtype_is_int(t);
+    switch (op) {
+    case B_ADD:
+        if (is_fconst(y, 0) && !dtype_is_float(t)) return x;
+        if (is_fconst(x, 0) && !dtype_is_float(t)) return y;
+        break;
+    case B_SUB:
+        if (is_fconst(y, 0) && !dtype_is_float(t)) return x;
+        break;
+    case B_MUL:
+        if (is_fconst(y, 1)) return x;
+        if (is_fconst(x, 1)) return y;
+        if (isint && (is_fconst(x, 0) || is_fconst(y, 0))) return ke_int(a, t, 0);
+        break;
+    case B_DIV:
+        if (is_fconst(y, 1)) return x;
+        break;
+    case B_MOD:
+        if (isint && is_fconst(y, 1)) return ke_int(a, t, 0);
+        break;
+    default:
+        break;
+    }
+    Expr *e = mk(a, E_BINARY, t);
+    e->op = op;
+    e->a = x;
+    e->b = y;
+    e->lanes = x->lanes > y->lanes ? x->lanes : y->lanes;
+    return e;
+}
+
+Expr *ke_select(Arena *a, Expr *c, Expr *x, Expr *y)
+{
+    int64_t k;
+    if (ke_is_const(c, &k))
+        return k ? x : y;
+    Expr *e = mk(a, E_SELECT, x->type);
+    e->a = c;
+    e->b = x;
+    e->c = y;
+    e->lanes = x->lanes;
+    return e;
+}
+
+Expr *ke_cast(Arena *a, DType t, Expr *x)
+{
+    if (x->type == t)
+        return x;
+    if (x->kind == E_CONST) {
+        if (t == DT_BOOL)
+            return ke_int(a, t, dtype_is_float(x->type) ? x->f != 0 : x->i != 0);
+        if (dtype_is_float(t))
+            return ke_float(a, t, dtype_is_float(x->type) ? x->f : (double)x->i);
+        if (!dtype_is_float(x->type) && x->type != DT_U64 && t != DT_U64)
+            return ke_int(a, t, x->i);
+    }
+    Expr *e = mk(a, E_CAST, t);
+    e->a = x;
+    e->lanes = x->lanes;
+    return e;
+}
+
+int ke_equal(const Expr *x, const Expr *y)
+{
+    if (x == y)
+        return 1;
+    if (!x || !y || x->kind != y->kind || x->type != y->type || x->lanes != y->lanes)
+        return 0;
+    switch (x->kind) {
+    case E_CONST: return dtype_is_float(x->type) ? x->f == y->f : x->i == y->i;
+    case E_VAR: return x->var == y->var;
+    case E_LOAD: return x->buf == y->buf && ke_equal(x->a, y->a);
+    case E_UNARY: return x->op == y->op && ke_equal(x->a, y->a);
+    case E_BINARY: return x->op == y->op && ke_equal(x->a, y->a) && ke_equal(x->b, y->b);
+    case E_SELECT: return ke_equal(x->a, y->a) && ke_equal(x->b, y->b) && ke_equal(x->c, y->c);
+    case E_CAST: case E_BCAST: return ke_equal(x->a, y->a);
+    }
+    return 0;
+}
+
+Expr *ke_subst(Arena *a, Expr *e, int var, Expr *with)
+{
+    if (!e)
+        return NULL;
+    switch (e->kind) {
+    case E_CONST:
+        return e;
+    case E_VAR:
+        return e->var == var ? with : e;
+    case E_LOAD: {
+        Expr *ix = ke_subst(a, e->a, var, with);
+        if (ix == e->a)
+            return e;
+        Expr *n = arena_alloc(a, sizeof *n);
+        *n = *e;
+        n->a = ix;
+        return n;
+    }
+    case E_UNARY: {
+        Expr *x = ke_subst(a, e->a, var, with);
+        return x == e->a ? e : ke_un(a, (UnOp)e->op, x);
+    }
+    case E_BINARY: {
+        Expr *x = ke_subst(a, e->a, var, with), *y = ke_subst(a, e->b, var, with);
+        return x == e->a && y == e->b ? e : ke_bin(a, (BinOp)e->op, x, y);
+    }
+    case E_SELECT: {
+        Expr *c = ke_subst(a, e->a, var, with), *x = ke_subst(a, e->b, var, with);
+        Expr *y = ke_subst(a, e->c, var, with);
+        return c == e->a && x == e->b && y == e->c ? e : ke_select(a, c, x, y);
+    }
+    case E_CAST: {
+        Expr *x = ke_subst(a, e->a, var, with);
+        return x == e->a ? e : ke_cast(a, e->type, x);
+    }
+    case E_BCAST: {
+        Expr *x = ke_subst(a, e->a, var, with);
+        if (x == e->a)
+            return e;
+        Expr *n = arena_alloc(a, sizeof *n);
+        *n = *e;
+        n->a = x;
+        return n;
+    }
+    }
+    return e;
+}
+
+void stmt_subst(Arena *a, Stmt *s, int var, Expr *with)
+{
+    for (; s; s = s->next) {
+        s->extent = ke_subst(a, s->extent, var, with);
+        s->index = ke_subst(a, s->index, var, with);
+        s->value = ke_subst(a, s->value, var, with);
+        for (int i = 0; i < s->nargs; i++)
+            s->args[i] = ke_subst(a, s->args[i], var, with);
+        stmt_subst(a, s->body, var, with);
+        stmt_subst(a, s->els, var, with);
+    }
+}

@@ -1,0 +1,261 @@
+/*
+ * kernel.h: the Kernel IR, and the table of contents of compiler/kernel/.
+ *
+ * A Program is the model after lowering: a list of buffers (inputs, outputs,
+ * weights, and intermediates placed in one arena) and a list of kernels run
+ * in order. A Kernel is a loop nest over flat buffers:
+ *
+ *   Stmt   loop | store | let/assign of a local | if | call of a runtime routine
+ *   Expr   const | var | load | unary | binary | select | cast  (typed, lanes)
+ *
+ * Loops carry an extent (an Expr: constant after lowering, min(T, n - i*T)
+ * after tiling) and a kind saying how they run: serial, parallel across
+ * threads, vector lanes, unrolled, or mapped to a GPU grid. Expressions are
+ * immutable once built and may be shared; statements form a mutable tree
+ * that loop passes rewrite. Nothing in this IR names an ONNX operator: the
+ * target printers see only loops, loads, stores and arithmetic.
+ */
+#ifndef KILN_KERNEL_H
+#define KILN_KERNEL_H
+
+#include "../base/kiln.h"
+
+/* Unary operators.  U(enum, dump name) */
+#define KILN_UNOPS(U)                                                      \
+    U(U_NEG, "neg") U(U_NOT, "not") U(U_BNOT, "bnot") U(U_ABS, "abs")      \
+    U(U_SQRT, "sqrt") U(U_EXP, "exp") U(U_LOG, "log") U(U_SIN, "sin")      \
+    U(U_COS, "cos") U(U_TAN, "tan") U(U_ASIN, "asin") U(U_ACOS, "acos")    \
+    U(U_ATAN, "atan") U(U_SINH, "sinh") U(U_COSH, "cosh")                  \
+    U(U_TANH, "tanh") U(U_ASINH, "asinh") U(U_ACOSH, "acosh")              \
+    U(U_ATANH, "atanh") U(U_ERF, "erf") U(U_FLOOR, "floor")                \
+    U(U_CEIL, "ceil") U(U_ROUND, "round") U(U_TRUNC, "trunc")              \
+    U(U_ISNAN, "isnan") U(U_ISINF, "isinf")
+
+/* Binary operators.  B(enum, dump name, C infix or NULL) -- U_ROUND rounds
+ * half to even; B_MOD is C's remainder (fmod for floats); B_MIN/B_MAX
+ * propagate NaN as numpy does; B_SHR is logical for unsigned types. */
+#define KILN_BINOPS(B)                                                     \
+    B(B_ADD, "add", "+") B(B_SUB, "sub", "-") B(B_MUL, "mul", "*")         \
+    B(B_DIV, "div", "/") B(B_MOD, "mod", "%") B(B_POW, "pow", NULL)        \
+    B(B_MIN, "min", NULL) B(B_MAX, "max", NULL)                            \
+    B(B_EQ, "eq", "==") B(B_NE, "ne", "!=") B(B_LT, "lt", "<")             \
+    B(B_LE, "le", "<=") B(B_GT, "gt", ">") B(B_GE, "ge", ">=")             \
+    B(B_AND, "and", "&&") B(B_OR, "or", "||") B(B_XOR, "xor", "!=")        \
+    B(B_BAND, "band", "&") B(B_BOR, "bor", "|") B(B_BXOR, "bxor", "^")     \
+    B(B_SHL, "shl", "<<") B(B_SHR, "shr", ">>") B(B_ATAN2, "atan2", NULL)
+
+typedef enum UnOp {
+#define U(e, s) e,
+    KILN_UNOPS(U)
+#undef U
+    U_COUNT
+} UnOp;
+
+typedef enum BinOp {
+#define B(e, s, c) e,
+    KILN_BINOPS(B)
+#undef B
+    B_COUNT
+} BinOp;
+
+typedef enum ExprKind {
+    E_CONST,   /* typed constant: i for integers and bool, f for floats */
+    E_VAR,     /* a loop variable or a local */
+    E_LOAD,    /* buf[index] */
+    E_UNARY,   /* op a */
+    E_BINARY,  /* a op b */
+    E_SELECT,  /* a ? b : c */
+    E_CAST,    /* (type) a */
+    E_BCAST,   /* a scalar a repeated across `lanes` */
+} ExprKind;
+
+typedef struct Expr {
+    ExprKind kind;
+    DType type;        /* element type of the result (DT_BOOL for compares) */
+    int lanes;         /* 1 for a scalar; vector width after vectorization */
+    int op;            /* UnOp or BinOp */
+    int var;           /* E_VAR: index into Kernel.vars */
+    int buf;           /* E_LOAD: index into Program.bufs */
+    int64_t i;         /* E_CONST integer/bool value (u64 stored as its bits) */
+    double f;          /* E_CONST float value */
+    struct Expr *a, *b, *c; /* operands; E_LOAD index is a */
+} Expr;
+
+typedef enum LoopKind {
+    L_SERIAL,     /* an ordinary loop */
+    L_PARALLEL,   /* iterations split across the runtime's threads */
+    L_VECTOR,     /* iterations are the lanes of vector expressions */
+    L_UNROLL,     /* printed as straight-line copies of the body */
+    L_GPU_BLOCK,  /* one GPU block per iteration (blockIdx) */
+    L_GPU_THREAD, /* one GPU thread per iteration (threadIdx) */
+} LoopKind;
+
+typedef enum StmtKind {
+    S_LOOP,    /* for var in [0, extent): body */
+    S_STORE,   /* buf[index] = value */
+    S_LET,     /* declare local var = value */
+    S_ASSIGN,  /* var = value */
+    S_IF,      /* if (cond) body else els */
+    S_CALL,    /* call runtime routine `routine` on buffers and integers */
+} StmtKind;
+
+typedef struct Stmt {
+    StmtKind kind;
+    struct Stmt *next;   /* next statement in the same block */
+    /* S_LOOP */
+    int var;             /* S_LOOP, S_LET, S_ASSIGN: the variable */
+    Expr *extent;        /* S_LOOP: iterations (an index expression) */
+    LoopKind loop;       /* S_LOOP: how it runs */
+    struct Stmt *body;   /* S_LOOP, S_IF: first statement of the block */
+    struct Stmt *els;    /* S_IF: else block, or NULL */
+    /* S_STORE */
+    int buf;             /* destination buffer */
+    Expr *index;         /* S_STORE: element index (DT_INDEX) */
+    Expr *value;         /* S_STORE, S_LET, S_ASSIGN: value; S_IF: condition */
+    /* S_CALL */
+    const char *routine; /* runtime function name (kiln_rt_*) */
+    int nargs;
+    Expr **args;         /* S_CALL: E_VAR/E_CONST/E_LOAD(addr-of) arguments */
+    const char *comment; /* shown above the statement in dumps and C */
+} Stmt;
+
+typedef struct Var {
+    const char *name;    /* "n", "c", "acc"; the printer makes names unique */
+    DType type;          /* DT_INDEX for loop variables */
+    int lanes;
+} Var;
+
+typedef enum BufKind {
+    BUF_INPUT,    /* graph input: read-only pointer from the caller */
+    BUF_OUTPUT,   /* graph output: pointer from the caller */
+    BUF_WEIGHT,   /* constant: bytes at `offset` in the weight blob */
+    BUF_ARENA,    /* intermediate: `offset` in the arena (plan.c) */
+} BufKind;
+
+typedef struct Buffer {
+    const char *name;    /* C identifier, unique in the program */
+    const char *label;   /* the ONNX value's name as the model spells it */
+    BufKind kind;
+    DType dtype;
+    int64_t numel;       /* elements */
+    Shape shape;         /* logical shape, for comments */
+    int index;           /* BUF_INPUT/BUF_OUTPUT: position in the model's list */
+    int64_t offset;      /* BUF_WEIGHT: blob offset; BUF_ARENA: arena offset; bytes */
+    const void *data;    /* BUF_WEIGHT: numel elements */
+    int alias;           /* buffer whose storage this one is (a view); -1 */
+    int first, last;     /* BUF_ARENA: first and last kernel using it (plan.c) */
+    int value;           /* Graph ValueId it holds, or -1 for a kernel's scratch */
+} Buffer;
+
+typedef struct Kernel {
+    const char *name;    /* "k3_conv_12_relu_13" */
+    const char *comment; /* the nodes it computes, one per line */
+    Stmt *body;
+    Var *vars;
+    int nvars, cap_vars;
+} Kernel;
+
+typedef struct Program {
+    Arena *arena;
+    const char *model;   /* model file, for comments */
+    Buffer *bufs;
+    int nbufs, cap_bufs;
+    Kernel *kernels;
+    int nkernels, cap_kernels;
+    int *inputs;         /* buffer of each graph input, in order */
+    int ninputs;
+    int *outputs;        /* buffer of each graph output, in order */
+    int noutputs;
+    int *guard_in;       /* specialized inputs: buffer guard_in[i] must equal */
+    int *guard_w;        /*   weight buffer guard_w[i] at run time */
+    int nguards;
+    int64_t arena_bytes; /* arena size after planning */
+    int64_t weight_bytes;/* weight blob size */
+    int threads;         /* --threads */
+} Program;
+
+/* -------------------------------------------------------------- kernel.c */
+Program *prog_new(Arena *a, const char *model);
+int prog_add_buf(Program *p, const char *name, BufKind kind, DType t, const Shape *s);
+Kernel *prog_add_kernel(Program *p, const char *name);
+int kernel_add_var(Program *p, Kernel *k, const char *name, DType t);
+
+/* Expression constructors. They fold constants and simplify trivial
+ * arithmetic (x*1, x+0, 0*x for integers) so lowered code stays readable. */
+Expr *ke_int(Arena *a, DType t, int64_t v);
+Expr *ke_idx(Arena *a, int64_t v);                /* DT_INDEX constant */
+Expr *ke_float(Arena *a, DType t, double v);
+Expr *ke_const(Arena *a, DType t, double v);      /* int or float by type */
+Expr *ke_var(Arena *a, const Kernel *k, int var);
+Expr *ke_load(Arena *a, const Program *p, int buf, Expr *index);
+Expr *ke_un(Arena *a, UnOp op, Expr *x);
+Expr *ke_bin(Arena *a, BinOp op, Expr *x, Expr *y);
+Expr *ke_select(Arena *a, Expr *c, Expr *x, Expr *y);
+Expr *ke_cast(Arena *a, DType t, Expr *x);
+int ke_is_const(const Expr *e, int64_t *out);      /* integer constant? */
+int ke_equal(const Expr *x, const Expr *y);        /* structurally equal */
+/* e with variable `var` replaced by `with`, rebuilt through the simplifying
+ * constructors (unchanged subtrees are shared). */
+Expr *ke_subst(Arena *a, Expr *e, int var, Expr *with);
+/* The same over every statement of a block, in place. */
+void stmt_subst(Arena *a, Stmt *s, int var, Expr *with);
+const char *unop_name(UnOp op);
+const char *binop_name(BinOp op);
+const char *binop_c(BinOp op);                     /* infix, or NULL */
+int binop_is_compare(BinOp op);                    /* result is bool */
+
+/* ------------------------------------------------------------- build.c */
+/* A cursor that appends statements to a kernel: kb_for opens a loop and
+ * returns its variable, kb_end closes the innermost open loop or if. */
+typedef struct KB {
+    Arena *a;
+    Program *p;
+    Kernel *k;
+    Stmt **tail[64];     /* where the next statement goes, per open block */
+    Stmt *open[64];      /* the open loop/if of each level */
+    int depth;
+    const char *comment; /* kb_comment: attached to the next statement */
+} KB;
+
+void kb_init(KB *b, Program *p, Kernel *k);
+int kb_for(KB *b, const char *name, int64_t extent);       /* returns the var */
+int kb_for_e(KB *b, const char *name, Expr *extent);
+void kb_end(KB *b);
+Expr *kb_v(KB *b, int var);                                 /* ke_var shorthand */
+int kb_let(KB *b, const char *name, Expr *init);           /* returns the var */
+void kb_assign(KB *b, int var, Expr *value);
+void kb_store(KB *b, int buf, Expr *index, Expr *value);
+void kb_if(KB *b, Expr *cond);
+void kb_else(KB *b);
+void kb_comment(KB *b, const char *text);                  /* on the next stmt */
+/* Flat row-major index of coords[rank] into shape s. */
+Expr *kb_flat(KB *b, const Shape *s, Expr *const *coords);
+
+/* ------------------------------------------------------------- print.c */
+/* --dump kernel: the program as stable text. */
+void prog_dump(const Program *p, void *file);
+
+/* ------------------------------------------------------------ interp.c */
+/* Run kernel k with every buffer's storage given by mem[buf] (elements of
+ * the buffer's dtype). Used by constant folding and the unit tests. Returns
+ * 0, or 1 with a message if a load or store falls outside its buffer. */
+int kernel_interp(const Program *p, const Kernel *k, void **mem, Diag *d);
+
+/* ------------------------------------------------------------ verify.c */
+/* Check a program's invariants: variables defined before use, loads and
+ * stores of existing buffers, index expressions of DT_INDEX, operand types
+ * that agree. Returns 0, or 1 with a message naming the kernel. */
+int prog_verify(const Program *p, Diag *d);
+
+/* --------------------------------------------------------- simplify.c */
+/* Fold constants, drop loops of extent 1 (their variable becomes 0) and
+ * empty loops. */
+int prog_simplify(Program *p, Diag *d);
+
+/* -------------------------------------------------------------- plan.c */
+/* Give every BUF_ARENA buffer an offset: liveness over the kernel order,
+ * then best-fit placement; sets p->arena_bytes. Views share their target's
+ * storage and extend its lifetime. Weights get blob offsets. */
+int prog_plan(Program *p, Diag *d);
+
+#endif

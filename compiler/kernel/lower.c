@@ -1,0 +1,292 @@
+/*
+ * lower.c: Graph IR -> Kernel IR.
+ *
+ * Each fusion group becomes one kernel. The group's first node (the
+ * producer) is lowered by its op's lower_* function; the rest of the group
+ * is a chain of elementwise nodes applied, as an epilogue, to every value
+ * the producer stores (lw_store). View nodes (Reshape, Flatten, ...) produce
+ * no kernel: their output is their input's buffer, read with another shape.
+ *
+ * Buffers: graph inputs and outputs come first, in model order; constants
+ * become weight buffers and node outputs arena buffers the first time a
+ * kernel touches them, so nothing unused reaches the generated program.
+ */
+#include "lower.h"
+#include "../ops/op.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct Lower {
+    Graph *g;
+    Program *p;
+    Diag *d;
+    int *vbuf;     /* [g->nvalues]: buffer holding each value, -1 if none yet */
+    KB kb;         /* cursor into the kernel being built */
+    Node **epi;    /* the elementwise chain applied to the producer's stores */
+    int nepi;
+};
+
+KB *lw_kb(Lower *L) { return &L->kb; }
+Arena *lw_arena(Lower *L) { return L->p->arena; }
+Graph *lw_graph(Lower *L) { return L->g; }
+
+int lw_error(Lower *L, Node *n, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return diag_node(L->d, L->g, n, "%s", msg);
+}
+
+int lw_buf(Lower *L, ValueId v)
+{
+    if (L->vbuf[v] >= 0)
+        return L->vbuf[v];
+    const Value *x = &L->g->values[v];
+    BufKind kind = x->kind == VAL_CONST ? BUF_WEIGHT : BUF_ARENA;
+    int b = prog_add_buf(L->p, x->name, kind, x->dtype, &x->shape);
+    L->p->bufs[b].value = v;
+    if (kind == BUF_WEIGHT)
+        L->p->bufs[b].data = x->data;
+    L->vbuf[v] = b;
+    return b;
+}
+
+Expr *lw_load(Lower *L, ValueId v, Expr *const *coords)
+{
+    int b = lw_buf(L, v);
+    return ke_load(L->p->arena, L->p, b, kb_flat(&L->kb, &L->g->values[v].shape, coords));
+}
+
+Expr *lw_load_bcast(Lower *L, ValueId v, int rank, Expr *const *coords)
+{
+    const Shape *s = &L->g->values[v].shape;
+    Expr *c[KILN_MAX_RANK];
+    for (int j = 0; j < s->rank; j++)
+        c[j] = s->dim[j] == 1 ? ke_idx(L->p->arena, 0) : coords[rank - s->rank + j];
+    return lw_load(L, v, c);
+}
+
+void lw_store(Lower *L, Node *n, int out, Expr *const *coords, Expr *value)
+{
+    Arena *a = L->p->arena;
+    ValueId v = n->out[out];
+    if (out == 0 && L->nepi) {
+        int rank = L->g->values[v].shape.rank;
+        for (int i = 0; i < L->nepi; i++) {
+            Node *c = L->epi[i];
+            Expr *args[64];
+            for (int j = 0; j < c->nin && j < 64; j++) {
+                if (c->in[j] == VNONE)
+                    args[j] = NULL;
+                else if (c->in[j] == v)
+                    args[j] = ke_cast(a, L->g->values[v].dtype, value);
+                else
+                    args[j] = lw_load_bcast(L, c->in[j], rank, coords);
+            }
+            value = ew_scalar(L, c, args);
+            if (!value)
+                return; /* ew_scalar reported the error */
+            v = c->out[0];
+        }
+    }
+    if (v == VNONE)
+        return;
+    kb_store(&L->kb, lw_buf(L, v), kb_flat(&L->kb, &L->g->values[v].shape, coords), value);
+}
+
+int lw_temp(Lower *L, const char *name, DType t, const Shape *s)
+{
+    return prog_add_buf(L->p, name, BUF_ARENA, t, s);
+}
+
+void lw_loops(Lower *L, const Shape *s, const char *names, Expr **coords)
+{
+    int named = names && (int)strlen(names) >= s->rank;
+    for (int i = 0; i < s->rank; i++) {
+        char nm[16];
+        if (named)
+            snprintf(nm, sizeof nm, "%c", names[i]);
+        else
+            snprintf(nm, sizeof nm, "i%d", i);
+        coords[i] = kb_v(&L->kb, kb_for(&L->kb, nm, s->dim[i]));
+    }
+}
+
+void lw_end_loops(Lower *L, const Shape *s)
+{
+    for (int i = 0; i < s->rank; i++)
+        kb_end(&L->kb);
+}
+
+/* ------------------------------------------------------------- kernels */
+
+static Kernel *open_kernel(Lower *L, Node **nodes, int nn)
+{
+    Arena *a = L->p->arena;
+    char name[96];
+    int len = snprintf(name, sizeof name, "k%d", L->p->nkernels);
+    char comment[2048];
+    size_t clen = 0;
+    comment[0] = 0;
+    for (int i = 0; i < nn; i++) {
+        const char *id = c_ident(a, nodes[i]->name, 24);
+        if (len < 60)
+            len += snprintf(name + len, sizeof name - (size_t)len, "_%s", id);
+        if (clen < sizeof comment)
+            clen += (size_t)snprintf(comment + clen, sizeof comment - clen, "%snode '%s' (%s)", i ? "\n" : "",
+                                     nodes[i]->name, nodes[i]->op_type);
+    }
+    Kernel *k = prog_add_kernel(L->p, c_ident(a, name, 64));
+    k->comment = arena_strdup(a, comment);
+    kb_init(&L->kb, L->p, k);
+    return k;
+}
+
+/* dst[i] = src[i] over `numel` elements (outputs that are views, inputs or
+ * constants). */
+static void copy_kernel(Lower *L, Node *n, const char *what, int dst, int src, int64_t numel)
+{
+    Arena *a = L->p->arena;
+    Kernel *k;
+    if (n) {
+        k = open_kernel(L, &n, 1);
+    } else {
+        k = prog_add_kernel(L->p, arena_printf(a, "k%d_copy_%s", L->p->nkernels, c_ident(a, what, 40)));
+        k->comment = arena_printf(a, "graph output '%s'", what);
+        kb_init(&L->kb, L->p, k);
+    }
+    int i = kb_for(&L->kb, "i", numel);
+    Expr *ix = kb_v(&L->kb, i);
+    kb_store(&L->kb, dst, ix, ke_load(a, L->p, src, ix));
+    kb_end(&L->kb);
+}
+
+static Lower *lower_new(Graph *g, Program *p, Diag *d)
+{
+    Lower *L = arena_alloc(p->arena, sizeof *L);
+    L->g = g;
+    L->p = p;
+    L->d = d;
+    L->vbuf = arena_alloc(p->arena, sizeof(int) * (size_t)(g->nvalues + 1));
+    for (int v = 0; v < g->nvalues; v++)
+        L->vbuf[v] = -1;
+    return L;
+}
+
+int kernel_lower(Graph *g, Program **out, Diag *d)
+{
+    Program *p = prog_new(g->arena, g->file);
+    Lower *L = lower_new(g, p, d);
+    Arena *a = p->arena;
+
+    p->ninputs = g->ninputs;
+    p->inputs = arena_alloc(a, sizeof(int) * (size_t)(g->ninputs + 1));
+    for (int i = 0; i < g->ninputs; i++) {
+        const Value *v = &g->values[g->inputs[i]];
+        int b = prog_add_buf(p, v->name, BUF_INPUT, v->dtype, &v->shape);
+        p->bufs[b].index = i;
+        p->bufs[b].value = g->inputs[i];
+        L->vbuf[g->inputs[i]] = b;
+        p->inputs[i] = b;
+    }
+    /* inputs compiled for one value (kiln check): checked on entry */
+    p->guard_in = arena_alloc(a, sizeof(int) * (size_t)(g->ninputs + 1));
+    p->guard_w = arena_alloc(a, sizeof(int) * (size_t)(g->ninputs + 1));
+    for (int i = 0; i < g->ninputs; i++) {
+        const Value *v = &g->values[g->inputs[i]];
+        if (!v->specialized)
+            continue;
+        int w = prog_add_buf(p, arena_printf(a, "%s_expected", v->name), BUF_WEIGHT, v->dtype, &v->shape);
+        p->bufs[w].data = v->known;
+        p->guard_in[p->nguards] = p->inputs[i];
+        p->guard_w[p->nguards++] = w;
+    }
+    p->noutputs = g->noutputs;
+    p->outputs = arena_alloc(a, sizeof(int) * (size_t)(g->noutputs + 1));
+    for (int i = 0; i < g->noutputs; i++) {
+        ValueId vid = g->outputs[i];
+        const Value *v = &g->values[vid];
+        int b = prog_add_buf(p, v->name, BUF_OUTPUT, v->dtype, &v->shape);
+        p->bufs[b].index = i;
+        p->bufs[b].value = vid;
+        p->outputs[i] = b;
+        if (v->kind == VAL_NODE)
+            L->vbuf[vid] = b; /* the producer writes straight into it */
+    }
+
+    /* members of each group, in node order (CSR: gstart[g]..gstart[g+1]) */
+    int ng = g->ngroups;
+    int *gstart = arena_alloc(a, sizeof(int) * (size_t)(ng + 2));
+    Node **members = arena_alloc(a, sizeof(Node *) * (size_t)(g->nnodes + 1));
+    for (int i = 0; i < g->nnodes; i++)
+        if (!g->nodes[i].dead && g->nodes[i].group >= 0)
+            gstart[g->nodes[i].group + 1]++;
+    for (int k = 0; k < ng; k++)
+        gstart[k + 1] += gstart[k];
+    int *fill = arena_alloc(a, sizeof(int) * (size_t)(ng + 1));
+    for (int i = 0; i < g->nnodes; i++) {
+        Node *n = &g->nodes[i];
+        if (!n->dead && n->group >= 0)
+            members[gstart[n->group] + fill[n->group]++] = n;
+    }
+
+    for (int i = 0; i < g->nnodes; i++) {
+        Node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        if (optab[n->op].flags & OPF_VIEW) {
+            ValueId x = n->in[0], y = n->out[0];
+            if (g->values[y].output >= 0)
+                copy_kernel(L, n, NULL, L->vbuf[y], lw_buf(L, x), shape_numel(&g->values[y].shape));
+            else
+                L->vbuf[y] = lw_buf(L, x);
+            continue;
+        }
+        if (n->group < 0 || !optab[n->op].lower || members[gstart[n->group]] != n)
+            continue; /* not lowered, or not the first node of its group */
+        Node **group = &members[gstart[n->group]];
+        int nn = gstart[n->group + 1] - gstart[n->group];
+        open_kernel(L, group, nn);
+        L->epi = group + 1;
+        L->nepi = nn - 1;
+        int rc = optab[n->op].lower(L, n);
+        L->epi = NULL;
+        L->nepi = 0;
+        if (rc || d->nerrors)
+            return 1;
+    }
+    /* outputs that no node writes: inputs and constants */
+    for (int i = 0; i < g->noutputs; i++) {
+        ValueId vid = g->outputs[i];
+        const Value *v = &g->values[vid];
+        if (v->kind != VAL_NODE)
+            copy_kernel(L, NULL, v->name, p->outputs[i], lw_buf(L, vid), shape_numel(&v->shape));
+    }
+    *out = p;
+    return 0;
+}
+
+int kernel_lower_node(Graph *g, Node *n, Arena *a, Program **out, Diag *d)
+{
+    Program *p = prog_new(a, g->file);
+    Lower *L = lower_new(g, p, d);
+    for (int j = 0; j < n->nout; j++) {
+        ValueId v = n->out[j];
+        if (v == VNONE)
+            continue;
+        const Value *x = &g->values[v];
+        int b = prog_add_buf(p, x->name, BUF_OUTPUT, x->dtype, &x->shape);
+        p->bufs[b].index = j;
+        p->bufs[b].value = v;
+        L->vbuf[v] = b;
+    }
+    open_kernel(L, &n, 1);
+    if (optab[n->op].lower(L, n) || d->nerrors)
+        return 1;
+    *out = p;
+    return 0;
+}

@@ -1,0 +1,60 @@
+/*
+ * simplify.c: tidy loop nests after lowering.
+ *
+ * Loops of extent 0 disappear; loops of extent 1 are replaced by their body
+ * with the variable set to 0 (lowering opens a loop per dimension, batch 1
+ * included); an if with a constant condition keeps only the branch taken.
+ * Substitution rebuilds expressions through the folding constructors, so
+ * n*4096 + c*64 with n = 0 prints as c*64.
+ */
+#include "kernel.h"
+
+/* Splice block `body` in place of the statement at *link; returns the link
+ * after the spliced statements. */
+static Stmt **splice(Stmt **link, Stmt *body)
+{
+    Stmt *next = (*link)->next;
+    if (body && !body->comment)
+        body->comment = (*link)->comment;
+    if (!body) {
+        *link = next;
+        return link;
+    }
+    *link = body;
+    Stmt *last = body;
+    while (last->next)
+        last = last->next;
+    last->next = next;
+    return link; /* revisit the spliced statements: they may simplify too */
+}
+
+static void simplify_block(Arena *a, Stmt **link)
+{
+    while (*link) {
+        Stmt *s = *link;
+        int64_t n;
+        if (s->kind == S_LOOP && ke_is_const(s->extent, &n) && n <= 1) {
+            if (n == 1)
+                stmt_subst(a, s->body, s->var, ke_idx(a, 0));
+            link = splice(link, n == 1 ? s->body : NULL);
+            continue;
+        }
+        if (s->kind == S_IF && ke_is_const(s->value, &n)) {
+            link = splice(link, n ? s->body : s->els);
+            continue;
+        }
+        if (s->kind == S_LOOP || s->kind == S_IF) {
+            simplify_block(a, &s->body);
+            simplify_block(a, &s->els);
+        }
+        link = &s->next;
+    }
+}
+
+int prog_simplify(Program *p, Diag *d)
+{
+    (void)d;
+    for (int i = 0; i < p->nkernels; i++)
+        simplify_block(p->arena, &p->kernels[i].body);
+    return 0;
+}

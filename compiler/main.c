@@ -1,0 +1,185 @@
+/*
+ * main.c: the kiln command line.
+ *
+ *   kiln compile MODEL.onnx -o OUTDIR [--target c] [--arch ARCH]
+ *                [--emit exe|lib|src] [--shape NAME=1x3x224x224]... [-O0..3]
+ *                [--threads N] [--dump graph|kernel]
+ *   kiln check   MODEL.onnx TESTDIR [same options] [--rtol R --atol A]
+ *   kiln bench   MODEL.onnx [same options] [--iters N] [--profile]
+ *   kiln inspect MODEL.onnx [--arch ARCH]
+ *
+ * Exit codes: 0 success, 1 the model or its data is wrong or unsupported,
+ * 2 usage error. This is the only file that exits.
+ */
+#include "driver.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+    "usage: kiln compile MODEL.onnx -o OUTDIR [options]\n"
+    "       kiln check   MODEL.onnx TESTDIR [options] [--rtol R] [--atol A]\n"
+    "       kiln bench   MODEL.onnx [options] [--iters N] [--profile]\n"
+    "       kiln inspect MODEL.onnx [--arch ARCH]\n"
+    "options:\n"
+    "  -o DIR               output folder (compile; check/bench keep their build there)\n"
+    "  --target c           code generator (only c today)\n"
+    "  --arch ARCH          target machine (host only today)\n"
+    "  --emit exe|lib|src   executable (default), static library, or sources only\n"
+    "  --shape NAME=DIMS    bind an input's shape, e.g. --shape x=1x3x224x224\n"
+    "  -O0 .. -O3           optimization level (default -O2)\n"
+    "  --threads N          threads for the generated code (1 today)\n"
+    "  --dump graph|kernel  print the Graph IR or Kernel IR\n"
+    "  --keep               keep check/bench's temporary build folder\n";
+
+static int usage(const char *fmt, const char *arg)
+{
+    if (fmt) {
+        fprintf(stderr, "kiln: ");
+        fprintf(stderr, fmt, arg);
+        fprintf(stderr, "\n");
+    }
+    fputs(usage_text, stderr);
+    return 2;
+}
+
+static int parse_double(const char *s, double *out)
+{
+    char *end;
+    *out = strtod(s, &end);
+    return *s == 0 || *end != 0 || *out < 0;
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == 0 || *end != 0 || v < lo || v > hi)
+        return 1;
+    *out = (int)v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage(NULL, NULL);
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("kiln 0.1.0\n");
+        return 0;
+    }
+    int is_compile = !strcmp(cmd, "compile"), is_check = !strcmp(cmd, "check");
+    int is_bench = !strcmp(cmd, "bench"), is_inspect = !strcmp(cmd, "inspect");
+    if (!is_compile && !is_check && !is_bench && !is_inspect)
+        return usage("unknown command '%s'", cmd);
+
+    Options o = {0};
+    o.target = "c";
+    o.emit = "exe";
+    o.opt = 2;
+    o.threads = 1;
+    o.rtol = 1e-3;
+    o.atol = 1e-5;
+    o.iters = 100;
+    const char *pos[2] = {0};
+    int npos = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED()                                          \
+    do {                                                \
+        if (!val)                                       \
+            return usage("option '%s' needs a value", a); \
+        i++;                                            \
+    } while (0)
+        if (a[0] != '-' || !a[1]) {
+            if (npos == 2)
+                return usage("unexpected argument '%s'", a);
+            pos[npos++] = a;
+        } else if (!strcmp(a, "-o")) {
+            NEED();
+            o.outdir = val;
+        } else if (!strcmp(a, "--target")) {
+            NEED();
+            if (strcmp(val, "c"))
+                return usage("unknown --target '%s' (available: c)", val);
+            o.target = val;
+        } else if (!strcmp(a, "--arch")) {
+            NEED();
+            if (strcmp(val, "host") && strcmp(val, "x86_64"))
+                return usage("unknown --arch '%s' (available: host)", val);
+            o.arch = val;
+        } else if (!strcmp(a, "--emit")) {
+            NEED();
+            if (strcmp(val, "exe") && strcmp(val, "lib") && strcmp(val, "src"))
+                return usage("--emit must be exe, lib or src, not '%s'", val);
+            o.emit = val;
+        } else if (!strcmp(a, "--shape")) {
+            NEED();
+            const char *eq = strchr(val, '=');
+            if (!eq || eq == val || o.nbinds == MAX_BINDS)
+                return usage("--shape expects NAME=DIMS, e.g. x=1x3x224x224, not '%s'", val);
+            ShapeBind *b = &o.binds[o.nbinds++];
+            char *name = malloc((size_t)(eq - val) + 1);
+            if (!name)
+                return 1;
+            memcpy(name, val, (size_t)(eq - val));
+            name[eq - val] = 0;
+            b->name = name;
+            if (shape_parse(eq + 1, &b->shape))
+                return usage("--shape expects NAME=DIMS, e.g. x=1x3x224x224, not '%s'", val);
+        } else if (a[1] == 'O' && a[2] && !a[3] && a[2] >= '0' && a[2] <= '3') {
+            o.opt = a[2] - '0';
+        } else if (!strcmp(a, "--threads")) {
+            NEED();
+            if (parse_int(val, 1, 1024, &o.threads))
+                return usage("--threads expects a count from 1, not '%s'", val);
+        } else if (!strcmp(a, "--dump")) {
+            NEED();
+            if (strcmp(val, "graph") && strcmp(val, "kernel"))
+                return usage("--dump must be graph or kernel, not '%s'", val);
+            o.dump = val;
+        } else if (!strcmp(a, "--rtol") && is_check) {
+            NEED();
+            if (parse_double(val, &o.rtol))
+                return usage("--rtol expects a number >= 0, not '%s'", val);
+        } else if (!strcmp(a, "--atol") && is_check) {
+            NEED();
+            if (parse_double(val, &o.atol))
+                return usage("--atol expects a number >= 0, not '%s'", val);
+        } else if (!strcmp(a, "--iters") && is_bench) {
+            NEED();
+            if (parse_int(val, 1, 1000000, &o.iters))
+                return usage("--iters expects a count from 1, not '%s'", val);
+        } else if (!strcmp(a, "--profile") && is_bench) {
+            o.profile = 1;
+        } else if (!strcmp(a, "--keep") && (is_check || is_bench)) {
+            o.keep = 1;
+        } else {
+            return usage("unknown option '%s'", a);
+        }
+#undef NEED
+    }
+    int want = is_check ? 2 : 1;
+    if (npos < want)
+        return usage(is_check ? "check needs MODEL.onnx and TESTDIR" : "%s needs MODEL.onnx", cmd);
+    if (npos > want)
+        return usage("unexpected argument '%s'", pos[want]);
+    o.model = pos[0];
+    o.testdir = is_check ? pos[1] : NULL;
+    if (is_compile && !o.outdir && !o.dump)
+        return usage("compile needs -o OUTDIR", NULL);
+    if (is_compile)
+        return cmd_compile(&o);
+    if (is_check)
+        return cmd_check(&o);
+    if (is_bench)
+        return cmd_bench(&o);
+    return cmd_inspect(&o);
+}

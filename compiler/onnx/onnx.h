@@ -1,0 +1,36 @@
+/*
+ * onnx.h: the frontend. Reads ONNX files into kiln's own structures; no
+ * protobuf type is visible outside compiler/onnx/.
+ */
+#ifndef KILN_ONNX_H
+#define KILN_ONNX_H
+
+#include "../graph/graph.h"
+
+/* Unsupported op found by a lenient import (kiln inspect lists them). */
+typedef struct Unsupported {
+    const char *node;    /* node name */
+    const char *op;      /* "domain:op_type" or "op_type" */
+    int opset;
+} Unsupported;
+
+typedef struct ImportResult {
+    Graph *graph;
+    Unsupported *unsupported;   /* [nunsupported], lenient mode only */
+    int nunsupported, cap_unsupported;
+} ImportResult;
+
+/* -------------------------------------------------------------- import.c */
+/* Read model `path` into a Graph allocated in `a`: initializers (typed
+ * fields, raw_data, external data files), Constant nodes, opset imports,
+ * inputs with their (maybe symbolic) dims, outputs; nodes sorted
+ * topologically. Fails on a file that is not an ONNX model, a cycle, an
+ * input nobody produces, and (unless `lenient`) on the first unsupported op;
+ * lenient import keeps unsupported nodes with op == OP_COUNT and lists them. */
+int onnx_import(Arena *a, const char *path, int lenient, ImportResult *out, Diag *d);
+
+/* -------------------------------------------------------------- tensor.c */
+/* Read a serialized TensorProto (a test's input_0.pb) into `out`. */
+int onnx_read_tensor(Arena *a, const char *path, Tensor *out, Diag *d);
+
+#endif

@@ -1,0 +1,210 @@
+/*
+ * matmul.c: MatMul and Gemm.
+ *
+ * MatMul follows numpy: a 1-D A is a row [1, K], a 1-D B a column [K, 1]
+ * (the added dim is dropped from the result), and leading batch dims
+ * broadcast. Gemm is Y = alpha * op(A) op(B) + beta * C with C broadcast to
+ * [M, N]. Both lower to the plain reduction nest
+ *
+ *     for (batch...) for m for n { acc = 0; for k: acc += A[m,k] * B[k,n]; Y[m,n] = f(acc) }
+ *
+ * and leave blocking, vectorization and packing to the loop passes.
+ */
+#include "op.h"
+
+/* Shapes of a MatMul with 1-D operands promoted: a [.., M, K], b [.., K, N]. */
+typedef struct MMShape {
+    Shape a, b;    /* promoted operand shapes (rank >= 2) */
+    Shape full;    /* output before dropping promoted dims: batch.., M, N */
+    int drop_m;    /* A was 1-D: drop the M dim from the output */
+    int drop_n;    /* B was 1-D: drop the N dim */
+} MMShape;
+
+static int mm_shape(Graph *g, Node *n, MMShape *s, Diag *d)
+{
+    const Value *a = op_in(g, n, 0), *b = op_in(g, n, 1);
+    char x[160], y[160];
+    if (a->shape.rank == 0 || b->shape.rank == 0)
+        return diag_node(d, g, n, "MatMul inputs must have rank >= 1");
+    s->a = a->shape;
+    s->b = b->shape;
+    s->drop_m = s->drop_n = 0;
+    if (s->a.rank == 1) {
+        s->a.rank = 2;
+        s->a.dim[1] = s->a.dim[0];
+        s->a.dim[0] = 1;
+        s->drop_m = 1;
+    }
+    if (s->b.rank == 1) {
+        s->b.rank = 2;
+        s->b.dim[1] = 1;
+        s->drop_n = 1;
+    }
+    int ra = s->a.rank, rb = s->b.rank;
+    if (s->a.dim[ra - 1] != s->b.dim[rb - 2])
+        return diag_node(d, g, n, "inner dimensions differ: %s times %s", shape_str(&a->shape, x, sizeof x),
+                         shape_str(&b->shape, y, sizeof y));
+    Shape ba = s->a, bb = s->b;
+    ba.rank -= 2;
+    bb.rank -= 2;
+    if (shape_broadcast(&ba, &bb, &s->full))
+        return diag_node(d, g, n, "batch dimensions of %s and %s do not broadcast",
+                         shape_str(&a->shape, x, sizeof x), shape_str(&b->shape, y, sizeof y));
+    if (s->full.rank + 2 > KILN_MAX_RANK)
+        return diag_node(d, g, n, "rank too large");
+    s->full.dim[s->full.rank++] = s->a.dim[ra - 2];
+    s->full.dim[s->full.rank++] = s->b.dim[rb - 1];
+    return 0;
+}
+
+static const DType mm_types[] = {DT_F32, DT_F64, DT_I32, DT_I64, DT_U32, DT_U64, DT_UNDEF};
+
+int infer_matmul(Graph *g, Node *n, Diag *d)
+{
+    MMShape s;
+    if (op_check_dtype(g, n, 0, mm_types, d) || op_same_dtype(g, n, 0, 1, d) || mm_shape(g, n, &s, d))
+        return 1;
+    Shape out = s.full;
+    if (s.drop_n)
+        out.rank--;
+    if (s.drop_m) {
+        out.dim[out.rank - (s.drop_n ? 1 : 2)] = out.dim[out.rank - 1];
+        out.rank--;
+    }
+    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &out);
+    return 0;
+}
+
+/* Coordinates into a promoted operand of rank r whose real rank is `real`:
+ * batch dims broadcast against the output's, then its two matrix dims. */
+static Expr *mm_load(Lower *L, ValueId v, const Shape *promoted, int nbatch_out, Expr *const *batch,
+                     Expr *row, Expr *col, int dropped_row, int dropped_col)
+{
+    Arena *a = lw_arena(L);
+    Expr *c[KILN_MAX_RANK];
+    int nb = promoted->rank - 2, k = 0;
+    for (int i = 0; i < nb; i++)
+        c[k++] = promoted->dim[i] == 1 ? ke_idx(a, 0) : batch[nbatch_out - nb + i];
+    if (!dropped_row)
+        c[k++] = row;
+    if (!dropped_col)
+        c[k++] = col;
+    return lw_load(L, v, c);
+}
+
+int lower_matmul(Lower *L, Node *n)
+{
+    Graph *g = lw_graph(L);
+    KB *b = lw_kb(L);
+    Arena *a = lw_arena(L);
+    MMShape s;
+    Diag d = {.file = g->file};
+    if (mm_shape(g, n, &s, &d))
+        return lw_error(L, n, "bad shapes");
+    int nb = s.full.rank - 2;
+    int64_t M = s.full.dim[nb], N = s.full.dim[nb + 1], K = s.a.dim[s.a.rank - 1];
+    DType t = g->values[n->out[0]].dtype;
+    Expr *batch[KILN_MAX_RANK];
+    for (int i = 0; i < nb; i++)
+        batch[i] = kb_v(b, kb_for(b, "b", s.full.dim[i]));
+    /* y[m, n] = sum_k a[m, k] * b[k, n] */
+    Expr *m = kb_v(b, kb_for(b, "m", M));
+    Expr *nn = kb_v(b, kb_for(b, "n", N));
+    int acc = kb_let(b, "acc", ke_const(a, t, 0));
+    Expr *k = kb_v(b, kb_for(b, "k", K));
+    Expr *x = mm_load(L, n->in[0], &s.a, nb, batch, m, k, s.drop_m, 0);
+    Expr *y = mm_load(L, n->in[1], &s.b, nb, batch, k, nn, 0, s.drop_n);
+    kb_assign(b, acc, ke_bin(a, B_ADD, kb_v(b, acc), ke_bin(a, B_MUL, x, y)));
+    kb_end(b);
+    /* output coordinates without the promoted dims */
+    Expr *oc[KILN_MAX_RANK];
+    int r = 0;
+    for (int i = 0; i < nb; i++)
+        oc[r++] = batch[i];
+    if (!s.drop_m)
+        oc[r++] = m;
+    if (!s.drop_n)
+        oc[r++] = nn;
+    lw_store(L, n, 0, oc, kb_v(b, acc));
+    kb_end(b);
+    kb_end(b);
+    for (int i = 0; i < nb; i++)
+        kb_end(b);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ Gemm */
+
+typedef struct GemmAttrs {
+    int64_t trans_a, trans_b;
+    double alpha, beta;
+} GemmAttrs;
+
+static int gemm_attrs(Graph *g, Node *n, GemmAttrs *at, Diag *d)
+{
+    return attr_int(g, n, "transA", 0, &at->trans_a, d) || attr_int(g, n, "transB", 0, &at->trans_b, d) ||
+           attr_float(g, n, "alpha", 1.0, &at->alpha, d) || attr_float(g, n, "beta", 1.0, &at->beta, d);
+}
+
+int infer_gemm(Graph *g, Node *n, Diag *d)
+{
+    GemmAttrs at;
+    const Value *a = op_in(g, n, 0), *b = op_in(g, n, 1), *c = op_in(g, n, 2);
+    char x[160], y[160];
+    if (gemm_attrs(g, n, &at, d) || op_check_dtype(g, n, 0, mm_types, d) || op_same_dtype(g, n, 0, 1, d))
+        return 1;
+    if (a->shape.rank != 2 || b->shape.rank != 2)
+        return diag_node(d, g, n, "A and B must be matrices, got %s and %s", shape_str(&a->shape, x, sizeof x),
+                         shape_str(&b->shape, y, sizeof y));
+    int64_t M = a->shape.dim[at.trans_a ? 1 : 0], K = a->shape.dim[at.trans_a ? 0 : 1];
+    int64_t K2 = b->shape.dim[at.trans_b ? 1 : 0], N = b->shape.dim[at.trans_b ? 0 : 1];
+    if (K != K2)
+        return diag_node(d, g, n, "inner dimensions differ: %lld and %lld", (long long)K, (long long)K2);
+    Shape out = {2, {M, N}}, bc;
+    if (c) {
+        if (op_same_dtype(g, n, 0, 2, d))
+            return 1;
+        if (shape_broadcast(&c->shape, &out, &bc) || !shape_equal(&bc, &out))
+            return diag_node(d, g, n, "C of shape %s does not broadcast to %lldx%lld",
+                             shape_str(&c->shape, x, sizeof x), (long long)M, (long long)N);
+    }
+    op_set_out(g, n, 0, a->dtype, &out);
+    return 0;
+}
+
+int lower_gemm(Lower *L, Node *n)
+{
+    Graph *g = lw_graph(L);
+    KB *b = lw_kb(L);
+    Arena *a = lw_arena(L);
+    GemmAttrs at;
+    Diag d = {.file = g->file};
+    if (gemm_attrs(g, n, &at, &d))
+        return lw_error(L, n, "bad attributes");
+    const Value *out = &g->values[n->out[0]];
+    DType t = out->dtype;
+    int64_t M = out->shape.dim[0], N = out->shape.dim[1];
+    int64_t K = g->values[n->in[0]].shape.dim[at.trans_a ? 0 : 1];
+    /* y[m, n] = alpha * sum_k A'[m, k] B'[k, n] + beta * C[m, n] */
+    Expr *m = kb_v(b, kb_for(b, "m", M));
+    Expr *nn = kb_v(b, kb_for(b, "n", N));
+    int acc = kb_let(b, "acc", ke_const(a, t, 0));
+    Expr *k = kb_v(b, kb_for(b, "k", K));
+    Expr *ca[2] = {at.trans_a ? k : m, at.trans_a ? m : k};
+    Expr *cb[2] = {at.trans_b ? nn : k, at.trans_b ? k : nn};
+    kb_assign(b, acc, ke_bin(a, B_ADD, kb_v(b, acc), ke_bin(a, B_MUL, lw_load(L, n->in[0], ca), lw_load(L, n->in[1], cb))));
+    kb_end(b);
+    Expr *v = kb_v(b, acc);
+    if (at.alpha != 1.0)
+        v = ke_bin(a, B_MUL, ke_const(a, t, at.alpha), v);
+    if (n->nin > 2 && n->in[2] != VNONE && at.beta != 0.0) {
+        Expr *oc[2] = {m, nn};
+        Expr *c = lw_load_bcast(L, n->in[2], 2, oc);
+        v = ke_bin(a, B_ADD, v, at.beta == 1.0 ? c : ke_bin(a, B_MUL, ke_const(a, t, at.beta), c));
+    }
+    Expr *oc[2] = {m, nn};
+    lw_store(L, n, 0, oc, v);
+    kb_end(b);
+    kb_end(b);
+    return 0;
+}

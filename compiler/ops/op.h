@@ -1,0 +1,143 @@
+/*
+ * op.h: what an operator definition sees.
+ *
+ * An op is its row in ops.h plus two functions:
+ *
+ *   int infer_<op>(Graph *g, Node *n, Diag *d)
+ *       Check inputs and attributes, set the dtype and shape of every
+ *       output with op_set_out(). Inputs whose values decide a shape (a
+ *       Reshape's shape, Slice's starts) are read with op_const_ints().
+ *
+ *   int lower_<op>(Lower *L, Node *n)
+ *       Append loop nests to the current kernel with the KB cursor (kernel.h)
+ *       and store every output element once through lw_store(), which applies
+ *       the fused epilogue (if the fuse pass gave the node one).
+ *
+ * Elementwise ops (OPF_EW) are defined by their scalar expression alone, in
+ * ew_scalar() (elementwise.c); the loops around it come from lower_ew.
+ */
+#ifndef KILN_OP_H
+#define KILN_OP_H
+
+#include "../graph/graph.h"
+#include "../kernel/kernel.h"
+#include "ops.h"
+
+typedef struct Lower Lower;
+
+typedef int (*InferFn)(Graph *g, Node *n, Diag *d);
+typedef int (*LowerFn)(Lower *L, Node *n);
+
+typedef struct OpInfo {
+    const char *name;    /* ONNX op_type */
+    const char *domain;  /* "" for ai.onnx */
+    int min_in, max_in;  /* max -1: any number */
+    int min_out, max_out;
+    unsigned flags;      /* OPF_* */
+    InferFn infer;
+    LowerFn lower;       /* NULL: never lowered (folded or a view) */
+} OpInfo;
+
+extern const OpInfo optab[OP_COUNT];
+
+/* ---------------------------------------------------------------- table.c */
+/* Op of (domain, op_type); -1 if kiln does not know it. */
+int op_lookup(const char *domain, const char *name);
+
+#define OP(kind, name, dom, in, IN, out, OUT, flags, infer, lower) \
+    int infer(Graph *g, Node *n, Diag *d);
+KILN_OPS(OP)
+#undef OP
+int lower_ew(Lower *L, Node *n);
+int lower_matmul(Lower *L, Node *n);
+int lower_gemm(Lower *L, Node *n);
+int lower_conv(Lower *L, Node *n);
+int lower_convtranspose(Lower *L, Node *n);
+int lower_pool(Lower *L, Node *n);
+int lower_globalpool(Lower *L, Node *n);
+int lower_batchnorm(Lower *L, Node *n);
+int lower_instancenorm(Lower *L, Node *n);
+int lower_layernorm(Lower *L, Node *n);
+int lower_softmax(Lower *L, Node *n);
+int lower_reduce(Lower *L, Node *n);
+int lower_argminmax(Lower *L, Node *n);
+int lower_dropout(Lower *L, Node *n);
+int lower_transpose(Lower *L, Node *n);
+int lower_concat(Lower *L, Node *n);
+int lower_split(Lower *L, Node *n);
+int lower_slice(Lower *L, Node *n);
+int lower_gather(Lower *L, Node *n);
+int lower_gatherelements(Lower *L, Node *n);
+int lower_expand(Lower *L, Node *n);
+int lower_tile(Lower *L, Node *n);
+int lower_pad(Lower *L, Node *n);
+int lower_depthtospace(Lower *L, Node *n);
+int lower_trilu(Lower *L, Node *n);
+int lower_resize(Lower *L, Node *n);
+int lower_constantofshape(Lower *L, Node *n);
+int lower_range(Lower *L, Node *n);
+int lower_eyelike(Lower *L, Node *n);
+int lower_lstm(Lower *L, Node *n);
+
+/* -------------------------------------------------- infer helpers (opcheck.c) */
+/* Input i of n, or NULL when absent (i >= nin or an empty name). */
+Value *op_in(Graph *g, const Node *n, int i);
+/* Set output i's type; ignored when that output is absent. */
+void op_set_out(Graph *g, Node *n, int i, DType t, const Shape *s);
+/* Integer attribute `name`, or `def` when absent (1 if present with another kind). */
+int attr_int(Graph *g, Node *n, const char *name, int64_t def, int64_t *out, Diag *d);
+int attr_float(Graph *g, Node *n, const char *name, double def, double *out, Diag *d);
+/* String attribute; *out = def when absent. */
+int attr_str(Graph *g, Node *n, const char *name, const char *def, const char **out, Diag *d);
+/* Integer list attribute: *out_n = -1 when absent. At most `max` entries. */
+int attr_ints(Graph *g, Node *n, const char *name, int64_t *out, int max, int *out_n, Diag *d);
+int attr_floats(Graph *g, Node *n, const char *name, double *out, int max, int *out_n, Diag *d);
+/* Values of input i as integers: it must be a constant (or a graph input
+ * whose value kiln check knows, which is then specialized). *out_n = -1 when
+ * the input is absent. */
+int op_const_ints(Graph *g, Node *n, int i, int64_t *out, int max, int *out_n, Diag *d);
+/* As op_const_ints, one float scalar or list (Resize scales). */
+int op_const_floats(Graph *g, Node *n, int i, double *out, int max, int *out_n, Diag *d);
+/* Constant data of input i (or the known value of a graph input, which is
+ * then specialized), NULL if not known at compile time. */
+const void *op_const_data(Graph *g, const Node *n, int i);
+/* Normalize axis (negative counts from the end) into [0, rank); error if out
+ * of range. */
+int op_axis(Graph *g, Node *n, int64_t axis, int rank, int *out, Diag *d);
+/* Fail unless input i has one of the dtypes in `ok` (DT_UNDEF-terminated). */
+int op_check_dtype(Graph *g, Node *n, int i, const DType *ok, Diag *d);
+/* Fail unless dtypes of inputs i and j are equal. */
+int op_same_dtype(Graph *g, Node *n, int i, int j, Diag *d);
+
+/* The shared infer rules of the elementwise families (elementwise.c). */
+int infer_unary(Graph *g, Node *n, Diag *d);
+
+/* ---------------------------------------------------- lowering (lower.c) */
+KB *lw_kb(Lower *L);                 /* the cursor of the current kernel */
+Arena *lw_arena(Lower *L);
+Graph *lw_graph(Lower *L);
+int lw_buf(Lower *L, ValueId v);     /* buffer holding value v */
+/* Load value v at coords[rank of v]. */
+Expr *lw_load(Lower *L, ValueId v, Expr *const *coords);
+/* Load value v broadcast (numpy rules) to a shape of rank `rank`, at
+ * coords[rank]: dims of v that are 1 read index 0, missing leading dims are
+ * dropped. */
+Expr *lw_load_bcast(Lower *L, ValueId v, int rank, Expr *const *coords);
+/* Store `value` as element coords[] of output `out` of n; with an epilogue,
+ * applies the fused elementwise chain first and stores its result. */
+void lw_store(Lower *L, Node *n, int out, Expr *const *coords, Expr *value);
+/* A scratch buffer live only during the current kernel. */
+int lw_temp(Lower *L, const char *name, DType t, const Shape *s);
+/* Open one loop per dim of s, named from `names` (e.g. "nchw") or i0, i1..;
+ * coords receive the variables. Close them with kb_end() rank times, or
+ * lw_end_loops. */
+void lw_loops(Lower *L, const Shape *s, const char *names, Expr **coords);
+void lw_end_loops(Lower *L, const Shape *s);
+/* Report a lowering failure on node n. Returns 1. */
+int lw_error(Lower *L, Node *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Scalar expression of elementwise op n at one element, given its inputs
+ * already loaded (args[nin]); NULL with an error if the dtype is unsupported. */
+Expr *ew_scalar(Lower *L, Node *n, Expr **args);
+
+#endif

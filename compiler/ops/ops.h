@@ -1,0 +1,175 @@
+/*
+ * ops.h: the op table. One row per ONNX operator kiln compiles.
+ *
+ * Expanded once into `enum OpKind` (here) and `const OpInfo optab[]`
+ * (table.c). An operator is defined once: its row, its shape rule (infer_*)
+ * and its lowering to Kernel IR (lower_*), in the file of compiler/ops/ its
+ * family lives in. Elementwise ops (OPF_EW) share infer/lower and differ only
+ * in their scalar expression (ew_scalar in elementwise.c).
+ *
+ * Columns:
+ *   kind     OP_<kind>
+ *   name     ONNX op_type
+ *   dom      domain ("" is ai.onnx)
+ *   in, IN   fewest and most inputs (-1: any number)
+ *   out, OUT fewest and most outputs
+ *   flags    OPF_EW elementwise, may join a producer's kernel as epilogue;
+ *            OPF_VIEW output is the input's bytes (no kernel, storage shared);
+ *            OPF_NOEPI its lowering does not store each output element once
+ *            through lw_store, so it cannot take an epilogue
+ *   infer    shape and dtype rule
+ *   lower    lowering to Kernel IR (NULL: folded or viewed, never lowered)
+ */
+#ifndef KILN_OPS_H
+#define KILN_OPS_H
+
+/* clang-format off */
+#define KILN_OPS(OP) \
+/*  kind                name                   dom in IN out OUT flags      infer              lower          */ \
+/* elementwise, one input */                                                                                  \
+OP(ABS,               "Abs",                 "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(NEG,               "Neg",                 "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(SQRT,              "Sqrt",                "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(RECIPROCAL,        "Reciprocal",          "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(EXP,               "Exp",                 "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(LOG,               "Log",                 "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(SIN,               "Sin",                 "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(COS,               "Cos",                 "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(TAN,               "Tan",                 "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(ASIN,              "Asin",                "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(ACOS,              "Acos",                "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(ATAN,              "Atan",                "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(SINH,              "Sinh",                "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(COSH,              "Cosh",                "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(TANH,              "Tanh",                "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(ASINH,             "Asinh",               "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(ACOSH,             "Acosh",               "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(ATANH,             "Atanh",               "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(ERF,               "Erf",                 "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(FLOOR,             "Floor",               "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(CEIL,              "Ceil",                "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(ROUND,             "Round",               "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(SIGN,              "Sign",                "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(NOT,               "Not",                 "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(BITWISENOT,        "BitwiseNot",          "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(ISNAN,             "IsNaN",               "", 1, 1, 1, 1, OPF_EW,    infer_ew_bool,      lower_ew)         \
+OP(ISINF,             "IsInf",               "", 1, 1, 1, 1, OPF_EW,    infer_ew_bool,      lower_ew)         \
+OP(RELU,              "Relu",                "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(LEAKYRELU,         "LeakyRelu",           "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(SIGMOID,           "Sigmoid",             "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(HARDSIGMOID,       "HardSigmoid",         "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(HARDSWISH,         "HardSwish",           "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(SOFTPLUS,          "Softplus",            "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(SOFTSIGN,          "Softsign",            "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(ELU,               "Elu",                 "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(SELU,              "Selu",                "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(CELU,              "Celu",                "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(GELU,              "Gelu",                "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(MISH,              "Mish",                "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(SWISH,             "Swish",               "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(THRESHOLDEDRELU,   "ThresholdedRelu",     "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(SHRINK,            "Shrink",              "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
+OP(CAST,              "Cast",                "", 1, 1, 1, 1, OPF_EW,    infer_cast,         lower_ew)         \
+OP(CASTLIKE,          "CastLike",            "", 2, 2, 1, 1, OPF_EW,    infer_cast,         lower_ew)         \
+/* elementwise, several inputs, numpy broadcasting */                                                        \
+OP(ADD,               "Add",                 "", 2, 2, 1, 1, OPF_EW,    infer_binary,       lower_ew)         \
+OP(SUB,               "Sub",                 "", 2, 2, 1, 1, OPF_EW,    infer_binary,       lower_ew)         \
+OP(MUL,               "Mul",                 "", 2, 2, 1, 1, OPF_EW,    infer_binary,       lower_ew)         \
+OP(DIV,               "Div",                 "", 2, 2, 1, 1, OPF_EW,    infer_binary,       lower_ew)         \
+OP(POW,               "Pow",                 "", 2, 2, 1, 1, OPF_EW,    infer_binary,       lower_ew)         \
+OP(MOD,               "Mod",                 "", 2, 2, 1, 1, OPF_EW,    infer_binary,       lower_ew)         \
+OP(PRELU,             "PRelu",               "", 2, 2, 1, 1, OPF_EW,    infer_binary,       lower_ew)         \
+OP(EQUAL,             "Equal",               "", 2, 2, 1, 1, OPF_EW,    infer_ew_bool,      lower_ew)         \
+OP(LESS,              "Less",                "", 2, 2, 1, 1, OPF_EW,    infer_ew_bool,      lower_ew)         \
+OP(LESSOREQUAL,       "LessOrEqual",         "", 2, 2, 1, 1, OPF_EW,    infer_ew_bool,      lower_ew)         \
+OP(GREATER,           "Greater",             "", 2, 2, 1, 1, OPF_EW,    infer_ew_bool,      lower_ew)         \
+OP(GREATEROREQUAL,    "GreaterOrEqual",      "", 2, 2, 1, 1, OPF_EW,    infer_ew_bool,      lower_ew)         \
+OP(AND,               "And",                 "", 2, 2, 1, 1, OPF_EW,    infer_binary,       lower_ew)         \
+OP(OR,                "Or",                  "", 2, 2, 1, 1, OPF_EW,    infer_binary,       lower_ew)         \
+OP(XOR,               "Xor",                 "", 2, 2, 1, 1, OPF_EW,    infer_binary,       lower_ew)         \
+OP(BITWISEAND,        "BitwiseAnd",          "", 2, 2, 1, 1, OPF_EW,    infer_binary,       lower_ew)         \
+OP(BITWISEOR,         "BitwiseOr",           "", 2, 2, 1, 1, OPF_EW,    infer_binary,       lower_ew)         \
+OP(BITWISEXOR,        "BitwiseXor",          "", 2, 2, 1, 1, OPF_EW,    infer_binary,       lower_ew)         \
+OP(BITSHIFT,          "BitShift",            "", 2, 2, 1, 1, OPF_EW,    infer_binary,       lower_ew)         \
+OP(MAX,               "Max",                 "", 1,-1, 1, 1, OPF_EW,    infer_binary,       lower_ew)         \
+OP(MIN,               "Min",                 "", 1,-1, 1, 1, OPF_EW,    infer_binary,       lower_ew)         \
+OP(SUM,               "Sum",                 "", 1,-1, 1, 1, OPF_EW,    infer_binary,       lower_ew)         \
+OP(MEAN,              "Mean",                "", 1,-1, 1, 1, OPF_EW,    infer_binary,       lower_ew)         \
+OP(WHERE,             "Where",               "", 3, 3, 1, 1, OPF_EW,    infer_where,        lower_ew)         \
+OP(CLIP,              "Clip",                "", 1, 3, 1, 1, OPF_EW,    infer_clip,         lower_ew)         \
+/* linear algebra, convolution, pooling */                                                                   \
+OP(MATMUL,            "MatMul",              "", 2, 2, 1, 1, 0,         infer_matmul,       lower_matmul)     \
+OP(GEMM,              "Gemm",                "", 2, 3, 1, 1, 0,         infer_gemm,         lower_gemm)       \
+OP(CONV,              "Conv",                "", 2, 3, 1, 1, 0,         infer_conv,         lower_conv)       \
+OP(CONVTRANSPOSE,     "ConvTranspose",       "", 2, 3, 1, 1, 0,         infer_convtranspose,lower_convtranspose) \
+OP(MAXPOOL,           "MaxPool",             "", 1, 1, 1, 2, 0,         infer_pool,         lower_pool)       \
+OP(AVERAGEPOOL,       "AveragePool",         "", 1, 1, 1, 1, 0,         infer_pool,         lower_pool)       \
+OP(LPPOOL,            "LpPool",              "", 1, 1, 1, 1, 0,         infer_pool,         lower_pool)       \
+OP(GLOBALAVERAGEPOOL, "GlobalAveragePool",   "", 1, 1, 1, 1, 0,         infer_globalpool,   lower_globalpool) \
+OP(GLOBALMAXPOOL,     "GlobalMaxPool",       "", 1, 1, 1, 1, 0,         infer_globalpool,   lower_globalpool) \
+/* normalization and softmax */                                                                              \
+OP(BATCHNORMALIZATION,"BatchNormalization",  "", 5, 5, 1, 3, 0,         infer_batchnorm,    lower_batchnorm)  \
+OP(INSTANCENORMALIZATION,"InstanceNormalization","",3,3,1,1, 0,         infer_instancenorm, lower_instancenorm) \
+OP(LAYERNORMALIZATION,"LayerNormalization",  "", 2, 3, 1, 3, 0,         infer_layernorm,    lower_layernorm)  \
+OP(SOFTMAX,           "Softmax",             "", 1, 1, 1, 1, 0,         infer_softmax,      lower_softmax)    \
+OP(LOGSOFTMAX,        "LogSoftmax",          "", 1, 1, 1, 1, 0,         infer_softmax,      lower_softmax)    \
+OP(HARDMAX,           "Hardmax",             "", 1, 1, 1, 1, 0,         infer_softmax,      lower_softmax)    \
+/* reductions */                                                                                             \
+OP(REDUCESUM,         "ReduceSum",           "", 1, 2, 1, 1, 0,         infer_reduce,       lower_reduce)     \
+OP(REDUCEMEAN,        "ReduceMean",          "", 1, 2, 1, 1, 0,         infer_reduce,       lower_reduce)     \
+OP(REDUCEMAX,         "ReduceMax",           "", 1, 2, 1, 1, 0,         infer_reduce,       lower_reduce)     \
+OP(REDUCEMIN,         "ReduceMin",           "", 1, 2, 1, 1, 0,         infer_reduce,       lower_reduce)     \
+OP(REDUCEPROD,        "ReduceProd",          "", 1, 2, 1, 1, 0,         infer_reduce,       lower_reduce)     \
+OP(REDUCEL1,          "ReduceL1",            "", 1, 2, 1, 1, 0,         infer_reduce,       lower_reduce)     \
+OP(REDUCEL2,          "ReduceL2",            "", 1, 2, 1, 1, 0,         infer_reduce,       lower_reduce)     \
+OP(REDUCELOGSUM,      "ReduceLogSum",        "", 1, 2, 1, 1, 0,         infer_reduce,       lower_reduce)     \
+OP(REDUCELOGSUMEXP,   "ReduceLogSumExp",     "", 1, 2, 1, 1, 0,         infer_reduce,       lower_reduce)     \
+OP(REDUCESUMSQUARE,   "ReduceSumSquare",     "", 1, 2, 1, 1, 0,         infer_reduce,       lower_reduce)     \
+OP(ARGMAX,            "ArgMax",              "", 1, 1, 1, 1, 0,         infer_argminmax,    lower_argminmax)  \
+OP(ARGMIN,            "ArgMin",              "", 1, 1, 1, 1, 0,         infer_argminmax,    lower_argminmax)  \
+/* shapes and data movement */                                                                               \
+OP(IDENTITY,          "Identity",            "", 1, 1, 1, 1, OPF_VIEW,  infer_unary,        NULL)             \
+OP(DROPOUT,           "Dropout",             "", 1, 3, 1, 2, 0,         infer_dropout,      lower_dropout)    \
+OP(RESHAPE,           "Reshape",             "", 1, 2, 1, 1, OPF_VIEW,  infer_reshape,      NULL)             \
+OP(FLATTEN,           "Flatten",             "", 1, 1, 1, 1, OPF_VIEW,  infer_flatten,      NULL)             \
+OP(SQUEEZE,           "Squeeze",             "", 1, 2, 1, 1, OPF_VIEW,  infer_squeeze,      NULL)             \
+OP(UNSQUEEZE,         "Unsqueeze",           "", 1, 2, 1, 1, OPF_VIEW,  infer_unsqueeze,    NULL)             \
+OP(TRANSPOSE,         "Transpose",           "", 1, 1, 1, 1, 0,         infer_transpose,    lower_transpose)  \
+OP(CONCAT,            "Concat",              "", 1,-1, 1, 1, 0,         infer_concat,       lower_concat)     \
+OP(SPLIT,             "Split",               "", 1, 2, 1,-1, 0,         infer_split,        lower_split)      \
+OP(SLICE,             "Slice",               "", 1, 5, 1, 1, 0,         infer_slice,        lower_slice)      \
+OP(GATHER,            "Gather",              "", 2, 2, 1, 1, 0,         infer_gather,       lower_gather)     \
+OP(GATHERELEMENTS,    "GatherElements",      "", 2, 2, 1, 1, 0,         infer_gatherelements,lower_gatherelements) \
+OP(EXPAND,            "Expand",              "", 2, 2, 1, 1, 0,         infer_expand,       lower_expand)     \
+OP(TILE,              "Tile",                "", 2, 2, 1, 1, 0,         infer_tile,         lower_tile)       \
+OP(PAD,               "Pad",                 "", 1, 4, 1, 1, 0,         infer_pad,          lower_pad)        \
+OP(DEPTHTOSPACE,      "DepthToSpace",        "", 1, 1, 1, 1, 0,         infer_depthtospace, lower_depthtospace) \
+OP(SPACETODEPTH,      "SpaceToDepth",        "", 1, 1, 1, 1, 0,         infer_depthtospace, lower_depthtospace) \
+OP(TRILU,             "Trilu",               "", 1, 2, 1, 1, 0,         infer_trilu,        lower_trilu)      \
+OP(RESIZE,            "Resize",              "", 1, 4, 1, 1, 0,         infer_resize,       lower_resize)     \
+OP(UPSAMPLE,          "Upsample",            "", 1, 2, 1, 1, 0,         infer_resize,       lower_resize)     \
+/* values computed from shapes or attributes */                                                             \
+OP(SHAPE,             "Shape",               "", 1, 1, 1, 1, 0,         infer_shape,        NULL)             \
+OP(SIZE,              "Size",                "", 1, 1, 1, 1, 0,         infer_size,         NULL)             \
+OP(CONSTANT,          "Constant",            "", 0, 0, 1, 1, 0,         infer_constant,     NULL)             \
+OP(CONSTANTOFSHAPE,   "ConstantOfShape",     "", 1, 1, 1, 1, 0,         infer_constantofshape,lower_constantofshape) \
+OP(RANGE,             "Range",               "", 3, 3, 1, 1, 0,         infer_range,        lower_range)      \
+OP(EYELIKE,           "EyeLike",             "", 1, 1, 1, 1, 0,         infer_eyelike,      lower_eyelike)    \
+/* recurrent */                                                                                              \
+OP(LSTM,              "LSTM",                "", 3, 8, 0, 3, OPF_NOEPI, infer_lstm,         lower_lstm)
+/* clang-format on */
+
+typedef enum OpKind {
+#define OP(kind, name, dom, in, IN, out, OUT, flags, infer, lower) OP_##kind,
+    KILN_OPS(OP)
+#undef OP
+    OP_COUNT
+} OpKind;
+
+enum {
+    OPF_EW = 1 << 0,    /* elementwise: output[i] = f(inputs broadcast at i) */
+    OPF_VIEW = 1 << 1,  /* output shares the input's storage */
+    OPF_NOEPI = 1 << 2, /* cannot host a fused epilogue */
+};
+
+#endif

@@ -1,0 +1,211 @@
+/*
+ * kiln_main.c: main() of a model executable built by `kiln compile`.
+ *
+ *   model --in x.pb [--in y.pb ...] [--out DIR] [--bench N] [--quiet]
+ *
+ * Reads the inputs (TensorProto files, in the model's input order), checks
+ * them against the compiled shapes and types, runs the model, writes
+ * DIR/output_<i>.pb and prints a summary of each output and the time taken.
+ * With --bench N it runs N more times and prints the latency distribution;
+ * the last line is machine-readable:
+ *   median_ms=0.412 p10_ms=0.405 p90_ms=0.431 iters=200 threads=1
+ * Without --in, inputs are filled with a fixed pseudo-random pattern (for
+ * benchmarking). All allocation happens here, before model_run.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "kiln_rt.h"
+#include "model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: model --in FILE.pb ... [--out DIR] [--bench N] [--quiet]\n");
+    return 2;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Deterministic inputs for --bench without --in: small values of the type. */
+static void fill(void *data, int dtype, size_t numel)
+{
+    uint32_t s = 12345;
+    for (size_t i = 0; i < numel; i++) {
+        s = s * 1664525u + 1013904223u;
+        double v = (double)(s >> 8) / (double)(1u << 24) * 2.0 - 1.0;
+        switch (dtype) {
+        case 1: ((float *)data)[i] = (float)v; break;
+        case 11: ((double *)data)[i] = v; break;
+        case 9: ((uint8_t *)data)[i] = v > 0; break;
+        default: memset((char *)data + i * (size_t)kiln_dtype_size(dtype), 0, (size_t)kiln_dtype_size(dtype));
+        }
+    }
+}
+
+static size_t numel_of(const model_tensor *t)
+{
+    size_t n = 1;
+    for (int i = 0; i < t->rank; i++)
+        n *= (size_t)t->dims[i];
+    return n;
+}
+
+static void summarize(const model_tensor *t, const void *data, int index)
+{
+    char sh[256];
+    size_t n = numel_of(t);
+    printf("output %d '%s' %s[%s]:", index, t->name, kiln_dtype_name(t->dtype),
+           kiln_shape_str(t->rank, t->dims, sh, sizeof sh));
+    size_t best = 0;
+    double bestv = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v;
+        switch (t->dtype) {
+        case 1: v = ((const float *)data)[i]; break;
+        case 11: v = ((const double *)data)[i]; break;
+        case 7: v = (double)((const int64_t *)data)[i]; break;
+        case 6: v = ((const int32_t *)data)[i]; break;
+        case 3: v = ((const int8_t *)data)[i]; break;
+        case 2: case 9: v = ((const uint8_t *)data)[i]; break;
+        default: v = 0;
+        }
+        if (i < 8)
+            printf(" %.6g", v);
+        if (i == 0 || v > bestv) {
+            best = i;
+            bestv = v;
+        }
+    }
+    if (n > 8)
+        printf(" ... (%zu values, largest %.6g at %zu)", n, bestv, best);
+    printf("\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *ins[MODEL_NUM_INPUTS + 1];
+    int nin = 0, bench = 0, quiet = 0;
+    const char *outdir = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--in") && i + 1 < argc) {
+            if (nin >= MODEL_NUM_INPUTS) {
+                fprintf(stderr, "model: more --in files than the model's %d inputs\n", MODEL_NUM_INPUTS);
+                return 2;
+            }
+            ins[nin++] = argv[++i];
+        } else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
+            outdir = argv[++i];
+        } else if (!strcmp(argv[i], "--bench") && i + 1 < argc) {
+            char *end;
+            bench = (int)strtol(argv[++i], &end, 10);
+            if (*end || bench < 1)
+                return usage();
+        } else if (!strcmp(argv[i], "--quiet")) {
+            quiet = 1;
+        } else {
+            fprintf(stderr, "model: unknown argument '%s'\n", argv[i]);
+            return usage();
+        }
+    }
+    if (nin && nin != MODEL_NUM_INPUTS) {
+        fprintf(stderr, "model: %d --in files given, the model has %d inputs\n", nin, MODEL_NUM_INPUTS);
+        return 2;
+    }
+    if (!nin && MODEL_NUM_INPUTS && !bench) {
+        fprintf(stderr, "model: give the model's %d input(s) with --in FILE.pb\n", MODEL_NUM_INPUTS);
+        return 2;
+    }
+
+    void *inputs[MODEL_NUM_INPUTS + 1], *outputs[MODEL_NUM_OUTPUTS + 1];
+    kiln_tensor tin[MODEL_NUM_INPUTS + 1];
+    for (int i = 0; i < MODEL_NUM_INPUTS; i++) {
+        const model_tensor *mt = &model_inputs[i];
+        char err[512], a[256], b[256];
+        if (!nin) {
+            size_t bytes = numel_of(mt) * (size_t)kiln_dtype_size(mt->dtype);
+            inputs[i] = calloc(1, bytes ? bytes : 1);
+            if (!inputs[i])
+                return fprintf(stderr, "model: out of memory\n"), 1;
+            fill(inputs[i], mt->dtype, numel_of(mt));
+            continue;
+        }
+        if (kiln_read_tensor(ins[i], &tin[i], err, sizeof err)) {
+            fprintf(stderr, "model: %s\n", err);
+            return 1;
+        }
+        int same = tin[i].dtype == mt->dtype && tin[i].rank == mt->rank;
+        for (int d = 0; same && d < mt->rank; d++)
+            same = tin[i].dims[d] == mt->dims[d];
+        if (!same) {
+            fprintf(stderr, "model: %s: input %d '%s' is %s[%s], the model was compiled for %s[%s]\n", ins[i], i,
+                    mt->name, kiln_dtype_name(tin[i].dtype), kiln_shape_str(tin[i].rank, tin[i].dims, a, sizeof a),
+                    kiln_dtype_name(mt->dtype), kiln_shape_str(mt->rank, mt->dims, b, sizeof b));
+            return 1;
+        }
+        inputs[i] = tin[i].data;
+    }
+    for (int i = 0; i < MODEL_NUM_OUTPUTS; i++) {
+        size_t bytes = numel_of(&model_outputs[i]) * (size_t)kiln_dtype_size(model_outputs[i].dtype);
+        outputs[i] = calloc(1, bytes ? bytes : 1);
+        if (!outputs[i])
+            return fprintf(stderr, "model: out of memory\n"), 1;
+    }
+    void *arena = NULL;
+    if (posix_memalign(&arena, 64, MODEL_ARENA_BYTES ? MODEL_ARENA_BYTES : 64))
+        return fprintf(stderr, "model: out of memory\n"), 1;
+
+    double t0 = kiln_now_ms();
+    int rc = model_run((const void *const *)inputs, outputs, arena);
+    double t1 = kiln_now_ms();
+    if (rc) {
+        fprintf(stderr, "model: an input differs from the value the model was compiled for "
+                        "(kiln specializes inputs that decide shapes)\n");
+        return 1;
+    }
+    if (outdir) {
+        for (int i = 0; i < MODEL_NUM_OUTPUTS; i++) {
+            kiln_tensor t;
+            memset(&t, 0, sizeof t);
+            snprintf(t.name, sizeof t.name, "%s", model_outputs[i].name);
+            t.dtype = model_outputs[i].dtype;
+            t.rank = model_outputs[i].rank;
+            memcpy(t.dims, model_outputs[i].dims, sizeof t.dims);
+            t.data = outputs[i];
+            t.bytes = numel_of(&model_outputs[i]) * (size_t)kiln_dtype_size(t.dtype);
+            char path[4096];
+            snprintf(path, sizeof path, "%s/output_%d.pb", outdir, i);
+            if (kiln_write_tensor(path, &t)) {
+                fprintf(stderr, "model: cannot write %s\n", path);
+                return 1;
+            }
+        }
+    }
+    if (!quiet) {
+        for (int i = 0; i < MODEL_NUM_OUTPUTS; i++)
+            summarize(&model_outputs[i], outputs[i], i);
+        printf("ran in %.3f ms\n", t1 - t0);
+    }
+    if (bench) {
+        double *ms = malloc(sizeof(double) * (size_t)bench);
+        if (!ms)
+            return fprintf(stderr, "model: out of memory\n"), 1;
+        for (int w = 0; w < 2; w++)
+            model_run((const void *const *)inputs, outputs, arena);
+        for (int it = 0; it < bench; it++) {
+            double a = kiln_now_ms();
+            model_run((const void *const *)inputs, outputs, arena);
+            ms[it] = kiln_now_ms() - a;
+        }
+        qsort(ms, (size_t)bench, sizeof *ms, cmp_double);
+        printf("median_ms=%.4f p10_ms=%.4f p90_ms=%.4f iters=%d threads=1\n", ms[bench / 2], ms[bench / 10],
+               ms[(bench * 9) / 10 < bench ? (bench * 9) / 10 : bench - 1], bench);
+        free(ms);
+    }
+    return 0;
+}

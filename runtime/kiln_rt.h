@@ -1,0 +1,41 @@
+/*
+ * kiln_rt.h: kiln's runtime for hosted executables.
+ *
+ * Tensor files in ONNX's TensorProto format (what the test data uses), read
+ * and written without a protobuf library; a monotonic clock for --bench.
+ * None of this runs inside model_run: generated kernels need nothing from
+ * the runtime but memcpy/memcmp and <math.h>.
+ */
+#ifndef KILN_RT_H
+#define KILN_RT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum { KILN_RT_MAX_RANK = 8 };
+
+typedef struct kiln_tensor {
+    char name[256];                 /* TensorProto name, may be empty */
+    int dtype;                      /* ONNX TensorProto.DataType */
+    int rank;
+    int64_t dims[KILN_RT_MAX_RANK];
+    void *data;                     /* malloc'd, dense, little-endian */
+    size_t bytes;
+} kiln_tensor;
+
+/* Bytes per element of ONNX dtype code; 0 if unsupported. */
+int kiln_dtype_size(int dtype);
+const char *kiln_dtype_name(int dtype);
+/* "1x3x224x224" into buf. */
+const char *kiln_shape_str(int rank, const int64_t *dims, char *buf, size_t size);
+
+/* Read a TensorProto file. Returns 0, or non-zero with a message in err. */
+int kiln_read_tensor(const char *path, kiln_tensor *t, char *err, size_t errlen);
+/* Write t as a TensorProto (dims, data_type, name, raw_data). Returns 0. */
+int kiln_write_tensor(const char *path, const kiln_tensor *t);
+void kiln_tensor_free(kiln_tensor *t);
+
+/* Milliseconds from a monotonic clock. */
+double kiln_now_ms(void);
+
+#endif

@@ -1,0 +1,694 @@
+/*
+ * cemit.c: the C target. Kernel IR -> model.c, model.h, weights.bin/.S.
+ *
+ * Each kernel becomes a static function whose parameters are the buffers it
+ * touches (const restrict for those it only reads), named after the ONNX
+ * values; model_run() calls them in order with pointers into the caller's
+ * inputs, outputs, the arena and the weight blob. Expressions print with C
+ * precedence, so the output reads like hand-written loops. Nothing here
+ * knows an operator: it prints loops, loads, stores and arithmetic.
+ *
+ * The printer is driven by a Dialect so that CUDA C can reuse it; the C
+ * dialect is the only one today.
+ */
+#include "../target.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct Dialect {
+    const char *kernel_decl;  /* storage and return type of a kernel */
+    const char *restrict_kw;  /* pointer qualifier for non-aliasing buffers */
+    const char *index_type;   /* C type of DT_INDEX */
+} Dialect;
+
+static const Dialect c_dialect = {"static void", "restrict", "ptrdiff_t"};
+
+typedef struct Out {
+    FILE *f;
+    const Dialect *dl;
+    const Program *p;
+    const Kernel *k;
+    const char **vname;  /* [k->nvars] printed variable names */
+} Out;
+
+/* C precedence levels, higher binds tighter. */
+enum { P_COND = 3, P_OR = 4, P_AND = 5, P_BOR = 6, P_BXOR = 7, P_BAND = 8, P_EQ = 9, P_REL = 10,
+       P_SHIFT = 11, P_ADD = 12, P_MUL = 13, P_UNARY = 14, P_POSTFIX = 15 };
+
+static const char *ctype(const Out *o, DType t)
+{
+    return t == DT_INDEX ? o->dl->index_type : dtype_ctype(t);
+}
+
+static int binop_prec(BinOp op)
+{
+    switch (op) {
+    case B_MUL: case B_DIV: case B_MOD: return P_MUL;
+    case B_ADD: case B_SUB: return P_ADD;
+    case B_SHL: case B_SHR: return P_SHIFT;
+    case B_LT: case B_LE: case B_GT: case B_GE: return P_REL;
+    case B_EQ: case B_NE: return P_EQ;
+    case B_BAND: return P_BAND;
+    case B_BXOR: return P_BXOR;
+    case B_BOR: return P_BOR;
+    case B_AND: return P_AND;
+    case B_OR: return P_OR;
+    default: return P_POSTFIX; /* printed as a call */
+    }
+}
+
+/* Narrow integers promote to int in C; results are cast back so that they
+ * wrap at their width exactly as the Kernel IR (and the interpreter) say. */
+static int narrow(DType t)
+{
+    return t == DT_I8 || t == DT_U8 || t == DT_I16 || t == DT_U16;
+}
+
+static const char *fsuffix(DType t) { return t == DT_F32 ? "f" : ""; }
+
+static void expr(Out *o, const Expr *e, int need);
+
+static void open_paren(Out *o, int prec, int need)
+{
+    if (prec < need)
+        fputc('(', o->f);
+}
+
+static void close_paren(Out *o, int prec, int need)
+{
+    if (prec < need)
+        fputc(')', o->f);
+}
+
+static void print_const(Out *o, const Expr *e, int need)
+{
+    FILE *f = o->f;
+    if (dtype_is_float(e->type)) {
+        double v = e->f;
+        if (isnan(v)) {
+            fputs(e->type == DT_F32 ? "NAN" : "(double)NAN", f);
+            return;
+        }
+        if (isinf(v)) {
+            open_paren(o, P_UNARY, need);
+            fprintf(f, "%s%s", v < 0 ? "-" : "", e->type == DT_F32 ? "INFINITY" : "(double)INFINITY");
+            close_paren(o, P_UNARY, need);
+            return;
+        }
+        char buf[64];
+        snprintf(buf, sizeof buf, e->type == DT_F32 ? "%.9g" : "%.17g", v);
+        if (!strpbrk(buf, ".e"))
+            strcat(buf, ".0");
+        int neg = buf[0] == '-';
+        if (neg)
+            open_paren(o, P_UNARY, need);
+        fprintf(f, "%s%s", buf, fsuffix(e->type));
+        if (neg)
+            close_paren(o, P_UNARY, need);
+        return;
+    }
+    int64_t v = e->i;
+    int neg = v < 0 && e->type != DT_U64;
+    if (neg)
+        open_paren(o, P_UNARY, need);
+    if (e->type == DT_U64 && (v < 0 || v > INT32_MAX))
+        fprintf(f, "UINT64_C(%llu)", (unsigned long long)v);
+    else if (e->type == DT_U32 && v > INT32_MAX)
+        fprintf(f, "%lldu", (long long)v);
+    else if (v == INT64_MIN)
+        fputs("INT64_MIN", f);
+    else if (v < INT32_MIN || v > INT32_MAX)
+        fprintf(f, "INT64_C(%lld)", (long long)v);
+    else
+        fprintf(f, "%lld", (long long)v);
+    if (neg)
+        close_paren(o, P_UNARY, need);
+}
+
+static const char *math_fn(UnOp op)
+{
+    switch (op) {
+    case U_ABS: return "fabs";
+    case U_SQRT: return "sqrt";
+    case U_EXP: return "exp";
+    case U_LOG: return "log";
+    case U_SIN: return "sin";
+    case U_COS: return "cos";
+    case U_TAN: return "tan";
+    case U_ASIN: return "asin";
+    case U_ACOS: return "acos";
+    case U_ATAN: return "atan";
+    case U_SINH: return "sinh";
+    case U_COSH: return "cosh";
+    case U_TANH: return "tanh";
+    case U_ASINH: return "asinh";
+    case U_ACOSH: return "acosh";
+    case U_ATANH: return "atanh";
+    case U_ERF: return "erf";
+    case U_FLOOR: return "floor";
+    case U_CEIL: return "ceil";
+    case U_ROUND: return "nearbyint";
+    case U_TRUNC: return "trunc";
+    default: return NULL;
+    }
+}
+
+static void call1(Out *o, const char *fn, const char *suffix, const Expr *a)
+{
+    fprintf(o->f, "%s%s(", fn, suffix);
+    expr(o, a, 0);
+    fputc(')', o->f);
+}
+
+static void call2(Out *o, const char *fn, const char *suffix, const Expr *a, const Expr *b)
+{
+    fprintf(o->f, "%s%s(", fn, suffix);
+    expr(o, a, 0);
+    fputs(", ", o->f);
+    expr(o, b, 0);
+    fputc(')', o->f);
+}
+
+static void unary(Out *o, const Expr *e, int need)
+{
+    FILE *f = o->f;
+    const Expr *a = e->a;
+    DType t = a->type;
+    UnOp op = (UnOp)e->op;
+    if (op == U_ISNAN || op == U_ISINF) {
+        if (!dtype_is_float(t)) {
+            fputs("0", f);
+            return;
+        }
+        call1(o, op == U_ISNAN ? "isnan" : "isinf", "", a);
+        return;
+    }
+    if (dtype_is_float(t) && math_fn(op)) {
+        call1(o, math_fn(op), fsuffix(t), a);
+        return;
+    }
+    if (!dtype_is_float(t) && (op == U_FLOOR || op == U_CEIL || op == U_ROUND || op == U_TRUNC)) {
+        expr(o, a, need);
+        return;
+    }
+    if (op == U_ABS) {
+        fprintf(f, "kiln_abs_%s(", dtype_name(t));
+        expr(o, a, 0);
+        fputc(')', f);
+        return;
+    }
+    const char *sym = op == U_NEG ? "-" : op == U_NOT ? "!" : "~";
+    int cast = narrow(e->type) && op != U_NOT;
+    open_paren(o, P_UNARY, need);
+    if (cast)
+        fprintf(f, "(%s)", ctype(o, e->type));
+    fputs(sym, f);
+    expr(o, a, P_UNARY);
+    close_paren(o, P_UNARY, need);
+}
+
+static void binary(Out *o, const Expr *e, int need)
+{
+    FILE *f = o->f;
+    BinOp op = (BinOp)e->op;
+    DType t = e->a->type;
+    int isf = dtype_is_float(t);
+    switch (op) {
+    case B_POW:
+        if (isf)
+            call2(o, "pow", fsuffix(t), e->a, e->b);
+        else
+            call2(o, "kiln_pow_", dtype_name(t), e->a, e->b);
+        return;
+    case B_MIN: case B_MAX:
+        fprintf(f, "kiln_%s_%s(", op == B_MIN ? "min" : "max", dtype_name(t));
+        expr(o, e->a, 0);
+        fputs(", ", f);
+        expr(o, e->b, 0);
+        fputc(')', f);
+        return;
+    case B_ATAN2:
+        call2(o, "atan2", fsuffix(t), e->a, e->b);
+        return;
+    case B_MOD:
+        if (isf) {
+            call2(o, "fmod", fsuffix(t), e->a, e->b);
+            return;
+        }
+        break;
+    case B_XOR:
+        open_paren(o, P_EQ, need);
+        fputc('!', f);
+        expr(o, e->a, P_UNARY);
+        fputs(" != !", f);
+        expr(o, e->b, P_UNARY);
+        close_paren(o, P_EQ, need);
+        return;
+    default:
+        break;
+    }
+    int prec = binop_prec(op);
+    int cast = narrow(e->type) && !binop_is_compare(op) && op != B_AND && op != B_OR;
+    if (cast) {
+        /* (uint8_t)(a + b) */
+        open_paren(o, P_UNARY, need);
+        fprintf(f, "(%s)(", ctype(o, e->type));
+    }
+    int inner = cast ? 0 : need;
+    open_paren(o, prec, inner);
+    expr(o, e->a, prec);
+    fprintf(f, " %s ", binop_c(op));
+    expr(o, e->b, prec + 1); /* left-associative: the right operand binds tighter */
+    close_paren(o, prec, inner);
+    if (cast) {
+        fputc(')', f);
+        close_paren(o, P_UNARY, need);
+    }
+}
+
+static void expr(Out *o, const Expr *e, int need)
+{
+    FILE *f = o->f;
+    switch (e->kind) {
+    case E_CONST:
+        print_const(o, e, need);
+        break;
+    case E_VAR:
+        fputs(o->vname[e->var], f);
+        break;
+    case E_LOAD:
+        fprintf(f, "%s[", o->p->bufs[e->buf].name);
+        expr(o, e->a, 0);
+        fputc(']', f);
+        break;
+    case E_UNARY:
+        unary(o, e, need);
+        break;
+    case E_BINARY:
+        binary(o, e, need);
+        break;
+    case E_SELECT:
+        open_paren(o, P_COND, need);
+        expr(o, e->a, P_COND + 1);
+        fputs(" ? ", f);
+        expr(o, e->b, P_COND + 1);
+        fputs(" : ", f);
+        expr(o, e->c, P_COND);
+        close_paren(o, P_COND, need);
+        break;
+    case E_CAST:
+        if (e->type == DT_BOOL) {
+            open_paren(o, P_EQ, need);
+            expr(o, e->a, P_EQ + 1);
+            fputs(" != 0", f);
+            close_paren(o, P_EQ, need);
+        } else {
+            open_paren(o, P_UNARY, need);
+            fprintf(f, "(%s)", ctype(o, e->type));
+            expr(o, e->a, P_UNARY);
+            close_paren(o, P_UNARY, need);
+        }
+        break;
+    case E_BCAST:
+        expr(o, e->a, need);
+        break;
+    }
+}
+
+static void indent(FILE *f, int depth)
+{
+    for (int i = 0; i < depth; i++)
+        fputs("    ", f);
+}
+
+static void comment(FILE *f, int depth, const char *text)
+{
+    indent(f, depth);
+    fputs("/* ", f);
+    for (const char *c = text; *c; c++) {
+        if (*c == '*' && c[1] == '/')
+            fputs("* ", f);
+        else if (*c == '\n') {
+            fputc('\n', f);
+            indent(f, depth);
+            fputs(" * ", f);
+        } else
+            fputc(*c, f);
+    }
+    fputs(" */\n", f);
+}
+
+static void block(Out *o, const Stmt *s, int depth)
+{
+    FILE *f = o->f;
+    for (; s; s = s->next) {
+        if (s->comment)
+            comment(f, depth, s->comment);
+        indent(f, depth);
+        switch (s->kind) {
+        case S_LOOP: {
+            const char *v = o->vname[s->var];
+            fprintf(f, "for (%s %s = 0; %s < ", o->dl->index_type, v, v);
+            expr(o, s->extent, P_REL + 1);
+            fprintf(f, "; %s++) {\n", v);
+            block(o, s->body, depth + 1);
+            indent(f, depth);
+            fputs("}\n", f);
+            break;
+        }
+        case S_STORE:
+            fprintf(f, "%s[", o->p->bufs[s->buf].name);
+            expr(o, s->index, 0);
+            fputs("] = ", f);
+            expr(o, s->value, 0);
+            fputs(";\n", f);
+            break;
+        case S_LET:
+            fprintf(f, "%s %s = ", ctype(o, o->k->vars[s->var].type), o->vname[s->var]);
+            expr(o, s->value, 0);
+            fputs(";\n", f);
+            break;
+        case S_ASSIGN:
+            fprintf(f, "%s = ", o->vname[s->var]);
+            expr(o, s->value, 0);
+            fputs(";\n", f);
+            break;
+        case S_IF:
+            fputs("if (", f);
+            expr(o, s->value, 0);
+            fputs(") {\n", f);
+            block(o, s->body, depth + 1);
+            indent(f, depth);
+            if (s->els) {
+                fputs("} else {\n", f);
+                block(o, s->els, depth + 1);
+                indent(f, depth);
+            }
+            fputs("}\n", f);
+            break;
+        case S_CALL:
+            fprintf(f, "%s(", s->routine);
+            for (int i = 0; i < s->nargs; i++) {
+                if (i)
+                    fputs(", ", f);
+                expr(o, s->args[i], 0);
+            }
+            fputs(");\n", f);
+            break;
+        }
+    }
+}
+
+/* ------------------------------------------------------ buffer usage */
+
+enum { USE_READ = 1, USE_WRITE = 2 };
+
+static void use_expr(unsigned char *use, const Expr *e)
+{
+    if (!e)
+        return;
+    if (e->kind == E_LOAD)
+        use[e->buf] |= USE_READ;
+    use_expr(use, e->a);
+    use_expr(use, e->b);
+    use_expr(use, e->c);
+}
+
+static void use_block(unsigned char *use, const Stmt *s)
+{
+    for (; s; s = s->next) {
+        if (s->kind == S_STORE)
+            use[s->buf] |= USE_WRITE;
+        use_expr(use, s->extent);
+        use_expr(use, s->index);
+        use_expr(use, s->value);
+        for (int i = 0; i < s->nargs; i++)
+            use_expr(use, s->args[i]);
+        use_block(use, s->body);
+        use_block(use, s->els);
+    }
+}
+
+/* ------------------------------------------------------------- files */
+
+static const char prelude[] =
+    "/* Helpers with the Kernel IR's exact semantics: float min/max propagate\n"
+    " * NaN (as numpy does); integer abs and pow wrap at their type's width. */\n"
+    "#define KILN_FLOAT(T, N) \\\n"
+    "    static inline T kiln_min_##N(T a, T b) { return a < b || a != a ? a : b; } \\\n"
+    "    static inline T kiln_max_##N(T a, T b) { return a > b || a != a ? a : b; }\n"
+    "#define KILN_UINT(T, N) \\\n"
+    "    static inline T kiln_min_##N(T a, T b) { return a < b ? a : b; } \\\n"
+    "    static inline T kiln_max_##N(T a, T b) { return a > b ? a : b; } \\\n"
+    "    static inline T kiln_abs_##N(T a) { return a; } \\\n"
+    "    static inline T kiln_pow_##N(T b, T e) { T r = 1; while (e-- > 0) r = (T)(r * b); return r; }\n"
+    "#define KILN_SINT(T, N) \\\n"
+    "    static inline T kiln_min_##N(T a, T b) { return a < b ? a : b; } \\\n"
+    "    static inline T kiln_max_##N(T a, T b) { return a > b ? a : b; } \\\n"
+    "    static inline T kiln_abs_##N(T a) { return a < 0 ? (T)(0 - (uint64_t)a) : a; } \\\n"
+    "    static inline T kiln_pow_##N(T b, T e) { T r = 1; \\\n"
+    "        if (e < 0) return b == 1 ? 1 : b == -1 ? (e % 2 ? -1 : 1) : 0; \\\n"
+    "        while (e-- > 0) r = (T)((uint64_t)r * (uint64_t)b); return r; }\n"
+    "KILN_FLOAT(float, f32)\n"
+    "KILN_FLOAT(double, f64)\n"
+    "KILN_SINT(int8_t, i8)\n"
+    "KILN_SINT(int16_t, i16)\n"
+    "KILN_SINT(int32_t, i32)\n"
+    "KILN_SINT(int64_t, i64)\n"
+    "KILN_SINT(ptrdiff_t, index)\n"
+    "KILN_UINT(uint8_t, u8)\n"
+    "KILN_UINT(uint16_t, u16)\n"
+    "KILN_UINT(uint32_t, u32)\n"
+    "KILN_UINT(uint64_t, u64)\n"
+    "KILN_UINT(uint8_t, bool)\n";
+
+static void emit_kernel(FILE *f, const Program *p, const Kernel *k, const Dialect *dl, Arena *a)
+{
+    unsigned char *use = arena_alloc(a, (size_t)p->nbufs + 1);
+    use_block(use, k->body);
+    Out o = {f, dl, p, k, arena_alloc(a, sizeof(char *) * (size_t)(k->nvars + 1))};
+    for (int v = 0; v < k->nvars; v++) {
+        const char *nm = k->vars[v].name;
+        for (int b = 0; b < p->nbufs; b++)
+            if (use[b] && !strcmp(p->bufs[b].name, nm))
+                nm = arena_printf(a, "%s_", nm);
+        o.vname[v] = nm;
+    }
+    fputc('\n', f);
+    if (k->comment)
+        comment(f, 0, k->comment);
+    fprintf(f, "%s %s(", dl->kernel_decl, k->name);
+    int first = 1;
+    for (int b = 0; b < p->nbufs; b++) {
+        if (!use[b])
+            continue;
+        const Buffer *bf = &p->bufs[b];
+        fprintf(f, "%s%s%s *%s %s", first ? "" : ", ", use[b] & USE_WRITE ? "" : "const ",
+                dtype_ctype(bf->dtype), dl->restrict_kw, bf->name);
+        first = 0;
+    }
+    fprintf(f, "%s)\n{\n", first ? "void" : "");
+    block(&o, k->body, 1);
+    fputs("}\n", f);
+}
+
+/* C expression for the start of buffer b in model_run. */
+static void buf_ptr(FILE *f, const Buffer *b, int writable)
+{
+    const char *q = writable ? "" : "const ";
+    switch (b->kind) {
+    case BUF_INPUT:
+        fprintf(f, "(%s%s *)inputs[%d]", q, dtype_ctype(b->dtype), b->index);
+        break;
+    case BUF_OUTPUT:
+        fprintf(f, "(%s *)outputs[%d]", dtype_ctype(b->dtype), b->index);
+        break;
+    case BUF_WEIGHT:
+        fprintf(f, "(const %s *)(w + %lld)", dtype_ctype(b->dtype), (long long)b->offset);
+        break;
+    case BUF_ARENA:
+        fprintf(f, "(%s *)(mem + %lld)", dtype_ctype(b->dtype), (long long)b->offset);
+        break;
+    }
+}
+
+/* s as the body of a C string literal. */
+static void c_string(FILE *f, const char *s)
+{
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            fprintf(f, "\\%c", *c);
+        else if (*c < 32 || *c >= 127)
+            fprintf(f, "\\%03o", *c);
+        else
+            fputc(*c, f);
+    }
+}
+
+static void emit_tensor_table(FILE *f, const Program *p, const char *pre, const char *which,
+                              const int *bufs, int n)
+{
+    fprintf(f, "const %s_tensor %s_%s[] = {\n", pre, pre, which);
+    for (int i = 0; i < n; i++) {
+        const Buffer *b = &p->bufs[bufs[i]];
+        fputs("    {\"", f);
+        c_string(f, b->label);
+        fprintf(f, "\", %d, %d, {", (int)b->dtype, b->shape.rank);
+        for (int d = 0; d < b->shape.rank; d++)
+            fprintf(f, "%s%lld", d ? ", " : "", (long long)b->shape.dim[d]);
+        fputs("}},\n", f);
+    }
+    fputs("    {0, 0, 0, {0}},\n};\n", f);
+}
+
+static int emit_header(const Program *p, const char *dir, const char *pre, Diag *d)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.h", dir, pre);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return diag_error(d, "cannot write %s", path);
+    char up[64];
+    size_t n = 0;
+    for (; pre[n] && n < sizeof up - 1; n++)
+        up[n] = (char)(pre[n] >= 'a' && pre[n] <= 'z' ? pre[n] - 32 : pre[n]);
+    up[n] = 0;
+    char sh[160];
+    fprintf(f, "/* %s.h: generated by kiln from '%s'. */\n", pre, p->model);
+    fprintf(f, "#ifndef %s_H\n#define %s_H\n\n#include <stdint.h>\n\n", up, up);
+    fprintf(f, "#define %s_ARENA_BYTES %lld  /* scratch memory %s_run needs, 64-byte aligned */\n", up,
+            (long long)p->arena_bytes, pre);
+    fprintf(f, "#define %s_WEIGHT_BYTES %lld /* constant data (flash on a board) */\n", up,
+            (long long)p->weight_bytes);
+    fprintf(f, "#define %s_NUM_INPUTS %d\n#define %s_NUM_OUTPUTS %d\n", up, p->ninputs, up, p->noutputs);
+    fprintf(f, "#define %s_ERR_INPUT_VALUE 1 /* an input differs from the value the model was compiled for */\n\n",
+            up);
+    for (int i = 0; i < p->ninputs; i++) {
+        const Buffer *b = &p->bufs[p->inputs[i]];
+        fprintf(f, "/* input %d '%s': %s[%s] */\n", i, b->name, dtype_name(b->dtype),
+                shape_str(&b->shape, sh, sizeof sh));
+    }
+    for (int i = 0; i < p->noutputs; i++) {
+        const Buffer *b = &p->bufs[p->outputs[i]];
+        fprintf(f, "/* output %d '%s': %s[%s] */\n", i, b->name, dtype_name(b->dtype),
+                shape_str(&b->shape, sh, sizeof sh));
+    }
+    fprintf(f,
+            "\n/* Run the model once. inputs[i] and outputs[i] point to dense row-major\n"
+            " * tensors of the types above (outputs must not overlap inputs); arena to\n"
+            " * %s_ARENA_BYTES bytes aligned to 64. Allocates nothing. Returns 0, or\n"
+            " * %s_ERR_INPUT_VALUE. */\n"
+            "int %s_run(const void *const inputs[], void *const outputs[], void *arena);\n\n",
+            up, up, pre);
+    fprintf(f,
+            "/* Descriptions of the inputs and outputs, for generic drivers; each\n"
+            " * list ends with an entry whose name is NULL. dtype is ONNX's code. */\n"
+            "typedef struct %s_tensor {\n    const char *name;\n    int dtype;\n    int rank;\n"
+            "    int64_t dims[8];\n} %s_tensor;\n"
+            "extern const %s_tensor %s_inputs[];\nextern const %s_tensor %s_outputs[];\n\n#endif\n",
+            pre, pre, pre, pre, pre, pre);
+    return fclose(f) ? diag_error(d, "cannot write %s", path) : 0;
+}
+
+static int emit_weights(const Program *p, const char *dir, const char *pre, Diag *d)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/weights.bin", dir);
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return diag_error(d, "cannot write %s", path);
+    int64_t at = 0;
+    static const unsigned char zeros[64];
+    for (int i = 0; i < p->nbufs; i++) {
+        const Buffer *b = &p->bufs[i];
+        if (b->kind != BUF_WEIGHT)
+            continue;
+        while (at < b->offset) {
+            int64_t n = b->offset - at > 64 ? 64 : b->offset - at;
+            fwrite(zeros, 1, (size_t)n, f);
+            at += n;
+        }
+        size_t bytes = (size_t)(b->numel * dtype_size(b->dtype));
+        if (bytes && fwrite(b->data, 1, bytes, f) != bytes) {
+            fclose(f);
+            return diag_error(d, "cannot write %s", path);
+        }
+        at += (int64_t)bytes;
+    }
+    while (at < p->weight_bytes) {
+        fputc(0, f);
+        at++;
+    }
+    if (fclose(f))
+        return diag_error(d, "cannot write %s", path);
+
+    snprintf(path, sizeof path, "%s/weights.S", dir);
+    f = fopen(path, "w");
+    if (!f)
+        return diag_error(d, "cannot write %s", path);
+    fprintf(f,
+            "/* weights.S: the model's constants, weights.bin, as read-only data. */\n"
+            "    .section .rodata\n"
+            "    .balign 64\n"
+            "    .global %s_weights\n"
+            "%s_weights:\n"
+            "    .incbin \"weights.bin\"\n"
+            "    .byte 0\n"
+            "    .section .note.GNU-stack,\"\",%%progbits\n",
+            pre, pre);
+    return fclose(f) ? diag_error(d, "cannot write %s", path) : 0;
+}
+
+int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Diag *d)
+{
+    const char *pre = opt && opt->prefix ? opt->prefix : "model";
+    if (emit_header(p, dir, pre, d) || emit_weights(p, dir, pre, d))
+        return 1;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.c", dir, pre);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return diag_error(d, "cannot write %s", path);
+    Arena *a = arena_new();
+    fprintf(f, "/* %s.c: generated by kiln from '%s'. Do not edit. */\n", pre, p->model);
+    fprintf(f, "#include <math.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n\n");
+    fprintf(f, "#include \"%s.h\"\n\n", pre);
+    fprintf(f, "extern const unsigned char %s_weights[]; /* weights.S */\n\n", pre);
+    fputs(prelude, f);
+    for (int i = 0; i < p->nkernels; i++)
+        emit_kernel(f, p, &p->kernels[i], &c_dialect, a);
+
+    fprintf(f, "\n");
+    emit_tensor_table(f, p, pre, "inputs", p->inputs, p->ninputs);
+    emit_tensor_table(f, p, pre, "outputs", p->outputs, p->noutputs);
+    fprintf(f, "\nint %s_run(const void *const inputs[], void *const outputs[], void *arena)\n{\n", pre);
+    fprintf(f, "    unsigned char *mem = arena;\n    const unsigned char *w = %s_weights;\n", pre);
+    fprintf(f, "    (void)inputs; (void)outputs; (void)mem; (void)w;\n");
+    for (int i = 0; i < p->nguards; i++) {
+        const Buffer *in = &p->bufs[p->guard_in[i]], *wb = &p->bufs[p->guard_w[i]];
+        fprintf(f, "    /* compiled for one value of input '%s' */\n", in->name);
+        fprintf(f, "    if (memcmp(inputs[%d], w + %lld, %lld))\n        return 1;\n", in->index,
+                (long long)wb->offset, (long long)(in->numel * dtype_size(in->dtype)));
+    }
+    for (int i = 0; i < p->nkernels; i++) {
+        const Kernel *k = &p->kernels[i];
+        unsigned char *use = arena_alloc(a, (size_t)p->nbufs + 1);
+        use_block(use, k->body);
+        fprintf(f, "    %s(", k->name);
+        int first = 1;
+        for (int b = 0; b < p->nbufs; b++) {
+            if (!use[b])
+                continue;
+            if (!first)
+                fputs(", ", f);
+            buf_ptr(f, &p->bufs[b], use[b] & USE_WRITE);
+            first = 0;
+        }
+        fputs(");\n", f);
+    }
+    fputs("    return 0;\n}\n", f);
+    arena_free(a);
+    return fclose(f) ? diag_error(d, "cannot write %s", path) : 0;
+}

@@ -1,0 +1,19 @@
+/*
+ * target.c: the table of code generators.
+ */
+#include "target.h"
+
+#include <string.h>
+
+const Target targets[] = {
+    {"c", "portable C99, built with the host cc", cemit_program},
+};
+const int ntargets = (int)(sizeof targets / sizeof targets[0]);
+
+const Target *target_find(const char *name)
+{
+    for (int i = 0; i < ntargets; i++)
+        if (!strcmp(targets[i].name, name))
+            return &targets[i];
+    return NULL;
+}
