@@ -7,25 +7,25 @@
  *   - is the producer's first output and has no other reader,
  *   - is not a graph output,
  *   - has the elementwise node's output shape (it is not broadcast up),
- * and the producer can take an epilogue (not OPF_NOEPI). Such a node joins
- * the group: lowering applies it to each value the producer stores, so
- * Conv -> Add(bias) -> Relu is one loop nest and the intermediate tensors
- * never exist. Chains are linear, so a group is a producer plus a list.
+ * and the producer can take an epilogue (not OPF_NOEPI) and has no other
+ * output anyone reads. Such a node joins the group: lowering applies it to
+ * each value the producer stores, so Conv -> Add(bias) -> Relu is one loop
+ * nest and the intermediate tensors never exist. Chains are linear, so a
+ * group is a producer plus a list.
+ *
+ * A group's kernel runs where its last node stands: by then every value any
+ * member reads has been computed, and the only value the group makes
+ * visible, the last node's output, is read only by later nodes.
  */
 #include "graph.h"
 #include "../ops/op.h"
 
-/* Does n read a value written by a node of group `grp`? */
-static int reads_group(const Graph *g, const Node *n, int grp, ValueId except)
+/* Does p have an output other than out[0] that someone reads? */
+static int other_outputs_used(const Graph *g, const Node *p)
 {
-    for (int i = 0; i < n->nin; i++) {
-        ValueId v = n->in[i];
-        if (v == VNONE || v == except)
-            continue;
-        NodeId p = g->values[v].producer;
-        if (p >= 0 && g->nodes[p].group == grp)
+    for (int i = 1; i < p->nout; i++)
+        if (p->out[i] != VNONE && (g->values[p->out[i]].nuses || g->values[p->out[i]].output >= 0))
             return 1;
-    }
     return 0;
 }
 
@@ -53,9 +53,9 @@ int graph_fuse(Graph *g, Diag *d)
                 Node *p = &g->nodes[x->producer];
                 if (p->group < 0 || last[p->group] != x->producer || p->out[0] != v)
                     continue;
-                if (optab[p->op].flags & OPF_NOEPI)
+                if ((optab[p->op].flags & OPF_NOEPI) || other_outputs_used(g, p))
                     continue;
-                if (!shape_equal(&x->shape, &out->shape) || reads_group(g, n, p->group, v))
+                if (!shape_equal(&x->shape, &out->shape))
                     continue;
                 n->group = p->group;
                 last[p->group] = i;

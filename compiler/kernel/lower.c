@@ -1,10 +1,11 @@
 /*
  * lower.c: Graph IR -> Kernel IR.
  *
- * Each fusion group becomes one kernel. The group's first node (the
- * producer) is lowered by its op's lower_* function; the rest of the group
- * is a chain of elementwise nodes applied, as an epilogue, to every value
- * the producer stores (lw_store). View nodes (Reshape, Flatten, ...) produce
+ * Each fusion group becomes one kernel, placed where the group's last node
+ * stands (graph_fuse guarantees every input is ready there). The group's
+ * first node (the producer) is lowered by its op's lower_* function; the
+ * rest of the group is a chain of elementwise nodes applied, as an
+ * epilogue, to every value the producer stores (lw_store). View nodes (Reshape, Flatten, ...) produce
  * no kernel: their output is their input's buffer, read with another shape.
  *
  * Buffers: graph inputs and outputs come first, in model order; constants
@@ -246,14 +247,14 @@ int kernel_lower(Graph *g, Program **out, Diag *d)
                 L->vbuf[y] = lw_buf(L, x);
             continue;
         }
-        if (n->group < 0 || !optab[n->op].lower || members[gstart[n->group]] != n)
-            continue; /* not lowered, or not the first node of its group */
+        if (n->group < 0 || !optab[n->op].lower || members[gstart[n->group + 1] - 1] != n)
+            continue; /* not lowered, or not the last node of its group */
         Node **group = &members[gstart[n->group]];
         int nn = gstart[n->group + 1] - gstart[n->group];
         open_kernel(L, group, nn);
         L->epi = group + 1;
         L->nepi = nn - 1;
-        int rc = optab[n->op].lower(L, n);
+        int rc = optab[group[0]->op].lower(L, group[0]);
         L->epi = NULL;
         L->nepi = 0;
         if (rc || d->nerrors)

@@ -182,7 +182,11 @@ static void unary(Out *o, const Expr *e, int need)
             fputs("0", f);
             return;
         }
+        /* isinf() may return -1: bools must be 0 or 1 */
+        open_paren(o, P_EQ, need);
         call1(o, op == U_ISNAN ? "isnan" : "isinf", "", a);
+        fputs(" != 0", f);
+        close_paren(o, P_EQ, need);
         return;
     }
     if (dtype_is_float(t) && math_fn(op)) {
