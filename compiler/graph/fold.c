@@ -31,12 +31,8 @@ int graph_fold_node(Graph *g, Node *n, int *out_folded, Diag *d)
             out_elems += shape_numel(&g->values[n->out[i]].shape);
             pending++;
         }
-    if (!pending) {
-        /* infer computed the outputs (Shape, Constant): the node is done */
-        n->dead = 1;
-        *out_folded = 1;
-        return 0;
-    }
+    if (!pending)
+        return 0; /* infer computed them: graph_infer retires the node */
     if (out_elems > FOLD_MAX_NEW && out_elems > in_elems)
         return 0;
 

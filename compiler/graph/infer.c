@@ -25,6 +25,15 @@ static int check_inputs(Graph *g, Node *n, Diag *d)
     return 0;
 }
 
+/* Did inference compute every output (Shape, Constant)? */
+static int outputs_const(const Graph *g, const Node *n)
+{
+    for (int i = 0; i < n->nout; i++)
+        if (n->out[i] != VNONE && g->values[n->out[i]].kind != VAL_CONST)
+            return 0;
+    return 1;
+}
+
 static int all_const(const Graph *g, const Node *n)
 {
     for (int i = 0; i < n->nin; i++)
@@ -54,8 +63,15 @@ int graph_infer(Graph *g, Diag *d)
                 return diag_node(d, g, n, "output %d was not typed (internal error)", j);
         }
         int folded = 0;
-        if (all_const(g, n) && graph_fold_node(g, n, &folded, d))
+        if (outputs_const(g, n)) {
+            /* inference computed the outputs: the node has no work left */
+            for (int j = 0; j < n->nout; j++)
+                if (n->out[j] != VNONE)
+                    g->values[n->out[j]].producer = -1;
+            n->dead = 1;
+        } else if (all_const(g, n) && graph_fold_node(g, n, &folded, d)) {
             return 1;
+        }
     }
     return 0;
 }

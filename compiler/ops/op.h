@@ -84,6 +84,9 @@ int lower_lstm(Lower *L, Node *n);
 Value *op_in(Graph *g, const Node *n, int i);
 /* Set output i's type; ignored when that output is absent. */
 void op_set_out(Graph *g, Node *n, int i, DType t, const Shape *s);
+/* Make output i a constant holding a copy of `data` (Shape, Constant, ...):
+ * inference then retires the node. */
+void op_set_const_out(Graph *g, Node *n, int i, DType t, const Shape *s, const void *data);
 /* Integer attribute `name`, or `def` when absent (1 if present with another kind). */
 int attr_int(Graph *g, Node *n, const char *name, int64_t def, int64_t *out, Diag *d);
 int attr_float(Graph *g, Node *n, const char *name, double def, double *out, Diag *d);

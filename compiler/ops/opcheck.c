@@ -27,6 +27,21 @@ void op_set_out(Graph *g, Node *n, int i, DType t, const Shape *s)
     v->typed = 1;
 }
 
+void op_set_const_out(Graph *g, Node *n, int i, DType t, const Shape *s, const void *data)
+{
+    if (i >= n->nout || n->out[i] == VNONE)
+        return;
+    Value *v = &g->values[n->out[i]];
+    size_t bytes = (size_t)(shape_numel(s) * dtype_size(t));
+    v->dtype = t;
+    v->shape = *s;
+    v->typed = 1;
+    v->kind = VAL_CONST;
+    v->data = arena_alloc(g->arena, bytes ? bytes : 1);
+    if (data && bytes)
+        memcpy(v->data, data, bytes);
+}
+
 static const Attr *get(Node *n, const char *name) { return node_attr(n, name); }
 
 static const char *kind_name(AttrKind k)
