@@ -1,5 +1,5 @@
 /*
- * embedded.h: files built into the kiln binary (tools/embed.c): the runtime
+ * embedded.h: files built into the kiln binary (compiler/tools/embed.c): the runtime
  * sources that every output folder gets a copy of.
  */
 #ifndef KILN_EMBEDDED_H
