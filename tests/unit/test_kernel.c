@@ -1,0 +1,276 @@
+/*
+ * test_kernel.c: the Kernel IR by itself: the expression constructors'
+ * simplifications, the builder, the interpreter's semantics (which constant
+ * folding relies on), the verifier, simplify and arena planning.
+ */
+#include "check.h"
+#include "kernel/kernel.h"
+
+#include <math.h>
+#include <string.h>
+
+/* y[j, i] = 2 * a[i, j] for a 2x3 input, run by the interpreter */
+static void test_build_and_interp(void)
+{
+    Arena *a = arena_new();
+    Program *p = prog_new(a, "t");
+    Shape sa = {2, {2, 3}}, sy = {2, {3, 2}};
+    int ba = prog_add_buf(p, "a", BUF_INPUT, DT_F32, &sa);
+    int by = prog_add_buf(p, "y", BUF_OUTPUT, DT_F32, &sy);
+    Kernel *k = prog_add_kernel(p, "k0_t");
+    KB b;
+    kb_init(&b, p, k);
+    int i = kb_for(&b, "i", 2);
+    int j = kb_for(&b, "j", 3);
+    Expr *ij[2] = {kb_v(&b, i), kb_v(&b, j)}, *ji[2] = {kb_v(&b, j), kb_v(&b, i)};
+    kb_store(&b, by, kb_flat(&b, &sy, ji),
+             ke_bin(a, B_MUL, ke_float(a, DT_F32, 2), ke_load(a, p, ba, kb_flat(&b, &sa, ij))));
+    kb_end(&b);
+    kb_end(&b);
+    Diag d = {.file = "t"};
+    CHECK(prog_verify(p, &d) == 0);
+    float in[6] = {1, 2, 3, 4, 5, 6}, out[6] = {0};
+    void *mem[2] = {in, out};
+    CHECK(kernel_interp(p, k, mem, &d) == 0);
+    float want[6] = {2, 8, 4, 10, 6, 12};
+    CHECK(memcmp(out, want, sizeof want) == 0);
+    arena_free(a);
+}
+
+static void test_constructors_simplify(void)
+{
+    Arena *a = arena_new();
+    Program *p = prog_new(a, "t");
+    Kernel *k = prog_add_kernel(p, "k");
+    int v = kernel_add_var(p, k, "x", DT_INDEX);
+    int f = kernel_add_var(p, k, "f", DT_F32);
+    Expr *x = ke_var(a, k, v), *fx = ke_var(a, k, f);
+    int64_t c;
+    CHECK(ke_bin(a, B_ADD, x, ke_idx(a, 0)) == x);
+    CHECK(ke_bin(a, B_MUL, ke_idx(a, 1), x) == x);
+    CHECK(ke_is_const(ke_bin(a, B_MUL, x, ke_idx(a, 0)), &c) && c == 0);
+    CHECK(ke_is_const(ke_bin(a, B_MUL, ke_idx(a, 3), ke_idx(a, 4)), &c) && c == 12);
+    /* float x + 0 is not x (-0 + 0 = +0): it must stay */
+    CHECK(ke_bin(a, B_ADD, fx, ke_float(a, DT_F32, 0)) != fx);
+    CHECK(ke_bin(a, B_MUL, fx, ke_float(a, DT_F32, 1)) == fx);
+    /* narrow integer constants wrap at their width */
+    CHECK(ke_int(a, DT_I8, 200)->i == -56);
+    CHECK(ke_int(a, DT_U8, -1)->i == 255);
+    /* compares are bool; a constant select picks its arm */
+    CHECK(ke_bin(a, B_LT, x, x)->type == DT_BOOL);
+    CHECK(ke_select(a, ke_int(a, DT_BOOL, 1), x, ke_idx(a, 7)) == x);
+    /* names are unique per kernel */
+    int v2 = kernel_add_var(p, k, "x", DT_INDEX);
+    CHECK(strcmp(k->vars[v2].name, "x") != 0);
+    /* substitution rebuilds through the folding constructors */
+    Expr *e = ke_bin(a, B_ADD, ke_bin(a, B_MUL, x, ke_idx(a, 5)), ke_idx(a, 2));
+    CHECK(ke_is_const(ke_subst(a, e, v, ke_idx(a, 3)), &c) && c == 17);
+    CHECK(ke_equal(ke_subst(a, e, v2, ke_idx(a, 3)), e));
+    arena_free(a);
+}
+
+/* Run a one-store kernel y[0] = e and return y[0] as a double. */
+static int eval1(Program *p, Kernel *k, Expr *e, DType t, double *out)
+{
+    Shape s = {1, {1}};
+    int by = prog_add_buf(p, "y", BUF_OUTPUT, t, &s);
+    KB b;
+    kb_init(&b, p, k);
+    kb_store(&b, by, ke_idx(p->arena, 0), e);
+    double storage[2] = {0, 0};
+    void **mem = arena_alloc(p->arena, sizeof(void *) * (size_t)p->nbufs);
+    mem[by] = storage;
+    Diag d = {.file = "t"};
+    int rc = kernel_interp(p, k, mem, &d);
+    *out = dtype_get_f(t, storage, 0);
+    return rc;
+}
+
+static void test_interp_semantics(void)
+{
+    Arena *a = arena_new();
+    double r;
+    {
+        Program *p = prog_new(a, "t");
+        Kernel *k = prog_add_kernel(p, "k");
+        /* int8: 100 + 100 wraps to -56, as the C code's cast does */
+        KB b;
+        kb_init(&b, p, k);
+        int u = kb_let(&b, "u", ke_int(a, DT_I8, 100));
+        Expr *e = ke_bin(a, B_ADD, ke_var(a, k, u), ke_var(a, k, u));
+        CHECK(eval1(p, k, e, DT_I8, &r) == 0 && r == -56);
+    }
+    {
+        Program *p = prog_new(a, "t");
+        Kernel *k = prog_add_kernel(p, "k");
+        /* f32 arithmetic rounds to float: 1 + 1e-8 == 1 */
+        Expr *e = ke_bin(a, B_ADD, ke_float(a, DT_F32, 1), ke_float(a, DT_F32, 1e-8));
+        CHECK(eval1(p, k, e, DT_F32, &r) == 0 && r == 1.0);
+    }
+    {
+        Program *p = prog_new(a, "t");
+        Kernel *k = prog_add_kernel(p, "k");
+        /* max propagates NaN from either side, like numpy */
+        KB b;
+        kb_init(&b, p, k);
+        int z = kb_let(&b, "z", ke_float(a, DT_F32, NAN));
+        Expr *e = ke_bin(a, B_MAX, ke_float(a, DT_F32, 1), ke_var(a, k, z));
+        CHECK(eval1(p, k, e, DT_F32, &r) == 0 && isnan(r));
+    }
+    {
+        Program *p = prog_new(a, "t");
+        Kernel *k = prog_add_kernel(p, "k");
+        /* u64 divides unsigned: (2^64 - 2) / 2 */
+        Expr *e = ke_bin(a, B_DIV, ke_int(a, DT_U64, -2), ke_int(a, DT_U64, 2));
+        uint64_t want = UINT64_MAX / 2;
+        CHECK(eval1(p, k, e, DT_U64, &r) == 0 && (uint64_t)r == (uint64_t)(double)want);
+    }
+    {
+        Program *p = prog_new(a, "t");
+        Kernel *k = prog_add_kernel(p, "k");
+        /* round is half to even */
+        Expr *e = ke_un(a, U_ROUND, ke_float(a, DT_F32, 2.5));
+        CHECK(eval1(p, k, e, DT_F32, &r) == 0 && r == 2.0);
+    }
+    {
+        Program *p = prog_new(a, "t");
+        Kernel *k = prog_add_kernel(p, "k");
+        /* an out-of-bounds store is an error, not a write */
+        Shape s = {1, {1}};
+        int by = prog_add_buf(p, "y", BUF_OUTPUT, DT_F32, &s);
+        KB b;
+        kb_init(&b, p, k);
+        kb_store(&b, by, ke_idx(a, 1), ke_float(a, DT_F32, 0));
+        float y[2] = {7, 7};
+        void *mem[1] = {y};
+        Diag d = {.file = "t"};
+        CHECK(kernel_interp(p, k, mem, &d) != 0);
+        CHECK(strstr(d.msg, "outside") != NULL);
+        CHECK(y[1] == 7);
+    }
+    arena_free(a);
+}
+
+static void test_verify_rejects(void)
+{
+    Arena *a = arena_new();
+    Program *p = prog_new(a, "t");
+    Shape s = {1, {4}};
+    int by = prog_add_buf(p, "y", BUF_OUTPUT, DT_F32, &s);
+    Kernel *k = prog_add_kernel(p, "k_bad");
+    KB b;
+    kb_init(&b, p, k);
+    int i = kb_for(&b, "i", 4);
+    /* f32 + i32 without a cast */
+    Expr *bad = ke_bin(a, B_ADD, ke_float(a, DT_F32, 1), ke_int(a, DT_I32, 1));
+    kb_store(&b, by, kb_v(&b, i), bad);
+    kb_end(&b);
+    Diag d = {.file = "t"};
+    CHECK(prog_verify(p, &d) != 0);
+    CHECK(strstr(d.msg, "k_bad") && strstr(d.msg, "add of f32 and i32"));
+
+    /* a loop variable read after its loop */
+    Kernel *k2 = prog_add_kernel(p, "k_scope");
+    kb_init(&b, p, k2);
+    int j = kb_for(&b, "j", 4);
+    kb_end(&b);
+    kb_store(&b, by, ke_var(a, k2, j), ke_float(a, DT_F32, 0));
+    Program q = *p;
+    q.kernels = k2;
+    q.nkernels = 1;
+    Diag d2 = {.file = "t"};
+    CHECK(prog_verify(&q, &d2) != 0);
+    CHECK(strstr(d2.msg, "outside its scope") != NULL);
+    arena_free(a);
+}
+
+static void test_simplify_unit_loops(void)
+{
+    Arena *a = arena_new();
+    Program *p = prog_new(a, "t");
+    Shape s = {2, {1, 4}};
+    int by = prog_add_buf(p, "y", BUF_OUTPUT, DT_INDEX, &s);
+    Kernel *k = prog_add_kernel(p, "k");
+    KB b;
+    kb_init(&b, p, k);
+    int n = kb_for(&b, "n", 1);
+    int c = kb_for(&b, "c", 4);
+    Expr *nc[2] = {kb_v(&b, n), kb_v(&b, c)};
+    kb_store(&b, by, ke_bin(a, B_ADD, ke_bin(a, B_MUL, nc[0], ke_idx(a, 4)), nc[1]),
+             ke_bin(a, B_ADD, nc[0], nc[1]));
+    kb_end(&b);
+    kb_end(&b);
+    Diag d = {.file = "t"};
+    CHECK(prog_simplify(p, &d) == 0);
+    CHECK(prog_verify(p, &d) == 0);
+    /* the n loop is gone: the body starts with the c loop, storing y[c] = c */
+    Stmt *top = k->body;
+    CHECK(top && top->kind == S_LOOP && top->var == c && !top->next);
+    Stmt *st = top ? top->body : NULL;
+    CHECK(st && st->kind == S_STORE && st->index->kind == E_VAR && st->value->kind == E_VAR);
+    /* a loop of extent 0 disappears */
+    Kernel *k2 = prog_add_kernel(p, "k0");
+    kb_init(&b, p, k2);
+    kb_for(&b, "z", 0);
+    kb_store(&b, by, ke_idx(a, 0), ke_idx(a, 1));
+    kb_end(&b);
+    CHECK(prog_simplify(p, &d) == 0);
+    CHECK(k2->body == NULL);
+    arena_free(a);
+}
+
+/* A kernel that stores to each buffer of `writes` the sum of element 0 of
+ * each buffer of `reads`. */
+static void touch(Program *p, const char *name, const int *writes, int nw, const int *reads, int nr)
+{
+    Kernel *k = prog_add_kernel(p, name);
+    KB b;
+    kb_init(&b, p, k);
+    Expr *v = ke_float(p->arena, DT_F32, 0);
+    for (int i = 0; i < nr; i++)
+        v = ke_bin(p->arena, B_ADD, v, ke_load(p->arena, p, reads[i], ke_idx(p->arena, 0)));
+    for (int i = 0; i < nw; i++)
+        kb_store(&b, writes[i], ke_idx(p->arena, 0), v);
+}
+
+static void test_plan_reuses_by_liveness(void)
+{
+    Arena *a = arena_new();
+    Program *p = prog_new(a, "t");
+    Shape s = {1, {100}}; /* 400 bytes, 448 aligned */
+    int t0 = prog_add_buf(p, "t0", BUF_ARENA, DT_F32, &s);
+    int t1 = prog_add_buf(p, "t1", BUF_ARENA, DT_F32, &s);
+    int t2 = prog_add_buf(p, "t2", BUF_ARENA, DT_F32, &s);
+    Shape w = {1, {3}};
+    int wb = prog_add_buf(p, "w", BUF_WEIGHT, DT_F32, &w);
+    int out = prog_add_buf(p, "out", BUF_OUTPUT, DT_F32, &w);
+    static const float wd[3] = {1, 2, 3};
+    p->bufs[wb].data = wd;
+    /* k0 writes t0; k1 reads t0 writes t1; k2 reads t1 writes t2; k3 reads t2 */
+    touch(p, "k0", &t0, 1, &wb, 1);
+    touch(p, "k1", &t1, 1, &t0, 1);
+    touch(p, "k2", &t2, 1, &t1, 1);
+    touch(p, "k3", &out, 1, &t2, 1);
+    Diag d = {.file = "t"};
+    CHECK(prog_plan(p, &d) == 0);
+    const Buffer *b0 = &p->bufs[t0], *b1 = &p->bufs[t1], *b2 = &p->bufs[t2];
+    CHECK(b0->first == 0 && b0->last == 1 && b2->first == 2 && b2->last == 3);
+    /* t0 and t2 are never live together: one slot serves both */
+    CHECK(b0->offset == b2->offset);
+    CHECK(b1->offset != b0->offset);
+    CHECK(p->arena_bytes == 2 * 448);
+    CHECK(b0->offset % 64 == 0 && b1->offset % 64 == 0);
+    CHECK(p->weight_bytes == 64 && p->bufs[wb].offset == 0);
+    arena_free(a);
+}
+
+int main(void)
+{
+    RUN(test_build_and_interp);
+    RUN(test_constructors_simplify);
+    RUN(test_interp_semantics);
+    RUN(test_verify_rejects);
+    RUN(test_simplify_unit_loops);
+    RUN(test_plan_reuses_by_liveness);
+    return check_total_failed != 0;
+}
