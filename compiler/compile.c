@@ -139,7 +139,7 @@ int emit_and_build(const Compiled *c, const Options *o, const char *dir, Diag *d
     if (mkdir_p(dir))
         return diag_error(d, "cannot create output folder %s: %s", dir, strerror(errno));
     remove_outputs(dir);
-    EmitOptions eo = {"model"};
+    EmitOptions eo = {"model", o->profile};
     if (t->emit(c->prog, dir, &eo, d))
         return 1;
     for (const EmbeddedFile *f = kiln_embedded; f->name; f++)

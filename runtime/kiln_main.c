@@ -1,7 +1,7 @@
 /*
  * kiln_main.c: main() of a model executable built by `kiln compile`.
  *
- *   model --in x.pb [--in y.pb ...] [--out DIR] [--bench N] [--quiet]
+ *   model --in x.pb [--in y.pb ...] [--out DIR] [--bench N [--profile]] [--quiet]
  *
  * Reads the inputs (TensorProto files, in the model's input order), checks
  * them against the compiled shapes and types, runs the model, writes
@@ -9,8 +9,10 @@
  * With --bench N it runs N more times and prints the latency distribution;
  * the last line is machine-readable:
  *   median_ms=0.412 p10_ms=0.405 p90_ms=0.431 iters=200 threads=1
- * Without --in, inputs are filled with a fixed pseudo-random pattern (for
- * benchmarking). All allocation happens here, before model_run.
+ * --profile (in a build made by `kiln bench --profile`) adds the time of
+ * each kernel per run. Without --in, inputs are filled with a fixed
+ * pseudo-random pattern (for benchmarking). All allocation happens here,
+ * before model_run.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "kiln_rt.h"
@@ -22,7 +24,7 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: model --in FILE.pb ... [--out DIR] [--bench N] [--quiet]\n");
+    fprintf(stderr, "usage: model --in FILE.pb ... [--out DIR] [--bench N [--profile]] [--quiet]\n");
     return 2;
 }
 
@@ -87,10 +89,35 @@ static void summarize(const model_tensor *t, const void *data, int index)
     printf("\n");
 }
 
+#ifdef MODEL_PROFILE
+/* Time per kernel per run, largest first. */
+static void print_profile(int runs)
+{
+    int order[MODEL_NUM_KERNELS + 1];
+    double total = 0;
+    for (int i = 0; i < MODEL_NUM_KERNELS; i++) {
+        order[i] = i;
+        total += model_kernel_ms[i];
+    }
+    for (int i = 1; i < MODEL_NUM_KERNELS; i++)
+        for (int j = i; j > 0 && model_kernel_ms[order[j]] > model_kernel_ms[order[j - 1]]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    printf("%-48s %10s %6s\n", "kernel", "ms/run", "share");
+    for (int i = 0; i < MODEL_NUM_KERNELS; i++) {
+        int k = order[i];
+        printf("%-48s %10.4f %5.1f%%\n", model_kernel_names[k], model_kernel_ms[k] / runs,
+               total > 0 ? 100.0 * model_kernel_ms[k] / total : 0.0);
+    }
+}
+#endif
+
 int main(int argc, char **argv)
 {
     const char *ins[MODEL_NUM_INPUTS + 1];
-    int nin = 0, bench = 0, quiet = 0;
+    int nin = 0, bench = 0, quiet = 0, profile = 0;
     const char *outdir = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--in") && i + 1 < argc) {
@@ -108,6 +135,8 @@ int main(int argc, char **argv)
                 return usage();
         } else if (!strcmp(argv[i], "--quiet")) {
             quiet = 1;
+        } else if (!strcmp(argv[i], "--profile")) {
+            profile = 1;
         } else {
             fprintf(stderr, "model: unknown argument '%s'\n", argv[i]);
             return usage();
@@ -117,6 +146,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "model: %d --in files given, the model has %d inputs\n", nin, MODEL_NUM_INPUTS);
         return 2;
     }
+#ifndef MODEL_PROFILE
+    if (profile) {
+        fprintf(stderr, "model: built without profiling (use kiln bench --profile)\n");
+        return 2;
+    }
+#endif
     if (!nin && MODEL_NUM_INPUTS && !bench) {
         fprintf(stderr, "model: give the model's %d input(s) with --in FILE.pb\n", MODEL_NUM_INPUTS);
         return 2;
@@ -203,6 +238,10 @@ int main(int argc, char **argv)
             ms[it] = kiln_now_ms() - a;
         }
         qsort(ms, (size_t)bench, sizeof *ms, cmp_double);
+#ifdef MODEL_PROFILE
+        if (profile)
+            print_profile(bench + 3);
+#endif
         printf("median_ms=%.4f p10_ms=%.4f p90_ms=%.4f iters=%d threads=1\n", ms[bench / 2], ms[bench / 10],
                ms[(bench * 9) / 10 < bench ? (bench * 9) / 10 : bench - 1], bench);
         free(ms);

@@ -14,6 +14,7 @@
 
 typedef struct EmitOptions {
     const char *prefix;   /* C symbol prefix and file stem: "model" */
+    int profile;          /* time each kernel (kiln bench --profile) */
 } EmitOptions;
 
 typedef struct Target {

@@ -547,7 +547,7 @@ static void emit_tensor_table(FILE *f, const Program *p, const char *pre, const 
     fputs("    {0, 0, 0, {0}},\n};\n", f);
 }
 
-static int emit_header(const Program *p, const char *dir, const char *pre, Diag *d)
+static int emit_header(const Program *p, const char *dir, const char *pre, int profile, Diag *d)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.h", dir, pre);
@@ -591,8 +591,15 @@ static int emit_header(const Program *p, const char *dir, const char *pre, Diag 
             " * list ends with an entry whose name is NULL. dtype is ONNX's code. */\n"
             "typedef struct %s_tensor {\n    const char *name;\n    int dtype;\n    int rank;\n"
             "    int64_t dims[8];\n} %s_tensor;\n"
-            "extern const %s_tensor %s_inputs[];\nextern const %s_tensor %s_outputs[];\n\n#endif\n",
+            "extern const %s_tensor %s_inputs[];\nextern const %s_tensor %s_outputs[];\n",
             pre, pre, pre, pre, pre, pre);
+    if (profile)
+        fprintf(f,
+                "\n/* Profiling build: %s_run adds each kernel's time to %s_kernel_ms. */\n"
+                "#define %s_PROFILE 1\n#define %s_NUM_KERNELS %d\n"
+                "extern const char *const %s_kernel_names[];\nextern double %s_kernel_ms[];\n",
+                pre, pre, up, up, p->nkernels, pre, pre);
+    fputs("\n#endif\n", f);
     return fclose(f) ? diag_error(d, "cannot write %s", path) : 0;
 }
 
@@ -648,7 +655,8 @@ static int emit_weights(const Program *p, const char *dir, const char *pre, Diag
 int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Diag *d)
 {
     const char *pre = opt && opt->prefix ? opt->prefix : "model";
-    if (emit_header(p, dir, pre, d) || emit_weights(p, dir, pre, d))
+    int profile = opt && opt->profile;
+    if (emit_header(p, dir, pre, profile, d) || emit_weights(p, dir, pre, d))
         return 1;
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.c", dir, pre);
@@ -667,6 +675,14 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
     fprintf(f, "\n");
     emit_tensor_table(f, p, pre, "inputs", p->inputs, p->ninputs);
     emit_tensor_table(f, p, pre, "outputs", p->outputs, p->noutputs);
+    if (profile) {
+        fprintf(f, "\ndouble kiln_now_ms(void); /* kiln_rt.c */\ndouble %s_kernel_ms[%d];\n", pre,
+                p->nkernels + 1);
+        fprintf(f, "const char *const %s_kernel_names[] = {\n", pre);
+        for (int i = 0; i < p->nkernels; i++)
+            fprintf(f, "    \"%s\",\n", p->kernels[i].name);
+        fprintf(f, "    0,\n};\n");
+    }
     fprintf(f, "\nint %s_run(const void *const inputs[], void *const outputs[], void *arena)\n{\n", pre);
     fprintf(f, "    unsigned char *mem = arena;\n    const unsigned char *w = %s_weights;\n", pre);
     fprintf(f, "    (void)inputs; (void)outputs; (void)mem; (void)w;\n");
@@ -680,6 +696,8 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
         const Kernel *k = &p->kernels[i];
         unsigned char *use = arena_alloc(a, (size_t)p->nbufs + 1);
         use_block(use, k->body);
+        if (profile)
+            fprintf(f, "    double t%d = kiln_now_ms();\n", i);
         fprintf(f, "    %s(", k->name);
         int first = 1;
         for (int b = 0; b < p->nbufs; b++) {
@@ -691,6 +709,8 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
             first = 0;
         }
         fputs(");\n", f);
+        if (profile)
+            fprintf(f, "    %s_kernel_ms[%d] += kiln_now_ms() - t%d;\n", pre, i, i);
     }
     fputs("    return 0;\n}\n", f);
     arena_free(a);
