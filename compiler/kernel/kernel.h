@@ -252,6 +252,13 @@ int prog_verify(const Program *p, Diag *d);
  * empty loops. */
 int prog_simplify(Program *p, Diag *d);
 
+/* -------------------------------------------------------------- tile.c */
+/* Split loop `loop` of kernel k by `factor` into an outer loop (the same
+ * Stmt, reused) and an inner one (returned in *out_inner), guarding the
+ * remainder with a min() extent. Returns 1 if the loop has no constant
+ * extent. */
+int loop_split(Program *p, Kernel *k, Stmt *loop, int64_t factor, Stmt **out_inner);
+
 /* -------------------------------------------------------------- plan.c */
 /* Give every BUF_ARENA buffer an offset: liveness over the kernel order,
  * then best-fit placement; sets p->arena_bytes. Views share their target's

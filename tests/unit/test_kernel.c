@@ -264,6 +264,42 @@ static void test_plan_reuses_by_liveness(void)
     arena_free(a);
 }
 
+/* Splitting a loop (by a divisor and by a non-divisor) keeps the results. */
+static void test_split_keeps_results(void)
+{
+    for (int factor = 2; factor <= 4; factor++) {
+        Arena *a = arena_new();
+        Program *p = prog_new(a, "t");
+        Shape s = {1, {10}};
+        int bx = prog_add_buf(p, "x", BUF_INPUT, DT_F32, &s);
+        int by = prog_add_buf(p, "y", BUF_OUTPUT, DT_F32, &s);
+        Kernel *k = prog_add_kernel(p, "k");
+        KB b;
+        kb_init(&b, p, k);
+        int i = kb_for(&b, "i", 10);
+        Expr *ix = kb_v(&b, i);
+        /* y[i] = x[9 - i] * i */
+        kb_store(&b, by, ix,
+                 ke_bin(a, B_MUL, ke_load(a, p, bx, ke_bin(a, B_SUB, ke_idx(a, 9), ix)), ke_cast(a, DT_F32, ix)));
+        kb_end(&b);
+        Stmt *inner = NULL;
+        CHECK(loop_split(p, k, k->body, factor, &inner) == 0);
+        Diag d = {.file = "t"};
+        CHECK(prog_verify(p, &d) == 0);
+        int64_t e;
+        CHECK(inner && k->body->body == inner);
+        CHECK(ke_is_const(inner->extent, &e) == (10 % factor == 0));
+        float x[10], y[10];
+        for (int j = 0; j < 10; j++)
+            x[j] = (float)j + 0.5f;
+        void *mem[2] = {x, y};
+        CHECK(kernel_interp(p, k, mem, &d) == 0);
+        for (int j = 0; j < 10; j++)
+            CHECK(y[j] == x[9 - j] * (float)j);
+        arena_free(a);
+    }
+}
+
 int main(void)
 {
     RUN(test_build_and_interp);
@@ -272,5 +308,6 @@ int main(void)
     RUN(test_verify_rejects);
     RUN(test_simplify_unit_loops);
     RUN(test_plan_reuses_by_liveness);
+    RUN(test_split_keeps_results);
     return check_total_failed != 0;
 }
