@@ -1,26 +1,484 @@
 /*
- * conv.c: Conv and ConvTranspose.
+ * conv.c: Conv and ConvTranspose, and the window arithmetic they share
+ * with pooling (pool.c).
  *
- * PLACEHOLDER: not implemented yet.
+ * A window op slides a kernel of k[i] taps, dilated by d[i], with stride
+ * s[i] over the spatial dims of x [N, C, in...], padded by p0[i] before and
+ * p1[i] after. Output position o reads input position o*s - p0 + k*d; taps
+ * that fall in the padding are skipped (Conv reads them as zero). Window
+ * (below) holds that geometry; window_read() fills it from a node's
+ * attributes (strides, dilations, pads, auto_pad, ceil_mode) exactly as the
+ * ONNX spec computes output sizes and auto pads, for Conv and every pooling
+ * op alike.
+ *
+ * Conv lowers to the direct loop nest
+ *
+ *     for n, m, o...: acc = b[m]; for c, k...: if (inside) acc += x * w; y = acc
+ *
+ * with the padding test emitted only along the dims where a tap can
+ * actually leave the input. ConvTranspose is written as a gather: each
+ * output position sums the input positions whose taps land on it, so it
+ * too stores every output element once. Tiling and vectorization are the
+ * loop passes' business, not this file's.
  */
 #include "op.h"
 
+#include <stdio.h>
+#include <string.h>
+
+/* ------------------------------------------------------- window geometry */
+
+/* Shared with pool.c, which repeats this declaration (keep the two equal). */
+typedef struct Window {
+    int rank;                       /* spatial dims */
+    int64_t in[KILN_MAX_RANK];      /* input extents */
+    int64_t k[KILN_MAX_RANK];       /* kernel taps */
+    int64_t s[KILN_MAX_RANK];       /* strides */
+    int64_t d[KILN_MAX_RANK];       /* dilations */
+    int64_t p0[KILN_MAX_RANK];      /* padding before */
+    int64_t p1[KILN_MAX_RANK];      /* padding after */
+    int64_t out[KILN_MAX_RANK];     /* output extents */
+} Window;
+
+int window_read(Graph *g, Node *n, const Shape *x, const int64_t *kernel, int ceil_mode, Window *w, Diag *d);
+int window_ints(Graph *g, Node *n, const char *name, int count, int64_t def, int64_t min, int64_t *out, Diag *d);
+int window_auto_pad(Graph *g, Node *n, int *out, Diag *d);
+void window_names(int rank, const char *prefix, char names[][8]);
+Expr *window_coord(Arena *a, const Window *w, int i, Expr *o, Expr *k);
+Expr *window_inside(Arena *a, const Window *w, Expr *const *ix);
+
+enum { PAD_NOTSET, PAD_SAME_UPPER, PAD_SAME_LOWER, PAD_VALID };
+
+/* Integer list attribute `name` with exactly `count` entries, each >= min;
+ * every entry is `def` when the attribute is absent. */
+int window_ints(Graph *g, Node *n, const char *name, int count, int64_t def, int64_t min, int64_t *out, Diag *d)
+{
+    int got;
+    if (attr_ints(g, n, name, out, KILN_MAX_RANK * 2, &got, d))
+        return 1;
+    if (got < 0) {
+        for (int i = 0; i < count; i++)
+            out[i] = def;
+        return 0;
+    }
+    if (got != count)
+        return diag_node(d, g, n, "attribute '%s' has %d values, expected %d", name, got, count);
+    for (int i = 0; i < count; i++)
+        if (out[i] < min)
+            return diag_node(d, g, n, "attribute '%s' has value %lld, expected at least %lld", name,
+                             (long long)out[i], (long long)min);
+    return 0;
+}
+
+/* auto_pad as a PAD_* code ("" is NOTSET, as some exporters write it). */
+int window_auto_pad(Graph *g, Node *n, int *out, Diag *d)
+{
+    static const char *names[] = {"NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"};
+    const char *s;
+    if (attr_str(g, n, "auto_pad", "NOTSET", &s, d))
+        return 1;
+    *out = PAD_NOTSET;
+    if (!*s)
+        return 0;
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(s, names[i])) {
+            *out = i;
+            return 0;
+        }
+    return diag_node(d, g, n, "attribute 'auto_pad' is \"%s\", expected NOTSET, SAME_UPPER, SAME_LOWER or VALID", s);
+}
+
+static int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+/* Fill w for a window op over x [N, C, spatial...] with kernel[rank-2]
+ * taps: strides, dilations, pads and auto_pad from n's attributes, then the
+ * output extents (ceil_mode rounds up, and drops a last window that would
+ * start in the end padding, as ONNX does). */
+int window_read(Graph *g, Node *n, const Shape *x, const int64_t *kernel, int ceil_mode, Window *w, Diag *d)
+{
+    int r = x->rank - 2, mode;
+    int64_t pads[2 * KILN_MAX_RANK];
+    memset(w, 0, sizeof *w);
+    w->rank = r;
+    if (window_ints(g, n, "strides", r, 1, 1, w->s, d) || window_ints(g, n, "dilations", r, 1, 1, w->d, d) ||
+        window_ints(g, n, "pads", 2 * r, 0, 0, pads, d) || window_auto_pad(g, n, &mode, d))
+        return 1;
+    for (int i = 0; i < r; i++) {
+        int64_t in = x->dim[i + 2], ek = (kernel[i] - 1) * w->d[i] + 1; /* dilated kernel extent */
+        w->in[i] = in;
+        w->k[i] = kernel[i];
+        if (kernel[i] < 1)
+            return diag_node(d, g, n, "kernel extent %lld along spatial axis %d must be at least 1",
+                             (long long)kernel[i], i);
+        if (mode == PAD_SAME_UPPER || mode == PAD_SAME_LOWER) {
+            /* out = ceil(in / s); the padding needed is split, the odd one at
+             * the end (SAME_UPPER) or at the start (SAME_LOWER) */
+            int64_t out = ceil_div(in, w->s[i]);
+            int64_t total = (out - 1) * w->s[i] + ek - in;
+            if (total < 0)
+                total = 0;
+            w->out[i] = out;
+            w->p0[i] = mode == PAD_SAME_UPPER ? total / 2 : total - total / 2;
+            w->p1[i] = total - w->p0[i];
+            continue;
+        }
+        if (mode == PAD_NOTSET) {
+            w->p0[i] = pads[i];
+            w->p1[i] = pads[i + r];
+        }
+        int64_t span = in + w->p0[i] + w->p1[i] - ek; /* room for the window to slide */
+        if (span < 0)
+            return diag_node(d, g, n,
+                             "window of %lld (kernel %lld, dilation %lld) is larger than the padded input %lld "
+                             "along spatial axis %d",
+                             (long long)ek, (long long)kernel[i], (long long)w->d[i],
+                             (long long)(in + w->p0[i] + w->p1[i]), i);
+        if (ceil_mode && mode == PAD_NOTSET) {
+            w->out[i] = ceil_div(span, w->s[i]) + 1;
+            if ((w->out[i] - 1) * w->s[i] >= in + w->p0[i])
+                w->out[i]--; /* the last window would start in the end padding */
+        } else {
+            w->out[i] = floor_div(span, w->s[i]) + 1;
+        }
+    }
+    return 0;
+}
+
+/* Loop names for `rank` spatial dims: prefix + d, h, w (beyond 3 dims,
+ * prefix + 0, 1, ..., with "i" for an empty prefix). */
+void window_names(int rank, const char *prefix, char names[][8])
+{
+    static const char *dhw = "dhw";
+    for (int i = 0; i < rank; i++) {
+        if (rank <= 3)
+            snprintf(names[i], 8, "%s%c", prefix, dhw[3 - rank + i]);
+        else
+            snprintf(names[i], 8, "%s%c", *prefix ? prefix : "i", '0' + i); /* rank <= KILN_MAX_RANK */
+    }
+}
+
+/* Input coordinate of tap k of output position o along spatial dim i:
+ * o*s - p0 + k*d. */
+Expr *window_coord(Arena *a, const Window *w, int i, Expr *o, Expr *k)
+{
+    Expr *e = ke_bin(a, B_MUL, o, ke_idx(a, w->s[i]));
+    e = ke_bin(a, B_SUB, e, ke_idx(a, w->p0[i]));
+    return ke_bin(a, B_ADD, e, ke_bin(a, B_MUL, k, ke_idx(a, w->d[i])));
+}
+
+static Expr *and_cond(Arena *a, Expr *c, Expr *x) { return c ? ke_bin(a, B_AND, c, x) : x; }
+
+/* The test that input coordinates ix[rank] lie inside x: only the bounds a
+ * tap can cross (from the geometry) are tested; NULL when none can. */
+Expr *window_inside(Arena *a, const Window *w, Expr *const *ix)
+{
+    Expr *c = NULL;
+    for (int i = 0; i < w->rank; i++) {
+        int64_t lo = -w->p0[i];
+        int64_t hi = (w->out[i] - 1) * w->s[i] - w->p0[i] + (w->k[i] - 1) * w->d[i];
+        if (w->out[i] == 0)
+            continue;
+        if (lo < 0)
+            c = and_cond(a, c, ke_bin(a, B_GE, ix[i], ke_idx(a, 0)));
+        if (hi >= w->in[i])
+            c = and_cond(a, c, ke_bin(a, B_LT, ix[i], ke_idx(a, w->in[i])));
+    }
+    return c;
+}
+
+/* ------------------------------------------------------------------ Conv */
+
+static const DType conv_types[] = {DT_F32, DT_F64, DT_UNDEF};
+
+/* What Conv and ConvTranspose read from a node. */
+typedef struct ConvShape {
+    Window w;          /* geometry; for ConvTranspose, of the equivalent Conv over y */
+    int64_t N, C, M;   /* batch, input channels, output channels */
+    int64_t group;
+    int has_bias;
+    Shape out;         /* [N, M, out...] */
+} ConvShape;
+
+/* kernel_shape: W's spatial dims, and the attribute must agree when given. */
+static int conv_kernel(Graph *g, Node *n, const Shape *ws, int64_t *kernel, Diag *d)
+{
+    int r = ws->rank - 2;
+    if (window_ints(g, n, "kernel_shape", r, 0, 1, kernel, d))
+        return 1;
+    for (int i = 0; i < r; i++) {
+        if (!node_attr(n, "kernel_shape"))
+            kernel[i] = ws->dim[i + 2];
+        else if (kernel[i] != ws->dim[i + 2])
+            return diag_node(d, g, n, "kernel_shape[%d] is %lld but W has %lld taps there", i,
+                             (long long)kernel[i], (long long)ws->dim[i + 2]);
+    }
+    return 0;
+}
+
+/* Ranks, types, channel counts and group shared by Conv and ConvTranspose.
+ * W is [M, C/group, k...] for Conv and [C, M/group, k...] for ConvTranspose. */
+static int conv_common(Graph *g, Node *n, ConvShape *cs, int64_t *kernel, Diag *d)
+{
+    const Value *x = op_in(g, n, 0), *w = op_in(g, n, 1), *b = op_in(g, n, 2);
+    char xs[160], wsb[160];
+    int transpose = n->op == OP_CONVTRANSPOSE;
+    if (op_check_dtype(g, n, 0, conv_types, d) || op_same_dtype(g, n, 0, 1, d) || op_same_dtype(g, n, 0, 2, d))
+        return 1;
+    if (x->shape.rank < 3)
+        return diag_node(d, g, n, "input X has shape %s, expected rank 3 or more (N, C, spatial...)",
+                         shape_str(&x->shape, xs, sizeof xs));
+    if (w->shape.rank != x->shape.rank)
+        return diag_node(d, g, n, "weight W has shape %s, expected rank %d like X (%s)",
+                         shape_str(&w->shape, wsb, sizeof wsb), x->shape.rank, shape_str(&x->shape, xs, sizeof xs));
+    if (attr_int(g, n, "group", 1, &cs->group, d))
+        return 1;
+    cs->N = x->shape.dim[0];
+    cs->C = x->shape.dim[1];
+    if (cs->group < 1 || cs->C % cs->group)
+        return diag_node(d, g, n, "group %lld does not divide the %lld input channels", (long long)cs->group,
+                         (long long)cs->C);
+    int64_t cg = cs->C / cs->group;
+    if (!transpose) {
+        cs->M = w->shape.dim[0];
+        if (w->shape.dim[1] != cg)
+            return diag_node(d, g, n, "W has shape %s: expected %lld input channels per group (%lld / group %lld)",
+                             shape_str(&w->shape, wsb, sizeof wsb), (long long)cg, (long long)cs->C,
+                             (long long)cs->group);
+        if (cs->M % cs->group)
+            return diag_node(d, g, n, "group %lld does not divide the %lld output channels", (long long)cs->group,
+                             (long long)cs->M);
+    } else {
+        if (w->shape.dim[0] != cs->C)
+            return diag_node(d, g, n, "W has shape %s: expected %lld input channels in its first dim",
+                             shape_str(&w->shape, wsb, sizeof wsb), (long long)cs->C);
+        cs->M = w->shape.dim[1] * cs->group;
+    }
+    cs->has_bias = b != NULL;
+    if (b && (b->shape.rank != 1 || b->shape.dim[0] != cs->M))
+        return diag_node(d, g, n, "bias B has shape %s, expected %lld (one per output channel)",
+                         shape_str(&b->shape, xs, sizeof xs), (long long)cs->M);
+    return conv_kernel(g, n, &w->shape, kernel, d);
+}
+
+static int conv_shape(Graph *g, Node *n, ConvShape *cs, Diag *d)
+{
+    const Value *x = op_in(g, n, 0);
+    int64_t kernel[KILN_MAX_RANK];
+    if (conv_common(g, n, cs, kernel, d) || window_read(g, n, &x->shape, kernel, 0, &cs->w, d))
+        return 1;
+    cs->out = x->shape;
+    cs->out.dim[1] = cs->M;
+    for (int i = 0; i < cs->w.rank; i++)
+        cs->out.dim[i + 2] = cs->w.out[i];
+    return 0;
+}
+
 int infer_conv(Graph *g, Node *n, Diag *d)
 {
-    return diag_node(d, g, n, "not implemented yet");
+    ConvShape cs;
+    if (conv_shape(g, n, &cs, d))
+        return 1;
+    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &cs.out);
+    return 0;
 }
 
 int lower_conv(Lower *L, Node *n)
 {
-    return lw_error(L, n, "not implemented yet");
+    Graph *g = lw_graph(L);
+    KB *b = lw_kb(L);
+    Arena *a = lw_arena(L);
+    ConvShape cs;
+    Diag d = {.file = g->file};
+    if (conv_shape(g, n, &cs, &d))
+        return lw_error(L, n, "bad shapes (internal error)");
+    const Window *w = &cs.w;
+    int r = w->rank;
+    DType t = g->values[n->out[0]].dtype;
+    int64_t cg = cs.C / cs.group, mg = cs.M / cs.group;
+    char on[KILN_MAX_RANK][8], kn[KILN_MAX_RANK][8];
+    window_names(r, "o", on);
+    window_names(r, "k", kn);
+    Expr *o[KILN_MAX_RANK], *k[KILN_MAX_RANK], *ix[KILN_MAX_RANK + 2], *wx[KILN_MAX_RANK + 2], *yc[KILN_MAX_RANK + 2];
+
+    /* y[n, m, o...] = b[m] + sum_{c, k...} x[n, g*C/group + c, o*s - p0 + k*d...] * w[m, c, k...]
+     * with g = m / (M/group) the group of output channel m; padding taps skipped */
+    kb_comment(b, "y[n, m, o...] = b[m] + sum_{c, k...} x[n, group(m)*Cg + c, o*s - p + k*d] * w[m, c, k...]");
+    Expr *nn = kb_v(b, kb_for(b, "n", cs.N));
+    Expr *m = kb_v(b, kb_for(b, "m", cs.M));
+    for (int i = 0; i < r; i++)
+        o[i] = kb_v(b, kb_for(b, on[i], w->out[i]));
+    int acc = kb_let(b, "acc", cs.has_bias ? lw_load(L, n->in[2], &m) : ke_const(a, t, 0));
+    Expr *c = kb_v(b, kb_for(b, "c", cg));
+    for (int i = 0; i < r; i++)
+        k[i] = kb_v(b, kb_for(b, kn[i], w->k[i]));
+    for (int i = 0; i < r; i++)
+        ix[i + 2] = window_coord(a, w, i, o[i], k[i]);
+    Expr *inside = window_inside(a, w, ix + 2);
+    if (inside)
+        kb_if(b, inside);
+    ix[0] = nn;
+    ix[1] = cs.group == 1 ? c : ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_bin(a, B_DIV, m, ke_idx(a, mg)), ke_idx(a, cg)), c);
+    wx[0] = m;
+    wx[1] = c;
+    for (int i = 0; i < r; i++)
+        wx[i + 2] = k[i];
+    Expr *prod = ke_bin(a, B_MUL, lw_load(L, n->in[0], ix), lw_load(L, n->in[1], wx));
+    kb_assign(b, acc, ke_bin(a, B_ADD, kb_v(b, acc), prod));
+    if (inside)
+        kb_end(b);
+    for (int i = 0; i < r; i++)
+        kb_end(b);
+    kb_end(b); /* c */
+    yc[0] = nn;
+    yc[1] = m;
+    for (int i = 0; i < r; i++)
+        yc[i + 2] = o[i];
+    lw_store(L, n, 0, yc, kb_v(b, acc));
+    for (int i = 0; i < r; i++)
+        kb_end(b);
+    kb_end(b); /* m */
+    kb_end(b); /* n */
+    return 0;
+}
+
+/* --------------------------------------------------------- ConvTranspose */
+
+/* ConvTranspose geometry. x [N, C, in...] scatters tap k of input position
+ * i to output position i*s - p0 + k*d; w->in holds the input extents,
+ * w->out the output extents, w->p0 the padding cut from the output start.
+ * Output extents: output_shape when given (pads then follow from it),
+ * in*s for SAME_*, else s*(in-1) + output_padding + (k-1)*d + 1 - p0 - p1. */
+static int convt_shape(Graph *g, Node *n, ConvShape *cs, Diag *d)
+{
+    const Value *x = op_in(g, n, 0);
+    int64_t kernel[KILN_MAX_RANK], pads[2 * KILN_MAX_RANK], opad[KILN_MAX_RANK], oshape[KILN_MAX_RANK + 2];
+    int mode, r = x->shape.rank - 2, got;
+    Window *w = &cs->w;
+    if (conv_common(g, n, cs, kernel, d))
+        return 1;
+    memset(w, 0, sizeof *w);
+    w->rank = r;
+    if (window_ints(g, n, "strides", r, 1, 1, w->s, d) || window_ints(g, n, "dilations", r, 1, 1, w->d, d) ||
+        window_ints(g, n, "pads", 2 * r, 0, 0, pads, d) || window_ints(g, n, "output_padding", r, 0, 0, opad, d) ||
+        window_auto_pad(g, n, &mode, d) || attr_ints(g, n, "output_shape", oshape, KILN_MAX_RANK + 2, &got, d))
+        return 1;
+    if (got >= 0 && got != r && got != r + 2)
+        return diag_node(d, g, n, "attribute 'output_shape' has %d values, expected %d", got, r);
+    int64_t *os = got == r + 2 ? oshape + 2 : oshape; /* some exporters include N and C */
+    for (int i = 0; i < r; i++) {
+        int64_t in = x->shape.dim[i + 2], ek = (kernel[i] - 1) * w->d[i] + 1;
+        int64_t full = w->s[i] * (in - 1) + opad[i] + ek; /* output extent before padding is cut */
+        w->in[i] = in;
+        w->k[i] = kernel[i];
+        if (in < 1)
+            return diag_node(d, g, n, "input X has an empty spatial axis %d", i);
+        if (got >= 0 || mode == PAD_SAME_UPPER || mode == PAD_SAME_LOWER) {
+            /* total padding from the target size; SAME_UPPER puts the odd
+             * one at the end, NOTSET and SAME_LOWER at the start */
+            int64_t out = got >= 0 ? os[i] : in * w->s[i];
+            int64_t total = full - out;
+            if (out < 1)
+                return diag_node(d, g, n, "output_shape[%d] is %lld, expected at least 1", i, (long long)out);
+            if (total < 0)
+                total = 0; /* a larger target only adds positions no tap reaches */
+            w->p0[i] = mode == PAD_SAME_UPPER ? total / 2 : total - total / 2;
+            w->p1[i] = total - w->p0[i];
+            w->out[i] = out;
+        } else {
+            if (mode == PAD_NOTSET) {
+                w->p0[i] = pads[i];
+                w->p1[i] = pads[i + r];
+            }
+            w->out[i] = full - w->p0[i] - w->p1[i];
+            if (w->out[i] < 1)
+                return diag_node(d, g, n, "pads %lld + %lld along spatial axis %d leave no output (full extent %lld)",
+                                 (long long)w->p0[i], (long long)w->p1[i], i, (long long)full);
+        }
+    }
+    cs->out = x->shape;
+    cs->out.dim[1] = cs->M;
+    for (int i = 0; i < r; i++)
+        cs->out.dim[i + 2] = w->out[i];
+    return 0;
 }
 
 int infer_convtranspose(Graph *g, Node *n, Diag *d)
 {
-    return diag_node(d, g, n, "not implemented yet");
+    ConvShape cs;
+    if (convt_shape(g, n, &cs, d))
+        return 1;
+    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &cs.out);
+    return 0;
 }
 
 int lower_convtranspose(Lower *L, Node *n)
 {
-    return lw_error(L, n, "not implemented yet");
+    Graph *g = lw_graph(L);
+    KB *b = lw_kb(L);
+    Arena *a = lw_arena(L);
+    ConvShape cs;
+    Diag d = {.file = g->file};
+    if (convt_shape(g, n, &cs, &d))
+        return lw_error(L, n, "bad shapes (internal error)");
+    const Window *w = &cs.w;
+    int r = w->rank;
+    DType t = g->values[n->out[0]].dtype;
+    int64_t cg = cs.C / cs.group, mg = cs.M / cs.group;
+    char on[KILN_MAX_RANK][8], kn[KILN_MAX_RANK][8];
+    window_names(r, "o", on);
+    window_names(r, "k", kn);
+    Expr *o[KILN_MAX_RANK], *k[KILN_MAX_RANK], *ix[KILN_MAX_RANK + 2], *wx[KILN_MAX_RANK + 2], *yc[KILN_MAX_RANK + 2];
+
+    /* y[n, m, o...] = b[m] + sum_{c, k...} x[n, g*Cg + c, i...] * w[g*Cg + c, m % Mg, k...]
+     * over the taps with o + p0 - k*d = i*s, 0 <= i < in (g = m / Mg) */
+    kb_comment(b, "y[n, m, o...] = b[m] + sum_{c, k... : o + p - k*d = i*s} x[n, group(m)*Cg + c, i...] * w[group(m)*Cg + c, m % Mg, k...]");
+    Expr *nn = kb_v(b, kb_for(b, "n", cs.N));
+    Expr *m = kb_v(b, kb_for(b, "m", cs.M));
+    for (int i = 0; i < r; i++)
+        o[i] = kb_v(b, kb_for(b, on[i], w->out[i]));
+    int acc = kb_let(b, "acc", cs.has_bias ? lw_load(L, n->in[2], &m) : ke_const(a, t, 0));
+    Expr *c = kb_v(b, kb_for(b, "c", cg));
+    for (int i = 0; i < r; i++)
+        k[i] = kb_v(b, kb_for(b, kn[i], w->k[i]));
+    Expr *cond = NULL;
+    for (int i = 0; i < r; i++) {
+        /* t = o + p0 - k*d must be a multiple of s in [0, (in-1)*s] */
+        Expr *tt = ke_bin(a, B_SUB, ke_bin(a, B_ADD, o[i], ke_idx(a, w->p0[i])),
+                          ke_bin(a, B_MUL, k[i], ke_idx(a, w->d[i])));
+        int64_t lo = w->p0[i] - (w->k[i] - 1) * w->d[i], hi = w->out[i] - 1 + w->p0[i];
+        if (lo < 0)
+            cond = and_cond(a, cond, ke_bin(a, B_GE, tt, ke_idx(a, 0)));
+        if (hi > (w->in[i] - 1) * w->s[i])
+            cond = and_cond(a, cond, ke_bin(a, B_LE, tt, ke_idx(a, (w->in[i] - 1) * w->s[i])));
+        if (w->s[i] > 1)
+            cond = and_cond(a, cond, ke_bin(a, B_EQ, ke_bin(a, B_MOD, tt, ke_idx(a, w->s[i])), ke_idx(a, 0)));
+        ix[i + 2] = ke_bin(a, B_DIV, tt, ke_idx(a, w->s[i]));
+    }
+    if (cond)
+        kb_if(b, cond);
+    Expr *cin = cs.group == 1 ? c : ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_bin(a, B_DIV, m, ke_idx(a, mg)), ke_idx(a, cg)), c);
+    ix[0] = nn;
+    ix[1] = cin;
+    wx[0] = cin;
+    wx[1] = cs.group == 1 ? m : ke_bin(a, B_MOD, m, ke_idx(a, mg));
+    for (int i = 0; i < r; i++)
+        wx[i + 2] = k[i];
+    Expr *prod = ke_bin(a, B_MUL, lw_load(L, n->in[0], ix), lw_load(L, n->in[1], wx));
+    kb_assign(b, acc, ke_bin(a, B_ADD, kb_v(b, acc), prod));
+    if (cond)
+        kb_end(b);
+    for (int i = 0; i < r; i++)
+        kb_end(b);
+    kb_end(b); /* c */
+    yc[0] = nn;
+    yc[1] = m;
+    for (int i = 0; i < r; i++)
+        yc[i + 2] = o[i];
+    lw_store(L, n, 0, yc, kb_v(b, acc));
+    for (int i = 0; i < r; i++)
+        kb_end(b);
+    kb_end(b); /* m */
+    kb_end(b); /* n */
+    return 0;
 }
