@@ -348,7 +348,9 @@ int lower_conv(Lower *L, Node *n)
  * i to output position i*s - p0 + k*d; w->in holds the input extents,
  * w->out the output extents, w->p0 the padding cut from the output start.
  * Output extents: output_shape when given (pads then follow from it),
- * in*s for SAME_*, else s*(in-1) + output_padding + (k-1)*d + 1 - p0 - p1. */
+ * else full - p0 - p1 with full = s*(in-1) + output_padding + (k-1)*d + 1
+ * and, for SAME_*, p0 + p1 = max(0, full - in*s) (so in*s when the kernel
+ * covers the stride). */
 static int convt_shape(Graph *g, Node *n, ConvShape *cs, Diag *d)
 {
     const Value *x = op_in(g, n, 0);
@@ -381,10 +383,10 @@ static int convt_shape(Graph *g, Node *n, ConvShape *cs, Diag *d)
             if (out < 1)
                 return diag_node(d, g, n, "output_shape[%d] is %lld, expected at least 1", i, (long long)out);
             if (total < 0)
-                total = 0; /* a larger target only adds positions no tap reaches */
+                total = 0; /* no negative padding: output_shape's extra positions get no taps */
             w->p0[i] = mode == PAD_SAME_UPPER ? total / 2 : total - total / 2;
             w->p1[i] = total - w->p0[i];
-            w->out[i] = out;
+            w->out[i] = got >= 0 ? out : full - total; /* as ONNX shape inference and ORT do */
         } else {
             if (mode == PAD_NOTSET) {
                 w->p0[i] = pads[i];
