@@ -28,25 +28,6 @@
 
 /* ------------------------------------------------------- window geometry */
 
-/* Shared with pool.c, which repeats this declaration (keep the two equal). */
-typedef struct Window {
-    int rank;                       /* spatial dims */
-    int64_t in[KILN_MAX_RANK];      /* input extents */
-    int64_t k[KILN_MAX_RANK];       /* kernel taps */
-    int64_t s[KILN_MAX_RANK];       /* strides */
-    int64_t d[KILN_MAX_RANK];       /* dilations */
-    int64_t p0[KILN_MAX_RANK];      /* padding before */
-    int64_t p1[KILN_MAX_RANK];      /* padding after */
-    int64_t out[KILN_MAX_RANK];     /* output extents */
-} Window;
-
-int window_read(Graph *g, Node *n, const Shape *x, const int64_t *kernel, int ceil_mode, Window *w, Diag *d);
-int window_ints(Graph *g, Node *n, const char *name, int count, int64_t def, int64_t min, int64_t *out, Diag *d);
-int window_auto_pad(Graph *g, Node *n, int *out, Diag *d);
-void window_names(int rank, const char *prefix, char names[][8]);
-Expr *window_coord(Arena *a, const Window *w, int i, Expr *o, Expr *k);
-Expr *window_inside(Arena *a, const Window *w, Expr *const *ix);
-
 enum { PAD_NOTSET, PAD_SAME_UPPER, PAD_SAME_LOWER, PAD_VALID };
 
 /* Integer list attribute `name` with exactly `count` entries, each >= min;

@@ -139,6 +139,28 @@ void lw_end_loops(Lower *L, const Shape *s);
 /* Report a lowering failure on node n. Returns 1. */
 int lw_error(Lower *L, Node *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* ------------------------------ conv.c: window geometry shared with pool.c */
+/* The sliding window of a convolution or pooling op over x [N, C, in...]:
+ * window_read() takes strides, dilations, pads, auto_pad and ceil_mode from
+ * the node's attributes and computes the output extents. */
+typedef struct Window {
+    int rank;                       /* spatial dims */
+    int64_t in[KILN_MAX_RANK];      /* input extents */
+    int64_t k[KILN_MAX_RANK];       /* kernel taps */
+    int64_t s[KILN_MAX_RANK];       /* strides */
+    int64_t d[KILN_MAX_RANK];       /* dilations */
+    int64_t p0[KILN_MAX_RANK];      /* padding before */
+    int64_t p1[KILN_MAX_RANK];      /* padding after */
+    int64_t out[KILN_MAX_RANK];     /* output extents */
+} Window;
+
+int window_read(Graph *g, Node *n, const Shape *x, const int64_t *kernel, int ceil_mode, Window *w, Diag *d);
+int window_ints(Graph *g, Node *n, const char *name, int count, int64_t def, int64_t min, int64_t *out, Diag *d);
+int window_auto_pad(Graph *g, Node *n, int *out, Diag *d);
+void window_names(int rank, const char *prefix, char names[][8]);
+Expr *window_coord(Arena *a, const Window *w, int i, Expr *o, Expr *k);
+Expr *window_inside(Arena *a, const Window *w, Expr *const *ix);
+
 /* Scalar expression of elementwise op n at one element, given its inputs
  * already loaded (args[nin]); NULL with an error if the dtype is unsupported. */
 Expr *ew_scalar(Lower *L, Node *n, Expr **args);
