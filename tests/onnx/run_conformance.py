@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""kiln's ONNX node conformance runner.
+
+Runs `kiln check model.onnx test_data_set_0` on every folder of the ONNX
+node test suite (default: ../shared/onnx-tests/node beside the repository)
+and reports the results:
+
+  * one line per test listed in tests/onnx/expected_pass.txt, either
+    "PASS onnx/<test>" or "FAIL onnx/<test>: <reason>", where the reason is
+    the first line of kiln's stderr (or a timeout or crash message); tests
+    that are not listed print nothing here;
+  * one summary line, "conformance: N of M node tests pass (...)";
+  * a progress line on stderr every 100 tests;
+  * docs/conformance.md, rewritten after a full run (not with --only or
+    --no-doc): the count, a table by operator and one row per test.
+
+It exits 1 if any listed test failed, else 0. The list only grows: after a
+run, `--update` appends every newly passing test to expected_pass.txt.
+
+  python3 tests/onnx/run_conformance.py --kiln build/kiln
+  python3 tests/onnx/run_conformance.py --only 'test_(abs|relu)' --no-doc
+  python3 tests/onnx/run_conformance.py --update
+
+Standard library only (CI has Debian's python3 and nothing else).
+"""
+import argparse
+import concurrent.futures
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+EXPECTED = ROOT / "tests/onnx/expected_pass.txt"
+DOC = ROOT / "docs/conformance.md"
+HEADER = """\
+# ONNX node tests that kiln must pass; tests/onnx/run_conformance.py (and so
+# tests/run.sh) fails if any of them fails. One name a line, sorted; lines
+# starting with # are ignored. The list only grows: never remove a test to
+# make the suite pass, fix kiln instead. To add the tests that pass now, run
+#   python3 tests/onnx/run_conformance.py --kiln build/kiln --update
+"""
+
+
+def run_test(kiln, tests, name, timeout):
+    """Runs kiln check on one test; returns None if it passed, else the reason."""
+    folder = tests / name
+    with tempfile.TemporaryDirectory(prefix="kiln-conf-") as tmp:
+        cmd = [str(kiln), "check", str(folder / "model.onnx"), str(folder / "test_data_set_0")]
+        try:
+            # A session of its own, so that a timeout kills the C compiler and
+            # the generated program too, not only kiln.
+            p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 env=dict(os.environ, TMPDIR=tmp), start_new_session=True)
+        except OSError as e:
+            return f"cannot run {kiln}: {e.strerror}"
+        try:
+            _, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill(p)
+            p.communicate()
+            return f"timed out after {timeout:g} s"
+        finally:
+            if p.poll() is None:
+                kill(p)
+                p.wait()
+    if p.returncode == 0:
+        return None
+    lines = [line.strip() for line in err.decode(errors="replace").splitlines() if line.strip()]
+    first = clean(lines[0] if lines else "(no message)", tests, tmp)
+    if p.returncode < 0:
+        return f"kiln crashed ({signal.Signals(-p.returncode).name}): {first}"
+    if p.returncode != 1:
+        return f"kiln exited with status {p.returncode}: {first}"
+    return first
+
+
+def kill(p):
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def clean(msg, tests, tmp):
+    """The message without machine-dependent parts: folders and temp names."""
+    msg = msg.replace(f"{tmp}/", "").replace(tmp, "$TMPDIR")
+    msg = msg.replace(f"{tests}/", "").replace(f"{ROOT}/", "")
+    return re.sub(r"kiln-[A-Za-z0-9_]{6}", "kiln-XXXXXX", msg)
+
+
+def read_expected():
+    if not EXPECTED.exists():
+        return set()
+    lines = (line.strip() for line in EXPECTED.read_text().splitlines())
+    return {line for line in lines if line and not line.startswith("#")}
+
+
+def write_expected(names):
+    """Rewrites the list sorted, keeping the file's own comment header."""
+    old = EXPECTED.read_text().splitlines() if EXPECTED.exists() else []
+    header = [line for line in old if line.startswith("#")]
+    text = "\n".join(header) + "\n" if header else HEADER
+    EXPECTED.write_text(text + "".join(f"{n}\n" for n in sorted(names)))
+
+
+def read_varint(buf, i):
+    value = shift = 0
+    while True:
+        b = buf[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            return value, i
+
+
+def proto_fields(buf):
+    """(field number, value) pairs of a protobuf message; enough for op_type."""
+    i = 0
+    while i < len(buf):
+        key, i = read_varint(buf, i)
+        kind = key & 7
+        if kind == 0:
+            value, i = read_varint(buf, i)
+        elif kind in (1, 5):
+            n = 8 if kind == 1 else 4
+            value, i = buf[i:i + n], i + n
+        elif kind == 2:
+            n, i = read_varint(buf, i)
+            value, i = buf[i:i + n], i + n
+        else:
+            raise ValueError(f"unsupported protobuf wire type {kind}")
+        yield key >> 3, value
+
+
+def operator(tests, name):
+    """The op a test exercises: its single node's op_type (ModelProto.graph = 7,
+    GraphProto.node = 1, NodeProto.op_type = 4); an "_expanded" test (a
+    function body of many nodes) counts for the op of the test it expands."""
+    name = re.sub(r"_expanded(_ver\d+)?$", "", name)
+    try:
+        model = (tests / name / "model.onnx").read_bytes()
+        graph = next(v for f, v in proto_fields(model) if f == 7)
+        nodes = [v for f, v in proto_fields(graph) if f == 1]
+        ops = {bytes(v).decode() for n in nodes for f, v in proto_fields(n) if f == 4}
+    except (OSError, StopIteration, ValueError, IndexError):
+        return "(unreadable)"
+    return ops.pop() if len(ops) == 1 else "(several)"
+
+
+def write_doc(tests, results):
+    npass = sum(r is None for r in results.values())
+    by_op = {}
+    for name, reason in results.items():
+        counts = by_op.setdefault(operator(tests, name), [0, 0])
+        counts[0] += reason is None
+        counts[1] += 1
+    out = [
+        "# ONNX conformance",
+        "",
+        "Generated by `tests/onnx/run_conformance.py` from a full run of the",
+        "ONNX node test suite (`kiln check` on each test's `test_data_set_0`);",
+        "do not edit by hand.",
+        "",
+        f"**{npass} of {len(results)} node tests pass.**",
+        "",
+        "## By operator",
+        "",
+        "| operator | pass | tests |",
+        "|---|---:|---:|",
+    ]
+    out += [f"| {op} | {p} | {n} |" for op, (p, n) in sorted(by_op.items(), key=lambda kv: kv[0].lower())]
+    out += ["", "## By test", "", "| test | result |", "|---|---|"]
+    for name in sorted(results):
+        reason = results[name]
+        text = "pass" if reason is None else reason.replace("|", "\\|")
+        out.append(f"| {name} | {text} |")
+    DOC.parent.mkdir(exist_ok=True)
+    DOC.write_text("\n".join(out) + "\n")
+
+
+def regex(text):
+    try:
+        return re.compile(text)
+    except re.error as e:
+        raise argparse.ArgumentTypeError(f"bad regular expression: {e}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kiln", default=ROOT / "build/kiln", type=Path, help="kiln executable (default: build/kiln)")
+    ap.add_argument("--tests", default=ROOT / "../shared/onnx-tests/node", type=Path,
+                    help="ONNX node test folder (default: ../shared/onnx-tests/node beside the repository)")
+    ap.add_argument("--jobs", type=int, default=2, help="tests run at once (default: 2)")
+    ap.add_argument("--timeout", type=float, default=120, help="seconds per test (default: 120)")
+    ap.add_argument("--only", metavar="REGEX", type=regex, help="run only the tests whose name matches (re.search); no doc")
+    ap.add_argument("--update", action="store_true", help="append newly passing tests to expected_pass.txt")
+    ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/conformance.md")
+    args = ap.parse_args()
+
+    kiln, tests = args.kiln.resolve(), args.tests.resolve()
+    if not tests.is_dir() or not kiln.is_file():
+        missing = tests if not tests.is_dir() else kiln
+        print(f"FAIL onnx: {missing} not found")
+        return 1
+    names = sorted(d.name for d in tests.iterdir() if (d / "model.onnx").is_file())
+    if args.only:
+        names = [n for n in names if args.only.search(n)]
+    expected = read_expected()
+    listed = sorted(expected if not args.only else {n for n in expected if args.only.search(n)})
+
+    results = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = {pool.submit(run_test, kiln, tests, n, args.timeout): n for n in names}
+        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+            results[futures[future]] = future.result()
+            if done % 100 == 0 or done == len(names):
+                npass = sum(r is None for r in results.values())
+                print(f"conformance progress: {done} of {len(names)} run, {npass} pass", file=sys.stderr, flush=True)
+
+    failed = 0
+    for name in listed:
+        reason = results.get(name, f"no such test in {tests}")
+        if reason is None:
+            print(f"PASS onnx/{name}")
+        else:
+            failed += 1
+            print(f"FAIL onnx/{name}: {reason}")
+    passing = {n for n, r in results.items() if r is None}
+    new = sorted(passing - expected)
+    if args.update and new:
+        write_expected(expected | passing)
+
+    what = f"{len(passing)} of {len(names)} node tests pass"
+    if args.only:
+        what += f" (--only {args.only.pattern!r})"
+    state = "all pass" if not failed else f"{failed} fail"
+    news = f"newly passing: {len(new)}"
+    if new:
+        news += " (added to the list)" if args.update else " (run with --update to add them)"
+    print(f"conformance: {what} (expected list: {len(listed)}, {state}); {news}")
+
+    if not args.only and not args.no_doc:
+        write_doc(tests, results)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
