@@ -102,13 +102,18 @@ static int read_set(Arena *a, const char *dir, const char *stem, Tensor *ts, int
     return n;
 }
 
-/* Compare one output; prints a line; returns 1 if it matches. */
-static int compare(int i, const Tensor *want, const Tensor *got, double rtol, double atol)
+/* Compare output i; prints a line; returns 1 if it matches, else 0 with
+ * the line also recorded as the error in d. */
+static int compare(int i, const Tensor *want, const Tensor *got, double rtol, double atol, Diag *d)
 {
-    char a[160], b[160];
-    printf("output %d '%s' %s[%s]: ", i, want->name, dtype_name(want->dtype), shape_str(&want->shape, a, sizeof a));
+    char a[160], b[160], line[512];
+    int at = snprintf(line, sizeof line, "output %d '%s' %s[%s]: ", i, want->name, dtype_name(want->dtype),
+                      shape_str(&want->shape, a, sizeof a));
     if (want->dtype != got->dtype || !shape_equal(&want->shape, &got->shape)) {
-        printf("got %s[%s]: MISMATCH\n", dtype_name(got->dtype), shape_str(&got->shape, b, sizeof b));
+        snprintf(line + at, sizeof line - (size_t)at, "the program wrote %s[%s]", dtype_name(got->dtype),
+                 shape_str(&got->shape, b, sizeof b));
+        printf("%s\n", line);
+        diag_error(d, "%s", line);
         return 0;
     }
     int64_t n = shape_numel(&want->shape), bad = 0, first_bad = -1;
@@ -141,15 +146,17 @@ static int compare(int i, const Tensor *want, const Tensor *got, double rtol, do
             first_bad = k;
     }
     if (isf)
-        printf("max abs error %.3g, max rel error %.3g", max_abs, max_rel);
+        at += snprintf(line + at, sizeof line - (size_t)at, "max abs error %.3g, max rel error %.3g", max_abs, max_rel);
     else
-        printf("max abs error %.3g", max_abs);
+        at += snprintf(line + at, sizeof line - (size_t)at, "max abs error %.3g", max_abs);
     if (bad) {
-        printf(": MISMATCH at %lld of %lld elements (first at %lld)\n", (long long)bad, (long long)n,
-               (long long)first_bad);
+        snprintf(line + at, sizeof line - (size_t)at, ", %lld of %lld elements differ (first at %lld)",
+                 (long long)bad, (long long)n, (long long)first_bad);
+        printf("%s\n", line);
+        diag_error(d, "%s", line);
         return 0;
     }
-    printf(": ok\n");
+    printf("%s: ok\n", line);
     return 1;
 }
 
@@ -208,8 +215,17 @@ int cmd_check(const Options *o)
     int rc = 1, nin, nout;
 
     if ((nin = read_set(a, o->testdir, "input", ins, MAX_TENSORS, &d)) < 0 ||
-        (nout = read_set(a, o->testdir, "output", want, MAX_TENSORS, &d)) < 0)
+        (nout = read_set(a, o->testdir, "output", want, MAX_TENSORS, &d)) < 0) {
+        /* a model kiln cannot read (or whose inputs are not tensors) is the
+         * more useful message than what its test data looks like then */
+        Diag md = {.file = o->model};
+        ImportResult imp;
+        if (onnx_import(a, o->model, 0, &imp, &md)) {
+            d.nerrors = 0;
+            diag_take(&d, &md);
+        }
         goto done;
+    }
     if (nout == 0) {
         diag_error(&d, "%s: no output_0.pb to compare with", o->testdir);
         goto done;
@@ -264,12 +280,10 @@ int cmd_check(const Options *o)
         snprintf(path, sizeof path, "%s/output_%d.pb", dir, i);
         if (onnx_read_tensor(a, path, &got, &d))
             goto done;
-        matched += compare(i, &want[i], &got, o->rtol, o->atol);
+        matched += compare(i, &want[i], &got, o->rtol, o->atol, &d);
     }
-    if (matched != nout) {
-        diag_error(&d, "%d of %d outputs differ from %s", nout - matched, nout, o->testdir);
-        goto done;
-    }
+    if (matched != nout)
+        goto done; /* d names the first output that differs */
     printf("kiln check: %d of %d outputs match\n", matched, nout);
     rc = 0;
 done:

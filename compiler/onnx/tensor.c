@@ -13,9 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Bytes [offset, offset+length) of file dir/location into dst. */
-static int read_external(const char *dir, const char *location, int64_t offset,
-                         int64_t length, void *dst, const char *what, Diag *d)
+/* Bytes [offset, offset+length) of file dir/location, into a buffer
+ * allocated in `a` once the file is known to hold them. */
+static int read_external(const char *dir, const char *location, int64_t offset, int64_t length, Arena *a,
+                         void **dst, const char *what, Diag *d)
 {
     if (!dir)
         return diag_error(d, "tensor '%s': external data is not allowed here", what);
@@ -27,7 +28,12 @@ static int read_external(const char *dir, const char *location, int64_t offset,
     FILE *f = fopen(path, "rb");
     if (!f)
         return diag_error(d, "tensor '%s': cannot open external data file '%s'", what, path);
-    int bad = fseek(f, (long)offset, SEEK_SET) != 0 || fread(dst, 1, (size_t)length, f) != (size_t)length;
+    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    int bad = offset < 0 || size < 0 || (int64_t)size < offset || (int64_t)size - offset < length;
+    if (!bad) {
+        *dst = arena_alloc(a, (size_t)(length ? length : 1));
+        bad = fseek(f, (long)offset, SEEK_SET) != 0 || fread(*dst, 1, (size_t)length, f) != (size_t)length;
+    }
     fclose(f);
     if (bad)
         return diag_error(d, "tensor '%s': external data file '%s' is shorter than offset %lld + length %lld",
@@ -35,8 +41,8 @@ static int read_external(const char *dir, const char *location, int64_t offset,
     return 0;
 }
 
-static int external(const Onnx__TensorProto *tp, const char *dir, const char *what,
-                    void *dst, int64_t bytes, Diag *d)
+static int external(const Onnx__TensorProto *tp, const char *dir, const char *what, Arena *a,
+                    void **dst, int64_t bytes, Diag *d)
 {
     const char *location = NULL;
     int64_t offset = 0, length = -1;
@@ -56,37 +62,37 @@ static int external(const Onnx__TensorProto *tp, const char *dir, const char *wh
     if (length >= 0 && length != bytes)
         return diag_error(d, "tensor '%s': external data length %lld, but its shape needs %lld bytes",
                           what, (long long)length, (long long)bytes);
-    return read_external(dir, location, offset, bytes, dst, what, d);
+    return read_external(dir, location, offset, bytes, a, dst, what, d);
 }
 
-/* Fill dst from the typed field that carries dtype t; returns the number of
- * elements the field held, or -1 if t has no typed field. */
+/* Fill dst (unless NULL) from the typed field that carries dtype t; returns
+ * the number of elements the field holds, or -1 if t has no typed field. */
 static int64_t typed(const Onnx__TensorProto *tp, DType t, void *dst, int64_t n)
 {
     int64_t have;
     switch (t) {
     case DT_F32:
         have = (int64_t)tp->n_float_data;
-        if (have == n) memcpy(dst, tp->float_data, (size_t)n * 4);
+        if (dst && have == n) memcpy(dst, tp->float_data, (size_t)n * 4);
         return have;
     case DT_F64:
         have = (int64_t)tp->n_double_data;
-        if (have == n) memcpy(dst, tp->double_data, (size_t)n * 8);
+        if (dst && have == n) memcpy(dst, tp->double_data, (size_t)n * 8);
         return have;
     case DT_I64:
         have = (int64_t)tp->n_int64_data;
-        if (have == n) memcpy(dst, tp->int64_data, (size_t)n * 8);
+        if (dst && have == n) memcpy(dst, tp->int64_data, (size_t)n * 8);
         return have;
     case DT_U32: case DT_U64:
         have = (int64_t)tp->n_uint64_data;
-        if (have == n)
+        if (dst && have == n)
             for (int64_t i = 0; i < n; i++)
                 dtype_set_i(t, dst, i, (int64_t)tp->uint64_data[i]);
         return have;
     case DT_I32: case DT_I16: case DT_I8: case DT_U16: case DT_U8: case DT_BOOL:
     case DT_F16: case DT_BF16:
         have = (int64_t)tp->n_int32_data;
-        if (have == n)
+        if (dst && have == n)
             for (int64_t i = 0; i < n; i++)
                 dtype_set_i(t == DT_F16 || t == DT_BF16 ? DT_U16 : t, dst, i, tp->int32_data[i]);
         return have;
@@ -118,25 +124,29 @@ int pb_tensor(Arena *a, const Onnx__TensorProto *tp, const char *dir, const char
     }
     if (tp->segment)
         return diag_error(d, "tensor '%s': segmented tensors are not supported", what);
+    /* the data must be there before anything of the declared size is
+     * allocated: a bad file must not ask for gigabytes */
     int64_t bytes = n * dtype_size(t.dtype);
-    t.data = arena_alloc(a, (size_t)(bytes ? bytes : 1));
     if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
-        if (external(tp, dir, what, t.data, bytes, d))
+        if (external(tp, dir, what, a, &t.data, bytes, d))
             return 1;
     } else if (tp->has_raw_data) {
         if ((int64_t)tp->raw_data.len != bytes)
             return diag_error(d, "tensor '%s': raw_data holds %zu bytes, but shape %s of %s needs %lld",
                               what, tp->raw_data.len, shape_str(&t.shape, (char[128]){0}, 128),
                               dtype_name(t.dtype), (long long)bytes);
+        t.data = arena_alloc(a, (size_t)(bytes ? bytes : 1));
         if (bytes)
             memcpy(t.data, tp->raw_data.data, (size_t)bytes);
     } else {
-        int64_t have = typed(tp, t.dtype, t.data, n);
+        int64_t have = typed(tp, t.dtype, NULL, n);
         if (have < 0)
             return diag_error(d, "tensor '%s': no data field for type %s", what, dtype_name(t.dtype));
         if (have != n)
             return diag_error(d, "tensor '%s': holds %lld elements, but shape %s needs %lld", what,
                               (long long)have, shape_str(&t.shape, (char[128]){0}, 128), (long long)n);
+        t.data = arena_alloc(a, (size_t)(bytes ? bytes : 1));
+        typed(tp, t.dtype, t.data, n);
     }
     *out = t;
     return 0;
