@@ -45,13 +45,26 @@ static Expr *wrap_index(Lower *L, Expr *raw, int64_t dim)
 
 static const DType index_types[] = {DT_I32, DT_I64, DT_UNDEF};
 
+/* Fail unless inputs 0..count-1 are present (not given as ""). */
+static int need_inputs(Graph *g, Node *n, int count, Diag *d)
+{
+    static const char *nth[] = {"first", "second", "third"};
+    for (int i = 0; i < count; i++)
+        if (!op_in(g, n, i))
+            return diag_node(d, g, n, "the %s input is required", nth[i]);
+    return 0;
+}
+
 /* ------------------------------------------------------------- Transpose */
 
 /* perm of Transpose into out[rank]: the attribute, or the dims reversed. */
 static int transpose_perm(Graph *g, Node *n, int out[KILN_MAX_RANK], Diag *d)
 {
-    int rank = op_in(g, n, 0)->shape.rank, np;
+    int rank, np;
     int64_t perm[KILN_MAX_RANK];
+    if (need_inputs(g, n, 1, d))
+        return 1;
+    rank = op_in(g, n, 0)->shape.rank;
     if (attr_ints(g, n, "perm", perm, KILN_MAX_RANK, &np, d))
         return 1;
     if (np < 0) {
@@ -107,9 +120,7 @@ static int concat_axis(Graph *g, Node *n, int *out, Diag *d)
 {
     int64_t axis;
     const Value *x = op_in(g, n, 0);
-    if (!x)
-        return diag_node(d, g, n, "input 0 is missing");
-    if (attr_int(g, n, "axis", 1, &axis, d))
+    if (need_inputs(g, n, 1, d) || attr_int(g, n, "axis", 1, &axis, d))
         return 1;
     if (!node_attr(n, "axis") && n->opset >= 4)
         return diag_node(d, g, n, "attribute 'axis' is required");
@@ -130,7 +141,7 @@ int infer_concat(Graph *g, Node *n, Diag *d)
     for (int i = 0; i < n->nin; i++) {
         const Value *v = op_in(g, n, i);
         if (!v)
-            return diag_node(d, g, n, "input %d is missing", i);
+            return diag_node(d, g, n, "input %d is missing", i); /* "" */
         if (op_same_dtype(g, n, 0, i, d))
             return 1;
         int ok = v->shape.rank == s.rank;
@@ -186,6 +197,8 @@ static int split_params(Graph *g, Node *n, SplitParams *p, Diag *d)
     const Value *x = op_in(g, n, 0);
     int64_t axis, num = -1, split[64];
     int ns = -1;
+    if (need_inputs(g, n, 1, d))
+        return 1;
     if (n->nout > 64)
         return diag_node(d, g, n, "%d outputs, at most 64 are supported", n->nout);
     if (x->shape.rank == 0)
@@ -282,9 +295,11 @@ typedef struct SliceParams {
 static int slice_params(Graph *g, Node *n, SliceParams *p, Diag *d)
 {
     const Value *x = op_in(g, n, 0);
-    int rank = x->shape.rank;
     int64_t starts[KILN_MAX_RANK], ends[KILN_MAX_RANK], axes[KILN_MAX_RANK], steps[KILN_MAX_RANK];
     int ns, ne, na, nst = -1;
+    if (need_inputs(g, n, 1, d))
+        return 1;
+    int rank = x->shape.rank;
     if (n->opset < 10) {
         if (attr_ints(g, n, "starts", starts, KILN_MAX_RANK, &ns, d) ||
             attr_ints(g, n, "ends", ends, KILN_MAX_RANK, &ne, d) ||
@@ -324,7 +339,7 @@ static int slice_params(Graph *g, Node *n, SliceParams *p, Diag *d)
         int64_t step = nst >= 0 ? steps[i] : 1, dim = x->shape.dim[ax];
         int64_t s = starts[i], e = ends[i];
         if (step == 0)
-            return diag_node(d, g, n, "step %d is 0", i);
+            return diag_node(d, g, n, "steps entry %d is 0", i);
         if (step < -INT64_MAX)
             step = -INT64_MAX; /* same slice (one element at most), and -step exists */
         if (s < 0)
@@ -378,6 +393,8 @@ static int gather_axis(Graph *g, Node *n, int *out, Diag *d)
 {
     const Value *x = op_in(g, n, 0);
     int64_t axis;
+    if (need_inputs(g, n, 2, d))
+        return 1;
     if (x->shape.rank == 0)
         return diag_node(d, g, n, "data must have rank >= 1");
     return attr_int(g, n, "axis", 0, &axis, d) || op_axis(g, n, axis, x->shape.rank, out, d);
@@ -436,7 +453,9 @@ int infer_gatherelements(Graph *g, Node *n, Diag *d)
     char a[160], b[160];
     if (gather_axis(g, n, &axis, d) || op_check_dtype(g, n, 1, index_types, d))
         return 1;
-    int ok = ix->shape.rank == x->shape.rank;
+    if (ix->shape.rank != x->shape.rank)
+        return diag_node(d, g, n, "indices have rank %d, data rank %d", ix->shape.rank, x->shape.rank);
+    int ok = 1;
     for (int i = 0; ok && i < x->shape.rank; i++)
         ok = i == axis || ix->shape.dim[i] <= x->shape.dim[i];
     if (!ok)
@@ -473,7 +492,7 @@ int infer_expand(Graph *g, Node *n, Diag *d)
     int64_t dims[KILN_MAX_RANK];
     int nd;
     char a[160], b[160];
-    if (op_const_ints(g, n, 1, dims, KILN_MAX_RANK, &nd, d))
+    if (need_inputs(g, n, 2, d) || op_const_ints(g, n, 1, dims, KILN_MAX_RANK, &nd, d))
         return 1;
     if (op_in(g, n, 1)->shape.rank != 1)
         return diag_node(d, g, n, "shape must be a 1-D tensor");
@@ -510,7 +529,7 @@ int infer_tile(Graph *g, Node *n, Diag *d)
     int nr;
     if (n->opset < 6)
         return diag_node(d, g, n, "Tile before opset 6 (tiles and axis inputs) is not supported");
-    if (op_const_ints(g, n, 1, rep, KILN_MAX_RANK, &nr, d))
+    if (need_inputs(g, n, 2, d) || op_const_ints(g, n, 1, rep, KILN_MAX_RANK, &nr, d))
         return 1;
     if (nr != x->shape.rank)
         return diag_node(d, g, n, "repeats has %d entries, the input has rank %d", nr, x->shape.rank);
@@ -554,12 +573,12 @@ typedef struct PadParams {
 static int pad_params(Graph *g, Node *n, PadParams *p, Diag *d)
 {
     const Value *x = op_in(g, n, 0);
-    int rank = x->shape.rank;
     const char *mode;
     int64_t pads[2 * KILN_MAX_RANK], axes[KILN_MAX_RANK];
     int np, na = -1;
-    if (attr_str(g, n, "mode", "constant", &mode, d))
+    if (need_inputs(g, n, 1, d) || attr_str(g, n, "mode", "constant", &mode, d))
         return 1;
+    int rank = x->shape.rank;
     static const char *modes[] = {"constant", "reflect", "edge", "wrap"};
     p->mode = (PadMode)-1;
     for (int i = 0; i < 4; i++)
@@ -720,7 +739,7 @@ static int d2s_params(Graph *g, Node *n, int64_t *out_b, int *out_crd, Diag *d)
 {
     const Value *x = op_in(g, n, 0);
     const char *mode = "DCR";
-    if (attr_int(g, n, "blocksize", 0, out_b, d))
+    if (need_inputs(g, n, 1, d) || attr_int(g, n, "blocksize", 0, out_b, d))
         return 1;
     if (!node_attr(n, "blocksize") || *out_b <= 0)
         return diag_node(d, g, n, "attribute 'blocksize' must be given and positive");
@@ -798,7 +817,7 @@ int infer_trilu(Graph *g, Node *n, Diag *d)
     const Value *x = op_in(g, n, 0), *k = op_in(g, n, 1);
     int64_t upper;
     static const DType k_types[] = {DT_I64, DT_UNDEF};
-    if (attr_int(g, n, "upper", 1, &upper, d) || op_check_dtype(g, n, 1, k_types, d))
+    if (need_inputs(g, n, 1, d) || attr_int(g, n, "upper", 1, &upper, d) || op_check_dtype(g, n, 1, k_types, d))
         return 1;
     if (x->shape.rank < 2)
         return diag_node(d, g, n, "input must have rank >= 2, not %d", x->shape.rank);
