@@ -2,8 +2,8 @@
  * movement.c: data movement. Transpose, Concat, Split, Slice, Gather,
  * GatherElements, Expand, Tile, Pad, DepthToSpace, SpaceToDepth, Trilu.
  *
- * Every op here computes no arithmetic on its data: each output element is
- * one element of an input (or a constant), found by index arithmetic. So
+ * No op here computes on its data: each output element is one element of
+ * an input (or a padding constant), found by index arithmetic. So
  * each lowers to a loop nest over the output (Concat: one nest per input,
  * Split: one per output) whose body is a single lw_store of a single load,
  * which lets an elementwise successor fuse in as an epilogue.
@@ -20,7 +20,7 @@
 
 #include <string.h>
 
-/* Input i's value (NULL when absent) and output 0's, during lowering. */
+/* Input i's value (NULL when absent) and output i's, during lowering. */
 static const Value *lin(Lower *L, Node *n, int i) { return op_in(lw_graph(L), n, i); }
 static const Value *lout(Lower *L, Node *n, int i) { return &lw_graph(L)->values[n->out[i]]; }
 
@@ -37,10 +37,26 @@ static Expr *wrap_index(Lower *L, Expr *raw, int64_t dim)
 {
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
+    if (dim == 1)
+        return idx(L, 0);
     int k = kb_let(b, "k", ke_cast(a, DT_INDEX, raw));
     Expr *kv = kb_v(b, k);
     kb_assign(b, k, ke_select(a, ke_bin(a, B_LT, kv, idx(L, 0)), add(L, kv, idx(L, dim)), kv));
     return ke_bin(a, B_MAX, idx(L, 0), ke_bin(a, B_MIN, kv, idx(L, dim - 1)));
+}
+
+/* The one element of scalar (or 1-element) value v as an expression of
+ * type t: a literal when v is constant, else a load at run time. */
+static Expr *scalar_of(Lower *L, const Value *v, ValueId id, DType t)
+{
+    Arena *a = lw_arena(L);
+    if (v->kind == VAL_CONST)
+        return ke_cast(a, t, dtype_is_float(v->dtype) ? ke_float(a, v->dtype, dtype_get_f(v->dtype, v->data, 0))
+                                                      : ke_int(a, v->dtype, dtype_get_i(v->dtype, v->data, 0)));
+    Expr *zero[KILN_MAX_RANK];
+    for (int i = 0; i < v->shape.rank; i++)
+        zero[i] = idx(L, 0);
+    return ke_cast(a, t, lw_load(L, id, zero));
 }
 
 static const DType index_types[] = {DT_I32, DT_I64, DT_UNDEF};
@@ -209,6 +225,8 @@ static int split_params(Graph *g, Node *n, SplitParams *p, Diag *d)
         return 1;
     if (ns < 0 && op_const_ints(g, n, 1, split, 64, &ns, d))
         return 1;
+    if (ns == 0 && n->nout > 0)
+        ns = -1; /* an empty split: equal parts */
     if (n->opset >= 18 && attr_int(g, n, "num_outputs", -1, &num, d))
         return 1;
     int64_t dim = x->shape.dim[p->axis];
@@ -657,10 +675,18 @@ static Expr *pad_value(Lower *L, Node *n, DType t)
     }
     if (!cv || shape_numel(&cv->shape) == 0)
         return ke_const(lw_arena(L), t, 0);
-    Expr *zero[KILN_MAX_RANK];
-    for (int i = 0; i < cv->shape.rank; i++)
-        zero[i] = idx(L, 0);
-    return lw_load(L, n->in[2], zero);
+    return scalar_of(L, cv, n->in[2], t);
+}
+
+/* Position j clamped into [0, m) on the sides that are padded. */
+static Expr *clamp_pad(Lower *L, Expr *j, int64_t pad_begin, int64_t pad_end, int64_t m)
+{
+    Arena *a = lw_arena(L);
+    if (pad_end > 0)
+        j = ke_bin(a, B_MIN, j, idx(L, m - 1));
+    if (pad_begin > 0)
+        j = ke_bin(a, B_MAX, idx(L, 0), j);
+    return j;
 }
 
 int lower_pad(Lower *L, Node *n)
@@ -692,13 +718,21 @@ int lower_pad(Lower *L, Node *n)
         Expr *src = NULL;
         switch (p.mode) {
         case PAD_CONSTANT: {
-            Expr *in = ke_bin(a, B_AND, ke_bin(a, B_GE, j, idx(L, 0)), ke_bin(a, B_LT, j, idx(L, m)));
+            /* j in [0, m) on the padded sides; the load is clamped too, so
+             * that it stays in bounds even where the select is not taken */
+            Expr *in = NULL;
+            if (pb > 0)
+                in = ke_bin(a, B_GE, j, idx(L, 0));
+            if (p.end[i] > 0) {
+                Expr *below = ke_bin(a, B_LT, j, idx(L, m));
+                in = in ? ke_bin(a, B_AND, in, below) : below;
+            }
             inside = inside ? ke_bin(a, B_AND, inside, in) : in;
-            src = ke_bin(a, B_MAX, idx(L, 0), ke_bin(a, B_MIN, j, idx(L, m - 1)));
-            break; /* clamped so that the load stays in bounds */
+            src = clamp_pad(L, j, pb, p.end[i], m);
+            break;
         }
         case PAD_EDGE:
-            src = ke_bin(a, B_MAX, idx(L, 0), ke_bin(a, B_MIN, j, idx(L, m - 1)));
+            src = clamp_pad(L, j, pb, p.end[i], m);
             break;
         case PAD_WRAP: {
             int64_t lift = (pb + m - 1) / m * m; /* makes j + lift >= 0 */
@@ -838,16 +872,7 @@ int lower_trilu(Lower *L, Node *n)
     attr_int(g, n, "upper", 1, &upper, &d);
     Expr *oc[KILN_MAX_RANK];
     lw_loops(L, s, NULL, oc);
-    /* diagonal offset k: a literal when constant, else loaded at run time */
-    Expr *k = idx(L, 0);
-    if (kv && kv->kind == VAL_CONST) {
-        k = idx(L, dtype_get_i(kv->dtype, kv->data, 0));
-    } else if (kv) {
-        Expr *zero[KILN_MAX_RANK];
-        for (int i = 0; i < kv->shape.rank; i++)
-            zero[i] = idx(L, 0);
-        k = ke_cast(a, DT_INDEX, lw_load(L, n->in[1], zero));
-    }
+    Expr *k = kv ? scalar_of(L, kv, n->in[1], DT_INDEX) : idx(L, 0); /* diagonal offset */
     /* y[.., i, j] = (upper ? j - i >= k : j - i <= k) ? x[.., i, j] : 0 */
     Expr *diag = ke_bin(a, B_SUB, oc[s->rank - 1], oc[s->rank - 2]);
     Expr *keep = ke_bin(a, upper ? B_GE : B_LE, diag, k);
