@@ -120,7 +120,7 @@ int lower_transpose(Lower *L, Node *n)
         return lw_error(L, n, "bad perm");
     const Shape *os = &lout(L, n, 0)->shape;
     Expr *oc[KILN_MAX_RANK], *ic[KILN_MAX_RANK];
-    /* y[i0, .., ir] = x[i_inv(0), ..]: output coord i reads input dim perm[i] */
+    /* y[i0, i1, ..] = x[j0, j1, ..] where j[perm[k]] = i[k] */
     lw_loops(L, os, NULL, oc);
     for (int i = 0; i < os->rank; i++)
         ic[perm[i]] = oc[i];
