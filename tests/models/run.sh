@@ -1,0 +1,41 @@
+#!/bin/sh
+# tests/models/run.sh KILN: check every bundled model against its reference
+# data. For each models/<name>/ with a test_data_set_0 it runs
+#
+#   KILN check models/<name>/model.onnx models/<name>/test_data_set_0 --rtol 1e-3 --atol 1e-4
+#
+# and prints one line: "PASS models/<name>" or
+# "FAIL models/<name>: <first line of kiln's stderr>". Exits 1 if any failed.
+# Run from the repository root (tests/run.sh does).
+kiln=${1:-build/kiln}
+case $kiln in
+    */*) ;;
+    *) kiln=./$kiln ;;
+esac
+if [ ! -x "$kiln" ]; then
+    echo "FAIL models: kiln not found at $kiln"
+    exit 1
+fi
+err=$(mktemp) || exit 1
+trap 'rm -f "$err"' EXIT
+status=0
+found=0
+for dir in models/*/; do
+    dir=${dir%/}
+    [ -d "$dir/test_data_set_0" ] || continue
+    found=1
+    if "$kiln" check "$dir/model.onnx" "$dir/test_data_set_0" --rtol 1e-3 --atol 1e-4 >/dev/null 2>"$err"; then
+        echo "PASS $dir"
+    else
+        rc=$?
+        line=$(grep -m 1 . "$err")
+        [ -n "$line" ] || line="kiln check exited with status $rc and no message"
+        echo "FAIL $dir: $line"
+        status=1
+    fi
+done
+if [ $found -eq 0 ]; then
+    echo "FAIL models: no models/*/test_data_set_0 found (run from the repository root)"
+    status=1
+fi
+exit $status
