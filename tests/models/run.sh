@@ -28,7 +28,7 @@ for dir in models/*/; do
         echo "PASS $dir"
     else
         rc=$?
-        line=$(grep -m 1 . "$err")
+        line=$(sed -n '/./{p;q;}' "$err")
         [ -n "$line" ] || line="kiln check exited with status $rc and no message"
         echo "FAIL $dir: $line"
         status=1
