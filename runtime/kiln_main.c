@@ -116,7 +116,7 @@ static void print_profile(int runs)
 
 int main(int argc, char **argv)
 {
-    const char *ins[MODEL_NUM_INPUTS + 1];
+    const char *ins[MODEL_NUM_INPUTS + 1] = {0};
     int nin = 0, bench = 0, quiet = 0, profile = 0;
     const char *outdir = NULL;
     for (int i = 1; i < argc; i++) {

@@ -179,6 +179,8 @@ Expr *ke_un(Arena *a, UnOp op, Expr *x)
     DType t = x->type;
     if (op == U_ISNAN || op == U_ISINF)
         t = DT_BOOL;
+    if (op == U_ABS && (dtype_is_int(t) && !dtype_is_signed(t)))
+        return x; /* |x| of an unsigned value */
     if (x->kind == E_CONST && dtype_is_int(x->type)) {
         if (op == U_NEG)
             return ke_int(a, t, -x->i);

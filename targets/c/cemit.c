@@ -437,36 +437,65 @@ static void use_block(unsigned char *use, const Stmt *s)
 
 /* ------------------------------------------------------------- files */
 
-static const char prelude[] =
-    "/* Helpers with the Kernel IR's exact semantics: float min/max propagate\n"
-    " * NaN (as numpy does); integer abs and pow wrap at their type's width. */\n"
-    "#define KILN_FLOAT(T, N) \\\n"
-    "    static inline T kiln_min_##N(T a, T b) { return a < b || a != a ? a : b; } \\\n"
-    "    static inline T kiln_max_##N(T a, T b) { return a > b || a != a ? a : b; }\n"
-    "#define KILN_UINT(T, N) \\\n"
-    "    static inline T kiln_min_##N(T a, T b) { return a < b ? a : b; } \\\n"
-    "    static inline T kiln_max_##N(T a, T b) { return a > b ? a : b; } \\\n"
-    "    static inline T kiln_abs_##N(T a) { return a; } \\\n"
-    "    static inline T kiln_pow_##N(T b, T e) { T r = 1; while (e-- > 0) r = (T)(r * b); return r; }\n"
-    "#define KILN_SINT(T, N) \\\n"
-    "    static inline T kiln_min_##N(T a, T b) { return a < b ? a : b; } \\\n"
-    "    static inline T kiln_max_##N(T a, T b) { return a > b ? a : b; } \\\n"
-    "    static inline T kiln_abs_##N(T a) { return a < 0 ? (T)(0 - (uint64_t)a) : a; } \\\n"
-    "    static inline T kiln_pow_##N(T b, T e) { T r = 1; \\\n"
-    "        if (e < 0) return b == 1 ? 1 : b == -1 ? (e % 2 ? -1 : 1) : 0; \\\n"
-    "        while (e-- > 0) r = (T)((uint64_t)r * (uint64_t)b); return r; }\n"
-    "KILN_FLOAT(float, f32)\n"
-    "KILN_FLOAT(double, f64)\n"
-    "KILN_SINT(int8_t, i8)\n"
-    "KILN_SINT(int16_t, i16)\n"
-    "KILN_SINT(int32_t, i32)\n"
-    "KILN_SINT(int64_t, i64)\n"
-    "KILN_SINT(ptrdiff_t, index)\n"
-    "KILN_UINT(uint8_t, u8)\n"
-    "KILN_UINT(uint16_t, u16)\n"
-    "KILN_UINT(uint32_t, u32)\n"
-    "KILN_UINT(uint64_t, u64)\n"
-    "KILN_UINT(uint8_t, bool)\n";
+/* Helpers with the Kernel IR's exact semantics, printed only when a kernel
+ * uses them: float min/max propagate NaN (as numpy does); integer abs and
+ * pow wrap at their type's width. */
+enum { H_MIN, H_MAX, H_ABS, H_POW, H_COUNT };
+
+static void need_expr(unsigned char need[H_COUNT][128], const Expr *e)
+{
+    if (!e)
+        return;
+    if (e->kind == E_BINARY && (e->op == B_MIN || e->op == B_MAX))
+        need[e->op == B_MIN ? H_MIN : H_MAX][e->a->type] = 1;
+    if (e->kind == E_BINARY && e->op == B_POW && !dtype_is_float(e->a->type))
+        need[H_POW][e->a->type] = 1;
+    if (e->kind == E_UNARY && e->op == U_ABS && !dtype_is_float(e->a->type))
+        need[H_ABS][e->a->type] = 1;
+    need_expr(need, e->a);
+    need_expr(need, e->b);
+    need_expr(need, e->c);
+}
+
+static void need_block(unsigned char need[H_COUNT][128], const Stmt *s)
+{
+    for (; s; s = s->next) {
+        need_expr(need, s->extent);
+        need_expr(need, s->index);
+        need_expr(need, s->value);
+        for (int i = 0; i < s->nargs; i++)
+            need_expr(need, s->args[i]);
+        need_block(need, s->body);
+        need_block(need, s->els);
+    }
+}
+
+static void emit_helpers(FILE *f, const Program *p, const Dialect *dl)
+{
+    unsigned char need[H_COUNT][128];
+    memset(need, 0, sizeof need);
+    for (int i = 0; i < p->nkernels; i++)
+        need_block(need, p->kernels[i].body);
+    for (int t = 0; t < 128; t++) {
+        const char *n = dtype_name((DType)t), *c = t == DT_INDEX ? dl->index_type : dtype_ctype((DType)t);
+        int isf = dtype_is_float((DType)t);
+        if (need[H_MIN][t])
+            fprintf(f, "static inline %s kiln_min_%s(%s a, %s b) { return a < b%s ? a : b; }\n", c, n, c, c,
+                    isf ? " || a != a" : "");
+        if (need[H_MAX][t])
+            fprintf(f, "static inline %s kiln_max_%s(%s a, %s b) { return a > b%s ? a : b; }\n", c, n, c, c,
+                    isf ? " || a != a" : "");
+        if (need[H_ABS][t])
+            fprintf(f, "static inline %s kiln_abs_%s(%s a) { return a < 0 ? (%s)(0 - (uint64_t)a) : a; }\n", c,
+                    n, c, c);
+        if (need[H_POW][t]) {
+            fprintf(f, "static inline %s kiln_pow_%s(%s b, %s e)\n{\n    %s r = 1;\n", c, n, c, c, c);
+            if (dtype_is_signed((DType)t))
+                fprintf(f, "    if (e < 0)\n        return b == 1 ? 1 : b == -1 ? (e %% 2 ? -1 : 1) : 0;\n");
+            fprintf(f, "    for (; e > 0; e--)\n        r = (%s)((uint64_t)r * (uint64_t)b);\n    return r;\n}\n", c);
+        }
+    }
+}
 
 static void emit_kernel(FILE *f, const Program *p, const Kernel *k, const Dialect *dl, Arena *a)
 {
@@ -668,7 +697,7 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
     fprintf(f, "#include <math.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n\n");
     fprintf(f, "#include \"%s.h\"\n\n", pre);
     fprintf(f, "extern const unsigned char %s_weights[]; /* weights.S */\n\n", pre);
-    fputs(prelude, f);
+    emit_helpers(f, p, &c_dialect);
     for (int i = 0; i < p->nkernels; i++)
         emit_kernel(f, p, &p->kernels[i], &c_dialect, a);
 

@@ -1,0 +1,44 @@
+#!/bin/sh
+# tests/golden/run.sh KILN [--update]: golden tests of the IR dumps.
+#
+# For each tests/golden/NAME.onnx, `kiln compile --dump graph` and
+# `--dump kernel` must print exactly NAME.graph and NAME.kernel, and the
+# generated C must build without a single compiler warning. With --update
+# the dumps are rewritten instead (review the diff before committing).
+kiln=${1:-build/kiln}
+update=${2:-}
+dir=$(dirname "$0")
+status=0
+tmp=$(mktemp -d)
+for m in "$dir"/*.onnx; do
+    name=$(basename "$m" .onnx)
+    for what in graph kernel; do
+        if ! "$kiln" compile "$m" --dump "$what" >"$tmp/$name.$what" 2>"$tmp/err"; then
+            echo "FAIL golden/$name.$what: $(head -n 1 "$tmp/err")"
+            status=1
+        elif [ "$update" = "--update" ]; then
+            cp "$tmp/$name.$what" "$dir/$name.$what"
+            echo "PASS golden/$name.$what (updated)"
+        elif cmp -s "$tmp/$name.$what" "$dir/$name.$what"; then
+            echo "PASS golden/$name.$what"
+        else
+            echo "FAIL golden/$name.$what: dump differs from $dir/$name.$what:"
+            diff "$dir/$name.$what" "$tmp/$name.$what" | head -n 20 | sed 's/^/    /'
+            status=1
+        fi
+    done
+    # the generated C must build warning-free with -Wall -Wextra
+    if "$kiln" compile "$m" -o "$tmp/$name" >/dev/null 2>"$tmp/err"; then
+        if [ -s "$tmp/$name/build.log" ]; then
+            echo "FAIL golden/$name.build: warnings: $(head -n 1 "$tmp/$name/build.log")"
+            status=1
+        else
+            echo "PASS golden/$name.build"
+        fi
+    else
+        echo "FAIL golden/$name.build: $(head -n 1 "$tmp/err")"
+        status=1
+    fi
+done
+rm -rf "$tmp"
+exit $status
