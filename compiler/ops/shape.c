@@ -14,7 +14,8 @@
  *    loop nest storing literals (or, for Range, start + i * delta). They fold
  *    when their inputs are constant; the same lowering runs otherwise.
  *
- * Whatever decides a shape is read by a *_params() helper or by infer; the
+ * Inputs that decide a shape (Reshape's shape, Squeeze's axes, Range's
+ * scalars) are read at compile time with op_const_ints/op_const_floats; the
  * lowerings take extents from the output value that infer typed, so infer
  * and lower cannot disagree.
  */
@@ -58,8 +59,6 @@ static Expr *scalar_in(Lower *L, Node *n, int i)
     return lw_load(L, n->in[i], zero);
 }
 
-static char *dims(const Shape *s, char *buf, size_t size) { return shape_str(s, buf, size); }
-
 /* ---------------------------------------------------------------- Reshape */
 
 /* Reshape's output shape: the shape input (from opset 5; the attribute
@@ -96,7 +95,7 @@ static int reshape_shape(Graph *g, Node *n, Shape *out, Diag *d)
         if (v == 0 && !allowzero) {
             if (i >= x->shape.rank)
                 return diag_node(d, g, n, "shape[%d] is 0 (copy the input's dim), but the input %s has rank %d", i,
-                                 dims(&x->shape, a, sizeof a), x->shape.rank);
+                                 shape_str(&x->shape, a, sizeof a), x->shape.rank);
             v = x->shape.dim[i];
         } else if (v == -1) {
             if (infer_at >= 0)
@@ -120,8 +119,8 @@ static int reshape_shape(Graph *g, Node *n, Shape *out, Diag *d)
         out->dim[infer_at] = total / known;
     }
     if (shape_numel(out) != total)
-        return diag_node(d, g, n, "cannot reshape %s (%lld elements) to %s", dims(&x->shape, a, sizeof a),
-                         (long long)total, dims(out, b, sizeof b));
+        return diag_node(d, g, n, "cannot reshape %s (%lld elements) to %s", shape_str(&x->shape, a, sizeof a),
+                         (long long)total, shape_str(out, b, sizeof b));
     return 0;
 }
 
@@ -209,7 +208,7 @@ int infer_squeeze(Graph *g, Node *n, Diag *d)
             s.dim[s.rank++] = x->shape.dim[i];
         else if (x->shape.dim[i] != 1)
             return diag_node(d, g, n, "cannot squeeze axis %d of %s: its extent is %lld, not 1", i,
-                             dims(&x->shape, a, sizeof a), (long long)x->shape.dim[i]);
+                             shape_str(&x->shape, a, sizeof a), (long long)x->shape.dim[i]);
     }
     op_set_out(g, n, 0, x->dtype, &s);
     return 0;
@@ -553,8 +552,10 @@ static int eyelike_dtype(Graph *g, Node *n, DType *out, Diag *d)
     int64_t t;
     if (attr_int(g, n, "dtype", op_in(g, n, 0)->dtype, &t, d))
         return 1;
-    if (!dtype_known((int)t) || !dtype_is_computable((DType)t))
-        return diag_node(d, g, n, "dtype %lld is not an element type kiln supports", (long long)t);
+    if (t < 0 || t > 64 || !dtype_known((int)t))
+        return diag_node(d, g, n, "dtype %lld is not an ONNX element type", (long long)t);
+    if (!dtype_is_computable((DType)t) || t == DT_INDEX)
+        return diag_node(d, g, n, "dtype %s is not supported yet", dtype_name((DType)t));
     *out = (DType)t;
     return 0;
 }
