@@ -15,6 +15,7 @@
 #include "lower.h"
 #include "../ops/op.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -66,6 +67,7 @@ Expr *lw_load_bcast(Lower *L, ValueId v, int rank, Expr *const *coords)
 {
     const Shape *s = &L->g->values[v].shape;
     Expr *c[KILN_MAX_RANK];
+    assert(s->rank <= rank); /* inference made v broadcast to the rank */
     for (int j = 0; j < s->rank; j++)
         c[j] = s->dim[j] == 1 ? ke_idx(L->p->arena, 0) : coords[rank - s->rank + j];
     return lw_load(L, v, c);

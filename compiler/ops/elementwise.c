@@ -95,12 +95,21 @@ int infer_clip(Graph *g, Node *n, Diag *d)
     return infer_unary(g, n, d);
 }
 
+/* Cast, and CastLike, which is a Cast to the type of its second input: the
+ * node is rewritten into that Cast here, so nothing downstream reads the
+ * second input (it only supplies a type). */
 int infer_cast(Graph *g, Node *n, Diag *d)
 {
     const Value *x = op_in(g, n, 0);
     DType to;
     if (n->op == OP_CASTLIKE) {
         to = op_in(g, n, 1)->dtype;
+        Attr *at = arena_alloc(g->arena, sizeof(Attr) * (size_t)(n->nattr + 1));
+        memcpy(at, n->attr, sizeof(Attr) * (size_t)n->nattr);
+        at[n->nattr++] = (Attr){.name = "to", .kind = ATTR_INT, .i = to};
+        n->attr = at;
+        n->op = OP_CAST;
+        n->nin = 1;
     } else {
         int64_t t;
         if (attr_int(g, n, "to", 0, &t, d))
@@ -290,7 +299,7 @@ Expr *ew_scalar(Lower *L, Node *n, Expr **args)
         return SEL(BIN(B_LT, x, K(-lambd)), BIN(B_ADD, x, K(bias)),
                    SEL(BIN(B_GT, x, K(lambd)), BIN(B_SUB, x, K(bias)), K(0)));
     }
-    case OP_CAST: case OP_CASTLIKE: {
+    case OP_CAST: {
         const Value *out = &g->values[n->out[0]];
         return ke_cast(a, out->dtype, x);
     }
