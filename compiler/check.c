@@ -104,10 +104,11 @@ static int read_set(Arena *a, const char *dir, const char *stem, Tensor *ts, int
 
 /* Compare output i; prints a line; returns 1 if it matches, else 0 with
  * the line also recorded as the error in d. */
-static int compare(int i, const Tensor *want, const Tensor *got, double rtol, double atol, Diag *d)
+static int compare(int i, const char *name, const Tensor *want, const Tensor *got, double rtol, double atol,
+                   Diag *d)
 {
     char a[160], b[160], line[512];
-    int at = snprintf(line, sizeof line, "output %d '%s' %s[%s]: ", i, want->name, dtype_name(want->dtype),
+    int at = snprintf(line, sizeof line, "output %d '%s' %s[%s]: ", i, name, dtype_name(want->dtype),
                       shape_str(&want->shape, a, sizeof a));
     if (want->dtype != got->dtype || !shape_equal(&want->shape, &got->shape)) {
         snprintf(line + at, sizeof line - (size_t)at, "the program wrote %s[%s]", dtype_name(got->dtype),
@@ -214,6 +215,11 @@ int cmd_check(const Options *o)
     char dir[4096] = "";
     int rc = 1, nin, nout;
 
+    struct stat sb;
+    if (stat(o->testdir, &sb) || !S_ISDIR(sb.st_mode)) {
+        diag_error(&d, "%s: %s", o->testdir, stat(o->testdir, &sb) ? "does not exist" : "is not a directory");
+        goto done;
+    }
     if ((nin = read_set(a, o->testdir, "input", ins, MAX_TENSORS, &d)) < 0 ||
         (nout = read_set(a, o->testdir, "output", want, MAX_TENSORS, &d)) < 0) {
         /* a model kiln cannot read (or whose inputs are not tensors) is the
@@ -264,13 +270,13 @@ int cmd_check(const Options *o)
     argv[argc] = NULL;
     char log[4200], why[1024];
     snprintf(log, sizeof log, "%s/run.log", dir);
-    int st = run(argv, log);
-    if (st != 0) {
+    int status = run(argv, log);
+    if (status != 0) {
         last_line(log, why, sizeof why);
-        if (st < -128)
-            diag_error(&d, "the generated program crashed (signal %d)%s%s", -st - 128, *why ? ": " : "", why);
+        if (status < -128)
+            diag_error(&d, "the generated program crashed (signal %d)%s%s", -status - 128, *why ? ": " : "", why);
         else
-            diag_error(&d, "the generated program failed (exit %d)%s%s", st, *why ? ": " : "", why);
+            diag_error(&d, "the generated program failed (exit %d)%s%s", status, *why ? ": " : "", why);
         goto done;
     }
     int matched = 0;
@@ -280,7 +286,7 @@ int cmd_check(const Options *o)
         snprintf(path, sizeof path, "%s/output_%d.pb", dir, i);
         if (onnx_read_tensor(a, path, &got, &d))
             goto done;
-        matched += compare(i, &want[i], &got, o->rtol, o->atol, &d);
+        matched += compare(i, c.prog->bufs[c.prog->outputs[i]].label, &want[i], &got, o->rtol, o->atol, &d);
     }
     if (matched != nout)
         goto done; /* d names the first output that differs */

@@ -136,6 +136,9 @@ int emit_and_build(const Compiled *c, const Options *o, const char *dir, Diag *d
     const Target *t = target_find(o->target ? o->target : "c");
     if (!t)
         return diag_error(d, "unknown target '%s'", o->target);
+    struct stat st;
+    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+        return diag_error(d, "output folder %s exists and is not a directory", dir);
     if (mkdir_p(dir))
         return diag_error(d, "cannot create output folder %s: %s", dir, strerror(errno));
     remove_outputs(dir);

@@ -129,6 +129,7 @@ void shape_strides(const Shape *s, int64_t out[KILN_MAX_RANK]);
 /* A tensor with its data: initializers, attribute tensors, test inputs. */
 typedef struct Tensor {
     const char *name;  /* may be "" */
+    const char *source;/* file it was read from (for messages), or NULL */
     DType dtype;
     Shape shape;
     void *data;        /* numel * dtype_size bytes, little-endian, row-major */

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 char *c_ident(Arena *a, const char *name, int maxlen)
 {
@@ -27,6 +28,11 @@ char *c_ident(Arena *a, const char *name, int maxlen)
 
 unsigned char *read_file(Arena *a, const char *path, size_t *out_size, const char **out_err)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        *out_err = "is a directory, not a file";
+        return NULL;
+    }
     FILE *f = fopen(path, "rb");
     if (!f) {
         *out_err = strerror(errno);

@@ -97,9 +97,17 @@ int graph_bind(Graph *g, const ShapeBind *binds, int nbinds, const Tensor *known
                 how = "--shape";
             }
         if (!s && i < nknown && known[i].data) {
-            if (known[i].dtype != v->dtype)
-                return diag_error(d, "input '%s': test data is %s, the model expects %s", v->name,
-                                  dtype_name(known[i].dtype), dtype_name(v->dtype));
+            /* messages about test data name the data file */
+            Diag fd = {.file = known[i].source ? known[i].source : d->file};
+            if (known[i].dtype != v->dtype) {
+                diag_error(&fd, "input %d '%s' is %s, the model expects %s", i, v->name,
+                           dtype_name(known[i].dtype), dtype_name(v->dtype));
+                return diag_take(d, &fd);
+            }
+            if (!fits(v, &known[i].shape)) {
+                conflict(&fd, v, "test data", &known[i].shape);
+                return diag_take(d, &fd);
+            }
             s = &known[i].shape;
             how = "test data";
         }

@@ -164,7 +164,7 @@ static int domain_opset(const Onnx__ModelProto *m, const char *domain)
 
 static const char *op_label(Arena *a, const char *domain, const char *op)
 {
-    return *domain ? arena_printf(a, "%s:%s", domain, op) : op;
+    return *domain ? arena_printf(a, "%s:%s", domain, op) : arena_strdup(a, op);
 }
 
 /* Type of a graph input from its ValueInfoProto: dtype, rank, dims; symbolic

@@ -168,6 +168,7 @@ int onnx_read_tensor(Arena *a, const char *path, Tensor *out, Diag *d)
             rc = diag_error(&local, "not a serialized ONNX TensorProto");
         } else {
             rc = pb_tensor(a, tp, NULL, tp->name && *tp->name ? tp->name : "(unnamed)", out, &local);
+            out->source = arena_strdup(a, path);
             onnx__tensor_proto__free_unpacked(tp, NULL);
         }
     }
