@@ -13,8 +13,12 @@
 static int check_inputs(Graph *g, Node *n, Diag *d)
 {
     for (int i = 0; i < n->nin; i++) {
-        if (n->in[i] == VNONE)
+        if (n->in[i] == VNONE) {
+            /* "" for a required input: op rules may assume required inputs exist */
+            if (i < optab[n->op].min_in)
+                return diag_node(d, g, n, "input %d is required but the model leaves it empty", i);
             continue;
+        }
         const Value *v = &g->values[n->in[i]];
         if (!v->typed)
             return diag_node(d, g, n, "input '%s' has no type (internal error: not inferred)", v->name);
