@@ -78,6 +78,22 @@ int lower_constantofshape(Lower *L, Node *n);
 int lower_range(Lower *L, Node *n);
 int lower_eyelike(Lower *L, Node *n);
 int lower_lstm(Lower *L, Node *n);
+int lower_gathernd(Lower *L, Node *n);
+int lower_scatter(Lower *L, Node *n);
+int lower_onehot(Lower *L, Node *n);
+int lower_cumulative(Lower *L, Node *n);
+int lower_reversesequence(Lower *L, Node *n);
+int lower_topk(Lower *L, Node *n);
+int lower_nllloss(Lower *L, Node *n);
+int lower_sceloss(Lower *L, Node *n);
+int lower_attention(Lower *L, Node *n);
+int lower_rotary(Lower *L, Node *n);
+int lower_quantize(Lower *L, Node *n);
+int lower_dynquant(Lower *L, Node *n);
+int lower_matmulinteger(Lower *L, Node *n);
+int lower_qlinearmatmul(Lower *L, Node *n);
+int lower_convinteger(Lower *L, Node *n);
+int lower_qlinearconv(Lower *L, Node *n);
 
 /* -------------------------------------------------- infer helpers (opcheck.c) */
 /* Input i of n, or NULL when absent (i >= nin or an empty name). */

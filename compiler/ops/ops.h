@@ -155,6 +155,30 @@ OP(CONSTANT,          "Constant",            "", 0, 0, 1, 1, 0,         infer_co
 OP(CONSTANTOFSHAPE,   "ConstantOfShape",     "", 1, 1, 1, 1, 0,         infer_constantofshape,lower_constantofshape) \
 OP(RANGE,             "Range",               "", 3, 3, 1, 1, 0,         infer_range,        lower_range)      \
 OP(EYELIKE,           "EyeLike",             "", 1, 1, 1, 1, 0,         infer_eyelike,      lower_eyelike)    \
+/* indexing, scattering, scans, selection (index.c) */                                                      \
+OP(GATHERND,          "GatherND",            "", 2, 2, 1, 1, 0,         infer_gathernd,     lower_gathernd)   \
+OP(SCATTERND,         "ScatterND",           "", 3, 3, 1, 1, OPF_NOEPI, infer_scatter,      lower_scatter)    \
+OP(SCATTERELEMENTS,   "ScatterElements",     "", 3, 3, 1, 1, OPF_NOEPI, infer_scatter,      lower_scatter)    \
+OP(SCATTER,           "Scatter",             "", 3, 3, 1, 1, OPF_NOEPI, infer_scatter,      lower_scatter)    \
+OP(ONEHOT,            "OneHot",              "", 3, 3, 1, 1, 0,         infer_onehot,       lower_onehot)     \
+OP(CUMSUM,            "CumSum",              "", 2, 2, 1, 1, 0,         infer_cumulative,   lower_cumulative) \
+OP(CUMPROD,           "CumProd",             "", 2, 2, 1, 1, 0,         infer_cumulative,   lower_cumulative) \
+OP(REVERSESEQUENCE,   "ReverseSequence",     "", 2, 2, 1, 1, 0,         infer_reversesequence,lower_reversesequence) \
+OP(TOPK,              "TopK",                "", 1, 2, 2, 2, OPF_NOEPI, infer_topk,         lower_topk)       \
+/* losses (loss.c) */                                                                                         \
+OP(NEGATIVELOGLIKELIHOODLOSS,"NegativeLogLikelihoodLoss","",2,3,1,1,0,  infer_nllloss,      lower_nllloss)    \
+OP(SOFTMAXCROSSENTROPYLOSS,"SoftmaxCrossEntropyLoss","",2,3,1,2,0,      infer_sceloss,      lower_sceloss)    \
+/* attention (attention.c) */                                                                                 \
+OP(ATTENTION,         "Attention",           "", 3, 7, 1, 4, OPF_NOEPI, infer_attention,    lower_attention)  \
+OP(ROTARYEMBEDDING,   "RotaryEmbedding",     "", 3, 4, 1, 1, 0,         infer_rotary,       lower_rotary)     \
+/* quantization (quant.c) */                                                                                  \
+OP(QUANTIZELINEAR,    "QuantizeLinear",      "", 2, 3, 1, 1, 0,         infer_quantize,     lower_quantize)   \
+OP(DEQUANTIZELINEAR,  "DequantizeLinear",    "", 2, 3, 1, 1, 0,         infer_quantize,     lower_quantize)   \
+OP(DYNAMICQUANTIZELINEAR,"DynamicQuantizeLinear","",1,1,3,3, OPF_NOEPI, infer_dynquant,     lower_dynquant)   \
+OP(MATMULINTEGER,     "MatMulInteger",       "", 2, 4, 1, 1, 0,         infer_matmulinteger,lower_matmulinteger) \
+OP(QLINEARMATMUL,     "QLinearMatMul",       "", 8, 8, 1, 1, 0,         infer_qlinearmatmul,lower_qlinearmatmul) \
+OP(CONVINTEGER,       "ConvInteger",         "", 2, 4, 1, 1, 0,         infer_convinteger,  lower_convinteger) \
+OP(QLINEARCONV,       "QLinearConv",         "", 8, 9, 1, 1, 0,         infer_qlinearconv,  lower_qlinearconv) \
 /* recurrent */                                                                                              \
 OP(LSTM,              "LSTM",                "", 3, 8, 0, 3, OPF_NOEPI, infer_lstm,         lower_lstm)
 /* clang-format on */
