@@ -15,6 +15,7 @@
  * before model_run.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "kiln_f16.h"
 #include "kiln_rt.h"
 #include "model.h"
 
@@ -45,6 +46,8 @@ static void fill(void *data, int dtype, size_t numel)
         case 1: ((float *)data)[i] = (float)v; break;
         case 11: ((double *)data)[i] = v; break;
         case 9: ((uint8_t *)data)[i] = v > 0; break;
+        case 10: ((uint16_t *)data)[i] = kiln_f32_to_f16((float)v); break;
+        case 16: ((uint16_t *)data)[i] = kiln_f32_to_bf16((float)v); break;
         default: memset((char *)data + i * (size_t)kiln_dtype_size(dtype), 0, (size_t)kiln_dtype_size(dtype));
         }
     }
@@ -75,6 +78,8 @@ static void summarize(const model_tensor *t, const void *data, int index)
         case 6: v = ((const int32_t *)data)[i]; break;
         case 3: v = ((const int8_t *)data)[i]; break;
         case 2: case 9: v = ((const uint8_t *)data)[i]; break;
+        case 10: v = kiln_f16_to_f32(((const uint16_t *)data)[i]); break;
+        case 16: v = kiln_bf16_to_f32(((const uint16_t *)data)[i]); break;
         default: v = 0;
         }
         if (i < 8)

@@ -6,6 +6,7 @@
  * folding, shape arithmetic and the Kernel IR interpreter all go through.
  */
 #include "kiln.h"
+#include "../../runtime/kiln_f16.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -44,6 +45,10 @@ const char *dtype_ctype(DType t)
     return d ? d->ctype : "void";
 }
 
+const char *dtype_value_ctype(DType t) { return dtype_is_half(t) ? "float" : dtype_ctype(t); }
+
+int dtype_is_half(DType t) { return t == DT_F16 || t == DT_BF16; }
+
 int dtype_size(DType t)
 {
     const DTypeInfo *d = info(t);
@@ -77,6 +82,8 @@ double dtype_get_f(DType t, const void *p, int64_t i)
     case DT_F32: return ((const float *)p)[i];
     case DT_F64: return ((const double *)p)[i];
     case DT_U64: return (double)((const uint64_t *)p)[i];
+    case DT_F16: return kiln_f16_to_f32(((const uint16_t *)p)[i]);
+    case DT_BF16: return kiln_bf16_to_f32(((const uint16_t *)p)[i]);
     default: return (double)dtype_get_i(t, p, i);
     }
 }
@@ -94,6 +101,7 @@ int64_t dtype_get_i(DType t, const void *p, int64_t i)
     case DT_I32: return ((const int32_t *)p)[i];
     case DT_U64: return (int64_t)((const uint64_t *)p)[i];
     case DT_I64: case DT_INDEX: return ((const int64_t *)p)[i];
+    case DT_F16: case DT_BF16: return (int64_t)dtype_get_f(t, p, i);
     default: return 0;
     }
 }
@@ -105,6 +113,8 @@ void dtype_set_f(DType t, void *p, int64_t i, double v)
     case DT_F64: ((double *)p)[i] = v; break;
     case DT_BOOL: ((uint8_t *)p)[i] = v != 0; break;
     case DT_U64: ((uint64_t *)p)[i] = (uint64_t)v; break;
+    case DT_F16: ((uint16_t *)p)[i] = kiln_f32_to_f16((float)v); break;
+    case DT_BF16: ((uint16_t *)p)[i] = kiln_f32_to_bf16((float)v); break;
     default: dtype_set_i(t, p, i, (int64_t)v); break;
     }
 }
@@ -123,6 +133,7 @@ void dtype_set_i(DType t, void *p, int64_t i, int64_t v)
     case DT_I32: ((int32_t *)p)[i] = (int32_t)v; break;
     case DT_U64: ((uint64_t *)p)[i] = (uint64_t)v; break;
     case DT_I64: case DT_INDEX: ((int64_t *)p)[i] = v; break;
+    case DT_F16: case DT_BF16: dtype_set_f(t, p, i, (double)v); break;
     default: break;
     }
 }

@@ -58,7 +58,9 @@ int diag_take(Diag *d, const Diag *src);
 
 /* Element types, numbered as ONNX's TensorProto.DataType so that import is a
  * cast. DT_INDEX is kiln's own: the signed type of loop variables and
- * indices (ptrdiff_t in C).
+ * indices (ptrdiff_t in C). f16 and bf16 are stored as 16-bit patterns (the
+ * C type below) and computed in float: values round to them when stored or
+ * cast (runtime/kiln_f16.h).
  *
  *  DT(enum, onnx id, name, bytes, C type, class) -- class: F float, S signed
  *  integer, U unsigned integer, B bool, X not computable yet */
@@ -73,13 +75,13 @@ int diag_take(Diag *d, const Diag *src);
     DT(DT_I64, 7, "i64", 8, "int64_t", 'S')               \
     DT(DT_STRING, 8, "string", 0, "void", 'X')            \
     DT(DT_BOOL, 9, "bool", 1, "uint8_t", 'B')             \
-    DT(DT_F16, 10, "f16", 2, "uint16_t", 'X')             \
+    DT(DT_F16, 10, "f16", 2, "uint16_t", 'F')             \
     DT(DT_F64, 11, "f64", 8, "double", 'F')               \
     DT(DT_U32, 12, "u32", 4, "uint32_t", 'U')             \
     DT(DT_U64, 13, "u64", 8, "uint64_t", 'U')             \
     DT(DT_C64, 14, "c64", 8, "void", 'X')                 \
     DT(DT_C128, 15, "c128", 16, "void", 'X')              \
-    DT(DT_BF16, 16, "bf16", 2, "uint16_t", 'X')           \
+    DT(DT_BF16, 16, "bf16", 2, "uint16_t", 'F')           \
     DT(DT_INDEX, 64, "index", 8, "ptrdiff_t", 'S')
 
 typedef enum DType {
@@ -89,7 +91,9 @@ typedef enum DType {
 } DType;
 
 const char *dtype_name(DType t);   /* "f32"; "dt?" for an unknown code */
-const char *dtype_ctype(DType t);  /* "float" */
+const char *dtype_ctype(DType t);  /* C type of the stored element: "float", "uint16_t" for f16 */
+const char *dtype_value_ctype(DType t); /* C type values compute in: "float" for f16 */
+int dtype_is_half(DType t);        /* f16 or bf16: stored as bits, computed in float */
 int dtype_size(DType t);           /* bytes per element; 0 if not storable */
 int dtype_known(int code);         /* code names a DType of the table */
 int dtype_is_float(DType t);

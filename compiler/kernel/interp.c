@@ -4,11 +4,13 @@
  * Constant folding runs each foldable node's own lowering through here, so
  * the semantics must be exactly those of the generated C: f32 arithmetic
  * rounds to float after every operation and uses the float libm functions
- * (expf, not exp); integers wrap to their width; u64 divides and compares
- * unsigned; casts from float truncate. Every load and store is bounds
+ * (expf, not exp); f16 and bf16 compute the same way and round to their
+ * type when cast or stored; integers wrap to their width; u64 divides and
+ * compares unsigned; casts from float truncate. Every load and store is bounds
  * checked, which makes the interpreter the test oracle for lowering bugs.
  */
 #include "kernel.h"
+#include "../../runtime/kiln_f16.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -42,9 +44,11 @@ static int64_t wrap(DType t, int64_t v)
     }
 }
 
+/* A float result of type t: f64 keeps double precision, the others compute
+ * in float. */
 static Val fval(DType t, double f)
 {
-    Val v = {0, t == DT_F32 ? (double)(float)f : f};
+    Val v = {0, t == DT_F64 ? f : (double)(float)f};
     return v;
 }
 
@@ -72,7 +76,7 @@ static Val eval(Interp *in, const Expr *e);
 
 static double unary_f(UnOp op, DType t, double x)
 {
-    int s = t == DT_F32;
+    int s = t != DT_F64;
     float xf = (float)x;
     switch (op) {
     case U_NEG: return -x;
@@ -141,7 +145,7 @@ static Val binary(Interp *in, const Expr *e)
     DType t = e->a->type, rt = e->type;
     BinOp op = (BinOp)e->op;
     if (dtype_is_float(t)) {
-        int s = t == DT_F32;
+        int s = t != DT_F64;
         double a = x.f, b = y.f;
         switch (op) {
         case B_ADD: return fval(t, a + b);
@@ -216,9 +220,12 @@ static Val cast(Interp *in, const Expr *e)
     if (to == DT_BOOL)
         return ival(to, dtype_is_float(from) ? x.f != 0 : x.i != 0);
     if (dtype_is_float(to)) {
-        if (dtype_is_float(from))
-            return fval(to, x.f);
-        return fval(to, from == DT_U64 ? (double)(uint64_t)x.i : (double)x.i);
+        double f = !dtype_is_float(from) ? (from == DT_U64 ? (double)(uint64_t)x.i : (double)x.i) : x.f;
+        if (to == DT_F16)
+            f = kiln_round_f16((float)f);
+        else if (to == DT_BF16)
+            f = kiln_round_bf16((float)f);
+        return fval(to, f);
     }
     if (dtype_is_float(from)) {
         double f = trunc(x.f);

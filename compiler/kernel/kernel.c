@@ -8,6 +8,7 @@
  * constants, so results match what the generated code would compute.
  */
 #include "kernel.h"
+#include "../../runtime/kiln_f16.h"
 
 #include <math.h>
 #include <string.h>
@@ -136,7 +137,9 @@ Expr *ke_idx(Arena *a, int64_t v) { return ke_int(a, DT_INDEX, v); }
 Expr *ke_float(Arena *a, DType t, double v)
 {
     Expr *e = mk(a, E_CONST, t);
-    e->f = t == DT_F32 ? (double)(float)v : v;
+    /* a constant is a value of its type */
+    e->f = t == DT_F32 ? (double)(float)v : t == DT_F16 ? kiln_round_f16((float)v)
+                                          : t == DT_BF16 ? kiln_round_bf16((float)v) : v;
     return e;
 }
 

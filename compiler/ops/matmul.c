@@ -57,7 +57,7 @@ static int mm_shape(Graph *g, Node *n, MMShape *s, Diag *d)
     return 0;
 }
 
-static const DType mm_types[] = {DT_F32, DT_F64, DT_I32, DT_I64, DT_U32, DT_U64, DT_UNDEF};
+static const DType mm_types[] = {DT_F32, DT_F64, DT_F16, DT_BF16, DT_I32, DT_I64, DT_U32, DT_U64, DT_UNDEF};
 
 int infer_matmul(Graph *g, Node *n, Diag *d)
 {
