@@ -386,6 +386,9 @@ int lower_ew(Lower *L, Node *n)
     Expr *coords[KILN_MAX_RANK], *args[64];
     if (n->nin > 64)
         return lw_error(L, n, "more than 64 inputs are not supported");
+    char sh[160];
+    kb_comment(lw_kb(L), arena_printf(lw_arena(L), "%s, elementwise over %s", n->op_type,
+                                      shape_str(&out->shape, sh, sizeof sh)));
     lw_loops(L, &out->shape, NULL, coords);
     for (int i = 0; i < n->nin; i++)
         args[i] = n->in[i] == VNONE ? NULL : lw_load_bcast(L, n->in[i], out->shape.rank, coords);

@@ -2,8 +2,9 @@
 # tests/golden/run.sh KILN [--update]: golden tests of the IR dumps.
 #
 # For each tests/golden/NAME.onnx, `kiln compile --dump graph` and
-# `--dump kernel` must print exactly NAME.graph and NAME.kernel, and the
-# generated C must build without a single compiler warning. With --update
+# `--dump kernel` must print exactly NAME.graph and NAME.kernel, the
+# generated C must build without a single compiler warning, and compiling
+# twice must give the same files byte for byte. With --update
 # the dumps are rewritten instead (review the diff before committing).
 kiln=${1:-build/kiln}
 update=${2:-}
@@ -35,6 +36,12 @@ for m in "$dir"/*.onnx; do
         else
             echo "PASS golden/$name.build"
         fi
+        "$kiln" compile "$m" -o "$tmp/$name.again" --emit src >/dev/null 2>&1
+        same=PASS
+        for f in model.c model.h weights.bin weights.S build.sh; do
+            cmp -s "$tmp/$name/$f" "$tmp/$name.again/$f" || same="FAIL golden/$name.deterministic: $f differs between two compiles"
+        done
+        [ "$same" = PASS ] && echo "PASS golden/$name.deterministic" || { echo "$same"; status=1; }
     else
         echo "FAIL golden/$name.build: $(head -n 1 "$tmp/err")"
         status=1
