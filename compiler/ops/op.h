@@ -94,6 +94,19 @@ int lower_matmulinteger(Lower *L, Node *n);
 int lower_qlinearmatmul(Lower *L, Node *n);
 int lower_convinteger(Lower *L, Node *n);
 int lower_qlinearconv(Lower *L, Node *n);
+int lower_gridsample(Lower *L, Node *n);
+int lower_affinegrid(Lower *L, Node *n);
+int lower_col2im(Lower *L, Node *n);
+int lower_centercroppad(Lower *L, Node *n);
+int lower_roialign(Lower *L, Node *n);
+int lower_maxunpool(Lower *L, Node *n);
+int lower_deformconv(Lower *L, Node *n);
+int lower_window(Lower *L, Node *n);
+int lower_dft(Lower *L, Node *n);
+int lower_stft(Lower *L, Node *n);
+int lower_melweightmatrix(Lower *L, Node *n);
+int lower_einsum(Lower *L, Node *n);
+int lower_det(Lower *L, Node *n);
 
 /* -------------------------------------------------- infer helpers (opcheck.c) */
 /* Input i of n, or NULL when absent (i >= nin or an empty name). */

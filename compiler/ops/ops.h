@@ -179,6 +179,23 @@ OP(MATMULINTEGER,     "MatMulInteger",       "", 2, 4, 1, 1, 0,         infer_ma
 OP(QLINEARMATMUL,     "QLinearMatMul",       "", 8, 8, 1, 1, 0,         infer_qlinearmatmul,lower_qlinearmatmul) \
 OP(CONVINTEGER,       "ConvInteger",         "", 2, 4, 1, 1, 0,         infer_convinteger,  lower_convinteger) \
 OP(QLINEARCONV,       "QLinearConv",         "", 8, 9, 1, 1, 0,         infer_qlinearconv,  lower_qlinearconv) \
+/* image ops (image.c) */                                                                                      \
+OP(GRIDSAMPLE,        "GridSample",          "", 2, 2, 1, 1, 0,         infer_gridsample,   lower_gridsample) \
+OP(AFFINEGRID,        "AffineGrid",          "", 2, 2, 1, 1, 0,         infer_affinegrid,   lower_affinegrid) \
+OP(COL2IM,            "Col2Im",              "", 3, 3, 1, 1, 0,         infer_col2im,       lower_col2im)     \
+OP(CENTERCROPPAD,     "CenterCropPad",       "", 2, 2, 1, 1, 0,         infer_centercroppad,lower_centercroppad) \
+OP(ROIALIGN,          "RoiAlign",            "", 3, 3, 1, 1, 0,         infer_roialign,     lower_roialign)   \
+OP(MAXUNPOOL,         "MaxUnpool",           "", 2, 3, 1, 1, OPF_NOEPI, infer_maxunpool,    lower_maxunpool)  \
+OP(DEFORMCONV,        "DeformConv",          "", 3, 5, 1, 1, 0,         infer_deformconv,   lower_deformconv) \
+/* signals and linear algebra (signal.c) */                                                                   \
+OP(HANNWINDOW,        "HannWindow",          "", 1, 1, 1, 1, 0,         infer_window,       lower_window)     \
+OP(HAMMINGWINDOW,     "HammingWindow",       "", 1, 1, 1, 1, 0,         infer_window,       lower_window)     \
+OP(BLACKMANWINDOW,    "BlackmanWindow",      "", 1, 1, 1, 1, 0,         infer_window,       lower_window)     \
+OP(DFT,               "DFT",                 "", 1, 3, 1, 1, 0,         infer_dft,          lower_dft)        \
+OP(STFT,              "STFT",                "", 2, 4, 1, 1, 0,         infer_stft,         lower_stft)       \
+OP(MELWEIGHTMATRIX,   "MelWeightMatrix",     "", 5, 5, 1, 1, 0,         infer_melweightmatrix,lower_melweightmatrix) \
+OP(EINSUM,            "Einsum",              "", 1,-1, 1, 1, 0,         infer_einsum,       lower_einsum)     \
+OP(DET,               "Det",                 "", 1, 1, 1, 1, OPF_NOEPI, infer_det,          lower_det)        \
 /* recurrent */                                                                                              \
 OP(LSTM,              "LSTM",                "", 3, 8, 0, 3, OPF_NOEPI, infer_lstm,         lower_lstm)
 /* clang-format on */
