@@ -1,19 +1,456 @@
 /*
  * attention.c: Attention and RotaryEmbedding.
  *
- * PLACEHOLDER: not implemented yet.
+ * Attention (opset 23, 24) is scaled dot-product attention, one kernel of
+ * plain loop nests. Q is [B, Hq, Sq, D] (or 3-D [B, Sq, Hq*D] with
+ * q_num_heads), K [B, Hkv, Skv, D] and V [B, Hkv, Skv, Dv] (or 3-D with
+ * kv_num_heads); query head h reads key/value head h / (Hq / Hkv) (grouped
+ * query attention). past_key/past_value [B, Hkv, P, *] come before K and V:
+ * present = concat(past, new) along the sequence, T = P + Skv positions,
+ * written first (into the present_* outputs, or a scratch buffer when the
+ * node has a past but does not output the present). Then, per (b, h, q):
+ *
+ *   qk[k]   = sum_d (Q[d] * s) * (K[k, d] * s),  s = sqrt(scale)
+ *   qk[k]   = tanh(qk[k] / softcap) * softcap     (softcap > 0)
+ *   bias[k] = mask + causal + padding             (each 0 or -inf but a float mask)
+ *   x[k]    = qk[k] + bias[k]    in the softmax type (softmax_precision)
+ *   p[k]    = exp(x[k] - mx) / sum,  mx = max x (0 when -inf), sum = 1 when 0
+ *   p[k]    = 0 when every bias[k] is -inf        (a fully masked row)
+ *   Y[dv]   = sum_k p[k] * V[k, dv]
+ *
+ * with the conventions of onnx.reference: a bool mask keeps true (false is
+ * -inf); a mask shorter than T on its last axis is padded with -inf
+ * (false); the causal frontier is bottom-right, key k allowed iff
+ * k <= q + offset, offset = P with a past, nonpad_kv_seqlen[b] - Sq with
+ * nonpad_kv_seqlen, else 0; nonpad_kv_seqlen masks keys k >= it.
+ * qk_matmul_output is qk before the softcap (mode 0), after it (1), plus
+ * the bias (2), or p (3). x lives in a scratch row of T elements.
+ *
+ * RotaryEmbedding (opset 23) rotates pairs (x1, x2) of each head of X
+ * [B, H, S, Dh] (or [B, S, H*Dh] with num_heads) by the angle whose cos and
+ * sin come from cos_cache/sin_cache: row position_ids[b, s] of a
+ * [positions, rot/2] cache, or [b, s] of a [B, S, rot/2] one. The pairs
+ * are (j, j + rot/2) or, interleaved, (2j, 2j + 1), for j < rot/2; dims
+ * from rot (rotary_embedding_dim, default Dh) on are copied.
  */
 #include "op.h"
 
+#include <math.h>
+
+static const DType float_types[] = {DT_F32, DT_F64, DT_F16, DT_BF16, DT_UNDEF};
+
+/* A float constant of type t, rounded to t first when t is f32. */
+static Expr *fconst(Arena *a, DType t, double v)
+{
+    return ke_float(a, t, t == DT_F32 ? (double)(float)v : v);
+}
+
+/* ------------------------------------------------------------ Attention */
+
+enum { IN_Q, IN_K, IN_V, IN_MASK, IN_PAST_K, IN_PAST_V, IN_NONPAD };
+enum { OUT_Y, OUT_PRESENT_K, OUT_PRESENT_V, OUT_QK };
+
+typedef struct AttnInfo {
+    int rank;             /* 3 or 4: layout of Q, K, V and Y */
+    int64_t B;            /* batch */
+    int64_t Hq, Hkv;      /* query heads, key/value heads (Hq % Hkv == 0) */
+    int64_t Sq, Skv, P, T;/* query, new key, past and total key positions */
+    int64_t D, Dv;        /* head size of Q and K, of V */
+    int causal;           /* is_causal */
+    double scale;         /* of Q K^T; Q and K are each scaled by its sqrt */
+    double softcap;       /* 0: none */
+    int64_t mode;         /* qk_matmul_output_mode */
+    DType t;              /* type of Q, K, V and the outputs */
+    DType u;              /* type the softmax is computed in */
+} AttnInfo;
+
+/* Input i of n, or NULL when absent (beyond nin or empty). */
+static int has_in(const Node *n, int i) { return i < n->nin && n->in[i] != VNONE; }
+static int has_out(const Node *n, int i) { return i < n->nout && n->out[i] != VNONE; }
+
+/* Split a 3-D [B, S, heads*H] input i into its heads; H into *out_h. */
+static int attn_heads3(Graph *g, Node *n, int i, int64_t heads, int64_t *out_h, Diag *d)
+{
+    const Value *x = op_in(g, n, i);
+    if (x->shape.dim[2] % heads)
+        return diag_node(d, g, n, "input %d ('%s') has hidden size %lld, not a multiple of %lld heads", i,
+                         x->name, (long long)x->shape.dim[2], (long long)heads);
+    *out_h = x->shape.dim[2] / heads;
+    return 0;
+}
+
+/* Check a [B, Hkv, P, H] past input i against the new keys or values. */
+static int attn_past(Graph *g, Node *n, int i, const AttnInfo *in, int64_t h, int64_t *out_p, Diag *d)
+{
+    const Value *x = op_in(g, n, i);
+    char buf[160];
+    if (op_same_dtype(g, n, IN_Q, i, d))
+        return 1;
+    if (x->shape.rank != 4 || x->shape.dim[0] != in->B || x->shape.dim[1] != in->Hkv || x->shape.dim[3] != h)
+        return diag_node(d, g, n, "input %d ('%s') has shape %s, expected [%lld, %lld, past, %lld]", i, x->name,
+                         shape_str(&x->shape, buf, sizeof buf), (long long)in->B, (long long)in->Hkv,
+                         (long long)h);
+    *out_p = x->shape.dim[2];
+    return 0;
+}
+
+/* Check the attention mask: rank <= 4, broadcasting right-aligned to
+ * [B, Hq, Sq, *] with a last dim of at most T (shorter is padded). */
+static int attn_mask_check(Graph *g, Node *n, const AttnInfo *in, Diag *d)
+{
+    const Value *m = op_in(g, n, IN_MASK);
+    int64_t full[4] = {in->B, in->Hq, in->Sq, in->T};
+    char buf[160];
+    int r = m->shape.rank;
+    if (m->dtype != DT_BOOL && !dtype_is_int(m->dtype) && !dtype_is_float(m->dtype))
+        return diag_node(d, g, n, "attn_mask has type %s, expected bool or a number", dtype_name(m->dtype));
+    int ok = r >= 1 && r <= 4 && m->shape.dim[r - 1] <= in->T;
+    for (int i = 0; ok && i < r - 1; i++) {
+        int64_t want = full[4 - r + i];
+        ok = m->shape.dim[i] == 1 || m->shape.dim[i] == want;
+    }
+    if (!ok)
+        return diag_node(d, g, n, "attn_mask has shape %s, which does not broadcast to [%lld, %lld, %lld, %lld]",
+                         shape_str(&m->shape, buf, sizeof buf), (long long)in->B, (long long)in->Hq,
+                         (long long)in->Sq, (long long)in->T);
+    return 0;
+}
+
+/* Read and check the node's inputs and attributes into *in. */
+static int attn_read(Graph *g, Node *n, AttnInfo *in, Diag *d)
+{
+    int64_t causal, qh, kvh, prec;
+    double scale;
+    const Value *q = op_in(g, n, IN_Q), *k = op_in(g, n, IN_K), *v = op_in(g, n, IN_V);
+    char b1[160], b2[160], b3[160];
+    if (!q || !k || !v)
+        return diag_node(d, g, n, "inputs Q, K and V are required");
+    if (op_check_dtype(g, n, IN_Q, float_types, d) || op_same_dtype(g, n, IN_Q, IN_K, d) ||
+        op_same_dtype(g, n, IN_Q, IN_V, d))
+        return 1;
+    if (attr_int(g, n, "is_causal", 0, &causal, d) || attr_int(g, n, "q_num_heads", 0, &qh, d) ||
+        attr_int(g, n, "kv_num_heads", 0, &kvh, d) || attr_float(g, n, "scale", NAN, &scale, d) ||
+        attr_float(g, n, "softcap", 0, &in->softcap, d) || attr_int(g, n, "softmax_precision", 0, &prec, d) ||
+        attr_int(g, n, "qk_matmul_output_mode", 0, &in->mode, d))
+        return 1;
+    in->t = q->dtype;
+    in->rank = q->shape.rank;
+    in->causal = causal != 0;
+    if (q->shape.rank != k->shape.rank || q->shape.rank != v->shape.rank || (in->rank != 3 && in->rank != 4))
+        return diag_node(d, g, n, "Q, K and V must all be 3-D or all 4-D, not %s, %s and %s",
+                         shape_str(&q->shape, b1, sizeof b1), shape_str(&k->shape, b2, sizeof b2),
+                         shape_str(&v->shape, b3, sizeof b3));
+    in->B = q->shape.dim[0];
+    if (in->rank == 4) {
+        in->Hq = q->shape.dim[1];
+        in->Sq = q->shape.dim[2];
+        in->D = q->shape.dim[3];
+        in->Hkv = k->shape.dim[1];
+        in->Skv = k->shape.dim[2];
+        in->Dv = v->shape.dim[3];
+    } else {
+        int64_t dk;
+        if (qh <= 0 || kvh <= 0)
+            return diag_node(d, g, n, "3-D inputs need q_num_heads and kv_num_heads > 0");
+        in->Hq = qh;
+        in->Hkv = kvh;
+        in->Sq = q->shape.dim[1];
+        in->Skv = k->shape.dim[1];
+        if (attn_heads3(g, n, IN_Q, qh, &in->D, d) || attn_heads3(g, n, IN_K, kvh, &dk, d) ||
+            attn_heads3(g, n, IN_V, kvh, &in->Dv, d))
+            return 1;
+        if (dk != in->D)
+            return diag_node(d, g, n, "K has head size %lld, Q %lld", (long long)dk, (long long)in->D);
+    }
+    /* K [B, Hkv, Skv, D] and V [B, Hkv, Skv, Dv], as 4-D */
+    int kd = in->rank == 4;
+    int ok = k->shape.dim[0] == in->B && v->shape.dim[0] == in->B && v->shape.dim[kd + 1] == in->Skv &&
+             (!kd || (k->shape.dim[3] == in->D && v->shape.dim[1] == in->Hkv));
+    if (!ok)
+        return diag_node(d, g, n, "K %s and V %s do not match Q %s", shape_str(&k->shape, b2, sizeof b2),
+                         shape_str(&v->shape, b3, sizeof b3), shape_str(&q->shape, b1, sizeof b1));
+    if (in->Hkv <= 0 || in->Hq % in->Hkv)
+        return diag_node(d, g, n, "%lld query heads are not a multiple of %lld key/value heads", (long long)in->Hq,
+                         (long long)in->Hkv);
+    in->P = 0;
+    if (has_in(n, IN_PAST_K) != has_in(n, IN_PAST_V))
+        return diag_node(d, g, n, "past_key and past_value must be given together");
+    if (has_in(n, IN_PAST_K)) {
+        int64_t pv;
+        if (attn_past(g, n, IN_PAST_K, in, in->D, &in->P, d) || attn_past(g, n, IN_PAST_V, in, in->Dv, &pv, d))
+            return 1;
+        if (pv != in->P)
+            return diag_node(d, g, n, "past_key has %lld positions, past_value %lld", (long long)in->P,
+                             (long long)pv);
+    }
+    in->T = in->P + in->Skv;
+    if (has_in(n, IN_NONPAD)) {
+        const Value *np = op_in(g, n, IN_NONPAD);
+        if (in->P > 0 || has_in(n, IN_PAST_K))
+            return diag_node(d, g, n, "nonpad_kv_seqlen cannot be combined with past_key and past_value");
+        if (np->dtype != DT_I64 || np->shape.rank != 1 || np->shape.dim[0] != in->B)
+            return diag_node(d, g, n, "nonpad_kv_seqlen must be int64 of shape [%lld], not %s %s", (long long)in->B,
+                             dtype_name(np->dtype), shape_str(&np->shape, b1, sizeof b1));
+    }
+    if (has_in(n, IN_MASK) && attn_mask_check(g, n, in, d))
+        return 1;
+    if (in->mode < 0 || in->mode > 3)
+        return diag_node(d, g, n, "qk_matmul_output_mode must be 0, 1, 2 or 3, not %lld", (long long)in->mode);
+    in->u = in->t;
+    if (node_attr(n, "softmax_precision")) {
+        if (prec != DT_F32 && prec != DT_F64 && prec != DT_F16 && prec != DT_BF16)
+            return diag_node(d, g, n, "softmax_precision %lld is not a float type (1, 10, 11 or 16)", (long long)prec);
+        in->u = (DType)prec;
+    }
+    if (isnan(scale)) {
+        if (in->D <= 0)
+            return diag_node(d, g, n, "head size is 0: give the scale attribute");
+        scale = 1.0 / sqrt((double)in->D);
+    }
+    in->scale = scale;
+    return 0;
+}
+
 int infer_attention(Graph *g, Node *n, Diag *d)
 {
-    return diag_node(d, g, n, "not implemented yet");
+    AttnInfo in;
+    if (attn_read(g, n, &in, d))
+        return 1;
+    Shape y = {4, {in.B, in.Hq, in.Sq, in.Dv}};
+    if (in.rank == 3)
+        y = (Shape){3, {in.B, in.Sq, in.Hq * in.Dv}};
+    Shape pk = {4, {in.B, in.Hkv, in.T, in.D}}, pv = {4, {in.B, in.Hkv, in.T, in.Dv}};
+    Shape qk = {4, {in.B, in.Hq, in.Sq, in.T}};
+    op_set_out(g, n, OUT_Y, in.t, &y);
+    op_set_out(g, n, OUT_PRESENT_K, in.t, &pk);
+    op_set_out(g, n, OUT_PRESENT_V, in.t, &pv);
+    op_set_out(g, n, OUT_QK, in.t, &qk);
+    return 0;
+}
+
+/* Where keys or values are read from: a 4-D [B, Hkv, T, H] buffer (the
+ * present), or the K or V input itself, 4-D or 3-D [B, Skv, Hkv*H]. */
+typedef struct KVSrc {
+    int buf;      /* buffer */
+    Shape shape;  /* its shape */
+    int rank3;    /* 3-D: heads folded into the last dim */
+    int64_t h;    /* head size */
+} KVSrc;
+
+/* Element [b, head, j, i] of a key/value source. */
+static Expr *kv_load(Lower *L, const KVSrc *s, Expr *b, Expr *head, Expr *j, Expr *i)
+{
+    KB *kb = lw_kb(L);
+    Arena *a = lw_arena(L);
+    Expr *c[4] = {b, head, j, i};
+    if (s->rank3) {
+        c[1] = j;
+        c[2] = ke_bin(a, B_ADD, ke_bin(a, B_MUL, head, ke_idx(a, s->h)), i);
+    }
+    return ke_load(a, kb->p, s->buf, kb_flat(kb, &s->shape, c));
+}
+
+/* The source of input `which` (K or V) as it stands, and where its
+ * present [B, Hkv, T, h] goes: output `out`, else scratch when there is a
+ * past (the attention then reads it), else nowhere. Writes the present:
+ * past positions, then the new ones. */
+static KVSrc kv_present(Lower *L, Node *n, const AttnInfo *in, int which, int past, int out, int64_t h)
+{
+    Graph *g = lw_graph(L);
+    KB *kb = lw_kb(L);
+    Arena *a = lw_arena(L);
+    KVSrc src = {lw_buf(L, n->in[which]), g->values[n->in[which]].shape, in->rank == 3, h};
+    KVSrc dst = {-1, {4, {in->B, in->Hkv, in->T, h}}, 0, h};
+    if (has_out(n, out))
+        dst.buf = lw_buf(L, n->out[out]);
+    else if (in->P > 0)
+        dst.buf = lw_temp(L, which == IN_K ? "key_all" : "value_all", in->t, &dst.shape);
+    else
+        return src;
+    /* present[b, hk, j, i] = past[b, hk, j, i] (j < P), new[b, hk, j - P, i] */
+    kb_comment(kb, which == IN_K ? "present key: past, then K" : "present value: past, then V");
+    Expr *b = kb_v(kb, kb_for(kb, "b", in->B));
+    Expr *hk = kb_v(kb, kb_for(kb, "hk", in->Hkv));
+    if (in->P > 0) {
+        KVSrc ps = {lw_buf(L, n->in[past]), g->values[n->in[past]].shape, 0, h};
+        Expr *j = kb_v(kb, kb_for(kb, "j", in->P));
+        Expr *i = kb_v(kb, kb_for(kb, "i", h));
+        Expr *c[4] = {b, hk, j, i};
+        kb_store(kb, dst.buf, kb_flat(kb, &dst.shape, c), kv_load(L, &ps, b, hk, j, i));
+        kb_end(kb);
+        kb_end(kb);
+    }
+    Expr *j = kb_v(kb, kb_for(kb, "j", in->Skv));
+    Expr *i = kb_v(kb, kb_for(kb, "i", h));
+    Expr *c[4] = {b, hk, ke_bin(a, B_ADD, j, ke_idx(a, in->P)), i};
+    kb_store(kb, dst.buf, kb_flat(kb, &dst.shape, c), kv_load(L, &src, b, hk, j, i));
+    kb_end(kb);
+    kb_end(kb);
+    kb_end(kb);
+    kb_end(kb);
+    return in->P > 0 ? dst : src;
+}
+
+/* 0 when `allowed`, else -inf, in type t. */
+static Expr *open_or_ninf(Arena *a, DType t, Expr *allowed)
+{
+    return ke_select(a, allowed, ke_const(a, t, 0), ke_float(a, t, -INFINITY));
+}
+
+/* The additive bias at [b, h, q, k] as a local (appended to the current
+ * block), or NULL when the node has no mask, causal or padding part.
+ * `nonpad` is the local holding nonpad_kv_seqlen[b], or -1. */
+static Expr *attn_bias(Lower *L, Node *n, const AttnInfo *in, Expr *b, Expr *h, Expr *q, Expr *k, int nonpad)
+{
+    Graph *g = lw_graph(L);
+    KB *kb = lw_kb(L);
+    Arena *a = lw_arena(L);
+    DType t = in->t;
+    Expr *bias = NULL;
+    if (has_in(n, IN_MASK)) {
+        /* mask broadcast right-aligned to [B, Hq, Sq, T], padded on its last axis */
+        const Value *m = &g->values[n->in[IN_MASK]];
+        Expr *full[4] = {b, h, q, k}, *c[4];
+        int r = m->shape.rank;
+        for (int i = 0; i < r; i++)
+            c[i] = i < r - 1 && m->shape.dim[i] == 1 ? ke_idx(a, 0) : full[4 - r + i];
+        Expr *mv = lw_load(L, n->in[IN_MASK], c);
+        mv = m->dtype == DT_BOOL ? open_or_ninf(a, t, mv) : ke_cast(a, t, mv);
+        int64_t len = m->shape.dim[r - 1];
+        if (len < in->T) {
+            int var = kb_let(kb, "mask", ke_float(a, t, -INFINITY));
+            kb_if(kb, ke_bin(a, B_LT, k, ke_idx(a, len)));
+            kb_assign(kb, var, mv);
+            kb_end(kb);
+            mv = kb_v(kb, var);
+        }
+        bias = mv;
+    }
+    if (in->causal) {
+        /* key k is allowed iff k <= q + offset (bottom-right frontier) */
+        Expr *off = ke_idx(a, in->P);
+        if (nonpad >= 0)
+            off = ke_bin(a, B_SUB, kb_v(kb, nonpad), ke_idx(a, in->Sq));
+        Expr *c = open_or_ninf(a, t, ke_bin(a, B_LE, k, ke_bin(a, B_ADD, q, off)));
+        bias = bias ? ke_bin(a, B_ADD, bias, c) : c;
+    }
+    if (nonpad >= 0) {
+        Expr *c = open_or_ninf(a, t, ke_bin(a, B_LT, k, kb_v(kb, nonpad)));
+        bias = bias ? ke_bin(a, B_ADD, bias, c) : c;
+    }
+    return bias ? kb_v(kb, kb_let(kb, "bias", bias)) : NULL;
 }
 
 int lower_attention(Lower *L, Node *n)
 {
-    return lw_error(L, n, "not implemented yet");
+    Graph *g = lw_graph(L);
+    KB *kb = lw_kb(L);
+    Arena *a = lw_arena(L);
+    AttnInfo in;
+    Diag d = {.file = g->file};
+    if (attn_read(g, n, &in, &d))
+        return lw_error(L, n, "bad inputs or attributes");
+    DType t = in.t, u = in.u;
+    KVSrc ks = kv_present(L, n, &in, IN_K, IN_PAST_K, OUT_PRESENT_K, in.D);
+    KVSrc vs = kv_present(L, n, &in, IN_V, IN_PAST_V, OUT_PRESENT_V, in.Dv);
+    Shape row = {1, {in.T}};
+    int score = lw_temp(L, "score", u, &row);
+    Expr *s = fconst(a, t, sqrt(in.scale)), *cap = fconst(a, t, in.softcap);
+    Expr *ninf_u = ke_float(a, u, -INFINITY), *zero_u = ke_const(a, u, 0);
+    int qk_out = has_out(n, OUT_QK);
+
+    kb_comment(kb, "attention: scores, softmax, weighted sum of V");
+    Expr *b = kb_v(kb, kb_for(kb, "b", in.B));
+    int nonpad = -1;
+    if (has_in(n, IN_NONPAD))
+        nonpad = kb_let(kb, "nonpad", ke_cast(a, DT_INDEX, lw_load(L, n->in[IN_NONPAD], &b)));
+    Expr *h = kb_v(kb, kb_for(kb, "h", in.Hq));
+    Expr *hk = ke_bin(a, B_DIV, h, ke_idx(a, in.Hq / in.Hkv));
+    Expr *q = kb_v(kb, kb_for(kb, "q", in.Sq));
+    Expr *qk_c[4] = {b, h, q, NULL};
+    int has_bias = has_in(n, IN_MASK) || in.causal || nonpad >= 0;
+    int mx = kb_let(kb, "mx", ninf_u);
+    int bmax = has_bias ? kb_let(kb, "bmax", ke_float(a, t, -INFINITY)) : -1;
+
+    /* pass 1: score[k] = x = softcap(sum_d (Q[d] * s) * (K[k, d] * s)) + bias */
+    Expr *k = kb_v(kb, kb_for(kb, "k", in.T));
+    qk_c[3] = k;
+    int acc = kb_let(kb, "acc", ke_const(a, t, 0));
+    Expr *dd = kb_v(kb, kb_for(kb, "d", in.D));
+    Expr *qc[4] = {b, h, q, dd};
+    if (in.rank == 3) {
+        qc[1] = q;
+        qc[2] = ke_bin(a, B_ADD, ke_bin(a, B_MUL, h, ke_idx(a, in.D)), dd);
+    }
+    Expr *qv = ke_bin(a, B_MUL, lw_load(L, n->in[IN_Q], qc), s);
+    Expr *kv = ke_bin(a, B_MUL, kv_load(L, &ks, b, hk, k, dd), s);
+    kb_assign(kb, acc, ke_bin(a, B_ADD, kb_v(kb, acc), ke_bin(a, B_MUL, qv, kv)));
+    kb_end(kb);
+    Expr *qk = kb_v(kb, acc);
+    if (qk_out && in.mode == 0)
+        lw_store(L, n, OUT_QK, qk_c, qk);
+    if (in.softcap > 0)
+        qk = kb_v(kb, kb_let(kb, "capped", ke_bin(a, B_MUL, ke_un(a, U_TANH, ke_bin(a, B_DIV, qk, cap)), cap)));
+    if (qk_out && in.mode == 1)
+        lw_store(L, n, OUT_QK, qk_c, qk);
+    Expr *x = qk;
+    if (has_bias) {
+        Expr *bias = attn_bias(L, n, &in, b, h, q, k, nonpad);
+        kb_assign(kb, bmax, ke_bin(a, B_MAX, kb_v(kb, bmax), bias));
+        x = ke_bin(a, B_ADD, qk, bias);
+    }
+    if (qk_out && in.mode == 2)
+        lw_store(L, n, OUT_QK, qk_c, x);
+    int xv = kb_let(kb, "x", ke_cast(a, u, x));
+    kb_store(kb, score, k, kb_v(kb, xv));
+    kb_assign(kb, mx, ke_bin(a, B_MAX, kb_v(kb, mx), kb_v(kb, xv)));
+    kb_end(kb);
+
+    /* pass 2: score[k] = exp(x - mx), mx taken as 0 when the row is all -inf */
+    Expr *mxv = kb_v(kb, mx);
+    int shift = kb_let(kb, "shift", ke_select(a, ke_bin(a, B_EQ, mxv, ninf_u), zero_u, mxv));
+    int sum = kb_let(kb, "sum", zero_u);
+    k = kb_v(kb, kb_for(kb, "k", in.T));
+    int e = kb_let(kb, "e", ke_un(a, U_EXP, ke_bin(a, B_SUB, ke_load(a, kb->p, score, k), kb_v(kb, shift))));
+    kb_store(kb, score, k, kb_v(kb, e));
+    kb_assign(kb, sum, ke_bin(a, B_ADD, kb_v(kb, sum), kb_v(kb, e)));
+    kb_end(kb);
+    Expr *sv = kb_v(kb, sum);
+    kb_assign(kb, sum, ke_select(a, ke_bin(a, B_EQ, sv, zero_u), ke_const(a, u, 1), sv));
+
+    /* pass 3: score[k] = p = e / sum, 0 in a row whose bias is all -inf */
+    k = kb_v(kb, kb_for(kb, "k", in.T));
+    qk_c[3] = k;
+    Expr *pv = ke_bin(a, B_DIV, ke_load(a, kb->p, score, k), kb_v(kb, sum));
+    if (has_bias)
+        pv = ke_select(a, ke_bin(a, B_EQ, kb_v(kb, bmax), ke_float(a, t, -INFINITY)), zero_u, pv);
+    int p = kb_let(kb, "p", pv);
+    kb_store(kb, score, k, kb_v(kb, p));
+    if (qk_out && in.mode == 3)
+        lw_store(L, n, OUT_QK, qk_c, kb_v(kb, p));
+    kb_end(kb);
+
+    /* Y[dv] = sum_k p[k] * V[k, dv], p rounded to T first */
+    Expr *dv = kb_v(kb, kb_for(kb, "dv", in.Dv));
+    acc = kb_let(kb, "acc", ke_const(a, t, 0));
+    k = kb_v(kb, kb_for(kb, "k", in.T));
+    Expr *w = ke_bin(a, B_MUL, ke_cast(a, t, ke_load(a, kb->p, score, k)), kv_load(L, &vs, b, hk, k, dv));
+    kb_assign(kb, acc, ke_bin(a, B_ADD, kb_v(kb, acc), w));
+    kb_end(kb);
+    Expr *yc[4] = {b, h, q, dv};
+    if (in.rank == 3) {
+        yc[1] = q;
+        yc[2] = ke_bin(a, B_ADD, ke_bin(a, B_MUL, h, ke_idx(a, in.Dv)), dv);
+    }
+    lw_store(L, n, OUT_Y, yc, kb_v(kb, acc));
+    kb_end(kb); /* dv */
+    kb_end(kb); /* q */
+    kb_end(kb); /* h */
+    kb_end(kb); /* b */
+    return 0;
 }
+
+/* ------------------------------------------------------- RotaryEmbedding */
 
 int infer_rotary(Graph *g, Node *n, Diag *d)
 {
