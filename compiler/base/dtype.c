@@ -76,6 +76,20 @@ DType dtype_parse(const char *name)
     return DT_UNDEF;
 }
 
+int64_t dtype_wrap(DType t, int64_t v)
+{
+    switch (t) {
+    case DT_BOOL: return v != 0;
+    case DT_I8: return (int8_t)v;
+    case DT_U8: return (uint8_t)v;
+    case DT_I16: return (int16_t)v;
+    case DT_U16: return (uint16_t)v;
+    case DT_I32: return (int32_t)v;
+    case DT_U32: return (uint32_t)v;
+    default: return v;
+    }
+}
+
 double dtype_get_f(DType t, const void *p, int64_t i)
 {
     switch (t) {

@@ -102,6 +102,9 @@ int dtype_is_signed(DType t);      /* signed integer or float */
 int dtype_is_computable(DType t);  /* kernels can compute with it */
 DType dtype_parse(const char *name); /* "f32" -> DT_F32; DT_UNDEF if unknown */
 
+/* v wrapped to the width of integer type t (bool: v != 0), as a store of v
+ * to a t would; 64-bit types unchanged. */
+int64_t dtype_wrap(DType t, int64_t v);
 /* Read element i of a buffer of type t as a double / int64 (for constant
  * folding and shape arithmetic), and write one. */
 double dtype_get_f(DType t, const void *data, int64_t i);

@@ -30,20 +30,6 @@ typedef struct Interp {
     int failed;
 } Interp;
 
-static int64_t wrap(DType t, int64_t v)
-{
-    switch (t) {
-    case DT_BOOL: return v != 0;
-    case DT_I8: return (int8_t)v;
-    case DT_U8: return (uint8_t)v;
-    case DT_I16: return (int16_t)v;
-    case DT_U16: return (uint16_t)v;
-    case DT_I32: return (int32_t)v;
-    case DT_U32: return (uint32_t)v;
-    default: return v;
-    }
-}
-
 /* A float result of type t: f64 keeps double precision, the others compute
  * in float. */
 static Val fval(DType t, double f)
@@ -54,7 +40,7 @@ static Val fval(DType t, double f)
 
 static Val ival(DType t, int64_t i)
 {
-    Val v = {wrap(t, i), 0};
+    Val v = {dtype_wrap(t, i), 0};
     return v;
 }
 

@@ -109,25 +109,10 @@ static Expr *mk(Arena *a, ExprKind kind, DType t)
     return e;
 }
 
-/* Wrap v to the width of integer type t, as a store to t would. */
-static int64_t wrap(DType t, int64_t v)
-{
-    switch (t) {
-    case DT_BOOL: return v != 0;
-    case DT_I8: return (int8_t)v;
-    case DT_U8: return (uint8_t)v;
-    case DT_I16: return (int16_t)v;
-    case DT_U16: return (uint16_t)v;
-    case DT_I32: return (int32_t)v;
-    case DT_U32: return (uint32_t)v;
-    default: return v;
-    }
-}
-
 Expr *ke_int(Arena *a, DType t, int64_t v)
 {
     Expr *e = mk(a, E_CONST, t);
-    e->i = wrap(t, v);
+    e->i = dtype_wrap(t, v);
     e->f = (double)e->i;
     return e;
 }
