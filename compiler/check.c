@@ -206,6 +206,30 @@ static int make_temp(char *out, size_t size, Diag *d)
     return 0;
 }
 
+/* Build c as an executable in -o's folder or a fresh temporary one (its
+ * path into dir[size]). */
+static int build_exe(const Compiled *c, const Options *o, char *dir, size_t size, Diag *d)
+{
+    if (o->outdir)
+        snprintf(dir, size, "%s", o->outdir);
+    else if (make_temp(dir, size, d))
+        return 1;
+    Options eo = *o;
+    eo.emit = "exe";
+    return emit_and_build(c, &eo, dir, d);
+}
+
+/* End of a command: print the error, remove the temporary build folder. */
+static int finish(Arena *a, const Options *o, const char *dir, int rc, const Diag *d)
+{
+    if (rc)
+        fprintf(stderr, "%s\n", d->msg);
+    if (*dir && !o->outdir && !o->keep)
+        remove_tree(dir);
+    arena_free(a);
+    return rc;
+}
+
 int cmd_check(const Options *o)
 {
     Arena *a = arena_new();
@@ -246,14 +270,7 @@ int cmd_check(const Options *o)
         diag_error(&d, "%s has %d output files, the model has %d outputs", o->testdir, nout, c.prog->noutputs);
         goto done;
     }
-    if (o->outdir) {
-        snprintf(dir, sizeof dir, "%s", o->outdir);
-    } else if (make_temp(dir, sizeof dir, &d)) {
-        goto done;
-    }
-    Options eo = *o;
-    eo.emit = "exe";
-    if (emit_and_build(&c, &eo, dir, &d))
+    if (build_exe(&c, o, dir, sizeof dir, &d))
         goto done;
 
     /* run: model --in input_0.pb ... --out DIR --quiet */
@@ -293,12 +310,7 @@ int cmd_check(const Options *o)
     printf("kiln check: %d of %d outputs match\n", matched, nout);
     rc = 0;
 done:
-    if (rc)
-        fprintf(stderr, "%s\n", d.msg);
-    if (*dir && !o->outdir && !o->keep)
-        remove_tree(dir);
-    arena_free(a);
-    return rc;
+    return finish(a, o, dir, rc, &d);
 }
 
 int cmd_bench(const Options *o)
@@ -308,15 +320,7 @@ int cmd_bench(const Options *o)
     Compiled c;
     char dir[4096] = "";
     int rc = 1;
-    if (compile_model(a, o, NULL, 0, NULL, 0, &c, &d))
-        goto done;
-    if (o->outdir)
-        snprintf(dir, sizeof dir, "%s", o->outdir);
-    else if (make_temp(dir, sizeof dir, &d))
-        goto done;
-    Options eo = *o;
-    eo.emit = "exe";
-    if (emit_and_build(&c, &eo, dir, &d))
+    if (compile_model(a, o, NULL, 0, NULL, 0, &c, &d) || build_exe(&c, o, dir, sizeof dir, &d))
         goto done;
     char *argv[8];
     argv[0] = arena_printf(a, "%s/model", dir);
@@ -332,10 +336,5 @@ int cmd_bench(const Options *o)
     }
     rc = 0;
 done:
-    if (rc)
-        fprintf(stderr, "%s\n", d.msg);
-    if (*dir && !o->outdir && !o->keep)
-        remove_tree(dir);
-    arena_free(a);
-    return rc;
+    return finish(a, o, dir, rc, &d);
 }
