@@ -452,12 +452,171 @@ int lower_attention(Lower *L, Node *n)
 
 /* ------------------------------------------------------- RotaryEmbedding */
 
+typedef struct RopeInfo {
+    int rank;         /* 3: X is [B, S, H*Dh]; 4: [B, H, S, Dh] */
+    int64_t B, H, S;  /* batch, heads, sequence */
+    int64_t Dh, rot;  /* head size, rotated dims (even, <= Dh) */
+    int interleaved;  /* pairs (2j, 2j+1), else (j, j + rot/2) */
+    int by_position;  /* position_ids given: caches are [positions, rot/2] */
+} RopeInfo;
+
+/* Read and check the node's inputs and attributes into *in. */
+static int rope_read(Graph *g, Node *n, RopeInfo *in, Diag *d)
+{
+    static const DType pos_types[] = {DT_I64, DT_UNDEF};
+    const Value *x = op_in(g, n, 0), *cs = op_in(g, n, 1), *sn = op_in(g, n, 2), *pos = op_in(g, n, 3);
+    int64_t heads, rot, inter;
+    char b1[160], b2[160];
+    if (!x || !cs || !sn)
+        return diag_node(d, g, n, "inputs X, cos_cache and sin_cache are required");
+    if (op_check_dtype(g, n, 0, float_types, d) || op_same_dtype(g, n, 0, 1, d) || op_same_dtype(g, n, 0, 2, d) ||
+        (pos && op_check_dtype(g, n, 3, pos_types, d)))
+        return 1;
+    if (attr_int(g, n, "num_heads", 0, &heads, d) || attr_int(g, n, "rotary_embedding_dim", 0, &rot, d) ||
+        attr_int(g, n, "interleaved", 0, &inter, d))
+        return 1;
+    in->rank = x->shape.rank;
+    in->interleaved = inter != 0;
+    in->by_position = pos != NULL;
+    in->B = x->shape.dim[0];
+    if (in->rank == 4) {
+        in->H = x->shape.dim[1];
+        in->S = x->shape.dim[2];
+        in->Dh = x->shape.dim[3];
+    } else if (in->rank == 3) {
+        if (heads <= 0)
+            return diag_node(d, g, n, "a 3-D input needs num_heads > 0");
+        if (x->shape.dim[2] % heads)
+            return diag_node(d, g, n, "hidden size %lld is not a multiple of num_heads %lld",
+                             (long long)x->shape.dim[2], (long long)heads);
+        in->H = heads;
+        in->S = x->shape.dim[1];
+        in->Dh = x->shape.dim[2] / heads;
+    } else {
+        return diag_node(d, g, n, "X must be 3-D or 4-D, not %s", shape_str(&x->shape, b1, sizeof b1));
+    }
+    in->rot = rot ? rot : in->Dh;
+    if (in->rot < 0 || in->rot > in->Dh || in->rot % 2)
+        return diag_node(d, g, n, "rotary_embedding_dim %lld must be even and at most the head size %lld",
+                         (long long)in->rot, (long long)in->Dh);
+    /* caches: [positions, rot/2] with position_ids [B, S]; else [B, S, rot/2]
+     * (dims of 1 broadcast) */
+    int64_t half = in->rot / 2;
+    int ok = shape_equal(&cs->shape, &sn->shape) && cs->shape.rank == (pos ? 2 : 3) &&
+             cs->shape.dim[cs->shape.rank - 1] == half;
+    if (ok && !pos)
+        ok = (cs->shape.dim[0] == 1 || cs->shape.dim[0] == in->B) && (cs->shape.dim[1] == 1 || cs->shape.dim[1] == in->S);
+    if (ok && pos)
+        ok = cs->shape.dim[0] > 0;
+    if (!ok)
+        return diag_node(d, g, n, "cos_cache %s and sin_cache %s must both be %s", shape_str(&cs->shape, b1, sizeof b1),
+                         shape_str(&sn->shape, b2, sizeof b2),
+                         pos ? "[positions, rotary_dim/2]" : "[batch, sequence, rotary_dim/2]");
+    if (pos && (pos->shape.rank != 2 || (pos->shape.dim[0] != 1 && pos->shape.dim[0] != in->B) ||
+                (pos->shape.dim[1] != 1 && pos->shape.dim[1] != in->S)))
+        return diag_node(d, g, n, "position_ids has shape %s, expected [%lld, %lld]", shape_str(&pos->shape, b1, sizeof b1),
+                         (long long)in->B, (long long)in->S);
+    return 0;
+}
+
 int infer_rotary(Graph *g, Node *n, Diag *d)
 {
-    return diag_node(d, g, n, "not implemented yet");
+    RopeInfo in;
+    if (rope_read(g, n, &in, d))
+        return 1;
+    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &op_in(g, n, 0)->shape);
+    return 0;
+}
+
+/* Coordinates of element i of head h at (b, s) in X's own layout. */
+static void rope_coords(Arena *a, const RopeInfo *in, Expr *b, Expr *h, Expr *s, Expr *i, Expr **out)
+{
+    out[0] = b;
+    if (in->rank == 4) {
+        out[1] = h;
+        out[2] = s;
+        out[3] = i;
+    } else {
+        out[1] = s;
+        out[2] = ke_bin(a, B_ADD, ke_bin(a, B_MUL, h, ke_idx(a, in->Dh)), i);
+    }
+}
+
+/* Element [b, s] (dims of 1 broadcast) of a rank-2 prefix of value v,
+ * followed by `last` when v has rank 3. */
+static Expr *rope_bs_load(Lower *L, ValueId v, Expr *b, Expr *s, Expr *last)
+{
+    const Shape *sh = &lw_graph(L)->values[v].shape;
+    Arena *a = lw_arena(L);
+    Expr *c[3] = {sh->dim[0] == 1 ? ke_idx(a, 0) : b, sh->dim[1] == 1 ? ke_idx(a, 0) : s, last};
+    return lw_load(L, v, c);
 }
 
 int lower_rotary(Lower *L, Node *n)
 {
-    return lw_error(L, n, "not implemented yet");
+    Graph *g = lw_graph(L);
+    KB *kb = lw_kb(L);
+    Arena *a = lw_arena(L);
+    RopeInfo in;
+    Diag d = {.file = g->file};
+    if (rope_read(g, n, &in, &d))
+        return lw_error(L, n, "bad inputs or attributes");
+    int64_t half = in.rot / 2;
+    Expr *c[4];
+    Expr *b = kb_v(kb, kb_for(kb, "b", in.B));
+    Expr *h = NULL, *s = NULL;
+    if (in.rank == 4) {
+        h = kb_v(kb, kb_for(kb, "h", in.H));
+        s = kb_v(kb, kb_for(kb, "s", in.S));
+    } else {
+        s = kb_v(kb, kb_for(kb, "s", in.S));
+        h = kb_v(kb, kb_for(kb, "h", in.H));
+    }
+    int pos = -1;
+    if (in.by_position) {
+        /* row of the caches: position_ids[b, s], negative from the end, clamped */
+        int64_t np = g->values[n->in[1]].shape.dim[0];
+        pos = kb_let(kb, "pos", ke_cast(a, DT_INDEX, rope_bs_load(L, n->in[3], b, s, NULL)));
+        Expr *pv = kb_v(kb, pos);
+        pv = ke_select(a, ke_bin(a, B_LT, pv, ke_idx(a, 0)), ke_bin(a, B_ADD, pv, ke_idx(a, np)), pv);
+        kb_assign(kb, pos, ke_bin(a, B_MAX, ke_idx(a, 0), ke_bin(a, B_MIN, pv, ke_idx(a, np - 1))));
+    }
+    /* (x1, x2) -> (cos x1 - sin x2, sin x1 + cos x2) for each pair j */
+    Expr *j = kb_v(kb, kb_for(kb, "j", half));
+    Expr *cv, *sv;
+    if (pos >= 0) {
+        Expr *cc[2] = {kb_v(kb, pos), j};
+        cv = lw_load(L, n->in[1], cc);
+        sv = lw_load(L, n->in[2], cc);
+    } else {
+        cv = rope_bs_load(L, n->in[1], b, s, j);
+        sv = rope_bs_load(L, n->in[2], b, s, j);
+    }
+    Expr *i1 = j, *i2 = ke_bin(a, B_ADD, j, ke_idx(a, half));
+    if (in.interleaved) {
+        i1 = ke_bin(a, B_MUL, j, ke_idx(a, 2));
+        i2 = ke_bin(a, B_ADD, i1, ke_idx(a, 1));
+    }
+    int cos_v = kb_let(kb, "cos", cv), sin_v = kb_let(kb, "sin", sv);
+    rope_coords(a, &in, b, h, s, i1, c);
+    int x1 = kb_let(kb, "x1", lw_load(L, n->in[0], c));
+    rope_coords(a, &in, b, h, s, i2, c);
+    int x2 = kb_let(kb, "x2", lw_load(L, n->in[0], c));
+    Expr *cx = kb_v(kb, cos_v), *sx = kb_v(kb, sin_v), *v1 = kb_v(kb, x1), *v2 = kb_v(kb, x2);
+    rope_coords(a, &in, b, h, s, i1, c);
+    lw_store(L, n, 0, c, ke_bin(a, B_SUB, ke_bin(a, B_MUL, cx, v1), ke_bin(a, B_MUL, sx, v2)));
+    rope_coords(a, &in, b, h, s, i2, c);
+    lw_store(L, n, 0, c, ke_bin(a, B_ADD, ke_bin(a, B_MUL, sx, v1), ke_bin(a, B_MUL, cx, v2)));
+    kb_end(kb);
+    if (in.rot < in.Dh) {
+        /* dims [rot, Dh) pass through */
+        Expr *i = kb_v(kb, kb_for(kb, "i", in.Dh - in.rot));
+        rope_coords(a, &in, b, h, s, ke_bin(a, B_ADD, i, ke_idx(a, in.rot)), c);
+        lw_store(L, n, 0, c, lw_load(L, n->in[0], c));
+        kb_end(kb);
+    }
+    kb_end(kb);
+    kb_end(kb);
+    kb_end(kb);
+    return 0;
 }
