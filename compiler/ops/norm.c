@@ -241,7 +241,9 @@ int infer_instancenorm(Graph *g, Node *n, Diag *d)
     if (attr_float(g, n, "epsilon", 1e-5, &eps, d))
         return 1;
     for (int i = 0; i < 3; i++)
-        if (op_check_dtype(g, n, i, float_types, d) || op_same_dtype(g, n, 0, i, d))
+        if (!op_in(g, n, i))
+            return diag_node(d, g, n, "input %d is required", i);
+        else if (op_check_dtype(g, n, i, float_types, d) || op_same_dtype(g, n, 0, i, d))
             return 1;
     if (x->shape.rank < 2)
         return diag_node(d, g, n, "input must have rank >= 2 (N, C, ...), not %d", x->shape.rank);
@@ -327,8 +329,12 @@ int infer_layernorm(Graph *g, Node *n, Diag *d)
     LNAttrs at;
     const Value *x = op_in(g, n, 0);
     char b1[160], b2[160];
+    if (!x)
+        return diag_node(d, g, n, "input 0 is required");
     if (op_check_dtype(g, n, 0, float_types, d) || ln_attrs(g, n, &at, d))
         return 1;
+    if (!op_in(g, n, 1))
+        return diag_node(d, g, n, "input 1 (Scale) is required");
     for (int i = 1; i < 3; i++) {
         const Value *p = op_in(g, n, i);
         Shape s;
@@ -425,6 +431,8 @@ int infer_softmax(Graph *g, Node *n, Diag *d)
 {
     const Value *x = op_in(g, n, 0);
     int lo, hi;
+    if (!x)
+        return diag_node(d, g, n, "input 0 is required");
     if (op_check_dtype(g, n, 0, float_types, d) || softmax_dims(g, n, &lo, &hi, d))
         return 1;
     op_set_out(g, n, 0, x->dtype, &x->shape);

@@ -97,6 +97,8 @@ int infer_reduce(Graph *g, Node *n, Diag *d)
 {
     RedPlan r;
     const Value *x = op_in(g, n, 0);
+    if (!x)
+        return diag_node(d, g, n, "input 0 is required");
     if (op_check_dtype(g, n, 0, reduce_types, d))
         return 1;
     if (x->dtype == DT_BOOL && n->op != OP_REDUCEMAX && n->op != OP_REDUCEMIN)
@@ -276,6 +278,8 @@ int infer_argminmax(Graph *g, Node *n, Diag *d)
 {
     ArgAttrs at;
     const Value *x = op_in(g, n, 0);
+    if (!x)
+        return diag_node(d, g, n, "input 0 is required");
     if (op_check_dtype(g, n, 0, reduce_types, d) || arg_attrs(g, n, &at, d))
         return 1;
     Shape rest = x->shape;
