@@ -24,14 +24,18 @@
  * k <= q + offset, offset = P with a past, nonpad_kv_seqlen[b] - Sq with
  * nonpad_kv_seqlen, else 0; nonpad_kv_seqlen masks keys k >= it.
  * qk_matmul_output is qk before the softcap (mode 0), after it (1), plus
- * the bias (2), or p (3). x lives in a scratch row of T elements.
+ * the bias (2), or p (3); mode 0 follows the spec (and onnxruntime), where
+ * onnx.reference gives the softcapped scores. x lives in a scratch row of
+ * T elements. f16 and bf16 compute in float, rounding where they are
+ * stored (the scratch row in the softmax type, the outputs).
  *
  * RotaryEmbedding (opset 23) rotates pairs (x1, x2) of each head of X
  * [B, H, S, Dh] (or [B, S, H*Dh] with num_heads) by the angle whose cos and
  * sin come from cos_cache/sin_cache: row position_ids[b, s] of a
  * [positions, rot/2] cache, or [b, s] of a [B, S, rot/2] one. The pairs
  * are (j, j + rot/2) or, interleaved, (2j, 2j + 1), for j < rot/2; dims
- * from rot (rotary_embedding_dim, default Dh) on are copied.
+ * from rot (rotary_embedding_dim, default Dh) on are copied. Positions
+ * out of range are clamped into the cache (as kiln's Gather does).
  */
 #include "op.h"
 
@@ -64,7 +68,7 @@ typedef struct AttnInfo {
     DType u;              /* type the softmax is computed in */
 } AttnInfo;
 
-/* Input i of n, or NULL when absent (beyond nin or empty). */
+/* Input (output) i of n is present: within nin (nout) and not empty. */
 static int has_in(const Node *n, int i) { return i < n->nin && n->in[i] != VNONE; }
 static int has_out(const Node *n, int i) { return i < n->nout && n->out[i] != VNONE; }
 
@@ -496,6 +500,8 @@ static int rope_read(Graph *g, Node *n, RopeInfo *in, Diag *d)
         return diag_node(d, g, n, "X must be 3-D or 4-D, not %s", shape_str(&x->shape, b1, sizeof b1));
     }
     in->rot = rot ? rot : in->Dh;
+    if (!rot && in->Dh % 2)
+        return diag_node(d, g, n, "head size %lld must be even", (long long)in->Dh);
     if (in->rot < 0 || in->rot > in->Dh || in->rot % 2)
         return diag_node(d, g, n, "rotary_embedding_dim %lld must be even and at most the head size %lld",
                          (long long)in->rot, (long long)in->Dh);
@@ -597,7 +603,7 @@ int lower_rotary(Lower *L, Node *n)
         i1 = ke_bin(a, B_MUL, j, ke_idx(a, 2));
         i2 = ke_bin(a, B_ADD, i1, ke_idx(a, 1));
     }
-    int cos_v = kb_let(kb, "cos", cv), sin_v = kb_let(kb, "sin", sv);
+    int cos_v = kb_let(kb, "cos_a", cv), sin_v = kb_let(kb, "sin_a", sv);
     rope_coords(a, &in, b, h, s, i1, c);
     int x1 = kb_let(kb, "x1", lw_load(L, n->in[0], c));
     rope_coords(a, &in, b, h, s, i2, c);
