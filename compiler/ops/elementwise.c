@@ -105,7 +105,8 @@ int infer_cast(Graph *g, Node *n, Diag *d)
     if (n->op == OP_CASTLIKE) {
         to = op_in(g, n, 1)->dtype;
         Attr *at = arena_alloc(g->arena, sizeof(Attr) * (size_t)(n->nattr + 1));
-        memcpy(at, n->attr, sizeof(Attr) * (size_t)n->nattr);
+        if (n->nattr)
+            memcpy(at, n->attr, sizeof(Attr) * (size_t)n->nattr);
         at[n->nattr++] = (Attr){.name = "to", .kind = ATTR_INT, .i = to};
         n->attr = at;
         n->op = OP_CAST;

@@ -50,7 +50,8 @@ static void set_attr_float(Graph *g, NodeId n, const char *name, double f)
 {
     Node *nd = &g->nodes[n];
     Attr *at = arena_alloc(g->arena, sizeof(Attr) * (size_t)(nd->nattr + 1));
-    memcpy(at, nd->attr, sizeof(Attr) * (size_t)nd->nattr);
+    if (nd->nattr)
+        memcpy(at, nd->attr, sizeof(Attr) * (size_t)nd->nattr);
     at[nd->nattr++] = (Attr){.name = name, .kind = ATTR_FLOAT, .f = f};
     nd->attr = at;
 }
