@@ -189,7 +189,7 @@ static int lstm_read(Graph *g, Node *n, Lstm *ls, Diag *d)
     int64_t D = ls->dirs, H = ls->hidden, B = ls->batch;
     int64_t ws[3] = {D, 4 * H, ls->input}, rs[3] = {D, 4 * H, H}, bs[2] = {D, 8 * H}, ps[2] = {D, 3 * H};
     int64_t ss[1] = {B}, hs[3] = {layout ? B : D, layout ? D : B, H};
-    if (want_shape(g, n, 1, "W", 3, ws, d) || want_shape(g, n, 2, "R", 3, rs, d) ||
+    if (want_shape(g, n, 2, "R", 3, rs, d) || want_shape(g, n, 1, "W", 3, ws, d) ||
         want_shape(g, n, 3, "B", 2, bs, d) || want_shape(g, n, 4, "sequence_lens", 1, ss, d) ||
         want_shape(g, n, 5, "initial_h", 3, hs, d) || want_shape(g, n, 6, "initial_c", 3, hs, d) ||
         want_shape(g, n, 7, "P", 2, ps, d))
