@@ -170,7 +170,6 @@ Expr *window_inside(Arena *a, const Window *w, Expr *const *ix)
 
 /* ------------------------------------------------------------------ Conv */
 
-static const DType conv_types[] = {DT_F32, DT_F64, DT_UNDEF};
 
 /* What Conv and ConvTranspose read from a node. */
 typedef struct ConvShape {
@@ -204,7 +203,7 @@ static int conv_common(Graph *g, Node *n, ConvShape *cs, int64_t *kernel, Diag *
     const Value *x = op_in(g, n, 0), *w = op_in(g, n, 1), *b = op_in(g, n, 2);
     char xs[160], wsb[160];
     int transpose = n->op == OP_CONVTRANSPOSE;
-    if (op_check_dtype(g, n, 0, conv_types, d) || op_same_dtype(g, n, 0, 1, d) || op_same_dtype(g, n, 0, 2, d))
+    if (op_check_dtype(g, n, 0, op_float_types, d) || op_same_dtype(g, n, 0, 1, d) || op_same_dtype(g, n, 0, 2, d))
         return 1;
     if (x->shape.rank < 3)
         return diag_node(d, g, n, "input X has shape %s, expected rank 3 or more (N, C, spatial...)",

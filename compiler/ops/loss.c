@@ -28,7 +28,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const DType float_types[] = {DT_F32, DT_F64, DT_UNDEF};
 static const DType label_types[] = {DT_I32, DT_I64, DT_UNDEF};
 
 typedef enum Reduction { RED_NONE, RED_SUM, RED_MEAN } Reduction;
@@ -66,7 +65,7 @@ static int infer_loss(Graph *g, Node *n, Diag *d)
     char b1[160], b2[160];
     if (!x || !t)
         return diag_node(d, g, n, "inputs 0 (scores) and 1 (labels) are required");
-    if (op_check_dtype(g, n, 0, float_types, d) || op_check_dtype(g, n, 1, label_types, d) ||
+    if (op_check_dtype(g, n, 0, op_float_types, d) || op_check_dtype(g, n, 1, label_types, d) ||
         loss_attrs(g, n, &at, d))
         return 1;
     int rank = x->shape.rank;

@@ -34,7 +34,6 @@
 #include <math.h>
 #include <stdio.h>
 
-static const DType float_types[] = {DT_F32, DT_F64, DT_UNDEF};
 
 /* ------------------------------------------------------------ loops */
 
@@ -131,7 +130,7 @@ int infer_batchnorm(Graph *g, Node *n, Diag *d)
     for (int i = 0; i < 5; i++)
         if (!op_in(g, n, i))
             return diag_node(d, g, n, "input %d is required", i);
-        else if (op_check_dtype(g, n, i, float_types, d))
+        else if (op_check_dtype(g, n, i, op_float_types, d))
             return 1;
     if (x->shape.rank < 2)
         return diag_node(d, g, n, "X must have rank >= 2 (N, C, ...), not %d", x->shape.rank);
@@ -243,7 +242,7 @@ int infer_instancenorm(Graph *g, Node *n, Diag *d)
     for (int i = 0; i < 3; i++)
         if (!op_in(g, n, i))
             return diag_node(d, g, n, "input %d is required", i);
-        else if (op_check_dtype(g, n, i, float_types, d) || op_same_dtype(g, n, 0, i, d))
+        else if (op_check_dtype(g, n, i, op_float_types, d) || op_same_dtype(g, n, 0, i, d))
             return 1;
     if (x->shape.rank < 2)
         return diag_node(d, g, n, "input must have rank >= 2 (N, C, ...), not %d", x->shape.rank);
@@ -331,7 +330,7 @@ int infer_layernorm(Graph *g, Node *n, Diag *d)
     char b1[160], b2[160];
     if (!x)
         return diag_node(d, g, n, "input 0 is required");
-    if (op_check_dtype(g, n, 0, float_types, d) || ln_attrs(g, n, &at, d))
+    if (op_check_dtype(g, n, 0, op_float_types, d) || ln_attrs(g, n, &at, d))
         return 1;
     if (!op_in(g, n, 1))
         return diag_node(d, g, n, "input 1 (Scale) is required");
@@ -433,7 +432,7 @@ int infer_softmax(Graph *g, Node *n, Diag *d)
     int lo, hi;
     if (!x)
         return diag_node(d, g, n, "input 0 is required");
-    if (op_check_dtype(g, n, 0, float_types, d) || softmax_dims(g, n, &lo, &hi, d))
+    if (op_check_dtype(g, n, 0, op_float_types, d) || softmax_dims(g, n, &lo, &hi, d))
         return 1;
     op_set_out(g, n, 0, x->dtype, &x->shape);
     return 0;

@@ -136,6 +136,8 @@ const void *op_const_data(Graph *g, const Node *n, int i);
 /* Normalize axis (negative counts from the end) into [0, rank); error if out
  * of range. */
 int op_axis(Graph *g, Node *n, int64_t axis, int rank, int *out, Diag *d);
+/* The float types ops compute with (f32, f64, f16, bf16), DT_UNDEF-terminated. */
+extern const DType op_float_types[];
 /* Fail unless input i has one of the dtypes in `ok` (DT_UNDEF-terminated). */
 int op_check_dtype(Graph *g, Node *n, int i, const DType *ok, Diag *d);
 /* Fail unless dtypes of inputs i and j are equal. */

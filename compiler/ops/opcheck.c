@@ -195,6 +195,8 @@ int op_axis(Graph *g, Node *n, int64_t axis, int rank, int *out, Diag *d)
     return 0;
 }
 
+const DType op_float_types[] = {DT_F32, DT_F64, DT_F16, DT_BF16, DT_UNDEF};
+
 int op_check_dtype(Graph *g, Node *n, int i, const DType *ok, Diag *d)
 {
     const Value *v = op_in(g, n, i);

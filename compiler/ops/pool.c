@@ -44,15 +44,14 @@ typedef struct Pool {
     Shape out;         /* [N, C, out...] */
 } Pool;
 
-static const DType max_types[] = {DT_F32, DT_F64, DT_I8, DT_U8, DT_UNDEF};
-static const DType float_types[] = {DT_F32, DT_F64, DT_UNDEF};
+static const DType max_types[] = {DT_F32, DT_F64, DT_F16, DT_BF16, DT_I8, DT_U8, DT_UNDEF};
 
 static int pool_shape(Graph *g, Node *n, Pool *pl, Diag *d)
 {
     const Value *x = op_in(g, n, 0);
     int64_t kernel[KILN_MAX_RANK];
     char xs[160];
-    if (op_check_dtype(g, n, 0, n->op == OP_MAXPOOL ? max_types : float_types, d))
+    if (op_check_dtype(g, n, 0, n->op == OP_MAXPOOL ? max_types : op_float_types, d))
         return 1;
     if (x->shape.rank < 3)
         return diag_node(d, g, n, "input X has shape %s, expected rank 3 or more (N, C, spatial...)",
@@ -233,7 +232,7 @@ int infer_globalpool(Graph *g, Node *n, Diag *d)
 {
     const Value *x = op_in(g, n, 0);
     char xs[160];
-    if (op_check_dtype(g, n, 0, float_types, d))
+    if (op_check_dtype(g, n, 0, op_float_types, d))
         return 1;
     if (x->shape.rank < 2)
         return diag_node(d, g, n, "input X has shape %s, expected rank 2 or more (N, C, spatial...)",

@@ -90,7 +90,7 @@ static int reduce_plan(Graph *g, Node *n, RedPlan *r, Diag *d)
     return 0;
 }
 
-static const DType reduce_types[] = {DT_F32, DT_F64, DT_I8, DT_I16, DT_I32, DT_I64, DT_U8,
+static const DType reduce_types[] = {DT_F32, DT_F64, DT_F16, DT_BF16, DT_I8, DT_I16, DT_I32, DT_I64, DT_U8,
                                      DT_U16, DT_U32, DT_U64, DT_BOOL, DT_UNDEF};
 
 int infer_reduce(Graph *g, Node *n, Diag *d)

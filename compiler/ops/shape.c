@@ -242,7 +242,6 @@ int infer_unsqueeze(Graph *g, Node *n, Diag *d)
 
 /* ---------------------------------------------------------------- Dropout */
 
-static const DType float_types[] = {DT_F32, DT_F64, DT_UNDEF};
 
 /* Fail unless this Dropout passes its input through: inference mode, or
  * training with ratio 0. Training mode is input 2 from opset 12, is_test=0
@@ -283,7 +282,7 @@ static int dropout_check_mode(Graph *g, Node *n, Diag *d)
 
 int infer_dropout(Graph *g, Node *n, Diag *d)
 {
-    if (need_input0(g, n, d) || op_check_dtype(g, n, 0, float_types, d) || dropout_check_mode(g, n, d))
+    if (need_input0(g, n, d) || op_check_dtype(g, n, 0, op_float_types, d) || dropout_check_mode(g, n, d))
         return 1;
     const Value *x = op_in(g, n, 0), *r = op_in(g, n, 1);
     if (n->opset >= 12 && r && shape_numel(&r->shape) != 1)
@@ -468,7 +467,7 @@ int lower_constantofshape(Lower *L, Node *n)
 
 /* ------------------------------------------------------------------ Range */
 
-static const DType range_types[] = {DT_F32, DT_F64, DT_I8, DT_I16, DT_I32, DT_I64,
+static const DType range_types[] = {DT_F32, DT_F64, DT_F16, DT_BF16, DT_I8, DT_I16, DT_I32, DT_I64,
                                     DT_U8, DT_U16, DT_U32, DT_U64, DT_UNDEF};
 
 /* Elements of Range(start, limit, delta) = max(ceil((limit - start) / delta), 0),
