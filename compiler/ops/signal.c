@@ -460,7 +460,7 @@ static Expr *hz_to_mel(KB *b, Expr *hz)
 {
     Arena *a = b->a;
     DType ct = hz->type == DT_F64 ? DT_F64 : DT_F32;
-    Expr *r = bin(a, B_DIV, ke_cast(a, ct, hz), ke_float(a, ct, 700));
+    Expr *r = kb_v(b, kb_let(b, "ratio", bin(a, B_DIV, ke_cast(a, ct, hz), ke_float(a, ct, 700))));
     Expr *lp = ke_cast(a, ct, log1p_f64(b, ke_cast(a, DT_F64, r)));
     Expr *m = bin(a, B_MUL, ke_float(a, ct, 2595), lp);
     return bin(a, B_DIV, ke_cast(a, DT_F64, m), f64c(a, log(10.0)));
@@ -500,10 +500,10 @@ int lower_melweightmatrix(Lower *L, Node *n)
     Expr *rate = kb_v(b, kb_let(b, "rate", ke_cast(a, DT_F64, load_scalar(L, n, 2))));
     /* edge_bin[m] = floor((dft_length + 1) hz(m) / sample_rate), m < num_mel_bins + 2 */
     Expr *m = kb_v(b, kb_for(b, "m", nedge));
-    Expr *mel = bin(a, B_ADD, bin(a, B_MUL, ke_cast(a, DT_F64, m), step), low);
-    Expr *e = bin(a, B_MUL, bin(a, B_DIV, mel, f64c(a, 2595)), f64c(a, log(10.0)));
+    Expr *mel = kb_v(b, kb_let(b, "mel", bin(a, B_ADD, bin(a, B_MUL, ke_cast(a, DT_F64, m), step), low)));
+    Expr *e = kb_v(b, kb_let(b, "x", bin(a, B_MUL, bin(a, B_DIV, mel, f64c(a, 2595)), f64c(a, log(10.0)))));
     Expr *hz = bin(a, B_MUL, f64c(a, 700), expm1_f64(b, e));
-    Expr *pos = bin(a, B_MUL, f64c(a, (double)(p.dft_len + 1)), hz);
+    Expr *pos = kb_v(b, kb_let(b, "pos", bin(a, B_MUL, f64c(a, (double)(p.dft_len + 1)), hz)));
     kb_store(b, edge, m, ke_cast(a, DT_I64, floor_div(b, pos, rate)));
     kb_end(b);
 
@@ -563,20 +563,20 @@ static int es_term(Graph *g, Node *n, const char *s, const char *e, const char *
     while (s < e) {
         if (*s == '.') {
             if (e - s < 3 || s[1] != '.' || s[2] != '.')
-                return diag_node(d, g, n, "Einsum: %s '%.*s' has a '.' that is not part of '...'", what,
+                return diag_node(d, g, n, "%s ('%.*s') has a '.' that is not part of '...'", what,
                                  (int)(e - start), start);
             if (ell++)
-                return diag_node(d, g, n, "Einsum: %s '%.*s' has more than one ellipsis", what, (int)(e - start),
+                return diag_node(d, g, n, "%s ('%.*s') has more than one ellipsis", what, (int)(e - start),
                                  start);
             out[k++] = '.';
             s += 3;
             continue;
         }
         if (!is_letter(*s))
-            return diag_node(d, g, n, "Einsum: unexpected character '%c' in %s '%.*s'", *s, what, (int)(e - start),
+            return diag_node(d, g, n, "unexpected character '%c' in %s ('%.*s')", *s, what, (int)(e - start),
                              start);
         if (k - ell >= KILN_MAX_RANK)
-            return diag_node(d, g, n, "Einsum: %s '%.*s' has more than %d letters", what, (int)(e - start), start,
+            return diag_node(d, g, n, "%s ('%.*s') has more than %d letters", what, (int)(e - start), start,
                              KILN_MAX_RANK);
         out[k++] = *s++;
     }
@@ -590,7 +590,7 @@ static int es_extent(Graph *g, Node *n, Einsum *es, int l, int64_t dim, Diag *d)
     if (dim == 1)
         return 0;
     if (es->extent[l] != 1 && es->extent[l] != dim)
-        return diag_node(d, g, n, "Einsum: label '%s' has extents %lld and %lld", es->name[l],
+        return diag_node(d, g, n, "label '%s' has extents %lld and %lld", es->name[l],
                          (long long)es->extent[l], (long long)dim);
     es->extent[l] = dim;
     return 0;
@@ -604,29 +604,29 @@ static int es_parse(Graph *g, Node *n, Einsum *es, Diag *d)
     if (attr_str(g, n, "equation", NULL, &eq, d))
         return 1;
     if (!eq)
-        return diag_node(d, g, n, "Einsum: the equation attribute is missing");
+        return diag_node(d, g, n, "the equation attribute is missing");
     for (const char *s = eq; *s; s++) {
         if (*s == ' ')
             continue;
         if (len + 1 >= ES_MAX_EQ)
-            return diag_node(d, g, n, "Einsum: the equation is longer than %d characters", ES_MAX_EQ - 1);
+            return diag_node(d, g, n, "the equation is longer than %d characters", ES_MAX_EQ - 1);
         buf[len++] = *s;
     }
     buf[len] = 0;
     char *arrow = strstr(buf, "->");
     const char *lhs_end = arrow ? arrow : buf + len;
     if (arrow && strstr(arrow + 2, "->"))
-        return diag_node(d, g, n, "Einsum: equation '%s' has more than one '->'", eq);
+        return diag_node(d, g, n, "equation '%s' has more than one '->'", eq);
 
     memset(es, 0, sizeof *es);
     int nterms = 1;
     for (const char *s = buf; s < lhs_end; s++)
         nterms += *s == ',';
     if (nterms != n->nin)
-        return diag_node(d, g, n, "Einsum: equation '%s' has %d operand terms but the node has %d inputs", eq, nterms,
+        return diag_node(d, g, n, "equation '%s' has %d operand terms but the node has %d inputs", eq, nterms,
                          n->nin);
     if (nterms > ES_MAX_IN)
-        return diag_node(d, g, n, "Einsum: at most %d operands are supported", ES_MAX_IN);
+        return diag_node(d, g, n, "at most %d operands are supported", ES_MAX_IN);
     es->nterms = nterms;
 
     /* split the terms; the ellipsis stands for the most dims any term gives it */
@@ -639,7 +639,7 @@ static int es_parse(Graph *g, Node *n, Einsum *es, Diag *d)
             e++;
         const Value *x = op_in(g, n, k);
         if (!x)
-            return diag_node(d, g, n, "Einsum: input %d is missing", k);
+            return diag_node(d, g, n, "input %d is missing", k);
         char what[32];
         snprintf(what, sizeof what, "term %d", k);
         if (es_term(g, n, s, e, what, chars[k], &nchars[k], d))
@@ -647,7 +647,7 @@ static int es_parse(Graph *g, Node *n, Einsum *es, Diag *d)
         int has_ell = memchr(chars[k], '.', (size_t)nchars[k]) != NULL;
         int nlet = nchars[k] - has_ell, r = x->shape.rank;
         if (has_ell ? nlet > r : nlet != r)
-            return diag_node(d, g, n, "Einsum: term %d ('%.*s') has %d letters but input %d has rank %d", k,
+            return diag_node(d, g, n, "term %d ('%.*s') has %d letters but input %d has rank %d", k,
                              (int)(e - s), s, nlet, k, r);
         ell_rank[k] = r - nlet;
         if (ell_rank[k] > es->nell)
@@ -680,7 +680,7 @@ static int es_parse(Graph *g, Node *n, Einsum *es, Diag *d)
             }
             if (letter[(int)ch] < 0) {
                 if (es->nlabels >= ES_MAX_LABELS)
-                    return diag_node(d, g, n, "Einsum: too many labels");
+                    return diag_node(d, g, n, "too many labels");
                 letter[(int)ch] = es->nlabels;
                 es->name[es->nlabels][0] = ch;
                 es->extent[es->nlabels++] = 1;
@@ -701,6 +701,9 @@ static int es_parse(Graph *g, Node *n, Einsum *es, Diag *d)
         int nr;
         if (es_term(g, n, arrow + 2, buf + len, "output term", rhs, &nr, d))
             return 1;
+        if (es->nell && !memchr(rhs, '.', (size_t)nr))
+            return diag_node(d, g, n, "the output term needs '...': the inputs' ellipsis stands for %d dims",
+                             es->nell);
         for (int c = 0; c < nr; c++) {
             if (rhs[c] == '.') {
                 for (int q = 0; q < es->nell; q++)
@@ -709,9 +712,9 @@ static int es_parse(Graph *g, Node *n, Einsum *es, Diag *d)
             }
             int l = letter[(int)rhs[c]];
             if (l < 0)
-                return diag_node(d, g, n, "Einsum: output letter '%c' does not appear in any input term", rhs[c]);
+                return diag_node(d, g, n, "output letter '%c' does not appear in any input term", rhs[c]);
             if (in_out[l])
-                return diag_node(d, g, n, "Einsum: output letter '%c' appears twice", rhs[c]);
+                return diag_node(d, g, n, "output letter '%c' appears twice", rhs[c]);
             in_out[l] = 1;
             out[nout++] = l;
         }
@@ -723,7 +726,7 @@ static int es_parse(Graph *g, Node *n, Einsum *es, Diag *d)
                 out[nout++] = letter[c];
     }
     if (nout > KILN_MAX_RANK)
-        return diag_node(d, g, n, "Einsum: the output has rank %d, at most %d is supported", nout, KILN_MAX_RANK);
+        return diag_node(d, g, n, "the output has rank %d, at most %d is supported", nout, KILN_MAX_RANK);
     es->nout = nout;
     memset(in_out, 0, sizeof in_out);
     for (int i = 0; i < nout; i++) {
