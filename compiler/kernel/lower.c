@@ -101,6 +101,17 @@ void lw_store(Lower *L, Node *n, int out, Expr *const *coords, Expr *value)
     kb_store(&L->kb, lw_buf(L, v), kb_flat(&L->kb, &L->g->values[v].shape, coords), value);
 }
 
+int lw_const(Lower *L, const char *name, DType t, const Shape *s, const void *data)
+{
+    int b = prog_add_buf(L->p, name, BUF_WEIGHT, t, s);
+    size_t bytes = (size_t)(shape_numel(s) * dtype_size(t));
+    void *copy = arena_alloc(L->p->arena, bytes ? bytes : 1);
+    if (bytes)
+        memcpy(copy, data, bytes);
+    L->p->bufs[b].data = copy;
+    return b;
+}
+
 int lw_temp(Lower *L, const char *name, DType t, const Shape *s)
 {
     return prog_add_buf(L->p, name, BUF_ARENA, t, s);

@@ -160,6 +160,9 @@ Expr *lw_load_bcast(Lower *L, ValueId v, int rank, Expr *const *coords);
 /* Store `value` as element coords[] of output `out` of n; with an epilogue,
  * applies the fused elementwise chain first and stores its result. */
 void lw_store(Lower *L, Node *n, int out, Expr *const *coords, Expr *value);
+/* A constant buffer holding a copy of data (numel of shape s, type t): for
+ * tables a lowering computes at compile time (e.g. interpolation weights). */
+int lw_const(Lower *L, const char *name, DType t, const Shape *s, const void *data);
 /* A scratch buffer live only during the current kernel. */
 int lw_temp(Lower *L, const char *name, DType t, const Shape *s);
 /* Open one loop per dim of s, named from `names` (e.g. "nchw") or i0, i1..;

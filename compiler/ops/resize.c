@@ -138,7 +138,6 @@ static int pick(Graph *g, Node *n, const char *attr, const char *def, const Choi
 
 static int near_one(double v) { return fabs(v - 1.0) <= 1e-9 * fmax(1.0, fabs(v)); }
 
-static const DType float_types[] = {DT_F32, DT_F64, DT_UNDEF};
 
 /* The scales (or sizes) of Upsample and Resize-10: scales of every axis. */
 static int old_scales(Graph *g, Node *n, double *scales, Diag *d)
@@ -189,7 +188,7 @@ static int resize_read(Graph *g, Node *n, Resize *rz, Diag *d)
         return 1;
     if (n->op == OP_UPSAMPLE && rz->mode == RZ_CUBIC)
         return diag_node(d, g, n, "Upsample has no mode 'cubic'");
-    if (rz->mode != RZ_NEAREST && op_check_dtype(g, n, 0, float_types, d))
+    if (rz->mode != RZ_NEAREST && op_check_dtype(g, n, 0, op_float_types, d))
         return 1;
     if (!dtype_is_computable(x->dtype))
         return diag_node(d, g, n, "X has type %s, which kiln does not compute yet", dtype_name(x->dtype));

@@ -77,7 +77,6 @@ typedef struct Lstm {
     Fn fn[2][3];                       /* f, g, h of each direction */
 } Lstm;
 
-static const DType float_types[] = {DT_F32, DT_F64, DT_UNDEF};
 
 /* Check input i has shape dims[rank] (when present). */
 static int want_shape(Graph *g, Node *n, int i, const char *what, int rank, const int64_t *dims, Diag *d)
@@ -148,7 +147,7 @@ static int lstm_read(Graph *g, Node *n, Lstm *ls, Diag *d)
     memset(ls, 0, sizeof *ls);
     if (!w || !r)
         return diag_node(d, g, n, "inputs W and R are required");
-    if (op_check_dtype(g, n, 0, float_types, d))
+    if (op_check_dtype(g, n, 0, op_float_types, d))
         return 1;
     for (int i = 1; i < 8; i++)
         if (i != 4 && op_same_dtype(g, n, 0, i, d))
