@@ -626,3 +626,35 @@ int lower_rotary(Lower *L, Node *n)
     kb_end(kb);
     return 0;
 }
+
+/* ---------------------------------------------- PLACEHOLDERS, implemented next */
+
+int infer_swiglu(Graph *g, Node *n, Diag *d)
+{
+    return diag_node(d, g, n, "not implemented yet");
+}
+
+int lower_swiglu(Lower *L, Node *n)
+{
+    return lw_error(L, n, "not implemented yet");
+}
+
+int infer_causalconv(Graph *g, Node *n, Diag *d)
+{
+    return diag_node(d, g, n, "not implemented yet");
+}
+
+int lower_causalconv(Lower *L, Node *n)
+{
+    return lw_error(L, n, "not implemented yet");
+}
+
+int infer_linearattention(Graph *g, Node *n, Diag *d)
+{
+    return diag_node(d, g, n, "not implemented yet");
+}
+
+int lower_linearattention(Lower *L, Node *n)
+{
+    return lw_error(L, n, "not implemented yet");
+}

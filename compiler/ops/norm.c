@@ -515,3 +515,55 @@ int lower_softmax(Lower *L, Node *n)
     close_loops(L, outer);
     return 0;
 }
+
+/* ---------------------------------------------- PLACEHOLDERS, implemented next */
+
+int infer_rmsnorm(Graph *g, Node *n, Diag *d)
+{
+    return diag_node(d, g, n, "not implemented yet");
+}
+
+int lower_rmsnorm(Lower *L, Node *n)
+{
+    return lw_error(L, n, "not implemented yet");
+}
+
+int infer_groupnorm(Graph *g, Node *n, Diag *d)
+{
+    return diag_node(d, g, n, "not implemented yet");
+}
+
+int lower_groupnorm(Lower *L, Node *n)
+{
+    return lw_error(L, n, "not implemented yet");
+}
+
+int infer_lpnorm(Graph *g, Node *n, Diag *d)
+{
+    return diag_node(d, g, n, "not implemented yet");
+}
+
+int lower_lpnorm(Lower *L, Node *n)
+{
+    return lw_error(L, n, "not implemented yet");
+}
+
+int infer_mvn(Graph *g, Node *n, Diag *d)
+{
+    return diag_node(d, g, n, "not implemented yet");
+}
+
+int lower_mvn(Lower *L, Node *n)
+{
+    return lw_error(L, n, "not implemented yet");
+}
+
+int infer_lrn(Graph *g, Node *n, Diag *d)
+{
+    return diag_node(d, g, n, "not implemented yet");
+}
+
+int lower_lrn(Lower *L, Node *n)
+{
+    return lw_error(L, n, "not implemented yet");
+}

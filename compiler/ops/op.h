@@ -107,6 +107,22 @@ int lower_stft(Lower *L, Node *n);
 int lower_melweightmatrix(Lower *L, Node *n);
 int lower_einsum(Lower *L, Node *n);
 int lower_det(Lower *L, Node *n);
+int lower_rmsnorm(Lower *L, Node *n);
+int lower_groupnorm(Lower *L, Node *n);
+int lower_lpnorm(Lower *L, Node *n);
+int lower_mvn(Lower *L, Node *n);
+int lower_lrn(Lower *L, Node *n);
+int lower_swiglu(Lower *L, Node *n);
+int lower_causalconv(Lower *L, Node *n);
+int lower_linearattention(Lower *L, Node *n);
+int lower_binarizer(Lower *L, Node *n);
+int lower_arrayfeature(Lower *L, Node *n);
+int lower_labelencoder(Lower *L, Node *n);
+int lower_treeensemble(Lower *L, Node *n);
+int lower_tfidf(Lower *L, Node *n);
+int lower_optimizer(Lower *L, Node *n);
+int lower_gru(Lower *L, Node *n);
+int lower_rnn(Lower *L, Node *n);
 
 /* -------------------------------------------------- infer helpers (opcheck.c) */
 /* Input i of n, or NULL when absent (i >= nin or an empty name). */

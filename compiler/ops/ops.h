@@ -196,6 +196,28 @@ OP(STFT,              "STFT",                "", 2, 4, 1, 1, 0,         infer_st
 OP(MELWEIGHTMATRIX,   "MelWeightMatrix",     "", 5, 5, 1, 1, 0,         infer_melweightmatrix,lower_melweightmatrix) \
 OP(EINSUM,            "Einsum",              "", 1,-1, 1, 1, 0,         infer_einsum,       lower_einsum)     \
 OP(DET,               "Det",                 "", 1, 1, 1, 1, OPF_NOEPI, infer_det,          lower_det)        \
+/* normalization (norm.c) */                                                                                  \
+OP(RMSNORMALIZATION,  "RMSNormalization",    "", 2, 2, 1, 1, 0,         infer_rmsnorm,      lower_rmsnorm)    \
+OP(GROUPNORMALIZATION,"GroupNormalization",  "", 3, 3, 1, 1, 0,         infer_groupnorm,    lower_groupnorm)  \
+OP(LPNORMALIZATION,   "LpNormalization",     "", 1, 1, 1, 1, 0,         infer_lpnorm,       lower_lpnorm)     \
+OP(MEANVARIANCENORMALIZATION,"MeanVarianceNormalization","",1,1,1,1,0,  infer_mvn,          lower_mvn)        \
+OP(LRN,               "LRN",                 "", 1, 1, 1, 1, 0,         infer_lrn,          lower_lrn)        \
+/* newer sequence-model ops (attention.c) */                                                                  \
+OP(SWIGLU,            "SwiGLU",              "", 2, 2, 1, 1, 0,         infer_swiglu,       lower_swiglu)     \
+OP(CAUSALCONVWITHSTATE,"CausalConvWithState","", 2, 4, 2, 2, OPF_NOEPI, infer_causalconv,   lower_causalconv) \
+OP(LINEARATTENTION,   "LinearAttention",     "", 3, 6, 2, 2, OPF_NOEPI, infer_linearattention,lower_linearattention) \
+/* ai.onnx.ml and training ops (ml.c) */                                                                      \
+OP(BINARIZER,         "Binarizer",           "ai.onnx.ml", 1, 1, 1, 1, 0, infer_binarizer,  lower_binarizer)  \
+OP(ARRAYFEATUREEXTRACTOR,"ArrayFeatureExtractor","ai.onnx.ml",2,2,1,1,0, infer_arrayfeature,lower_arrayfeature) \
+OP(LABELENCODER,      "LabelEncoder",        "ai.onnx.ml", 1, 1, 1, 1, 0, infer_labelencoder,lower_labelencoder) \
+OP(TREEENSEMBLE,      "TreeEnsemble",        "ai.onnx.ml", 1, 1, 1, 1, 0, infer_treeensemble,lower_treeensemble) \
+OP(TFIDFVECTORIZER,   "TfIdfVectorizer",     "", 1, 1, 1, 1, 0,         infer_tfidf,        lower_tfidf)      \
+OP(ADAGRAD,           "Adagrad",   "ai.onnx.preview.training", 3,-1, 1,-1, OPF_NOEPI, infer_optimizer, lower_optimizer) \
+OP(ADAM,              "Adam",      "ai.onnx.preview.training", 3,-1, 1,-1, OPF_NOEPI, infer_optimizer, lower_optimizer) \
+OP(MOMENTUM,          "Momentum",  "ai.onnx.preview.training", 3,-1, 1,-1, OPF_NOEPI, infer_optimizer, lower_optimizer) \
+/* recurrent (rnn.c) */                                                                                      \
+OP(GRU,               "GRU",                 "", 3, 6, 0, 2, OPF_NOEPI, infer_gru,          lower_gru)        \
+OP(RNN,               "RNN",                 "", 3, 6, 0, 2, OPF_NOEPI, infer_rnn,          lower_rnn)        \
 /* recurrent */                                                                                              \
 OP(LSTM,              "LSTM",                "", 3, 8, 0, 3, OPF_NOEPI, infer_lstm,         lower_lstm)
 /* clang-format on */

@@ -427,3 +427,25 @@ int lower_lstm(Lower *L, Node *n)
         lower_direction(&q, dir);
     return 0;
 }
+
+/* ---------------------------------------------- PLACEHOLDERS, implemented next */
+
+int infer_gru(Graph *g, Node *n, Diag *d)
+{
+    return diag_node(d, g, n, "not implemented yet");
+}
+
+int lower_gru(Lower *L, Node *n)
+{
+    return lw_error(L, n, "not implemented yet");
+}
+
+int infer_rnn(Graph *g, Node *n, Diag *d)
+{
+    return diag_node(d, g, n, "not implemented yet");
+}
+
+int lower_rnn(Lower *L, Node *n)
+{
+    return lw_error(L, n, "not implemented yet");
+}
