@@ -163,12 +163,17 @@ int lower_gathernd(Lower *L, Node *n)
     int bd, k;
     if (gathernd_params(lw_graph(L), n, &bd, &k, &d))
         return lw_error(L, n, "bad GatherND");
-    const Shape *xs = &lin(L, n, 0)->shape, *os = &lout(L, n, 0)->shape;
+    const Shape *xs = &lin(L, n, 0)->shape;
     int q = lin(L, n, 1)->shape.rank;
     Expr *oc[KILN_MAX_RANK], *xc[KILN_MAX_RANK], *tc[KILN_MAX_RANK];
     /* y[t.., s..] = x[t[:b].., indices[t.., 0]..indices[t.., k-1], s..]
-     * for t over indices.shape[:-1] (batch dims first), s over data.shape[b+k:] */
-    open_loops(L, os, "i", oc);
+     * for each index tuple t over indices.shape[:-1] (batch dims first),
+     * then each element s of its slice, over data.shape[b+k:] */
+    Shape tuples = lin(L, n, 1)->shape, slice = {0, {0}};
+    tuples.rank--;
+    for (int i = bd + k; i < xs->rank; i++)
+        slice.dim[slice.rank++] = xs->dim[i];
+    open_loops(L, &tuples, "t", oc);
     for (int i = 0; i < bd; i++)
         xc[i] = oc[i];
     memcpy(tc, oc, sizeof(Expr *) * (size_t)(q - 1));
@@ -178,10 +183,12 @@ int lower_gathernd(Lower *L, Node *n)
                                xs->dim[bd + j]);
         xc[bd + j] = clamp_index(L, kj, xs->dim[bd + j]); /* out of range: clamped */
     }
+    open_loops(L, &slice, "s", oc + q - 1);
     for (int i = bd + k; i < xs->rank; i++)
         xc[i] = oc[q - 1 + i - bd - k];
     lw_store(L, n, 0, oc, lw_load(L, n->in[0], xc));
-    lw_end_loops(L, os);
+    lw_end_loops(L, &slice);
+    lw_end_loops(L, &tuples);
     return 0;
 }
 
@@ -306,10 +313,15 @@ int lower_scatter(Lower *L, Node *n)
     /* each update, in order (later ones win without a reduction); an index
      * outside its axis skips the update */
     Expr *ok;
-    open_loops(L, us, "u", uc);
     if (n->op == OP_SCATTERND) {
         /* y[indices[t.., 0]..indices[t.., k-1], s..] = f(that, updates[t.., s..])
-         * for t over indices.shape[:-1], s over data.shape[k:] */
+         * for each index tuple t over indices.shape[:-1], then each element s
+         * of its slice, over data.shape[k:] */
+        Shape tuples = *us, slice = {0, {0}};
+        tuples.rank = q - 1;
+        for (int j = p.k; j < xs->rank; j++)
+            slice.dim[slice.rank++] = xs->dim[j];
+        open_loops(L, &tuples, "t", uc);
         ok = NULL;
         memcpy(tc, uc, sizeof(Expr *) * (size_t)(q - 1));
         for (int j = 0; j < p.k; j++) {
@@ -318,14 +330,22 @@ int lower_scatter(Lower *L, Node *n)
             Expr *inj = in_range(L, yc[j], xs->dim[j]);
             ok = ok ? ke_bin(a, B_AND, ok, inj) : inj;
         }
+        kb_if(b, ok);
+        open_loops(L, &slice, "s", uc + q - 1);
         for (int j = p.k; j < xs->rank; j++)
             yc[j] = uc[q - 1 + j - p.k];
-    } else {
-        /* y[u.. with u_axis replaced by indices[u..]] = f(that, updates[u..]) */
-        memcpy(yc, uc, sizeof(Expr *) * (size_t)xs->rank);
-        yc[p.axis] = index_local(L, "k", lw_load(L, n->in[1], uc), xs->dim[p.axis]);
-        ok = in_range(L, yc[p.axis], xs->dim[p.axis]);
+        Expr *at = kb_flat(b, xs, yc);
+        kb_store(b, yb, at, reduce_into(a, p.red, ke_load(a, b->p, yb, at), lw_load(L, n->in[2], uc)));
+        lw_end_loops(L, &slice);
+        kb_end(b);
+        lw_end_loops(L, &tuples);
+        return 0;
     }
+    /* y[u.. with u_axis replaced by indices[u..]] = f(that, updates[u..]) */
+    open_loops(L, us, "u", uc);
+    memcpy(yc, uc, sizeof(Expr *) * (size_t)xs->rank);
+    yc[p.axis] = index_local(L, "k", lw_load(L, n->in[1], uc), xs->dim[p.axis]);
+    ok = in_range(L, yc[p.axis], xs->dim[p.axis]);
     kb_if(b, ok);
     Expr *at = kb_flat(b, xs, yc);
     kb_store(b, yb, at, reduce_into(a, p.red, ke_load(a, b->p, yb, at), lw_load(L, n->in[2], uc)));
