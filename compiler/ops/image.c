@@ -13,9 +13,11 @@
  *
  *   GridSample   y[n, c, o...] = sum over taps of prod wt * x[n, c, tap...]
  *                (2 taps an axis for linear, 4 for cubic, 1 for nearest) at
- *                the point grid[n, o..., :] (innermost axis first), with
- *                zeros/border/reflection padding, as the ONNX reference
- *                does it (coordinates padded first, then every tap).
+ *                the point grid[n, o..., :] (innermost axis first). Padding
+ *                (zeros/border/reflection) maps each tap's index, as PyTorch
+ *                and onnxruntime do; the ONNX reference also pads the point
+ *                itself first, which gives the same linear and nearest
+ *                results but moves cubic taps near a border.
  *   AffineGrid   grid[n, o..., j] = theta[n, j, :] . (base(o) reversed, 1)
  *   Col2Im       a gather, like ConvTranspose: each image pixel sums the
  *                column entries whose block tap lands on it.
@@ -112,15 +114,18 @@ static int gridsample_read(Graph *g, Node *n, GridSample *gs, Diag *d)
     memset(gs, 0, sizeof *gs);
     if (op_check_dtype(g, n, 1, float_types, d))
         return 1;
-    if (pick(g, n, "mode", old ? "bilinear" : "linear", old ? modes16 : modes20, &gs->mode, d)) {
-        const char *s = node_attr(n, "mode") ? node_attr(n, "mode")->s : "";
-        const char *const *other = old ? modes20 : modes16;
-        for (int i = 0; other[i] && s; i++)
-            if (!strcmp(s, other[i]))
-                return diag_node(d, g, n, "mode '%s' is not part of GridSample-%d; it names it '%s'", s, n->opset,
-                                 (old ? modes16 : modes20)[i]);
+    const char *mode;
+    if (attr_str(g, n, "mode", old ? "bilinear" : "linear", &mode, d))
         return 1;
+    for (int i = 0; i < 3; i++) {
+        if (!strcmp(mode, (old ? modes16 : modes20)[i]))
+            break;
+        if (!strcmp(mode, (old ? modes20 : modes16)[i]))
+            return diag_node(d, g, n, "mode '%s' is not part of GridSample-%d, which calls it '%s'", mode, n->opset,
+                             (old ? modes16 : modes20)[i]);
     }
+    if (pick(g, n, "mode", old ? "bilinear" : "linear", old ? modes16 : modes20, &gs->mode, d))
+        return 1;
     if (pick(g, n, "padding_mode", "zeros", pads, &gs->pad, d) || attr_int(g, n, "align_corners", 0, &align, d))
         return 1;
     gs->align = align != 0;
@@ -170,6 +175,8 @@ static Expr *reflect(KB *b, Expr *x, double lo, double hi, DType t)
     double rng = hi - lo;
     if (rng <= 0)
         return ke_float(a, t, lo); /* one pixel with align_corners: every point is that pixel */
+    if (x->kind != E_VAR)
+        x = let(b, "v", x);
     Expr *below = BIN(B_LT, x, ke_float(a, t, lo)), *above = BIN(B_GT, x, ke_float(a, t, hi));
     Expr *dx = let(b, "dx", ke_select(a, below, BIN(B_SUB, ke_float(a, t, lo), x), BIN(B_SUB, x, ke_float(a, t, hi))));
     Expr *folds = let(b, "folds", ke_un(a, U_FLOOR, BIN(B_DIV, dx, ke_float(a, t, rng))));
@@ -204,13 +211,14 @@ static Expr *gs_pixel(KB *b, const GridSample *gs, Expr *j, int64_t len, DType g
  * [0, 1) past the first tap (floor(x), or floor(x) - 1 for cubic), type gt.
  * Cubic is Keys' kernel with A = -0.75 at distance |k - 1 - t|, which is
  * exactly t + 1, t, 1 - t, 2 - t as the reference computes them. */
-static Expr *gs_weight(Arena *a, int mode, Expr *k, Expr *t, DType gt)
+static Expr *gs_weight(KB *b, int mode, Expr *k, Expr *t, DType gt)
 {
+    Arena *a = b->a;
 #define F(v) ke_float(a, gt, (v))
     if (mode == GS_LINEAR)
         return ke_select(a, BIN(B_EQ, k, IDX(0)), BIN(B_SUB, F(1), t), t);
     double A = -0.75;
-    Expr *s = ke_un(a, U_ABS, BIN(B_SUB, ke_cast(a, gt, BIN(B_SUB, k, IDX(1))), t));
+    Expr *s = let(b, "s", ke_un(a, U_ABS, BIN(B_SUB, ke_cast(a, gt, BIN(B_SUB, k, IDX(1))), t)));
     /* s <= 1: ((A+2) s - (A+3)) s s + 1;  else ((A s - 5A) s + 8A) s - 4A */
     Expr *near = BIN(B_ADD, BIN(B_MUL, BIN(B_MUL, BIN(B_SUB, BIN(B_MUL, F(A + 2), s), F(A + 3)), s), s), F(1));
     Expr *far = BIN(B_SUB, BIN(B_MUL, BIN(B_ADD, BIN(B_MUL, BIN(B_SUB, BIN(B_MUL, F(A), s), F(5 * A)), s), F(8 * A)), s),
@@ -260,13 +268,6 @@ int lower_gridsample(Lower *L, Node *n)
         if (gs.mode == GS_NEAREST)
             x = ke_un(a, U_ROUND, x); /* half to even, as PyTorch */
         x = let(b, arena_printf(a, "x%s", xn[i]), x);
-        double lo = gs.align ? 0 : -0.5, hi = gs.align ? len - 1 : len - 0.5;
-        Expr *out = BIN(B_OR, BIN(B_LT, x, ke_float(a, gt, lo)), BIN(B_GT, x, ke_float(a, gt, hi)));
-        if (gs.pad == GS_BORDER)
-            x = let(b, arena_printf(a, "x%s", xn[i]),
-                    ke_select(a, out, BIN(B_MIN, BIN(B_MAX, x, ke_float(a, gt, 0)), ke_float(a, gt, len - 1)), x));
-        else if (gs.pad == GS_REFLECTION)
-            x = let(b, arena_printf(a, "x%s", xn[i]), reflect(b, x, lo, hi, gt));
         pos[i] = x;
         if (gs.mode != GS_NEAREST) {
             Expr *f = let(b, arena_printf(a, "f%s", xn[i]), ke_un(a, U_FLOOR, x));
@@ -296,8 +297,8 @@ int lower_gridsample(Lower *L, Node *n)
         for (int i = 0; i < r; i++) {
             Expr *k = kb_v(b, kb_for(b, arena_printf(a, "k%s", xn[i]), ntaps));
             Expr *j = let(b, arena_printf(a, "i%s", xn[i]), BIN(B_ADD, j0[i], k));
-            xc[i + 2] = gs_pixel(b, &gs, j, xs->dim[i + 2], gt, &inside);
-            Expr *wi = gs_weight(a, gs.mode, k, frac[i], gt);
+            xc[i + 2] = let(b, arena_printf(a, "p%s", xn[i]), gs_pixel(b, &gs, j, xs->dim[i + 2], gt, &inside));
+            Expr *wi = let(b, arena_printf(a, "w%s", xn[i]), gs_weight(b, gs.mode, k, frac[i], gt));
             w = w ? BIN(B_MUL, w, wi) : wi;
         }
         v = ke_cast(a, ct, lw_load(L, n->in[0], xc));
@@ -766,22 +767,24 @@ int lower_roialign(Lower *L, Node *n)
     /* y = y0 + ph * bin_h + (iy + 0.5) * bin_h / grid_h, likewise x */
     Expr *yy = BIN(B_ADD, BIN(B_ADD, box[1], BIN(B_MUL, ke_cast(a, ct, ph), bin_h)),
                    BIN(B_DIV, BIN(B_MUL, BIN(B_ADD, ke_cast(a, ct, iy), F(0.5)), bin_h), ke_cast(a, ct, gh)));
-    Expr *y = let(b, "y", yy);
+    Expr *y = let(b, "yy", yy);
     Expr *ix = kb_v(b, kb_for_e(b, "ix", gw));
     Expr *xx = BIN(B_ADD, BIN(B_ADD, box[0], BIN(B_MUL, ke_cast(a, ct, pw), bin_w)),
                    BIN(B_DIV, BIN(B_MUL, BIN(B_ADD, ke_cast(a, ct, ix), F(0.5)), bin_w), ke_cast(a, ct, gw)));
-    Expr *x = let(b, "x", xx);
-    /* points more than a pixel outside x contribute 0 */
-    Expr *valid = BIN(B_AND, BIN(B_AND, BIN(B_GE, y, F(-1)), BIN(B_LE, y, F((double)H))),
-                      BIN(B_AND, BIN(B_GE, x, F(-1)), BIN(B_LE, x, F((double)W))));
-    Expr *yc0 = BIN(B_MAX, y, F(0)), *xc0 = BIN(B_MAX, x, F(0));
+    Expr *x = let(b, "xx", xx);
+    /* points more than a pixel outside x contribute 0; the others are
+     * clamped to x's start */
+    Expr *valid = let(b, "valid", BIN(B_AND, BIN(B_AND, BIN(B_GE, y, F(-1)), BIN(B_LE, y, F((double)H))),
+                                       BIN(B_AND, BIN(B_GE, x, F(-1)), BIN(B_LE, x, F((double)W)))));
+    Expr *sy = let(b, "sy", ke_select(a, valid, BIN(B_MAX, y, F(0)), F(0)));
+    Expr *sx = let(b, "sx", ke_select(a, valid, BIN(B_MAX, x, F(0)), F(0)));
     /* low corner; at or past the last row/column the point sits on it */
-    Expr *ylo = let(b, "y_lo", BIN(B_MIN, ke_cast(a, DT_INDEX, ke_select(a, valid, yc0, F(0))), IDX(H - 1)));
-    Expr *xlo = let(b, "x_lo", BIN(B_MIN, ke_cast(a, DT_INDEX, ke_select(a, valid, xc0, F(0))), IDX(W - 1)));
+    Expr *ylo = let(b, "y_lo", BIN(B_MIN, ke_cast(a, DT_INDEX, sy), IDX(H - 1)));
+    Expr *xlo = let(b, "x_lo", BIN(B_MIN, ke_cast(a, DT_INDEX, sx), IDX(W - 1)));
     Expr *yhi = BIN(B_MIN, BIN(B_ADD, ylo, IDX(1)), IDX(H - 1));
     Expr *xhi = BIN(B_MIN, BIN(B_ADD, xlo, IDX(1)), IDX(W - 1));
-    Expr *ly = let(b, "ly", ke_select(a, BIN(B_GE, ylo, IDX(H - 1)), F(0), BIN(B_SUB, yc0, ke_cast(a, ct, ylo))));
-    Expr *lx = let(b, "lx", ke_select(a, BIN(B_GE, xlo, IDX(W - 1)), F(0), BIN(B_SUB, xc0, ke_cast(a, ct, xlo))));
+    Expr *ly = let(b, "ly", ke_select(a, BIN(B_GE, ylo, IDX(H - 1)), F(0), BIN(B_SUB, sy, ke_cast(a, ct, ylo))));
+    Expr *lx = let(b, "lx", ke_select(a, BIN(B_GE, xlo, IDX(W - 1)), F(0), BIN(B_SUB, sx, ke_cast(a, ct, xlo))));
     Expr *hy = BIN(B_SUB, F(1), ly), *hx = BIN(B_SUB, F(1), lx);
     Expr *corner[4][3] = {{ylo, xlo, BIN(B_MUL, hy, hx)},
                           {ylo, xhi, BIN(B_MUL, hy, lx)},
@@ -789,13 +792,15 @@ int lower_roialign(Lower *L, Node *n)
                           {yhi, xhi, BIN(B_MUL, ly, lx)}};
     xc[0] = bat;
     xc[1] = c;
+    /* avg: the bilinear sample; max: the largest of its weighted corners */
     Expr *v = NULL;
     for (int i = 0; i < 4; i++) {
         xc[2] = corner[i][0];
         xc[3] = corner[i][1];
-        Expr *wv = BIN(B_MUL, ke_select(a, valid, corner[i][2], F(0)), ke_cast(a, ct, lw_load(L, n->in[0], xc)));
+        Expr *wv = BIN(B_MUL, corner[i][2], ke_cast(a, ct, lw_load(L, n->in[0], xc)));
         v = !v ? wv : BIN(ra.max ? B_MAX : B_ADD, v, wv);
     }
+    v = ke_select(a, valid, v, F(0));
     if (ra.max) {
         Expr *first = BIN(B_AND, BIN(B_EQ, iy, IDX(0)), BIN(B_EQ, ix, IDX(0)));
         v = let(b, "v", v);
