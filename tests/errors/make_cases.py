@@ -119,6 +119,10 @@ def main():
     write("too_few_inputs.onnx", model(
         [node("Add", ["x"], ["y"], "add_1")],
         [("x", F, [2, 3])], [("y", F, [2, 3])]))
+    # a required input left empty ("") while a later one is given
+    write("empty_required_input.onnx", model(
+        [node("Gather", ["", "i"], ["y"], "gather_1")],
+        [("i", helper.TensorProto.INT64, [2])], [("y", F, [2])]))
     write("too_many_inputs.onnx", model(
         [node("Relu", ["x", "x"], ["y"], "relu_1")],
         [("x", F, [2, 3])], [("y", F, [2, 3])]))
