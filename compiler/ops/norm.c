@@ -1,10 +1,14 @@
 /*
  * norm.c: BatchNormalization, InstanceNormalization, LayerNormalization,
- * Softmax, LogSoftmax, Hardmax.
+ * GroupNormalization, RMSNormalization, MeanVarianceNormalization,
+ * LpNormalization, LRN, Softmax, LogSoftmax, Hardmax.
  *
  * Each is one kernel of a few passes over the elements one statistic is
- * taken over; the last pass stores every output element once (through
- * lw_store, so elementwise successors fuse into it):
+ * taken over (a Span: outer loops over the dims a statistic is kept for,
+ * inner loops over the ones it is taken over); the last pass stores every
+ * output element once (through lw_store, so elementwise successors fuse
+ * into it). Mean and variance are two passes (span_moments): the sum, then
+ * the sum of squared deviations from the mean.
  *
  *   BatchNormalization   inference: y = scale * (x - mean) / sqrt(var + eps) + B,
  *                        the parameters indexed by channel (dim 1), or by
@@ -20,6 +24,24 @@
  *                        [axis, rank) in the stash type (f32 by default);
  *                        y = (x - m) / sqrt(v + eps) cast back, * Scale + B
  *                        (both broadcast to x); Mean and InvStdDev outputs.
+ *   GroupNormalization   per (n, group of C / num_groups channels): m and v
+ *                        over the group's channels and the spatial dims;
+ *                        y = (x - m) / sqrt(v + eps) * scale + bias. From
+ *                        opset 21 the statistics are in the stash type, the
+ *                        normalized value is cast back, and scale/bias are
+ *                        per channel [C]; opset 18 has them per group
+ *                        [num_groups] and computes in x's type.
+ *   RMSNormalization     per index of dims [0, axis): ms = mean of x^2 over
+ *                        dims [axis, rank) in the stash type; y = x /
+ *                        sqrt(ms + eps) cast to x's type, then to scale's,
+ *                        * scale (broadcast to x).
+ *   MeanVarianceNormalization  m and v over `axes` (default 0, 2, 3; an
+ *                        empty list: all dims); y = (x - m) / (sqrt(v) + 1e-9).
+ *   LpNormalization      nrm = sum |x| (p = 1) or sqrt(sum x^2) (p = 2)
+ *                        along `axis`; y = x / nrm, 0 where nrm is 0.
+ *   LRN                  per element, ss = sum of x^2 over the channels
+ *                        [c - floor((size-1)/2), c + ceil((size-1)/2)]
+ *                        that exist; y = x / (bias + alpha / size * ss)^beta.
  *   Softmax              mx = max, s = sum exp(x - mx), y = exp(x - mx) / s.
  *   LogSoftmax           the same passes, y = x - mx - log(s).
  *   Hardmax              index of the first maximum, then y = 1 there, 0
@@ -27,7 +49,10 @@
  *
  * The softmax family works along one axis from opset 13; before, the input
  * is coerced to 2-D at `axis`, which is the same as working over all dims
- * from `axis` on. Means and variances are computed in the input's type.
+ * from `axis` on. BatchNormalization and InstanceNormalization compute in
+ * the input's type; the ops without a stash type compute f16 and bf16 in
+ * f32 (calc_type), as kiln computes them anyway, so their constants (MVN's
+ * 1e-9) are not rounded to 16 bits.
  */
 #include "op.h"
 
@@ -80,6 +105,181 @@ static void red_names(int rank, const int *sel, char names[][16])
 {
     for (int i = 0; i < rank; i++)
         snprintf(names[i], 16, "%c%d", sel[i] ? 'k' : 'i', i);
+}
+
+/* The type the ops without a stash type compute in: f16 and bf16 in f32. */
+static DType calc_type(DType t)
+{
+    return dtype_is_half(t) ? DT_F32 : t;
+}
+
+/* ------------------------------------------------------------ spans */
+
+/* The elements each statistic of a normalization is taken over: x's dims
+ * with sel[i] set (inner loops), once per index of the others (outer
+ * loops). With `group`, dim 1 is split: the outer loop g runs over the
+ * groups, the inner loop c over the `group` channels of one, and x's
+ * channel is g * group + c (GroupNormalization). */
+typedef struct Span {
+    Shape s;                        /* x's shape */
+    int sel[KILN_MAX_RANK];         /* 1: dim i is reduced (inner) */
+    char names[KILN_MAX_RANK][16];  /* loop names */
+    int64_t group;                  /* > 0: channels per group (dim 1 inner) */
+    int64_t count;                  /* elements per statistic */
+    Expr *g;                        /* group index (outer), with group */
+    Expr *coords[KILN_MAX_RANK];    /* x's coordinates: outer ones after
+                                       span_outer, all inside span_inner */
+    int nouter, ninner;             /* loops open */
+} Span;
+
+/* A span over x of shape s reducing the dims with sel[i]; loops named n, c,
+ * h, w when `nc`, else i<dim> and k<dim>. */
+static void span_init(Span *sp, const Shape *s, const int *sel, int nc)
+{
+    *sp = (Span){.s = *s, .count = 1};
+    for (int i = 0; i < s->rank; i++) {
+        sp->sel[i] = sel[i];
+        sp->count *= sel[i] ? s->dim[i] : 1;
+    }
+    if (nc)
+        nc_names(s->rank, sp->names);
+    else
+        red_names(s->rank, sel, sp->names);
+}
+
+/* Split the (reduced) channel dim into `groups` groups; groups divides it. */
+static void span_group(Span *sp, int64_t groups)
+{
+    sp->group = sp->s.dim[1] / groups;
+    sp->count /= groups;
+}
+
+/* Open the outer loops (and, with a group, the group loop after dim 0). */
+static void span_outer(Lower *L, Span *sp)
+{
+    KB *b = lw_kb(L);
+    sp->nouter = 0;
+    for (int i = 0; i < sp->s.rank; i++) {
+        if (i == 1 && sp->group) {
+            sp->g = kb_v(b, kb_for(b, "g", sp->s.dim[1] / sp->group));
+            sp->nouter++;
+        }
+        if (sp->sel[i])
+            continue;
+        sp->coords[i] = kb_v(b, kb_for(b, arena_strdup(lw_arena(L), sp->names[i]), sp->s.dim[i]));
+        sp->nouter++;
+    }
+}
+
+/* Open the inner loops: sp->coords then address one element of x. */
+static void span_inner(Lower *L, Span *sp)
+{
+    KB *b = lw_kb(L);
+    Arena *a = lw_arena(L);
+    sp->ninner = 0;
+    for (int i = 0; i < sp->s.rank; i++) {
+        if (!sp->sel[i])
+            continue;
+        int split = i == 1 && sp->group;
+        Expr *v = kb_v(b, kb_for(b, arena_strdup(a, sp->names[i]), split ? sp->group : sp->s.dim[i]));
+        sp->coords[i] = split ? ke_bin(a, B_ADD, ke_bin(a, B_MUL, sp->g, ke_idx(a, sp->group)), v) : v;
+        sp->ninner++;
+    }
+}
+
+/* What span_sum adds up. */
+typedef enum SumOf {
+    SUM_X,    /* x */
+    SUM_SQ,   /* (x - center)^2, or x^2 without a center */
+    SUM_ABS,  /* |x| */
+} SumOf;
+
+/* One pass over the span (inside its outer loops): a new local `name` in
+ * type u, the sum of f(x) for x = input 0 of n cast to u. Returns it. */
+static int span_sum(Lower *L, Node *n, Span *sp, DType u, SumOf f, Expr *center, const char *name)
+{
+    KB *b = lw_kb(L);
+    Arena *a = lw_arena(L);
+    int acc = kb_let(b, name, ke_const(a, u, 0));
+    span_inner(L, sp);
+    Expr *x = ke_cast(a, u, lw_load(L, n->in[0], sp->coords));
+    if (center)
+        x = ke_bin(a, B_SUB, x, center);
+    Expr *term = f == SUM_X ? x : f == SUM_ABS ? ke_un(a, U_ABS, x) : ke_bin(a, B_MUL, x, x);
+    kb_assign(b, acc, ke_bin(a, B_ADD, kb_v(b, acc), term));
+    close_loops(L, sp->ninner);
+    return acc;
+}
+
+/* Locals mean and var (population variance) of input 0 of n over the span,
+ * in type u: a pass for the sum, one for the squared deviations. */
+static void span_moments(Lower *L, Node *n, Span *sp, DType u, int *out_mean, int *out_var)
+{
+    KB *b = lw_kb(L);
+    Arena *a = lw_arena(L);
+    Expr *cnt = ke_const(a, u, (double)sp->count);
+    int sum = span_sum(L, n, sp, u, SUM_X, NULL, "sum");
+    *out_mean = kb_let(b, "mean", ke_bin(a, B_DIV, kb_v(b, sum), cnt));
+    int ss = span_sum(L, n, sp, u, SUM_SQ, kb_v(b, *out_mean), "ss");
+    *out_var = kb_let(b, "var", ke_bin(a, B_DIV, kb_v(b, ss), cnt));
+}
+
+/* 1 / sqrt(var + eps), in var's type u. */
+static Expr *inv_sd(Arena *a, Expr *var, DType u, double eps)
+{
+    return ke_bin(a, B_DIV, ke_const(a, u, 1), ke_un(a, U_SQRT, ke_bin(a, B_ADD, var, ke_const(a, u, eps))));
+}
+
+/* Input 0 of n at the span's coordinates (inside span_inner), cast to u. */
+static Expr *span_x(Lower *L, Node *n, const Span *sp, DType u)
+{
+    return ke_cast(lw_arena(L), u, lw_load(L, n->in[0], sp->coords));
+}
+
+/* ------------------------------------------------------- attributes */
+
+/* stash_type: the type statistics are computed in (f32 or f64). */
+static int stash_attr(Graph *g, Node *n, DType *out, Diag *d)
+{
+    int64_t stash;
+    if (attr_int(g, n, "stash_type", 1, &stash, d))
+        return 1;
+    if (stash != DT_F32 && stash != DT_F64)
+        return diag_node(d, g, n, "stash_type %lld is not supported (1, float, and 11, double, are)",
+                         (long long)stash);
+    *out = (DType)stash;
+    return 0;
+}
+
+/* Fail unless input i is present, of x's type when `same`, and
+ * broadcasts (numpy, one way) to x's shape. */
+static int param_bcast(Graph *g, Node *n, int i, int same, Diag *d)
+{
+    const Value *x = op_in(g, n, 0), *p = op_in(g, n, i);
+    char b1[160], b2[160];
+    Shape s;
+    if (!p)
+        return diag_node(d, g, n, "input %d is required", i);
+    if (op_check_dtype(g, n, i, op_float_types, d) || (same && op_same_dtype(g, n, 0, i, d)))
+        return 1;
+    if (shape_broadcast(&x->shape, &p->shape, &s) || !shape_equal(&s, &x->shape))
+        return diag_node(d, g, n, "input %d ('%s') of shape %s does not broadcast to X's %s", i, p->name,
+                         shape_str(&p->shape, b1, sizeof b1), shape_str(&x->shape, b2, sizeof b2));
+    return 0;
+}
+
+/* Fail unless input 0 is present, of a float type, of rank >= min_rank. */
+static int check_x(Graph *g, Node *n, int min_rank, Diag *d)
+{
+    const Value *x = op_in(g, n, 0);
+    if (!x)
+        return diag_node(d, g, n, "input 0 is required");
+    if (op_check_dtype(g, n, 0, op_float_types, d))
+        return 1;
+    if (x->shape.rank < min_rank)
+        return diag_node(d, g, n, "X must have rank >= %d%s, not %d", min_rank, min_rank == 2 ? " (N, C, ...)" : "",
+                         x->shape.rank);
+    return 0;
 }
 
 /* ------------------------------------------------- BatchNormalization */
@@ -176,57 +376,40 @@ int lower_batchnorm(Lower *L, Node *n)
         return lw_error(L, n, "bad attributes");
     const Value *x = &g->values[n->in[0]];
     DType t = x->dtype;
-    int rank = x->shape.rank;
-    char names[KILN_MAX_RANK][16];
-    Expr *coords[KILN_MAX_RANK];
-    nc_names(rank, names);
+    int sel[KILN_MAX_RANK];
+    Span sp;
+    for (int i = 0; i < x->shape.rank; i++)
+        sel[i] = at.training && i != 1;
+    span_init(&sp, &x->shape, sel, 1);
+    span_outer(L, &sp);
     if (!at.training) {
         /* y[n, c, ...] = scale[c] * (x - mean[c]) / sqrt(var[c] + eps) + B[c] */
-        int all[KILN_MAX_RANK] = {0};
-        int loops = open_dims(L, &x->shape, all, 0, names, coords);
-        Expr *sd = ke_un(a, U_SQRT, ke_bin(a, B_ADD, bn_param(L, n, 4, coords, t), ke_const(a, t, at.eps)));
-        Expr *y = bn_apply(a, lw_load(L, n->in[0], coords), bn_param(L, n, 3, coords, t), sd,
-                           bn_param(L, n, 1, coords, t), bn_param(L, n, 2, coords, t));
-        lw_store(L, n, 0, coords, y);
-        close_loops(L, loops);
+        Expr *sd = ke_un(a, U_SQRT, ke_bin(a, B_ADD, bn_param(L, n, 4, sp.coords, t), ke_const(a, t, at.eps)));
+        Expr *y = bn_apply(a, span_x(L, n, &sp, t), bn_param(L, n, 3, sp.coords, t), sd,
+                           bn_param(L, n, 1, sp.coords, t), bn_param(L, n, 2, sp.coords, t));
+        lw_store(L, n, 0, sp.coords, y);
+        close_loops(L, sp.nouter);
         return 0;
     }
     /* per channel c: statistics over n and the spatial dims, then y */
-    int sel[KILN_MAX_RANK];
-    int64_t count = 1;
-    for (int i = 0; i < rank; i++) {
-        sel[i] = i != 1;
-        count *= sel[i] ? x->shape.dim[i] : 1;
-    }
-    Expr *cnt = ke_const(a, t, (double)count);
-    int chan = open_dims(L, &x->shape, sel, 0, names, coords);
-    int sum = kb_let(b, "sum", ke_const(a, t, 0));
-    int loops = open_dims(L, &x->shape, sel, 1, names, coords);
-    kb_assign(b, sum, ke_bin(a, B_ADD, kb_v(b, sum), lw_load(L, n->in[0], coords)));
-    close_loops(L, loops);
-    int mean = kb_let(b, "mean", ke_bin(a, B_DIV, kb_v(b, sum), cnt));
-    int ss = kb_let(b, "ss", ke_const(a, t, 0));
-    loops = open_dims(L, &x->shape, sel, 1, names, coords);
-    Expr *dx = ke_bin(a, B_SUB, lw_load(L, n->in[0], coords), kb_v(b, mean));
-    kb_assign(b, ss, ke_bin(a, B_ADD, kb_v(b, ss), ke_bin(a, B_MUL, dx, dx)));
-    close_loops(L, loops);
-    int var = kb_let(b, "var", ke_bin(a, B_DIV, kb_v(b, ss), cnt));
+    int mean, var;
+    span_moments(L, n, &sp, t, &mean, &var);
     int sd = kb_let(b, "sd", ke_un(a, U_SQRT, ke_bin(a, B_ADD, kb_v(b, var), ke_const(a, t, at.eps))));
     /* y[n, c, ...] = scale[c] * (x - mean) / sd + B[c] */
-    loops = open_dims(L, &x->shape, sel, 1, names, coords);
-    Expr *y = bn_apply(a, lw_load(L, n->in[0], coords), kb_v(b, mean), kb_v(b, sd), bn_param(L, n, 1, coords, t),
-                       bn_param(L, n, 2, coords, t));
-    lw_store(L, n, 0, coords, y);
-    close_loops(L, loops);
+    span_inner(L, &sp);
+    Expr *y = bn_apply(a, span_x(L, n, &sp, t), kb_v(b, mean), kb_v(b, sd), bn_param(L, n, 1, sp.coords, t),
+                       bn_param(L, n, 2, sp.coords, t));
+    lw_store(L, n, 0, sp.coords, y);
+    close_loops(L, sp.ninner);
     /* running_mean[c], running_var[c] = input * momentum + batch * (1 - momentum) */
     Expr *mom = ke_const(a, t, at.momentum), *rest = ke_const(a, t, 1.0 - at.momentum);
     Expr *stat[2] = {kb_v(b, mean), kb_v(b, var)};
     for (int i = 1; i < 3 && i < n->nout; i++) {
-        Expr *run = ke_bin(a, B_ADD, ke_bin(a, B_MUL, bn_param(L, n, 2 + i, coords, t), mom),
+        Expr *run = ke_bin(a, B_ADD, ke_bin(a, B_MUL, bn_param(L, n, 2 + i, sp.coords, t), mom),
                            ke_bin(a, B_MUL, stat[i - 1], rest));
-        lw_store(L, n, i, coords + 1, run);
+        lw_store(L, n, i, sp.coords + 1, run);
     }
-    close_loops(L, chan);
+    close_loops(L, sp.nouter);
     return 0;
 }
 
@@ -267,36 +450,23 @@ int lower_instancenorm(Lower *L, Node *n)
         return lw_error(L, n, "bad attributes");
     const Value *x = &g->values[n->in[0]];
     DType t = x->dtype;
-    int rank = x->shape.rank, sel[KILN_MAX_RANK];
-    int64_t count = 1;
-    char names[KILN_MAX_RANK][16];
-    Expr *coords[KILN_MAX_RANK];
-    nc_names(rank, names);
-    for (int i = 0; i < rank; i++) {
+    int sel[KILN_MAX_RANK];
+    Span sp;
+    for (int i = 0; i < x->shape.rank; i++)
         sel[i] = i >= 2;
-        count *= sel[i] ? x->shape.dim[i] : 1;
-    }
-    Expr *cnt = ke_const(a, t, (double)count);
+    span_init(&sp, &x->shape, sel, 1);
     /* per (n, c): mean and variance over the spatial dims */
-    int outer = open_dims(L, &x->shape, sel, 0, names, coords);
-    int sum = kb_let(b, "sum", ke_const(a, t, 0));
-    int loops = open_dims(L, &x->shape, sel, 1, names, coords);
-    kb_assign(b, sum, ke_bin(a, B_ADD, kb_v(b, sum), lw_load(L, n->in[0], coords)));
-    close_loops(L, loops);
-    int mean = kb_let(b, "mean", ke_bin(a, B_DIV, kb_v(b, sum), cnt));
-    int ss = kb_let(b, "ss", ke_const(a, t, 0));
-    loops = open_dims(L, &x->shape, sel, 1, names, coords);
-    Expr *dx = ke_bin(a, B_SUB, lw_load(L, n->in[0], coords), kb_v(b, mean));
-    kb_assign(b, ss, ke_bin(a, B_ADD, kb_v(b, ss), ke_bin(a, B_MUL, dx, dx)));
-    close_loops(L, loops);
-    int sd = kb_let(b, "sd", ke_un(a, U_SQRT, ke_bin(a, B_ADD, ke_bin(a, B_DIV, kb_v(b, ss), cnt), ke_const(a, t, eps))));
+    span_outer(L, &sp);
+    int mean, var;
+    span_moments(L, n, &sp, t, &mean, &var);
+    int sd = kb_let(b, "sd", ke_un(a, U_SQRT, ke_bin(a, B_ADD, kb_v(b, var), ke_const(a, t, eps))));
     /* y[n, c, ...] = scale[c] * (x - mean) / sd + B[c] */
-    loops = open_dims(L, &x->shape, sel, 1, names, coords);
-    Expr *y = bn_apply(a, lw_load(L, n->in[0], coords), kb_v(b, mean), kb_v(b, sd),
-                       lw_load(L, n->in[1], coords + 1), lw_load(L, n->in[2], coords + 1));
-    lw_store(L, n, 0, coords, y);
-    close_loops(L, loops);
-    close_loops(L, outer);
+    span_inner(L, &sp);
+    Expr *y = bn_apply(a, span_x(L, n, &sp, t), kb_v(b, mean), kb_v(b, sd), lw_load(L, n->in[1], sp.coords + 1),
+                       lw_load(L, n->in[2], sp.coords + 1));
+    lw_store(L, n, 0, sp.coords, y);
+    close_loops(L, sp.ninner);
+    close_loops(L, sp.nouter);
     return 0;
 }
 
@@ -308,16 +478,14 @@ typedef struct LNAttrs {
     DType stash;     /* type the statistics are computed in */
 } LNAttrs;
 
+/* LayerNormalization's attributes, which RMSNormalization shares. */
 static int ln_attrs(Graph *g, Node *n, LNAttrs *at, Diag *d)
 {
-    int64_t axis, stash;
+    int64_t axis;
     const Value *x = op_in(g, n, 0);
     if (attr_int(g, n, "axis", -1, &axis, d) || attr_float(g, n, "epsilon", 1e-5, &at->eps, d) ||
-        attr_int(g, n, "stash_type", 1, &stash, d))
+        stash_attr(g, n, &at->stash, d))
         return 1;
-    if (stash != DT_F32 && stash != DT_F64)
-        return diag_node(d, g, n, "stash_type %lld is not supported (1, float, is)", (long long)stash);
-    at->stash = (DType)stash;
     if (x->shape.rank == 0)
         return diag_node(d, g, n, "X must have rank >= 1");
     return op_axis(g, n, axis, x->shape.rank, &at->axis, d);
@@ -327,24 +495,12 @@ int infer_layernorm(Graph *g, Node *n, Diag *d)
 {
     LNAttrs at;
     const Value *x = op_in(g, n, 0);
-    char b1[160], b2[160];
-    if (!x)
-        return diag_node(d, g, n, "input 0 is required");
-    if (op_check_dtype(g, n, 0, op_float_types, d) || ln_attrs(g, n, &at, d))
+    if (check_x(g, n, 0, d) || ln_attrs(g, n, &at, d))
         return 1;
     if (!op_in(g, n, 1))
         return diag_node(d, g, n, "input 1 (Scale) is required");
-    for (int i = 1; i < 3; i++) {
-        const Value *p = op_in(g, n, i);
-        Shape s;
-        if (!p)
-            continue;
-        if (op_same_dtype(g, n, 0, i, d))
-            return 1;
-        if (shape_broadcast(&x->shape, &p->shape, &s) || !shape_equal(&s, &x->shape))
-            return diag_node(d, g, n, "input %d ('%s') of shape %s does not broadcast to X's %s", i, p->name,
-                             shape_str(&p->shape, b1, sizeof b1), shape_str(&x->shape, b2, sizeof b2));
-    }
+    if (param_bcast(g, n, 1, 1, d) || (op_in(g, n, 2) && param_bcast(g, n, 2, 1, d)))
+        return 1;
     Shape stat = x->shape;
     for (int i = at.axis; i < stat.rank; i++)
         stat.dim[i] = 1;
@@ -352,6 +508,15 @@ int infer_layernorm(Graph *g, Node *n, Diag *d)
     op_set_out(g, n, 1, at.stash, &stat);
     op_set_out(g, n, 2, at.stash, &stat);
     return 0;
+}
+
+/* The span of LayerNormalization and RMSNormalization: dims [axis, rank). */
+static void axis_span(Span *sp, const Shape *s, int axis)
+{
+    int sel[KILN_MAX_RANK];
+    for (int i = 0; i < s->rank; i++)
+        sel[i] = i >= axis;
+    span_init(sp, s, sel, 0);
 }
 
 int lower_layernorm(Lower *L, Node *n)
@@ -365,47 +530,32 @@ int lower_layernorm(Lower *L, Node *n)
         return lw_error(L, n, "bad attributes");
     const Value *x = &g->values[n->in[0]];
     DType t = x->dtype, u = at.stash;
-    int rank = x->shape.rank, sel[KILN_MAX_RANK];
-    int64_t count = 1;
-    char names[KILN_MAX_RANK][16];
-    Expr *coords[KILN_MAX_RANK], *sc[KILN_MAX_RANK];
-    for (int i = 0; i < rank; i++) {
-        sel[i] = i >= at.axis;
-        count *= sel[i] ? x->shape.dim[i] : 1;
-    }
-    red_names(rank, sel, names);
-    Expr *cnt = ke_const(a, u, (double)count);
+    int rank = x->shape.rank;
+    Expr *sc[KILN_MAX_RANK];
+    Span sp;
+    axis_span(&sp, &x->shape, at.axis);
     /* per index of dims [0, axis): statistics over dims [axis, rank), in u */
-    int outer = open_dims(L, &x->shape, sel, 0, names, coords);
-    int sum = kb_let(b, "sum", ke_const(a, u, 0));
-    int loops = open_dims(L, &x->shape, sel, 1, names, coords);
-    kb_assign(b, sum, ke_bin(a, B_ADD, kb_v(b, sum), ke_cast(a, u, lw_load(L, n->in[0], coords))));
-    close_loops(L, loops);
-    int mean = kb_let(b, "mean", ke_bin(a, B_DIV, kb_v(b, sum), cnt));
-    int ss = kb_let(b, "ss", ke_const(a, u, 0));
-    loops = open_dims(L, &x->shape, sel, 1, names, coords);
-    Expr *dx = ke_bin(a, B_SUB, ke_cast(a, u, lw_load(L, n->in[0], coords)), kb_v(b, mean));
-    kb_assign(b, ss, ke_bin(a, B_ADD, kb_v(b, ss), ke_bin(a, B_MUL, dx, dx)));
-    close_loops(L, loops);
-    Expr *sd = ke_un(a, U_SQRT, ke_bin(a, B_ADD, ke_bin(a, B_DIV, kb_v(b, ss), cnt), ke_const(a, u, at.eps)));
-    int inv = kb_let(b, "inv", ke_bin(a, B_DIV, ke_const(a, u, 1), sd));
+    span_outer(L, &sp);
+    int mean, var;
+    span_moments(L, n, &sp, u, &mean, &var);
+    int inv = kb_let(b, "inv", inv_sd(a, kb_v(b, var), u, at.eps));
     /* y[...] = cast((x - mean) * inv) * Scale + B */
-    loops = open_dims(L, &x->shape, sel, 1, names, coords);
-    dx = ke_bin(a, B_SUB, ke_cast(a, u, lw_load(L, n->in[0], coords)), kb_v(b, mean));
+    span_inner(L, &sp);
+    Expr *dx = ke_bin(a, B_SUB, span_x(L, n, &sp, u), kb_v(b, mean));
     Expr *y = ke_bin(a, B_MUL, ke_cast(a, t, ke_bin(a, B_MUL, dx, kb_v(b, inv))),
-                     lw_load_bcast(L, n->in[1], rank, coords));
+                     lw_load_bcast(L, n->in[1], rank, sp.coords));
     if (n->nin > 2 && n->in[2] != VNONE)
-        y = ke_bin(a, B_ADD, y, lw_load_bcast(L, n->in[2], rank, coords));
-    lw_store(L, n, 0, coords, y);
-    close_loops(L, loops);
+        y = ke_bin(a, B_ADD, y, lw_load_bcast(L, n->in[2], rank, sp.coords));
+    lw_store(L, n, 0, sp.coords, y);
+    close_loops(L, sp.ninner);
     /* Mean[..., 0...], InvStdDev[..., 0...] */
     for (int i = 0; i < rank; i++)
-        sc[i] = sel[i] ? ke_idx(a, 0) : coords[i];
+        sc[i] = sp.sel[i] ? ke_idx(a, 0) : sp.coords[i];
     if (n->nout > 1)
         lw_store(L, n, 1, sc, kb_v(b, mean));
     if (n->nout > 2)
         lw_store(L, n, 2, sc, kb_v(b, inv));
-    close_loops(L, outer);
+    close_loops(L, sp.nouter);
     return 0;
 }
 
@@ -516,54 +666,305 @@ int lower_softmax(Lower *L, Node *n)
     return 0;
 }
 
-/* ---------------------------------------------- PLACEHOLDERS, implemented next */
+/* --------------------------------------------------- RMSNormalization */
 
 int infer_rmsnorm(Graph *g, Node *n, Diag *d)
 {
-    return diag_node(d, g, n, "not implemented yet");
+    LNAttrs at;
+    if (check_x(g, n, 0, d) || ln_attrs(g, n, &at, d) || param_bcast(g, n, 1, 0, d))
+        return 1;
+    op_set_out(g, n, 0, op_in(g, n, 1)->dtype, &op_in(g, n, 0)->shape);
+    return 0;
 }
 
 int lower_rmsnorm(Lower *L, Node *n)
 {
-    return lw_error(L, n, "not implemented yet");
+    Graph *g = lw_graph(L);
+    KB *b = lw_kb(L);
+    Arena *a = lw_arena(L);
+    LNAttrs at;
+    Diag d = {.file = g->file};
+    if (ln_attrs(g, n, &at, &d))
+        return lw_error(L, n, "bad attributes");
+    const Value *x = &g->values[n->in[0]];
+    DType t = x->dtype, u = at.stash, v = g->values[n->in[1]].dtype;
+    Span sp;
+    axis_span(&sp, &x->shape, at.axis);
+    /* per index of dims [0, axis): mean of x^2 over dims [axis, rank), in u */
+    span_outer(L, &sp);
+    int ss = span_sum(L, n, &sp, u, SUM_SQ, NULL, "ss");
+    int inv = kb_let(b, "inv", inv_sd(a, ke_bin(a, B_DIV, kb_v(b, ss), ke_const(a, u, (double)sp.count)), u, at.eps));
+    /* y[...] = cast(cast(x * inv, T), V) * scale */
+    span_inner(L, &sp);
+    Expr *y = ke_cast(a, v, ke_cast(a, t, ke_bin(a, B_MUL, span_x(L, n, &sp, u), kb_v(b, inv))));
+    y = ke_bin(a, B_MUL, y, lw_load_bcast(L, n->in[1], x->shape.rank, sp.coords));
+    lw_store(L, n, 0, sp.coords, y);
+    close_loops(L, sp.ninner);
+    close_loops(L, sp.nouter);
+    return 0;
+}
+
+/* ------------------------------------------------- GroupNormalization */
+
+typedef struct GNAttrs {
+    int64_t groups;  /* num_groups */
+    double eps;
+    DType stash;     /* type the statistics are computed in */
+} GNAttrs;
+
+static int gn_attrs(Graph *g, Node *n, GNAttrs *at, Diag *d)
+{
+    const Value *x = op_in(g, n, 0);
+    if (!node_attr(n, "num_groups"))
+        return diag_node(d, g, n, "attribute 'num_groups' is required");
+    if (attr_int(g, n, "num_groups", 1, &at->groups, d) || attr_float(g, n, "epsilon", 1e-5, &at->eps, d))
+        return 1;
+    /* opset 18 computes in X's type */
+    at->stash = calc_type(x->dtype);
+    if (n->opset >= 21 && stash_attr(g, n, &at->stash, d))
+        return 1;
+    if (at->groups < 1)
+        return diag_node(d, g, n, "num_groups must be >= 1, not %lld", (long long)at->groups);
+    if (x->shape.rank >= 2 && x->shape.dim[1] % at->groups)
+        return diag_node(d, g, n, "num_groups %lld does not divide the %lld channels", (long long)at->groups,
+                         (long long)x->shape.dim[1]);
+    return 0;
 }
 
 int infer_groupnorm(Graph *g, Node *n, Diag *d)
 {
-    return diag_node(d, g, n, "not implemented yet");
+    GNAttrs at;
+    char buf[160];
+    if (check_x(g, n, 2, d) || gn_attrs(g, n, &at, d))
+        return 1;
+    const Value *x = op_in(g, n, 0);
+    /* scale and bias: per channel from opset 21, per group before */
+    int64_t want = n->opset >= 21 ? x->shape.dim[1] : at.groups;
+    for (int i = 1; i < 3; i++) {
+        const Value *p = op_in(g, n, i);
+        if (!p)
+            return diag_node(d, g, n, "input %d is required", i);
+        if (op_same_dtype(g, n, 0, i, d))
+            return 1;
+        if (p->shape.rank != 1 || p->shape.dim[0] != want)
+            return diag_node(d, g, n, "input %d ('%s') has shape %s, expected [%lld] (one per %s)", i, p->name,
+                             shape_str(&p->shape, buf, sizeof buf), (long long)want,
+                             n->opset >= 21 ? "channel" : "group");
+    }
+    op_set_out(g, n, 0, x->dtype, &x->shape);
+    return 0;
 }
 
 int lower_groupnorm(Lower *L, Node *n)
 {
-    return lw_error(L, n, "not implemented yet");
+    Graph *g = lw_graph(L);
+    KB *b = lw_kb(L);
+    Arena *a = lw_arena(L);
+    GNAttrs at;
+    Diag d = {.file = g->file};
+    if (gn_attrs(g, n, &at, &d))
+        return lw_error(L, n, "bad attributes");
+    const Value *x = &g->values[n->in[0]];
+    DType t = x->dtype, u = at.stash;
+    int sel[KILN_MAX_RANK];
+    Span sp;
+    for (int i = 0; i < x->shape.rank; i++)
+        sel[i] = i >= 1;
+    span_init(&sp, &x->shape, sel, 1);
+    span_group(&sp, at.groups);
+    /* per (n, g): statistics over the group's channels and the spatial dims, in u */
+    span_outer(L, &sp);
+    int mean, var;
+    span_moments(L, n, &sp, u, &mean, &var);
+    int inv = kb_let(b, "inv", inv_sd(a, kb_v(b, var), u, at.eps));
+    /* y[n, c, ...] = cast((x - mean) * inv) * scale[c] + bias[c]  ([g] before opset 21) */
+    span_inner(L, &sp);
+    Expr *const *pc = n->opset >= 21 ? &sp.coords[1] : &sp.g;
+    Expr *dx = ke_bin(a, B_SUB, span_x(L, n, &sp, u), kb_v(b, mean));
+    Expr *y = ke_bin(a, B_MUL, ke_cast(a, t, ke_bin(a, B_MUL, dx, kb_v(b, inv))), lw_load(L, n->in[1], pc));
+    y = ke_bin(a, B_ADD, y, lw_load(L, n->in[2], pc));
+    lw_store(L, n, 0, sp.coords, y);
+    close_loops(L, sp.ninner);
+    close_loops(L, sp.nouter);
+    return 0;
 }
 
-int infer_lpnorm(Graph *g, Node *n, Diag *d)
-{
-    return diag_node(d, g, n, "not implemented yet");
-}
+/* ------------------------------------------ MeanVarianceNormalization */
 
-int lower_lpnorm(Lower *L, Node *n)
+/* sel[i] = 1 for the dims in `axes` (default 0, 2, 3; empty: all). */
+static int mvn_axes(Graph *g, Node *n, int *sel, Diag *d)
 {
-    return lw_error(L, n, "not implemented yet");
+    int64_t axes[KILN_MAX_RANK];
+    int na, rank = op_in(g, n, 0)->shape.rank;
+    if (attr_ints(g, n, "axes", axes, KILN_MAX_RANK, &na, d))
+        return 1;
+    if (na < 0) {
+        axes[0] = 0, axes[1] = 2, axes[2] = 3;
+        na = 3;
+    }
+    for (int i = 0; i < rank; i++)
+        sel[i] = na == 0;
+    for (int i = 0; i < na; i++) {
+        int ax;
+        if (op_axis(g, n, axes[i], rank, &ax, d))
+            return 1;
+        if (sel[ax])
+            return diag_node(d, g, n, "axis %lld appears twice in axes", (long long)axes[i]);
+        sel[ax] = 1;
+    }
+    return 0;
 }
 
 int infer_mvn(Graph *g, Node *n, Diag *d)
 {
-    return diag_node(d, g, n, "not implemented yet");
+    int sel[KILN_MAX_RANK];
+    if (check_x(g, n, 0, d) || mvn_axes(g, n, sel, d))
+        return 1;
+    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &op_in(g, n, 0)->shape);
+    return 0;
 }
 
 int lower_mvn(Lower *L, Node *n)
 {
-    return lw_error(L, n, "not implemented yet");
+    Graph *g = lw_graph(L);
+    KB *b = lw_kb(L);
+    Arena *a = lw_arena(L);
+    int sel[KILN_MAX_RANK];
+    Diag d = {.file = g->file};
+    if (mvn_axes(g, n, sel, &d))
+        return lw_error(L, n, "bad attributes");
+    const Value *x = &g->values[n->in[0]];
+    DType t = x->dtype, u = calc_type(t);
+    Span sp;
+    span_init(&sp, &x->shape, sel, 0);
+    /* per index of the other dims: mean and variance over `axes` */
+    span_outer(L, &sp);
+    int mean, var;
+    span_moments(L, n, &sp, u, &mean, &var);
+    int sd = kb_let(b, "sd", ke_bin(a, B_ADD, ke_un(a, U_SQRT, kb_v(b, var)), ke_const(a, u, 1e-9)));
+    /* y[...] = (x - mean) / (sqrt(var) + 1e-9) */
+    span_inner(L, &sp);
+    Expr *y = ke_bin(a, B_DIV, ke_bin(a, B_SUB, span_x(L, n, &sp, u), kb_v(b, mean)), kb_v(b, sd));
+    lw_store(L, n, 0, sp.coords, ke_cast(a, t, y));
+    close_loops(L, sp.ninner);
+    close_loops(L, sp.nouter);
+    return 0;
+}
+
+/* ---------------------------------------------------- LpNormalization */
+
+static int lp_attrs(Graph *g, Node *n, int *axis, int64_t *p, Diag *d)
+{
+    int64_t ax;
+    if (attr_int(g, n, "axis", -1, &ax, d) || attr_int(g, n, "p", 2, p, d))
+        return 1;
+    if (*p != 1 && *p != 2)
+        return diag_node(d, g, n, "p must be 1 or 2, not %lld", (long long)*p);
+    return op_axis(g, n, ax, op_in(g, n, 0)->shape.rank, axis, d);
+}
+
+int infer_lpnorm(Graph *g, Node *n, Diag *d)
+{
+    int axis;
+    int64_t p;
+    if (check_x(g, n, 1, d) || lp_attrs(g, n, &axis, &p, d))
+        return 1;
+    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &op_in(g, n, 0)->shape);
+    return 0;
+}
+
+int lower_lpnorm(Lower *L, Node *n)
+{
+    Graph *g = lw_graph(L);
+    KB *b = lw_kb(L);
+    Arena *a = lw_arena(L);
+    int axis, sel[KILN_MAX_RANK];
+    int64_t p;
+    Diag d = {.file = g->file};
+    if (lp_attrs(g, n, &axis, &p, &d))
+        return lw_error(L, n, "bad attributes");
+    const Value *x = &g->values[n->in[0]];
+    DType t = x->dtype, u = calc_type(t);
+    Span sp;
+    for (int i = 0; i < x->shape.rank; i++)
+        sel[i] = i == axis;
+    span_init(&sp, &x->shape, sel, 0);
+    /* per index of the other dims: nrm = sum |x| or sqrt(sum x^2) along axis */
+    span_outer(L, &sp);
+    int sum = span_sum(L, n, &sp, u, p == 1 ? SUM_ABS : SUM_SQ, NULL, "sum");
+    int nrm = kb_let(b, "nrm", p == 1 ? kb_v(b, sum) : ke_un(a, U_SQRT, kb_v(b, sum)));
+    /* y[...] = x / nrm, 0 where nrm == 0 */
+    span_inner(L, &sp);
+    Expr *zero = ke_const(a, u, 0);
+    Expr *y = ke_select(a, ke_bin(a, B_EQ, kb_v(b, nrm), zero), zero,
+                        ke_bin(a, B_DIV, span_x(L, n, &sp, u), kb_v(b, nrm)));
+    lw_store(L, n, 0, sp.coords, ke_cast(a, t, y));
+    close_loops(L, sp.ninner);
+    close_loops(L, sp.nouter);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- LRN */
+
+typedef struct LRNAttrs {
+    double alpha, beta, bias;
+    int64_t size;    /* channels in the window */
+} LRNAttrs;
+
+static int lrn_attrs(Graph *g, Node *n, LRNAttrs *at, Diag *d)
+{
+    if (!node_attr(n, "size"))
+        return diag_node(d, g, n, "attribute 'size' is required");
+    if (attr_float(g, n, "alpha", 1e-4, &at->alpha, d) || attr_float(g, n, "beta", 0.75, &at->beta, d) ||
+        attr_float(g, n, "bias", 1.0, &at->bias, d) || attr_int(g, n, "size", 1, &at->size, d))
+        return 1;
+    if (at->size < 1)
+        return diag_node(d, g, n, "size must be >= 1, not %lld", (long long)at->size);
+    return 0;
 }
 
 int infer_lrn(Graph *g, Node *n, Diag *d)
 {
-    return diag_node(d, g, n, "not implemented yet");
+    LRNAttrs at;
+    if (check_x(g, n, 2, d) || lrn_attrs(g, n, &at, d))
+        return 1;
+    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &op_in(g, n, 0)->shape);
+    return 0;
 }
 
 int lower_lrn(Lower *L, Node *n)
 {
-    return lw_error(L, n, "not implemented yet");
+    Graph *g = lw_graph(L);
+    KB *b = lw_kb(L);
+    Arena *a = lw_arena(L);
+    LRNAttrs at;
+    Diag d = {.file = g->file};
+    if (lrn_attrs(g, n, &at, &d))
+        return lw_error(L, n, "bad attributes");
+    const Value *x = &g->values[n->in[0]];
+    DType t = x->dtype, u = calc_type(t);
+    int64_t chans = x->shape.dim[1], before = (at.size - 1) / 2;
+    int sel[KILN_MAX_RANK] = {0};
+    Expr *win[KILN_MAX_RANK];
+    Span sp;
+    span_init(&sp, &x->shape, sel, 1);
+    /* per element [n, c, ...]: ss = sum of x[n, c - before + k, ...]^2, k < size, inside C */
+    span_outer(L, &sp);
+    int ss = kb_let(b, "ss", ke_const(a, u, 0));
+    Expr *k = kb_v(b, kb_for(b, "k", at.size));
+    for (int i = 0; i < x->shape.rank; i++)
+        win[i] = sp.coords[i];
+    win[1] = ke_bin(a, B_ADD, ke_bin(a, B_SUB, sp.coords[1], ke_idx(a, before)), k);
+    kb_if(b, ke_bin(a, B_AND, ke_bin(a, B_GE, win[1], ke_idx(a, 0)), ke_bin(a, B_LT, win[1], ke_idx(a, chans))));
+    Expr *xw = ke_cast(a, u, lw_load(L, n->in[0], win));
+    kb_assign(b, ss, ke_bin(a, B_ADD, kb_v(b, ss), ke_bin(a, B_MUL, xw, xw)));
+    kb_end(b);
+    kb_end(b);
+    /* y = x / (bias + alpha / size * ss)^beta */
+    Expr *base = ke_bin(a, B_ADD, ke_const(a, u, at.bias), ke_bin(a, B_MUL, ke_const(a, u, at.alpha / (double)at.size),
+                                                                   kb_v(b, ss)));
+    Expr *y = ke_bin(a, B_DIV, span_x(L, n, &sp, u), ke_bin(a, B_POW, base, ke_const(a, u, at.beta)));
+    lw_store(L, n, 0, sp.coords, ke_cast(a, t, y));
+    close_loops(L, sp.nouter);
+    return 0;
 }
