@@ -409,12 +409,14 @@ int lower_onehot(Lower *L, Node *n)
     Expr *oc[KILN_MAX_RANK], *ic[KILN_MAX_RANK];
     Expr *zero = idx(L, 0), *one = idx(L, 1);
     /* y[a.., c, b..] = indices[a.., b..] == c ? values[1] : values[0], with
-     * negative indices counting from depth; out of range matches no c */
+     * negative indices counting from depth (opset 11 on; before, they are
+     * out of range); out of range matches no c */
     open_loops(L, os, "i", oc);
     for (int i = 0, j = 0; i < os->rank; i++)
         if (i != axis)
             ic[j++] = oc[i];
-    Expr *k = index_local(L, "k", lw_load(L, n->in[0], ic), depth);
+    Expr *raw = lw_load(L, n->in[0], ic);
+    Expr *k = n->opset >= 11 ? index_local(L, "k", raw, depth) : ke_cast(a, DT_INDEX, raw);
     Expr *on = lw_load(L, n->in[2], &one), *off = lw_load(L, n->in[2], &zero);
     lw_store(L, n, 0, oc, ke_select(a, ke_bin(a, B_EQ, k, oc[axis]), on, off));
     lw_end_loops(L, os);
