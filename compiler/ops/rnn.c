@@ -188,6 +188,9 @@ static int rnn_read(Graph *g, Node *n, Rnn *rn, Diag *d)
         return 1;
     if (rn->op == OP_LSTM && attr_int(g, n, "input_forget", 0, &input_forget, d))
         return 1;
+    if (rn->op == OP_GRU && n->opset < 3 && node_attr(n, "linear_before_reset"))
+        return diag_node(d, g, n, "attribute 'linear_before_reset' needs opset 3 (the model imports opset %d)",
+                         n->opset);
     if (rn->op == OP_GRU && attr_int(g, n, "linear_before_reset", 0, &lbr, d))
         return 1;
     if (layout != 0 && layout != 1)
