@@ -76,6 +76,7 @@ static int pick(Graph *g, Node *n, const char *attr, const char *def, const char
     return diag_node(d, g, n, "unknown %s '%s'", attr, s);
 }
 
+/* Fail unless input i (called `what` in the message) has rank lo..hi. */
 static int check_rank(Graph *g, Node *n, int i, const char *what, int lo, int hi, Diag *d)
 {
     const Value *v = op_in(g, n, i);
@@ -114,17 +115,16 @@ static int gridsample_read(Graph *g, Node *n, GridSample *gs, Diag *d)
     memset(gs, 0, sizeof *gs);
     if (op_check_dtype(g, n, 1, float_types, d))
         return 1;
+    /* the mode names changed in opset 20 (bilinear -> linear, bicubic -> cubic) */
+    const char *const *names = old ? modes16 : modes20, *const *other = old ? modes20 : modes16;
     const char *mode;
-    if (attr_str(g, n, "mode", old ? "bilinear" : "linear", &mode, d))
+    if (attr_str(g, n, "mode", names[0], &mode, d))
         return 1;
-    for (int i = 0; i < 3; i++) {
-        if (!strcmp(mode, (old ? modes16 : modes20)[i]))
-            break;
-        if (!strcmp(mode, (old ? modes20 : modes16)[i]))
+    for (int i = 0; i < 3; i++)
+        if (strcmp(mode, names[i]) && !strcmp(mode, other[i]))
             return diag_node(d, g, n, "mode '%s' is not part of GridSample-%d, which calls it '%s'", mode, n->opset,
-                             (old ? modes16 : modes20)[i]);
-    }
-    if (pick(g, n, "mode", old ? "bilinear" : "linear", old ? modes16 : modes20, &gs->mode, d))
+                             names[i]);
+    if (pick(g, n, "mode", names[0], names, &gs->mode, d))
         return 1;
     if (pick(g, n, "padding_mode", "zeros", pads, &gs->pad, d) || attr_int(g, n, "align_corners", 0, &align, d))
         return 1;
@@ -638,7 +638,7 @@ int lower_centercroppad(Lower *L, Node *n)
     lw_loops(L, &out, NULL, o);
     Expr *inside = NULL;
     for (int i = 0; i < out.rank; i++) {
-        Expr *j = BIN(B_ADD, o[i], IDX(offset[i]));
+        Expr *j = offset[i] < 0 ? BIN(B_SUB, o[i], IDX(-offset[i])) : BIN(B_ADD, o[i], IDX(offset[i]));
         xc[i] = j;
         if (offset[i] < 0 || offset[i] + out.dim[i] > xs->dim[i]) { /* padded axis */
             inside = and_cond(a, inside, in_range(a, j, xs->dim[i]));
