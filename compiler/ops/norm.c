@@ -187,6 +187,12 @@ static void span_inner(Lower *L, Span *sp)
     }
 }
 
+/* Input 0 of n at the span's coordinates (inside span_inner), cast to u. */
+static Expr *span_x(Lower *L, Node *n, const Span *sp, DType u)
+{
+    return ke_cast(lw_arena(L), u, lw_load(L, n->in[0], sp->coords));
+}
+
 /* What span_sum adds up. */
 typedef enum SumOf {
     SUM_X,    /* x */
@@ -202,7 +208,7 @@ static int span_sum(Lower *L, Node *n, Span *sp, DType u, SumOf f, Expr *center,
     Arena *a = lw_arena(L);
     int acc = kb_let(b, name, ke_const(a, u, 0));
     span_inner(L, sp);
-    Expr *x = ke_cast(a, u, lw_load(L, n->in[0], sp->coords));
+    Expr *x = span_x(L, n, sp, u);
     if (center)
         x = ke_bin(a, B_SUB, x, center);
     Expr *term = f == SUM_X ? x : f == SUM_ABS ? ke_un(a, U_ABS, x) : ke_bin(a, B_MUL, x, x);
@@ -228,12 +234,6 @@ static void span_moments(Lower *L, Node *n, Span *sp, DType u, int *out_mean, in
 static Expr *inv_sd(Arena *a, Expr *var, DType u, double eps)
 {
     return ke_bin(a, B_DIV, ke_const(a, u, 1), ke_un(a, U_SQRT, ke_bin(a, B_ADD, var, ke_const(a, u, eps))));
-}
-
-/* Input 0 of n at the span's coordinates (inside span_inner), cast to u. */
-static Expr *span_x(Lower *L, Node *n, const Span *sp, DType u)
-{
-    return ke_cast(lw_arena(L), u, lw_load(L, n->in[0], sp->coords));
 }
 
 /* ------------------------------------------------------- attributes */
@@ -768,6 +768,8 @@ int lower_groupnorm(Lower *L, Node *n)
     DType t = x->dtype, u = at.stash;
     int sel[KILN_MAX_RANK];
     Span sp;
+    if (shape_numel(&x->shape) == 0)
+        return 0; /* nothing to store (and no channels to group) */
     for (int i = 0; i < x->shape.rank; i++)
         sel[i] = i >= 1;
     span_init(&sp, &x->shape, sel, 1);
