@@ -1,11 +1,18 @@
 /*
- * attention.c: Attention and RotaryEmbedding.
+ * attention.c: attention and the sequence-model ops around it: Attention,
+ * RotaryEmbedding, SwiGLU, CausalConvWithState and LinearAttention.
  *
- * Attention (opset 23, 24) is scaled dot-product attention, one kernel of
- * plain loop nests. Q is [B, Hq, Sq, D] (or 3-D [B, Sq, Hq*D] with
- * q_num_heads), K [B, Hkv, Skv, D] and V [B, Hkv, Skv, Dv] (or 3-D with
- * kv_num_heads); query head h reads key/value head h / (Hq / Hkv) (grouped
- * query attention). past_key/past_value [B, Hkv, P, *] come before K and V:
+ * Each is one kernel of plain loop nests. f16 and bf16 compute in float,
+ * rounding where they are stored; a running state that must not round at
+ * every step (LinearAttention's) lives in a scratch buffer of calc_type().
+ * Heads packed into a last dim ([B, S, heads*H]) are addressed with
+ * packed(): element i of head h is h*H + i.
+ *
+ * Attention (opset 23, 24) is scaled dot-product attention. Q is
+ * [B, Hq, Sq, D] (or 3-D [B, Sq, Hq*D] with q_num_heads), K [B, Hkv, Skv, D]
+ * and V [B, Hkv, Skv, Dv] (or 3-D with kv_num_heads); query head h reads
+ * key/value head h / (Hq / Hkv) (grouped query attention).
+ * past_key/past_value [B, Hkv, P, *] come before K and V:
  * present = concat(past, new) along the sequence, T = P + Skv positions,
  * written first (into the present_* outputs, or a scratch buffer when the
  * node has a past but does not output the present). Then, per (b, h, q):
@@ -26,8 +33,7 @@
  * qk_matmul_output is qk before the softcap (mode 0), after it (1), plus
  * the bias (2), or p (3); mode 0 follows the spec (and onnxruntime), where
  * onnx.reference gives the softcapped scores. x lives in a scratch row of
- * T elements. f16 and bf16 compute in float, rounding where they are
- * stored (the scratch row in the softmax type, the outputs).
+ * T elements, in the softmax type.
  *
  * RotaryEmbedding (opset 23) rotates pairs (x1, x2) of each head of X
  * [B, H, S, Dh] (or [B, S, H*Dh] with num_heads) by the angle whose cos and
@@ -36,18 +42,76 @@
  * are (j, j + rot/2) or, interleaved, (2j, 2j + 1), for j < rot/2; dims
  * from rot (rotary_embedding_dim, default Dh) on are copied. Positions
  * out of range are clamped into the cache (as kiln's Gather does).
+ *
+ * SwiGLU (opset 28) gates B by the Swish of A, of the same shape (no
+ * broadcasting): Y = A * sigmoid(alpha * A) * B. swish() is shared with
+ * CausalConvWithState's activation.
+ *
+ * CausalConvWithState (opset 27) is a depthwise causal conv1d of x
+ * [B, C, L] with weight [C, 1, K] over the padded sequence
+ * p = concat(past_state [B, C, K-1] or zeros, x) along the last axis:
+ *
+ *   y[b, c, l]       = act(bias[c] + sum_k w[c, 0, k] * p[b, c, l + k])
+ *   present[b, c, i] = p[b, c, L + i],  i < K - 1
+ *
+ * act is Swish (activation "silu" or "swish") or none. p is never built:
+ * the taps read its element j from past_state or x (cconv_padded), the
+ * present from each in its own loop.
+ *
+ * LinearAttention (opset 27) runs, for each batch b and key/value head hk,
+ * a recurrence over the T positions of Q [B, T, Hq*Dk], K [B, T, Hkv*Dk]
+ * and V [B, T, Hkv*Dv] on a state S [Dk, Dv] that starts as past_state
+ * [B, Hkv, Dk, Dv] (or zeros). At position t, by update_rule:
+ *
+ *   S[i, j]  = exp(g[i]) * S[i, j]                  (gated, gated_delta)
+ *   u[j]     = beta * (v[j] - sum_i S[i, j] k[i])   (delta, gated_delta)
+ *   u[j]     = v[j]                                 (linear, gated)
+ *   S[i, j] += k[i] * u[j]
+ *   Y[h, j]  = scale * sum_i q[h, i] S[i, j]        (each query head h of hk)
+ *
+ * g is decay [B, T, Hkv*Dk] (per key dim) or [B, T, Hkv] (per head), beta
+ * [B, T, Hkv] or [B, T, 1]; query heads hk*G .. hk*G + G-1 share head hk
+ * (G = Hq / Hkv); scale 0 means 1/sqrt(Dk). Column j of S depends only on
+ * column j, so the update runs column by column with no scratch row. S is
+ * computed in f32 as onnx.reference does (f64 for f64 inputs), in the
+ * present_state output when it has that type, else in scratch, and rounds
+ * into present_state (past_state's type, else Q's) at the end. chunk_size
+ * is a hint for chunked kernels and is ignored.
  */
 #include "op.h"
 
 #include <math.h>
 
-static const DType float_types[] = {DT_F32, DT_F64, DT_F16, DT_BF16, DT_UNDEF};
+#include <string.h>
 
 /* A float constant of type t, rounded to t first when t is f32. */
 static Expr *fconst(Arena *a, DType t, double v)
 {
     return ke_float(a, t, t == DT_F32 ? (double)(float)v : v);
 }
+
+/* The type a float type t accumulates in: f32 for f16 and bf16, else t. */
+static DType calc_type(DType t) { return dtype_is_half(t) ? DT_F32 : t; }
+
+/* Index of element i of head h in a last dim packing heads of `size`. */
+static Expr *packed(Arena *a, Expr *h, int64_t size, Expr *i)
+{
+    return ke_bin(a, B_ADD, ke_bin(a, B_MUL, h, ke_idx(a, size)), i);
+}
+
+/* Swish of x in its own type: x * sigmoid(alpha * x). x is used twice,
+ * so it should be a variable. */
+static Expr *swish(Arena *a, Expr *x, double alpha)
+{
+    DType t = x->type;
+    Expr *one = ke_const(a, t, 1);
+    Expr *ax = alpha == 1 ? x : ke_bin(a, B_MUL, fconst(a, t, alpha), x);
+    return ke_bin(a, B_MUL, x, ke_bin(a, B_DIV, one, ke_bin(a, B_ADD, one, ke_un(a, U_EXP, ke_un(a, U_NEG, ax)))));
+}
+
+/* Input (output) i of n is present: within nin (nout) and not empty. */
+static int has_in(const Node *n, int i) { return i < n->nin && n->in[i] != VNONE; }
+static int has_out(const Node *n, int i) { return i < n->nout && n->out[i] != VNONE; }
 
 /* ------------------------------------------------------------ Attention */
 
@@ -67,10 +131,6 @@ typedef struct AttnInfo {
     DType t;              /* type of Q, K, V and the outputs */
     DType u;              /* type the softmax is computed in */
 } AttnInfo;
-
-/* Input (output) i of n is present: within nin (nout) and not empty. */
-static int has_in(const Node *n, int i) { return i < n->nin && n->in[i] != VNONE; }
-static int has_out(const Node *n, int i) { return i < n->nout && n->out[i] != VNONE; }
 
 /* Split a 3-D [B, S, heads*H] input i into its heads; H into *out_h. */
 static int attn_heads3(Graph *g, Node *n, int i, int64_t heads, int64_t *out_h, Diag *d)
@@ -129,7 +189,7 @@ static int attn_read(Graph *g, Node *n, AttnInfo *in, Diag *d)
     char b1[160], b2[160], b3[160];
     if (!q || !k || !v)
         return diag_node(d, g, n, "inputs Q, K and V are required");
-    if (op_check_dtype(g, n, IN_Q, float_types, d) || op_same_dtype(g, n, IN_Q, IN_K, d) ||
+    if (op_check_dtype(g, n, IN_Q, op_float_types, d) || op_same_dtype(g, n, IN_Q, IN_K, d) ||
         op_same_dtype(g, n, IN_Q, IN_V, d))
         return 1;
     if (attr_int(g, n, "is_causal", 0, &causal, d) || attr_int(g, n, "q_num_heads", 0, &qh, d) ||
@@ -249,7 +309,7 @@ static Expr *kv_load(Lower *L, const KVSrc *s, Expr *b, Expr *head, Expr *j, Exp
     Expr *c[4] = {b, head, j, i};
     if (s->rank3) {
         c[1] = j;
-        c[2] = ke_bin(a, B_ADD, ke_bin(a, B_MUL, head, ke_idx(a, s->h)), i);
+        c[2] = packed(a, head, s->h, i);
     }
     return ke_load(a, kb->p, s->buf, kb_flat(kb, &s->shape, c));
 }
@@ -384,7 +444,7 @@ int lower_attention(Lower *L, Node *n)
     Expr *qc[4] = {b, h, q, dd};
     if (in.rank == 3) {
         qc[1] = q;
-        qc[2] = ke_bin(a, B_ADD, ke_bin(a, B_MUL, h, ke_idx(a, in.D)), dd);
+        qc[2] = packed(a, h, in.D, dd);
     }
     Expr *qv = ke_bin(a, B_MUL, lw_load(L, n->in[IN_Q], qc), s);
     Expr *kv = ke_bin(a, B_MUL, kv_load(L, &ks, b, hk, k, dd), s);
@@ -444,7 +504,7 @@ int lower_attention(Lower *L, Node *n)
     Expr *yc[4] = {b, h, q, dv};
     if (in.rank == 3) {
         yc[1] = q;
-        yc[2] = ke_bin(a, B_ADD, ke_bin(a, B_MUL, h, ke_idx(a, in.Dv)), dv);
+        yc[2] = packed(a, h, in.Dv, dv);
     }
     lw_store(L, n, OUT_Y, yc, kb_v(kb, acc));
     kb_end(kb); /* dv */
@@ -473,7 +533,7 @@ static int rope_read(Graph *g, Node *n, RopeInfo *in, Diag *d)
     char b1[160], b2[160];
     if (!x || !cs || !sn)
         return diag_node(d, g, n, "inputs X, cos_cache and sin_cache are required");
-    if (op_check_dtype(g, n, 0, float_types, d) || op_same_dtype(g, n, 0, 1, d) || op_same_dtype(g, n, 0, 2, d) ||
+    if (op_check_dtype(g, n, 0, op_float_types, d) || op_same_dtype(g, n, 0, 1, d) || op_same_dtype(g, n, 0, 2, d) ||
         (pos && op_check_dtype(g, n, 3, pos_types, d)))
         return 1;
     if (attr_int(g, n, "num_heads", 0, &heads, d) || attr_int(g, n, "rotary_embedding_dim", 0, &rot, d) ||
@@ -544,7 +604,7 @@ static void rope_coords(Arena *a, const RopeInfo *in, Expr *b, Expr *h, Expr *s,
         out[3] = i;
     } else {
         out[1] = s;
-        out[2] = ke_bin(a, B_ADD, ke_bin(a, B_MUL, h, ke_idx(a, in->Dh)), i);
+        out[2] = packed(a, h, in->Dh, i);
     }
 }
 
@@ -627,34 +687,377 @@ int lower_rotary(Lower *L, Node *n)
     return 0;
 }
 
-/* ---------------------------------------------- PLACEHOLDERS, implemented next */
+/* ---------------------------------------------------------------- SwiGLU */
 
 int infer_swiglu(Graph *g, Node *n, Diag *d)
 {
-    return diag_node(d, g, n, "not implemented yet");
+    const Value *x = op_in(g, n, 0), *y = op_in(g, n, 1);
+    double alpha;
+    char b1[160], b2[160];
+    if (!x || !y)
+        return diag_node(d, g, n, "inputs A and B are required");
+    if (op_check_dtype(g, n, 0, op_float_types, d) || op_same_dtype(g, n, 0, 1, d) ||
+        attr_float(g, n, "alpha", 1.0, &alpha, d))
+        return 1;
+    if (!shape_equal(&x->shape, &y->shape))
+        return diag_node(d, g, n, "A %s and B %s must have the same shape (SwiGLU does not broadcast)",
+                         shape_str(&x->shape, b1, sizeof b1), shape_str(&y->shape, b2, sizeof b2));
+    op_set_out(g, n, 0, x->dtype, &x->shape);
+    return 0;
 }
 
 int lower_swiglu(Lower *L, Node *n)
 {
-    return lw_error(L, n, "not implemented yet");
+    Graph *g = lw_graph(L);
+    KB *kb = lw_kb(L);
+    Arena *a = lw_arena(L);
+    const Shape *s = &g->values[n->in[0]].shape;
+    Diag d = {.file = g->file};
+    double alpha;
+    Expr *c[KILN_MAX_RANK];
+    if (attr_float(g, n, "alpha", 1.0, &alpha, &d))
+        return lw_error(L, n, "bad alpha attribute");
+    /* Y[i..] = swish(A[i..]) * B[i..] */
+    lw_loops(L, s, NULL, c);
+    Expr *x = kb_v(kb, kb_let(kb, "gate", lw_load(L, n->in[0], c)));
+    lw_store(L, n, 0, c, ke_bin(a, B_MUL, swish(a, x, alpha), lw_load(L, n->in[1], c)));
+    lw_end_loops(L, s);
+    return 0;
+}
+
+/* --------------------------------------------------- CausalConvWithState */
+
+enum { CC_X, CC_W, CC_BIAS, CC_PAST };
+enum { CC_OUT_Y, CC_OUT_PRESENT };
+
+typedef struct CConvInfo {
+    int64_t B, C, L;  /* batch, channels, length of x */
+    int64_t K;        /* taps; the state keeps K - 1 positions */
+    int act;          /* activation silu/swish, else none */
+    DType t;          /* type of every input and output */
+} CConvInfo;
+
+/* Read and check the node's inputs and attributes into *in. */
+static int cconv_read(Graph *g, Node *n, CConvInfo *in, Diag *d)
+{
+    const Value *x = op_in(g, n, CC_X), *w = op_in(g, n, CC_W);
+    const Value *bias = op_in(g, n, CC_BIAS), *past = op_in(g, n, CC_PAST);
+    const char *act;
+    char b1[160];
+    if (!x || !w)
+        return diag_node(d, g, n, "inputs input and weight are required");
+    if (op_check_dtype(g, n, CC_X, op_float_types, d) || op_same_dtype(g, n, CC_X, CC_W, d) ||
+        (bias && op_same_dtype(g, n, CC_X, CC_BIAS, d)) || (past && op_same_dtype(g, n, CC_X, CC_PAST, d)) ||
+        attr_str(g, n, "activation", "none", &act, d))
+        return 1;
+    if (strcmp(act, "none") && strcmp(act, "silu") && strcmp(act, "swish"))
+        return diag_node(d, g, n, "activation '%s' is not 'none', 'silu' or 'swish'", act);
+    in->act = strcmp(act, "none") != 0;
+    in->t = x->dtype;
+    if (x->shape.rank != 3)
+        return diag_node(d, g, n, "input has shape %s, expected 3-D [batch, channels, length]",
+                         shape_str(&x->shape, b1, sizeof b1));
+    in->B = x->shape.dim[0];
+    in->C = x->shape.dim[1];
+    in->L = x->shape.dim[2];
+    if (w->shape.rank != 3 || w->shape.dim[0] != in->C || w->shape.dim[1] != 1 || w->shape.dim[2] < 1)
+        return diag_node(d, g, n, "weight has shape %s, expected [%lld, 1, k] with k >= 1",
+                         shape_str(&w->shape, b1, sizeof b1), (long long)in->C);
+    in->K = w->shape.dim[2];
+    if (bias && (bias->shape.rank != 1 || bias->shape.dim[0] != in->C))
+        return diag_node(d, g, n, "bias has shape %s, expected [%lld]", shape_str(&bias->shape, b1, sizeof b1),
+                         (long long)in->C);
+    if (past && (past->shape.rank != 3 || past->shape.dim[0] != in->B || past->shape.dim[1] != in->C ||
+                 past->shape.dim[2] != in->K - 1))
+        return diag_node(d, g, n, "past_state has shape %s, expected [%lld, %lld, %lld]",
+                         shape_str(&past->shape, b1, sizeof b1), (long long)in->B, (long long)in->C,
+                         (long long)in->K - 1);
+    return 0;
 }
 
 int infer_causalconv(Graph *g, Node *n, Diag *d)
 {
-    return diag_node(d, g, n, "not implemented yet");
+    CConvInfo in;
+    if (cconv_read(g, n, &in, d))
+        return 1;
+    Shape y = {3, {in.B, in.C, in.L}}, st = {3, {in.B, in.C, in.K - 1}};
+    op_set_out(g, n, CC_OUT_Y, in.t, &y);
+    op_set_out(g, n, CC_OUT_PRESENT, in.t, &st);
+    return 0;
+}
+
+/* Element j of the padded sequence p[b, c] = concat(past_state or zeros,
+ * x) as a local (appended to the current block): x[j - (K-1)] from K-1 on,
+ * before that past_state[j] or 0. */
+static Expr *cconv_padded(Lower *L, Node *n, const CConvInfo *in, Expr *b, Expr *c, Expr *j)
+{
+    KB *kb = lw_kb(L);
+    Arena *a = lw_arena(L);
+    Expr *xc[3] = {b, c, ke_bin(a, B_SUB, j, ke_idx(a, in->K - 1))}, *pc[3] = {b, c, j};
+    int p = kb_let(kb, "p", ke_const(a, in->t, 0));
+    kb_if(kb, ke_bin(a, B_GE, j, ke_idx(a, in->K - 1)));
+    kb_assign(kb, p, lw_load(L, n->in[CC_X], xc));
+    if (has_in(n, CC_PAST)) {
+        kb_else(kb);
+        kb_assign(kb, p, lw_load(L, n->in[CC_PAST], pc));
+    }
+    kb_end(kb);
+    return kb_v(kb, p);
 }
 
 int lower_causalconv(Lower *L, Node *n)
 {
-    return lw_error(L, n, "not implemented yet");
+    Graph *g = lw_graph(L);
+    KB *kb = lw_kb(L);
+    Arena *a = lw_arena(L);
+    CConvInfo in;
+    Diag d = {.file = g->file};
+    if (cconv_read(g, n, &in, &d))
+        return lw_error(L, n, "bad inputs or attributes");
+    kb_comment(kb, "causal depthwise conv1d over p = concat(past_state, input)");
+    Expr *b = kb_v(kb, kb_for(kb, "b", in.B));
+    Expr *c = kb_v(kb, kb_for(kb, "c", in.C));
+
+    /* y[b, c, l] = act(bias[c] + sum_k w[c, 0, k] * p[b, c, l + k]) */
+    Expr *l = kb_v(kb, kb_for(kb, "l", in.L));
+    int acc = kb_let(kb, "acc", has_in(n, CC_BIAS) ? lw_load(L, n->in[CC_BIAS], &c) : ke_const(a, in.t, 0));
+    Expr *k = kb_v(kb, kb_for(kb, "k", in.K));
+    Expr *wc[3] = {c, ke_idx(a, 0), k};
+    Expr *p = cconv_padded(L, n, &in, b, c, ke_bin(a, B_ADD, l, k));
+    kb_assign(kb, acc, ke_bin(a, B_ADD, kb_v(kb, acc), ke_bin(a, B_MUL, lw_load(L, n->in[CC_W], wc), p)));
+    kb_end(kb);
+    Expr *y = kb_v(kb, acc), *yc[3] = {b, c, l};
+    lw_store(L, n, CC_OUT_Y, yc, in.act ? swish(a, y, 1.0) : y);
+    kb_end(kb);
+
+    /* present[b, c, i] = p[b, c, L + i], i < K - 1: past_state (or 0)
+     * while L + i < K - 1, then x[L + i - (K-1)] */
+    int64_t old = in.K - 1 - in.L > 0 ? in.K - 1 - in.L : 0;
+    if (old > 0) {
+        Expr *i = kb_v(kb, kb_for(kb, "i", old));
+        Expr *sc[3] = {b, c, i}, *pc[3] = {b, c, ke_bin(a, B_ADD, i, ke_idx(a, in.L))};
+        lw_store(L, n, CC_OUT_PRESENT, sc,
+                 has_in(n, CC_PAST) ? lw_load(L, n->in[CC_PAST], pc) : ke_const(a, in.t, 0));
+        kb_end(kb);
+    }
+    Expr *i = kb_v(kb, kb_for(kb, "i", in.K - 1 - old));
+    Expr *sc[3] = {b, c, ke_bin(a, B_ADD, i, ke_idx(a, old))};
+    Expr *xc[3] = {b, c, ke_bin(a, B_ADD, i, ke_idx(a, in.L + old - (in.K - 1)))};
+    lw_store(L, n, CC_OUT_PRESENT, sc, lw_load(L, n->in[CC_X], xc));
+    kb_end(kb);
+    kb_end(kb); /* c */
+    kb_end(kb); /* b */
+    return 0;
+}
+
+/* ------------------------------------------------------- LinearAttention */
+
+enum { LA_Q, LA_K, LA_V, LA_PAST, LA_DECAY, LA_BETA };
+enum { LA_OUT_Y, LA_OUT_PRESENT };
+
+typedef struct LinAttnInfo {
+    int64_t B, T;        /* batch, positions */
+    int64_t Hq, Hkv;     /* query heads, key/value heads (Hq % Hkv == 0) */
+    int64_t Dk, Dv;      /* head size of Q and K, of V */
+    int gated, delta;    /* update_rule decays S by exp(decay); corrects by beta */
+    int decay_per_key;   /* decay is [B, T, Hkv*Dk], else [B, T, Hkv] */
+    int beta_shared;     /* beta is [B, T, 1], else [B, T, Hkv] */
+    double scale;        /* of the output; 1/sqrt(Dk) when the attribute is 0 */
+    DType t;             /* type of Q, K, V, decay, beta and the output */
+    DType s;             /* type of the state: past_state's, else t */
+} LinAttnInfo;
+
+/* Check that 3-D input i (decay, beta) is [B, T, one of last[0..1]]; the
+ * match's position into *out_which. */
+static int linattn_bt(Graph *g, Node *n, int i, const LinAttnInfo *in, const int64_t *last, int *out_which,
+                      Diag *d)
+{
+    const Value *x = op_in(g, n, i);
+    char b1[160];
+    if (op_same_dtype(g, n, LA_Q, i, d))
+        return 1;
+    if (x->shape.rank == 3 && x->shape.dim[0] == in->B && x->shape.dim[1] == in->T) {
+        for (int w = 0; w < 2; w++) {
+            if (x->shape.dim[2] == last[w]) {
+                *out_which = w;
+                return 0;
+            }
+        }
+    }
+    return diag_node(d, g, n, "input %d ('%s') has shape %s, expected [%lld, %lld, %lld] or [%lld, %lld, %lld]",
+                     i, x->name, shape_str(&x->shape, b1, sizeof b1), (long long)in->B, (long long)in->T,
+                     (long long)last[0], (long long)in->B, (long long)in->T, (long long)last[1]);
+}
+
+/* Read and check the node's inputs and attributes into *in. */
+static int linattn_read(Graph *g, Node *n, LinAttnInfo *in, Diag *d)
+{
+    const Value *q = op_in(g, n, LA_Q), *k = op_in(g, n, LA_K), *v = op_in(g, n, LA_V);
+    const Value *past = op_in(g, n, LA_PAST);
+    const char *rule;
+    int64_t dk, chunk;
+    char b1[160], b2[160], b3[160];
+    if (!q || !k || !v)
+        return diag_node(d, g, n, "inputs query, key and value are required");
+    if (op_check_dtype(g, n, LA_Q, op_float_types, d) || op_same_dtype(g, n, LA_Q, LA_K, d) ||
+        op_same_dtype(g, n, LA_Q, LA_V, d) || (past && op_check_dtype(g, n, LA_PAST, op_float_types, d)))
+        return 1;
+    if (attr_int(g, n, "q_num_heads", 0, &in->Hq, d) || attr_int(g, n, "kv_num_heads", 0, &in->Hkv, d) ||
+        attr_float(g, n, "scale", 0, &in->scale, d) || attr_str(g, n, "update_rule", "gated_delta", &rule, d) ||
+        attr_int(g, n, "chunk_size", 64, &chunk, d))
+        return 1;
+    if (strcmp(rule, "linear") && strcmp(rule, "gated") && strcmp(rule, "delta") && strcmp(rule, "gated_delta"))
+        return diag_node(d, g, n, "update_rule '%s' is not 'linear', 'gated', 'delta' or 'gated_delta'", rule);
+    in->gated = !strcmp(rule, "gated") || !strcmp(rule, "gated_delta");
+    in->delta = !strcmp(rule, "delta") || !strcmp(rule, "gated_delta");
+    if (in->Hq <= 0 || in->Hkv <= 0 || in->Hq % in->Hkv)
+        return diag_node(d, g, n, "q_num_heads %lld must be a positive multiple of kv_num_heads %lld",
+                         (long long)in->Hq, (long long)in->Hkv);
+    if (q->shape.rank != 3 || k->shape.rank != 3 || v->shape.rank != 3 || k->shape.dim[0] != q->shape.dim[0] ||
+        v->shape.dim[0] != q->shape.dim[0] || k->shape.dim[1] != q->shape.dim[1] ||
+        v->shape.dim[1] != q->shape.dim[1])
+        return diag_node(d, g, n, "query %s, key %s and value %s must all be [batch, positions, heads*size]",
+                         shape_str(&q->shape, b1, sizeof b1), shape_str(&k->shape, b2, sizeof b2),
+                         shape_str(&v->shape, b3, sizeof b3));
+    in->B = q->shape.dim[0];
+    in->T = q->shape.dim[1];
+    if (attn_heads3(g, n, LA_Q, in->Hq, &in->Dk, d) || attn_heads3(g, n, LA_K, in->Hkv, &dk, d) ||
+        attn_heads3(g, n, LA_V, in->Hkv, &in->Dv, d))
+        return 1;
+    if (dk != in->Dk)
+        return diag_node(d, g, n, "key has head size %lld, query %lld", (long long)dk, (long long)in->Dk);
+    if (has_in(n, LA_DECAY) != in->gated)
+        return diag_node(d, g, n, "update_rule '%s' %s the decay input", rule, in->gated ? "needs" : "takes no");
+    if (has_in(n, LA_BETA) != in->delta)
+        return diag_node(d, g, n, "update_rule '%s' %s the beta input", rule, in->delta ? "needs" : "takes no");
+    int which = 0;
+    int64_t decay_last[2] = {in->Hkv * in->Dk, in->Hkv}, beta_last[2] = {in->Hkv, 1};
+    if (in->gated && linattn_bt(g, n, LA_DECAY, in, decay_last, &which, d))
+        return 1;
+    in->decay_per_key = in->gated && which == 0;
+    if (in->delta && linattn_bt(g, n, LA_BETA, in, beta_last, &which, d))
+        return 1;
+    in->beta_shared = in->delta && which == 1;
+    in->t = q->dtype;
+    in->s = past ? past->dtype : in->t;
+    if (past && (past->shape.rank != 4 || past->shape.dim[0] != in->B || past->shape.dim[1] != in->Hkv ||
+                 past->shape.dim[2] != in->Dk || past->shape.dim[3] != in->Dv))
+        return diag_node(d, g, n, "past_state has shape %s, expected [%lld, %lld, %lld, %lld]",
+                         shape_str(&past->shape, b1, sizeof b1), (long long)in->B, (long long)in->Hkv,
+                         (long long)in->Dk, (long long)in->Dv);
+    if (in->scale == 0) {
+        if (in->Dk <= 0)
+            return diag_node(d, g, n, "head size is 0: give the scale attribute");
+        in->scale = 1.0 / sqrt((double)in->Dk);
+    }
+    return 0;
 }
 
 int infer_linearattention(Graph *g, Node *n, Diag *d)
 {
-    return diag_node(d, g, n, "not implemented yet");
+    LinAttnInfo in;
+    if (linattn_read(g, n, &in, d))
+        return 1;
+    Shape y = {3, {in.B, in.T, in.Hq * in.Dv}}, st = {4, {in.B, in.Hkv, in.Dk, in.Dv}};
+    op_set_out(g, n, LA_OUT_Y, in.t, &y);
+    op_set_out(g, n, LA_OUT_PRESENT, in.s, &st);
+    return 0;
+}
+
+/* Element [b, t, last] of 3-D input i, as a value of type c. */
+static Expr *linattn_load(Lower *L, Node *n, int i, DType c, Expr *b, Expr *t, Expr *last)
+{
+    Expr *co[3] = {b, t, last};
+    return ke_cast(lw_arena(L), c, lw_load(L, n->in[i], co));
 }
 
 int lower_linearattention(Lower *L, Node *n)
 {
-    return lw_error(L, n, "not implemented yet");
+    Graph *g = lw_graph(L);
+    KB *kb = lw_kb(L);
+    Arena *a = lw_arena(L);
+    LinAttnInfo in;
+    Diag d = {.file = g->file};
+    if (linattn_read(g, n, &in, &d))
+        return lw_error(L, n, "bad inputs or attributes");
+    DType c = calc_type(in.t);
+    int64_t G = in.Hq / in.Hkv;
+    Shape ss = {4, {in.B, in.Hkv, in.Dk, in.Dv}};
+    int out_st = has_out(n, LA_OUT_PRESENT);
+    int state = out_st && in.s == c ? lw_buf(L, n->out[LA_OUT_PRESENT]) : lw_temp(L, "state", c, &ss);
+
+    kb_comment(kb, "linear attention: one recurrence per key/value head");
+    Expr *b = kb_v(kb, kb_for(kb, "b", in.B));
+    Expr *hk = kb_v(kb, kb_for(kb, "hk", in.Hkv));
+    /* S[i, j] = past_state[b, hk, i, j], or 0 */
+    Expr *i = kb_v(kb, kb_for(kb, "i", in.Dk));
+    Expr *j = kb_v(kb, kb_for(kb, "j", in.Dv));
+    Expr *sc[4] = {b, hk, i, j};
+    Expr *s0 = has_in(n, LA_PAST) ? ke_cast(a, c, lw_load(L, n->in[LA_PAST], sc)) : ke_const(a, c, 0);
+    kb_store(kb, state, kb_flat(kb, &ss, sc), s0);
+    kb_end(kb);
+    kb_end(kb);
+
+    Expr *t = kb_v(kb, kb_for(kb, "t", in.T));
+    /* column j of S: decay, delta correction u[j], then S[:, j] += k u[j] */
+    j = kb_v(kb, kb_for(kb, "j", in.Dv));
+    int r = in.delta ? kb_let(kb, "r", ke_const(a, c, 0)) : -1;
+    if (in.gated || in.delta) {
+        i = kb_v(kb, kb_for(kb, "i", in.Dk));
+        Expr *sij[4] = {b, hk, i, j};
+        Expr *at = kb_flat(kb, &ss, sij);
+        if (in.gated) {
+            Expr *gi = in.decay_per_key ? packed(a, hk, in.Dk, i) : hk;
+            Expr *e = ke_un(a, U_EXP, linattn_load(L, n, LA_DECAY, c, b, t, gi));
+            kb_store(kb, state, at, ke_bin(a, B_MUL, ke_load(a, kb->p, state, at), e));
+        }
+        if (in.delta) {
+            Expr *ki = linattn_load(L, n, LA_K, c, b, t, packed(a, hk, in.Dk, i));
+            kb_assign(kb, r, ke_bin(a, B_ADD, kb_v(kb, r), ke_bin(a, B_MUL, ke_load(a, kb->p, state, at), ki)));
+        }
+        kb_end(kb);
+    }
+    Expr *u = linattn_load(L, n, LA_V, c, b, t, packed(a, hk, in.Dv, j));
+    if (in.delta) {
+        Expr *beta = linattn_load(L, n, LA_BETA, c, b, t, in.beta_shared ? ke_idx(a, 0) : hk);
+        u = ke_bin(a, B_MUL, beta, ke_bin(a, B_SUB, u, kb_v(kb, r)));
+    }
+    int uv = kb_let(kb, "u", u);
+    i = kb_v(kb, kb_for(kb, "i", in.Dk));
+    Expr *sij[4] = {b, hk, i, j};
+    Expr *at = kb_flat(kb, &ss, sij);
+    Expr *ki = linattn_load(L, n, LA_K, c, b, t, packed(a, hk, in.Dk, i));
+    kb_store(kb, state, at, ke_bin(a, B_ADD, ke_load(a, kb->p, state, at), ke_bin(a, B_MUL, ki, kb_v(kb, uv))));
+    kb_end(kb);
+    kb_end(kb); /* j */
+
+    /* Y[b, t, h, j] = scale * sum_i Q[b, t, h, i] * S[i, j], h = hk*G + gq */
+    Expr *gq = kb_v(kb, kb_for(kb, "g", G));
+    Expr *h = packed(a, hk, G, gq);
+    j = kb_v(kb, kb_for(kb, "j", in.Dv));
+    int acc = kb_let(kb, "acc", ke_const(a, c, 0));
+    i = kb_v(kb, kb_for(kb, "i", in.Dk));
+    Expr *sq[4] = {b, hk, i, j};
+    Expr *qi = linattn_load(L, n, LA_Q, c, b, t, packed(a, h, in.Dk, i));
+    Expr *si = ke_load(a, kb->p, state, kb_flat(kb, &ss, sq));
+    kb_assign(kb, acc, ke_bin(a, B_ADD, kb_v(kb, acc), ke_bin(a, B_MUL, qi, si)));
+    kb_end(kb);
+    Expr *yc[3] = {b, t, packed(a, h, in.Dv, j)};
+    lw_store(L, n, LA_OUT_Y, yc, ke_cast(a, in.t, ke_bin(a, B_MUL, fconst(a, c, in.scale), kb_v(kb, acc))));
+    kb_end(kb); /* j */
+    kb_end(kb); /* g */
+    kb_end(kb); /* t */
+
+    if (out_st && state != lw_buf(L, n->out[LA_OUT_PRESENT])) {
+        /* present_state[b, hk, i, j] = S[i, j], rounded to its type */
+        i = kb_v(kb, kb_for(kb, "i", in.Dk));
+        j = kb_v(kb, kb_for(kb, "j", in.Dv));
+        Expr *pc[4] = {b, hk, i, j};
+        lw_store(L, n, LA_OUT_PRESENT, pc, ke_cast(a, in.s, ke_load(a, kb->p, state, kb_flat(kb, &ss, pc))));
+        kb_end(kb);
+        kb_end(kb);
+    }
+    kb_end(kb); /* hk */
+    kb_end(kb); /* b */
+    return 0;
 }
