@@ -85,7 +85,7 @@ static Expr *requantize(KB *b, DType q, Expr *v, Expr *zp)
     Arena *a = b->a;
     Expr *r = ke_un(a, U_ROUND, widened(a, v));
     if (zp)
-        r = BIN(B_ADD, r, CAST(v->type, zp));
+        r = BIN(B_ADD, r, CAST(r->type, zp));
     return saturate(b, q, r);
 }
 
@@ -117,11 +117,16 @@ static int need_scalar(Graph *g, Node *n, int i, Diag *d)
     return 0;
 }
 
-/* "f32" for a type kiln knows, else the ONNX code (float8, int4, ...). */
+/* "f32" for a type kiln knows, else ONNX's name of the type (the float8,
+ * 4-bit and 2-bit types kiln cannot compute yet), else its code. */
 static const char *type_text(char *buf, size_t size, int64_t code)
 {
+    static const char *onnx_names[] = {"float8e4m3fn", "float8e4m3fnuz", "float8e5m2", "float8e5m2fnuz", "uint4",
+                                       "int4", "float4e2m1", "float8e8m0", "uint2", "int2"}; /* codes 17.. */
     if (code > 0 && code < 64 && dtype_known((int)code))
         snprintf(buf, size, "%s", dtype_name((DType)code));
+    else if (code >= 17 && code < 17 + (int64_t)(sizeof onnx_names / sizeof *onnx_names))
+        snprintf(buf, size, "%s", onnx_names[code - 17]);
     else
         snprintf(buf, size, "element type %lld", (long long)code);
     return buf;
@@ -161,14 +166,12 @@ static int qparam_check(Graph *g, Node *n, int i, const Shape *x, QInfo *qi, int
                              i, p->name, ps, (long long)x->dim[ax], ax, xs);
         return 0;
     }
-    int ok = p->shape.rank == x->rank;
-    for (int j = 0; ok && j < x->rank; j++)
-        ok = j == ax ? p->shape.dim[j] == (x->dim[j] + qi->block - 1) / qi->block : p->shape.dim[j] == x->dim[j];
-    if (!ok)
-        return diag_node(d, g, n,
-                         "input %d ('%s') has shape %s: for blocks of %lld along axis %d of x (%s), expected x's "
-                         "shape with ceil(%lld / %lld) there",
-                         i, p->name, ps, (long long)qi->block, ax, xs, (long long)x->dim[ax], (long long)qi->block);
+    Shape want = *x;
+    char ws[160];
+    want.dim[ax] = (x->dim[ax] + qi->block - 1) / qi->block; /* ceil(D / block) blocks */
+    if (!shape_equal(&p->shape, &want))
+        return diag_node(d, g, n, "input %d ('%s') has shape %s: blocks of %lld along axis %d of x (%s) need %s", i,
+                         p->name, ps, (long long)qi->block, ax, xs, shape_str(&want, ws, sizeof ws));
     return 0;
 }
 
@@ -313,12 +316,13 @@ int lower_dynquant(Lower *L, Node *n)
     kb_assign(b, hi, BIN(B_MAX, kb_v(b, hi), x));
     lw_end_loops(L, xs);
 
-    /* scale = (hi - lo) / 255 (1 / 255 when hi == lo); zero point = saturate(round(0 - lo / scale)) */
-    Expr *span = ke_select(a, BIN(B_EQ, kb_v(b, hi), kb_v(b, lo)), ke_const(a, t, 1), BIN(B_SUB, kb_v(b, hi), kb_v(b, lo)));
-    Expr *scale = kb_v(b, kb_let(b, "scale", BIN(B_DIV, span, ke_const(a, t, 255))));
-    Expr *zp = kb_v(b, kb_let(b, "zp", ke_un(a, U_ROUND, BIN(B_SUB, ke_const(a, t, 0), BIN(B_DIV, kb_v(b, lo), scale)))));
+    /* scale = (hi - lo) / 255 and zero point = saturate(round(0 - lo / scale)), the spec's
+     * formula as its function body computes it: no special case when x is all zeros (scale 0,
+     * lo / scale NaN, which saturates to zero point 0, and y is 0) */
+    Expr *scale = kb_v(b, kb_let(b, "scale", BIN(B_DIV, BIN(B_SUB, kb_v(b, hi), kb_v(b, lo)), ke_const(a, t, 255))));
     /* round(clamp(v)) == clamp(round(v)) for integer bounds */
-    zp = kb_v(b, kb_let(b, "zq", saturate(b, DT_U8, zp)));
+    Expr *izp = ke_un(a, U_ROUND, BIN(B_SUB, ke_const(a, t, 0), BIN(B_DIV, kb_v(b, lo), scale)));
+    Expr *zp = kb_v(b, kb_let(b, "zp", saturate(b, DT_U8, izp)));
     lw_store(L, n, 1, none, scale);
     lw_store(L, n, 2, none, zp);
 
