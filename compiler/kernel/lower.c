@@ -119,15 +119,30 @@ int lw_temp(Lower *L, const char *name, DType t, const Shape *s)
 
 void lw_loops(Lower *L, const Shape *s, const char *names, Expr **coords)
 {
-    int named = names && (int)strlen(names) >= s->rank;
+    int letters = names && (int)strlen(names) >= s->rank;
     for (int i = 0; i < s->rank; i++) {
-        char nm[16];
-        if (named)
+        char nm[48];
+        if (letters)
             snprintf(nm, sizeof nm, "%c", names[i]);
         else
-            snprintf(nm, sizeof nm, "i%d", i);
+            snprintf(nm, sizeof nm, "%.24s%d", names ? names : "i", i);
         coords[i] = kb_v(&L->kb, kb_for(&L->kb, nm, s->dim[i]));
     }
+}
+
+Expr *lw_index(Lower *L, const char *name, Expr *raw, int64_t dim)
+{
+    Arena *a = L->p->arena;
+    int k = kb_let(&L->kb, name, ke_cast(a, DT_INDEX, raw));
+    Expr *kv = kb_v(&L->kb, k);
+    kb_assign(&L->kb, k, ke_select(a, ke_bin(a, B_LT, kv, ke_idx(a, 0)), ke_bin(a, B_ADD, kv, ke_idx(a, dim)), kv));
+    return kv;
+}
+
+Expr *lw_clamp(Lower *L, Expr *k, int64_t dim)
+{
+    Arena *a = L->p->arena;
+    return ke_bin(a, B_MAX, ke_idx(a, 0), ke_bin(a, B_MIN, k, ke_idx(a, dim - 1)));
 }
 
 void lw_end_loops(Lower *L, const Shape *s)

@@ -38,26 +38,6 @@ static Expr *idx(Lower *L, int64_t v) { return ke_idx(lw_arena(L), v); }
 
 static const DType index_types[] = {DT_I32, DT_I64, DT_UNDEF};
 
-/* Fail unless inputs 0..count-1 are present (not given as ""). */
-static int need_inputs(Graph *g, Node *n, int count, Diag *d)
-{
-    static const char *nth[] = {"first", "second", "third"};
-    for (int i = 0; i < count; i++)
-        if (!op_in(g, n, i))
-            return diag_node(d, g, n, "the %s input is required", nth[i]);
-    return 0;
-}
-
-/* Fail unless input i holds data kiln computes with (not strings, complex). */
-static int need_computable(Graph *g, Node *n, int i, Diag *d)
-{
-    const Value *v = op_in(g, n, i);
-    if (v && !dtype_is_computable(v->dtype))
-        return diag_node(d, g, n, "input %d ('%s') has type %s, which kiln does not compute with", i, v->name,
-                         dtype_name(v->dtype));
-    return 0;
-}
-
 /* Fail unless input i holds numbers (an integer or float type, not bool). */
 static int need_numeric(Graph *g, Node *n, int i, Diag *d)
 {
@@ -66,35 +46,6 @@ static int need_numeric(Graph *g, Node *n, int i, Diag *d)
         return diag_node(d, g, n, "input %d ('%s') has type %s, which this op does not support", i, v->name,
                          dtype_name(v->dtype));
     return 0;
-}
-
-/* Open one loop per dim of s, named <prefix>0, <prefix>1, ..; coords receive
- * the variables. Close them with lw_end_loops(L, s). */
-static void open_loops(Lower *L, const Shape *s, const char *prefix, Expr **coords)
-{
-    KB *b = lw_kb(L);
-    for (int i = 0; i < s->rank; i++)
-        coords[i] = kb_v(b, kb_for(b, arena_printf(lw_arena(L), "%s%d", prefix, i), s->dim[i]));
-}
-
-/* Runtime index `raw` (any numeric type) as a DT_INDEX local on an axis of
- * `dim` elements, negative counting from the end. It is still outside
- * [0, dim) when raw was outside [-dim, dim): callers clamp or test it. */
-static Expr *index_local(Lower *L, const char *name, Expr *raw, int64_t dim)
-{
-    Arena *a = lw_arena(L);
-    KB *b = lw_kb(L);
-    int k = kb_let(b, name, ke_cast(a, DT_INDEX, raw));
-    Expr *kv = kb_v(b, k);
-    kb_assign(b, k, ke_select(a, ke_bin(a, B_LT, kv, idx(L, 0)), ke_bin(a, B_ADD, kv, idx(L, dim)), kv));
-    return kv;
-}
-
-/* k clamped into [0, dim) (dim >= 1). */
-static Expr *clamp_index(Lower *L, Expr *k, int64_t dim)
-{
-    Arena *a = lw_arena(L);
-    return ke_bin(a, B_MAX, idx(L, 0), ke_bin(a, B_MIN, k, idx(L, dim - 1)));
 }
 
 /* Whether k lies in [0, dim). */
@@ -112,7 +63,7 @@ static int gathernd_params(Graph *g, Node *n, int *out_b, int *out_k, Diag *d)
 {
     const Value *x = op_in(g, n, 0), *ix = op_in(g, n, 1);
     int64_t bd;
-    if (need_inputs(g, n, 2, d) || need_computable(g, n, 0, d) || op_check_dtype(g, n, 1, index_types, d) ||
+    if (op_check_dtype(g, n, 1, index_types, d) ||
         attr_int(g, n, "batch_dims", 0, &bd, d))
         return 1;
     int r = x->shape.rank, q = ix->shape.rank;
@@ -173,17 +124,17 @@ int lower_gathernd(Lower *L, Node *n)
     tuples.rank--;
     for (int i = bd + k; i < xs->rank; i++)
         slice.dim[slice.rank++] = xs->dim[i];
-    open_loops(L, &tuples, "t", oc);
+    lw_loops(L, &tuples, "t", oc);
     for (int i = 0; i < bd; i++)
         xc[i] = oc[i];
     memcpy(tc, oc, sizeof(Expr *) * (size_t)(q - 1));
     for (int j = 0; j < k; j++) {
         tc[q - 1] = idx(L, j);
-        Expr *kj = index_local(L, arena_printf(lw_arena(L), "k%d", j), lw_load(L, n->in[1], tc),
+        Expr *kj = lw_index(L, arena_printf(lw_arena(L), "k%d", j), lw_load(L, n->in[1], tc),
                                xs->dim[bd + j]);
-        xc[bd + j] = clamp_index(L, kj, xs->dim[bd + j]); /* out of range: clamped */
+        xc[bd + j] = lw_clamp(L, kj, xs->dim[bd + j]); /* out of range: clamped */
     }
-    open_loops(L, &slice, "s", oc + q - 1);
+    lw_loops(L, &slice, "s", oc + q - 1);
     for (int i = bd + k; i < xs->rank; i++)
         xc[i] = oc[q - 1 + i - bd - k];
     lw_store(L, n, 0, oc, lw_load(L, n->in[0], xc));
@@ -227,7 +178,7 @@ static int scatter_params(Graph *g, Node *n, ScatterParams *p, Diag *d)
     const Value *x = op_in(g, n, 0), *ix = op_in(g, n, 1), *u = op_in(g, n, 2);
     char a[160], b[160];
     memset(p, 0, sizeof *p);
-    if (need_inputs(g, n, 3, d) || need_computable(g, n, 0, d) || op_check_dtype(g, n, 1, index_types, d) ||
+    if (op_check_dtype(g, n, 1, index_types, d) ||
         op_same_dtype(g, n, 0, 2, d) || scatter_reduction(g, n, &p->red, d))
         return 1;
     int r = x->shape.rank, q = ix->shape.rank;
@@ -321,17 +272,17 @@ int lower_scatter(Lower *L, Node *n)
         tuples.rank = q - 1;
         for (int j = p.k; j < xs->rank; j++)
             slice.dim[slice.rank++] = xs->dim[j];
-        open_loops(L, &tuples, "t", uc);
+        lw_loops(L, &tuples, "t", uc);
         ok = NULL;
         memcpy(tc, uc, sizeof(Expr *) * (size_t)(q - 1));
         for (int j = 0; j < p.k; j++) {
             tc[q - 1] = idx(L, j);
-            yc[j] = index_local(L, arena_printf(a, "k%d", j), lw_load(L, n->in[1], tc), xs->dim[j]);
+            yc[j] = lw_index(L, arena_printf(a, "k%d", j), lw_load(L, n->in[1], tc), xs->dim[j]);
             Expr *inj = in_range(L, yc[j], xs->dim[j]);
             ok = ok ? ke_bin(a, B_AND, ok, inj) : inj;
         }
         kb_if(b, ok);
-        open_loops(L, &slice, "s", uc + q - 1);
+        lw_loops(L, &slice, "s", uc + q - 1);
         for (int j = p.k; j < xs->rank; j++)
             yc[j] = uc[q - 1 + j - p.k];
         Expr *at = kb_flat(b, xs, yc);
@@ -342,9 +293,9 @@ int lower_scatter(Lower *L, Node *n)
         return 0;
     }
     /* y[u.. with u_axis replaced by indices[u..]] = f(that, updates[u..]) */
-    open_loops(L, us, "u", uc);
+    lw_loops(L, us, "u", uc);
     memcpy(yc, uc, sizeof(Expr *) * (size_t)xs->rank);
-    yc[p.axis] = index_local(L, "k", lw_load(L, n->in[1], uc), xs->dim[p.axis]);
+    yc[p.axis] = lw_index(L, "k", lw_load(L, n->in[1], uc), xs->dim[p.axis]);
     ok = in_range(L, yc[p.axis], xs->dim[p.axis]);
     kb_if(b, ok);
     Expr *at = kb_flat(b, xs, yc);
@@ -364,8 +315,7 @@ static int onehot_params(Graph *g, Node *n, int *out_axis, int64_t *out_depth, D
     double depth;
     int nd;
     char a[160];
-    if (need_inputs(g, n, 3, d) || need_numeric(g, n, 0, d) || need_numeric(g, n, 1, d) ||
-        need_computable(g, n, 2, d))
+    if (need_numeric(g, n, 0, d) || need_numeric(g, n, 1, d))
         return 1;
     if (vals->shape.rank != 1 || vals->shape.dim[0] != 2)
         return diag_node(d, g, n, "values has shape %s, expected 2 ([off_value, on_value])",
@@ -411,12 +361,12 @@ int lower_onehot(Lower *L, Node *n)
     /* y[a.., c, b..] = indices[a.., b..] == c ? values[1] : values[0], with
      * negative indices counting from depth (opset 11 on; before, they are
      * out of range); out of range matches no c */
-    open_loops(L, os, "i", oc);
+    lw_loops(L, os, "i", oc);
     for (int i = 0, j = 0; i < os->rank; i++)
         if (i != axis)
             ic[j++] = oc[i];
     Expr *raw = lw_load(L, n->in[0], ic);
-    Expr *k = n->opset >= 11 ? index_local(L, "k", raw, depth) : ke_cast(a, DT_INDEX, raw);
+    Expr *k = n->opset >= 11 ? lw_index(L, "k", raw, depth) : ke_cast(a, DT_INDEX, raw);
     Expr *on = lw_load(L, n->in[2], &one), *off = lw_load(L, n->in[2], &zero);
     lw_store(L, n, 0, oc, ke_select(a, ke_bin(a, B_EQ, k, oc[axis]), on, off));
     lw_end_loops(L, os);
@@ -431,7 +381,7 @@ static int cumulative_axis(Graph *g, Node *n, int *out, Diag *d)
     const Value *x = op_in(g, n, 0);
     int64_t axis;
     int na;
-    if (need_inputs(g, n, 2, d) || need_numeric(g, n, 0, d) || op_check_dtype(g, n, 1, index_types, d))
+    if (need_numeric(g, n, 0, d) || op_check_dtype(g, n, 1, index_types, d))
         return 1;
     if (x->shape.rank < 1)
         return diag_node(d, g, n, "x must have rank >= 1");
@@ -502,7 +452,7 @@ static int revseq_params(Graph *g, Node *n, int *out_batch, int *out_time, Diag 
     const Value *x = op_in(g, n, 0), *lens = op_in(g, n, 1);
     int64_t batch, time;
     char a[160];
-    if (need_inputs(g, n, 2, d) || need_computable(g, n, 0, d) || op_check_dtype(g, n, 1, index_types, d) ||
+    if (op_check_dtype(g, n, 1, index_types, d) ||
         attr_int(g, n, "batch_axis", 1, &batch, d) || attr_int(g, n, "time_axis", 0, &time, d))
         return 1;
     if (x->shape.rank < 2)
@@ -541,7 +491,7 @@ int lower_reversesequence(Lower *L, Node *n)
     Expr *oc[KILN_MAX_RANK], *ic[KILN_MAX_RANK];
     /* y[.., b, .., t, ..] = x[.., b, .., t < len[b] ? len[b] - 1 - t : t, ..],
      * len[b] clamped into [0, steps] */
-    open_loops(L, xs, "i", oc);
+    lw_loops(L, xs, "i", oc);
     Expr *raw = ke_cast(a, DT_INDEX, lw_load(L, n->in[1], &oc[batch]));
     int len = kb_let(b, "len", ke_bin(a, B_MAX, idx(L, 0), ke_bin(a, B_MIN, raw, idx(L, steps))));
     Expr *lv = kb_v(b, len), *t = oc[time];
@@ -566,7 +516,7 @@ static int topk_params(Graph *g, Node *n, TopKParams *p, Diag *d)
     const Value *x = op_in(g, n, 0);
     int64_t axis, largest = 1, sorted, k;
     int nk;
-    if (need_inputs(g, n, 1, d) || need_numeric(g, n, 0, d))
+    if (need_numeric(g, n, 0, d))
         return 1;
     if (x->shape.rank < 1)
         return diag_node(d, g, n, "X must have rank >= 1");
@@ -578,8 +528,9 @@ static int topk_params(Graph *g, Node *n, TopKParams *p, Diag *d)
         if (attr_int(g, n, "k", 0, &k, d))
             return 1;
     } else {
-        if (need_inputs(g, n, 2, d) || op_check_dtype(g, n, 1, index_types, d) ||
-            op_const_ints(g, n, 1, &k, 1, &nk, d))
+        if (!op_in(g, n, 1))
+            return diag_node(d, g, n, "input K is required from opset 10");
+        if (op_check_dtype(g, n, 1, index_types, d) || op_const_ints(g, n, 1, &k, 1, &nk, d))
             return 1;
         if (nk != 1)
             return diag_node(d, g, n, "K must hold one value");

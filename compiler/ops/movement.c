@@ -35,14 +35,7 @@ static Expr *mul(Lower *L, Expr *x, Expr *y) { return ke_bin(lw_arena(L), B_MUL,
  * `dim` elements: negative counts from the end, then clamped into [0, dim). */
 static Expr *wrap_index(Lower *L, Expr *raw, int64_t dim)
 {
-    Arena *a = lw_arena(L);
-    KB *b = lw_kb(L);
-    if (dim == 1)
-        return idx(L, 0);
-    int k = kb_let(b, "k", ke_cast(a, DT_INDEX, raw));
-    Expr *kv = kb_v(b, k);
-    kb_assign(b, k, ke_select(a, ke_bin(a, B_LT, kv, idx(L, 0)), add(L, kv, idx(L, dim)), kv));
-    return ke_bin(a, B_MAX, idx(L, 0), ke_bin(a, B_MIN, kv, idx(L, dim - 1)));
+    return dim == 1 ? idx(L, 0) : lw_clamp(L, lw_index(L, "k", raw, dim), dim);
 }
 
 /* The one element of scalar (or 1-element) value v as an expression of
@@ -61,16 +54,6 @@ static Expr *scalar_of(Lower *L, const Value *v, ValueId id, DType t)
 
 static const DType index_types[] = {DT_I32, DT_I64, DT_UNDEF};
 
-/* Fail unless inputs 0..count-1 are present (not given as ""). */
-static int need_inputs(Graph *g, Node *n, int count, Diag *d)
-{
-    static const char *nth[] = {"first", "second", "third"};
-    for (int i = 0; i < count; i++)
-        if (!op_in(g, n, i))
-            return diag_node(d, g, n, "the %s input is required", nth[i]);
-    return 0;
-}
-
 /* ------------------------------------------------------------- Transpose */
 
 /* perm of Transpose into out[rank]: the attribute, or the dims reversed. */
@@ -78,8 +61,6 @@ static int transpose_perm(Graph *g, Node *n, int out[KILN_MAX_RANK], Diag *d)
 {
     int rank, np;
     int64_t perm[KILN_MAX_RANK];
-    if (need_inputs(g, n, 1, d))
-        return 1;
     rank = op_in(g, n, 0)->shape.rank;
     if (attr_ints(g, n, "perm", perm, KILN_MAX_RANK, &np, d))
         return 1;
@@ -136,7 +117,7 @@ static int concat_axis(Graph *g, Node *n, int *out, Diag *d)
 {
     int64_t axis;
     const Value *x = op_in(g, n, 0);
-    if (need_inputs(g, n, 1, d) || attr_int(g, n, "axis", 1, &axis, d))
+    if (attr_int(g, n, "axis", 1, &axis, d))
         return 1;
     if (!node_attr(n, "axis") && n->opset >= 4)
         return diag_node(d, g, n, "attribute 'axis' is required");
@@ -213,8 +194,6 @@ static int split_params(Graph *g, Node *n, SplitParams *p, Diag *d)
     const Value *x = op_in(g, n, 0);
     int64_t axis, num = -1, split[64];
     int ns = -1;
-    if (need_inputs(g, n, 1, d))
-        return 1;
     if (n->nout > 64)
         return diag_node(d, g, n, "%d outputs, at most 64 are supported", n->nout);
     if (x->shape.rank == 0)
@@ -315,8 +294,6 @@ static int slice_params(Graph *g, Node *n, SliceParams *p, Diag *d)
     const Value *x = op_in(g, n, 0);
     int64_t starts[KILN_MAX_RANK], ends[KILN_MAX_RANK], axes[KILN_MAX_RANK], steps[KILN_MAX_RANK];
     int ns, ne, na, nst = -1;
-    if (need_inputs(g, n, 1, d))
-        return 1;
     int rank = x->shape.rank;
     if (n->opset < 10) {
         if (attr_ints(g, n, "starts", starts, KILN_MAX_RANK, &ns, d) ||
@@ -411,8 +388,6 @@ static int gather_axis(Graph *g, Node *n, int *out, Diag *d)
 {
     const Value *x = op_in(g, n, 0);
     int64_t axis;
-    if (need_inputs(g, n, 2, d))
-        return 1;
     if (x->shape.rank == 0)
         return diag_node(d, g, n, "data must have rank >= 1");
     return attr_int(g, n, "axis", 0, &axis, d) || op_axis(g, n, axis, x->shape.rank, out, d);
@@ -510,7 +485,7 @@ int infer_expand(Graph *g, Node *n, Diag *d)
     int64_t dims[KILN_MAX_RANK];
     int nd;
     char a[160], b[160];
-    if (need_inputs(g, n, 2, d) || op_const_ints(g, n, 1, dims, KILN_MAX_RANK, &nd, d))
+    if (op_const_ints(g, n, 1, dims, KILN_MAX_RANK, &nd, d))
         return 1;
     if (op_in(g, n, 1)->shape.rank != 1)
         return diag_node(d, g, n, "shape must be a 1-D tensor");
@@ -547,7 +522,7 @@ int infer_tile(Graph *g, Node *n, Diag *d)
     int nr;
     if (n->opset < 6)
         return diag_node(d, g, n, "Tile before opset 6 (tiles and axis inputs) is not supported");
-    if (need_inputs(g, n, 2, d) || op_const_ints(g, n, 1, rep, KILN_MAX_RANK, &nr, d))
+    if (op_const_ints(g, n, 1, rep, KILN_MAX_RANK, &nr, d))
         return 1;
     if (nr != x->shape.rank)
         return diag_node(d, g, n, "repeats has %d entries, the input has rank %d", nr, x->shape.rank);
@@ -594,7 +569,7 @@ static int pad_params(Graph *g, Node *n, PadParams *p, Diag *d)
     const char *mode;
     int64_t pads[2 * KILN_MAX_RANK], axes[KILN_MAX_RANK];
     int np, na = -1;
-    if (need_inputs(g, n, 1, d) || attr_str(g, n, "mode", "constant", &mode, d))
+    if (attr_str(g, n, "mode", "constant", &mode, d))
         return 1;
     int rank = x->shape.rank;
     static const char *modes[] = {"constant", "reflect", "edge", "wrap"};
@@ -773,7 +748,7 @@ static int d2s_params(Graph *g, Node *n, int64_t *out_b, int *out_crd, Diag *d)
 {
     const Value *x = op_in(g, n, 0);
     const char *mode = "DCR";
-    if (need_inputs(g, n, 1, d) || attr_int(g, n, "blocksize", 0, out_b, d))
+    if (attr_int(g, n, "blocksize", 0, out_b, d))
         return 1;
     if (!node_attr(n, "blocksize") || *out_b <= 0)
         return diag_node(d, g, n, "attribute 'blocksize' must be given and positive");
@@ -851,7 +826,7 @@ int infer_trilu(Graph *g, Node *n, Diag *d)
     const Value *x = op_in(g, n, 0), *k = op_in(g, n, 1);
     int64_t upper;
     static const DType k_types[] = {DT_I64, DT_UNDEF};
-    if (need_inputs(g, n, 1, d) || attr_int(g, n, "upper", 1, &upper, d) || op_check_dtype(g, n, 1, k_types, d))
+    if (attr_int(g, n, "upper", 1, &upper, d) || op_check_dtype(g, n, 1, k_types, d))
         return 1;
     if (x->shape.rank < 2)
         return diag_node(d, g, n, "input must have rank >= 2, not %d", x->shape.rank);

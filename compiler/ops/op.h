@@ -181,11 +181,19 @@ void lw_store(Lower *L, Node *n, int out, Expr *const *coords, Expr *value);
 int lw_const(Lower *L, const char *name, DType t, const Shape *s, const void *data);
 /* A scratch buffer live only during the current kernel. */
 int lw_temp(Lower *L, const char *name, DType t, const Shape *s);
-/* Open one loop per dim of s, named from `names` (e.g. "nchw") or i0, i1..;
- * coords receive the variables. Close them with kb_end() rank times, or
- * lw_end_loops. */
+/* Open one loop per dim of s; coords receive the variables. `names` gives
+ * one letter per dim ("nchw") when it has at least rank letters; otherwise
+ * it is a prefix ("o" -> o0, o1, ...); NULL means i0, i1, ... Close them
+ * with lw_end_loops. */
 void lw_loops(Lower *L, const Shape *s, const char *names, Expr **coords);
 void lw_end_loops(Lower *L, const Shape *s);
+/* A runtime index value `raw` (any integer or float type) as a DT_INDEX
+ * local named `name` on an axis of `dim` elements, negative values counting
+ * from the end. It is still outside [0, dim) when raw was outside
+ * [-dim, dim): callers clamp it (lw_clamp) or test it. */
+Expr *lw_index(Lower *L, const char *name, Expr *raw, int64_t dim);
+/* k clamped into [0, dim) (dim >= 1). */
+Expr *lw_clamp(Lower *L, Expr *k, int64_t dim);
 /* Report a lowering failure on node n. Returns 1. */
 int lw_error(Lower *L, Node *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
