@@ -910,6 +910,8 @@ static int linattn_read(Graph *g, Node *n, LinAttnInfo *in, Diag *d)
         return diag_node(d, g, n, "update_rule '%s' is not 'linear', 'gated', 'delta' or 'gated_delta'", rule);
     in->gated = !strcmp(rule, "gated") || !strcmp(rule, "gated_delta");
     in->delta = !strcmp(rule, "delta") || !strcmp(rule, "gated_delta");
+    if (!node_attr(n, "q_num_heads") || !node_attr(n, "kv_num_heads"))
+        return diag_node(d, g, n, "attributes q_num_heads and kv_num_heads are required");
     if (in->Hq <= 0 || in->Hkv <= 0 || in->Hq % in->Hkv)
         return diag_node(d, g, n, "q_num_heads %lld must be a positive multiple of kv_num_heads %lld",
                          (long long)in->Hq, (long long)in->Hkv);
@@ -927,9 +929,9 @@ static int linattn_read(Graph *g, Node *n, LinAttnInfo *in, Diag *d)
     if (dk != in->Dk)
         return diag_node(d, g, n, "key has head size %lld, query %lld", (long long)dk, (long long)in->Dk);
     if (has_in(n, LA_DECAY) != in->gated)
-        return diag_node(d, g, n, "update_rule '%s' %s the decay input", rule, in->gated ? "needs" : "takes no");
+        return diag_node(d, g, n, "update_rule '%s' %s a decay input", rule, in->gated ? "needs" : "does not take");
     if (has_in(n, LA_BETA) != in->delta)
-        return diag_node(d, g, n, "update_rule '%s' %s the beta input", rule, in->delta ? "needs" : "takes no");
+        return diag_node(d, g, n, "update_rule '%s' %s a beta input", rule, in->delta ? "needs" : "does not take");
     int which = 0;
     int64_t decay_last[2] = {in->Hkv * in->Dk, in->Hkv}, beta_last[2] = {in->Hkv, 1};
     if (in->gated && linattn_bt(g, n, LA_DECAY, in, decay_last, &which, d))
