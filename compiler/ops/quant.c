@@ -44,7 +44,6 @@ static void qrange(DType q, double *lo, double *hi)
     case DT_I8: *lo = -128, *hi = 127; break;
     case DT_U16: *lo = 0, *hi = 65535; break;
     case DT_I16: *lo = -32768, *hi = 32767; break;
-    case DT_I32: *lo = -2147483648.0, *hi = 2147483647.0; break;
     default: *lo = 0, *hi = 255; break;
     }
 }
@@ -181,7 +180,7 @@ static int quant_read(Graph *g, Node *n, QInfo *qi, Diag *d)
     static const DType dx_types[] = {DT_U8, DT_I8, DT_U16, DT_I16, DT_I32, DT_UNDEF};
     const Value *x = op_in(g, n, 0), *s = op_in(g, n, 1), *z = op_in(g, n, 2);
     int quantize = n->op == OP_QUANTIZELINEAR;
-    int64_t axis, saturate_attr, out_dtype, precision;
+    int64_t axis, saturate_attr, out_dtype, precision; /* saturate: float8 only, read to check its kind */
     char t1[64], t2[64];
     if (attr_int(g, n, "axis", 1, &axis, d) || attr_int(g, n, "block_size", 0, &qi->block, d) ||
         attr_int(g, n, "output_dtype", 0, &out_dtype, d) || attr_int(g, n, "saturate", 1, &saturate_attr, d) ||
@@ -402,8 +401,9 @@ static int qmm_shape(Graph *g, Node *n, int ia, int ib, QMMShape *s, Diag *d)
  * [batch.., rows, cols]: one value; for A (per_row), a vector of `rows`
  * values, one per row, as the spec writes per-row parameters; or a tensor
  * that broadcasts (numpy) to f, such as [.., rows, 1] or a vector of `cols`
- * values (per column). */
-static int mm_param_check(Graph *g, Node *n, int i, const Shape *f, int per_row, Diag *d)
+ * values (per column). A scale multiplies the finished int32 sum, so it
+ * must not vary along the summed dim: f's dim kdim (-1: no such rule). */
+static int mm_param_check(Graph *g, Node *n, int i, const Shape *f, int per_row, int kdim, Diag *d)
 {
     const Value *p = op_in(g, n, i);
     char ps[160], fs[160];
@@ -411,14 +411,21 @@ static int mm_param_check(Graph *g, Node *n, int i, const Shape *f, int per_row,
         return 0;
     if (per_row && p->shape.rank == 1 && p->shape.dim[0] == f->dim[f->rank - 2])
         return 0;
-    int ok = p->shape.rank <= f->rank;
+    int ok = p->shape.rank <= f->rank, along_k = 0;
     for (int j = 0; ok && j < p->shape.rank; j++) {
-        int64_t e = p->shape.dim[p->shape.rank - 1 - j], want = f->dim[f->rank - 1 - j];
-        ok = e == 1 || e == want;
+        int fj = f->rank - 1 - j;
+        int64_t e = p->shape.dim[p->shape.rank - 1 - j];
+        ok = e == 1 || e == f->dim[fj];
+        along_k |= fj == kdim && e > 1;
     }
+    shape_str(&p->shape, ps, sizeof ps);
+    shape_str(f, fs, sizeof fs);
     if (!ok)
-        return diag_node(d, g, n, "input %d ('%s') has shape %s, which does not spread over a matrix of %s",
-                         i, p->name, shape_str(&p->shape, ps, sizeof ps), shape_str(f, fs, sizeof fs));
+        return diag_node(d, g, n, "input %d ('%s') has shape %s, which does not spread over a matrix of %s", i,
+                         p->name, ps, fs);
+    if (along_k)
+        return diag_node(d, g, n, "scale input %d ('%s') has shape %s, which varies along the summed dim of %s", i,
+                         p->name, ps, fs);
     return 0;
 }
 
@@ -504,7 +511,7 @@ static int mmi_read(Graph *g, Node *n, QMMShape *s, Diag *d)
     if (op_check_dtype(g, n, 0, q8_types, d) || op_check_dtype(g, n, 1, q8_types, d) ||
         op_same_dtype(g, n, 0, 2, d) || op_same_dtype(g, n, 1, 3, d) || qmm_shape(g, n, 0, 1, s, d))
         return 1;
-    return mm_param_check(g, n, 2, &s->fa, 1, d) || mm_param_check(g, n, 3, &s->fb, 0, d);
+    return mm_param_check(g, n, 2, &s->fa, 1, -1, d) || mm_param_check(g, n, 3, &s->fb, 0, -1, d);
 }
 
 int infer_matmulinteger(Graph *g, Node *n, Diag *d)
@@ -542,9 +549,10 @@ static int qlmm_read(Graph *g, Node *n, QMMShape *s, Diag *d)
         op_same_dtype(g, n, 0, 2, d) || op_same_dtype(g, n, 3, 5, d) || op_same_dtype(g, n, 1, 4, d) ||
         op_same_dtype(g, n, 1, 6, d) || qmm_shape(g, n, 0, 3, s, d))
         return 1;
-    return mm_param_check(g, n, 1, &s->fa, 1, d) || mm_param_check(g, n, 2, &s->fa, 1, d) ||
-           mm_param_check(g, n, 4, &s->fb, 0, d) || mm_param_check(g, n, 5, &s->fb, 0, d) ||
-           mm_param_check(g, n, 6, &s->full, 0, d) || mm_param_check(g, n, 7, &s->full, 0, d);
+    int r = s->full.rank;
+    return mm_param_check(g, n, 1, &s->fa, 1, r - 1, d) || mm_param_check(g, n, 2, &s->fa, 1, -1, d) ||
+           mm_param_check(g, n, 4, &s->fb, 0, r - 2, d) || mm_param_check(g, n, 5, &s->fb, 0, -1, d) ||
+           mm_param_check(g, n, 6, &s->full, 0, -1, d) || mm_param_check(g, n, 7, &s->full, 0, -1, d);
 }
 
 int infer_qlinearmatmul(Graph *g, Node *n, Diag *d)
@@ -569,7 +577,7 @@ int lower_qlinearmatmul(Lower *L, Node *n)
     DType q = g->values[n->out[0]].dtype;
     kb_comment(b, "y[m, n] = saturate(round(sum_k (a[m, k] - a_zp) * (b[k, n] - b_zp) * a_scale * b_scale / y_scale) + y_zp)");
     int acc = qmm_product(L, n, &s, 2, 5, fc);
-    /* the scales at (m, k) and (k, n) do not depend on k: per row and per column */
+    /* the scales do not vary along k (qlmm_read): read them at k = 0 */
     int nb = s.full.rank - 2;
     for (int i = 0; i < nb; i++)
         ac[i] = bc[i] = fc[i];
