@@ -22,7 +22,10 @@
  * zero point). The QLinear ops requantize the accumulator as the reference
  * does: saturate(round(acc * (a_scale * b_scale / y_scale)) + y_zero_point),
  * in the scales' float type, with per-row/per-column (MatMul) or per-output-
- * channel (Conv) scales. Everything here is plain loop nests; nothing is
+ * channel (Conv) scales. f16/bf16 scales: each operation between them rounds
+ * to their type (as numpy computes "in f16"); the rest runs in f32, which
+ * holds every quantized integer exactly. DynamicQuantizeLinear is the spec's
+ * formula, uint8 only. Everything here is plain loop nests; nothing is
  * specialized for speed.
  */
 #include "op.h"
