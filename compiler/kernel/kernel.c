@@ -148,6 +148,36 @@ Expr *ke_load(Arena *a, const Program *p, int buf, Expr *index)
     return e;
 }
 
+Expr *ke_lowest(Arena *a, DType t)
+{
+    if (dtype_is_float(t))
+        return ke_float(a, t, -INFINITY);
+    switch (t) {
+    case DT_I8: return ke_int(a, t, INT8_MIN);
+    case DT_I16: return ke_int(a, t, INT16_MIN);
+    case DT_I32: return ke_int(a, t, INT32_MIN);
+    case DT_I64: case DT_INDEX: return ke_int(a, t, INT64_MIN);
+    default: return ke_int(a, t, 0); /* unsigned and bool */
+    }
+}
+
+Expr *ke_highest(Arena *a, DType t)
+{
+    if (dtype_is_float(t))
+        return ke_float(a, t, INFINITY);
+    switch (t) {
+    case DT_I8: return ke_int(a, t, INT8_MAX);
+    case DT_I16: return ke_int(a, t, INT16_MAX);
+    case DT_I32: return ke_int(a, t, INT32_MAX);
+    case DT_I64: case DT_INDEX: return ke_int(a, t, INT64_MAX);
+    case DT_U8: return ke_int(a, t, UINT8_MAX);
+    case DT_U16: return ke_int(a, t, UINT16_MAX);
+    case DT_U32: return ke_int(a, t, UINT32_MAX);
+    case DT_U64: return ke_int(a, t, -1); /* all bits */
+    default: return ke_int(a, t, 1);      /* bool */
+    }
+}
+
 int ke_is_const(const Expr *e, int64_t *out)
 {
     if (e->kind != E_CONST || dtype_is_float(e->type))

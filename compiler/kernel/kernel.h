@@ -192,6 +192,10 @@ Expr *ke_un(Arena *a, UnOp op, Expr *x);
 Expr *ke_bin(Arena *a, BinOp op, Expr *x, Expr *y);
 Expr *ke_select(Arena *a, Expr *c, Expr *x, Expr *y);
 Expr *ke_cast(Arena *a, DType t, Expr *x);
+/* The smallest / largest value of t: -inf / inf for the float types, the
+ * integer range's ends, 0 / 1 for bool (where max / min reductions start). */
+Expr *ke_lowest(Arena *a, DType t);
+Expr *ke_highest(Arena *a, DType t);
 int ke_is_const(const Expr *e, int64_t *out);      /* integer constant? */
 int ke_equal(const Expr *x, const Expr *y);        /* structurally equal */
 /* e with variable `var` replaced by `with`, rebuilt through the simplifying

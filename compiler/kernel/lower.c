@@ -73,6 +73,15 @@ Expr *lw_load_bcast(Lower *L, ValueId v, int rank, Expr *const *coords)
     return lw_load(L, v, c);
 }
 
+/* value as it would read back had it been stored as a t: fusion must not
+ * change results, and f16/bf16 values compute in float but round when
+ * stored, so they round here too. */
+static Expr *materialized(Arena *a, DType t, Expr *value)
+{
+    value = ke_cast(a, t, value);
+    return dtype_is_half(t) ? ke_cast(a, t, ke_cast(a, DT_F32, value)) : value;
+}
+
 void lw_store(Lower *L, Node *n, int out, Expr *const *coords, Expr *value)
 {
     Arena *a = L->p->arena;
@@ -86,7 +95,7 @@ void lw_store(Lower *L, Node *n, int out, Expr *const *coords, Expr *value)
                 if (c->in[j] == VNONE)
                     args[j] = NULL;
                 else if (c->in[j] == v)
-                    args[j] = ke_cast(a, L->g->values[v].dtype, value);
+                    args[j] = materialized(a, L->g->values[v].dtype, value);
                 else
                     args[j] = lw_load_bcast(L, c->in[j], rank, coords);
             }

@@ -88,19 +88,6 @@ int infer_pool(Graph *g, Node *n, Diag *d)
     return 0;
 }
 
-/* The smallest value of t: where a max starts. */
-static Expr *lowest(Arena *a, DType t)
-{
-    switch (t) {
-    case DT_F32: case DT_F64: return ke_float(a, t, -INFINITY);
-    case DT_I8: return ke_int(a, t, INT8_MIN);
-    case DT_I16: return ke_int(a, t, INT16_MIN);
-    case DT_I32: return ke_int(a, t, INT32_MIN);
-    case DT_I64: return ke_int(a, t, INT64_MIN);
-    default: return ke_int(a, t, 0); /* unsigned */
-    }
-}
-
 /* Flat index into x [N, C, in...] of (n, c, ix...): row-major, or with
  * storage_order=1 column-major over the spatial dims (n and c stay outer). */
 static Expr *flat_index(Arena *a, const Window *w, int64_t C, Expr *n, Expr *c, Expr *const *ix, int colmajor)
@@ -158,7 +145,7 @@ int lower_pool(Lower *L, Node *n)
     Expr *c = kb_v(b, kb_for(b, "c", C));
     for (int i = 0; i < r; i++)
         o[i] = kb_v(b, kb_for(b, on[i], w->out[i]));
-    int acc = kb_let(b, "acc", n->op == OP_MAXPOOL ? lowest(a, t) : ke_const(a, t, 0));
+    int acc = kb_let(b, "acc", n->op == OP_MAXPOOL ? ke_lowest(a, t) : ke_const(a, t, 0));
     int cnt = count ? kb_let(b, "cnt", ke_idx(a, 0)) : -1;
     int arg = indices ? kb_let(b, "arg", ke_int(a, DT_I64, -1)) : -1;
     for (int i = 0; i < r; i++)
@@ -260,7 +247,7 @@ int lower_globalpool(Lower *L, Node *n)
     kb_comment(b, max ? "y[n, c, 0...] = max_{spatial} x[n, c, ...]" : "y[n, c, 0...] = mean_{spatial} x[n, c, ...]");
     ix[0] = yc[0] = kb_v(b, kb_for(b, "n", x->shape.dim[0]));
     ix[1] = yc[1] = kb_v(b, kb_for(b, "c", x->shape.dim[1]));
-    int acc = kb_let(b, "acc", max ? lowest(a, t) : ke_const(a, t, 0));
+    int acc = kb_let(b, "acc", max ? ke_lowest(a, t) : ke_const(a, t, 0));
     for (int i = 0; i < r; i++) {
         ix[i + 2] = kb_v(b, kb_for(b, sn[i], x->shape.dim[i + 2]));
         yc[i + 2] = zero;

@@ -109,35 +109,6 @@ int infer_reduce(Graph *g, Node *n, Diag *d)
     return 0;
 }
 
-/* The smallest and largest values of t (-inf and inf for floats). */
-static Expr *type_lowest(Arena *a, DType t)
-{
-    switch (t) {
-    case DT_F32: case DT_F64: return ke_float(a, t, -INFINITY);
-    case DT_I8: return ke_int(a, t, INT8_MIN);
-    case DT_I16: return ke_int(a, t, INT16_MIN);
-    case DT_I32: return ke_int(a, t, INT32_MIN);
-    case DT_I64: return ke_int(a, t, INT64_MIN);
-    default: return ke_int(a, t, 0); /* unsigned and bool */
-    }
-}
-
-static Expr *type_highest(Arena *a, DType t)
-{
-    switch (t) {
-    case DT_F32: case DT_F64: return ke_float(a, t, INFINITY);
-    case DT_I8: return ke_int(a, t, INT8_MAX);
-    case DT_I16: return ke_int(a, t, INT16_MAX);
-    case DT_I32: return ke_int(a, t, INT32_MAX);
-    case DT_I64: return ke_int(a, t, INT64_MAX);
-    case DT_U8: return ke_int(a, t, UINT8_MAX);
-    case DT_U16: return ke_int(a, t, UINT16_MAX);
-    case DT_U32: return ke_int(a, t, UINT32_MAX);
-    case DT_U64: return ke_int(a, t, -1); /* all bits */
-    default: return ke_int(a, t, 1);      /* bool */
-    }
-}
-
 /* Open one loop per dim of x that `which` selects (kept: reduced[i] == 0,
  * reduced: reduced[i] == 1), named i<dim> or r<dim>, and put the loop
  * variables into coords. Returns the number of loops opened. */
@@ -222,8 +193,8 @@ int lower_reduce(Lower *L, Node *n)
         int minmax = n->op == OP_REDUCEMAX || n->op == OP_REDUCEMIN;
         DType at = dtype_is_int(t) && !minmax ? (dtype_is_signed(t) ? DT_I64 : DT_U64) : t;
         Expr *init = n->op == OP_REDUCEPROD  ? ke_const(a, at, 1)
-                     : n->op == OP_REDUCEMAX ? type_lowest(a, at)
-                     : n->op == OP_REDUCEMIN ? type_highest(a, at)
+                     : n->op == OP_REDUCEMAX ? ke_lowest(a, at)
+                     : n->op == OP_REDUCEMIN ? ke_highest(a, at)
                                              : ke_const(a, at, 0);
         int acc = kb_let(b, "acc", init);
         int loops = open_dims(L, &x->shape, r.reduced, 1, coords);

@@ -316,9 +316,12 @@ static void expr(Out *o, const Expr *e, int need)
             close_paren(o, P_EQ, need);
         } else if (dtype_is_half(e->type)) {
             /* a cast to f16/bf16 rounds to that type's precision */
-            fprintf(f, "kiln_round_%s((float)", dtype_name(e->type));
-            expr(o, e->a, P_UNARY);
+            int is_float = e->a->type == DT_F32 || dtype_is_half(e->a->type);
+            fprintf(f, "kiln_round_%s(%s", dtype_name(e->type), is_float ? "" : "(float)");
+            expr(o, e->a, is_float ? 0 : P_UNARY);
             fputc(')', f);
+        } else if (e->type == DT_F32 && dtype_is_half(e->a->type)) {
+            expr(o, e->a, need); /* f16/bf16 values are floats already */
         } else {
             open_paren(o, P_UNARY, need);
             fprintf(f, "(%s)", ctype(o, e->type));
