@@ -26,18 +26,24 @@
  *                          post_transform runs over each row of targets
  *   TfIdfVectorizer        for each pool n-gram of length k, count the
  *                          starts s and skips d with x[s + j*(d+1)] equal to
- *                          its item j for all j < k; counts add up in the
- *                          n-gram's output column, then get weighted
+ *                          its item j for all j < k; the count, weighted by
+ *                          the n-gram's weight (the spec and onnxruntime;
+ *                          onnx.reference weights by output column), lands
+ *                          in the n-gram's output column
  *   Adagrad, Adam,         the spec's formulas, one loop per optimized tensor
  *   Momentum               storing each new tensor (several outputs: the ops
  *                          are OPF_NOEPI and store with kb_store)
  *
  * Numerics follow onnx.reference: TreeEnsemble compares and aggregates in
  * double when x, the splits, the weights or the set members are double, else
- * in float; min/max start from the largest/lowest value of x's type; the
- * post transforms are onnxruntime's (logistic, softmax, softmax_zero, probit
- * with its erf_inv approximation). String tensors (keys, values, pools) are
- * not supported by kiln and are rejected with a message.
+ * in float; MIN/MAX start from the largest/lowest value of x's type (a target
+ * no leaf reaches keeps it; onnxruntime gives 0). post_transform codes are
+ * the spec's (1 SOFTMAX, 2 LOGISTIC; onnxruntime 1.32 swaps them), computed
+ * as onnxruntime does (stable logistic, softmax_zero, probit with its
+ * erf_inv approximation), which onnx.reference ignores. The member sets are
+ * taken in the order of the BRANCH_MEMBER nodes, as the spec says. String
+ * tensors (keys, values, pools) are not supported by kiln and are rejected
+ * with a message.
  */
 #include "op.h"
 
@@ -230,9 +236,8 @@ static int label_type_ok(DType t)
     return 0;
 }
 
-/* Read the one attribute of <what>_int64s / _floats / _tensor that is set
- * (a tensor `single` must hold one element: a default). `strings` names the
- * string form, which kiln rejects. */
+/* Read the one attribute of <what>_int64s / _floats / _tensor that is set.
+ * `strings` names the string form, which kiln rejects. */
 static int num_list(Graph *g, Node *n, Arena *a, const char *what, const char *strings, NumList *out, Diag *d)
 {
     char ni[64], nf[64], nt[64];
@@ -333,18 +338,15 @@ int infer_labelencoder(Graph *g, Node *n, Diag *d)
     return 0;
 }
 
-/* Table of a NumList in type t; integer keys that t cannot hold are
- * replaced by `fill` (they match no input). */
-static void *label_table(Arena *a, const NumList *l, DType t, int64_t *kept)
+/* The elements of a NumList as a table of its type. */
+static void *label_table(Arena *a, const NumList *l)
 {
-    void *data = arena_alloc(a, (size_t)(l->n + 1) * (size_t)dtype_size(t));
+    void *data = arena_alloc(a, (size_t)(l->n + 1) * (size_t)dtype_size(l->t));
     for (int k = 0; k < l->n; k++) {
         if (dtype_is_float(l->t))
-            dtype_set_f(t, data, k, l->f[k]);
+            dtype_set_f(l->t, data, k, l->f[k]);
         else
-            dtype_set_i(t, data, k, l->i[k]);
-        if (kept)
-            kept[k] = dtype_is_float(l->t) || dtype_wrap(t, l->i[k]) == l->i[k];
+            dtype_set_i(l->t, data, k, l->i[k]);
     }
     return data;
 }
@@ -361,24 +363,10 @@ int lower_labelencoder(Lower *L, Node *n)
     Diag d = {.file = g->file};
     if (label_map(g, n, a, &m, &d))
         return lw_error(L, n, "bad attributes");
-    DType kt = x->dtype, vt = m.values.t;
-    int nk = m.keys.n;
-    /* integer keys x's type cannot hold never match: leave them out */
-    int64_t *kept = arena_alloc(a, sizeof(int64_t) * (size_t)(nk + 1));
-    void *keys = label_table(a, &m.keys, kt, kept);
-    void *vals = label_table(a, &m.values, vt, NULL);
-    int nan_key = 0, w = 0;
-    for (int k = 0; k < nk; k++) {
-        if (!kept[k])
-            continue;
-        memmove((char *)keys + (size_t)w * (size_t)dtype_size(kt), (char *)keys + (size_t)k * (size_t)dtype_size(kt),
-                (size_t)dtype_size(kt));
-        memmove((char *)vals + (size_t)w * (size_t)dtype_size(vt), (char *)vals + (size_t)k * (size_t)dtype_size(vt),
-                (size_t)dtype_size(vt));
-        nan_key |= dtype_is_float(kt) && isnan(dtype_get_f(kt, keys, w));
-        w++;
-    }
-    nk = w;
+    DType kt = m.keys.t, vt = m.values.t; /* kt is x's type (label_map) */
+    int nk = m.keys.n, nan_key = 0;
+    for (int k = 0; k < nk && dtype_is_float(kt); k++)
+        nan_key |= isnan(m.keys.f[k]);
     Expr *def = dtype_is_float(vt) ? ke_float(a, vt, m.def_f) : ke_int(a, vt, m.def_i);
     Expr *c[KILN_MAX_RANK];
     lw_loops(L, &x->shape, NULL, c);
@@ -386,7 +374,8 @@ int lower_labelencoder(Lower *L, Node *n)
     if (nk == 0) {
         lw_store(L, n, 0, c, def);
     } else {
-        int kb_keys = ml_table(L, n, "keys", kt, nk, keys), kb_vals = ml_table(L, n, "values", vt, nk, vals);
+        int kb_keys = ml_table(L, n, "keys", kt, nk, label_table(a, &m.keys));
+        int kb_vals = ml_table(L, n, "values", vt, nk, label_table(a, &m.values));
         int xl = kb_let(b, "x", xv);
         int y = kb_let(b, "y", def);
         /* keys [K] -> values [K] */
@@ -631,42 +620,56 @@ static double type_max(DType t)
     return t == DT_F64 ? DBL_MAX : t == DT_F16 ? 65504.0 : t == DT_BF16 ? 3.3895313892515355e38 : FLT_MAX;
 }
 
+/* The node tables of an ensemble (buffers; -1 when not needed), indexed by
+ * node, interior nodes then leaves. */
+typedef struct TreeTabs {
+    int feature;      /* feature tested (0 at leaves) */
+    int next_true;    /* child taken when the test passes (a leaf: itself) */
+    int next_false;   /* child taken otherwise (a leaf: itself) */
+    int split;        /* threshold; absent when every node is BRANCH_MEMBER */
+    int mode;         /* TREE_*; absent when all nodes share one mode */
+    int set_start;    /* BRANCH_MEMBER: first member in `members` */
+    int set_size;     /* BRANCH_MEMBER: members in the set */
+    int members;      /* the sets, padded with NaN */
+    int nan_true;     /* NaN takes the true child; absent when none or all do */
+} TreeTabs;
+
 /* One walk step at node `id` of the open step loop: returns the child the
  * sample at x[row] goes to. */
-static Expr *tree_step(Lower *L, Node *n, const Trees *t, Expr *row, int id, const int *tab)
+static Expr *tree_step(Lower *L, Node *n, const Trees *t, Expr *row, int id, const TreeTabs *tab)
 {
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     DType ct = t->ct;
     Expr *node = kb_v(b, id);
-    Expr *feat = ke_cast(a, DT_INDEX, ml_at(L, tab[0], node));
+    Expr *feat = ke_cast(a, DT_INDEX, ml_at(L, tab->feature, node));
     int v = kb_let(b, "v", ke_cast(a, ct, ml_at(L, lw_buf(L, n->in[0]), ke_bin(a, B_ADD, row, feat))));
     Expr *vv = kb_v(b, v);
     Expr *hit = NULL;
     if (t->modes & (1u << TREE_MEMBER)) {
-        /* hit = v is one of member[mstart[id] .. + mcount[id]) */
+        /* hit = v is one of members[set_start[id] + j], j < set_size[id] */
         int h = kb_let(b, "hit", ke_int(a, DT_BOOL, 0));
         Expr *j = kb_v(b, kb_for(b, "j", t->mset));
-        Expr *in_set = ke_bin(a, B_LT, j, ke_cast(a, DT_INDEX, ml_at(L, tab[6], node)));
-        Expr *m = ml_at(L, tab[7], ke_bin(a, B_ADD, ke_cast(a, DT_INDEX, ml_at(L, tab[5], node)), j));
+        Expr *in_set = ke_bin(a, B_LT, j, ke_cast(a, DT_INDEX, ml_at(L, tab->set_size, node)));
+        Expr *m = ml_at(L, tab->members, ke_bin(a, B_ADD, ke_cast(a, DT_INDEX, ml_at(L, tab->set_start, node)), j));
         kb_assign(b, h, ke_bin(a, B_OR, kb_v(b, h), ke_bin(a, B_AND, in_set, ke_bin(a, B_EQ, vv, m))));
         kb_end(b);
         hit = kb_v(b, h);
     }
-    Expr *split = tab[3] >= 0 ? ml_at(L, tab[3], node) : NULL;
+    Expr *split = tab->split >= 0 ? ml_at(L, tab->split, node) : NULL;
     Expr *go = NULL;
     /* the test of the node's mode: a select over the modes present */
     for (int m = TREE_NMODES - 1; m >= 0; m--) {
         if (!(t->modes & (1u << m)))
             continue;
         Expr *test = tree_test(a, m, vv, split, hit);
-        go = !go ? test : ke_select(a, ke_bin(a, B_EQ, ml_at(L, tab[4], node), ke_int(a, DT_U8, m)), test, go);
+        go = !go ? test : ke_select(a, ke_bin(a, B_EQ, ml_at(L, tab->mode, node), ke_int(a, DT_U8, m)), test, go);
     }
     if (t->tracks == t->nn) /* NaN goes to the true child */
         go = ke_bin(a, B_OR, go, ke_un(a, U_ISNAN, vv));
     else if (t->tracks)
-        go = ke_bin(a, B_OR, go, ke_bin(a, B_AND, ke_cast(a, DT_BOOL, ml_at(L, tab[8], node)), ke_un(a, U_ISNAN, vv)));
-    return ke_cast(a, DT_INDEX, ke_select(a, go, ml_at(L, tab[1], node), ml_at(L, tab[2], node)));
+        go = ke_bin(a, B_OR, go, ke_bin(a, B_AND, ke_cast(a, DT_BOOL, ml_at(L, tab->nan_true, node)), ke_un(a, U_ISNAN, vv)));
+    return ke_cast(a, DT_INDEX, ke_select(a, go, ml_at(L, tab->next_true, node), ml_at(L, tab->next_false, node)));
 }
 
 /* The aggregate of target t from the scratch row: the sum over the trees
@@ -745,15 +748,14 @@ int lower_treeensemble(Lower *L, Node *n)
         dtype_set_f(ct, weight, l, t.weight[l]);
     }
     int single_mode = (t.modes & (t.modes - 1)) == 0;
-    /* tab: feature, true, false, split, mode, mstart, mcount, member, track */
-    int tab[9] = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
-    tab[0] = ml_table(L, n, "feature", DT_I32, nt, feat);
-    tab[1] = ml_table(L, n, "true_next", DT_I32, nt, next_t);
-    tab[2] = ml_table(L, n, "false_next", DT_I32, nt, next_f);
+    TreeTabs tab = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
+    tab.feature = ml_table(L, n, "feature", DT_I32, nt, feat);
+    tab.next_true = ml_table(L, n, "true_next", DT_I32, nt, next_t);
+    tab.next_false = ml_table(L, n, "false_next", DT_I32, nt, next_f);
     if (t.modes != 1u << TREE_MEMBER)
-        tab[3] = ml_table(L, n, "split", ct, nt, split);
+        tab.split = ml_table(L, n, "split", ct, nt, split);
     if (!single_mode)
-        tab[4] = ml_table(L, n, "mode", DT_U8, nt, mode);
+        tab.mode = ml_table(L, n, "mode", DT_U8, nt, mode);
     if (t.modes & (1u << TREE_MEMBER)) {
         /* the sets as given (NaN-delimited), padded so that reading mset
          * entries from any start stays inside the table */
@@ -761,12 +763,12 @@ int lower_treeensemble(Lower *L, Node *n)
         void *mem = arena_alloc(a, (size_t)dtype_size(ct) * (size_t)(len + 1));
         for (int64_t k = 0; k < len; k++)
             dtype_set_f(ct, mem, k, k < t.nmember ? t.member[k] : NAN);
-        tab[5] = ml_table(L, n, "set_start", DT_I32, nt, mstart);
-        tab[6] = ml_table(L, n, "set_size", DT_I32, nt, mcount);
-        tab[7] = ml_table(L, n, "set_members", ct, len, mem);
+        tab.set_start = ml_table(L, n, "set_start", DT_I32, nt, mstart);
+        tab.set_size = ml_table(L, n, "set_size", DT_I32, nt, mcount);
+        tab.members = ml_table(L, n, "set_members", ct, len, mem);
     }
     if (t.tracks && t.tracks < t.nn)
-        tab[8] = ml_table(L, n, "nan_true", DT_U8, nt, track);
+        tab.nan_true = ml_table(L, n, "nan_true", DT_U8, nt, track);
     int roots = ml_table(L, n, "root", DT_I32, t.nr, root);
     int targets = ml_table(L, n, "leaf_target", DT_I32, t.nl, target);
     int weights = ml_table(L, n, "leaf_weight", ct, t.nl, weight);
@@ -784,7 +786,7 @@ int lower_treeensemble(Lower *L, Node *n)
     Expr *r = kb_v(b, kb_for(b, "r", t.nr));
     int id = kb_let(b, "node", ke_cast(a, DT_INDEX, ml_at(L, roots, r)));
     kb_for(b, "step", t.depth);
-    kb_assign(b, id, tree_step(L, n, &t, xrow, id, tab));
+    kb_assign(b, id, tree_step(L, n, &t, xrow, id, &tab));
     kb_end(b);
     int leaf = kb_let(b, "leaf", ke_bin(a, B_SUB, kb_v(b, id), ke_idx(a, nn)));
     int tg = kb_let(b, "target", ke_cast(a, DT_INDEX, ml_at(L, targets, kb_v(b, leaf))));
@@ -855,8 +857,8 @@ typedef struct TfIdf {
     int *len;                /* [ngrams] length of each */
     const int64_t **item;    /* [ngrams] its items, in pool_int64s */
     int64_t *col;            /* [ngrams] its output column */
-    const double *w;         /* [nw] weight of each column, or NULL (all one) */
-    int nw;
+    double *w;               /* [ngrams] its weight (1 without weights) */
+    int weighted;            /* weights given: IDF and TFIDF tables need them */
 } TfIdf;
 
 static int tfidf_read(Graph *g, Node *n, Arena *a, TfIdf *tf, Diag *d)
@@ -872,8 +874,10 @@ static int tfidf_read(Graph *g, Node *n, Arena *a, TfIdf *tf, Diag *d)
         attr_int(g, n, "max_skip_count", -1, &tf->max_skip, d) || ml_ints(g, n, "pool_int64s", &pool, &npool, d) ||
         ml_ints(g, n, "ngram_counts", &counts, &ncounts, d) || ml_ints(g, n, "ngram_indexes", &index, &nindex, d))
         return 1;
-    if (!mode)
-        return diag_node(d, g, n, "attribute 'mode' is required");
+    static const char *const need[] = {"mode", "min_gram_length", "max_gram_length", "max_skip_count"};
+    for (int i = 0; i < 4; i++)
+        if (!node_attr(n, need[i]))
+            return diag_node(d, g, n, "attribute '%s' is required", need[i]);
     if (!strcmp(mode, "TF"))
         tf->weighting = TFIDF_TF;
     else if (!strcmp(mode, "IDF"))
@@ -901,21 +905,17 @@ static int tfidf_read(Graph *g, Node *n, Arena *a, TfIdf *tf, Diag *d)
     if (tf->cols > INT32_MAX)
         return diag_node(d, g, n, "ngram_indexes are too large");
     const Attr *wa = node_attr(n, "weights");
-    if (wa) {
-        if (wa->kind != ATTR_FLOATS)
-            return diag_node(d, g, n, "attribute 'weights' must be a list of floats");
-        tf->nw = wa->n;
-        tf->w = wa->n ? wa->floats : NULL;
-        /* weights apply per output column (as onnxruntime and onnx.reference) */
-        if (tf->w && tf->weighting != TFIDF_TF && tf->nw < tf->cols)
-            return diag_node(d, g, n, "%d weights for %lld output columns", tf->nw, (long long)tf->cols);
-    }
+    if (wa && wa->kind != ATTR_FLOATS)
+        return diag_node(d, g, n, "attribute 'weights' must be a list of floats");
+    int nw = wa ? wa->n : 0;
+    tf->weighted = nw > 0 && tf->weighting != TFIDF_TF;
     /* the n-grams of each length in [min, max]: ngram_counts[k-1] is where
      * the k-grams start in the pool; n-gram number i (of all lengths) goes
      * to column ngram_indexes[i] */
     tf->len = arena_alloc(a, sizeof(int) * (size_t)(npool + 1));
     tf->item = arena_alloc(a, sizeof(int64_t *) * (size_t)(npool + 1));
     tf->col = arena_alloc(a, sizeof(int64_t) * (size_t)(npool + 1));
+    tf->w = arena_alloc(a, sizeof(double) * (size_t)(npool + 1));
     int64_t id = 0;
     for (int i = 0; i < ncounts; i++) {
         int64_t k = i + 1, start = counts[i], end = i + 1 < ncounts ? counts[i + 1] : npool;
@@ -930,6 +930,9 @@ static int tfidf_read(Graph *g, Node *n, Arena *a, TfIdf *tf, Diag *d)
                 continue;
             if (id >= nindex)
                 return diag_node(d, g, n, "ngram_indexes has %d entries, fewer than the n-grams of the pool", nindex);
+            if (tf->weighted && id >= nw)
+                return diag_node(d, g, n, "weights has %d entries, fewer than the n-grams of the pool", nw);
+            tf->w[tf->ngrams] = tf->weighted ? wa->floats[id] : 1.0;
             tf->len[tf->ngrams] = (int)k;
             tf->item[tf->ngrams] = pool + p;
             tf->col[tf->ngrams++] = index[id];
@@ -946,6 +949,7 @@ static int tfidf_read(Graph *g, Node *n, Arena *a, TfIdf *tf, Diag *d)
             continue;
         tf->len[kept] = tf->len[i];
         tf->item[kept] = tf->item[i];
+        tf->w[kept] = tf->w[i];
         tf->col[kept++] = tf->col[i];
     }
     tf->ngrams = kept;
@@ -973,6 +977,10 @@ int infer_tfidf(Graph *g, Node *n, Diag *d)
     return 0;
 }
 
+/* Per row: score[col] starts at 0; each n-gram g of the pool with count c
+ * (its matches in the row) updates its column: TF score += c, IDF score =
+ * w[g] (1 without weights) when c > 0, TFIDF score += c * w[g]; the row of
+ * scores is the output. */
 int lower_tfidf(Lower *L, Node *n)
 {
     Graph *g = lw_graph(L);
@@ -987,15 +995,15 @@ int lower_tfidf(Lower *L, Node *n)
     int64_t B = rank == 2 ? x->shape.dim[0] : 1, C = rank == 0 ? 1 : x->shape.dim[rank - 1];
     int xb = lw_buf(L, n->in[0]);
     Shape fs = {1, {tf.cols}};
-    int freq = lw_temp(L, "freq", DT_I64, &fs);
+    int score = lw_temp(L, "score", DT_F32, &fs);
 
     /* x [B, C] -> y [B, cols] */
     Expr *bv = kb_v(b, kb_for(b, "b", B));
     Expr *o = kb_v(b, kb_for(b, "o", tf.cols));
-    kb_store(b, freq, o, ke_int(a, DT_I64, 0));
+    kb_store(b, score, o, ke_float(a, DT_F32, 0));
     kb_end(b);
     for (int64_t k = tf.min_len; k <= tf.max_len; k++) {
-        /* the k-grams: pool [G, k] and their columns [G] */
+        /* the k-grams: pool [G, k], their columns and weights [G] */
         int ng = 0;
         for (int i = 0; i < tf.ngrams; i++)
             ng += tf.len[i] == k;
@@ -1003,10 +1011,12 @@ int lower_tfidf(Lower *L, Node *n)
             continue;
         int64_t *pool = arena_alloc(a, sizeof(int64_t) * (size_t)(ng * k));
         int64_t *col = arena_alloc(a, sizeof(int64_t) * (size_t)ng);
+        float *w = arena_alloc(a, sizeof(float) * (size_t)ng);
         for (int i = 0, j = 0; i < tf.ngrams; i++) {
             if (tf.len[i] != k)
                 continue;
             memcpy(pool + j * k, tf.item[i], sizeof(int64_t) * (size_t)k);
+            w[j] = (float)tf.w[i];
             col[j++] = tf.col[i];
         }
         char name[32];
@@ -1014,6 +1024,11 @@ int lower_tfidf(Lower *L, Node *n)
         int pb = ml_table(L, n, name, DT_I64, ng * k, pool);
         snprintf(name, sizeof name, "column%lld", (long long)k);
         int cb = ml_table(L, n, name, DT_I64, ng, col);
+        int wb = -1;
+        if (tf.weighted) {
+            snprintf(name, sizeof name, "weight%lld", (long long)k);
+            wb = ml_table(L, n, name, DT_F32, ng, w);
+        }
         kb_comment(b, arena_printf(a, "%lld-grams", (long long)k));
         Expr *gv = kb_v(b, kb_for(b, "g", ng));
         int cnt = kb_let(b, "count", ke_int(a, DT_I64, 0));
@@ -1036,28 +1051,21 @@ int lower_tfidf(Lower *L, Node *n)
             kb_end(b);
         kb_end(b);
         kb_end(b);
+        /* score[column[g]] gets the count, weighted */
         Expr *c = ke_cast(a, DT_INDEX, ml_at(L, cb, gv));
-        kb_store(b, freq, c, ke_bin(a, B_ADD, ml_at(L, freq, c), kb_v(b, cnt)));
+        Expr *old = ml_at(L, score, c), *cf = ke_cast(a, DT_F32, kb_v(b, cnt));
+        Expr *wg = wb >= 0 ? ml_at(L, wb, gv) : ke_float(a, DT_F32, 1);
+        Expr *v = ke_bin(a, B_ADD, old, cf);
+        if (tf.weighting == TFIDF_IDF)
+            v = ke_select(a, ke_bin(a, B_GT, kb_v(b, cnt), ke_int(a, DT_I64, 0)), wg, old);
+        else if (tf.weighting == TFIDF_TFIDF)
+            v = ke_bin(a, B_ADD, old, ke_bin(a, B_MUL, cf, wg));
+        kb_store(b, score, c, v);
         kb_end(b);
     }
-    /* weighting of the counts */
-    int wb = -1;
-    if (tf.w && tf.weighting != TFIDF_TF) {
-        float *w = arena_alloc(a, sizeof(float) * (size_t)tf.cols);
-        for (int64_t i = 0; i < tf.cols; i++)
-            w[i] = (float)tf.w[i];
-        wb = ml_table(L, n, "weights", DT_F32, tf.cols, w);
-    }
     o = kb_v(b, kb_for(b, "o", tf.cols));
-    Expr *f = ml_at(L, freq, o);
-    Expr *wt = wb >= 0 ? ml_at(L, wb, o) : ke_float(a, DT_F32, 1);
-    Expr *y = ke_cast(a, DT_F32, f);
-    if (tf.weighting == TFIDF_IDF)
-        y = ke_select(a, ke_bin(a, B_GT, f, ke_int(a, DT_I64, 0)), wt, ke_float(a, DT_F32, 0));
-    else if (tf.weighting == TFIDF_TFIDF)
-        y = ke_bin(a, B_MUL, wt, y);
     Expr *oc[2] = {bv, o};
-    lw_store(L, n, 0, rank == 2 ? oc : oc + 1, y);
+    lw_store(L, n, 0, rank == 2 ? oc : oc + 1, ml_at(L, score, o));
     kb_end(b);
     kb_end(b);
     return 0;
@@ -1137,7 +1145,7 @@ int infer_optimizer(Graph *g, Node *n, Diag *d)
             Shape s;
             if (!v)
                 return diag_node(d, g, n, "input %d is missing", 2 + l * ng + k);
-            if (op_check_dtype(g, n, 2 + l * ng + k, opt_types, d))
+            if (op_check_dtype(g, n, 2 + l * ng + k, opt_types, d) || op_same_dtype(g, n, 2, 2 + l * ng + k, d))
                 return 1;
             if (shape_broadcast(&x->shape, &v->shape, &s) || !shape_equal(&s, &x->shape))
                 return diag_node(d, g, n, "input %d ('%s') of shape %s does not broadcast to X's %s",
