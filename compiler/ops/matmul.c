@@ -12,34 +12,23 @@
  */
 #include "op.h"
 
-/* Shapes of a MatMul with 1-D operands promoted: a [.., M, K], b [.., K, N]. */
-typedef struct MMShape {
-    Shape a, b;    /* promoted operand shapes (rank >= 2) */
-    Shape full;    /* output before dropping promoted dims: batch.., M, N */
-    int drop_m;    /* A was 1-D: drop the M dim from the output */
-    int drop_n;    /* B was 1-D: drop the N dim */
-} MMShape;
-
-static int mm_shape(Graph *g, Node *n, MMShape *s, Diag *d)
+int matmul_shape(Graph *g, Node *n, int ia, int ib, MatMulShape *s, Diag *d)
 {
-    const Value *a = op_in(g, n, 0), *b = op_in(g, n, 1);
+    const Value *a = op_in(g, n, ia), *b = op_in(g, n, ib);
     char x[160], y[160];
+    s->ia = ia;
+    s->ib = ib;
     if (a->shape.rank == 0 || b->shape.rank == 0)
-        return diag_node(d, g, n, "MatMul inputs must have rank >= 1");
+        return diag_node(d, g, n, "matrix inputs must have rank >= 1, got %s and %s",
+                         shape_str(&a->shape, x, sizeof x), shape_str(&b->shape, y, sizeof y));
     s->a = a->shape;
     s->b = b->shape;
-    s->drop_m = s->drop_n = 0;
-    if (s->a.rank == 1) {
-        s->a.rank = 2;
-        s->a.dim[1] = s->a.dim[0];
-        s->a.dim[0] = 1;
-        s->drop_m = 1;
-    }
-    if (s->b.rank == 1) {
-        s->b.rank = 2;
-        s->b.dim[1] = 1;
-        s->drop_n = 1;
-    }
+    s->drop_m = s->a.rank == 1;
+    s->drop_n = s->b.rank == 1;
+    if (s->drop_m)
+        s->a = (Shape){2, {1, a->shape.dim[0]}};
+    if (s->drop_n)
+        s->b = (Shape){2, {b->shape.dim[0], 1}};
     int ra = s->a.rank, rb = s->b.rank;
     if (s->a.dim[ra - 1] != s->b.dim[rb - 2])
         return diag_node(d, g, n, "inner dimensions differ: %s times %s", shape_str(&a->shape, x, sizeof x),
@@ -52,8 +41,24 @@ static int mm_shape(Graph *g, Node *n, MMShape *s, Diag *d)
                          shape_str(&a->shape, x, sizeof x), shape_str(&b->shape, y, sizeof y));
     if (s->full.rank + 2 > KILN_MAX_RANK)
         return diag_node(d, g, n, "rank too large");
-    s->full.dim[s->full.rank++] = s->a.dim[ra - 2];
-    s->full.dim[s->full.rank++] = s->b.dim[rb - 1];
+    int nb = s->full.rank;
+    s->fa = s->fb = s->full;
+    s->fa.dim[nb] = s->a.dim[ra - 2];
+    s->fa.dim[nb + 1] = s->a.dim[ra - 1];
+    s->fb.dim[nb] = s->b.dim[rb - 2];
+    s->fb.dim[nb + 1] = s->b.dim[rb - 1];
+    s->fa.rank = s->fb.rank = nb + 2;
+    s->full.dim[nb] = s->a.dim[ra - 2];
+    s->full.dim[nb + 1] = s->b.dim[rb - 1];
+    s->full.rank = nb + 2;
+    /* the output drops the promoted dims */
+    s->out = s->full;
+    if (s->drop_n)
+        s->out.rank--;
+    if (s->drop_m) {
+        s->out.dim[s->out.rank - (s->drop_n ? 1 : 2)] = s->out.dim[s->out.rank - 1];
+        s->out.rank--;
+    }
     return 0;
 }
 
@@ -61,17 +66,10 @@ static const DType mm_types[] = {DT_F32, DT_F64, DT_F16, DT_BF16, DT_I32, DT_I64
 
 int infer_matmul(Graph *g, Node *n, Diag *d)
 {
-    MMShape s;
-    if (op_check_dtype(g, n, 0, mm_types, d) || op_same_dtype(g, n, 0, 1, d) || mm_shape(g, n, &s, d))
+    MatMulShape s;
+    if (op_check_dtype(g, n, 0, mm_types, d) || op_same_dtype(g, n, 0, 1, d) || matmul_shape(g, n, 0, 1, &s, d))
         return 1;
-    Shape out = s.full;
-    if (s.drop_n)
-        out.rank--;
-    if (s.drop_m) {
-        out.dim[out.rank - (s.drop_n ? 1 : 2)] = out.dim[out.rank - 1];
-        out.rank--;
-    }
-    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &out);
+    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &s.out);
     return 0;
 }
 
@@ -97,9 +95,9 @@ int lower_matmul(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    MMShape s;
+    MatMulShape s;
     Diag d = {.file = g->file};
-    if (mm_shape(g, n, &s, &d))
+    if (matmul_shape(g, n, 0, 1, &s, &d))
         return lw_error(L, n, "bad shapes");
     int nb = s.full.rank - 2;
     int64_t M = s.full.dim[nb], N = s.full.dim[nb + 1], K = s.a.dim[s.a.rank - 1];

@@ -197,6 +197,21 @@ Expr *lw_clamp(Lower *L, Expr *k, int64_t dim);
 /* Report a lowering failure on node n. Returns 1. */
 int lw_error(Lower *L, Node *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* ------------------- matmul.c: numpy MatMul shapes, shared with quant.c */
+/* A MatMul's shapes with 1-D operands promoted (numpy): a [.., M, K],
+ * b [.., K, N], full output [batch.., M, N]. */
+typedef struct MatMulShape {
+    int ia, ib;     /* input indices of A and B */
+    Shape a, b;     /* promoted operand shapes (rank >= 2) */
+    Shape full;     /* output before dropping promoted dims */
+    Shape fa, fb;   /* A and B with the output's batch dims: [batch.., M, K], [batch.., K, N] */
+    int drop_m;     /* A was 1-D */
+    int drop_n;     /* B was 1-D */
+    Shape out;      /* the output's shape */
+} MatMulShape;
+/* Shapes of inputs ia (A) and ib (B) of n as a MatMul; errors name n. */
+int matmul_shape(Graph *g, Node *n, int ia, int ib, MatMulShape *s, Diag *d);
+
 /* ------------------------------ conv.c: window geometry shared with pool.c */
 /* The sliding window of a convolution or pooling op over x [N, C, in...]:
  * window_read() takes strides, dilations, pads, auto_pad and ceil_mode from

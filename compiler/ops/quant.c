@@ -338,68 +338,6 @@ int lower_dynquant(Lower *L, Node *n)
 
 /* ------------------------------------------- MatMulInteger, QLinearMatMul */
 
-/* A MatMul's shapes with 1-D operands promoted (numpy): a [.., M, K],
- * b [.., K, N], full output [batch.., M, N]. */
-typedef struct QMMShape {
-    int ia, ib;     /* input indices of A and B */
-    Shape a, b;     /* promoted operand shapes (rank >= 2) */
-    Shape full;     /* output before dropping promoted dims */
-    Shape fa, fb;   /* A and B with the output's batch dims: [batch.., M, K], [batch.., K, N] */
-    int drop_m;     /* A was 1-D */
-    int drop_n;     /* B was 1-D */
-    Shape out;      /* the output's shape */
-} QMMShape;
-
-static int qmm_shape(Graph *g, Node *n, int ia, int ib, QMMShape *s, Diag *d)
-{
-    const Value *a = op_in(g, n, ia), *b = op_in(g, n, ib);
-    char x[160], y[160];
-    s->ia = ia;
-    s->ib = ib;
-    if (a->shape.rank == 0 || b->shape.rank == 0)
-        return diag_node(d, g, n, "matrix inputs must have rank >= 1, got %s and %s",
-                         shape_str(&a->shape, x, sizeof x), shape_str(&b->shape, y, sizeof y));
-    s->a = a->shape;
-    s->b = b->shape;
-    s->drop_m = s->a.rank == 1;
-    s->drop_n = s->b.rank == 1;
-    if (s->drop_m)
-        s->a = (Shape){2, {1, a->shape.dim[0]}};
-    if (s->drop_n)
-        s->b = (Shape){2, {b->shape.dim[0], 1}};
-    int ra = s->a.rank, rb = s->b.rank;
-    if (s->a.dim[ra - 1] != s->b.dim[rb - 2])
-        return diag_node(d, g, n, "inner dimensions differ: %s times %s", shape_str(&a->shape, x, sizeof x),
-                         shape_str(&b->shape, y, sizeof y));
-    Shape ba = s->a, bb = s->b;
-    ba.rank -= 2;
-    bb.rank -= 2;
-    if (shape_broadcast(&ba, &bb, &s->full))
-        return diag_node(d, g, n, "batch dimensions of %s and %s do not broadcast",
-                         shape_str(&a->shape, x, sizeof x), shape_str(&b->shape, y, sizeof y));
-    if (s->full.rank + 2 > KILN_MAX_RANK)
-        return diag_node(d, g, n, "rank too large");
-    int nb = s->full.rank;
-    s->fa = s->fb = s->full;
-    s->fa.dim[nb] = s->a.dim[ra - 2];
-    s->fa.dim[nb + 1] = s->a.dim[ra - 1];
-    s->fb.dim[nb] = s->b.dim[rb - 2];
-    s->fb.dim[nb + 1] = s->b.dim[rb - 1];
-    s->fa.rank = s->fb.rank = nb + 2;
-    s->full.dim[nb] = s->a.dim[ra - 2];
-    s->full.dim[nb + 1] = s->b.dim[rb - 1];
-    s->full.rank = nb + 2;
-    /* the output drops the promoted dims */
-    s->out = s->full;
-    if (s->drop_n)
-        s->out.rank--;
-    if (s->drop_m) {
-        s->out.dim[s->out.rank - (s->drop_n ? 1 : 2)] = s->out.dim[s->out.rank - 1];
-        s->out.rank--;
-    }
-    return 0;
-}
-
 /* A parameter (zero point or scale) of a matrix whose full shape is f
  * [batch.., rows, cols]: one value; for A (per_row), a vector of `rows`
  * values, one per row, as the spec writes per-row parameters; or a tensor
@@ -463,7 +401,7 @@ static Expr *mm_operand(Lower *L, ValueId v, const Shape *ps, int nb, Expr *cons
  * zero points' input indices (-1: none). Opens the batch, m and n loops,
  * leaves them open with acc = sum_k (a - za) * (b - zb), and returns acc's
  * var; fc receives the full output coordinates [batch.., m, n]. */
-static int qmm_product(Lower *L, Node *n, const QMMShape *s, int za, int zb, Expr **fc)
+static int qmm_product(Lower *L, Node *n, const MatMulShape *s, int za, int zb, Expr **fc)
 {
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
@@ -491,7 +429,7 @@ static int qmm_product(Lower *L, Node *n, const QMMShape *s, int za, int zb, Exp
 }
 
 /* Output coordinates from the full ones: the promoted dims dropped. */
-static void mm_out_coords(const QMMShape *s, Expr *const *fc, Expr **oc)
+static void mm_out_coords(const MatMulShape *s, Expr *const *fc, Expr **oc)
 {
     int nb = s->full.rank - 2, r = 0;
     for (int i = 0; i < nb; i++)
@@ -502,24 +440,24 @@ static void mm_out_coords(const QMMShape *s, Expr *const *fc, Expr **oc)
         oc[r++] = fc[nb + 1];
 }
 
-static void mm_end(Lower *L, const QMMShape *s)
+static void mm_end(Lower *L, const MatMulShape *s)
 {
     for (int i = 0; i < s->full.rank; i++)
         kb_end(lw_kb(L));
 }
 
 /* MatMulInteger: A (0), B (1), a_zero_point (2), b_zero_point (3). */
-static int mmi_read(Graph *g, Node *n, QMMShape *s, Diag *d)
+static int mmi_read(Graph *g, Node *n, MatMulShape *s, Diag *d)
 {
     if (op_check_dtype(g, n, 0, q8_types, d) || op_check_dtype(g, n, 1, q8_types, d) ||
-        op_same_dtype(g, n, 0, 2, d) || op_same_dtype(g, n, 1, 3, d) || qmm_shape(g, n, 0, 1, s, d))
+        op_same_dtype(g, n, 0, 2, d) || op_same_dtype(g, n, 1, 3, d) || matmul_shape(g, n, 0, 1, s, d))
         return 1;
     return mm_param_check(g, n, 2, &s->fa, 1, -1, d) || mm_param_check(g, n, 3, &s->fb, 0, -1, d);
 }
 
 int infer_matmulinteger(Graph *g, Node *n, Diag *d)
 {
-    QMMShape s;
+    MatMulShape s;
     if (mmi_read(g, n, &s, d))
         return 1;
     op_set_out(g, n, 0, DT_I32, &s.out);
@@ -530,7 +468,7 @@ int lower_matmulinteger(Lower *L, Node *n)
 {
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
-    QMMShape s;
+    MatMulShape s;
     Diag d = {.file = g->file};
     Expr *fc[KILN_MAX_RANK], *oc[KILN_MAX_RANK];
     if (mmi_read(g, n, &s, &d))
@@ -545,12 +483,12 @@ int lower_matmulinteger(Lower *L, Node *n)
 
 /* QLinearMatMul: a (0), a_scale (1), a_zero_point (2), b (3), b_scale (4),
  * b_zero_point (5), y_scale (6), y_zero_point (7). */
-static int qlmm_read(Graph *g, Node *n, QMMShape *s, Diag *d)
+static int qlmm_read(Graph *g, Node *n, MatMulShape *s, Diag *d)
 {
     if (op_check_dtype(g, n, 0, q8_types, d) || op_check_dtype(g, n, 3, q8_types, d) ||
         op_check_dtype(g, n, 7, q8_types, d) || op_check_dtype(g, n, 1, scale_types, d) ||
         op_same_dtype(g, n, 0, 2, d) || op_same_dtype(g, n, 3, 5, d) || op_same_dtype(g, n, 1, 4, d) ||
-        op_same_dtype(g, n, 1, 6, d) || qmm_shape(g, n, 0, 3, s, d))
+        op_same_dtype(g, n, 1, 6, d) || matmul_shape(g, n, 0, 3, s, d))
         return 1;
     int r = s->full.rank;
     return mm_param_check(g, n, 1, &s->fa, 1, r - 1, d) || mm_param_check(g, n, 2, &s->fa, 1, -1, d) ||
@@ -560,7 +498,7 @@ static int qlmm_read(Graph *g, Node *n, QMMShape *s, Diag *d)
 
 int infer_qlinearmatmul(Graph *g, Node *n, Diag *d)
 {
-    QMMShape s;
+    MatMulShape s;
     if (qlmm_read(g, n, &s, d))
         return 1;
     op_set_out(g, n, 0, op_in(g, n, 7)->dtype, &s.out);
@@ -572,7 +510,7 @@ int lower_qlinearmatmul(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    QMMShape s;
+    MatMulShape s;
     Diag d = {.file = g->file};
     Expr *fc[KILN_MAX_RANK], *oc[KILN_MAX_RANK], *ac[KILN_MAX_RANK], *bc[KILN_MAX_RANK];
     if (qlmm_read(g, n, &s, &d))
