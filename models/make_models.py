@@ -303,6 +303,74 @@ class LSTMNet(nn.Module):
 
 # ---------------------------------------------------------------- helpers
 
+class UNet(nn.Module):
+    """A small encoder-decoder: GroupNorm, LeakyReLU, a strided conv down,
+    ConvTranspose up, and the skip joined by Concat."""
+
+    def __init__(self):
+        super().__init__()
+        self.down1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.norm = nn.GroupNorm(4, 8)
+        self.down2 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.up = nn.ConvTranspose2d(16, 8, 2, stride=2)
+        self.out = nn.Conv2d(16, 2, 1)
+
+    def forward(self, x):
+        a = F.leaky_relu(self.norm(self.down1(x)), 0.1)
+        b = F.relu(self.down2(a))
+        return self.out(torch.cat([a, self.up(b)], 1))
+
+
+class MobileNetV3Block(nn.Module):
+    """MobileNetV3-style: hardswish, depthwise conv, squeeze-and-excite with
+    hardsigmoid, a residual, adaptive average pooling."""
+
+    def __init__(self, classes=5):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, 2, 1)
+        self.dw = nn.Conv2d(16, 16, 3, 1, 1, groups=16)
+        self.se1 = nn.Linear(16, 4)
+        self.se2 = nn.Linear(4, 16)
+        self.fc = nn.Linear(16, classes)
+
+    def forward(self, x):
+        x = F.hardswish(self.stem(x))
+        y = F.hardswish(self.dw(x))
+        w = F.hardsigmoid(self.se2(F.relu(self.se1(F.adaptive_avg_pool2d(y, 1).flatten(1)))))
+        y = y * w[:, :, None, None] + x
+        return self.fc(F.adaptive_avg_pool2d(y, 1).flatten(1))
+
+
+class GRUNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(8, 12, num_layers=2, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(24, 3)
+
+    def forward(self, x):
+        y, _ = self.gru(x)
+        return self.fc(y[:, -1])
+
+
+class OpsMix(nn.Module):
+    """The ops exporters produce outside the classic CNN/transformer set:
+    reflect/replicate/constant padding, nearest and bilinear interpolation,
+    TopK, CumSum, masked_fill (Where), Einsum, ArgMax, split."""
+
+    def forward(self, x):
+        p = F.pad(x, (1, 2, 2, 1), mode="reflect") + F.pad(x, (1, 2, 2, 1), mode="replicate")
+        p = p + F.pad(x, (1, 2, 2, 1), value=3.0)
+        up = F.interpolate(x, scale_factor=2, mode="nearest") + F.interpolate(
+            x, scale_factor=2, mode="bilinear", align_corners=False)
+        t = x.flatten(2)
+        values, indices = torch.topk(t, 3, dim=-1)
+        c = torch.cumsum(t, dim=-1).masked_fill(t > 0.5, -1.0)
+        e = torch.einsum("bij,bkj->bik", t, t)
+        s1, s2 = torch.split(t, [8, 12], dim=-1)
+        return p, up, values, indices, c, e, torch.argmax(t, dim=-1), s1 * 2, s2.sum(-1)
+
+
+
 def randomize_bn(model, gen):
     """Give every BatchNorm non-trivial statistics and affine parameters, so
     that it is not close to the identity."""
@@ -350,10 +418,12 @@ def export(name, model, inputs, input_names, output_names, opset=13, fold=True,
         if not isinstance(outs, tuple):
             outs = (outs,)
         outs = [o.numpy() for o in outs]
-        buf = io.BytesIO()
-        torch.onnx.export(model, targs, buf, opset_version=opset, do_constant_folding=fold,
-                          input_names=input_names, output_names=output_names, training=training,
-                          dynamic_axes=dynamic_axes)
+    # traced with autograd on: under no_grad, nn.TransformerEncoderLayer takes
+    # a fused fast path that has no ONNX export
+    buf = io.BytesIO()
+    torch.onnx.export(model, targs, buf, opset_version=opset, do_constant_folding=fold,
+                      input_names=input_names, output_names=output_names, training=training,
+                      dynamic_axes=dynamic_axes)
     m = onnx.load_from_string(buf.getvalue())
     m.producer_name = "pytorch (models/make_models.py)"
     m.doc_string = "kiln model suite: " + name
@@ -417,11 +487,24 @@ def build(name, seed):
         export(name, LSTMNet(), [randn(1, 10, 8)], ["x"], ["y"])
     elif name == "bilstm":
         export(name, LSTMNet(bidirectional=True, layers=1), [randn(1, 10, 8)], ["x"], ["y"])
+    elif name == "unet":
+        export(name, UNet(), [randn(1, 3, 16, 16)], ["image"], ["mask"])
+    elif name == "mobilenetv3":
+        export(name, MobileNetV3Block(), [randn(1, 3, 16, 16)], ["input"], ["logits"])
+    elif name == "encoder":
+        layer = nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True, activation="gelu")
+        export(name, layer, [randn(1, 7, 32)], ["x"], ["y"], opset=17)
+    elif name == "gru":
+        export(name, GRUNet(), [randn(2, 6, 8)], ["x"], ["y"])
+    elif name == "opsmix":
+        export(name, OpsMix(), [rng.rand(1, 4, 4, 5).astype(np.float32)], ["x"],
+               ["padded", "upsampled", "topk_values", "topk_indices", "cumsum", "gram", "argmax", "head", "tail"])
     else:
         raise SystemExit("unknown model " + name)
 
 
-MODELS = ["mlp", "lenet", "resnet", "mobilenet", "squeezenet", "bert", "gpt", "lstm", "bilstm"]
+MODELS = ["mlp", "lenet", "resnet", "mobilenet", "squeezenet", "bert", "gpt", "lstm", "bilstm",
+          "unet", "mobilenetv3", "encoder", "gru", "opsmix"]
 
 
 def main():
