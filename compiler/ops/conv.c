@@ -263,10 +263,73 @@ int infer_conv(Graph *g, Node *n, Diag *d)
     return 0;
 }
 
+/* The loop nest both convolutions share: n, m, o... around acc = bias,
+ * then c, k... around acc += x[ix] * w[wx]. conv_open opens it down to the
+ * innermost k loop; conv_close adds the product (under cond, when the taps
+ * are guarded), closes the reduction loops and stores acc to y[n, m, o...]. */
+typedef struct {
+    Expr *n, *m, *c, *o[KILN_MAX_RANK], *k[KILN_MAX_RANK];
+    int acc;
+} ConvNest;
+
+static void conv_open(Lower *L, Node *n, const ConvShape *cs, const char *comment, ConvNest *cn)
+{
+    KB *b = lw_kb(L);
+    int r = cs->w.rank;
+    DType t = lw_graph(L)->values[n->out[0]].dtype;
+    char on[KILN_MAX_RANK][8], kn[KILN_MAX_RANK][8];
+    window_names(r, "o", on);
+    window_names(r, "k", kn);
+    kb_comment(b, comment);
+    cn->n = kb_v(b, kb_for(b, "n", cs->N));
+    cn->m = kb_v(b, kb_for(b, "m", cs->M));
+    for (int i = 0; i < r; i++)
+        cn->o[i] = kb_v(b, kb_for(b, on[i], cs->w.out[i]));
+    cn->acc = kb_let(b, "acc", cs->has_bias ? lw_load(L, n->in[2], &cn->m) : ke_const(lw_arena(L), t, 0));
+    cn->c = kb_v(b, kb_for(b, "c", cs->C / cs->group));
+    for (int i = 0; i < r; i++)
+        cn->k[i] = kb_v(b, kb_for(b, kn[i], cs->w.k[i]));
+}
+
+static void conv_close(Lower *L, Node *n, const ConvShape *cs, const ConvNest *cn, Expr *cond, Expr **ix, Expr **wx)
+{
+    KB *b = lw_kb(L);
+    Arena *a = lw_arena(L);
+    int r = cs->w.rank;
+    Expr *yc[KILN_MAX_RANK + 2];
+    if (cond)
+        kb_if(b, cond);
+    Expr *prod = ke_bin(a, B_MUL, lw_load(L, n->in[0], ix), lw_load(L, n->in[1], wx));
+    kb_assign(b, cn->acc, ke_bin(a, B_ADD, kb_v(b, cn->acc), prod));
+    if (cond)
+        kb_end(b);
+    for (int i = 0; i < r; i++)
+        kb_end(b);
+    kb_end(b); /* c */
+    yc[0] = cn->n;
+    yc[1] = cn->m;
+    for (int i = 0; i < r; i++)
+        yc[i + 2] = cn->o[i];
+    lw_store(L, n, 0, yc, kb_v(b, cn->acc));
+    for (int i = 0; i < r; i++)
+        kb_end(b);
+    kb_end(b); /* m */
+    kb_end(b); /* n */
+}
+
+/* The input channel of reduction index c for output channel m:
+ * group(m) * Cg + c, with group(m) = m / Mg. */
+static Expr *conv_in_channel(Arena *a, const ConvShape *cs, const ConvNest *cn)
+{
+    if (cs->group == 1)
+        return cn->c;
+    int64_t cg = cs->C / cs->group, mg = cs->M / cs->group;
+    return ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_bin(a, B_DIV, cn->m, ke_idx(a, mg)), ke_idx(a, cg)), cn->c);
+}
+
 int lower_conv(Lower *L, Node *n)
 {
     Graph *g = lw_graph(L);
-    KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     ConvShape cs;
     Diag d = {.file = g->file};
@@ -274,51 +337,21 @@ int lower_conv(Lower *L, Node *n)
         return lw_error(L, n, "bad shapes (internal error)");
     const Window *w = &cs.w;
     int r = w->rank;
-    DType t = g->values[n->out[0]].dtype;
-    int64_t cg = cs.C / cs.group, mg = cs.M / cs.group;
-    char on[KILN_MAX_RANK][8], kn[KILN_MAX_RANK][8];
-    window_names(r, "o", on);
-    window_names(r, "k", kn);
-    Expr *o[KILN_MAX_RANK], *k[KILN_MAX_RANK], *ix[KILN_MAX_RANK + 2], *wx[KILN_MAX_RANK + 2], *yc[KILN_MAX_RANK + 2];
+    Expr *ix[KILN_MAX_RANK + 2], *wx[KILN_MAX_RANK + 2];
+    ConvNest cn;
 
     /* y[n, m, o...] = b[m] + sum_{c, k...} x[n, g*C/group + c, o*s - p0 + k*d...] * w[m, c, k...]
      * with g = m / (M/group) the group of output channel m; padding taps skipped */
-    kb_comment(b, "y[n, m, o...] = b[m] + sum_{c, k...} x[n, group(m)*Cg + c, o*s - p + k*d] * w[m, c, k...]");
-    Expr *nn = kb_v(b, kb_for(b, "n", cs.N));
-    Expr *m = kb_v(b, kb_for(b, "m", cs.M));
+    conv_open(L, n, &cs, "y[n, m, o...] = b[m] + sum_{c, k...} x[n, group(m)*Cg + c, o*s - p + k*d] * w[m, c, k...]", &cn);
     for (int i = 0; i < r; i++)
-        o[i] = kb_v(b, kb_for(b, on[i], w->out[i]));
-    int acc = kb_let(b, "acc", cs.has_bias ? lw_load(L, n->in[2], &m) : ke_const(a, t, 0));
-    Expr *c = kb_v(b, kb_for(b, "c", cg));
+        ix[i + 2] = window_coord(a, w, i, cn.o[i], cn.k[i]);
+    ix[0] = cn.n;
+    ix[1] = conv_in_channel(a, &cs, &cn);
+    wx[0] = cn.m;
+    wx[1] = cn.c;
     for (int i = 0; i < r; i++)
-        k[i] = kb_v(b, kb_for(b, kn[i], w->k[i]));
-    for (int i = 0; i < r; i++)
-        ix[i + 2] = window_coord(a, w, i, o[i], k[i]);
-    Expr *inside = window_inside(a, w, ix + 2);
-    if (inside)
-        kb_if(b, inside);
-    ix[0] = nn;
-    ix[1] = cs.group == 1 ? c : ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_bin(a, B_DIV, m, ke_idx(a, mg)), ke_idx(a, cg)), c);
-    wx[0] = m;
-    wx[1] = c;
-    for (int i = 0; i < r; i++)
-        wx[i + 2] = k[i];
-    Expr *prod = ke_bin(a, B_MUL, lw_load(L, n->in[0], ix), lw_load(L, n->in[1], wx));
-    kb_assign(b, acc, ke_bin(a, B_ADD, kb_v(b, acc), prod));
-    if (inside)
-        kb_end(b);
-    for (int i = 0; i < r; i++)
-        kb_end(b);
-    kb_end(b); /* c */
-    yc[0] = nn;
-    yc[1] = m;
-    for (int i = 0; i < r; i++)
-        yc[i + 2] = o[i];
-    lw_store(L, n, 0, yc, kb_v(b, acc));
-    for (int i = 0; i < r; i++)
-        kb_end(b);
-    kb_end(b); /* m */
-    kb_end(b); /* n */
+        wx[i + 2] = cn.k[i];
+    conv_close(L, n, &cs, &cn, window_inside(a, w, ix + 2), ix, wx);
     return 0;
 }
 
@@ -397,7 +430,6 @@ int infer_convtranspose(Graph *g, Node *n, Diag *d)
 int lower_convtranspose(Lower *L, Node *n)
 {
     Graph *g = lw_graph(L);
-    KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     ConvShape cs;
     Diag d = {.file = g->file};
@@ -405,29 +437,19 @@ int lower_convtranspose(Lower *L, Node *n)
         return lw_error(L, n, "bad shapes (internal error)");
     const Window *w = &cs.w;
     int r = w->rank;
-    DType t = g->values[n->out[0]].dtype;
-    int64_t cg = cs.C / cs.group, mg = cs.M / cs.group;
-    char on[KILN_MAX_RANK][8], kn[KILN_MAX_RANK][8];
-    window_names(r, "o", on);
-    window_names(r, "k", kn);
-    Expr *o[KILN_MAX_RANK], *k[KILN_MAX_RANK], *ix[KILN_MAX_RANK + 2], *wx[KILN_MAX_RANK + 2], *yc[KILN_MAX_RANK + 2];
+    Expr *ix[KILN_MAX_RANK + 2], *wx[KILN_MAX_RANK + 2];
+    ConvNest cn;
 
     /* y[n, m, o...] = b[m] + sum_{c, k...} x[n, g*Cg + c, i...] * w[g*Cg + c, m % Mg, k...]
      * over the taps with o + p0 - k*d = i*s, 0 <= i < in (g = m / Mg) */
-    kb_comment(b, "y[n, m, o...] = b[m] + sum_{c, k... : o + p - k*d = i*s} x[n, group(m)*Cg + c, i...] * w[group(m)*Cg + c, m % Mg, k...]");
-    Expr *nn = kb_v(b, kb_for(b, "n", cs.N));
-    Expr *m = kb_v(b, kb_for(b, "m", cs.M));
-    for (int i = 0; i < r; i++)
-        o[i] = kb_v(b, kb_for(b, on[i], w->out[i]));
-    int acc = kb_let(b, "acc", cs.has_bias ? lw_load(L, n->in[2], &m) : ke_const(a, t, 0));
-    Expr *c = kb_v(b, kb_for(b, "c", cg));
-    for (int i = 0; i < r; i++)
-        k[i] = kb_v(b, kb_for(b, kn[i], w->k[i]));
+    conv_open(L, n, &cs,
+              "y[n, m, o...] = b[m] + sum_{c, k... : o + p - k*d = i*s} x[n, group(m)*Cg + c, i...] * w[group(m)*Cg + c, m % Mg, k...]",
+              &cn);
     Expr *cond = NULL;
     for (int i = 0; i < r; i++) {
         /* t = o + p0 - k*d must be a multiple of s in [0, (in-1)*s] */
-        Expr *tt = ke_bin(a, B_SUB, ke_bin(a, B_ADD, o[i], ke_idx(a, w->p0[i])),
-                          ke_bin(a, B_MUL, k[i], ke_idx(a, w->d[i])));
+        Expr *tt = ke_bin(a, B_SUB, ke_bin(a, B_ADD, cn.o[i], ke_idx(a, w->p0[i])),
+                          ke_bin(a, B_MUL, cn.k[i], ke_idx(a, w->d[i])));
         int64_t lo = w->p0[i] - (w->k[i] - 1) * w->d[i], hi = w->out[i] - 1 + w->p0[i];
         if (lo < 0)
             cond = and_cond(a, cond, ke_bin(a, B_GE, tt, ke_idx(a, 0)));
@@ -437,30 +459,13 @@ int lower_convtranspose(Lower *L, Node *n)
             cond = and_cond(a, cond, ke_bin(a, B_EQ, ke_bin(a, B_MOD, tt, ke_idx(a, w->s[i])), ke_idx(a, 0)));
         ix[i + 2] = ke_bin(a, B_DIV, tt, ke_idx(a, w->s[i]));
     }
-    if (cond)
-        kb_if(b, cond);
-    Expr *cin = cs.group == 1 ? c : ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_bin(a, B_DIV, m, ke_idx(a, mg)), ke_idx(a, cg)), c);
-    ix[0] = nn;
+    Expr *cin = conv_in_channel(a, &cs, &cn);
+    ix[0] = cn.n;
     ix[1] = cin;
     wx[0] = cin;
-    wx[1] = cs.group == 1 ? m : ke_bin(a, B_MOD, m, ke_idx(a, mg));
+    wx[1] = cs.group == 1 ? cn.m : ke_bin(a, B_MOD, cn.m, ke_idx(a, cs.M / cs.group));
     for (int i = 0; i < r; i++)
-        wx[i + 2] = k[i];
-    Expr *prod = ke_bin(a, B_MUL, lw_load(L, n->in[0], ix), lw_load(L, n->in[1], wx));
-    kb_assign(b, acc, ke_bin(a, B_ADD, kb_v(b, acc), prod));
-    if (cond)
-        kb_end(b);
-    for (int i = 0; i < r; i++)
-        kb_end(b);
-    kb_end(b); /* c */
-    yc[0] = nn;
-    yc[1] = m;
-    for (int i = 0; i < r; i++)
-        yc[i + 2] = o[i];
-    lw_store(L, n, 0, yc, kb_v(b, acc));
-    for (int i = 0; i < r; i++)
-        kb_end(b);
-    kb_end(b); /* m */
-    kb_end(b); /* n */
+        wx[i + 2] = cn.k[i];
+    conv_close(L, n, &cs, &cn, cond, ix, wx);
     return 0;
 }
