@@ -581,19 +581,8 @@ static int centercrop_read(Graph *g, Node *n, Shape *out, int64_t *offset, Diag 
         return diag_node(d, g, n, "input has type %s, which kiln does not compute yet", dtype_name(x->dtype));
     if (op_const_ints(g, n, 1, shape, KILN_MAX_RANK, &ns, d) || attr_ints(g, n, "axes", axes, KILN_MAX_RANK, &naxes, d))
         return 1;
-    if (naxes < 0) {
-        naxes = rank;
-        for (int i = 0; i < rank; i++)
-            ax[i] = i;
-    } else {
-        for (int i = 0; i < naxes; i++) {
-            if (op_axis(g, n, axes[i], rank, &ax[i], d))
-                return 1;
-            for (int j = 0; j < i; j++)
-                if (ax[j] == ax[i])
-                    return diag_node(d, g, n, "axis %d is listed twice in 'axes'", ax[i]);
-        }
-    }
+    if (op_axes(g, n, axes, &naxes, rank, ax, d))
+        return 1;
     if (ns != naxes)
         return diag_node(d, g, n, "shape has %d values, expected %d (one per axis in 'axes', or of the input)", ns,
                          naxes);

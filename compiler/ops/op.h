@@ -152,6 +152,9 @@ const void *op_const_data(Graph *g, const Node *n, int i);
 /* Normalize axis (negative counts from the end) into [0, rank); error if out
  * of range. */
 int op_axis(Graph *g, Node *n, int64_t axis, int rank, int *out, Diag *d);
+/* Normalize a list of *naxes distinct axes into out; *naxes < 0 (the
+ * attribute is absent) means every axis, and *naxes becomes rank. */
+int op_axes(Graph *g, Node *n, const int64_t *axes, int *naxes, int rank, int *out, Diag *d);
 /* The float types ops compute with (f32, f64, f16, bf16), DT_UNDEF-terminated. */
 extern const DType op_float_types[];
 /* Fail unless input i has one of the dtypes in `ok` (DT_UNDEF-terminated). */

@@ -195,6 +195,24 @@ int op_axis(Graph *g, Node *n, int64_t axis, int rank, int *out, Diag *d)
     return 0;
 }
 
+int op_axes(Graph *g, Node *n, const int64_t *axes, int *naxes, int rank, int *out, Diag *d)
+{
+    if (*naxes < 0) {
+        *naxes = rank;
+        for (int i = 0; i < rank; i++)
+            out[i] = i;
+        return 0;
+    }
+    for (int i = 0; i < *naxes; i++) {
+        if (op_axis(g, n, axes[i], rank, &out[i], d))
+            return 1;
+        for (int j = 0; j < i; j++)
+            if (out[j] == out[i])
+                return diag_node(d, g, n, "axis %d is listed twice in 'axes'", out[i]);
+    }
+    return 0;
+}
+
 const DType op_float_types[] = {DT_F32, DT_F64, DT_F16, DT_BF16, DT_UNDEF};
 
 int op_check_dtype(Graph *g, Node *n, int i, const DType *ok, Diag *d)

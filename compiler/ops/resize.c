@@ -237,19 +237,8 @@ static int resize_read(Graph *g, Node *n, Resize *rz, Diag *d)
 
     /* the axes scales/sizes/roi speak of */
     int ax[KILN_MAX_RANK];
-    if (naxes < 0) {
-        naxes = rank;
-        for (int i = 0; i < rank; i++)
-            ax[i] = i;
-    } else {
-        for (int i = 0; i < naxes; i++) {
-            if (op_axis(g, n, axes[i], rank, &ax[i], d))
-                return 1;
-            for (int j = 0; j < i; j++)
-                if (ax[j] == ax[i])
-                    return diag_node(d, g, n, "axis %d is listed twice in 'axes'", ax[i]);
-        }
-    }
+    if (op_axes(g, n, axes, &naxes, rank, ax, d))
+        return 1;
     int given = ns >= 0 ? ns : nz;
     if (given != naxes)
         return diag_node(d, g, n, "%s has %d values, expected %d (one per axis in 'axes', or of X)",
