@@ -6,8 +6,7 @@
 set -e
 cd "$(dirname "$0")/.."
 sh tests/install.sh
-[ -d build ] || meson setup build >/dev/null
-ninja -C build >/dev/null
+sh tests/build.sh
 echo "$ build/kiln compile models/lenet/model.onnx -o out/lenet"
 build/kiln compile models/lenet/model.onnx -o out/lenet
 echo "$ out/lenet/model --in models/lenet/sample_input.pb --out out/lenet --bench 100"

@@ -3,7 +3,7 @@
 # (run as root). Does nothing when everything is already there.
 set -e
 need=""
-for pkg in gcc meson ninja-build protobuf-c-compiler libprotobuf-c-dev libonnx-dev python3; do
+for pkg in gcc pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libonnx-dev python3; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
 done
 if [ -n "$need" ]; then

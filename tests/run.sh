@@ -14,8 +14,7 @@
 set -u
 cd "$(dirname "$0")/.."
 [ "${1:-}" = "--no-install" ] || sh tests/install.sh || exit 1
-{ [ -d build ] || meson setup build >/dev/null; } && ninja -C build >/dev/null || {
-    echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+sh tests/build.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 log=$(mktemp)
 run_suite() {
