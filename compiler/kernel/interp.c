@@ -228,6 +228,20 @@ static Val cast(Interp *in, const Expr *e)
     return ival(to, x.i);
 }
 
+/* The bits of a value of one type read as another of the same width:
+ * stored as the first (f16/bf16 round to their bits), loaded as the second. */
+static Val bitcast(Interp *in, const Expr *e)
+{
+    Val x = eval(in, e->a);
+    DType from = e->a->type, to = e->type;
+    unsigned char bytes[8];
+    if (dtype_is_float(from))
+        dtype_set_f(from, bytes, 0, x.f);
+    else
+        dtype_set_i(from, bytes, 0, x.i);
+    return dtype_is_float(to) ? fval(to, dtype_get_f(to, bytes, 0)) : ival(to, dtype_get_i(to, bytes, 0));
+}
+
 static Val eval(Interp *in, const Expr *e)
 {
     Val zero = {0, 0};
@@ -262,6 +276,8 @@ static Val eval(Interp *in, const Expr *e)
         return eval(in, e->a).i ? eval(in, e->b) : eval(in, e->c);
     case E_CAST:
         return cast(in, e);
+    case E_BITCAST:
+        return bitcast(in, e);
     case E_BCAST:
         return eval(in, e->a);
     }

@@ -307,6 +307,16 @@ Expr *ke_cast(Arena *a, DType t, Expr *x)
     return e;
 }
 
+Expr *ke_bitcast(Arena *a, DType t, Expr *x)
+{
+    if (x->type == t)
+        return x;
+    Expr *e = mk(a, E_BITCAST, t);
+    e->a = x;
+    e->lanes = x->lanes;
+    return e;
+}
+
 int ke_equal(const Expr *x, const Expr *y)
 {
     if (x == y)
@@ -320,7 +330,7 @@ int ke_equal(const Expr *x, const Expr *y)
     case E_UNARY: return x->op == y->op && ke_equal(x->a, y->a);
     case E_BINARY: return x->op == y->op && ke_equal(x->a, y->a) && ke_equal(x->b, y->b);
     case E_SELECT: return ke_equal(x->a, y->a) && ke_equal(x->b, y->b) && ke_equal(x->c, y->c);
-    case E_CAST: case E_BCAST: return ke_equal(x->a, y->a);
+    case E_CAST: case E_BITCAST: case E_BCAST: return ke_equal(x->a, y->a);
     }
     return 0;
 }
@@ -359,6 +369,10 @@ Expr *ke_subst(Arena *a, Expr *e, int var, Expr *with)
     case E_CAST: {
         Expr *x = ke_subst(a, e->a, var, with);
         return x == e->a ? e : ke_cast(a, e->type, x);
+    }
+    case E_BITCAST: {
+        Expr *x = ke_subst(a, e->a, var, with);
+        return x == e->a ? e : ke_bitcast(a, e->type, x);
     }
     case E_BCAST: {
         Expr *x = ke_subst(a, e->a, var, with);

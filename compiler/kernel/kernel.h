@@ -65,7 +65,8 @@ typedef enum ExprKind {
     E_UNARY,   /* op a */
     E_BINARY,  /* a op b */
     E_SELECT,  /* a ? b : c */
-    E_CAST,    /* (type) a */
+    E_CAST,    /* (type) a: a value conversion */
+    E_BITCAST, /* a's bits read as `type`, a type of the same width */
     E_BCAST,   /* a scalar a repeated across `lanes` */
 } ExprKind;
 
@@ -192,6 +193,8 @@ Expr *ke_un(Arena *a, UnOp op, Expr *x);
 Expr *ke_bin(Arena *a, BinOp op, Expr *x, Expr *y);
 Expr *ke_select(Arena *a, Expr *c, Expr *x, Expr *y);
 Expr *ke_cast(Arena *a, DType t, Expr *x);
+/* x's bits as type t, which has x's width (f16/bf16: their 16 bits). */
+Expr *ke_bitcast(Arena *a, DType t, Expr *x);
 /* The smallest / largest value of t: -inf / inf for the float types, the
  * integer range's ends, 0 / 1 for bool (where max / min reductions start). */
 Expr *ke_lowest(Arena *a, DType t);

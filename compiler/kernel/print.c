@@ -71,6 +71,11 @@ static void print_expr(FILE *f, const Program *p, const Kernel *k, const Expr *e
         print_expr(f, p, k, e->c);
         fputc(')', f);
         break;
+    case E_BITCAST:
+        fprintf(f, "bits_%s(", dtype_name(e->type));
+        print_expr(f, p, k, e->a);
+        fputc(')', f);
+        break;
     case E_CAST:
         fprintf(f, "%s(", dtype_name(e->type));
         print_expr(f, p, k, e->a);

@@ -57,6 +57,12 @@ static int expr_ok(Check *c, const Expr *e)
         if (e->a->type != DT_BOOL || e->b->type != e->c->type)
             return bad(c, "select with a non-bool condition or arms of different types");
         return expr_ok(c, e->a) || expr_ok(c, e->b) || expr_ok(c, e->c);
+    case E_BITCAST:
+        if (dtype_size(e->type) != dtype_size(e->a->type) || e->type == DT_INDEX || e->a->type == DT_INDEX) {
+            snprintf(msg, sizeof msg, "bitcast of %s to %s", dtype_name(e->a->type), dtype_name(e->type));
+            return bad(c, msg);
+        }
+        return expr_ok(c, e->a);
     case E_CAST:
     case E_BCAST:
         return expr_ok(c, e->a);

@@ -127,6 +127,26 @@ int infer_cast(Graph *g, Node *n, Diag *d)
     return 0;
 }
 
+/* BitCast: the same bits read as another type of the same width. */
+int infer_bitcast(Graph *g, Node *n, Diag *d)
+{
+    const Value *x = op_in(g, n, 0);
+    int64_t t;
+    if (!node_attr(n, "to"))
+        return diag_node(d, g, n, "attribute 'to' is required");
+    if (attr_int(g, n, "to", 0, &t, d))
+        return 1;
+    if (!dtype_known((int)t) || !dtype_is_computable((DType)t))
+        return diag_node(d, g, n, "bitcast to element type %lld is not supported", (long long)t);
+    if (!dtype_is_computable(x->dtype))
+        return diag_node(d, g, n, "input has type %s, which kiln does not compute yet", dtype_name(x->dtype));
+    if (dtype_size((DType)t) != dtype_size(x->dtype))
+        return diag_node(d, g, n, "bitcast from %s (%d bytes) to %s (%d bytes): the widths must match",
+                         dtype_name(x->dtype), dtype_size(x->dtype), dtype_name((DType)t), dtype_size((DType)t));
+    op_set_out(g, n, 0, (DType)t, &x->shape);
+    return 0;
+}
+
 /* ------------------------------------------------------------ scalars */
 
 /* Shorthands over the lowering arena. */
@@ -304,6 +324,7 @@ Expr *ew_scalar(Lower *L, Node *n, Expr **args)
         const Value *out = &g->values[n->out[0]];
         return ke_cast(a, out->dtype, x);
     }
+    case OP_BITCAST: return ke_bitcast(a, g->values[n->out[0]].dtype, x);
     case OP_ADD: return BIN(B_ADD, x, args[1]);
     case OP_SUB: return BIN(B_SUB, x, args[1]);
     case OP_MUL: return BIN(B_MUL, x, args[1]);

@@ -243,6 +243,15 @@ static Expr *reduce_into(Arena *a, Reduction r, Expr *old, Expr *u)
     return u;
 }
 
+/* y[i] = x[i] over every element of input 0: the scatters start from a copy. */
+static void copy_input(Lower *L, Node *n, int yb)
+{
+    KB *b = lw_kb(L);
+    Expr *i = kb_v(b, kb_for(b, "i", shape_numel(&lin(L, n, 0)->shape)));
+    kb_store(b, yb, i, ke_load(lw_arena(L), b->p, lw_buf(L, n->in[0]), i));
+    kb_end(b);
+}
+
 int lower_scatter(Lower *L, Node *n)
 {
     Diag d = quiet(L);
@@ -256,10 +265,7 @@ int lower_scatter(Lower *L, Node *n)
     int yb = lw_buf(L, n->out[0]);
     Expr *uc[KILN_MAX_RANK], *yc[KILN_MAX_RANK], *tc[KILN_MAX_RANK];
 
-    /* y[i] = x[i] over every element */
-    Expr *i = kb_v(b, kb_for(b, "i", shape_numel(xs)));
-    kb_store(b, yb, i, ke_load(a, b->p, lw_buf(L, n->in[0]), i));
-    kb_end(b);
+    copy_input(L, n, yb); /* y = x, then the updates */
 
     /* each update, in order (later ones win without a reduction); an index
      * outside its axis skips the update */
@@ -301,6 +307,104 @@ int lower_scatter(Lower *L, Node *n)
     Expr *at = kb_flat(b, xs, yc);
     kb_store(b, yb, at, reduce_into(a, p.red, ke_load(a, b->p, yb, at), lw_load(L, n->in[2], uc)));
     kb_end(b);
+    lw_end_loops(L, us);
+    return 0;
+}
+
+/* --------------------------------------------------------- TensorScatter */
+
+/* TensorScatter: a KV-cache update. The sequence axis (never 0, the batch
+ * axis) of past and update may differ; circular mode wraps write positions
+ * modulo the cache length. */
+typedef struct TSParams {
+    int axis;
+    int circular;
+} TSParams;
+
+static int tscatter_params(Graph *g, Node *n, TSParams *p, Diag *d)
+{
+    const Value *x = op_in(g, n, 0), *u = op_in(g, n, 1), *w = op_in(g, n, 2);
+    const char *mode;
+    int64_t axis;
+    char a[160], b[160];
+    if (op_same_dtype(g, n, 0, 1, d) || attr_str(g, n, "mode", "linear", &mode, d) ||
+        attr_int(g, n, "axis", -2, &axis, d))
+        return 1;
+    if (strcmp(mode, "linear") && strcmp(mode, "circular"))
+        return diag_node(d, g, n, "mode '%s' is not 'linear' or 'circular'", mode);
+    p->circular = !strcmp(mode, "circular");
+    int r = x->shape.rank;
+    if (r < 2)
+        return diag_node(d, g, n, "past_cache must have rank >= 2 (batch, ..., sequence, ...)");
+    if (op_axis(g, n, axis, r, &p->axis, d))
+        return 1;
+    if (p->axis == 0)
+        return diag_node(d, g, n, "axis must not be 0, the batch axis");
+    int ok = u->shape.rank == r;
+    for (int i = 0; ok && i < r; i++)
+        ok = i == p->axis ? u->shape.dim[i] <= x->shape.dim[i] : u->shape.dim[i] == x->shape.dim[i];
+    if (!ok)
+        return diag_node(d, g, n, "update has shape %s, expected that of past_cache %s with at most as many entries on axis %d",
+                         shape_str(&u->shape, a, sizeof a), shape_str(&x->shape, b, sizeof b), p->axis);
+    if (w) {
+        static const DType i64[] = {DT_I64, DT_UNDEF};
+        if (op_check_dtype(g, n, 2, i64, d))
+            return 1;
+        if (w->shape.rank != 1 || w->shape.dim[0] != x->shape.dim[0])
+            return diag_node(d, g, n, "write_indices has shape %s, expected [%lld] (one per batch entry)",
+                             shape_str(&w->shape, a, sizeof a), (long long)x->shape.dim[0]);
+    }
+    return 0;
+}
+
+int infer_tensorscatter(Graph *g, Node *n, Diag *d)
+{
+    TSParams p;
+    if (tscatter_params(g, n, &p, d))
+        return 1;
+    const Value *x = op_in(g, n, 0);
+    op_set_out(g, n, 0, x->dtype, &x->shape);
+    return 0;
+}
+
+int lower_tensorscatter(Lower *L, Node *n)
+{
+    Diag d = quiet(L);
+    TSParams p;
+    if (tscatter_params(lw_graph(L), n, &p, &d))
+        return lw_error(L, n, "bad TensorScatter");
+    Arena *a = lw_arena(L);
+    KB *b = lw_kb(L);
+    const Shape *xs = &lin(L, n, 0)->shape, *us = &lin(L, n, 1)->shape;
+    int64_t len = xs->dim[p.axis];
+    int yb = lw_buf(L, n->out[0]);
+    Expr *uc[KILN_MAX_RANK], *yc[KILN_MAX_RANK];
+
+    copy_input(L, n, yb); /* y = past, then the update */
+
+    /* y[.., w[b] + s, ..] = update[.., s, ..] (mod len when circular; a
+     * linear position outside the cache is skipped) */
+    kb_comment(b, p.circular ? "y[b, .., (w[b] + s) mod len, ..] = update[b, .., s, ..]"
+                             : "y[b, .., w[b] + s, ..] = update[b, .., s, ..]");
+    lw_loops(L, us, "u", uc);
+    memcpy(yc, uc, sizeof(Expr *) * (size_t)xs->rank);
+    Expr *at = uc[p.axis];
+    int has_w = n->nin > 2 && n->in[2] != VNONE;
+    if (has_w)
+        at = ke_bin(a, B_ADD, ke_cast(a, DT_INDEX, lw_load(L, n->in[2], &uc[0])), at);
+    int guarded = 0;
+    if (p.circular && has_w) {
+        /* floor modulo: w may be any int64 */
+        Expr *m = ke_idx(a, len);
+        at = ke_bin(a, B_MOD, ke_bin(a, B_ADD, ke_bin(a, B_MOD, at, m), m), m);
+    } else if (has_w) {
+        kb_if(b, in_range(L, at, len));
+        guarded = 1;
+    }
+    yc[p.axis] = at;
+    kb_store(b, yb, kb_flat(b, xs, yc), lw_load(L, n->in[1], uc));
+    if (guarded)
+        kb_end(b);
     lw_end_loops(L, us);
     return 0;
 }

@@ -80,6 +80,7 @@ int lower_eyelike(Lower *L, Node *n);
 int lower_lstm(Lower *L, Node *n);
 int lower_gathernd(Lower *L, Node *n);
 int lower_scatter(Lower *L, Node *n);
+int lower_tensorscatter(Lower *L, Node *n);
 int lower_onehot(Lower *L, Node *n);
 int lower_cumulative(Lower *L, Node *n);
 int lower_reversesequence(Lower *L, Node *n);

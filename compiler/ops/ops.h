@@ -71,6 +71,7 @@ OP(THRESHOLDEDRELU,   "ThresholdedRelu",     "", 1, 1, 1, 1, OPF_EW,    infer_un
 OP(SHRINK,            "Shrink",              "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
 OP(CAST,              "Cast",                "", 1, 1, 1, 1, OPF_EW,    infer_cast,         lower_ew)         \
 OP(CASTLIKE,          "CastLike",            "", 2, 2, 1, 1, OPF_EW,    infer_cast,         lower_ew)         \
+OP(BITCAST,           "BitCast",             "", 1, 1, 1, 1, OPF_EW,    infer_bitcast,      lower_ew)         \
 /* elementwise, several inputs, numpy broadcasting */                                                        \
 OP(ADD,               "Add",                 "", 2, 2, 1, 1, OPF_EW,    infer_binary,       lower_ew)         \
 OP(SUB,               "Sub",                 "", 2, 2, 1, 1, OPF_EW,    infer_binary,       lower_ew)         \
@@ -160,6 +161,7 @@ OP(GATHERND,          "GatherND",            "", 2, 2, 1, 1, 0,         infer_ga
 OP(SCATTERND,         "ScatterND",           "", 3, 3, 1, 1, OPF_NOEPI, infer_scatter,      lower_scatter)    \
 OP(SCATTERELEMENTS,   "ScatterElements",     "", 3, 3, 1, 1, OPF_NOEPI, infer_scatter,      lower_scatter)    \
 OP(SCATTER,           "Scatter",             "", 3, 3, 1, 1, OPF_NOEPI, infer_scatter,      lower_scatter)    \
+OP(TENSORSCATTER,     "TensorScatter",       "", 2, 3, 1, 1, OPF_NOEPI, infer_tensorscatter, lower_tensorscatter) \
 OP(ONEHOT,            "OneHot",              "", 3, 3, 1, 1, 0,         infer_onehot,       lower_onehot)     \
 OP(CUMSUM,            "CumSum",              "", 2, 2, 1, 1, 0,         infer_cumulative,   lower_cumulative) \
 OP(CUMPROD,           "CumProd",             "", 2, 2, 1, 1, 0,         infer_cumulative,   lower_cumulative) \

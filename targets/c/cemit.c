@@ -273,6 +273,36 @@ static void binary(Out *o, const Expr *e, int need)
     }
 }
 
+/* A value's bits read as another type of the same width, through a union
+ * (well-defined in C99): ((union { float from; int32_t to; }){x}).to.
+ * f16/bf16 values are floats, so their bits are taken by rounding to the
+ * stored form and given back by widening; a bool is true on any set bit. */
+static void bitcast(Out *o, const Expr *e, int need)
+{
+    FILE *f = o->f;
+    DType from = e->a->type, to = e->type;
+    if (to == DT_BOOL) {
+        open_paren(o, P_EQ, need);
+        expr(o, e->a, P_EQ + 1);
+        fputs(" != 0", f);
+        close_paren(o, P_EQ, need);
+        return;
+    }
+    if (dtype_is_half(to))
+        fprintf(f, "kiln_%s_to_f32(", dtype_name(to));
+    fprintf(f, "((union { %s from; %s to; }){", dtype_ctype(from), dtype_ctype(to));
+    if (dtype_is_half(from)) {
+        fprintf(f, "kiln_f32_to_%s(", dtype_name(from));
+        expr(o, e->a, 0);
+        fputc(')', f);
+    } else {
+        expr(o, e->a, P_COND);
+    }
+    fputs("}).to", f);
+    if (dtype_is_half(to))
+        fputc(')', f);
+}
+
 static void expr(Out *o, const Expr *e, int need)
 {
     FILE *f = o->f;
@@ -328,6 +358,9 @@ static void expr(Out *o, const Expr *e, int need)
             expr(o, e->a, P_UNARY);
             close_paren(o, P_UNARY, need);
         }
+        break;
+    case E_BITCAST:
+        bitcast(o, e, need);
         break;
     case E_BCAST:
         expr(o, e->a, need);

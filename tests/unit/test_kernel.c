@@ -135,6 +135,24 @@ static void test_interp_semantics(void)
     {
         Program *p = prog_new(a, "t");
         Kernel *k = prog_add_kernel(p, "k");
+        /* bitcast reads the bits: f32 1.0 is 0x3f800000 */
+        Expr *e = ke_bitcast(a, DT_I32, ke_float(a, DT_F32, 1.0));
+        CHECK(eval1(p, k, e, DT_I32, &r) == 0 && r == 0x3f800000);
+    }
+    {
+        Program *p = prog_new(a, "t");
+        Kernel *k = prog_add_kernel(p, "k");
+        /* f16 values compute as floats: their bits are those of the stored f16 (-2.0 is 0xc000) */
+        Expr *e = ke_bitcast(a, DT_U16, ke_float(a, DT_F16, -2.0));
+        CHECK(eval1(p, k, e, DT_U16, &r) == 0 && r == 0xc000);
+        Program *q = prog_new(a, "t");
+        Kernel *kq = prog_add_kernel(q, "k");
+        e = ke_bitcast(a, DT_F16, ke_int(a, DT_I16, 0x3c00));
+        CHECK(eval1(q, kq, e, DT_F16, &r) == 0 && r == 1.0);
+    }
+    {
+        Program *p = prog_new(a, "t");
+        Kernel *k = prog_add_kernel(p, "k");
         /* an out-of-bounds store is an error, not a write */
         Shape s = {1, {1}};
         int by = prog_add_buf(p, "y", BUF_OUTPUT, DT_F32, &s);
@@ -168,6 +186,17 @@ static void test_verify_rejects(void)
     Diag d = {.file = "t"};
     CHECK(prog_verify(p, &d) != 0);
     CHECK(strstr(d.msg, "k_bad") && strstr(d.msg, "add of f32 and i32"));
+
+    /* a bitcast between types of different widths */
+    Kernel *kw = prog_add_kernel(p, "k_width");
+    kb_init(&b, p, kw);
+    kb_store(&b, by, ke_idx(a, 0), ke_cast(a, DT_F32, ke_bitcast(a, DT_I64, ke_float(a, DT_F32, 1))));
+    Program w = *p;
+    w.kernels = kw;
+    w.nkernels = 1;
+    Diag dw = {.file = "t"};
+    CHECK(prog_verify(&w, &dw) != 0);
+    CHECK(strstr(dw.msg, "bitcast of f32 to i64") != NULL);
 
     /* a loop variable read after its loop */
     Kernel *k2 = prog_add_kernel(p, "k_scope");
