@@ -33,6 +33,8 @@ KB *lw_kb(Lower *L) { return &L->kb; }
 Arena *lw_arena(Lower *L) { return L->p->arena; }
 Graph *lw_graph(Lower *L) { return L->g; }
 
+Diag lw_diag(Lower *L) { return (Diag){.file = L->g->file}; }
+
 int lw_error(Lower *L, Node *n, const char *fmt, ...)
 {
     char msg[1024];
@@ -148,17 +150,28 @@ Expr *lw_index(Lower *L, const char *name, Expr *raw, int64_t dim)
     return kv;
 }
 
-Expr *lw_clamp(Lower *L, Expr *k, int64_t dim)
+Expr *idx_clamp(Arena *a, Expr *k, int64_t dim)
 {
-    Arena *a = L->p->arena;
     return ke_bin(a, B_MAX, ke_idx(a, 0), ke_bin(a, B_MIN, k, ke_idx(a, dim - 1)));
 }
 
-void lw_end_loops(Lower *L, const Shape *s)
+Expr *idx_in_range(Arena *a, Expr *k, int64_t dim)
 {
-    for (int i = 0; i < s->rank; i++)
+    return ke_bin(a, B_AND, ke_bin(a, B_GE, k, ke_idx(a, 0)), ke_bin(a, B_LT, k, ke_idx(a, dim)));
+}
+
+Expr *and_cond(Arena *a, Expr *c, Expr *x) { return c ? ke_bin(a, B_AND, c, x) : x; }
+
+void lw_end_n(Lower *L, int count)
+{
+    for (int i = 0; i < count; i++)
         kb_end(&L->kb);
 }
+
+void lw_end_loops(Lower *L, const Shape *s) { lw_end_n(L, s->rank); }
+
+const Value *lw_in(Lower *L, Node *n, int i) { return op_in(L->g, n, i); }
+const Value *lw_out(Lower *L, Node *n, int i) { return &L->g->values[n->out[i]]; }
 
 /* ------------------------------------------------------------- kernels */
 

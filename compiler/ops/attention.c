@@ -4,7 +4,7 @@
  *
  * Each is one kernel of plain loop nests. f16 and bf16 compute in float,
  * rounding where they are stored; a running state that must not round at
- * every step (LinearAttention's) lives in a scratch buffer of calc_type().
+ * every step (LinearAttention's) lives in a scratch buffer of op_calc_type().
  * Heads packed into a last dim ([B, S, heads*H]) are addressed with
  * packed(): element i of head h is h*H + i.
  *
@@ -89,9 +89,6 @@ static Expr *fconst(Arena *a, DType t, double v)
 {
     return ke_float(a, t, t == DT_F32 ? (double)(float)v : v);
 }
-
-/* The type a float type t accumulates in: f32 for f16 and bf16, else t. */
-static DType calc_type(DType t) { return dtype_is_half(t) ? DT_F32 : t; }
 
 /* Index of element i of head h in a last dim packing heads of `size`. */
 static Expr *packed(Arena *a, Expr *h, int64_t size, Expr *i)
@@ -411,7 +408,7 @@ int lower_attention(Lower *L, Node *n)
     KB *kb = lw_kb(L);
     Arena *a = lw_arena(L);
     AttnInfo in;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (attn_read(g, n, &in, &d))
         return lw_error(L, n, "bad inputs or attributes");
     DType t = in.t, u = in.u;
@@ -624,7 +621,7 @@ int lower_rotary(Lower *L, Node *n)
     KB *kb = lw_kb(L);
     Arena *a = lw_arena(L);
     RopeInfo in;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (rope_read(g, n, &in, &d))
         return lw_error(L, n, "bad inputs or attributes");
     int64_t half = in.rot / 2;
@@ -712,7 +709,7 @@ int lower_swiglu(Lower *L, Node *n)
     KB *kb = lw_kb(L);
     Arena *a = lw_arena(L);
     const Shape *s = &g->values[n->in[0]].shape;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     double alpha;
     Expr *c[KILN_MAX_RANK];
     if (attr_float(g, n, "alpha", 1.0, &alpha, &d))
@@ -811,7 +808,7 @@ int lower_causalconv(Lower *L, Node *n)
     KB *kb = lw_kb(L);
     Arena *a = lw_arena(L);
     CConvInfo in;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (cconv_read(g, n, &in, &d))
         return lw_error(L, n, "bad inputs or attributes");
     kb_comment(kb, "causal depthwise conv1d over p = concat(past_state, input)");
@@ -979,10 +976,10 @@ int lower_linearattention(Lower *L, Node *n)
     KB *kb = lw_kb(L);
     Arena *a = lw_arena(L);
     LinAttnInfo in;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (linattn_read(g, n, &in, &d))
         return lw_error(L, n, "bad inputs or attributes");
-    DType c = calc_type(in.t);
+    DType c = op_calc_type(in.t);
     int64_t G = in.Hq / in.Hkv;
     Shape ss = {4, {in.B, in.Hkv, in.Dk, in.Dv}};
     int out_st = has_out(n, LA_OUT_PRESENT);

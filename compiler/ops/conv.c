@@ -148,8 +148,6 @@ Expr *window_coord(Arena *a, const Window *w, int i, Expr *o, Expr *k)
     return ke_bin(a, B_ADD, e, ke_bin(a, B_MUL, k, ke_idx(a, w->d[i])));
 }
 
-static Expr *and_cond(Arena *a, Expr *c, Expr *x) { return c ? ke_bin(a, B_AND, c, x) : x; }
-
 /* The test that input coordinates ix[rank] lie inside x: only the bounds a
  * tap can cross (from the geometry) are tested; NULL when none can. */
 Expr *window_inside(Arena *a, const Window *w, Expr *const *ix)
@@ -332,7 +330,7 @@ int lower_conv(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     Arena *a = lw_arena(L);
     ConvShape cs;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (conv_shape(g, n, &cs, &d))
         return lw_error(L, n, "bad shapes (internal error)");
     const Window *w = &cs.w;
@@ -432,7 +430,7 @@ int lower_convtranspose(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     Arena *a = lw_arena(L);
     ConvShape cs;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (convt_shape(g, n, &cs, &d))
         return lw_error(L, n, "bad shapes (internal error)");
     const Window *w = &cs.w;

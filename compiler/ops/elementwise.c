@@ -158,7 +158,7 @@ int infer_bitcast(Graph *g, Node *n, Diag *d)
 static double fattr(Lower *L, Node *n, const char *name, double def, int *err)
 {
     double v;
-    Diag tmp = {0};
+    Diag tmp = lw_diag(L);
     if (attr_float(lw_graph(L), n, name, def, &v, &tmp)) {
         lw_error(L, n, "attribute '%s' must be a float", name);
         *err = 1;
@@ -248,7 +248,7 @@ Expr *ew_scalar(Lower *L, Node *n, Expr **args)
     case OP_SIGN: return SEL(BIN(B_GT, x, K(0)), K(1), SEL(BIN(B_LT, x, K(0)), K(-1), K(0)));
     case OP_ISINF: {
         int64_t neg = 1, pos = 1;
-        Diag tmp = {0};
+        Diag tmp = lw_diag(L);
         attr_int(g, n, "detect_negative", 1, &neg, &tmp);
         attr_int(g, n, "detect_positive", 1, &pos, &tmp);
         Expr *inf = UN(U_ISINF, x);
@@ -295,7 +295,7 @@ Expr *ew_scalar(Lower *L, Node *n, Expr **args)
     }
     case OP_GELU: {
         const char *approx;
-        Diag tmp = {0};
+        Diag tmp = lw_diag(L);
         attr_str(g, n, "approximate", "none", &approx, &tmp);
         if (!strcmp(approx, "tanh")) {
             Expr *x3 = BIN(B_MUL, BIN(B_MUL, x, x), x);
@@ -339,7 +339,7 @@ Expr *ew_scalar(Lower *L, Node *n, Expr **args)
     }
     case OP_MOD: {
         int64_t fmod_;
-        Diag tmp = {0};
+        Diag tmp = lw_diag(L);
         attr_int(g, n, "fmod", 0, &fmod_, &tmp);
         return fmod_ ? BIN(B_MOD, x, args[1]) : floor_mod(a, t, x, args[1]);
     }
@@ -357,7 +357,7 @@ Expr *ew_scalar(Lower *L, Node *n, Expr **args)
     case OP_BITWISEXOR: return BIN(B_BXOR, x, args[1]);
     case OP_BITSHIFT: {
         const char *dir;
-        Diag tmp = {0};
+        Diag tmp = lw_diag(L);
         attr_str(g, n, "direction", "", &dir, &tmp);
         if (strcmp(dir, "LEFT") && strcmp(dir, "RIGHT")) {
             lw_error(L, n, "attribute 'direction' must be \"LEFT\" or \"RIGHT\"");

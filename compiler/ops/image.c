@@ -41,23 +41,6 @@
 
 static const DType float_types[] = {DT_F16, DT_BF16, DT_F32, DT_F64, DT_UNDEF};
 
-/* The type float math on values of type t runs in. */
-static DType calc_type(DType t) { return dtype_is_half(t) ? DT_F32 : t; }
-
-static Expr *and_cond(Arena *a, Expr *c, Expr *x) { return c ? BIN(B_AND, c, x) : x; }
-
-/* 0 <= j < len for an index j */
-static Expr *in_range(Arena *a, Expr *j, int64_t len)
-{
-    return BIN(B_AND, BIN(B_GE, j, IDX(0)), BIN(B_LT, j, IDX(len)));
-}
-
-/* clamp(j, 0, len - 1) for an index j; len >= 1 */
-static Expr *clamp_index(Arena *a, Expr *j, int64_t len)
-{
-    return BIN(B_MIN, BIN(B_MAX, j, IDX(0)), IDX(len - 1));
-}
-
 /* A local initialized to e; its value as an expression. */
 static Expr *let(KB *b, const char *name, Expr *e) { return kb_v(b, kb_let(b, name, e)); }
 
@@ -195,14 +178,14 @@ static Expr *gs_pixel(KB *b, const GridSample *gs, Expr *j, int64_t len, DType g
     Arena *a = b->a;
     switch (gs->pad) {
     case GS_ZEROS:
-        *inside = and_cond(a, *inside, in_range(a, j, len));
-        return clamp_index(a, j, len);
+        *inside = and_cond(a, *inside, idx_in_range(a, j, len));
+        return idx_clamp(a, j, len);
     case GS_BORDER:
-        return clamp_index(a, j, len);
+        return idx_clamp(a, j, len);
     default: {
         double lo = gs->align ? 0 : -0.5, hi = gs->align ? (double)len - 1 : (double)len - 0.5;
         Expr *f = reflect(b, ke_cast(a, gt, j), lo, hi, gt);
-        return clamp_index(a, ke_cast(a, DT_INDEX, f), len);
+        return idx_clamp(a, ke_cast(a, DT_INDEX, f), len);
     }
     }
 }
@@ -233,13 +216,13 @@ int lower_gridsample(Lower *L, Node *n)
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     GridSample gs;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (gridsample_read(g, n, &gs, &d))
         return lw_error(L, n, "bad inputs (internal error)");
     const Shape *xs = &g->values[n->in[0]].shape;
     int r = gs.r;
-    DType t = g->values[n->out[0]].dtype, ct = dtype_is_float(t) ? calc_type(t) : t;
-    DType gt = calc_type(g->values[n->in[1]].dtype);
+    DType t = g->values[n->out[0]].dtype, ct = dtype_is_float(t) ? op_calc_type(t) : t;
+    DType gt = op_calc_type(g->values[n->in[1]].dtype);
     char on[KILN_MAX_RANK][8], xn[KILN_MAX_RANK][8];
     window_names(r, "o", on);
     window_names(r, "", xn);
@@ -391,7 +374,7 @@ int lower_affinegrid(Lower *L, Node *n)
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     AffineGrid ag;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (affinegrid_read(g, n, &ag, &d))
         return lw_error(L, n, "bad inputs (internal error)");
     int r = ag.r;
@@ -512,7 +495,7 @@ int lower_col2im(Lower *L, Node *n)
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     Col2Im ci;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (col2im_read(g, n, &ci, &d))
         return lw_error(L, n, "bad inputs (internal error)");
     int r = ci.r;
@@ -616,7 +599,7 @@ int lower_centercroppad(Lower *L, Node *n)
     Arena *a = lw_arena(L);
     Shape out;
     int64_t offset[KILN_MAX_RANK];
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (centercrop_read(g, n, &out, offset, &d))
         return lw_error(L, n, "bad inputs (internal error)");
     const Shape *xs = &g->values[n->in[0]].shape;
@@ -630,8 +613,8 @@ int lower_centercroppad(Lower *L, Node *n)
         Expr *j = offset[i] < 0 ? BIN(B_SUB, o[i], IDX(-offset[i])) : BIN(B_ADD, o[i], IDX(offset[i]));
         xc[i] = j;
         if (offset[i] < 0 || offset[i] + out.dim[i] > xs->dim[i]) { /* padded axis */
-            inside = and_cond(a, inside, in_range(a, j, xs->dim[i]));
-            xc[i] = xs->dim[i] > 0 ? clamp_index(a, j, xs->dim[i]) : IDX(0);
+            inside = and_cond(a, inside, idx_in_range(a, j, xs->dim[i]));
+            xc[i] = xs->dim[i] > 0 ? idx_clamp(a, j, xs->dim[i]) : IDX(0);
         }
     }
     Expr *v = shape_numel(xs) > 0 ? lw_load(L, n->in[0], xc) : ke_const(a, t, 0);
@@ -709,19 +692,19 @@ int lower_roialign(Lower *L, Node *n)
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     RoiAlign ra;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (roialign_read(g, n, &ra, &d))
         return lw_error(L, n, "bad inputs (internal error)");
     const Shape *xs = &g->values[n->in[0]].shape;
     int64_t H = xs->dim[2], W = xs->dim[3];
-    DType t = g->values[n->out[0]].dtype, ct = calc_type(t);
+    DType t = g->values[n->out[0]].dtype, ct = op_calc_type(t);
 #define F(v) ke_float(a, ct, (v))
     Expr *rc[2], *xc[4], *yc[4];
 
     kb_comment(b, arena_printf(a, "y[r, c, ph, pw] = %s over the bin's sample grid of bilinear x[batch[r], c] samples",
                                ra.max ? "max" : "mean"));
     Expr *ri = kb_v(b, kb_for(b, "r", ra.out.dim[0]));
-    Expr *bat = let(b, "b", clamp_index(a, ke_cast(a, DT_INDEX, lw_load(L, n->in[2], &ri)), xs->dim[0]));
+    Expr *bat = let(b, "b", idx_clamp(a, ke_cast(a, DT_INDEX, lw_load(L, n->in[2], &ri)), xs->dim[0]));
     /* the box in x's pixels: start (x0, y0), size (bw, bh) per bin */
     Expr *box[4];
     static const char *box_names[] = {"x0", "y0", "x1", "y1"};
@@ -876,7 +859,7 @@ int lower_maxunpool(Lower *L, Node *n)
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     Shape inferred, out;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (maxunpool_read(g, n, &inferred, &out, &d))
         return lw_error(L, n, "bad inputs (internal error)");
     const Shape *xs = &g->values[n->in[0]].shape;
@@ -894,7 +877,7 @@ int lower_maxunpool(Lower *L, Node *n)
     kb_comment(b, "y[unflat(I[n, c, s...])] = x[n, c, s...] for I inside the unpooled shape");
     lw_loops(L, xs, xs->rank == 4 ? "nchw" : xs->rank == 5 ? "ncdhw" : NULL, xc);
     Expr *at = let(b, "at", ke_cast(a, DT_INDEX, lw_load(L, n->in[1], xc)));
-    kb_if(b, in_range(a, at, shape_numel(&inferred)));
+    kb_if(b, idx_in_range(a, at, shape_numel(&inferred)));
     Expr *dst = at;
     if (!shape_equal(&inferred, &out)) {
         int64_t st[KILN_MAX_RANK];
@@ -1001,13 +984,13 @@ int lower_deformconv(Lower *L, Node *n)
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     DeformConv dc;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (deformconv_read(g, n, &dc, &d))
         return lw_error(L, n, "bad inputs (internal error)");
     const Window *w = &dc.w;
     int r = w->rank;
     int has_bias = n->nin > 3 && n->in[3] != VNONE, has_mask = n->nin > 4 && n->in[4] != VNONE;
-    DType t = g->values[n->out[0]].dtype, ct = calc_type(t);
+    DType t = g->values[n->out[0]].dtype, ct = op_calc_type(t);
     int64_t cg = dc.C / dc.group, mg = dc.M / dc.group, cog = dc.C / dc.offset_group;
     char on[KILN_MAX_RANK][8], kn[KILN_MAX_RANK][8], xn[KILN_MAX_RANK][8];
     window_names(r, "o", on);
@@ -1057,8 +1040,8 @@ int lower_deformconv(Lower *L, Node *n)
         Expr *q = kb_v(b, kb_for(b, arena_printf(a, "q%s", xn[i]), 2));
         Expr *j = let(b, arena_printf(a, "i%s", xn[i]), BIN(B_ADD, j0[i], q));
         int64_t len = g->values[n->in[0]].shape.dim[i + 2];
-        inside = and_cond(a, inside, in_range(a, j, len));
-        xc[i + 2] = clamp_index(a, j, len);
+        inside = and_cond(a, inside, idx_in_range(a, j, len));
+        xc[i + 2] = idx_clamp(a, j, len);
         Expr *wi = ke_select(a, BIN(B_EQ, q, IDX(0)), BIN(B_SUB, ke_float(a, ct, 1), frac[i]), frac[i]);
         wt = wt ? BIN(B_MUL, wt, wi) : wi;
     }

@@ -27,13 +27,6 @@
 
 #include <string.h>
 
-/* Input i's value (NULL when absent) and output i's, during lowering. */
-static const Value *lin(Lower *L, Node *n, int i) { return op_in(lw_graph(L), n, i); }
-static const Value *lout(Lower *L, Node *n, int i) { return &lw_graph(L)->values[n->out[i]]; }
-
-/* A Diag for re-reading parameters during lowering (infer already checked them). */
-static Diag quiet(Lower *L) { return (Diag){.file = lw_graph(L)->file}; }
-
 static Expr *idx(Lower *L, int64_t v) { return ke_idx(lw_arena(L), v); }
 
 static const DType index_types[] = {DT_I32, DT_I64, DT_UNDEF};
@@ -46,13 +39,6 @@ static int need_numeric(Graph *g, Node *n, int i, Diag *d)
         return diag_node(d, g, n, "input %d ('%s') has type %s, which this op does not support", i, v->name,
                          dtype_name(v->dtype));
     return 0;
-}
-
-/* Whether k lies in [0, dim). */
-static Expr *in_range(Lower *L, Expr *k, int64_t dim)
-{
-    Arena *a = lw_arena(L);
-    return ke_bin(a, B_AND, ke_bin(a, B_GE, k, idx(L, 0)), ke_bin(a, B_LT, k, idx(L, dim)));
 }
 
 /* -------------------------------------------------------------- GatherND */
@@ -110,17 +96,17 @@ int infer_gathernd(Graph *g, Node *n, Diag *d)
 
 int lower_gathernd(Lower *L, Node *n)
 {
-    Diag d = quiet(L);
+    Diag d = lw_diag(L);
     int bd, k;
     if (gathernd_params(lw_graph(L), n, &bd, &k, &d))
         return lw_error(L, n, "bad GatherND");
-    const Shape *xs = &lin(L, n, 0)->shape;
-    int q = lin(L, n, 1)->shape.rank;
+    const Shape *xs = &lw_in(L, n, 0)->shape;
+    int q = lw_in(L, n, 1)->shape.rank;
     Expr *oc[KILN_MAX_RANK], *xc[KILN_MAX_RANK], *tc[KILN_MAX_RANK];
     /* y[t.., s..] = x[t[:b].., indices[t.., 0]..indices[t.., k-1], s..]
      * for each index tuple t over indices.shape[:-1] (batch dims first),
      * then each element s of its slice, over data.shape[b+k:] */
-    Shape tuples = lin(L, n, 1)->shape, slice = {0, {0}};
+    Shape tuples = lw_in(L, n, 1)->shape, slice = {0, {0}};
     tuples.rank--;
     for (int i = bd + k; i < xs->rank; i++)
         slice.dim[slice.rank++] = xs->dim[i];
@@ -132,7 +118,7 @@ int lower_gathernd(Lower *L, Node *n)
         tc[q - 1] = idx(L, j);
         Expr *kj = lw_index(L, arena_printf(lw_arena(L), "k%d", j), lw_load(L, n->in[1], tc),
                                xs->dim[bd + j]);
-        xc[bd + j] = lw_clamp(L, kj, xs->dim[bd + j]); /* out of range: clamped */
+        xc[bd + j] = idx_clamp(lw_arena(L), kj, xs->dim[bd + j]); /* out of range: clamped */
     }
     lw_loops(L, &slice, "s", oc + q - 1);
     for (int i = bd + k; i < xs->rank; i++)
@@ -247,21 +233,21 @@ static Expr *reduce_into(Arena *a, Reduction r, Expr *old, Expr *u)
 static void copy_input(Lower *L, Node *n, int yb)
 {
     KB *b = lw_kb(L);
-    Expr *i = kb_v(b, kb_for(b, "i", shape_numel(&lin(L, n, 0)->shape)));
+    Expr *i = kb_v(b, kb_for(b, "i", shape_numel(&lw_in(L, n, 0)->shape)));
     kb_store(b, yb, i, ke_load(lw_arena(L), b->p, lw_buf(L, n->in[0]), i));
     kb_end(b);
 }
 
 int lower_scatter(Lower *L, Node *n)
 {
-    Diag d = quiet(L);
+    Diag d = lw_diag(L);
     ScatterParams p;
     if (scatter_params(lw_graph(L), n, &p, &d))
         return lw_error(L, n, "bad scatter");
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
-    const Shape *xs = &lin(L, n, 0)->shape, *us = &lin(L, n, 2)->shape;
-    int q = lin(L, n, 1)->shape.rank;
+    const Shape *xs = &lw_in(L, n, 0)->shape, *us = &lw_in(L, n, 2)->shape;
+    int q = lw_in(L, n, 1)->shape.rank;
     int yb = lw_buf(L, n->out[0]);
     Expr *uc[KILN_MAX_RANK], *yc[KILN_MAX_RANK], *tc[KILN_MAX_RANK];
 
@@ -284,7 +270,7 @@ int lower_scatter(Lower *L, Node *n)
         for (int j = 0; j < p.k; j++) {
             tc[q - 1] = idx(L, j);
             yc[j] = lw_index(L, arena_printf(a, "k%d", j), lw_load(L, n->in[1], tc), xs->dim[j]);
-            Expr *inj = in_range(L, yc[j], xs->dim[j]);
+            Expr *inj = idx_in_range(lw_arena(L), yc[j], xs->dim[j]);
             ok = ok ? ke_bin(a, B_AND, ok, inj) : inj;
         }
         kb_if(b, ok);
@@ -302,7 +288,7 @@ int lower_scatter(Lower *L, Node *n)
     lw_loops(L, us, "u", uc);
     memcpy(yc, uc, sizeof(Expr *) * (size_t)xs->rank);
     yc[p.axis] = lw_index(L, "k", lw_load(L, n->in[1], uc), xs->dim[p.axis]);
-    ok = in_range(L, yc[p.axis], xs->dim[p.axis]);
+    ok = idx_in_range(lw_arena(L), yc[p.axis], xs->dim[p.axis]);
     kb_if(b, ok);
     Expr *at = kb_flat(b, xs, yc);
     kb_store(b, yb, at, reduce_into(a, p.red, ke_load(a, b->p, yb, at), lw_load(L, n->in[2], uc)));
@@ -369,13 +355,13 @@ int infer_tensorscatter(Graph *g, Node *n, Diag *d)
 
 int lower_tensorscatter(Lower *L, Node *n)
 {
-    Diag d = quiet(L);
+    Diag d = lw_diag(L);
     TSParams p;
     if (tscatter_params(lw_graph(L), n, &p, &d))
         return lw_error(L, n, "bad TensorScatter");
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
-    const Shape *xs = &lin(L, n, 0)->shape, *us = &lin(L, n, 1)->shape;
+    const Shape *xs = &lw_in(L, n, 0)->shape, *us = &lw_in(L, n, 1)->shape;
     int64_t len = xs->dim[p.axis];
     int yb = lw_buf(L, n->out[0]);
     Expr *uc[KILN_MAX_RANK], *yc[KILN_MAX_RANK];
@@ -398,7 +384,7 @@ int lower_tensorscatter(Lower *L, Node *n)
         Expr *m = ke_idx(a, len);
         at = ke_bin(a, B_MOD, ke_bin(a, B_ADD, ke_bin(a, B_MOD, at, m), m), m);
     } else if (has_w) {
-        kb_if(b, in_range(L, at, len));
+        kb_if(b, idx_in_range(lw_arena(L), at, len));
         guarded = 1;
     }
     yc[p.axis] = at;
@@ -453,13 +439,13 @@ int infer_onehot(Graph *g, Node *n, Diag *d)
 
 int lower_onehot(Lower *L, Node *n)
 {
-    Diag d = quiet(L);
+    Diag d = lw_diag(L);
     Arena *a = lw_arena(L);
     int axis;
     int64_t depth;
     if (onehot_params(lw_graph(L), n, &axis, &depth, &d))
         return lw_error(L, n, "bad OneHot");
-    const Shape *os = &lout(L, n, 0)->shape;
+    const Shape *os = &lw_out(L, n, 0)->shape;
     Expr *oc[KILN_MAX_RANK], *ic[KILN_MAX_RANK];
     Expr *zero = idx(L, 0), *one = idx(L, 1);
     /* y[a.., c, b..] = indices[a.., b..] == c ? values[1] : values[0], with
@@ -510,7 +496,7 @@ int infer_cumulative(Graph *g, Node *n, Diag *d)
 
 int lower_cumulative(Lower *L, Node *n)
 {
-    Diag d = quiet(L);
+    Diag d = lw_diag(L);
     Graph *g = lw_graph(L);
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
@@ -519,7 +505,7 @@ int lower_cumulative(Lower *L, Node *n)
     if (cumulative_axis(g, n, &axis, &d) || attr_int(g, n, "exclusive", 0, &exclusive, &d) ||
         attr_int(g, n, "reverse", 0, &reverse, &d))
         return lw_error(L, n, "bad axis");
-    const Value *x = lin(L, n, 0);
+    const Value *x = lw_in(L, n, 0);
     const Shape *xs = &x->shape;
     int64_t len = xs->dim[axis];
     BinOp op = n->op == OP_CUMPROD ? B_MUL : B_ADD;
@@ -584,13 +570,13 @@ int infer_reversesequence(Graph *g, Node *n, Diag *d)
 
 int lower_reversesequence(Lower *L, Node *n)
 {
-    Diag d = quiet(L);
+    Diag d = lw_diag(L);
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
     int batch, time;
     if (revseq_params(lw_graph(L), n, &batch, &time, &d))
         return lw_error(L, n, "bad axes");
-    const Shape *xs = &lin(L, n, 0)->shape;
+    const Shape *xs = &lw_in(L, n, 0)->shape;
     int64_t steps = xs->dim[time];
     Expr *oc[KILN_MAX_RANK], *ic[KILN_MAX_RANK];
     /* y[.., b, .., t, ..] = x[.., b, .., t < len[b] ? len[b] - 1 - t : t, ..],
@@ -679,13 +665,13 @@ static Expr *topk_before(Arena *a, int largest, Expr *x, Expr *y)
 
 int lower_topk(Lower *L, Node *n)
 {
-    Diag d = quiet(L);
+    Diag d = lw_diag(L);
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
     TopKParams p;
     if (topk_params(lw_graph(L), n, &p, &d))
         return lw_error(L, n, "bad TopK");
-    const Value *x = lin(L, n, 0);
+    const Value *x = lw_in(L, n, 0);
     const Shape *xs = &x->shape;
     Shape os = *xs;
     os.dim[p.axis] = p.k;

@@ -142,7 +142,7 @@ static int lower_loss(Lower *L, Node *n, int softmax)
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     LossAttrs at;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (loss_attrs(g, n, &at, &d))
         return lw_error(L, n, "bad attributes");
     const Value *x = &g->values[n->in[0]], *lab = &g->values[n->in[1]];

@@ -96,7 +96,7 @@ int lower_matmul(Lower *L, Node *n)
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     MatMulShape s;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (matmul_shape(g, n, 0, 1, &s, &d))
         return lw_error(L, n, "bad shapes");
     int nb = s.full.rank - 2;
@@ -176,7 +176,7 @@ int lower_gemm(Lower *L, Node *n)
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     GemmAttrs at;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (gemm_attrs(g, n, &at, &d))
         return lw_error(L, n, "bad attributes");
     const Value *out = &g->values[n->out[0]];

@@ -138,7 +138,7 @@ int lower_binarizer(Lower *L, Node *n)
     const Value *x = &g->values[n->in[0]];
     DType t = x->dtype, ct = dtype_is_float(t) ? t : DT_F64;
     double th;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (attr_float(g, n, "threshold", 0.0, &th, &d))
         return lw_error(L, n, "bad attribute 'threshold'");
     Expr *c[KILN_MAX_RANK];
@@ -360,7 +360,7 @@ int lower_labelencoder(Lower *L, Node *n)
     Arena *a = lw_arena(L);
     const Value *x = &g->values[n->in[0]];
     LabelMap m;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (label_map(g, n, a, &m, &d))
         return lw_error(L, n, "bad attributes");
     DType kt = m.keys.t, vt = m.values.t; /* kt is x's type (label_map) */
@@ -711,7 +711,7 @@ int lower_treeensemble(Lower *L, Node *n)
     Arena *a = lw_arena(L);
     const Value *x = &g->values[n->in[0]];
     Trees t;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (tree_read(g, n, a, &t, &d))
         return lw_error(L, n, "bad attributes");
     DType ct = t.ct, ot = x->dtype;
@@ -988,7 +988,7 @@ int lower_tfidf(Lower *L, Node *n)
     Arena *a = lw_arena(L);
     const Value *x = &g->values[n->in[0]];
     TfIdf tf;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (tfidf_read(g, n, a, &tf, &d))
         return lw_error(L, n, "bad attributes");
     int rank = x->shape.rank;
@@ -1176,7 +1176,7 @@ int lower_optimizer(Lower *L, Node *n)
     Arena *a = lw_arena(L);
     int lists = opt_lists(n), ng = (n->nin - 2) / lists;
     OptAttrs at;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (opt_attrs(g, n, &at, &d))
         return lw_error(L, n, "bad attributes");
 #define D(v) ke_float(a, DT_F64, (v))

@@ -20,13 +20,6 @@
 
 #include <string.h>
 
-/* Input i's value (NULL when absent) and output i's, during lowering. */
-static const Value *lin(Lower *L, Node *n, int i) { return op_in(lw_graph(L), n, i); }
-static const Value *lout(Lower *L, Node *n, int i) { return &lw_graph(L)->values[n->out[i]]; }
-
-/* A Diag for re-reading parameters during lowering (infer already checked them). */
-static Diag quiet(Lower *L) { return (Diag){.file = lw_graph(L)->file}; }
-
 static Expr *idx(Lower *L, int64_t v) { return ke_idx(lw_arena(L), v); }
 static Expr *add(Lower *L, Expr *x, Expr *y) { return ke_bin(lw_arena(L), B_ADD, x, y); }
 static Expr *mul(Lower *L, Expr *x, Expr *y) { return ke_bin(lw_arena(L), B_MUL, x, y); }
@@ -35,7 +28,7 @@ static Expr *mul(Lower *L, Expr *x, Expr *y) { return ke_bin(lw_arena(L), B_MUL,
  * `dim` elements: negative counts from the end, then clamped into [0, dim). */
 static Expr *wrap_index(Lower *L, Expr *raw, int64_t dim)
 {
-    return dim == 1 ? idx(L, 0) : lw_clamp(L, lw_index(L, "k", raw, dim), dim);
+    return dim == 1 ? idx(L, 0) : idx_clamp(lw_arena(L), lw_index(L, "k", raw, dim), dim);
 }
 
 /* The one element of scalar (or 1-element) value v as an expression of
@@ -95,11 +88,11 @@ int infer_transpose(Graph *g, Node *n, Diag *d)
 
 int lower_transpose(Lower *L, Node *n)
 {
-    Diag d = quiet(L);
+    Diag d = lw_diag(L);
     int perm[KILN_MAX_RANK];
     if (transpose_perm(lw_graph(L), n, perm, &d))
         return lw_error(L, n, "bad perm");
-    const Shape *os = &lout(L, n, 0)->shape;
+    const Shape *os = &lw_out(L, n, 0)->shape;
     Expr *oc[KILN_MAX_RANK], *ic[KILN_MAX_RANK];
     /* y[i0, i1, ..] = x[j0, j1, ..] where j[perm[k]] = i[k] */
     lw_loops(L, os, NULL, oc);
@@ -155,14 +148,14 @@ int infer_concat(Graph *g, Node *n, Diag *d)
 
 int lower_concat(Lower *L, Node *n)
 {
-    Diag d = quiet(L);
+    Diag d = lw_diag(L);
     int axis;
     if (concat_axis(lw_graph(L), n, &axis, &d))
         return lw_error(L, n, "bad axis");
     int64_t offset = 0;
     /* one nest per input: y[.., offset + i, ..] = x_k[.., i, ..] */
     for (int k = 0; k < n->nin; k++) {
-        const Shape *s = &lin(L, n, k)->shape;
+        const Shape *s = &lw_in(L, n, k)->shape;
         if (shape_numel(s) == 0) {
             offset += s->dim[axis];
             continue;
@@ -255,7 +248,7 @@ int infer_split(Graph *g, Node *n, Diag *d)
 
 int lower_split(Lower *L, Node *n)
 {
-    Diag d = quiet(L);
+    Diag d = lw_diag(L);
     SplitParams p;
     if (split_params(lw_graph(L), n, &p, &d))
         return lw_error(L, n, "bad split");
@@ -266,7 +259,7 @@ int lower_split(Lower *L, Node *n)
             offset += p.size[k];
             continue;
         }
-        const Shape *s = &lout(L, n, k)->shape;
+        const Shape *s = &lw_out(L, n, k)->shape;
         Expr *oc[KILN_MAX_RANK], *ic[KILN_MAX_RANK];
         kb_comment(lw_kb(L), arena_printf(lw_arena(L), "output %d", k));
         lw_loops(L, s, NULL, oc);
@@ -367,7 +360,7 @@ int infer_slice(Graph *g, Node *n, Diag *d)
 
 int lower_slice(Lower *L, Node *n)
 {
-    Diag d = quiet(L);
+    Diag d = lw_diag(L);
     SliceParams p;
     if (slice_params(lw_graph(L), n, &p, &d))
         return lw_error(L, n, "bad slice");
@@ -418,12 +411,12 @@ int infer_gather(Graph *g, Node *n, Diag *d)
 
 int lower_gather(Lower *L, Node *n)
 {
-    Diag d = quiet(L);
+    Diag d = lw_diag(L);
     int axis;
     if (gather_axis(lw_graph(L), n, &axis, &d))
         return lw_error(L, n, "bad axis");
-    const Shape *xs = &lin(L, n, 0)->shape, *os = &lout(L, n, 0)->shape;
-    int q = lin(L, n, 1)->shape.rank;
+    const Shape *xs = &lw_in(L, n, 0)->shape, *os = &lw_out(L, n, 0)->shape;
+    int q = lw_in(L, n, 1)->shape.rank;
     Expr *oc[KILN_MAX_RANK], *ic[KILN_MAX_RANK];
     /* y[a.., i.., b..] = x[a.., indices[i..], b..] */
     lw_loops(L, os, NULL, oc);
@@ -462,11 +455,11 @@ int infer_gatherelements(Graph *g, Node *n, Diag *d)
 
 int lower_gatherelements(Lower *L, Node *n)
 {
-    Diag d = quiet(L);
+    Diag d = lw_diag(L);
     int axis;
     if (gather_axis(lw_graph(L), n, &axis, &d))
         return lw_error(L, n, "bad axis");
-    const Shape *xs = &lin(L, n, 0)->shape, *os = &lout(L, n, 0)->shape;
+    const Shape *xs = &lw_in(L, n, 0)->shape, *os = &lw_out(L, n, 0)->shape;
     Expr *oc[KILN_MAX_RANK], *ic[KILN_MAX_RANK];
     /* y[i..] = x[i.. with i_axis replaced by indices[i..]] */
     lw_loops(L, os, NULL, oc);
@@ -504,7 +497,7 @@ int infer_expand(Graph *g, Node *n, Diag *d)
 
 int lower_expand(Lower *L, Node *n)
 {
-    const Shape *os = &lout(L, n, 0)->shape;
+    const Shape *os = &lw_out(L, n, 0)->shape;
     Expr *oc[KILN_MAX_RANK];
     /* y[i..] = x[i.. broadcast] */
     lw_loops(L, os, NULL, oc);
@@ -538,7 +531,7 @@ int infer_tile(Graph *g, Node *n, Diag *d)
 
 int lower_tile(Lower *L, Node *n)
 {
-    const Shape *xs = &lin(L, n, 0)->shape, *os = &lout(L, n, 0)->shape;
+    const Shape *xs = &lw_in(L, n, 0)->shape, *os = &lw_out(L, n, 0)->shape;
     Expr *oc[KILN_MAX_RANK], *ic[KILN_MAX_RANK];
     /* y[i..] = x[i % dim..] */
     lw_loops(L, os, NULL, oc);
@@ -641,10 +634,10 @@ int infer_pad(Graph *g, Node *n, Diag *d)
  * run time; 0 when absent. */
 static Expr *pad_value(Lower *L, Node *n, DType t)
 {
-    const Value *cv = lin(L, n, 2);
+    const Value *cv = lw_in(L, n, 2);
     if (n->opset < 11) {
         double v;
-        Diag d = quiet(L);
+        Diag d = lw_diag(L);
         attr_float(lw_graph(L), n, "value", 0.0, &v, &d);
         return ke_const(lw_arena(L), t, v);
     }
@@ -667,12 +660,12 @@ static Expr *clamp_pad(Lower *L, Expr *j, int64_t pad_begin, int64_t pad_end, in
 int lower_pad(Lower *L, Node *n)
 {
     Arena *a = lw_arena(L);
-    Diag d = quiet(L);
+    Diag d = lw_diag(L);
     PadParams p;
     if (pad_params(lw_graph(L), n, &p, &d))
         return lw_error(L, n, "bad pads");
-    const Shape *xs = &lin(L, n, 0)->shape;
-    DType t = lout(L, n, 0)->dtype;
+    const Shape *xs = &lw_in(L, n, 0)->shape;
+    DType t = lw_out(L, n, 0)->dtype;
     Expr *oc[KILN_MAX_RANK], *ic[KILN_MAX_RANK];
     Expr *inside = NULL; /* constant mode: the output element has an input element */
     int empty = 0; /* nothing of the input is left: all padding */
@@ -791,7 +784,7 @@ int infer_depthtospace(Graph *g, Node *n, Diag *d)
 
 int lower_depthtospace(Lower *L, Node *n)
 {
-    Diag d = quiet(L);
+    Diag d = lw_diag(L);
     KB *kb = lw_kb(L);
     int64_t b;
     int crd;
@@ -799,7 +792,7 @@ int lower_depthtospace(Lower *L, Node *n)
         return lw_error(L, n, "bad blocksize");
     int d2s = n->op == OP_DEPTHTOSPACE;
     /* the space side (N, C, H*b, W*b), walked as its blocks (n, c, h, bh, w, bw) */
-    const Shape *space = &(d2s ? lout(L, n, 0) : lin(L, n, 0))->shape;
+    const Shape *space = &(d2s ? lw_out(L, n, 0) : lw_in(L, n, 0))->shape;
     int64_t C = space->dim[1], H = space->dim[2] / b, W = space->dim[3] / b;
     Expr *nn = kb_v(kb, kb_for(kb, "n", space->dim[0]));
     Expr *c = kb_v(kb, kb_for(kb, "c", C));
@@ -840,10 +833,10 @@ int lower_trilu(Lower *L, Node *n)
 {
     Arena *a = lw_arena(L);
     Graph *g = lw_graph(L);
-    const Value *kv = lin(L, n, 1);
-    const Shape *s = &lout(L, n, 0)->shape;
+    const Value *kv = lw_in(L, n, 1);
+    const Shape *s = &lw_out(L, n, 0)->shape;
     int64_t upper;
-    Diag d = quiet(L);
+    Diag d = lw_diag(L);
     attr_int(g, n, "upper", 1, &upper, &d);
     Expr *oc[KILN_MAX_RANK];
     lw_loops(L, s, NULL, oc);
@@ -851,7 +844,7 @@ int lower_trilu(Lower *L, Node *n)
     /* y[.., i, j] = (upper ? j - i >= k : j - i <= k) ? x[.., i, j] : 0 */
     Expr *diag = ke_bin(a, B_SUB, oc[s->rank - 1], oc[s->rank - 2]);
     Expr *keep = ke_bin(a, upper ? B_GE : B_LE, diag, k);
-    DType t = lout(L, n, 0)->dtype;
+    DType t = lw_out(L, n, 0)->dtype;
     lw_store(L, n, 0, oc, ke_select(a, keep, lw_load(L, n->in[0], oc), ke_const(a, t, 0)));
     lw_end_loops(L, s);
     return 0;

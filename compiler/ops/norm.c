@@ -51,7 +51,7 @@
  * is coerced to 2-D at `axis`, which is the same as working over all dims
  * from `axis` on. BatchNormalization and InstanceNormalization compute in
  * the input's type; the ops without a stash type compute f16 and bf16 in
- * f32 (calc_type), as kiln computes them anyway, so their constants (MVN's
+ * f32 (op_calc_type), as kiln computes them anyway, so their constants (MVN's
  * 1e-9) are not rounded to 16 bits.
  */
 #include "op.h"
@@ -77,12 +77,6 @@ static int open_dims(Lower *L, const Shape *s, const int *sel, int which, char n
     return opened;
 }
 
-static void close_loops(Lower *L, int count)
-{
-    for (int i = 0; i < count; i++)
-        kb_end(lw_kb(L));
-}
-
 /* Loop names of an [N, C, spatial...] tensor: n, c, then d h w (the last
  * ones of them), or s0, s1... beyond three spatial dims. */
 static void nc_names(int rank, char names[][16])
@@ -105,12 +99,6 @@ static void red_names(int rank, const int *sel, char names[][16])
 {
     for (int i = 0; i < rank; i++)
         snprintf(names[i], 16, "%c%d", sel[i] ? 'k' : 'i', i);
-}
-
-/* The type the ops without a stash type compute in: f16 and bf16 in f32. */
-static DType calc_type(DType t)
-{
-    return dtype_is_half(t) ? DT_F32 : t;
 }
 
 /* ------------------------------------------------------------ spans */
@@ -213,7 +201,7 @@ static int span_sum(Lower *L, Node *n, Span *sp, DType u, SumOf f, Expr *center,
         x = ke_bin(a, B_SUB, x, center);
     Expr *term = f == SUM_X ? x : f == SUM_ABS ? ke_un(a, U_ABS, x) : ke_bin(a, B_MUL, x, x);
     kb_assign(b, acc, ke_bin(a, B_ADD, kb_v(b, acc), term));
-    close_loops(L, sp->ninner);
+    lw_end_n(L, sp->ninner);
     return acc;
 }
 
@@ -371,7 +359,7 @@ int lower_batchnorm(Lower *L, Node *n)
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     BNAttrs at;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (bn_attrs(g, n, &at, &d))
         return lw_error(L, n, "bad attributes");
     const Value *x = &g->values[n->in[0]];
@@ -388,7 +376,7 @@ int lower_batchnorm(Lower *L, Node *n)
         Expr *y = bn_apply(a, span_x(L, n, &sp, t), bn_param(L, n, 3, sp.coords, t), sd,
                            bn_param(L, n, 1, sp.coords, t), bn_param(L, n, 2, sp.coords, t));
         lw_store(L, n, 0, sp.coords, y);
-        close_loops(L, sp.nouter);
+        lw_end_n(L, sp.nouter);
         return 0;
     }
     /* per channel c: statistics over n and the spatial dims, then y */
@@ -400,7 +388,7 @@ int lower_batchnorm(Lower *L, Node *n)
     Expr *y = bn_apply(a, span_x(L, n, &sp, t), kb_v(b, mean), kb_v(b, sd), bn_param(L, n, 1, sp.coords, t),
                        bn_param(L, n, 2, sp.coords, t));
     lw_store(L, n, 0, sp.coords, y);
-    close_loops(L, sp.ninner);
+    lw_end_n(L, sp.ninner);
     /* running_mean[c], running_var[c] = input * momentum + batch * (1 - momentum) */
     Expr *mom = ke_const(a, t, at.momentum), *rest = ke_const(a, t, 1.0 - at.momentum);
     Expr *stat[2] = {kb_v(b, mean), kb_v(b, var)};
@@ -409,7 +397,7 @@ int lower_batchnorm(Lower *L, Node *n)
                            ke_bin(a, B_MUL, stat[i - 1], rest));
         lw_store(L, n, i, sp.coords + 1, run);
     }
-    close_loops(L, sp.nouter);
+    lw_end_n(L, sp.nouter);
     return 0;
 }
 
@@ -445,7 +433,7 @@ int lower_instancenorm(Lower *L, Node *n)
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     double eps;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (attr_float(g, n, "epsilon", 1e-5, &eps, &d))
         return lw_error(L, n, "bad attributes");
     const Value *x = &g->values[n->in[0]];
@@ -465,8 +453,8 @@ int lower_instancenorm(Lower *L, Node *n)
     Expr *y = bn_apply(a, span_x(L, n, &sp, t), kb_v(b, mean), kb_v(b, sd), lw_load(L, n->in[1], sp.coords + 1),
                        lw_load(L, n->in[2], sp.coords + 1));
     lw_store(L, n, 0, sp.coords, y);
-    close_loops(L, sp.ninner);
-    close_loops(L, sp.nouter);
+    lw_end_n(L, sp.ninner);
+    lw_end_n(L, sp.nouter);
     return 0;
 }
 
@@ -525,7 +513,7 @@ int lower_layernorm(Lower *L, Node *n)
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     LNAttrs at;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (ln_attrs(g, n, &at, &d))
         return lw_error(L, n, "bad attributes");
     const Value *x = &g->values[n->in[0]];
@@ -547,7 +535,7 @@ int lower_layernorm(Lower *L, Node *n)
     if (n->nin > 2 && n->in[2] != VNONE)
         y = ke_bin(a, B_ADD, y, lw_load_bcast(L, n->in[2], rank, sp.coords));
     lw_store(L, n, 0, sp.coords, y);
-    close_loops(L, sp.ninner);
+    lw_end_n(L, sp.ninner);
     /* Mean[..., 0...], InvStdDev[..., 0...] */
     for (int i = 0; i < rank; i++)
         sc[i] = sp.sel[i] ? ke_idx(a, 0) : sp.coords[i];
@@ -555,7 +543,7 @@ int lower_layernorm(Lower *L, Node *n)
         lw_store(L, n, 1, sc, kb_v(b, mean));
     if (n->nout > 2)
         lw_store(L, n, 2, sc, kb_v(b, inv));
-    close_loops(L, sp.nouter);
+    lw_end_n(L, sp.nouter);
     return 0;
 }
 
@@ -608,11 +596,11 @@ static void lower_hardmax(Lower *L, Node *n, const Shape *sub, const int *sel, c
     kb_assign(b, best, x);
     kb_assign(b, idx, kb_flat(b, sub, coords + lo));
     kb_end(b);
-    close_loops(L, loops);
+    lw_end_n(L, loops);
     loops = open_dims(L, s, sel, 1, names, coords);
     Expr *hit = ke_bin(a, B_EQ, kb_flat(b, sub, coords + lo), kb_v(b, idx));
     lw_store(L, n, 0, coords, ke_select(a, hit, ke_const(a, t, 1), ke_const(a, t, 0)));
-    close_loops(L, loops);
+    lw_end_n(L, loops);
 }
 
 int lower_softmax(Lower *L, Node *n)
@@ -620,7 +608,7 @@ int lower_softmax(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     int lo, hi;
     if (softmax_dims(g, n, &lo, &hi, &d))
         return lw_error(L, n, "bad attributes");
@@ -641,28 +629,28 @@ int lower_softmax(Lower *L, Node *n)
     int outer = open_dims(L, &x->shape, sel, 0, names, coords);
     if (n->op == OP_HARDMAX) {
         lower_hardmax(L, n, &sub, sel, names, coords, lo);
-        close_loops(L, outer);
+        lw_end_n(L, outer);
         return 0;
     }
     /* pass 1: mx = max x */
     int mx = kb_let(b, "mx", ke_float(a, t, -INFINITY));
     int loops = open_dims(L, &x->shape, sel, 1, names, coords);
     kb_assign(b, mx, ke_bin(a, B_MAX, kb_v(b, mx), lw_load(L, n->in[0], coords)));
-    close_loops(L, loops);
+    lw_end_n(L, loops);
     /* pass 2: sum = sum exp(x - mx) */
     int sum = kb_let(b, "sum", ke_const(a, t, 0));
     loops = open_dims(L, &x->shape, sel, 1, names, coords);
     Expr *sh = ke_bin(a, B_SUB, lw_load(L, n->in[0], coords), kb_v(b, mx));
     kb_assign(b, sum, ke_bin(a, B_ADD, kb_v(b, sum), ke_un(a, U_EXP, sh)));
-    close_loops(L, loops);
+    lw_end_n(L, loops);
     /* pass 3: y = exp(x - mx) / sum, or x - mx - log(sum) */
     loops = open_dims(L, &x->shape, sel, 1, names, coords);
     sh = ke_bin(a, B_SUB, lw_load(L, n->in[0], coords), kb_v(b, mx));
     Expr *y = n->op == OP_LOGSOFTMAX ? ke_bin(a, B_SUB, sh, ke_un(a, U_LOG, kb_v(b, sum)))
                                      : ke_bin(a, B_DIV, ke_un(a, U_EXP, sh), kb_v(b, sum));
     lw_store(L, n, 0, coords, y);
-    close_loops(L, loops);
-    close_loops(L, outer);
+    lw_end_n(L, loops);
+    lw_end_n(L, outer);
     return 0;
 }
 
@@ -683,7 +671,7 @@ int lower_rmsnorm(Lower *L, Node *n)
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     LNAttrs at;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (ln_attrs(g, n, &at, &d))
         return lw_error(L, n, "bad attributes");
     const Value *x = &g->values[n->in[0]];
@@ -699,8 +687,8 @@ int lower_rmsnorm(Lower *L, Node *n)
     Expr *y = ke_cast(a, v, ke_cast(a, t, ke_bin(a, B_MUL, span_x(L, n, &sp, u), kb_v(b, inv))));
     y = ke_bin(a, B_MUL, y, lw_load_bcast(L, n->in[1], x->shape.rank, sp.coords));
     lw_store(L, n, 0, sp.coords, y);
-    close_loops(L, sp.ninner);
-    close_loops(L, sp.nouter);
+    lw_end_n(L, sp.ninner);
+    lw_end_n(L, sp.nouter);
     return 0;
 }
 
@@ -720,7 +708,7 @@ static int gn_attrs(Graph *g, Node *n, GNAttrs *at, Diag *d)
     if (attr_int(g, n, "num_groups", 1, &at->groups, d) || attr_float(g, n, "epsilon", 1e-5, &at->eps, d))
         return 1;
     /* opset 18 computes in X's type */
-    at->stash = calc_type(x->dtype);
+    at->stash = op_calc_type(x->dtype);
     if (n->opset >= 21 && stash_attr(g, n, &at->stash, d))
         return 1;
     if (at->groups < 1)
@@ -761,7 +749,7 @@ int lower_groupnorm(Lower *L, Node *n)
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     GNAttrs at;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (gn_attrs(g, n, &at, &d))
         return lw_error(L, n, "bad attributes");
     const Value *x = &g->values[n->in[0]];
@@ -786,8 +774,8 @@ int lower_groupnorm(Lower *L, Node *n)
     Expr *y = ke_bin(a, B_MUL, ke_cast(a, t, ke_bin(a, B_MUL, dx, kb_v(b, inv))), lw_load(L, n->in[1], pc));
     y = ke_bin(a, B_ADD, y, lw_load(L, n->in[2], pc));
     lw_store(L, n, 0, sp.coords, y);
-    close_loops(L, sp.ninner);
-    close_loops(L, sp.nouter);
+    lw_end_n(L, sp.ninner);
+    lw_end_n(L, sp.nouter);
     return 0;
 }
 
@@ -832,11 +820,11 @@ int lower_mvn(Lower *L, Node *n)
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     int sel[KILN_MAX_RANK];
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (mvn_axes(g, n, sel, &d))
         return lw_error(L, n, "bad attributes");
     const Value *x = &g->values[n->in[0]];
-    DType t = x->dtype, u = calc_type(t);
+    DType t = x->dtype, u = op_calc_type(t);
     Span sp;
     span_init(&sp, &x->shape, sel, 0);
     /* per index of the other dims: mean and variance over `axes` */
@@ -848,8 +836,8 @@ int lower_mvn(Lower *L, Node *n)
     span_inner(L, &sp);
     Expr *y = ke_bin(a, B_DIV, ke_bin(a, B_SUB, span_x(L, n, &sp, u), kb_v(b, mean)), kb_v(b, sd));
     lw_store(L, n, 0, sp.coords, ke_cast(a, t, y));
-    close_loops(L, sp.ninner);
-    close_loops(L, sp.nouter);
+    lw_end_n(L, sp.ninner);
+    lw_end_n(L, sp.nouter);
     return 0;
 }
 
@@ -882,11 +870,11 @@ int lower_lpnorm(Lower *L, Node *n)
     Arena *a = lw_arena(L);
     int axis, sel[KILN_MAX_RANK];
     int64_t p;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (lp_attrs(g, n, &axis, &p, &d))
         return lw_error(L, n, "bad attributes");
     const Value *x = &g->values[n->in[0]];
-    DType t = x->dtype, u = calc_type(t);
+    DType t = x->dtype, u = op_calc_type(t);
     Span sp;
     for (int i = 0; i < x->shape.rank; i++)
         sel[i] = i == axis;
@@ -901,8 +889,8 @@ int lower_lpnorm(Lower *L, Node *n)
     Expr *y = ke_select(a, ke_bin(a, B_EQ, kb_v(b, nrm), zero), zero,
                         ke_bin(a, B_DIV, span_x(L, n, &sp, u), kb_v(b, nrm)));
     lw_store(L, n, 0, sp.coords, ke_cast(a, t, y));
-    close_loops(L, sp.ninner);
-    close_loops(L, sp.nouter);
+    lw_end_n(L, sp.ninner);
+    lw_end_n(L, sp.nouter);
     return 0;
 }
 
@@ -940,11 +928,11 @@ int lower_lrn(Lower *L, Node *n)
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     LRNAttrs at;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (lrn_attrs(g, n, &at, &d))
         return lw_error(L, n, "bad attributes");
     const Value *x = &g->values[n->in[0]];
-    DType t = x->dtype, u = calc_type(t);
+    DType t = x->dtype, u = op_calc_type(t);
     int64_t chans = x->shape.dim[1], before = (at.size - 1) / 2;
     int sel[KILN_MAX_RANK] = {0};
     Expr *win[KILN_MAX_RANK];
@@ -967,6 +955,6 @@ int lower_lrn(Lower *L, Node *n)
                                                                    kb_v(b, ss)));
     Expr *y = ke_bin(a, B_DIV, span_x(L, n, &sp, u), ke_bin(a, B_POW, base, ke_const(a, u, at.beta)));
     lw_store(L, n, 0, sp.coords, ke_cast(a, t, y));
-    close_loops(L, sp.nouter);
+    lw_end_n(L, sp.nouter);
     return 0;
 }

@@ -158,6 +158,8 @@ int op_axis(Graph *g, Node *n, int64_t axis, int rank, int *out, Diag *d);
 int op_axes(Graph *g, Node *n, const int64_t *axes, int *naxes, int rank, int *out, Diag *d);
 /* The float types ops compute with (f32, f64, f16, bf16), DT_UNDEF-terminated. */
 extern const DType op_float_types[];
+/* The type a value of type t computes in: f32 for f16/bf16, else t. */
+DType op_calc_type(DType t);
 /* Fail unless input i has one of the dtypes in `ok` (DT_UNDEF-terminated). */
 int op_check_dtype(Graph *g, Node *n, int i, const DType *ok, Diag *d);
 /* Fail unless dtypes of inputs i and j are equal. */
@@ -191,13 +193,24 @@ int lw_temp(Lower *L, const char *name, DType t, const Shape *s);
  * with lw_end_loops. */
 void lw_loops(Lower *L, const Shape *s, const char *names, Expr **coords);
 void lw_end_loops(Lower *L, const Shape *s);
+/* Close the `count` innermost open loops. */
+void lw_end_n(Lower *L, int count);
+/* Input i of n (NULL when absent) and output i of n. */
+const Value *lw_in(Lower *L, Node *n, int i);
+const Value *lw_out(Lower *L, Node *n, int i);
 /* A runtime index value `raw` (any integer or float type) as a DT_INDEX
  * local named `name` on an axis of `dim` elements, negative values counting
  * from the end. It is still outside [0, dim) when raw was outside
  * [-dim, dim): callers clamp it (lw_clamp) or test it. */
 Expr *lw_index(Lower *L, const char *name, Expr *raw, int64_t dim);
-/* k clamped into [0, dim) (dim >= 1). */
-Expr *lw_clamp(Lower *L, Expr *k, int64_t dim);
+/* Index k clamped into [0, dim) (dim >= 1), and the test 0 <= k < dim. */
+Expr *idx_clamp(Arena *a, Expr *k, int64_t dim);
+Expr *idx_in_range(Arena *a, Expr *k, int64_t dim);
+/* c && x, or x alone when there is no condition c yet (c NULL). */
+Expr *and_cond(Arena *a, Expr *c, Expr *x);
+/* A Diag for re-running an op's parameter checks during lowering (they
+ * passed in inference; a failure is reported through lw_error). */
+Diag lw_diag(Lower *L);
 /* Report a lowering failure on node n. Returns 1. */
 int lw_error(Lower *L, Node *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

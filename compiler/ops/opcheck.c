@@ -215,6 +215,8 @@ int op_axes(Graph *g, Node *n, const int64_t *axes, int *naxes, int rank, int *o
 
 const DType op_float_types[] = {DT_F32, DT_F64, DT_F16, DT_BF16, DT_UNDEF};
 
+DType op_calc_type(DType t) { return dtype_is_half(t) ? DT_F32 : t; }
+
 int op_check_dtype(Graph *g, Node *n, int i, const DType *ok, Diag *d)
 {
     const Value *v = op_in(g, n, i);

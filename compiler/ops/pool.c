@@ -111,7 +111,7 @@ int lower_pool(Lower *L, Node *n)
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     Pool pl;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (pool_shape(g, n, &pl, &d))
         return lw_error(L, n, "bad attributes (internal error)");
     const Window *w = &pl.w;

@@ -261,7 +261,7 @@ int lower_quantize(Lower *L, Node *n)
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     QInfo qi;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (quant_read(g, n, &qi, &d))
         return lw_error(L, n, "bad inputs (internal error)");
     const Shape *xs = &g->values[n->in[0]].shape;
@@ -469,7 +469,7 @@ int lower_matmulinteger(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     MatMulShape s;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     Expr *fc[KILN_MAX_RANK], *oc[KILN_MAX_RANK];
     if (mmi_read(g, n, &s, &d))
         return lw_error(L, n, "bad inputs (internal error)");
@@ -511,7 +511,7 @@ int lower_qlinearmatmul(Lower *L, Node *n)
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     MatMulShape s;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     Expr *fc[KILN_MAX_RANK], *oc[KILN_MAX_RANK], *ac[KILN_MAX_RANK], *bc[KILN_MAX_RANK];
     if (qlmm_read(g, n, &s, &d))
         return lw_error(L, n, "bad inputs (internal error)");
@@ -685,7 +685,7 @@ int lower_convinteger(Lower *L, Node *n)
 {
     Graph *g = lw_graph(L);
     QConv cs;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     Expr *yc[KILN_MAX_RANK + 2];
     if (convi_read(g, n, &cs, &d))
         return lw_error(L, n, "bad inputs (internal error)");
@@ -732,7 +732,7 @@ int lower_qlinearconv(Lower *L, Node *n)
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     QConv cs;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     Expr *yc[KILN_MAX_RANK + 2];
     if (qlconv_read(g, n, &cs, &d))
         return lw_error(L, n, "bad inputs (internal error)");

@@ -126,12 +126,6 @@ static int open_dims(Lower *L, const Shape *s, const int *reduced, int which, Ex
     return opened;
 }
 
-static void close_loops(Lower *L, int count)
-{
-    for (int i = 0; i < count; i++)
-        kb_end(lw_kb(L));
-}
-
 /* Coordinates of the result for input coords: reduced dims dropped, or 0
  * with keepdims. */
 static void out_coords(Lower *L, const RedPlan *r, Expr *const *coords, Expr **oc)
@@ -157,14 +151,14 @@ static Expr *log_sum_exp(Lower *L, Node *n, const RedPlan *r, Expr **coords)
     int loops = open_dims(L, &x->shape, r->reduced, 1, coords);
     Expr *v = ke_cast(a, t, lw_load(L, n->in[0], coords));
     kb_assign(b, mx, ke_select(a, ke_un(a, U_ISINF, v), kb_v(b, mx), ke_bin(a, B_MAX, kb_v(b, mx), v)));
-    close_loops(L, loops);
+    lw_end_n(L, loops);
     int shift = kb_let(b, "shift", ke_select(a, ke_un(a, U_ISINF, kb_v(b, mx)), ke_float(a, t, 0), kb_v(b, mx)));
     /* pass 2: sum of exp(x - shift) */
     int acc = kb_let(b, "acc", ke_float(a, t, 0));
     loops = open_dims(L, &x->shape, r->reduced, 1, coords);
     v = ke_cast(a, t, lw_load(L, n->in[0], coords));
     kb_assign(b, acc, ke_bin(a, B_ADD, kb_v(b, acc), ke_un(a, U_EXP, ke_bin(a, B_SUB, v, kb_v(b, shift)))));
-    close_loops(L, loops);
+    lw_end_n(L, loops);
     return ke_bin(a, B_ADD, ke_un(a, U_LOG, kb_v(b, acc)), kb_v(b, shift));
 }
 
@@ -174,7 +168,7 @@ int lower_reduce(Lower *L, Node *n)
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     RedPlan r;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (reduce_plan(g, n, &r, &d))
         return lw_error(L, n, "bad axes");
     const Value *x = &g->values[n->in[0]];
@@ -208,7 +202,7 @@ int lower_reduce(Lower *L, Node *n)
         default: v = ke_bin(a, B_ADD, av, xv); break;
         }
         kb_assign(b, acc, v);
-        close_loops(L, loops);
+        lw_end_n(L, loops);
         v = kb_v(b, acc);
         DType ft = dtype_is_float(t) ? t : DT_F64; /* where sqrt and log are taken */
         if (n->op == OP_REDUCEMEAN && (dtype_is_float(t) || count > 0))
@@ -220,7 +214,7 @@ int lower_reduce(Lower *L, Node *n)
     }
     out_coords(L, &r, coords, oc);
     lw_store(L, n, 0, oc, ke_cast(a, t, v));
-    close_loops(L, kept);
+    lw_end_n(L, kept);
     return 0;
 }
 
@@ -289,7 +283,7 @@ int lower_argminmax(Lower *L, Node *n)
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     ArgAttrs at;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (arg_attrs(g, n, &at, &d))
         return lw_error(L, n, "bad attributes");
     const Value *x = &g->values[n->in[0]];
@@ -313,6 +307,6 @@ int lower_argminmax(Lower *L, Node *n)
     kb_end(b);
     out_coords(L, &r, coords, oc);
     lw_store(L, n, 0, oc, kb_v(b, idx));
-    close_loops(L, kept);
+    lw_end_n(L, kept);
     return 0;
 }

@@ -351,12 +351,6 @@ static Expr *source_coord(Arena *a, const Resize *rz, int i, Expr *o)
     }
 }
 
-/* clamp(j, 0, len - 1) for an index j */
-static Expr *clamp_index(Arena *a, Expr *j, int64_t len)
-{
-    return BIN(B_MIN, BIN(B_MAX, j, ke_idx(a, 0)), ke_idx(a, len - 1));
-}
-
 /* The input index nearest to x (an f64 variable) on axis i, clamped. */
 static Expr *nearest_index(Arena *a, const Resize *rz, int i, Expr *x)
 {
@@ -376,7 +370,7 @@ static Expr *nearest_index(Arena *a, const Resize *rz, int i, Expr *x)
         break;
     }
     }
-    return clamp_index(a, ke_cast(a, DT_INDEX, r), rz->in.dim[i]);
+    return idx_clamp(a, ke_cast(a, DT_INDEX, r), rz->in.dim[i]);
 }
 
 /* Loop names of the output axes: n c h w for images, else d0 d1 ... */
@@ -449,7 +443,7 @@ static void lower_taps(Lower *L, const Resize *rz, int i, const char *name, cons
     }
     Expr *slot = BIN(B_ADD, BIN(B_MUL, o, ke_idx(a, n)), k);
     int wv = kb_let(b, "wgt", w);
-    kb_store(b, tap, slot, ke_cast(a, DT_I64, clamp_index(a, j, in)));
+    kb_store(b, tap, slot, ke_cast(a, DT_I64, idx_clamp(a, j, in)));
     kb_store(b, wt, slot, kb_v(b, wv));
     if (normalize)
         kb_assign(b, sum, BIN(B_ADD, kb_v(b, sum), kb_v(b, wv)));
@@ -472,7 +466,7 @@ int lower_resize(Lower *L, Node *n)
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     Resize rz;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (resize_read(g, n, &rz, &d))
         return lw_error(L, n, "bad attributes or inputs (internal error)");
     int rank = rz.in.rank;

@@ -603,7 +603,7 @@ static int lower_recurrent(Lower *L, Node *n)
 {
     Graph *g = lw_graph(L);
     Rnn rn;
-    Diag d = {.file = g->file};
+    Diag d = lw_diag(L);
     if (rnn_read(g, n, &rn, &d))
         return lw_error(L, n, "bad attributes or inputs (internal error)");
     RnnLower q = {L, n, &rn, g->values[n->in[0]].dtype, -1, -1, -1, -1, -1};

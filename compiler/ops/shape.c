@@ -24,13 +24,6 @@
 #include <math.h>
 #include <string.h>
 
-/* Input i's value (NULL when absent) and output i's, during lowering. */
-static const Value *lin(Lower *L, Node *n, int i) { return op_in(lw_graph(L), n, i); }
-static const Value *lout(Lower *L, Node *n, int i) { return &lw_graph(L)->values[n->out[i]]; }
-
-/* A Diag for re-reading parameters during lowering (infer already checked them). */
-static Diag quiet(Lower *L) { return (Diag){.file = lw_graph(L)->file}; }
-
 static int need_input0(Graph *g, Node *n, Diag *d)
 {
     if (!op_in(g, n, 0))
@@ -50,7 +43,7 @@ static Expr *literal(Arena *a, DType t, const void *data, int64_t i)
  * expression of its own type: a literal when constant, else a load. */
 static Expr *scalar_in(Lower *L, Node *n, int i)
 {
-    const Value *v = lin(L, n, i);
+    const Value *v = lw_in(L, n, i);
     if (v->kind == VAL_CONST)
         return literal(lw_arena(L), v->dtype, v->data, 0);
     Expr *zero[KILN_MAX_RANK];
@@ -296,14 +289,14 @@ int infer_dropout(Graph *g, Node *n, Diag *d)
 int lower_dropout(Lower *L, Node *n)
 {
     Arena *a = lw_arena(L);
-    const Shape *s = &lin(L, n, 0)->shape;
+    const Shape *s = &lw_in(L, n, 0)->shape;
     Expr *c[KILN_MAX_RANK];
     int has_mask = n->nout > 1 && n->out[1] != VNONE;
     /* y[..] = x[..]; mask[..] = true */
     lw_loops(L, s, NULL, c);
     lw_store(L, n, 0, c, lw_load(L, n->in[0], c));
     if (has_mask)
-        lw_store(L, n, 1, c, ke_const(a, lout(L, n, 1)->dtype, 1));
+        lw_store(L, n, 1, c, ke_const(a, lw_out(L, n, 1)->dtype, 1));
     lw_end_loops(L, s);
     return 0;
 }
@@ -450,12 +443,12 @@ int infer_constantofshape(Graph *g, Node *n, Diag *d)
 int lower_constantofshape(Lower *L, Node *n)
 {
     Arena *a = lw_arena(L);
-    Diag d = quiet(L);
+    Diag d = lw_diag(L);
     DType t;
     const void *data;
     if (cos_value(lw_graph(L), n, &t, &data, &d))
         return lw_error(L, n, "bad value");
-    const Shape *s = &lout(L, n, 0)->shape;
+    const Shape *s = &lw_out(L, n, 0)->shape;
     Expr *c[KILN_MAX_RANK];
     Expr *v = data ? literal(a, t, data, 0) : ke_const(a, t, 0);
     /* y[..] = value */
@@ -533,7 +526,7 @@ int lower_range(Lower *L, Node *n)
 {
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
-    const Value *y = lout(L, n, 0);
+    const Value *y = lw_out(L, n, 0);
     DType t = y->dtype;
     Expr *start = scalar_in(L, n, 0), *delta = scalar_in(L, n, 2);
     /* y[i] = start + i * delta, i < N */
@@ -576,11 +569,11 @@ int lower_eyelike(Lower *L, Node *n)
 {
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
-    Diag d = quiet(L);
+    Diag d = lw_diag(L);
     int64_t k;
     if (attr_int(lw_graph(L), n, "k", 0, &k, &d))
         return lw_error(L, n, "bad k");
-    const Value *y = lout(L, n, 0);
+    const Value *y = lw_out(L, n, 0);
     DType t = y->dtype;
     /* y[r, c] = (c - r == k) ? 1 : 0, y [R, C] */
     Expr *c[2];

@@ -42,7 +42,6 @@ static const DType index_types[] = {DT_I32, DT_I64, DT_UNDEF};
 static const DType gen_types[] = {DT_U8, DT_U16, DT_U32, DT_U64, DT_I8, DT_I16, DT_I32,
                                   DT_I64, DT_F16, DT_F32, DT_F64, DT_BF16, DT_UNDEF};
 
-static Diag quiet(Lower *L) { return (Diag){.file = lw_graph(L)->file}; }
 static Expr *f64c(Arena *a, double v) { return ke_float(a, DT_F64, v); }
 static Expr *bin(Arena *a, BinOp op, Expr *x, Expr *y) { return ke_bin(a, op, x, y); }
 
@@ -129,7 +128,7 @@ int infer_window(Graph *g, Node *n, Diag *d)
 
 int lower_window(Lower *L, Node *n)
 {
-    Diag d = quiet(L);
+    Diag d = lw_diag(L);
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
     WindowParams p;
@@ -238,7 +237,7 @@ int infer_dft(Graph *g, Node *n, Diag *d)
 int lower_dft(Lower *L, Node *n)
 {
     Graph *g = lw_graph(L);
-    Diag d = quiet(L);
+    Diag d = lw_diag(L);
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
     DftParams p;
@@ -351,7 +350,7 @@ int infer_stft(Graph *g, Node *n, Diag *d)
 int lower_stft(Lower *L, Node *n)
 {
     Graph *g = lw_graph(L);
-    Diag d = quiet(L);
+    Diag d = lw_diag(L);
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
     StftParams p;
@@ -483,7 +482,7 @@ static Expr *floor_div(KB *b, Expr *x, Expr *y)
 
 int lower_melweightmatrix(Lower *L, Node *n)
 {
-    Diag d = quiet(L);
+    Diag d = lw_diag(L);
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
     MelParams p;
@@ -760,7 +759,7 @@ int infer_einsum(Graph *g, Node *n, Diag *d)
 int lower_einsum(Lower *L, Node *n)
 {
     Graph *g = lw_graph(L);
-    Diag d = quiet(L);
+    Diag d = lw_diag(L);
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
     Einsum es;
