@@ -162,6 +162,20 @@ int64_t shape_numel(const Shape *s)
     return n;
 }
 
+int shape_check(const Shape *s, int elem_size, int64_t *out)
+{
+    int64_t n = 1, bytes;
+    if (s->rank < 0 || s->rank > KILN_MAX_RANK)
+        return 1;
+    for (int i = 0; i < s->rank; i++)
+        if (s->dim[i] < 0 || ck_mul(n, s->dim[i], &n))
+            return 1;
+    if (ck_mul(n, elem_size > 0 ? elem_size : 1, &bytes) || bytes > KILN_MAX_BYTES)
+        return 1;
+    *out = n;
+    return 0;
+}
+
 int shape_equal(const Shape *a, const Shape *b)
 {
     if (a->rank != b->rank)
@@ -213,7 +227,8 @@ int shape_parse(const char *text, Shape *out)
             return 1;
         int64_t v = 0;
         while (*p >= '0' && *p <= '9')
-            v = v * 10 + (*p++ - '0');
+            if (ck_muladd(v, 10, *p++ - '0', &v))
+                return 1;
         s.dim[s.rank++] = v;
         if (*p == 0)
             break;

@@ -15,6 +15,26 @@
 
 enum { KILN_MAX_RANK = 8 };  /* deepest tensor rank the compiler accepts */
 
+/* ------------------------------------------------------- checked arithmetic */
+
+/* Every element count, byte size, offset and index extent the compiler
+ * derives from a model goes through these: each returns 1 (and leaves *out
+ * unspecified) when the exact result does not fit, 0 otherwise. A tensor
+ * may hold at most KILN_MAX_BYTES bytes; that bound keeps sums of sizes
+ * (arena offsets, blob offsets, byte counts of many tensors) far from
+ * overflow too. */
+#define KILN_MAX_BYTES ((int64_t)1 << 40)
+
+static inline int ck_add(int64_t a, int64_t b, int64_t *out) { return __builtin_add_overflow(a, b, out); }
+static inline int ck_sub(int64_t a, int64_t b, int64_t *out) { return __builtin_sub_overflow(a, b, out); }
+static inline int ck_mul(int64_t a, int64_t b, int64_t *out) { return __builtin_mul_overflow(a, b, out); }
+/* a*b + c */
+static inline int ck_muladd(int64_t a, int64_t b, int64_t c, int64_t *out)
+{
+    int64_t t;
+    return ck_mul(a, b, &t) || ck_add(t, c, out);
+}
+
 /* ---------------------------------------------------------------- arena.c */
 
 /* A bump allocator. Every allocation is zero-filled and 16-byte aligned; the
@@ -121,7 +141,12 @@ typedef struct Shape {
     int64_t dim[KILN_MAX_RANK];   /* extents, outermost first */
 } Shape;
 
-int64_t shape_numel(const Shape *s);        /* product of dims; 1 for rank 0 */
+int64_t shape_numel(const Shape *s);        /* product of dims; 1 for rank 0 (s checked) */
+/* Product of s's dims (all >= 0) into *out; 1 when a dim is negative, the
+ * product overflows, or numel * elem_size exceeds KILN_MAX_BYTES. Every
+ * shape the compiler keeps passed this check, so shape_numel on it, and
+ * any product of some of its dims, cannot overflow. */
+int shape_check(const Shape *s, int elem_size, int64_t *out);
 int shape_equal(const Shape *a, const Shape *b);
 /* numpy broadcasting of a and b; returns 0 and fills out, or 1 if they do
  * not broadcast. */

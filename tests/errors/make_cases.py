@@ -192,5 +192,22 @@ def main():
         write("check_output_shape/" + f, tensor(t))
 
 
+def topics():
+    """Run every tests/errors/make_<topic>.py: each has main(out_dir) and
+    writes its cases into cases/<topic>/ (their run lines are in
+    cases_<topic>.txt)."""
+    import glob
+    import importlib.util
+    for f in sorted(glob.glob(os.path.join(HERE, "make_*.py"))):
+        topic = os.path.basename(f)[len("make_"):-len(".py")]
+        if topic == "cases":
+            continue
+        spec = importlib.util.spec_from_file_location("make_" + topic, f)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        mod.main(os.path.join(OUT, topic))
+
+
 if __name__ == "__main__":
     main()
+    topics()

@@ -12,7 +12,9 @@
 #   - writes a line to stdout matching each `stdout` regex of the case;
 #   - after a failed run with `-o DIR`, leaves no DIR/model or DIR/libmodel.a
 #     (a folder that looks like a successful build);
-#   - leaves each path named by an `exists` line.
+#   - leaves each path named by an `exists` line, and none named by an
+#     `absent` line (what injected code or a followed symlink would create).
+# Cases come from cases.txt and every cases_<topic>.txt beside it.
 # POSIX sh and standard tools only. Run from anywhere.
 
 kiln=${1:-build/kiln}
@@ -124,6 +126,15 @@ run_case() {
             fi
         done
     fi
+    for p in $absent; do
+        case $p in
+            TMP | TMP/*) p=$tmp${p#TMP} ;;
+        esac
+        if [ -e "$p" ] || [ -L "$p" ]; then
+            fail "${p#"$work"/} exists after the run, but must not"
+            return
+        fi
+    done
     for p in $exists; do
         case $p in
             TMP | TMP/*) p=$tmp${p#TMP} ;;
@@ -166,6 +177,8 @@ if [ ! -f "$cases" ]; then
     exit 1
 fi
 name=
+for cases in tests/errors/cases.txt tests/errors/cases_*.txt; do
+[ -f "$cases" ] || continue
 lineno=0
 while IFS= read -r line || [ -n "$line" ]; do
     lineno=$((lineno + 1))
@@ -178,21 +191,24 @@ while IFS= read -r line || [ -n "$line" ]; do
     case $key in
         case)
             run_case
-            name=$val cmd='' setup='' want='' errres='' outres='' exists='' ;;
+            name=$val cmd='' setup='' want='' errres='' outres='' exists='' absent='' ;;
         run) cmd=$val ;;
         setup) setup=$val ;;
         exit) want=$val ;;
         stderr) errres=$errres$val$nl ;;
         stdout) outres=$outres$val$nl ;;
         exists) exists="$exists $val" ;;
+        absent) absent="$absent $val" ;;
         *)
             echo "FAIL errors: $cases:$lineno: unknown key '$key'"
             status=1 ;;
     esac
 done <"$cases"
 run_case
+name=
+done
 if [ $count -eq 0 ]; then
-    echo "FAIL errors: no cases in $cases"
+    echo "FAIL errors: no cases in tests/errors"
     status=1
 fi
 exit $status
