@@ -19,6 +19,7 @@
 #include "kiln_rt.h"
 #include "model.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,16 @@ static int usage(void)
 {
     fprintf(stderr, "usage: model --in FILE.pb ... [--out DIR] [--bench N [--profile]] [--quiet]\n");
     return 2;
+}
+
+/* s for a one-line message: at most size-1 bytes, control characters as '?'. */
+static const char *printable(const char *s, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (; s && *s && n + 1 < size; s++)
+        buf[n++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
+    buf[n] = 0;
+    return buf;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -63,9 +74,9 @@ static size_t numel_of(const model_tensor *t)
 
 static void summarize(const model_tensor *t, const void *data, int index)
 {
-    char sh[256];
+    char sh[256], name[256];
     size_t n = numel_of(t);
-    printf("output %d '%s' %s[%s]:", index, t->name, kiln_dtype_name(t->dtype),
+    printf("output %d '%s' %s[%s]:", index, printable(t->name, name, sizeof name), kiln_dtype_name(t->dtype),
            kiln_shape_str(t->rank, t->dims, sh, sizeof sh));
     size_t best = 0;
     double bestv = 0;
@@ -135,9 +146,11 @@ int main(int argc, char **argv)
             outdir = argv[++i];
         } else if (!strcmp(argv[i], "--bench") && i + 1 < argc) {
             char *end;
-            bench = (int)strtol(argv[++i], &end, 10);
-            if (*end || bench < 1)
+            errno = 0;
+            long n = strtol(argv[++i], &end, 10);
+            if (errno || end == argv[i] || *end || n < 1 || n > 100000000)
                 return usage();
+            bench = (int)n;
         } else if (!strcmp(argv[i], "--quiet")) {
             quiet = 1;
         } else if (!strcmp(argv[i], "--profile")) {
@@ -157,7 +170,7 @@ int main(int argc, char **argv)
         return 2;
     }
 #endif
-    if (!nin && MODEL_NUM_INPUTS && !bench) {
+    if (!nin && MODEL_NUM_INPUTS > 0 && !bench) {
         fprintf(stderr, "model: give the model's %d input(s) with --in FILE.pb\n", MODEL_NUM_INPUTS);
         return 2;
     }
@@ -166,7 +179,7 @@ int main(int argc, char **argv)
     kiln_tensor tin[MODEL_NUM_INPUTS + 1];
     for (int i = 0; i < MODEL_NUM_INPUTS; i++) {
         const model_tensor *mt = &model_inputs[i];
-        char err[512], a[256], b[256];
+        char err[512], a[256], b[256], name[256];
         if (!nin) {
             size_t bytes = numel_of(mt) * (size_t)kiln_dtype_size(mt->dtype);
             inputs[i] = calloc(1, bytes ? bytes : 1);
@@ -184,8 +197,9 @@ int main(int argc, char **argv)
             same = tin[i].dims[d] == mt->dims[d];
         if (!same) {
             fprintf(stderr, "model: %s: input %d '%s' is %s[%s], the model was compiled for %s[%s]\n", ins[i], i,
-                    mt->name, kiln_dtype_name(tin[i].dtype), kiln_shape_str(tin[i].rank, tin[i].dims, a, sizeof a),
-                    kiln_dtype_name(mt->dtype), kiln_shape_str(mt->rank, mt->dims, b, sizeof b));
+                    printable(mt->name, name, sizeof name), kiln_dtype_name(tin[i].dtype),
+                    kiln_shape_str(tin[i].rank, tin[i].dims, a, sizeof a), kiln_dtype_name(mt->dtype),
+                    kiln_shape_str(mt->rank, mt->dims, b, sizeof b));
             return 1;
         }
         inputs[i] = tin[i].data;
@@ -219,7 +233,11 @@ int main(int argc, char **argv)
             t.data = outputs[i];
             t.bytes = numel_of(&model_outputs[i]) * (size_t)kiln_dtype_size(t.dtype);
             char path[4096];
-            snprintf(path, sizeof path, "%s/output_%d.pb", outdir, i);
+            int len = snprintf(path, sizeof path, "%s/output_%d.pb", outdir, i);
+            if (len < 0 || (size_t)len >= sizeof path) {
+                fprintf(stderr, "model: --out folder name is too long\n");
+                return 1;
+            }
             if (kiln_write_tensor(path, &t)) {
                 fprintf(stderr, "model: cannot write %s\n", path);
                 return 1;

@@ -4,16 +4,21 @@
  * The protobuf wire format, as much of it as TensorProto needs: varints,
  * 64- and 32-bit fixed fields, length-delimited fields, packed and unpacked
  * repeated numbers. Data may come as raw_data or in the typed fields
- * (float_data, int32_data, int64_data, double_data, uint64_data); it is
- * returned dense and little-endian in the tensor's own type.
+ * (float_data, int32_data, int64_data, double_data, uint64_data), each only
+ * for the types ONNX stores in it; it is returned dense and little-endian in
+ * the tensor's own type. The files are untrusted input (see "decoding").
  */
 #define _POSIX_C_SOURCE 200809L
 #include "kiln_rt.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 int kiln_dtype_size(int t)
 {
@@ -46,6 +51,11 @@ const char *kiln_shape_str(int rank, const int64_t *dims, char *buf, size_t size
 
 /* ------------------------------------------------------------ decoding */
 
+/* Tensor files come from anywhere: every length is checked against the
+ * bytes left, varints are at most 10 bytes, the element count and byte size
+ * are checked for overflow, and nothing of the declared size is allocated
+ * before the file is known to hold that much data. */
+
 typedef struct Reader {
     const unsigned char *p, *end;
     int bad;
@@ -60,6 +70,8 @@ static uint64_t varint(Reader *r)
             return 0;
         }
         unsigned char b = *r->p++;
+        if (shift == 63 && b > 1)
+            break; /* more than 64 bits */
         v |= (uint64_t)(b & 0x7f) << shift;
         if (!(b & 0x80))
             return v;
@@ -81,6 +93,18 @@ static uint64_t fixed(Reader *r, int bytes)
     return v;
 }
 
+/* The length of a length-delimited field, checked against what is left;
+ * sets r->bad when it runs past the end. */
+static size_t length(Reader *r)
+{
+    uint64_t len = varint(r);
+    if (r->bad || (uint64_t)(r->end - r->p) < len) {
+        r->bad = 1;
+        return 0;
+    }
+    return (size_t)len;
+}
+
 /* A growable list of numbers from one repeated field. */
 typedef struct List {
     uint64_t *v;
@@ -91,7 +115,7 @@ static int push(List *l, uint64_t x)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
-        uint64_t *v = realloc(l->v, cap * sizeof *v);
+        uint64_t *v = cap > SIZE_MAX / sizeof *v ? NULL : realloc(l->v, cap * sizeof *v);
         if (!v)
             return 1;
         l->v = v;
@@ -101,12 +125,13 @@ static int push(List *l, uint64_t x)
     return 0;
 }
 
-/* Read a repeated numeric field, packed (wire type 2) or one element. */
+/* Read a repeated numeric field whose elements have wire type elem_wire
+ * (0 varint, 5 fixed32, 1 fixed64): packed (wire type 2) or one element. */
 static int repeated(Reader *r, int wire, int elem_wire, List *l)
 {
     if (wire == 2) {
-        uint64_t len = varint(r);
-        if (r->bad || (uint64_t)(r->end - r->p) < len)
+        size_t len = length(r);
+        if (r->bad)
             return 1;
         Reader sub = {r->p, r->p + len, 0};
         while (sub.p < sub.end && !sub.bad)
@@ -117,7 +142,8 @@ static int repeated(Reader *r, int wire, int elem_wire, List *l)
     }
     if (wire != elem_wire)
         return 1;
-    return push(l, wire == 0 ? varint(r) : fixed(r, wire == 5 ? 4 : 8));
+    uint64_t x = elem_wire == 0 ? varint(r) : fixed(r, elem_wire == 5 ? 4 : 8);
+    return r->bad || push(l, x);
 }
 
 static int skip(Reader *r, int wire)
@@ -126,16 +152,49 @@ static int skip(Reader *r, int wire)
     case 0: varint(r); break;
     case 1: fixed(r, 8); break;
     case 5: fixed(r, 4); break;
-    case 2: {
-        uint64_t len = varint(r);
-        if ((uint64_t)(r->end - r->p) < len)
-            return 1;
-        r->p += len;
-        break;
-    }
+    case 2: r->p += length(r); break;
     default: return 1;
     }
     return r->bad;
+}
+
+/* TensorProto's typed value fields: number, name, wire type of an element. */
+static const struct {
+    int field;
+    const char *name;
+    int wire;
+} value_fields[] = {
+    {4, "float_data", 5}, {5, "int32_data", 0}, {7, "int64_data", 0}, {10, "double_data", 1},
+    {11, "uint64_data", 0},
+};
+
+static int value_field_index(int field)
+{
+    for (int i = 0; i < (int)(sizeof value_fields / sizeof value_fields[0]); i++)
+        if (value_fields[i].field == field)
+            return i;
+    return -1;
+}
+
+/* The field that carries values of ONNX dtype code t (ONNX's rule:
+ * int32_data carries int32 and every narrower type, as integers or, for
+ * f16 and bf16, as bit patterns); 0 if none does. */
+static int field_for_dtype(int t)
+{
+    switch (t) {
+    case 1: return 4;                                                      /* f32 */
+    case 11: return 10;                                                    /* f64 */
+    case 7: return 7;                                                      /* i64 */
+    case 12: case 13: return 11;                                           /* u32 u64 */
+    case 2: case 3: case 4: case 5: case 6: case 9: case 10: case 16: return 5; /* narrow */
+    default: return 0;
+    }
+}
+
+static const char *field_name(int field)
+{
+    int i = value_field_index(field);
+    return i < 0 ? "?" : value_fields[i].name;
 }
 
 /* Element i of a dense buffer from the low bits of a field's value: float
@@ -150,119 +209,188 @@ static void store_elem(int dtype, void *data, size_t i, uint64_t bits)
     }
 }
 
-int kiln_read_tensor(const char *path, kiln_tensor *t, char *err, size_t errlen)
+/* The whole of regular file `path` into a malloc'd buffer. A FIFO or a
+ * device is refused (opened O_NONBLOCK, so that refusing it cannot hang). */
+static unsigned char *slurp(const char *path, size_t *out_size, char *err, size_t errlen)
 {
-    memset(t, 0, sizeof *t);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open", path);
-        return 1;
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
     }
-    size_t cap = 1 << 16, size = 0;
-    unsigned char *buf = malloc(cap);
-    for (;;) {
-        if (!buf) {
-            fclose(f);
-            snprintf(err, errlen, "%s: out of memory", path);
-            return 1;
-        }
-        size += fread(buf + size, 1, cap - size, f);
-        if (size < cap)
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        snprintf(err, errlen, "%s: not a regular file", path);
+        return NULL;
+    }
+    size_t size = (size_t)st.st_size, done = 0;
+    unsigned char *buf = st.st_size < 0 || (uint64_t)st.st_size >= SIZE_MAX ? NULL : malloc(size ? size : 1);
+    if (!buf) {
+        close(fd);
+        snprintf(err, errlen, "%s: out of memory for %lld bytes", path, (long long)st.st_size);
+        return NULL;
+    }
+    while (done < size) {
+        ssize_t got = read(fd, buf + done, size - done);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
             break;
-        unsigned char *nb = realloc(buf, cap *= 2);
-        if (!nb)
-            free(buf);
-        buf = nb;
+        done += (size_t)got;
     }
-    fclose(f);
+    close(fd);
+    if (done != size) {
+        free(buf);
+        snprintf(err, errlen, "%s: read error", path);
+        return NULL;
+    }
+    *out_size = size;
+    return buf;
+}
 
+/* What the wire format says about a tensor, before any check. */
+typedef struct Parsed {
+    List dims, nums;            /* dims; values of the typed field vfield */
+    int vfield;                 /* field number of the values, 0 if none */
+    int vfield2;                /* a second value field with values (an error) */
+    int has_type, external, segment;
+    const unsigned char *raw;   /* raw_data, or NULL */
+    size_t raw_len;
+} Parsed;
+
+/* Walk the fields of a TensorProto in buf; fills *pt and t->dtype and
+ * t->name. Returns non-zero on a malformed file. */
+static int parse(const unsigned char *buf, size_t size, Parsed *pt, kiln_tensor *t)
+{
     Reader r = {buf, buf + size, 0};
-    List dims = {0}, nums = {0};
-    int has_type = 0, external = 0;
-    const unsigned char *raw = NULL;
-    size_t raw_len = 0;
     int rc = 0;
     while (r.p < r.end && !r.bad && !rc) {
         uint64_t key = varint(&r);
-        int field = (int)(key >> 3), wire = (int)(key & 7);
+        int field = key >> 3 > 1000 ? 1000 : (int)(key >> 3), wire = (int)(key & 7);
+        int vi = value_field_index(field);
+        if (r.bad)
+            break;
+        if (vi >= 0) {
+            size_t before = pt->nums.n;
+            rc = repeated(&r, wire, value_fields[vi].wire, &pt->nums);
+            if (pt->nums.n > before && !pt->vfield)
+                pt->vfield = field;
+            else if (pt->nums.n > before && pt->vfield != field)
+                pt->vfield2 = field;
+            continue;
+        }
         switch (field) {
-        case 1: rc = repeated(&r, wire, 0, &dims); break;
-        case 2: t->dtype = (int)varint(&r); has_type = 1; break;
-        case 4: rc = repeated(&r, wire, 5, &nums); break;
-        case 5: rc = repeated(&r, wire, 0, &nums); break;
-        case 7: rc = repeated(&r, wire, 0, &nums); break;
-        case 10: rc = repeated(&r, wire, 1, &nums); break;
-        case 11: rc = repeated(&r, wire, 0, &nums); break;
+        case 1: rc = repeated(&r, wire, 0, &pt->dims); break;
+        case 2: {
+            uint64_t v = wire == 0 ? varint(&r) : 0;
+            rc = wire != 0;
+            t->dtype = v > 1000 ? -1 : (int)v;
+            pt->has_type = 1;
+            break;
+        }
         case 8:
         case 9: {
-            if (wire != 2) {
-                rc = 1;
-                break;
-            }
-            uint64_t len = varint(&r);
-            if (r.bad || (uint64_t)(r.end - r.p) < len) {
+            size_t len = wire == 2 ? length(&r) : 0;
+            if (wire != 2 || r.bad) {
                 rc = 1;
                 break;
             }
             if (field == 9) {
-                raw = r.p;
-                raw_len = (size_t)len;
+                pt->raw = r.p;
+                pt->raw_len = len;
             } else {
-                size_t n = len < sizeof t->name - 1 ? (size_t)len : sizeof t->name - 1;
+                size_t n = len < sizeof t->name - 1 ? len : sizeof t->name - 1;
                 memcpy(t->name, r.p, n);
                 t->name[n] = 0;
             }
             r.p += len;
             break;
         }
-        case 13: external = 1; rc = skip(&r, wire); break;
+        case 3: pt->segment = 1; rc = skip(&r, wire); break;
+        case 13: pt->external = 1; rc = skip(&r, wire); break;
+        case 14: {
+            uint64_t v = wire == 0 ? varint(&r) : 0;
+            rc = wire != 0;
+            pt->external |= v == 1;
+            break;
+        }
         default: rc = skip(&r, wire); break;
         }
     }
-    if (rc || r.bad) {
+    return rc || r.bad;
+}
+
+/* t's rank and dims from the parsed dims, and its element count and byte
+ * size, checked: returns 1 when a dim is negative, 2 when the count or the
+ * size overflows. */
+static int shape_of(const List *dims, kiln_tensor *t, size_t *numel)
+{
+    size_t n = 1, elem = (size_t)kiln_dtype_size(t->dtype);
+    t->rank = (int)dims->n;
+    for (size_t i = 0; i < dims->n; i++) {
+        uint64_t dm = dims->v[i];
+        if (dm > (uint64_t)INT64_MAX)
+            return 1;
+        if (dm && n > SIZE_MAX / dm)
+            return 2;
+        t->dims[i] = (int64_t)dm;
+        n *= (size_t)dm;
+    }
+    if (n > SIZE_MAX / elem)
+        return 2;
+    *numel = n;
+    t->bytes = n * elem;
+    return 0;
+}
+
+int kiln_read_tensor(const char *path, kiln_tensor *t, char *err, size_t errlen)
+{
+    memset(t, 0, sizeof *t);
+    size_t size = 0;
+    unsigned char *buf = slurp(path, &size, err, errlen);
+    if (!buf)
+        return 1;
+    Parsed pt;
+    memset(&pt, 0, sizeof pt);
+    int rc = 1, want = 0, bad_shape = 0;
+    size_t numel = 0;
+    char sh[256];
+    if (parse(buf, size, &pt, t))
         snprintf(err, errlen, "%s: not a valid TensorProto file", path);
-        rc = 1;
-    } else if (!has_type || !kiln_dtype_size(t->dtype)) {
+    else if (!pt.has_type || !kiln_dtype_size(t->dtype))
         snprintf(err, errlen, "%s: unsupported or missing element type %d", path, t->dtype);
-        rc = 1;
-    } else if (external) {
+    else if (pt.external)
         snprintf(err, errlen, "%s: external data is not supported in tensor files", path);
-        rc = 1;
-    } else if (dims.n > KILN_RT_MAX_RANK) {
-        snprintf(err, errlen, "%s: rank %zu is too large", path, dims.n);
-        rc = 1;
-    }
-    size_t numel = 1;
-    if (!rc) {
-        t->rank = (int)dims.n;
-        for (size_t i = 0; i < dims.n; i++) {
-            t->dims[i] = (int64_t)dims.v[i];
-            numel *= (size_t)dims.v[i];
-        }
-        t->bytes = numel * (size_t)kiln_dtype_size(t->dtype);
-        t->data = malloc(t->bytes ? t->bytes : 1);
-        if (!t->data) {
-            snprintf(err, errlen, "%s: out of memory", path);
-            rc = 1;
-        }
-    }
-    if (!rc && raw) {
-        if (raw_len != t->bytes) {
-            snprintf(err, errlen, "%s: raw_data has %zu bytes, shape needs %zu", path, raw_len, t->bytes);
-            rc = 1;
-        } else {
-            memcpy(t->data, raw, raw_len);
-        }
-    } else if (!rc && numel) {
-        if (nums.n != numel) {
-            snprintf(err, errlen, "%s: %zu values, shape needs %zu", path, nums.n, numel);
-            rc = 1;
-        }
-        for (size_t i = 0; !rc && i < numel; i++)
-            store_elem(t->dtype, t->data, i, nums.v[i]);
-    }
-    free(dims.v);
-    free(nums.v);
+    else if (pt.segment)
+        snprintf(err, errlen, "%s: segmented tensors are not supported", path);
+    else if (pt.dims.n > KILN_RT_MAX_RANK)
+        snprintf(err, errlen, "%s: rank %zu is larger than %d", path, pt.dims.n, KILN_RT_MAX_RANK);
+    else if ((bad_shape = shape_of(&pt.dims, t, &numel)))
+        snprintf(err, errlen, "%s: %s", path,
+                 bad_shape == 1 ? "a dimension is negative" : "the element count or byte size overflows");
+    else if (pt.vfield2 || (pt.raw && pt.vfield))
+        snprintf(err, errlen, "%s: values in both %s and %s", path, pt.raw ? "raw_data" : field_name(pt.vfield),
+                 field_name(pt.vfield2 ? pt.vfield2 : pt.vfield));
+    else if (!pt.raw && pt.vfield && pt.vfield != (want = field_for_dtype(t->dtype)))
+        snprintf(err, errlen, "%s: a %s tensor's values must be in %s, not in %s", path,
+                 kiln_dtype_name(t->dtype), want ? field_name(want) : "raw_data", field_name(pt.vfield));
+    else if (pt.raw && pt.raw_len != t->bytes)
+        snprintf(err, errlen, "%s: raw_data has %zu bytes, shape %s of %s needs %zu", path, pt.raw_len,
+                 kiln_shape_str(t->rank, t->dims, sh, sizeof sh), kiln_dtype_name(t->dtype), t->bytes);
+    else if (!pt.raw && pt.nums.n != numel)
+        snprintf(err, errlen, "%s: %zu values, shape %s needs %zu", path, pt.nums.n,
+                 kiln_shape_str(t->rank, t->dims, sh, sizeof sh), numel);
+    else if (!(t->data = malloc(t->bytes ? t->bytes : 1)))
+        snprintf(err, errlen, "%s: out of memory", path);
+    else
+        rc = 0;
+    if (!rc && pt.raw && t->bytes)
+        memcpy(t->data, pt.raw, t->bytes);
+    for (size_t i = 0; !rc && !pt.raw && i < numel; i++)
+        store_elem(t->dtype, t->data, i, pt.nums.v[i]);
+    free(pt.dims.v);
+    free(pt.nums.v);
     free(buf);
     if (rc)
         kiln_tensor_free(t);
@@ -290,9 +418,14 @@ static size_t varint_len(uint64_t v)
 
 int kiln_write_tensor(const char *path, const kiln_tensor *t)
 {
-    FILE *f = fopen(path, "wb");
-    if (!f)
+    /* never through a symbolic link planted where the output goes */
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "wb");
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
         return 1;
+    }
     if (t->rank) {
         size_t len = 0;
         for (int i = 0; i < t->rank; i++)

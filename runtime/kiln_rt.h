@@ -29,9 +29,15 @@ const char *kiln_dtype_name(int dtype);
 /* "1x3x224x224" into buf. */
 const char *kiln_shape_str(int rank, const int64_t *dims, char *buf, size_t size);
 
-/* Read a TensorProto file. Returns 0, or non-zero with a message in err. */
+/* Read a TensorProto file (a regular file; a FIFO or device is refused).
+ * Values must sit where ONNX puts them for the data_type (raw_data, or
+ * float_data for f32, double_data for f64, int64_data for i64, uint64_data
+ * for u32/u64, int32_data for the narrower types), packed or not; anything
+ * else, a count or size that overflows, or a field running past the end is
+ * an error. Returns 0, or non-zero with a one-line message in err. */
 int kiln_read_tensor(const char *path, kiln_tensor *t, char *err, size_t errlen);
-/* Write t as a TensorProto (dims, data_type, name, raw_data). Returns 0. */
+/* Write t as a TensorProto (dims, data_type, name, raw_data), never
+ * through a symbolic link at path. Returns 0. */
 int kiln_write_tensor(const char *path, const kiln_tensor *t);
 void kiln_tensor_free(kiln_tensor *t);
 

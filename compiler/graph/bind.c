@@ -142,6 +142,13 @@ int graph_bind(Graph *g, const ShapeBind *binds, int nbinds, const Tensor *known
         if (!dtype_is_computable(v->dtype))
             return diag_error(d, "input '%s': element type %s is not supported yet", v->name,
                               dtype_name(v->dtype));
+        int64_t numel;
+        if (shape_check(&v->shape, dtype_size(v->dtype), &numel)) {
+            char sh[160];
+            return diag_error(d, "input '%s': shape %s of %s holds more than %lld bytes", v->name,
+                              shape_str(&v->shape, sh, sizeof sh), dtype_name(v->dtype),
+                              (long long)KILN_MAX_BYTES);
+        }
         if (i < nknown && known[i].data && shape_equal(&known[i].shape, &v->shape))
             v->known = known[i].data;
     }

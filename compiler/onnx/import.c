@@ -11,8 +11,13 @@
 #include "pb.h"
 #include "../ops/op.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+
+/* Largest count (of nodes, node inputs, list attribute elements, ...) kiln
+ * takes from a protobuf: its arrays are indexed by int. */
+enum { IMPORT_MAX_COUNT = INT_MAX / 2 };
 
 /* ------------------------------------------------------------ name table */
 
@@ -74,6 +79,9 @@ static int import_attr(Graph *g, const Onnx__AttributeProto *ap, const char *dir
     if (ap->ref_attr_name)
         return diag_error(d, "node '%s' (%s): attribute '%s' refers to a function attribute", node, op,
                           at.name);
+    if (ap->n_floats > IMPORT_MAX_COUNT || ap->n_ints > IMPORT_MAX_COUNT || ap->n_strings > IMPORT_MAX_COUNT)
+        return diag_error(d, "node '%s' (%s): attribute '%s' has more than %d elements", node, op, at.name,
+                          IMPORT_MAX_COUNT);
     at.kind = ap->has_type ? (AttrKind)ap->type : ATTR_UNDEF;
     if (at.kind == ATTR_UNDEF) {
         /* IR version 1 models omit the type: take it from the field set. */
@@ -122,8 +130,7 @@ static int import_attr(Graph *g, const Onnx__AttributeProto *ap, const char *dir
         if (!ap->t)
             return diag_error(d, "node '%s' (%s): tensor attribute '%s' has no tensor", node, op, at.name);
         at.t = arena_alloc(a, sizeof *at.t);
-        char what[512];
-        snprintf(what, sizeof what, "%s.%s", node, at.name);
+        const char *what = arena_printf(a, "%s.%s", node, at.name);
         Diag local = {.file = d->file};
         if (pb_tensor(a, ap->t, dir, what, at.t, &local))
             return diag_take(d, &local);
@@ -143,6 +150,7 @@ typedef struct Pending {
     const Onnx__NodeProto *np;
     int op;            /* OpKind, or OP_COUNT for an unsupported op */
     const char *name;  /* node name (synthesized when empty) */
+    const char *op_type; /* as written in the model ("" when absent) */
     int opset;
     ValueId *in;       /* [n_input], resolved */
     ValueId *out;      /* [n_output] */
@@ -176,7 +184,8 @@ static int import_input_type(Graph *g, Value *v, const Onnx__ValueInfoProto *vi,
         return diag_error(d, "graph input '%s': only tensor inputs are supported (sequences, maps and optionals are not)",
                           v->name);
     const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
-    if (!tt->has_elem_type || !dtype_known(tt->elem_type) || tt->elem_type == DT_UNDEF)
+    if (!tt->has_elem_type || !dtype_known(tt->elem_type) || tt->elem_type == DT_UNDEF ||
+        tt->elem_type == DT_INDEX)
         return diag_error(d, "graph input '%s': unsupported element type %d", v->name, (int)tt->elem_type);
     v->dtype = (DType)tt->elem_type;
     if (!tt->shape) {
@@ -190,9 +199,12 @@ static int import_input_type(Graph *g, Value *v, const Onnx__ValueInfoProto *vi,
     v->sym = arena_alloc(g->arena, sizeof(char *) * KILN_MAX_RANK);
     for (size_t i = 0; i < tt->shape->n_dim; i++) {
         const Onnx__TensorShapeProto__Dimension *dm = tt->shape->dim[i];
+        /* a negative dim_value is "unknown" to some exporters: like a
+         * missing one, it must be bound (graph_bind checks the result) */
         if (dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && dm->dim_value >= 0)
             v->shape.dim[i] = dm->dim_value;
-        else if (dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM)
+        else if (dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM && dm->dim_param &&
+                 *dm->dim_param)
             v->sym[i] = arena_strdup(g->arena, dm->dim_param);
         else
             v->sym[i] = "?";
@@ -206,9 +218,18 @@ static int import_graph(Graph *g, const Onnx__ModelProto *m, const char *dir, in
     Arena *a = g->arena;
     const Onnx__GraphProto *gp = m->graph;
     Names names;
+    if (gp->n_node > IMPORT_MAX_COUNT || gp->n_initializer > IMPORT_MAX_COUNT || gp->n_input > IMPORT_MAX_COUNT ||
+        gp->n_output > IMPORT_MAX_COUNT)
+        return diag_error(d, "the graph has more than %d nodes, initializers, inputs or outputs", IMPORT_MAX_COUNT);
     size_t nvals = gp->n_initializer + gp->n_input;
-    for (size_t i = 0; i < gp->n_node; i++)
-        nvals += gp->node[i]->n_output;
+    for (size_t i = 0; i < gp->n_node; i++) {
+        const Onnx__NodeProto *np = gp->node[i];
+        if (np->n_input > IMPORT_MAX_COUNT || np->n_output > IMPORT_MAX_COUNT || np->n_attribute > IMPORT_MAX_COUNT)
+            return diag_error(d, "node %zu has more than %d inputs, outputs or attributes", i, IMPORT_MAX_COUNT);
+        nvals += np->n_output;
+        if (nvals > IMPORT_MAX_COUNT)
+            return diag_error(d, "the graph has more than %d values", IMPORT_MAX_COUNT);
+    }
     names_init(a, &names, nvals);
     g->name = arena_strdup(a, gp->name ? gp->name : "");
     if (gp->n_sparse_initializer)
@@ -257,6 +278,7 @@ static int import_graph(Graph *g, const Onnx__ModelProto *m, const char *dir, in
             domain = "";
         const char *op_type = np->op_type ? np->op_type : "";
         p->np = np;
+        p->op_type = op_type;
         p->name = np->name && *np->name ? arena_strdup(a, np->name)
                                         : arena_printf(a, "%s_%zu", *op_type ? op_type : "node", i);
         p->opset = domain_opset(m, domain);
@@ -315,7 +337,7 @@ static int import_graph(Graph *g, const Onnx__ModelProto *m, const char *dir, in
             ValueId v = names_get(&names, np->input[j]);
             if (v == VNONE)
                 return diag_error(d, "node '%s' (%s): input '%s' is not produced by any node, graph input or initializer",
-                                  pend[i].name, np->op_type, np->input[j]);
+                                  pend[i].name, pend[i].op_type, np->input[j]);
             pend[i].in[j] = v;
             if (producer[v] >= 0) {
                 pend[i].indeg++;
@@ -348,7 +370,7 @@ static int import_graph(Graph *g, const Onnx__ModelProto *m, const char *dir, in
             while (pend[i].placed)
                 i++;
             return diag_error(d, "node '%s' (%s): the graph has a cycle through this node", pend[i].name,
-                              pend[i].np->op_type);
+                              pend[i].op_type);
         }
         size_t i = scan;
         Pending *p = &pend[i];
@@ -360,7 +382,7 @@ static int import_graph(Graph *g, const Onnx__ModelProto *m, const char *dir, in
             nin--;
         NodeId id = graph_add_node(g, (OpKind)p->op, p->name, nin, (int)np->n_output);
         Node *n = &g->nodes[id];
-        n->op_type = arena_strdup(a, np->op_type ? np->op_type : "");
+        n->op_type = arena_strdup(a, p->op_type);
         n->opset = p->opset;
         for (int j = 0; j < nin; j++)
             n->in[j] = p->in[j];
@@ -421,13 +443,9 @@ int onnx_import(Arena *a, const char *path, int lenient, ImportResult *out, Diag
     else if (m->n_functions)
         rc = diag_error(d, "model-local functions are not supported");
     if (!rc) {
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s", path);
-        char *slash = strrchr(dir, '/');
-        if (slash)
-            *slash = 0;
-        else
-            snprintf(dir, sizeof dir, ".");
+        /* external data paths are relative to the model's folder */
+        const char *slash = strrchr(path, '/');
+        const char *dir = !slash ? "." : slash == path ? "/" : arena_printf(a, "%.*s", (int)(slash - path), path);
         Graph *g = graph_new(a, path);
         g->opset = domain_opset(m, "");
         if (g->opset == 0 && m->n_opset_import == 0)
