@@ -11,71 +11,23 @@
  *
  * bench compiles and builds the same way and runs the executable with
  * --bench; its last line is the executable's machine-readable summary.
+ *
+ * Both build through emit_and_build (in OUTDIR with -o, else in a fresh
+ * private folder under $TMPDIR) and run the program from an argument
+ * vector. The run writes into a private folder, so what check reads back
+ * is what this run wrote; a failure leaves no model or outputs in OUTDIR.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "driver.h"
 #include "onnx/onnx.h"
 
-#include <fcntl.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-/* Run argv with stdout and stderr to `log` (or inherited when NULL). Returns
- * the exit status, or -1 if it could not run or was killed. */
-static int run(char *const argv[], const char *log)
-{
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        if (log) {
-            int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            if (fd >= 0) {
-                dup2(fd, 1);
-                dup2(fd, 2);
-                close(fd);
-            }
-        }
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    int status;
-    if (waitpid(pid, &status, 0) < 0)
-        return -1;
-    if (WIFSIGNALED(status))
-        return -128 - WTERMSIG(status);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* The last non-empty line of a file, for error messages. */
-static void last_line(const char *path, char *out, size_t size)
-{
-    FILE *f = fopen(path, "r");
-    char line[1024];
-    out[0] = 0;
-    while (f && fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\n")] = 0;
-        if (*line)
-            snprintf(out, size, "%s", line);
-    }
-    if (f)
-        fclose(f);
-}
-
-static void remove_tree(const char *dir)
-{
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "kiln: could not remove %s\n", dir);
-}
 
 static int file_exists(const char *path)
 {
@@ -83,13 +35,26 @@ static int file_exists(const char *path)
     return stat(path, &st) == 0;
 }
 
+/* name for a message line: control characters (a newline would start a
+ * second line) shown as '?', and a name longer than 200 bytes cut to its
+ * first 200 and "...", so the rest of the line still fits the message. */
+static const char *printable(Arena *a, const char *name)
+{
+    size_t n = strlen(name), keep = n > 200 ? 200 : n;
+    char *s = arena_alloc(a, keep + 4);
+    for (size_t i = 0; i < keep; i++)
+        s[i] = (unsigned char)name[i] < 0x20 || name[i] == 0x7f ? '?' : name[i];
+    if (keep < n)
+        memcpy(s + keep, "...", 4);
+    return s;
+}
+
 /* Read DIR/<stem>_0.pb, _1.pb, ... into ts[]; returns the count or -1. */
 static int read_set(Arena *a, const char *dir, const char *stem, Tensor *ts, int max, Diag *d)
 {
     int n = 0;
     for (;; n++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s_%d.pb", dir, stem, n);
+        char *path = arena_printf(a, "%s/%s_%d.pb", dir, stem, n);
         if (!file_exists(path))
             break;
         if (n == max) {
@@ -103,18 +68,17 @@ static int read_set(Arena *a, const char *dir, const char *stem, Tensor *ts, int
 }
 
 /* Compare output i; prints a line; returns 1 if it matches, else 0 with
- * the line also recorded as the error in d. */
-static int compare(int i, const char *name, const Tensor *want, const Tensor *got, double rtol, double atol,
-                   Diag *d)
+ * the line also recorded as the error in d. The line is built in a, so a
+ * name of any length fits. */
+static int compare(Arena *a, int i, const char *name, const Tensor *want, const Tensor *got, double rtol,
+                   double atol, Diag *d)
 {
-    char a[160], b[160], line[512];
-    int at = snprintf(line, sizeof line, "output %d '%s' %s[%s]: ", i, name, dtype_name(want->dtype),
-                      shape_str(&want->shape, a, sizeof a));
+    char ws[192], gs[192];
+    char *head = arena_printf(a, "output %d '%s' %s[%s]: ", i, printable(a, name), dtype_name(want->dtype),
+                              shape_str(&want->shape, ws, sizeof ws));
     if (want->dtype != got->dtype || !shape_equal(&want->shape, &got->shape)) {
-        snprintf(line + at, sizeof line - (size_t)at, "the program wrote %s[%s]", dtype_name(got->dtype),
-                 shape_str(&got->shape, b, sizeof b));
-        printf("%s\n", line);
-        diag_error(d, "%s", line);
+        printf("%sthe program wrote %s[%s]\n", head, dtype_name(got->dtype), shape_str(&got->shape, gs, sizeof gs));
+        diag_error(d, "%sthe program wrote %s[%s]", head, dtype_name(got->dtype), gs);
         return 0;
     }
     int64_t n = shape_numel(&want->shape), bad = 0, first_bad = -1;
@@ -146,15 +110,13 @@ static int compare(int i, const char *name, const Tensor *want, const Tensor *go
         if (!ok && bad++ == 0)
             first_bad = k;
     }
-    if (isf)
-        at += snprintf(line + at, sizeof line - (size_t)at, "max abs error %.3g, max rel error %.3g", max_abs, max_rel);
-    else
-        at += snprintf(line + at, sizeof line - (size_t)at, "max abs error %.3g", max_abs);
+    char *line = isf ? arena_printf(a, "%smax abs error %.3g, max rel error %.3g", head, max_abs, max_rel)
+                     : arena_printf(a, "%smax abs error %.3g", head, max_abs);
     if (bad) {
-        snprintf(line + at, sizeof line - (size_t)at, ", %lld of %lld elements differ (first at %lld)",
-                 (long long)bad, (long long)n, (long long)first_bad);
-        printf("%s\n", line);
-        diag_error(d, "%s", line);
+        printf("%s, %lld of %lld elements differ (first at %lld)\n", line, (long long)bad, (long long)n,
+               (long long)first_bad);
+        diag_error(d, "%s, %lld of %lld elements differ (first at %lld)", line, (long long)bad, (long long)n,
+                   (long long)first_bad);
         return 0;
     }
     printf("%s: ok\n", line);
@@ -196,36 +158,77 @@ static int compile_for(Arena *a, const Options *o, const Tensor *known, int nkno
     }
 }
 
-/* A fresh folder under $TMPDIR (or /tmp). */
-static int make_temp(char *out, size_t size, Diag *d)
+/* A fresh private folder under $TMPDIR (or /tmp), into *out. */
+static int make_temp(Arena *a, char **out, Diag *d)
 {
     const char *tmp = getenv("TMPDIR");
-    snprintf(out, size, "%s/kiln-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(out))
-        return diag_error(d, "cannot create a temporary folder in %s", tmp && *tmp ? tmp : "/tmp");
+    if (!tmp || !*tmp)
+        tmp = "/tmp";
+    *out = make_temp_dir(a, tmp, "kiln-");
+    if (!*out)
+        return diag_error(d, "cannot create a temporary folder in %s: %s", tmp, strerror(errno));
     return 0;
 }
 
-/* Build c as an executable in -o's folder or a fresh temporary one (its
- * path into dir[size]). */
-static int build_exe(const Compiled *c, const Options *o, char *dir, size_t size, Diag *d)
+/* Build c as an executable in -o's folder or a fresh temporary one (*dir). */
+static int build_exe(Arena *a, const Compiled *c, const Options *o, char **dir, Diag *d)
 {
     if (o->outdir)
-        snprintf(dir, size, "%s", o->outdir);
-    else if (make_temp(dir, size, d))
+        *dir = (char *)o->outdir;
+    else if (make_temp(a, dir, d))
         return 1;
     Options eo = *o;
     eo.emit = "exe";
-    return emit_and_build(c, &eo, dir, d);
+    return emit_and_build(c, &eo, *dir, d);
 }
 
-/* End of a command: print the error, remove the temporary build folder. */
-static int finish(Arena *a, const Options *o, const char *dir, int rc, const Diag *d)
+/* The private folder a run writes its outputs and log into (*out), so that
+ * what check reads back is what this run wrote: the temporary build folder
+ * itself, or OUTDIR/.kiln-run-XXXXXX with -o. */
+static int run_folder(Arena *a, const Options *o, char *dir, char **out, Diag *d)
+{
+    *out = o->outdir ? make_temp_dir(a, dir, ".kiln-run-") : dir;
+    if (!*out)
+        return diag_error(d, "cannot create a temporary folder in %s: %s", dir, strerror(errno));
+    return 0;
+}
+
+/* Rename rundir/output_I.pb, I < n, into OUTDIR (replacing, never writing
+ * through, what is there). */
+static int keep_outputs(Arena *a, const Options *o, const char *rundir, int n, Diag *d)
+{
+    for (int i = 0; i < n; i++) {
+        char *from = arena_printf(a, "%s/output_%d.pb", rundir, i);
+        char *to = arena_printf(a, "%s/output_%d.pb", o->outdir, i);
+        if (rename(from, to))
+            return diag_error(d, "cannot move %s to %s: %s", from, to, strerror(errno));
+    }
+    return 0;
+}
+
+/* End of a command: print the error and remove the temporary folders.
+ * With -o, the run's log is kept in OUTDIR (run.log), and a failure leaves
+ * there no model, sources or (for check, kept >= 0) output_N.pb that look
+ * like success; check's success leaves its kept outputs and removes older
+ * ones beyond them. */
+static int finish(Arena *a, const Options *o, const char *dir, const char *rundir, int kept, int rc,
+                  const Diag *d)
 {
     if (rc)
         fprintf(stderr, "%s\n", d->msg);
-    if (*dir && !o->outdir && !o->keep)
+    if (o->outdir) {
+        char *log = arena_printf(a, "%s/run.log", o->outdir);
+        if (kept >= 0 && (!rundir || rename(arena_printf(a, "%s/run.log", rundir), log)))
+            unlink(log);
+        for (int i = rc ? 0 : kept; kept >= 0 && i < MAX_TENSORS; i++)
+            unlink(arena_printf(a, "%s/output_%d.pb", o->outdir, i));
+        if (rc)
+            remove_outputs(o->outdir);
+        if (rundir)
+            remove_tree(rundir);
+    } else if (dir && !o->keep) {
         remove_tree(dir);
+    }
     arena_free(a);
     return rc;
 }
@@ -236,7 +239,7 @@ int cmd_check(const Options *o)
     Diag d = {.file = o->model};
     Tensor ins[MAX_TENSORS], want[MAX_TENSORS];
     Compiled c;
-    char dir[4096] = "";
+    char *dir = NULL, *rundir = NULL;
     int rc = 1, nin, nout;
 
     struct stat sb;
@@ -270,10 +273,10 @@ int cmd_check(const Options *o)
         diag_error(&d, "%s has %d output files, the model has %d outputs", o->testdir, nout, c.prog->noutputs);
         goto done;
     }
-    if (build_exe(&c, o, dir, sizeof dir, &d))
+    if (build_exe(a, &c, o, &dir, &d) || run_folder(a, o, dir, &rundir, &d))
         goto done;
 
-    /* run: model --in input_0.pb ... --out DIR --quiet */
+    /* run: model --in input_0.pb ... --out RUNDIR --quiet */
     char *argv[2 * MAX_TENSORS + 8];
     int argc = 0;
     argv[argc++] = arena_printf(a, "%s/model", dir);
@@ -282,35 +285,36 @@ int cmd_check(const Options *o)
         argv[argc++] = arena_printf(a, "%s/input_%d.pb", o->testdir, i);
     }
     argv[argc++] = "--out";
-    argv[argc++] = dir;
+    argv[argc++] = rundir;
     argv[argc++] = "--quiet";
     argv[argc] = NULL;
-    char log[4200], why[1024];
-    snprintf(log, sizeof log, "%s/run.log", dir);
-    int status = run(argv, log);
+    char *log = arena_printf(a, "%s/run.log", rundir);
+    int status = run_argv(argv, NULL, log);
     if (status != 0) {
-        last_line(log, why, sizeof why);
-        if (status < -128)
-            diag_error(&d, "the generated program crashed (signal %d)%s%s", -status - 128, *why ? ": " : "", why);
+        const char *why = file_line(a, log, NULL), *sep = *why ? ": " : "";
+        if (status == RUN_NOT_STARTED)
+            diag_error(&d, "cannot run %s: %s", argv[0], strerror(errno));
+        else if (status < RUN_SIGNALED)
+            diag_error(&d, "the generated program crashed (signal %d)%s%s", RUN_SIGNALED - status, sep, why);
         else
-            diag_error(&d, "the generated program failed (exit %d)%s%s", status, *why ? ": " : "", why);
+            diag_error(&d, "the generated program failed (exit %d)%s%s", status, sep, why);
         goto done;
     }
     int matched = 0;
     for (int i = 0; i < nout; i++) {
         Tensor got;
-        char path[4200];
-        snprintf(path, sizeof path, "%s/output_%d.pb", dir, i);
-        if (onnx_read_tensor(a, path, &got, &d))
+        if (onnx_read_tensor(a, arena_printf(a, "%s/output_%d.pb", rundir, i), &got, &d))
             goto done;
-        matched += compare(i, c.prog->bufs[c.prog->outputs[i]].label, &want[i], &got, o->rtol, o->atol, &d);
+        matched += compare(a, i, c.prog->bufs[c.prog->outputs[i]].label, &want[i], &got, o->rtol, o->atol, &d);
     }
     if (matched != nout)
         goto done; /* d names the first output that differs */
+    if (o->outdir && keep_outputs(a, o, rundir, nout, &d))
+        goto done;
     printf("kiln check: %d of %d outputs match\n", matched, nout);
     rc = 0;
 done:
-    return finish(a, o, dir, rc, &d);
+    return finish(a, o, dir, rundir, rc ? 0 : nout, rc, &d);
 }
 
 int cmd_bench(const Options *o)
@@ -318,9 +322,9 @@ int cmd_bench(const Options *o)
     Arena *a = arena_new();
     Diag d = {.file = o->model};
     Compiled c;
-    char dir[4096] = "";
+    char *dir = NULL;
     int rc = 1;
-    if (compile_model(a, o, NULL, 0, NULL, 0, &c, &d) || build_exe(&c, o, dir, sizeof dir, &d))
+    if (compile_model(a, o, NULL, 0, NULL, 0, &c, &d) || build_exe(a, &c, o, &dir, &d))
         goto done;
     char *argv[8];
     argv[0] = arena_printf(a, "%s/model", dir);
@@ -329,12 +333,14 @@ int cmd_bench(const Options *o)
     argv[3] = "--quiet";
     argv[4] = o->profile ? "--profile" : NULL;
     argv[5] = NULL;
-    int st = run(argv, NULL);
-    if (st != 0) {
+    int st = run_argv(argv, NULL, NULL);
+    if (st == RUN_NOT_STARTED)
+        diag_error(&d, "cannot run %s: %s", argv[0], strerror(errno));
+    else if (st < RUN_SIGNALED)
+        diag_error(&d, "the generated program crashed (signal %d)", RUN_SIGNALED - st);
+    else if (st != 0)
         diag_error(&d, "the generated program failed (exit %d)", st);
-        goto done;
-    }
-    rc = 0;
+    rc = st != 0;
 done:
-    return finish(a, o, dir, rc, &d);
+    return finish(a, o, dir, NULL, -1, rc, &d);
 }

@@ -76,6 +76,16 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
 
 /* ------------------------------------------------------------ building */
 
+/*
+ * A build never happens in OUTDIR itself: the sources are written to a
+ * private folder OUTDIR/.kiln-XXXXXX (mkdtemp, mode 0700, so nothing can be
+ * planted in it), built there by `sh build.sh` run from an argument vector,
+ * and only a build that succeeded is renamed into OUTDIR file by file
+ * (rename replaces a planted symlink instead of writing through it). A
+ * failure removes the private folder and every result of this compile's
+ * names from OUTDIR, keeping only build.log to read.
+ */
+
 static const char build_sh[] =
     "#!/bin/sh\n"
     "# build.sh: builds the model from these sources; needs only a C compiler.\n"
@@ -97,19 +107,42 @@ static const char build_sh[] =
     "    mv model.tmp model\n"
     "fi\n";
 
-static int write_text(const char *dir, const char *name, const void *data, size_t size, Diag *d)
+/* Longest OUTDIR accepted: the target and the runtime build file paths of
+ * OUTDIR/.kiln-XXXXXX/NAME in 4096-byte buffers. */
+enum { MAX_OUTDIR = 4000 };
+
+/* The files a compile writes or its build leaves in OUTDIR, besides the
+ * runtime's (kiln_embedded). `product` marks the built results, which are
+ * moved into OUTDIR last. */
+static const struct {
+    const char *name;
+    int product;
+} out_names[] = {
+    {"model", 1},    {"libmodel.a", 1}, {"model.c", 0},   {"model.h", 0},   {"weights.bin", 0},
+    {"weights.S", 0}, {"build.sh", 0},   {"model.tmp", 0}, {"model.o", 0},   {"weights.o", 0},
+    {"build.log", 0},
+};
+
+static int is_product(const char *name)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    for (size_t i = 0; i < sizeof out_names / sizeof out_names[0]; i++)
+        if (!strcmp(name, out_names[i].name))
+            return out_names[i].product;
+    return 0;
+}
+
+static int write_text(Arena *a, const char *dir, const char *name, const void *data, size_t size, Diag *d)
+{
+    char *path = arena_printf(a, "%s/%s", dir, name);
     if (write_file(path, data, size))
         return diag_error(d, "cannot write %s: %s", path, strerror(errno));
     return 0;
 }
 
-static int mkdir_p(const char *dir)
+/* mkdir -p: dir and the folders above it. Returns 0, or 1 with errno set. */
+static int mkdir_p(Arena *a, const char *dir)
 {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", dir);
+    char *buf = arena_strdup(a, dir);
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/')
             continue;
@@ -121,15 +154,78 @@ static int mkdir_p(const char *dir)
     return mkdir(buf, 0777) && errno != EEXIST;
 }
 
-/* Remove what a failed build left, so the folder does not look finished. */
-static void remove_outputs(const char *dir)
+void remove_outputs(const char *dir)
 {
-    static const char *names[] = {"model", "model.tmp", "libmodel.a", "model.o", "weights.o"};
-    char path[4096];
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        unlink(path);
+    Arena *a = arena_new();
+    for (size_t i = 0; i < sizeof out_names / sizeof out_names[0]; i++)
+        if (strcmp(out_names[i].name, "build.log"))
+            unlink(arena_printf(a, "%s/%s", dir, out_names[i].name));
+    for (const EmbeddedFile *f = kiln_embedded; f->name; f++)
+        unlink(arena_printf(a, "%s/%s", dir, f->name));
+    arena_free(a);
+}
+
+/* The target's sources, the runtime and build.sh, into the folder tmp. */
+static int write_sources(Arena *a, const Compiled *c, const Options *o, const Target *t, const char *tmp, Diag *d)
+{
+    EmitOptions eo = {"model", o->profile};
+    if (t->emit(c->prog, tmp, &eo, d))
+        return 1;
+    for (const EmbeddedFile *f = kiln_embedded; f->name; f++)
+        if (write_text(a, tmp, f->name, f->data, f->size, d))
+            return 1;
+    const char *cflags = o->opt >= 3 ? "-O3 -march=native" : o->opt == 2 ? "-O2" : o->opt == 1 ? "-O1" : "-O0";
+    char *script = arena_printf(a, build_sh, cflags);
+    return write_text(a, tmp, "build.sh", script, strlen(script), d);
+}
+
+/* Run `sh build.sh [lib]` in tmp with its output in tmp/build.log. On
+ * failure the message names DIR/build.log, where emit_and_build keeps it. */
+static int build(Arena *a, const Options *o, const char *tmp, const char *dir, Diag *d)
+{
+    char *argv[] = {"sh", "build.sh", !strcmp(o->emit, "lib") ? "lib" : NULL, NULL};
+    char *log = arena_printf(a, "%s/build.log", tmp);
+    int st = run_argv(argv, tmp, log);
+    if (st == 0)
+        return 0;
+    char *kept = arena_printf(a, "%s/build.log", dir);
+    if (st == RUN_NOT_STARTED)
+        return diag_error(d, "cannot run sh to build the generated code: %s", strerror(errno));
+    /* the first error line of the log says what went wrong */
+    char *line = file_line(a, log, "error");
+    if (st < RUN_SIGNALED)
+        return diag_error(d, "building the generated code was stopped by signal %d (see %s)%s%s", RUN_SIGNALED - st,
+                          kept, *line ? ": " : "", line);
+    return diag_error(d, "building the generated code failed (exit %d, see %s)%s%s", st, kept, *line ? ": " : "",
+                      line);
+}
+
+/* Move every file of tmp into dir, the built results last, so that a new
+ * model never stands beside older sources; then remove what an earlier
+ * compile left there and this one did not make (a model after --emit lib,
+ * a build.log after --emit src). */
+static int move_results(Arena *a, const char *tmp, const char *dir, Diag *d)
+{
+    int n;
+    char **names = list_dir(a, tmp, &n);
+    if (!names)
+        return diag_error(d, "cannot read %s: %s", tmp, strerror(errno));
+    for (int last = 0; last < 2; last++)
+        for (int i = 0; i < n; i++) {
+            if (is_product(names[i]) != last)
+                continue;
+            char *from = arena_printf(a, "%s/%s", tmp, names[i]), *to = arena_printf(a, "%s/%s", dir, names[i]);
+            if (rename(from, to))
+                return diag_error(d, "cannot move %s to %s: %s", from, to, strerror(errno));
+        }
+    for (size_t k = 0; k < sizeof out_names / sizeof out_names[0]; k++) {
+        int made = 0;
+        for (int i = 0; i < n && !made; i++)
+            made = !strcmp(names[i], out_names[k].name);
+        if (!made)
+            unlink(arena_printf(a, "%s/%s", dir, out_names[k].name));
     }
+    return 0;
 }
 
 int emit_and_build(const Compiled *c, const Options *o, const char *dir, Diag *d)
@@ -137,45 +233,40 @@ int emit_and_build(const Compiled *c, const Options *o, const char *dir, Diag *d
     const Target *t = target_find(o->target ? o->target : "c");
     if (!t)
         return diag_error(d, "unknown target '%s'", o->target);
+    if (!*dir || strlen(dir) > MAX_OUTDIR)
+        return diag_error(d, "output folder path is %s", *dir ? "too long" : "empty");
     struct stat st;
     if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
         return diag_error(d, "output folder %s exists and is not a directory", dir);
-    if (mkdir_p(dir))
-        return diag_error(d, "cannot create output folder %s: %s", dir, strerror(errno));
-    remove_outputs(dir);
-    EmitOptions eo = {"model", o->profile};
-    if (t->emit(c->prog, dir, &eo, d))
+    Arena *a = arena_new();
+    if (mkdir_p(a, dir)) {
+        diag_error(d, "cannot create output folder %s: %s", dir, strerror(errno));
+        arena_free(a);
         return 1;
-    for (const EmbeddedFile *f = kiln_embedded; f->name; f++)
-        if (write_text(dir, f->name, f->data, f->size, d))
-            return 1;
-    const char *cflags = o->opt >= 3 ? "-O3 -march=native" : o->opt == 2 ? "-O2" : o->opt == 1 ? "-O1" : "-O0";
-    char script[2048];
-    int n = snprintf(script, sizeof script, build_sh, cflags);
-    if (write_text(dir, "build.sh", script, (size_t)n, d))
-        return 1;
-    if (!strcmp(o->emit, "src"))
-        return 0;
-
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "sh '%s/build.sh' %s > '%s/build.log' 2>&1", dir, !strcmp(o->emit, "lib") ? "lib" : "",
-             dir);
-    int rc = system(cmd);
-    if (rc != 0) {
-        /* the first error line of the log says what went wrong */
-        char path[4096], line[512] = "";
-        snprintf(path, sizeof path, "%s/build.log", dir);
-        FILE *f = fopen(path, "r");
-        while (f && fgets(line, sizeof line, f))
-            if (strstr(line, "error"))
-                break;
-        if (f)
-            fclose(f);
-        line[strcspn(line, "\n")] = 0;
-        remove_outputs(dir);
-        return diag_error(d, "building the generated code failed (see %s): %s", path, line);
     }
-    return 0;
+    int rc = 0, built = 0;
+    char *tmp = make_temp_dir(a, dir, ".kiln-");
+    if (!tmp)
+        rc = diag_error(d, "cannot create a temporary folder in %s: %s", dir, strerror(errno));
+    if (!rc)
+        rc = write_sources(a, c, o, t, tmp, d);
+    if (!rc && strcmp(o->emit, "src")) {
+        rc = build(a, o, tmp, dir, d);
+        built = 1;
+    }
+    if (!rc)
+        rc = move_results(a, tmp, dir, d);
+    if (rc) {
+        remove_outputs(dir);
+        /* the log of a failed build stays where the message says it is */
+        char *log = arena_printf(a, "%s/build.log", dir);
+        if (!built || !tmp || rename(arena_printf(a, "%s/build.log", tmp), log))
+            unlink(log);
+    }
+    if (tmp)
+        remove_tree(tmp);
+    arena_free(a);
+    return rc;
 }
 
 int cmd_compile(const Options *o)

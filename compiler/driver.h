@@ -41,9 +41,15 @@ typedef struct Compiled {
 int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
                   const char *const *specialize, int nspecialize, Compiled *out, Diag *d);
 /* Write the generated sources, the runtime and build.sh into dir, and
- * (for --emit exe|lib) build them. On failure nothing that looks like a
- * finished build is left behind. */
+ * (for --emit exe|lib) build them: in a private folder inside dir, whose
+ * files are renamed into dir only when all succeeded. On failure dir holds
+ * no model, library or sources of this compile's names, only the
+ * build.log of a failed build. */
 int emit_and_build(const Compiled *c, const Options *o, const char *dir, Diag *d);
+/* Remove from dir every file a compile writes there (model, libmodel.a,
+ * the generated sources, the runtime, build.sh; not build.log), by unlink:
+ * a symlink of those names is removed, never its target. */
+void remove_outputs(const char *dir);
 /* kiln compile */
 int cmd_compile(const Options *o);
 

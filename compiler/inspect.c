@@ -14,7 +14,6 @@
 
 static void print_value(const char *what, const Value *v)
 {
-    char sh[160];
     printf("%-8s '%s' %s", what, v->name, dtype_name(v->dtype));
     if (v->shape.rank < 0) {
         printf("[?]\n");
@@ -30,7 +29,14 @@ static void print_value(const char *what, const Value *v)
             printf("%lld", (long long)v->shape.dim[i]);
     }
     printf("]\n");
-    (void)sh;
+}
+
+/* *sum += n * size, staying at INT64_MAX instead of overflowing. */
+static void add_bytes(int64_t *sum, int64_t n, int64_t size)
+{
+    int64_t b;
+    if (ck_mul(n, size, &b) || ck_add(*sum, b, sum))
+        *sum = INT64_MAX;
 }
 
 int cmd_inspect(const Options *o)
@@ -54,7 +60,7 @@ int cmd_inspect(const Options *o)
     int64_t pbytes = 0, nconst = 0;
     for (int i = 0; i < g->nvalues; i++)
         if (g->values[i].kind == VAL_CONST) {
-            pbytes += shape_numel(&g->values[i].shape) * dtype_size(g->values[i].dtype);
+            add_bytes(&pbytes, shape_numel(&g->values[i].shape), dtype_size(g->values[i].dtype));
             nconst++;
         }
     printf("params   %lld bytes in %lld initializers\n", (long long)pbytes, (long long)nconst);
@@ -97,7 +103,7 @@ int cmd_inspect(const Options *o)
     int64_t live = 0;
     for (int i = 0; i < p->nbufs; i++)
         if (p->bufs[i].kind == BUF_ARENA && p->bufs[i].first >= 0)
-            live += p->bufs[i].numel * dtype_size(p->bufs[i].dtype);
+            add_bytes(&live, p->bufs[i].numel, dtype_size(p->bufs[i].dtype));
     printf("arena    %lld bytes (intermediates total %lld bytes before reuse)\n", (long long)p->arena_bytes,
            (long long)live);
     printf("weights  %lld bytes after folding\n", (long long)p->weight_bytes);

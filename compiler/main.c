@@ -104,6 +104,8 @@ int main(int argc, char **argv)
             pos[npos++] = a;
         } else if (!strcmp(a, "-o")) {
             NEED();
+            if (!*val)
+                return usage("-o needs a folder, not an empty name%s", "");
             o.outdir = val;
         } else if (!strcmp(a, "--target")) {
             NEED();

@@ -298,9 +298,7 @@ int main(void)
     RUN(test_sorts_and_binds);
     RUN(test_cycle_and_dangling);
     RUN(test_not_a_model);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
+    if (remove_tree(tmpdir) != 0)
         printf("  (could not remove %s)\n", tmpdir);
     return check_total_failed != 0;
 }
