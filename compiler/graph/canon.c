@@ -17,9 +17,12 @@
 #include <math.h>
 #include <string.h>
 
-/* Identity, or a Dropout that only passes its input through. */
+/* Identity, or a Dropout that only passes its input through (input 0
+ * and output 0 both present). */
 static int is_passthrough(const Graph *g, const Node *n)
 {
+    if (n->nin < 1 || n->in[0] == VNONE || n->nout < 1 || n->out[0] == VNONE)
+        return 0;
     if (n->op == OP_IDENTITY)
         return 1;
     if (n->op != OP_DROPOUT || (n->nout > 1 && n->out[1] != VNONE))
@@ -27,7 +30,7 @@ static int is_passthrough(const Graph *g, const Node *n)
     /* training_mode (input 2) must be absent or a constant false */
     if (n->nin > 2 && n->in[2] != VNONE) {
         const Value *t = &g->values[n->in[2]];
-        if (t->kind != VAL_CONST || dtype_get_i(t->dtype, t->data, 0))
+        if (t->kind != VAL_CONST || shape_numel(&t->shape) != 1 || dtype_get_i(t->dtype, t->data, 0))
             return 0;
     }
     const Attr *is_test = node_attr(n, "is_test");
@@ -36,20 +39,29 @@ static int is_passthrough(const Graph *g, const Node *n)
     return 1;
 }
 
-static int bn_params(const Graph *g, const Node *bn, int64_t channels, double *s, double *shift)
+/* Whether BN node bn can fold: inference mode, its four parameters
+ * constant floats of `channels` elements each, only output 0 read. */
+static int bn_foldable(const Graph *g, const Node *bn, int64_t channels)
 {
+    if (bn->nin < 5 || bn->nout < 1 || bn->out[0] == VNONE)
+        return 0;
     for (int i = 1; i < 5; i++) {
+        if (bn->in[i] == VNONE)
+            return 0;
         const Value *v = &g->values[bn->in[i]];
-        if (v->kind != VAL_CONST || shape_numel(&v->shape) != channels || !dtype_is_float(v->dtype))
+        if (v->kind != VAL_CONST || !v->data || shape_numel(&v->shape) != channels || !dtype_is_float(v->dtype))
             return 0;
     }
-    if (bn->nout > 1)
-        for (int i = 1; i < bn->nout; i++)
-            if (bn->out[i] != VNONE)
-                return 0;
+    for (int i = 1; i < bn->nout; i++)
+        if (bn->out[i] != VNONE)
+            return 0;
     const Attr *tm = node_attr(bn, "training_mode");
-    if (tm && tm->kind == ATTR_INT && tm->i)
-        return 0;
+    return !(tm && tm->kind == ATTR_INT && tm->i);
+}
+
+/* Per-channel scale s and shift of a foldable BN node. */
+static void bn_params(const Graph *g, const Node *bn, int64_t channels, double *s, double *shift)
+{
     const Attr *ep = node_attr(bn, "epsilon");
     double eps = ep && ep->kind == ATTR_FLOAT ? ep->f : 1e-5;
     const Value *sc = &g->values[bn->in[1]], *bi = &g->values[bn->in[2]];
@@ -61,27 +73,29 @@ static int bn_params(const Graph *g, const Node *bn, int64_t channels, double *s
         shift[c] = (float)dtype_get_f(bi->dtype, bi->data, c) -
                    (float)dtype_get_f(mean->dtype, mean->data, c) * (float)s[c];
     }
-    return 1;
 }
 
 /* Fold BN node `bn` into its producer p (Conv or Gemm). Returns 1 if done. */
 static int fold_bn(Graph *g, Node *bn)
 {
-    ValueId x = bn->in[0];
+    ValueId x = bn->nin > 0 ? bn->in[0] : VNONE;
+    if (x == VNONE)
+        return 0;
     Value *xv = &g->values[x];
     if (xv->producer < 0 || xv->nuses != 1 || xv->output >= 0 || !dtype_is_float(xv->dtype))
         return 0;
     NodeId pid = xv->producer;
     Node *p = &g->nodes[pid];
     int gemm = p->op == OP_GEMM;
-    if (p->op != OP_CONV && !gemm)
+    if ((p->op != OP_CONV && !gemm) || p->nin < 2 || p->in[1] == VNONE || p->nout < 1 || p->out[0] != x)
         return 0;
     if (xv->shape.rank < 2 || (gemm && xv->shape.rank != 2))
         return 0;
     const Value *w = &g->values[p->in[1]];
     const Value *b = p->nin > 2 && p->in[2] != VNONE ? &g->values[p->in[2]] : NULL;
     int64_t m = xv->shape.dim[1];
-    if (w->kind != VAL_CONST || w->dtype != xv->dtype || (b && (b->kind != VAL_CONST || b->dtype != xv->dtype)))
+    if (w->kind != VAL_CONST || !w->data || w->dtype != xv->dtype ||
+        (b && (b->kind != VAL_CONST || !b->data || b->dtype != xv->dtype)))
         return 0;
     if (b && shape_numel(&b->shape) != m && shape_numel(&b->shape) != 1)
         return 0;
@@ -96,10 +110,11 @@ static int fold_bn(Graph *g, Node *bn)
             return 0;
         (void)alpha;
     }
-    double *s = arena_alloc(g->arena, sizeof(double) * (size_t)m);
-    double *shift = arena_alloc(g->arena, sizeof(double) * (size_t)m);
-    if (!bn_params(g, bn, m, s, shift))
+    if (!bn_foldable(g, bn, m))
         return 0;
+    double *s = arena_alloc(g->arena, sizeof(double) * (size_t)(m + 1));
+    double *shift = arena_alloc(g->arena, sizeof(double) * (size_t)(m + 1));
+    bn_params(g, bn, m, s, shift);
 
     DType t = xv->dtype;
     ValueId nw = graph_add_const(g, arena_printf(g->arena, "%s_bn", w->name), t, &w->shape, w->data);
@@ -150,21 +165,36 @@ static int fold_bn(Graph *g, Node *bn)
     return 1;
 }
 
+/* Two linear passes. First the pass-throughs go: in node order, each
+ * input is forwarded through fwd[] (the value a removed node's output
+ * stands for, already resolved since nodes are in topological order), so a
+ * chain of any length costs one visit per node. Then, with uses counted
+ * once, each BatchNormalization folds into its producer; a fold only
+ * retargets that producer's output, so the other counts stay right. */
 int graph_canon(Graph *g, Diag *d)
 {
     (void)d;
-    graph_count_uses(g);
+    ValueId *fwd = arena_alloc(g->arena, sizeof(ValueId) * (size_t)(g->nvalues + 1));
+    for (ValueId v = 0; v < g->nvalues; v++)
+        fwd[v] = v;
     for (int i = 0; i < g->nnodes; i++) {
         Node *n = &g->nodes[i];
         if (n->dead)
             continue;
+        for (int j = 0; j < n->nin; j++)
+            if (n->in[j] != VNONE)
+                n->in[j] = fwd[n->in[j]];
         if (is_passthrough(g, n) && g->values[n->out[0]].output < 0) {
-            graph_replace_uses(g, n->out[0], n->in[0]);
+            fwd[n->out[0]] = n->in[0];
             n->dead = 1;
-            graph_count_uses(g);
-        } else if (n->op == OP_BATCHNORMALIZATION && fold_bn(g, n)) {
-            graph_count_uses(g);
         }
     }
+    graph_count_uses(g);
+    for (int i = 0; i < g->nnodes; i++) {
+        Node *n = &g->nodes[i];
+        if (!n->dead && n->op == OP_BATCHNORMALIZATION)
+            fold_bn(g, n);
+    }
+    graph_count_uses(g);
     return 0;
 }

@@ -7,7 +7,11 @@
  * any operator, and it checks the lowering on real data as a side effect.
  * Views fold to a copy of their input's bytes. Outputs larger than their
  * inputs (and than FOLD_MAX_NEW elements) are left to run time, so that an
- * Expand of a scalar does not become megabytes of weights.
+ * Expand of a scalar does not become megabytes of weights. Outputs with no
+ * elements fold without running anything, and a node whose kernels would
+ * run more than FOLD_MAX_WORK statements is left to run time too: folding
+ * must not make compile time unbounded (a loop nest over an empty tensor
+ * may still have a huge outer extent).
  */
 #include "graph.h"
 #include "../kernel/lower.h"
@@ -16,6 +20,24 @@
 #include <string.h>
 
 enum { FOLD_MAX_NEW = 1 << 16 };
+#define FOLD_MAX_WORK 268435456.0 /* 2^28 statements: a few seconds of interpreting */
+
+/* Statements the interpreter runs for the block s (an estimate: both arms
+ * of an if count). A loop runs its extent times its body plus the test; a
+ * double saturates where int64 would overflow. Nesting is that of one
+ * kernel's loops, never as deep as the graph. */
+static double block_work(const Stmt *s)
+{
+    double w = 0;
+    for (; s; s = s->next) {
+        w += 1;
+        if (s->kind == S_LOOP)
+            w += (s->extent->kind == E_CONST ? (double)s->extent->i : FOLD_MAX_WORK) * (1 + block_work(s->body));
+        else if (s->kind == S_IF)
+            w += block_work(s->body) + block_work(s->els);
+    }
+    return w;
+}
 
 int graph_fold_node(Graph *g, Node *n, int *out_folded, Diag *d)
 {
@@ -23,20 +45,37 @@ int graph_fold_node(Graph *g, Node *n, int *out_folded, Diag *d)
     const OpInfo *oi = &optab[n->op];
     int64_t in_elems = 0, out_elems = 0;
     int pending = 0;
-    for (int i = 0; i < n->nin; i++)
-        if (n->in[i] != VNONE)
-            in_elems += shape_numel(&g->values[n->in[i]].shape);
-    for (int i = 0; i < n->nout; i++)
-        if (n->out[i] != VNONE && g->values[n->out[i]].kind != VAL_CONST) {
-            out_elems += shape_numel(&g->values[n->out[i]].shape);
-            pending++;
-        }
+    /* sums of element counts, saturating (a node may read one large
+     * value many times); a shape that fails shape_check is not folded */
+    for (int i = 0; i < n->nin; i++) {
+        int64_t e;
+        if (n->in[i] == VNONE)
+            continue;
+        if (shape_check(&g->values[n->in[i]].shape, 1, &e))
+            return 0;
+        if (ck_add(in_elems, e, &in_elems))
+            in_elems = INT64_MAX;
+    }
+    for (int i = 0; i < n->nout; i++) {
+        int64_t e;
+        if (n->out[i] == VNONE || g->values[n->out[i]].kind == VAL_CONST)
+            continue;
+        if (shape_check(&g->values[n->out[i]].shape, 1, &e))
+            return 0;
+        if (ck_add(out_elems, e, &out_elems))
+            out_elems = INT64_MAX;
+        pending++;
+    }
     if (!pending)
         return 0; /* infer computed them: graph_infer retires the node */
     if (out_elems > FOLD_MAX_NEW && out_elems > in_elems)
         return 0;
 
-    if (oi->flags & OPF_VIEW) {
+    if (out_elems == 0) {
+        for (int i = 0; i < n->nout; i++)
+            if (n->out[i] != VNONE && g->values[n->out[i]].kind != VAL_CONST)
+                g->values[n->out[i]].data = arena_alloc(g->arena, 1);
+    } else if (oi->flags & OPF_VIEW) {
         Value *in = &g->values[n->in[0]], *out = &g->values[n->out[0]];
         size_t bytes = (size_t)(shape_numel(&out->shape) * dtype_size(out->dtype));
         out->data = arena_alloc(g->arena, bytes ? bytes : 1);
@@ -48,6 +87,13 @@ int graph_fold_node(Graph *g, Node *n, int *out_folded, Diag *d)
         Arena *tmp = arena_new();
         Program *p;
         int rc = kernel_lower_node(g, n, tmp, &p, d);
+        double work = 0;
+        for (int k = 0; !rc && k < p->nkernels; k++)
+            work += block_work(p->kernels[k].body);
+        if (!rc && work > FOLD_MAX_WORK) {
+            arena_free(tmp);
+            return 0; /* too slow to run here: the program computes it */
+        }
         void **mem = rc ? NULL : arena_alloc(tmp, sizeof(void *) * (size_t)(p->nbufs + 1));
         for (int b = 0; !rc && b < p->nbufs; b++) {
             Buffer *buf = &p->bufs[b];

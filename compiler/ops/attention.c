@@ -278,8 +278,12 @@ int infer_attention(Graph *g, Node *n, Diag *d)
     if (attn_read(g, n, &in, d))
         return 1;
     Shape y = {4, {in.B, in.Hq, in.Sq, in.Dv}};
-    if (in.rank == 3)
-        y = (Shape){3, {in.B, in.Sq, in.Hq * in.Dv}};
+    if (in.rank == 3) {
+        y = (Shape){3, {in.B, in.Sq, 0}};
+        if (ck_mul(in.Hq, in.Dv, &y.dim[2]))
+            return diag_node(d, g, n, "q_num_heads %lld times the head size %lld overflows", (long long)in.Hq,
+                             (long long)in.Dv);
+    }
     Shape pk = {4, {in.B, in.Hkv, in.T, in.D}}, pv = {4, {in.B, in.Hkv, in.T, in.Dv}};
     Shape qk = {4, {in.B, in.Hq, in.Sq, in.T}};
     op_set_out(g, n, OUT_Y, in.t, &y);
@@ -957,7 +961,10 @@ int infer_linearattention(Graph *g, Node *n, Diag *d)
     LinAttnInfo in;
     if (linattn_read(g, n, &in, d))
         return 1;
-    Shape y = {3, {in.B, in.T, in.Hq * in.Dv}}, st = {4, {in.B, in.Hkv, in.Dk, in.Dv}};
+    Shape y = {3, {in.B, in.T, 0}}, st = {4, {in.B, in.Hkv, in.Dk, in.Dv}};
+    if (ck_mul(in.Hq, in.Dv, &y.dim[2]))
+        return diag_node(d, g, n, "q_num_heads %lld times the head size %lld overflows", (long long)in.Hq,
+                         (long long)in.Dv);
     op_set_out(g, n, LA_OUT_Y, in.t, &y);
     op_set_out(g, n, LA_OUT_PRESENT, in.s, &st);
     return 0;

@@ -31,19 +31,22 @@
 enum { PAD_NOTSET, PAD_SAME_UPPER, PAD_SAME_LOWER, PAD_VALID };
 
 /* Integer list attribute `name` with exactly `count` entries, each >= min;
- * every entry is `def` when the attribute is absent. */
+ * every entry is `def` when the attribute is absent. `out` has room for
+ * `count` entries (count <= 2 * KILN_MAX_RANK); a list of any other
+ * length is an error naming it, never a partial copy. */
 int window_ints(Graph *g, Node *n, const char *name, int count, int64_t def, int64_t min, int64_t *out, Diag *d)
 {
+    const Attr *a = node_attr(n, name);
     int got;
-    if (attr_ints(g, n, name, out, KILN_MAX_RANK * 2, &got, d))
+    if (a && a->kind == ATTR_INTS && a->n != count)
+        return diag_node(d, g, n, "attribute '%s' has %d values, expected %d", name, a->n, count);
+    if (attr_ints(g, n, name, out, count, &got, d))
         return 1;
     if (got < 0) {
         for (int i = 0; i < count; i++)
             out[i] = def;
         return 0;
     }
-    if (got != count)
-        return diag_node(d, g, n, "attribute '%s' has %d values, expected %d", name, got, count);
     for (int i = 0; i < count; i++)
         if (out[i] < min)
             return diag_node(d, g, n, "attribute '%s' has value %lld, expected at least %lld", name,
@@ -69,13 +72,24 @@ int window_auto_pad(Graph *g, Node *n, int *out, Diag *d)
     return diag_node(d, g, n, "attribute 'auto_pad' is \"%s\", expected NOTSET, SAME_UPPER, SAME_LOWER or VALID", s);
 }
 
-static int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
-static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+/* a / b rounded up and down, for a >= 0 and b >= 1 (no a + b - 1: b may be
+ * near INT64_MAX). */
+static int64_t ceil_div(int64_t a, int64_t b) { return a / b + (a % b != 0); }
+static int64_t floor_div(int64_t a, int64_t b) { return a / b; }
+
+static int window_overflow(Graph *g, Node *n, int i, Diag *d)
+{
+    return diag_node(d, g, n, "the window's geometry along spatial axis %d overflows 64-bit integers "
+                              "(kernel, strides, dilations or pads are too large)", i);
+}
 
 /* Fill w for a window op over x [N, C, spatial...] with kernel[rank-2]
  * taps: strides, dilations, pads and auto_pad from n's attributes, then the
  * output extents (ceil_mode rounds up, and drops a last window that would
- * start in the end padding, as ONNX does). */
+ * start in the end padding, as ONNX does). Every sum and product is
+ * checked; on success the farthest input coordinate any tap reads,
+ * (out-1)*s + (k-1)*d, and the padded extent in + p0 + p1 both fit int64,
+ * so window_coord and window_inside cannot overflow. */
 int window_read(Graph *g, Node *n, const Shape *x, const int64_t *kernel, int ceil_mode, Window *w, Diag *d)
 {
     int r = x->rank - 2, mode;
@@ -86,42 +100,50 @@ int window_read(Graph *g, Node *n, const Shape *x, const int64_t *kernel, int ce
         window_ints(g, n, "pads", 2 * r, 0, 0, pads, d) || window_auto_pad(g, n, &mode, d))
         return 1;
     for (int i = 0; i < r; i++) {
-        int64_t in = x->dim[i + 2], ek = (kernel[i] - 1) * w->d[i] + 1; /* dilated kernel extent */
-        w->in[i] = in;
-        w->k[i] = kernel[i];
+        int64_t in = x->dim[i + 2], ek, padded, reach;
         if (kernel[i] < 1)
             return diag_node(d, g, n, "kernel extent %lld along spatial axis %d must be at least 1",
                              (long long)kernel[i], i);
+        if (ck_muladd(kernel[i] - 1, w->d[i], 1, &ek)) /* dilated kernel extent */
+            return window_overflow(g, n, i, d);
+        w->in[i] = in;
+        w->k[i] = kernel[i];
         if (mode == PAD_SAME_UPPER || mode == PAD_SAME_LOWER) {
             /* out = ceil(in / s); the padding needed is split, the odd one at
              * the end (SAME_UPPER) or at the start (SAME_LOWER) */
-            int64_t out = ceil_div(in, w->s[i]);
-            int64_t total = (out - 1) * w->s[i] + ek - in;
+            int64_t out = ceil_div(in, w->s[i]), total;
+            if (ck_muladd(out - 1, w->s[i], ek, &total) || ck_sub(total, in, &total))
+                return window_overflow(g, n, i, d);
             if (total < 0)
                 total = 0;
             w->out[i] = out;
             w->p0[i] = mode == PAD_SAME_UPPER ? total / 2 : total - total / 2;
             w->p1[i] = total - w->p0[i];
-            continue;
-        }
-        if (mode == PAD_NOTSET) {
-            w->p0[i] = pads[i];
-            w->p1[i] = pads[i + r];
-        }
-        int64_t span = in + w->p0[i] + w->p1[i] - ek; /* room for the window to slide */
-        if (span < 0)
-            return diag_node(d, g, n,
-                             "window of %lld (kernel %lld, dilation %lld) is larger than the padded input %lld "
-                             "along spatial axis %d",
-                             (long long)ek, (long long)kernel[i], (long long)w->d[i],
-                             (long long)(in + w->p0[i] + w->p1[i]), i);
-        if (ceil_mode && mode == PAD_NOTSET) {
-            w->out[i] = ceil_div(span, w->s[i]) + 1;
-            if ((w->out[i] - 1) * w->s[i] >= in + w->p0[i])
-                w->out[i]--; /* the last window would start in the end padding */
         } else {
-            w->out[i] = floor_div(span, w->s[i]) + 1;
+            if (mode == PAD_NOTSET) {
+                w->p0[i] = pads[i];
+                w->p1[i] = pads[i + r];
+            }
+            if (ck_add(in, w->p0[i], &padded) || ck_add(padded, w->p1[i], &padded))
+                return window_overflow(g, n, i, d);
+            int64_t span = padded - ek; /* room for the window to slide */
+            if (span < 0)
+                return diag_node(d, g, n,
+                                 "window of %lld (kernel %lld, dilation %lld) is larger than the padded input %lld "
+                                 "along spatial axis %d",
+                                 (long long)ek, (long long)kernel[i], (long long)w->d[i], (long long)padded, i);
+            if (ceil_mode && mode == PAD_NOTSET) {
+                int64_t start;
+                w->out[i] = ceil_div(span, w->s[i]) + 1;
+                if (ck_mul(w->out[i] - 1, w->s[i], &start) || start >= in + w->p0[i])
+                    w->out[i]--; /* the last window would start in the end padding */
+            } else {
+                w->out[i] = floor_div(span, w->s[i]) + 1;
+            }
         }
+        if (ck_add(in, w->p0[i], &padded) || ck_add(padded, w->p1[i], &padded) ||
+            (w->out[i] > 0 && ck_muladd(w->out[i] - 1, w->s[i], ek, &reach)))
+            return window_overflow(g, n, i, d);
     }
     return 0;
 }
@@ -230,7 +252,9 @@ static int conv_common(Graph *g, Node *n, ConvShape *cs, int64_t *kernel, Diag *
         if (w->shape.dim[0] != cs->C)
             return diag_node(d, g, n, "W has shape %s: expected %lld input channels in its first dim",
                              shape_str(&w->shape, wsb, sizeof wsb), (long long)cs->C);
-        cs->M = w->shape.dim[1] * cs->group;
+        if (ck_mul(w->shape.dim[1], cs->group, &cs->M))
+            return diag_node(d, g, n, "group %lld times the %lld output channels per group overflows",
+                             (long long)cs->group, (long long)w->shape.dim[1]);
     }
     cs->has_bias = b != NULL;
     if (b && (b->shape.rank != 1 || b->shape.dim[0] != cs->M))
@@ -380,19 +404,24 @@ static int convt_shape(Graph *g, Node *n, ConvShape *cs, Diag *d)
         return diag_node(d, g, n, "attribute 'output_shape' has %d values, expected %d", got, r);
     int64_t *os = got == r + 2 ? oshape + 2 : oshape; /* some exporters include N and C */
     for (int i = 0; i < r; i++) {
-        int64_t in = x->shape.dim[i + 2], ek = (kernel[i] - 1) * w->d[i] + 1;
-        int64_t full = w->s[i] * (in - 1) + opad[i] + ek; /* output extent before padding is cut */
+        int64_t in = x->shape.dim[i + 2], ek, full, end;
         w->in[i] = in;
         w->k[i] = kernel[i];
         if (in < 1)
             return diag_node(d, g, n, "input X has an empty spatial axis %d", i);
+        /* full = s*(in-1) + output_padding + (k-1)*d + 1: the output extent before padding is cut */
+        if (ck_muladd(kernel[i] - 1, w->d[i], 1, &ek) || ck_muladd(w->s[i], in - 1, opad[i], &full) ||
+            ck_add(full, ek, &full))
+            return window_overflow(g, n, i, d);
         if (got >= 0 || mode == PAD_SAME_UPPER || mode == PAD_SAME_LOWER) {
             /* total padding from the target size; SAME_UPPER puts the odd
              * one at the end, NOTSET and SAME_LOWER at the start */
-            int64_t out = got >= 0 ? os[i] : in * w->s[i];
-            int64_t total = full - out;
+            int64_t out = got >= 0 ? os[i] : 0, total;
+            if (got < 0 && ck_mul(in, w->s[i], &out))
+                return window_overflow(g, n, i, d);
             if (out < 1)
                 return diag_node(d, g, n, "output_shape[%d] is %lld, expected at least 1", i, (long long)out);
+            total = full - out;
             if (total < 0)
                 total = 0; /* no negative padding: output_shape's extra positions get no taps */
             w->p0[i] = mode == PAD_SAME_UPPER ? total / 2 : total - total / 2;
@@ -403,11 +432,13 @@ static int convt_shape(Graph *g, Node *n, ConvShape *cs, Diag *d)
                 w->p0[i] = pads[i];
                 w->p1[i] = pads[i + r];
             }
-            w->out[i] = full - w->p0[i] - w->p1[i];
-            if (w->out[i] < 1)
+            if (ck_sub(full, w->p0[i], &w->out[i]) || ck_sub(w->out[i], w->p1[i], &w->out[i]) || w->out[i] < 1)
                 return diag_node(d, g, n, "pads %lld + %lld along spatial axis %d leave no output (full extent %lld)",
                                  (long long)w->p0[i], (long long)w->p1[i], i, (long long)full);
         }
+        /* the lowering computes o + p0 for o < out */
+        if (ck_add(w->out[i], w->p0[i], &end))
+            return window_overflow(g, n, i, d);
     }
     cs->out = x->shape;
     cs->out.dim[1] = cs->M;

@@ -117,7 +117,7 @@ int infer_cast(Graph *g, Node *n, Diag *d)
             return 1;
         if (!node_attr(n, "to"))
             return diag_node(d, g, n, "attribute 'to' is required");
-        if (!dtype_known((int)t))
+        if (t < 0 || t > 64 || !dtype_known((int)t)) /* range first: (int)t would wrap */
             return diag_node(d, g, n, "cast to unknown element type %lld", (long long)t);
         to = (DType)t;
     }
@@ -136,7 +136,7 @@ int infer_bitcast(Graph *g, Node *n, Diag *d)
         return diag_node(d, g, n, "attribute 'to' is required");
     if (attr_int(g, n, "to", 0, &t, d))
         return 1;
-    if (!dtype_known((int)t) || !dtype_is_computable((DType)t))
+    if (t < 0 || t > 64 || !dtype_known((int)t) || !dtype_is_computable((DType)t))
         return diag_node(d, g, n, "bitcast to element type %lld is not supported", (long long)t);
     if (!dtype_is_computable(x->dtype))
         return diag_node(d, g, n, "input has type %s, which kiln does not compute yet", dtype_name(x->dtype));
@@ -178,10 +178,25 @@ static Expr *softplus(Arena *a, DType t, Expr *x)
     return BIN(B_ADD, BIN(B_MAX, x, K(0)), UN(U_LOG, BIN(B_ADD, K(1), UN(U_EXP, UN(U_NEG, UN(U_ABS, x))))));
 }
 
+/* x / y or x % y (op) on integers, with the two cases C leaves undefined
+ * given a value: y == 0 gives 0 (as numpy), and y == -1 gives -x (wrapping)
+ * and 0, so that INT_MIN / -1 cannot trap. The division itself always
+ * sees a safe divisor, however eagerly a select is evaluated. */
+static Expr *int_divmod(Arena *a, DType t, BinOp op, Expr *x, Expr *y)
+{
+    int sgn = dtype_is_signed(t);
+    Expr *zero = BIN(B_EQ, y, K(0)), *minus1 = sgn ? BIN(B_EQ, y, K(-1)) : NULL;
+    Expr *odd = minus1 ? BIN(B_OR, zero, minus1) : zero;
+    Expr *r = BIN(op, x, SEL(odd, K(1), y));
+    if (minus1)
+        r = SEL(minus1, op == B_DIV ? UN(U_NEG, x) : K(0), r);
+    return SEL(zero, K(0), r);
+}
+
 /* Python-style remainder (sign of the divisor), from C's truncating one. */
 static Expr *floor_mod(Arena *a, DType t, Expr *x, Expr *y)
 {
-    Expr *r = BIN(B_MOD, x, y);
+    Expr *r = dtype_is_float(t) ? BIN(B_MOD, x, y) : int_divmod(a, t, B_MOD, x, y);
     if (!dtype_is_signed(t))
         return r;
     Expr *fix = BIN(B_AND, BIN(B_NE, r, K(0)), BIN(B_NE, BIN(B_LT, r, K(0)), BIN(B_LT, y, K(0))));
@@ -328,7 +343,7 @@ Expr *ew_scalar(Lower *L, Node *n, Expr **args)
     case OP_ADD: return BIN(B_ADD, x, args[1]);
     case OP_SUB: return BIN(B_SUB, x, args[1]);
     case OP_MUL: return BIN(B_MUL, x, args[1]);
-    case OP_DIV: return BIN(B_DIV, x, args[1]);
+    case OP_DIV: return dtype_is_float(t) ? BIN(B_DIV, x, args[1]) : int_divmod(a, t, B_DIV, x, args[1]);
     case OP_POW: {
         Expr *y = args[1];
         if (dtype_is_float(t))
@@ -341,7 +356,9 @@ Expr *ew_scalar(Lower *L, Node *n, Expr **args)
         int64_t fmod_;
         Diag tmp = lw_diag(L);
         attr_int(g, n, "fmod", 0, &fmod_, &tmp);
-        return fmod_ ? BIN(B_MOD, x, args[1]) : floor_mod(a, t, x, args[1]);
+        if (fmod_)
+            return dtype_is_float(t) ? BIN(B_MOD, x, args[1]) : int_divmod(a, t, B_MOD, x, args[1]);
+        return floor_mod(a, t, x, args[1]);
     }
     case OP_PRELU: return SEL(BIN(B_LT, x, K(0)), BIN(B_MUL, args[1], x), x);
     case OP_EQUAL: return BIN(B_EQ, x, args[1]);
@@ -363,7 +380,10 @@ Expr *ew_scalar(Lower *L, Node *n, Expr **args)
             lw_error(L, n, "attribute 'direction' must be \"LEFT\" or \"RIGHT\"");
             return NULL;
         }
-        return BIN(!strcmp(dir, "LEFT") ? B_SHL : B_SHR, x, args[1]);
+        /* a shift by the width or more gives 0 (C leaves it undefined);
+         * the shift itself always sees a count below the width */
+        Expr *y = args[1], *wide = BIN(B_GE, y, K(8 * dtype_size(t)));
+        return SEL(wide, K(0), BIN(!strcmp(dir, "LEFT") ? B_SHL : B_SHR, x, SEL(wide, K(0), y)));
     }
     case OP_MAX: case OP_MIN: case OP_SUM: case OP_MEAN: {
         BinOp op = n->op == OP_MAX ? B_MAX : n->op == OP_MIN ? B_MIN : B_ADD;

@@ -455,14 +455,19 @@ static int col2im_read(Graph *g, Node *n, Col2Im *ci, Diag *d)
                              (long long)ci->img[i], i, (long long)ci->k[i]);
         ci->p0[i] = pads[i];
         ci->p1[i] = pads[i + r];
-        int64_t span = ci->img[i] + ci->p0[i] + ci->p1[i] - (ci->dl[i] * (ci->k[i] - 1) + 1);
+        /* padded = img + p0 + p1, ek = dl*(k-1) + 1; the lowering also
+         * forms o + p0 and nb * s, which are below padded + s */
+        int64_t padded, ek, end;
+        if (ck_add(ci->img[i], ci->p0[i], &padded) || ck_add(padded, ci->p1[i], &padded) ||
+            ck_muladd(ci->dl[i], ci->k[i] - 1, 1, &ek) || ck_add(padded, ci->s[i], &end))
+            return diag_node(d, g, n, "the block geometry along axis %d overflows 64-bit integers", i);
+        int64_t span = padded - ek;
         if (span < 0)
             return diag_node(d, g, n, "block %lld (dilation %lld) is larger than the padded image %lld along axis %d",
-                             (long long)ci->k[i], (long long)ci->dl[i],
-                             (long long)(ci->img[i] + ci->p0[i] + ci->p1[i]), i);
+                             (long long)ci->k[i], (long long)ci->dl[i], (long long)padded, i);
         ci->nb[i] = span / ci->s[i] + 1;
-        K *= ci->k[i];
-        blocks *= ci->nb[i];
+        if (ck_mul(K, ci->k[i], &K) || ck_mul(blocks, ci->nb[i], &blocks))
+            return diag_node(d, g, n, "the block or the block count is too large");
     }
     if (x->shape.dim[1] % K)
         return diag_node(d, g, n, "input has shape %s: its dim 1 must be a multiple of the block size %lld",
@@ -627,6 +632,9 @@ int lower_centercroppad(Lower *L, Node *n)
 
 /* -------------------------------------------------------------- RoiAlign */
 
+/* The largest sampling_ratio kiln accepts (ONNX sets none; 2 is usual). */
+enum { ROI_MAX_RATIO = 1024 };
+
 typedef struct RoiAlign {
     int max;             /* mode max (else avg) */
     int half_pixel;      /* coordinate_transformation_mode half_pixel */
@@ -661,6 +669,9 @@ static int roialign_read(Graph *g, Node *n, RoiAlign *ra, Diag *d)
                          (long long)ra->ow);
     if (ra->ratio < 0)
         return diag_node(d, g, n, "sampling_ratio is %lld, expected at least 0", (long long)ra->ratio);
+    if (ra->ratio > ROI_MAX_RATIO) /* ratio^2 samples per bin: bounded so the program ends */
+        return diag_node(d, g, n, "sampling_ratio is %lld, kiln supports at most %d samples per axis of a bin",
+                         (long long)ra->ratio, ROI_MAX_RATIO);
     if (rois->shape.rank != 2 || rois->shape.dim[1] != 4)
         return diag_node(d, g, n, "rois has shape %s, expected (num_rois, 4)", shape_str(&rois->shape, s1, sizeof s1));
     if (bi->shape.rank != 1 || bi->shape.dim[0] != rois->shape.dim[0])
@@ -721,14 +732,19 @@ int lower_roialign(Lower *L, Node *n)
     }
     Expr *bin_w = let(b, "bin_w", BIN(B_DIV, rw, F((double)ra.ow)));
     Expr *bin_h = let(b, "bin_h", BIN(B_DIV, rh, F((double)ra.oh)));
-    /* sample points per bin and axis: sampling_ratio, or ceil(bin size) (0 if negative) */
+    /* sample points per bin and axis: sampling_ratio, or ceil(bin size)
+     * (0 if negative or NaN). The adaptive count is clamped to the image's
+     * extent (H, W) before it becomes an index: a bin of a box inside the
+     * image is never larger, so only boxes reaching outside it (or huge
+     * run-time coordinates) see the clamp, and the sampling loops stay
+     * bounded whatever the boxes hold. */
     Expr *gh, *gw;
     if (ra.ratio > 0) {
         gh = gw = IDX(ra.ratio);
     } else {
         Expr *ch = ke_un(a, U_CEIL, bin_h), *cw = ke_un(a, U_CEIL, bin_w);
-        gh = let(b, "grid_h", ke_cast(a, DT_INDEX, ke_select(a, BIN(B_GT, ch, F(0)), ch, F(0))));
-        gw = let(b, "grid_w", ke_cast(a, DT_INDEX, ke_select(a, BIN(B_GT, cw, F(0)), cw, F(0))));
+        gh = let(b, "grid_h", ke_cast(a, DT_INDEX, ke_select(a, BIN(B_GT, ch, F(0)), BIN(B_MIN, ch, F((double)H)), F(0))));
+        gw = let(b, "grid_w", ke_cast(a, DT_INDEX, ke_select(a, BIN(B_GT, cw, F(0)), BIN(B_MIN, cw, F((double)W)), F(0))));
     }
     Expr *count = BIN(B_MAX, BIN(B_MUL, gh, gw), IDX(1));
     Expr *c = kb_v(b, kb_for(b, "c", ra.out.dim[1]));
@@ -823,8 +839,12 @@ static int maxunpool_read(Graph *g, Node *n, Shape *inferred, Shape *out, Diag *
         return 1;
     *inferred = x->shape;
     for (int i = 0; i < r; i++) {
-        inferred->dim[i + 2] = (x->shape.dim[i + 2] - 1) * s[i] - (pads[i] + pads[i + r]) + kernel[i];
-        if (inferred->dim[i + 2] < 0)
+        /* (in - 1) * s + k - p0 - p1 */
+        int64_t *e = &inferred->dim[i + 2];
+        if (ck_muladd(x->shape.dim[i + 2] - 1, s[i], kernel[i], e) || ck_sub(*e, pads[i], e) ||
+            ck_sub(*e, pads[i + r], e))
+            return diag_node(d, g, n, "the unpooled extent along spatial axis %d overflows 64-bit integers", i);
+        if (*e < 0)
             return diag_node(d, g, n, "pads %lld + %lld along spatial axis %d leave no output", (long long)pads[i],
                              (long long)pads[i + r], i);
     }
@@ -941,7 +961,8 @@ static int deformconv_read(Graph *g, Node *n, DeformConv *dc, Diag *d)
         else if (kernel[i] != w->shape.dim[i + 2])
             return diag_node(d, g, n, "kernel_shape[%d] is %lld but W has %lld taps there", i, (long long)kernel[i],
                              (long long)w->shape.dim[i + 2]);
-        dc->K *= kernel[i];
+        if (ck_mul(dc->K, kernel[i], &dc->K))
+            return diag_node(d, g, n, "the kernel has too many taps");
     }
     if (window_read(g, n, &x->shape, kernel, 0, &dc->w, d))
         return 1;
@@ -950,7 +971,9 @@ static int deformconv_read(Graph *g, Node *n, DeformConv *dc, Diag *d)
     for (int i = 0; i < r; i++)
         dc->out.dim[i + 2] = dc->w.out[i];
     Shape want = dc->out;
-    want.dim[1] = dc->offset_group * dc->K * r;
+    if (ck_mul(dc->offset_group, dc->K, &want.dim[1]) || ck_mul(want.dim[1], r, &want.dim[1]))
+        return diag_node(d, g, n, "offset_group %lld times the %lld taps overflows", (long long)dc->offset_group,
+                         (long long)dc->K);
     if (!shape_equal(&off->shape, &want))
         return diag_node(d, g, n, "offset has shape %s, expected %s (N, offset_group * taps * %d, output...)",
                          shape_str(&off->shape, s1, sizeof s1), shape_str(&want, s2, sizeof s2), r);

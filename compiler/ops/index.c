@@ -12,6 +12,8 @@
  *                    element the model never named);
  *   OneHot           leaves the row all off_value (what the spec says);
  *   ReverseSequence  clamps each sequence length into [0, time extent].
+ * Index data that is constant (known at compile time) is checked instead:
+ * GatherND's and the scatters' out-of-range indices are compile errors.
  *
  * GatherND, OneHot, CumSum/CumProd and ReverseSequence store each output
  * element once through lw_store, so an elementwise successor may fuse in as
@@ -30,6 +32,26 @@
 static Expr *idx(Lower *L, int64_t v) { return ke_idx(lw_arena(L), v); }
 
 static const DType index_types[] = {DT_I32, DT_I64, DT_UNDEF};
+
+/* Fail when input i of n is constant index data with an entry outside
+ * [-dims[k % period], dims[k % period]) at flat position k: the axis each
+ * entry selects on cycles with period 1 (Scatter*) or with the length of
+ * an index tuple (GatherND, ScatterND). ONNX calls such an index an error;
+ * only indices known at run time get the documented clamp or skip. */
+static int const_indices(Graph *g, Node *n, int i, const int64_t *dims, int period, Diag *d)
+{
+    const Value *v = op_in(g, n, i);
+    if (!v || v->kind != VAL_CONST || !v->data || !dtype_is_int(v->dtype) || period < 1)
+        return 0;
+    int64_t cnt = shape_numel(&v->shape);
+    for (int64_t k = 0; k < cnt; k++) {
+        int64_t j = dtype_get_i(v->dtype, v->data, k), dim = dims[k % period];
+        if (j < -dim || j >= dim)
+            return diag_node(d, g, n, "index %lld (element %lld of '%s') is out of range for an axis of %lld",
+                             (long long)j, (long long)k, v->name, (long long)dim);
+    }
+    return 0;
+}
 
 /* Fail unless input i holds numbers (an integer or float type, not bool). */
 static int need_numeric(Graph *g, Node *n, int i, Diag *d)
@@ -73,6 +95,8 @@ static int gathernd_params(Graph *g, Node *n, int *out_b, int *out_k, Diag *d)
     for (int j = 0; j < k; j++)
         if (x->shape.dim[bd + j] == 0 && shape_numel(&tuples) > 0)
             return diag_node(d, g, n, "gathers from axis %lld, which is empty", (long long)(bd + j));
+    if (const_indices(g, n, 1, x->shape.dim + bd, (int)k, d))
+        return 1;
     *out_b = (int)bd;
     *out_k = (int)k;
     return 0;
@@ -189,7 +213,7 @@ static int scatter_params(Graph *g, Node *n, ScatterParams *p, Diag *d)
             return diag_node(d, g, n, "updates have shape %s, expected %s (indices.shape[:-1] ++ data.shape[k:])",
                              shape_str(&u->shape, a, sizeof a), shape_str(&want, b, sizeof b));
         p->k = (int)k;
-        return 0;
+        return const_indices(g, n, 1, x->shape.dim, p->k, d);
     }
     int64_t axis;
     if (attr_int(g, n, "axis", 0, &axis, d) || op_axis(g, n, axis, r, &p->axis, d))
@@ -201,7 +225,7 @@ static int scatter_params(Graph *g, Node *n, ScatterParams *p, Diag *d)
         if (i != p->axis && ix->shape.dim[i] > x->shape.dim[i])
             return diag_node(d, g, n, "indices of shape %s do not fit data of shape %s on dim %d",
                              shape_str(&ix->shape, a, sizeof a), shape_str(&x->shape, b, sizeof b), i);
-    return 0;
+    return const_indices(g, n, 1, &x->shape.dim[p->axis], 1, d);
 }
 
 int infer_scatter(Graph *g, Node *n, Diag *d)

@@ -527,7 +527,8 @@ static int tree_read(Graph *g, Node *n, Arena *a, Trees *t, Diag *d)
     /* n_targets, or one past the largest target */
     int64_t top = 0;
     for (int l = 0; l < t->nl; l++)
-        top = t->target[l] >= top ? t->target[l] + 1 : top;
+        if (t->target[l] >= top)
+            top = t->target[l] < INT64_MAX ? t->target[l] + 1 : INT64_MAX; /* INT64_MAX fails the range check below */
     if (attr_int(g, n, "n_targets", top, &t->targets, d))
         return 1;
     if (t->targets < 1)
@@ -894,16 +895,18 @@ static int tfidf_read(Graph *g, Node *n, Arena *a, TfIdf *tf, Diag *d)
                          (long long)tf->min_len, (long long)tf->max_len);
     if (tf->max_skip < 0)
         return diag_node(d, g, n, "max_skip_count must be >= 0, not %lld", (long long)tf->max_skip);
+    if (tf->max_len > ncounts)
+        tf->max_len = ncounts; /* the pool has no longer n-grams: the same counts, and a bounded loop */
     if (nindex == 0)
         return diag_node(d, g, n, "ngram_indexes is empty");
     for (int i = 0; i < nindex; i++) {
         if (index[i] < 0)
             return diag_node(d, g, n, "ngram_indexes[%d] is negative (%lld)", i, (long long)index[i]);
+        if (index[i] >= INT32_MAX)
+            return diag_node(d, g, n, "ngram_indexes are too large");
         if (index[i] + 1 > tf->cols)
             tf->cols = index[i] + 1;
     }
-    if (tf->cols > INT32_MAX)
-        return diag_node(d, g, n, "ngram_indexes are too large");
     const Attr *wa = node_attr(n, "weights");
     if (wa && wa->kind != ATTR_FLOATS)
         return diag_node(d, g, n, "attribute 'weights' must be a list of floats");
@@ -1032,8 +1035,11 @@ int lower_tfidf(Lower *L, Node *n)
         kb_comment(b, arena_printf(a, "%lld-grams", (long long)k));
         Expr *gv = kb_v(b, kb_for(b, "g", ng));
         int cnt = kb_let(b, "count", ke_int(a, DT_I64, 0));
-        /* every start s and skip distance d + 1 (unigrams: once) */
-        Expr *dv = kb_v(b, kb_for(b, "d", k == 1 ? 1 : tf.max_skip + 1));
+        /* every start s and skip distance d + 1 (unigrams: once); a
+         * distance of C or more fits no second item into a row, so the
+         * skips stop there whatever max_skip_count says */
+        int64_t skips = tf.max_skip < C ? tf.max_skip + 1 : C;
+        Expr *dv = kb_v(b, kb_for(b, "d", k == 1 ? 1 : skips));
         Expr *step = ke_bin(a, B_ADD, dv, ke_idx(a, 1));
         Expr *s = kb_v(b, kb_for(b, "s", C));
         if (k > 1)

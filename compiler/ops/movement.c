@@ -14,7 +14,9 @@
  * then folds to constants. Runtime index data (Gather's indices) is loaded in
  * the kernel, wrapped when negative and clamped into the axis, so that bad
  * indices in the data read a valid element instead of stray memory (ONNX
- * calls them an error; generated code has no error path).
+ * calls them an error; generated code has no error path). Constant index
+ * data is checked at compile time instead: an index out of range there is
+ * a compile error naming the node.
  */
 #include "op.h"
 
@@ -46,6 +48,24 @@ static Expr *scalar_of(Lower *L, const Value *v, ValueId id, DType t)
 }
 
 static const DType index_types[] = {DT_I32, DT_I64, DT_UNDEF};
+
+/* Fail when input i of n is constant index data (known at compile time)
+ * with an entry outside [-dim, dim) of the axis it selects on. ONNX calls
+ * such an index an error; only indices known at run time get the clamp. */
+static int const_indices(Graph *g, Node *n, int i, int64_t dim, Diag *d)
+{
+    const Value *v = op_in(g, n, i);
+    if (!v || v->kind != VAL_CONST || !v->data || !dtype_is_int(v->dtype))
+        return 0;
+    int64_t cnt = shape_numel(&v->shape);
+    for (int64_t k = 0; k < cnt; k++) {
+        int64_t j = dtype_get_i(v->dtype, v->data, k);
+        if (j < -dim || j >= dim)
+            return diag_node(d, g, n, "index %lld (element %lld of '%s') is out of range for an axis of %lld", (long long)j,
+                             (long long)k, v->name, (long long)dim);
+    }
+    return 0;
+}
 
 /* ------------------------------------------------------------- Transpose */
 
@@ -140,7 +160,8 @@ int infer_concat(Graph *g, Node *n, Diag *d)
         if (!ok)
             return diag_node(d, g, n, "input %d has shape %s, which does not concatenate with %s on axis %d", i,
                              shape_str(&v->shape, a, sizeof a), shape_str(&x->shape, b, sizeof b), axis);
-        s.dim[axis] += v->shape.dim[axis];
+        if (ck_add(s.dim[axis], v->shape.dim[axis], &s.dim[axis]))
+            return diag_node(d, g, n, "the extents along axis %d overflow when summed", axis);
     }
     op_set_out(g, n, 0, x->dtype, &s);
     return 0;
@@ -210,7 +231,8 @@ static int split_params(Graph *g, Node *n, SplitParams *p, Diag *d)
             if (split[i] < 0)
                 return diag_node(d, g, n, "split entry %d is negative (%lld)", i, (long long)split[i]);
             p->size[i] = split[i];
-            sum += split[i];
+            if (ck_add(sum, split[i], &sum))
+                return diag_node(d, g, n, "split entries overflow when summed");
         }
         if (sum != dim)
             return diag_node(d, g, n, "split sums to %lld, axis %d has %lld", (long long)sum, p->axis,
@@ -397,6 +419,8 @@ int infer_gather(Graph *g, Node *n, Diag *d)
         return diag_node(d, g, n, "output rank %d is too large", r - 1 + q);
     if (x->shape.dim[axis] == 0 && shape_numel(&ix->shape) > 0)
         return diag_node(d, g, n, "gathers from axis %d, which is empty", axis);
+    if (const_indices(g, n, 1, x->shape.dim[axis], d))
+        return 1;
     /* data[:axis] + indices + data[axis+1:] */
     Shape s = {0, {0}};
     for (int i = 0; i < axis; i++)
@@ -449,6 +473,8 @@ int infer_gatherelements(Graph *g, Node *n, Diag *d)
                          shape_str(&ix->shape, a, sizeof a), shape_str(&x->shape, b, sizeof b), axis);
     if (x->shape.dim[axis] == 0 && shape_numel(&ix->shape) > 0)
         return diag_node(d, g, n, "gathers from axis %d, which is empty", axis);
+    if (const_indices(g, n, 1, x->shape.dim[axis], d))
+        return 1;
     op_set_out(g, n, 0, x->dtype, &ix->shape);
     return 0;
 }
@@ -523,7 +549,9 @@ int infer_tile(Graph *g, Node *n, Diag *d)
     for (int i = 0; i < nr; i++) {
         if (rep[i] < 0)
             return diag_node(d, g, n, "repeats entry %d is negative (%lld)", i, (long long)rep[i]);
-        s.dim[i] *= rep[i];
+        if (ck_mul(s.dim[i], rep[i], &s.dim[i]))
+            return diag_node(d, g, n, "repeats entry %d (%lld) times the extent %lld overflows", i, (long long)rep[i],
+                             (long long)x->shape.dim[i]);
     }
     op_set_out(g, n, 0, x->dtype, &s);
     return 0;
@@ -600,16 +628,18 @@ static int pad_params(Graph *g, Node *n, PadParams *p, Diag *d)
             return 1;
         if (seen[ax]++)
             return diag_node(d, g, n, "axis %d is padded twice", ax);
-        int64_t b = pads[i], e = pads[nax + i], dim = x->shape.dim[ax];
-        int64_t kept = dim - (b < 0 ? -b : 0) - (e < 0 ? -e : 0);
-        if (kept < 0)
+        int64_t b = pads[i], e = pads[nax + i], dim = x->shape.dim[ax], kept, out;
+        /* negative pads crop: kept = dim + min(b, 0) + min(e, 0) (a pad may be INT64_MIN) */
+        if (ck_add(dim, b < 0 ? b : 0, &kept) || ck_add(kept, e < 0 ? e : 0, &kept) || kept < 0)
             return diag_node(d, g, n, "pads %lld and %lld remove more than the %lld elements of axis %d",
                              (long long)b, (long long)e, (long long)dim, ax);
         if (kept == 0 && (b > 0 || e > 0) && p->mode != PAD_CONSTANT)
             return diag_node(d, g, n, "%s padding of axis %d, which has no elements left", modes[p->mode], ax);
         p->begin[ax] = b;
         p->end[ax] = e;
-        p->out.dim[ax] = kept + (b > 0 ? b : 0) + (e > 0 ? e : 0);
+        if (ck_add(kept, b > 0 ? b : 0, &out) || ck_add(out, e > 0 ? e : 0, &out))
+            return diag_node(d, g, n, "pads %lld and %lld overflow the extent of axis %d", (long long)b, (long long)e, ax);
+        p->out.dim[ax] = out;
     }
     return 0;
 }
@@ -763,18 +793,22 @@ int infer_depthtospace(Graph *g, Node *n, Diag *d)
     if (d2s_params(g, n, &b, &crd, d))
         return 1;
     Shape s = x->shape;
+    int64_t bb;
+    if (ck_mul(b, b, &bb))
+        return diag_node(d, g, n, "blocksize %lld is too large (its square overflows)", (long long)b);
     if (n->op == OP_DEPTHTOSPACE) {
-        if (s.dim[1] % (b * b))
+        if (s.dim[1] % bb)
             return diag_node(d, g, n, "channels (%lld) are not a multiple of blocksize^2 (%lld)",
-                             (long long)s.dim[1], (long long)(b * b));
-        s.dim[1] /= b * b;
-        s.dim[2] *= b;
-        s.dim[3] *= b;
+                             (long long)s.dim[1], (long long)bb);
+        s.dim[1] /= bb;
+        if (ck_mul(s.dim[2], b, &s.dim[2]) || ck_mul(s.dim[3], b, &s.dim[3]))
+            return diag_node(d, g, n, "blocksize %lld times the height or width overflows", (long long)b);
     } else {
         if (s.dim[2] % b || s.dim[3] % b)
             return diag_node(d, g, n, "height and width (%lld, %lld) are not multiples of blocksize %lld",
                              (long long)s.dim[2], (long long)s.dim[3], (long long)b);
-        s.dim[1] *= b * b;
+        if (ck_mul(s.dim[1], bb, &s.dim[1]))
+            return diag_node(d, g, n, "blocksize^2 (%lld) times the channels overflows", (long long)bb);
         s.dim[2] /= b;
         s.dim[3] /= b;
     }

@@ -933,15 +933,23 @@ int lower_lrn(Lower *L, Node *n)
         return lw_error(L, n, "bad attributes");
     const Value *x = &g->values[n->in[0]];
     DType t = x->dtype, u = op_calc_type(t);
-    int64_t chans = x->shape.dim[1], before = (at.size - 1) / 2;
+    /* The window [c - before, c + after] is cut to the channels that
+     * exist, and a channel j in [0, C) is never more than C - 1 away from
+     * c: clamping before and after to C - 1 reads the same channels (so a
+     * size near INT64_MAX loops over at most 2C - 1 taps), while alpha
+     * still divides by the size the model gives. */
+    int64_t chans = x->shape.dim[1], before = (at.size - 1) / 2, after = at.size - 1 - before;
+    int64_t reach = chans > 0 ? chans - 1 : 0;
+    before = before < reach ? before : reach;
+    after = after < reach ? after : reach;
     int sel[KILN_MAX_RANK] = {0};
     Expr *win[KILN_MAX_RANK];
     Span sp;
     span_init(&sp, &x->shape, sel, 1);
-    /* per element [n, c, ...]: ss = sum of x[n, c - before + k, ...]^2, k < size, inside C */
+    /* per element [n, c, ...]: ss = sum of x[n, c - before + k, ...]^2, k <= before + after, inside C */
     span_outer(L, &sp);
     int ss = kb_let(b, "ss", ke_const(a, u, 0));
-    Expr *k = kb_v(b, kb_for(b, "k", at.size));
+    Expr *k = kb_v(b, kb_for(b, "k", before + after + 1));
     for (int i = 0; i < x->shape.rank; i++)
         win[i] = sp.coords[i];
     win[1] = ke_bin(a, B_ADD, ke_bin(a, B_SUB, sp.coords[1], ke_idx(a, before)), k);

@@ -29,10 +29,15 @@ void op_set_out(Graph *g, Node *n, int i, DType t, const Shape *s)
 
 void op_set_const_out(Graph *g, Node *n, int i, DType t, const Shape *s, const void *data)
 {
+    int64_t numel;
     if (i >= n->nout || n->out[i] == VNONE)
         return;
+    if (shape_check(s, dtype_size(t), &numel)) {
+        op_set_out(g, n, i, t, s); /* no data for a shape that large: inference rejects it */
+        return;
+    }
     Value *v = &g->values[n->out[i]];
-    size_t bytes = (size_t)(shape_numel(s) * dtype_size(t));
+    size_t bytes = (size_t)numel * (size_t)dtype_size(t);
     v->dtype = t;
     v->shape = *s;
     v->typed = 1;
@@ -106,7 +111,8 @@ int attr_ints(Graph *g, Node *n, const char *name, int64_t *out, int max, int *o
         return wrong(g, n, a, "ints", d);
     if (a->n > max)
         return diag_node(d, g, n, "attribute '%s' has %d values, at most %d are supported", name, a->n, max);
-    memcpy(out, a->ints, sizeof(int64_t) * (size_t)a->n);
+    if (a->n > 0) /* an empty list may have no array */
+        memcpy(out, a->ints, sizeof(int64_t) * (size_t)a->n);
     *out_n = a->n;
     return 0;
 }
@@ -121,7 +127,8 @@ int attr_floats(Graph *g, Node *n, const char *name, double *out, int max, int *
         return wrong(g, n, a, "floats", d);
     if (a->n > max)
         return diag_node(d, g, n, "attribute '%s' has %d values, at most %d are supported", name, a->n, max);
-    memcpy(out, a->floats, sizeof(double) * (size_t)a->n);
+    if (a->n > 0)
+        memcpy(out, a->floats, sizeof(double) * (size_t)a->n);
     *out_n = a->n;
     return 0;
 }

@@ -105,6 +105,34 @@ static Expr *flat_index(Arena *a, const Window *w, int64_t C, Expr *n, Expr *c, 
     return e;
 }
 
+/* Drop the taps that no output position can read inside x: tap k reads
+ * o*s - p0 + k*d, which lies in [0, in) for some o < out only when
+ * p0 - (out-1)*s <= k*d <= p0 + in - 1. Such taps add nothing to a max,
+ * an Lp sum or an average over the taps inside x, so the window starts at
+ * the first useful tap (p0 shrinks by klo*d) and ends at the last: a
+ * kernel of 2^40 taps padded as wide over a few pixels then loops over
+ * those pixels, not over the padding. Not for count_include_pad, whose
+ * divisor counts the padding taps. Window arithmetic is checked by
+ * window_read, so nothing here overflows. */
+static void pool_trim(Window *w)
+{
+    for (int i = 0; i < w->rank; i++) {
+        if (w->out[i] == 0)
+            continue;
+        int64_t d = w->d[i], in = w->in[i], last = (w->out[i] - 1) * w->s[i];
+        int64_t lo = w->p0[i] - last, hi = w->p0[i] + in - 1; /* bounds of k*d */
+        int64_t klo = lo <= 0 ? 0 : lo / d + (lo % d != 0), khi = hi < 0 ? -1 : hi / d;
+        if (khi > w->k[i] - 1)
+            khi = w->k[i] - 1;
+        if (khi < klo) { /* no tap ever reads x: an empty window */
+            w->k[i] = 0;
+            continue;
+        }
+        w->p0[i] -= klo * d;
+        w->k[i] = khi - klo + 1;
+    }
+}
+
 int lower_pool(Lower *L, Node *n)
 {
     Graph *g = lw_graph(L);
@@ -114,6 +142,8 @@ int lower_pool(Lower *L, Node *n)
     Diag d = lw_diag(L);
     if (pool_shape(g, n, &pl, &d))
         return lw_error(L, n, "bad attributes (internal error)");
+    if (!(n->op == OP_AVERAGEPOOL && pl.count_include_pad))
+        pool_trim(&pl.w);
     const Window *w = &pl.w;
     int r = w->rank;
     DType t = g->values[n->out[0]].dtype;
@@ -127,9 +157,9 @@ int lower_pool(Lower *L, Node *n)
     /* the divisor of AveragePool with count_include_pad: the whole window,
      * unless a ceil_mode window can reach past the end padding */
     int pad_count = 0;
-    int64_t window_size = 1;
+    double window_size = 1; /* a divisor only: a double cannot overflow here */
     for (int i = 0; i < r; i++) {
-        window_size *= w->k[i];
+        window_size *= (double)w->k[i];
         if (w->out[i] > 0 && (w->out[i] - 1) * w->s[i] - w->p0[i] + (w->k[i] - 1) * w->d[i] >= w->in[i] + w->p1[i])
             pad_count = 1;
     }
@@ -194,7 +224,7 @@ int lower_pool(Lower *L, Node *n)
         kb_end(b);
     Expr *y = kb_v(b, acc);
     if (avg)
-        y = ke_bin(a, B_DIV, y, count ? ke_cast(a, t, kb_v(b, cnt)) : ke_const(a, t, (double)window_size));
+        y = ke_bin(a, B_DIV, y, count ? ke_cast(a, t, kb_v(b, cnt)) : ke_const(a, t, window_size));
     else if (lp && pl.p == 2)
         y = ke_un(a, U_SQRT, y);
     else if (lp && pl.p != 1)

@@ -170,7 +170,7 @@ static int qparam_check(Graph *g, Node *n, int i, const Shape *x, QInfo *qi, int
     }
     Shape want = *x;
     char ws[160];
-    want.dim[ax] = (x->dim[ax] + qi->block - 1) / qi->block; /* ceil(D / block) blocks */
+    want.dim[ax] = x->dim[ax] / qi->block + (x->dim[ax] % qi->block != 0); /* ceil(D / block) blocks */
     if (!shape_equal(&p->shape, &want))
         return diag_node(d, g, n, "input %d ('%s') has shape %s: blocks of %lld along axis %d of x (%s) need %s", i,
                          p->name, ps, (long long)qi->block, ax, xs, shape_str(&want, ws, sizeof ws));
@@ -221,6 +221,9 @@ static int quant_read(Graph *g, Node *n, QInfo *qi, Diag *d)
             return diag_node(d, g, n, "the zero point is %s but x is %s: they must have the same type",
                              dtype_name(z->dtype), dtype_name(x->dtype));
         /* y's type, which the product runs in: output_dtype, else the scale's */
+        if (out_dtype < 0 || out_dtype >= 64) /* checked before it becomes a DType */
+            return diag_node(d, g, n, "attribute 'output_dtype' is %s, expected a float type kiln supports",
+                             type_text(t2, sizeof t2, out_dtype));
         qi->out = out_dtype ? (DType)out_dtype : s->dtype;
         if (!(qi->out < 64 && dtype_known((int)qi->out) && dtype_is_float(qi->out)))
             return diag_node(d, g, n, "attribute 'output_dtype' is %s, expected a float type kiln supports",

@@ -138,6 +138,32 @@ static int pick(Graph *g, Node *n, const char *attr, const char *def, const Choi
 
 static int near_one(double v) { return fabs(v - 1.0) <= 1e-9 * fmax(1.0, fabs(v)); }
 
+/* Taps and the filter of a linear or cubic axis. */
+typedef struct Filter {
+    int64_t ntaps;    /* taps per output coordinate */
+    double support;   /* the filter's scale on |j - x|: min(scale, 1) with antialias, else 1 */
+} Filter;
+
+/* The filter of resized axis i. With antialias the taps grow as 1/scale;
+ * an axis with output coordinates has scale >= 1/(2 in), so they stay
+ * within a few times the input extent. Returns 1 when the tap table
+ * [out, ntaps] (f64) would be larger than a tensor may be. */
+static int axis_filter(const Resize *rz, int i, Filter *f)
+{
+    double radius = rz->mode == RZ_CUBIC ? 2 : 1;
+    f->support = rz->antialias && rz->scale[i] < 1 ? rz->scale[i] : 1.0;
+    f->ntaps = 2;
+    if (rz->out.dim[i] == 0)
+        return 0; /* no coordinate reads a tap */
+    double start = floor(-radius / f->support) + 1; /* as the reference computes it */
+    if (!(start > -(double)KILN_MAX_BYTES))
+        return 1;
+    f->ntaps = 2 - 2 * (int64_t)start;
+    Shape ts = {2, {rz->out.dim[i], f->ntaps}};
+    int64_t numel;
+    return shape_check(&ts, 8, &numel);
+}
+
 
 /* The scales (or sizes) of Upsample and Resize-10: scales of every axis. */
 static int old_scales(Graph *g, Node *n, double *scales, Diag *d)
@@ -264,7 +290,7 @@ static int resize_read(Graph *g, Node *n, Resize *rz, Diag *d)
                 return diag_node(d, g, n, "scale %g of axis %d must be positive", scales[i], a);
             rz->scale[a] = scales[i];
             double len = floor(scales[i] * (double)in);
-            if (len > (double)INT32_MAX)
+            if (!(len <= (double)INT32_MAX))
                 return diag_node(d, g, n, "scale %g of axis %d gives an output too large", scales[i], a);
             rz->out.dim[a] = (int64_t)len;
         } else {
@@ -285,8 +311,11 @@ static int resize_read(Graph *g, Node *n, Resize *rz, Diag *d)
             s = policy == KEEP_NOT_LARGER ? fmin(s, rz->scale[ax[i]]) : fmax(s, rz->scale[ax[i]]);
         for (int i = 0; i < naxes; i++) {
             int a = ax[i];
+            double len = s * (double)x->shape.dim[a] + 0.5;
+            if (!(len <= (double)INT32_MAX)) /* checked before the conversion, which NaN or >= 2^63 would break */
+                return diag_node(d, g, n, "scale %g of axis %d gives an output too large", s, a);
             rz->scale[a] = s;
-            rz->out.dim[a] = (int64_t)(s * (double)x->shape.dim[a] + 0.5);
+            rz->out.dim[a] = (int64_t)len;
             rz->width[a] = s * (double)x->shape.dim[a];
         }
     } else if (nz >= 0) {
@@ -300,6 +329,9 @@ static int resize_read(Graph *g, Node *n, Resize *rz, Diag *d)
                              shape_str(&x->shape, xs, sizeof xs));
         rz->resized[a] = !(near_one(rz->scale[a]) && rz->out.dim[a] == x->shape.dim[a] &&
                            fabs(rz->roi0[a]) <= 1e-9 && near_one(rz->roi1[a]));
+        Filter f;
+        if (rz->resized[a] && rz->mode != RZ_NEAREST && axis_filter(rz, a, &f))
+            return diag_node(d, g, n, "scale %g of axis %d needs a filter table too large to build", rz->scale[a], a);
     }
     return 0;
 }
@@ -387,22 +419,6 @@ static void axis_names(int rank, char names[][8])
     }
 }
 
-/* Taps and the filter of a linear or cubic axis. */
-typedef struct Filter {
-    int64_t ntaps;    /* taps per output coordinate */
-    double support;   /* the filter's scale on |j - x|: min(scale, 1) with antialias, else 1 */
-} Filter;
-
-static Filter axis_filter(const Resize *rz, int i)
-{
-    Filter f;
-    double radius = rz->mode == RZ_CUBIC ? 2 : 1;
-    f.support = rz->antialias && rz->scale[i] < 1 ? rz->scale[i] : 1.0;
-    int64_t start = (int64_t)floor(-radius / f.support) + 1; /* as the reference computes it */
-    f.ntaps = 2 - 2 * start;
-    return f;
-}
-
 /* Filter weight at distance t >= 0 (f64): the triangle, or the Keys cubic. */
 static Expr *filter_weight(Arena *a, const Resize *rz, Expr *t)
 {
@@ -481,7 +497,7 @@ int lower_resize(Lower *L, Node *n)
     for (int i = 0; i < rank && interp; i++) {
         if (!rz.resized[i])
             continue;
-        flt[i] = axis_filter(&rz, i);
+        axis_filter(&rz, i, &flt[i]); /* checked in resize_read */
         Shape ts = {2, {rz.out.dim[i], flt[i].ntaps}};
         tap[i] = lw_temp(L, arena_printf(a, "tap_%s", names[i]), DT_I64, &ts);
         wt[i] = lw_temp(L, arena_printf(a, "wt_%s", names[i]), DT_F64, &ts);

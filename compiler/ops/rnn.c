@@ -222,6 +222,9 @@ static int rnn_read(Graph *g, Node *n, Rnn *rn, Diag *d)
     if (node_attr(n, "hidden_size") && hidden != rn->hidden)
         return diag_node(d, g, n, "hidden_size is %lld but R has shape %s", (long long)hidden,
                          shape_str(&r->shape, xs, sizeof xs));
+    if (rn->hidden > KILN_MAX_BYTES) /* R may have an empty dim: keep G * H below */
+        return diag_node(d, g, n, "R has shape %s: hidden size %lld is too large", shape_str(&r->shape, xs, sizeof xs),
+                         (long long)rn->hidden);
     int64_t D = rn->dirs, H = rn->hidden, B = rn->batch;
     int64_t ws[3] = {D, G * H, rn->input}, rs[3] = {D, G * H, H}, bs[2] = {D, 2 * G * H}, ps[2] = {D, 3 * H};
     int64_t ss[1] = {B}, hs[3] = {layout ? B : D, layout ? D : B, H};

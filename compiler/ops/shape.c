@@ -80,8 +80,8 @@ static int reshape_shape(Graph *g, Node *n, Shape *out, Diag *d)
     }
     if (n->opset >= 14 && attr_int(g, n, "allowzero", 0, &allowzero, d))
         return 1;
-    int infer_at = -1, has_zero = 0;
-    int64_t known = 1;
+    int infer_at = -1, has_zero = 0, overflow = 0;
+    int64_t known = 1; /* product of the dims other than the -1 */
     out->rank = cnt;
     for (int i = 0; i < cnt; i++) {
         int64_t v = want[i];
@@ -100,9 +100,13 @@ static int reshape_shape(Graph *g, Node *n, Shape *out, Diag *d)
         }
         has_zero |= v == 0;
         out->dim[i] = v;
-        known *= v;
+        if (ck_mul(known, v, &known))
+            overflow = 1; /* no tensor kiln keeps has that many elements */
     }
     int64_t total = shape_numel(&x->shape);
+    if (overflow)
+        return diag_node(d, g, n, "cannot reshape %s (%lld elements): the dims of the shape multiply past 64-bit integers",
+                         shape_str(&x->shape, a, sizeof a), (long long)total);
     if (infer_at >= 0) {
         if (allowzero && has_zero)
             return diag_node(d, g, n, "shape has both 0 and -1, which allowzero=1 does not allow");
@@ -110,8 +114,9 @@ static int reshape_shape(Graph *g, Node *n, Shape *out, Diag *d)
             return diag_node(d, g, n, "cannot infer the -1 in the shape: %lld elements do not divide into dims of %lld",
                              (long long)total, (long long)known);
         out->dim[infer_at] = total / known;
+        known = total;
     }
-    if (shape_numel(out) != total)
+    if (known != total)
         return diag_node(d, g, n, "cannot reshape %s (%lld elements) to %s", shape_str(&x->shape, a, sizeof a),
                          (long long)total, shape_str(out, b, sizeof b));
     return 0;
@@ -143,7 +148,8 @@ int infer_flatten(Graph *g, Node *n, Diag *d)
         axis += rank;
     Shape s = {2, {1, 1}};
     for (int i = 0; i < rank; i++)
-        s.dim[i < axis ? 0 : 1] *= x->shape.dim[i];
+        if (ck_mul(s.dim[i < axis ? 0 : 1], x->shape.dim[i], &s.dim[i < axis ? 0 : 1]))
+            return diag_node(d, g, n, "the flattened extents overflow");
     op_set_out(g, n, 0, x->dtype, &s);
     return 0;
 }
@@ -491,15 +497,21 @@ static int range_count(Graph *g, Node *n, int64_t *out, Diag *d)
     int64_t start = v[0][0], limit = v[1][0], delta = v[2][0];
     if (delta == 0)
         return diag_node(d, g, n, "delta is 0");
+    /* the count in unsigned 64-bit arithmetic: exact for every start,
+     * limit and delta of the type (limit - start may not fit int64) */
+    uint64_t count;
     if (!dtype_is_signed(t)) {
         uint64_t s = (uint64_t)start, l = (uint64_t)limit, dl = (uint64_t)delta;
-        *out = l > s ? (int64_t)((l - s - 1) / dl + 1) : 0;
-        return 0;
+        count = l > s ? (l - s - 1) / dl + 1 : 0;
+    } else if (delta > 0) {
+        count = limit > start ? ((uint64_t)limit - (uint64_t)start - 1) / (uint64_t)delta + 1 : 0;
+    } else {
+        count = start > limit ? ((uint64_t)start - (uint64_t)limit - 1) / (0 - (uint64_t)delta) + 1 : 0;
     }
-    int64_t diff = limit - start, q = diff / delta, r = diff % delta;
-    if (r != 0 && (r > 0) == (delta > 0))
-        q++; /* ceil of the truncating division */
-    *out = q > 0 ? q : 0;
+    if (count > (uint64_t)KILN_MAX_BYTES)
+        return diag_node(d, g, n, "start %lld, limit %lld, delta %lld make a range of %llu elements, too many",
+                         (long long)start, (long long)limit, (long long)delta, (unsigned long long)count);
+    *out = (int64_t)count;
     return 0;
 }
 

@@ -219,6 +219,10 @@ static int dft_params(Graph *g, Node *n, DftParams *p, Diag *d)
         return 1;
     if (p->len < 1)
         return diag_node(d, g, n, "dft_length must be >= 1, got %lld", (long long)p->len);
+    int64_t kt; /* the lowering forms k * t, k < dft_length, t < the input's extent */
+    if (ck_mul(p->len, p->in_len, &kt))
+        return diag_node(d, g, n, "dft_length %lld times the signal length %lld overflows", (long long)p->len,
+                         (long long)p->in_len);
     p->out = x->shape;
     p->out.dim[p->axis] = p->onesided && !p->inverse ? p->len / 2 + 1 : p->len;
     p->out.dim[r - 1] = p->onesided && p->inverse ? 1 : 2;
@@ -334,6 +338,9 @@ static int stft_params(Graph *g, Node *n, StftParams *p, Diag *d)
                          (long long)p->sig_len);
     p->frames = (p->sig_len - p->frame_len) / p->step + 1;
     p->bins = onesided ? p->frame_len / 2 + 1 : p->frame_len;
+    int64_t kt; /* the lowering forms k * t, both below frame_length */
+    if (ck_mul(p->frame_len, p->frame_len, &kt))
+        return diag_node(d, g, n, "frame_length %lld is too large", (long long)p->frame_len);
     return 0;
 }
 
@@ -416,6 +423,9 @@ static int mel_params(Graph *g, Node *n, MelParams *p, Diag *d)
         return diag_node(d, g, n, "num_mel_bins must be >= 0, got %lld", (long long)p->mel_bins);
     if (p->dft_len < 1)
         return diag_node(d, g, n, "dft_length must be >= 1, got %lld", (long long)p->dft_len);
+    /* the lowering keeps num_mel_bins + 2 band edges */
+    if (p->mel_bins > KILN_MAX_BYTES)
+        return diag_node(d, g, n, "num_mel_bins %lld is too large", (long long)p->mel_bins);
     return 0;
 }
 
