@@ -164,14 +164,18 @@ int64_t shape_numel(const Shape *s)
 
 int shape_check(const Shape *s, int elem_size, int64_t *out)
 {
-    int64_t n = 1, bytes;
+    /* an empty tensor's other dims still make strides and loop extents:
+     * the bound applies to the product with zeros counted as ones */
+    int64_t n = 1, span = 1, bytes;
     if (s->rank < 0 || s->rank > KILN_MAX_RANK)
         return 1;
     for (int i = 0; i < s->rank; i++)
-        if (s->dim[i] < 0 || ck_mul(n, s->dim[i], &n))
+        if (s->dim[i] < 0 || ck_mul(span, s->dim[i] ? s->dim[i] : 1, &span))
             return 1;
-    if (ck_mul(n, elem_size > 0 ? elem_size : 1, &bytes) || bytes > KILN_MAX_BYTES)
+    if (ck_mul(span, elem_size > 0 ? elem_size : 1, &bytes) || bytes > KILN_MAX_BYTES)
         return 1;
+    for (int i = 0; i < s->rank; i++)
+        n *= s->dim[i];
     *out = n;
     return 0;
 }

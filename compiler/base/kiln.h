@@ -172,8 +172,35 @@ typedef struct Tensor {
 /* A C identifier made from an ONNX name ("conv1/W:0" -> "conv1_W_0"), at
  * most maxlen characters, never starting with a digit. */
 char *c_ident(Arena *a, const char *name, int maxlen);
-/* Read a whole file; returns NULL (and sets *out_err to strerror) on failure. */
+/* Read a whole regular file; returns NULL (and sets *out_err to a short
+ * reason) on failure. A FIFO, socket or device is refused without waiting
+ * on it. */
 unsigned char *read_file(Arena *a, const char *path, size_t *out_size, const char **out_err);
+/* Create or truncate path and write data; never writes through a symlink
+ * (a symlink at path is an error). Returns 0, or 1 with errno set. */
 int write_file(const char *path, const void *data, size_t size);
+/* A line of the text file path, for a message: the first that contains
+ * needle, or (needle NULL) the last non-empty one, cut to 300 bytes, with
+ * every byte that is not printable ASCII shown as '?'. "" when there is no
+ * such line or no such file. */
+char *file_line(Arena *a, const char *path, const char *needle);
+/* A fresh folder PARENT/STEMxxxxxx of mode 0700 (mkdtemp), its path
+ * allocated in a; NULL with errno set on failure. */
+char *make_temp_dir(Arena *a, const char *parent, const char *stem);
+/* The names in dir, without "." and "..", sorted; NULL with errno set on
+ * failure. */
+char **list_dir(Arena *a, const char *dir, int *out_n);
+/* Remove path and, if it is a folder, everything in it (rm -rf without a
+ * shell). Symlinks are removed, never followed. Returns 0 if nothing is
+ * left (a missing path included), 1 otherwise. */
+int remove_tree(const char *path);
+/* Run argv[0] (looked up in PATH when it has no '/') with the argument
+ * vector argv, in folder dir (NULL: the current one), with stdout and
+ * stderr into the file log (NULL: inherited; created without following a
+ * symlink). Returns the exit status, RUN_NOT_STARTED if it could not be
+ * started, or RUN_SIGNALED - SIG if signal SIG ended it. A program that
+ * cannot be executed exits 127, as in the shell. */
+enum { RUN_NOT_STARTED = -1, RUN_SIGNALED = -128 };
+int run_argv(char *const argv[], const char *dir, const char *log);
 
 #endif

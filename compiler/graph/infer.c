@@ -63,8 +63,13 @@ int graph_infer(Graph *g, Diag *d)
             if (n->out[j] == VNONE)
                 continue;
             const Value *v = &g->values[n->out[j]];
+            int64_t numel;
+            char sh[160];
             if (!v->typed)
                 return diag_node(d, g, n, "output %d was not typed (internal error)", j);
+            if (shape_check(&v->shape, dtype_size(v->dtype), &numel))
+                return diag_node(d, g, n, "output '%s' of shape %s (%s) would hold more than 2^40 bytes", v->name,
+                                 shape_str(&v->shape, sh, sizeof sh), dtype_name(v->dtype));
         }
         int folded = 0;
         if (outputs_const(g, n)) {

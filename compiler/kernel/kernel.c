@@ -11,6 +11,7 @@
 #include "../../runtime/kiln_f16.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *unop_names[] = {
@@ -49,17 +50,12 @@ int prog_add_buf(Program *p, const char *name, BufKind kind, DType t, const Shap
 {
     int id = p->nbufs;
     Buffer *b = ARENA_PUSH(p->arena, p->bufs, p->nbufs, p->cap_bufs);
-    /* unique C name: the value's name, suffixed when taken */
-    const char *base = c_ident(p->arena, name && *name ? name : "t", 40);
-    const char *nm = base;
-    for (int k = 1;; k++) {
-        int taken = 0;
-        for (int i = 0; i < id && !taken; i++)
-            taken = !strcmp(p->bufs[i].name, nm);
-        if (!taken)
-            break;
-        nm = arena_printf(p->arena, "%s_%d", base, k);
-    }
+    /* the C name is kiln's own: a kind letter and the buffer's number make
+     * it unique and never a C keyword or a libc macro (int, NAN, NULL);
+     * the sanitized value name after them only helps a reader */
+    static const char kind_prefix[] = {'x', 'y', 'w', 't'};
+    const char *nm = arena_printf(p->arena, "%c%d_%s", kind_prefix[kind], id,
+                                  c_ident(p->arena, name && *name ? name : "t", 32));
     b->name = nm;
     b->label = arena_strdup(p->arena, name ? name : "");
     b->kind = kind;
@@ -79,20 +75,69 @@ Kernel *prog_add_kernel(Program *p, const char *name)
     return k;
 }
 
+/* The variable names of a kernel: an open-addressing set, each entry with
+ * the next suffix to try for names built on it, so that adding a variable
+ * is O(1) however many share a base name. */
+typedef struct NameSet {
+    const char **key;
+    int *next;
+    size_t cap, n;
+} NameSet;
+
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+    return h;
+}
+
+/* Slot of name in the set (empty if absent). */
+static size_t name_slot(const NameSet *ns, const char *name)
+{
+    size_t i = name_hash(name) & (ns->cap - 1);
+    while (ns->key[i] && strcmp(ns->key[i], name))
+        i = (i + 1) & (ns->cap - 1);
+    return i;
+}
+
+static void name_grow(Arena *a, NameSet *ns)
+{
+    NameSet old = *ns;
+    ns->cap = old.cap ? old.cap * 2 : 64;
+    ns->key = arena_alloc(a, ns->cap * sizeof *ns->key);
+    ns->next = arena_alloc(a, ns->cap * sizeof *ns->next);
+    for (size_t i = 0; i < old.cap; i++)
+        if (old.key[i]) {
+            size_t j = name_slot(ns, old.key[i]);
+            ns->key[j] = old.key[i];
+            ns->next[j] = old.next[i];
+        }
+}
+
 int kernel_add_var(Program *p, Kernel *k, const char *name, DType t)
 {
     /* names are unique within a kernel: "c", then "c1", "c2" ... */
-    const char *nm = name;
-    for (int n = 1;; n++) {
-        int taken = 0;
-        for (int i = 0; i < k->nvars && !taken; i++)
-            taken = !strcmp(k->vars[i].name, nm);
-        if (!taken)
-            break;
-        nm = arena_printf(p->arena, "%s%d", name, n);
+    Arena *a = p->arena;
+    if (!k->names)
+        k->names = arena_alloc(a, sizeof *k->names);
+    NameSet *ns = k->names;
+    if ((ns->n + 1) * 2 > ns->cap)
+        name_grow(a, ns);
+    const char *nm = arena_strdup(a, name);
+    size_t base = name_slot(ns, nm);
+    if (ns->key[base]) {
+        for (;;) {
+            nm = arena_printf(a, "%s%d", name, ++ns->next[base]);
+            if (!ns->key[name_slot(ns, nm)])
+                break;
+        }
     }
-    Var *v = ARENA_PUSH(p->arena, k->vars, k->nvars, k->cap_vars);
-    v->name = arena_strdup(p->arena, nm);
+    size_t slot = name_slot(ns, nm);
+    ns->key[slot] = nm;
+    ns->n++;
+    Var *v = ARENA_PUSH(a, k->vars, k->nvars, k->cap_vars);
+    v->name = nm;
     v->type = t;
     v->lanes = 1;
     return k->nvars - 1;
@@ -200,10 +245,11 @@ Expr *ke_un(Arena *a, UnOp op, Expr *x)
     if (op == U_ABS && (dtype_is_int(t) && !dtype_is_signed(t)))
         return x; /* |x| of an unsigned value */
     if (x->kind == E_CONST && dtype_is_int(x->type)) {
+        uint64_t neg = 0 - (uint64_t)x->i; /* wraps for INT64_MIN, as C with -fwrapv */
         if (op == U_NEG)
-            return ke_int(a, t, -x->i);
+            return ke_int(a, t, (int64_t)neg);
         if (op == U_ABS)
-            return ke_int(a, t, x->i < 0 ? -x->i : x->i);
+            return ke_int(a, t, x->i < 0 ? (int64_t)neg : x->i);
     }
     Expr *e = mk(a, E_UNARY, t);
     e->op = op;
@@ -219,11 +265,13 @@ Expr *ke_bin(Arena *a, BinOp op, Expr *x, Expr *y)
     int kx = ke_is_const(x, &cx), ky = ke_is_const(y, &cy);
     if (kx && ky && t != DT_U64 && x->type != DT_U64) {
         switch (op) {
-        case B_ADD: return ke_int(a, t, cx + cy);
-        case B_SUB: return ke_int(a, t, cx - cy);
-        case B_MUL: return ke_int(a, t, cx * cy);
-        case B_DIV: if (cy) return ke_int(a, t, cx / cy); break;
-        case B_MOD: if (cy) return ke_int(a, t, cx % cy); break;
+        /* integers wrap (as the generated code, built with -fwrapv, does);
+         * the arithmetic is done unsigned so that kiln itself stays defined */
+        case B_ADD: return ke_int(a, t, (int64_t)((uint64_t)cx + (uint64_t)cy));
+        case B_SUB: return ke_int(a, t, (int64_t)((uint64_t)cx - (uint64_t)cy));
+        case B_MUL: return ke_int(a, t, (int64_t)((uint64_t)cx * (uint64_t)cy));
+        case B_DIV: if (cy && !(cx == INT64_MIN && cy == -1)) return ke_int(a, t, cx / cy); break;
+        case B_MOD: if (cy && !(cx == INT64_MIN && cy == -1)) return ke_int(a, t, cx % cy); break;
         case B_MIN: return ke_int(a, t, cx < cy ? cx : cy);
         case B_MAX: return ke_int(a, t, cx > cy ? cx : cy);
         case B_EQ: return ke_int(a, t, cx == cy);
@@ -398,4 +446,69 @@ void stmt_subst(Arena *a, Stmt *s, int var, Expr *with)
         stmt_subst(a, s->body, var, with);
         stmt_subst(a, s->els, var, with);
     }
+}
+
+/* ------------------------------------------------------------ buffer use */
+
+typedef struct UseList {
+    Arena *a;
+    KUse *u;
+    int n, cap;
+} UseList;
+
+static void use_add(UseList *l, int buf, int rw)
+{
+    KUse *u = ARENA_PUSH(l->a, l->u, l->n, l->cap);
+    u->buf = buf;
+    u->rw = rw;
+}
+
+static void use_expr(UseList *l, const Expr *e)
+{
+    for (; e; e = e->a) {
+        if (e->kind == E_LOAD)
+            use_add(l, e->buf, KU_READ);
+        if (e->b)
+            use_expr(l, e->b);
+        if (e->c)
+            use_expr(l, e->c);
+    }
+}
+
+static void use_block(UseList *l, const Stmt *s)
+{
+    for (; s; s = s->next) {
+        if (s->kind == S_STORE)
+            use_add(l, s->buf, KU_WRITE);
+        use_expr(l, s->extent);
+        use_expr(l, s->index);
+        use_expr(l, s->value);
+        for (int i = 0; i < s->nargs; i++)
+            use_expr(l, s->args[i]);
+        use_block(l, s->body);
+        use_block(l, s->els);
+    }
+}
+
+static int by_buf(const void *x, const void *y)
+{
+    const KUse *a = x, *b = y;
+    return (a->buf > b->buf) - (a->buf < b->buf);
+}
+
+int kernel_uses(const Kernel *k, Arena *a, KUse **out)
+{
+    UseList l = {a, NULL, 0, 0};
+    use_block(&l, k->body);
+    if (l.n)
+        qsort(l.u, (size_t)l.n, sizeof *l.u, by_buf);
+    int n = 0;
+    for (int i = 0; i < l.n; i++) {
+        if (n && l.u[n - 1].buf == l.u[i].buf)
+            l.u[n - 1].rw |= l.u[i].rw;
+        else
+            l.u[n++] = l.u[i];
+    }
+    *out = l.u;
+    return n;
 }

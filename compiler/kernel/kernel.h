@@ -154,6 +154,7 @@ typedef struct Kernel {
     Stmt *body;
     Var *vars;
     int nvars, cap_vars;
+    struct NameSet *names; /* variable names taken (kernel_add_var) */
 } Kernel;
 
 typedef struct Program {
@@ -206,6 +207,15 @@ int ke_equal(const Expr *x, const Expr *y);        /* structurally equal */
 Expr *ke_subst(Arena *a, Expr *e, int var, Expr *with);
 /* The same over every statement of a block, in place. */
 void stmt_subst(Arena *a, Stmt *s, int var, Expr *with);
+/* The buffers kernel k reads (KU_READ) and writes (KU_WRITE), sorted by
+ * buffer number; returns their count, the list allocated in `a`. Linear
+ * in the kernel's size, whatever the program's buffer count. */
+enum { KU_READ = 1, KU_WRITE = 2 };
+typedef struct KUse {
+    int buf;
+    int rw;    /* KU_READ | KU_WRITE */
+} KUse;
+int kernel_uses(const Kernel *k, Arena *a, KUse **out);
 const char *unop_name(UnOp op);
 const char *binop_name(BinOp op);
 const char *binop_c(BinOp op);                     /* infix, or NULL */

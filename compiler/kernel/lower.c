@@ -93,7 +93,15 @@ void lw_store(Lower *L, Node *n, int out, Expr *const *coords, Expr *value)
         for (int i = 0; i < L->nepi; i++) {
             Node *c = L->epi[i];
             Expr *args[64];
-            for (int j = 0; j < c->nin && j < 64; j++) {
+            if (c->nin > 64) {
+                lw_error(L, c, "more than 64 inputs are not supported");
+                return;
+            }
+            /* a value the next op may read twice gets a name: expression
+             * trees stay as small as the chain is long, never exponential */
+            if (i > 0 && value->kind != E_VAR && value->kind != E_CONST && value->kind != E_LOAD)
+                value = kb_v(&L->kb, kb_let(&L->kb, "e", value));
+            for (int j = 0; j < c->nin; j++) {
                 if (c->in[j] == VNONE)
                     args[j] = NULL;
                 else if (c->in[j] == v)

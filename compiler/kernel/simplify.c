@@ -1,7 +1,8 @@
 /*
  * simplify.c: tidy loop nests after lowering.
  *
- * Loops of extent 0 disappear; loops of extent 1 are replaced by their body
+ * Loops of extent 0 disappear, and so do loops and ifs whose body is
+ * empty; loops of extent 1 are replaced by their body
  * with the variable set to 0 (lowering opens a loop per dimension, batch 1
  * included); an if with a constant condition keeps only the branch taken.
  * Substitution rebuilds expressions through the folding constructors, so
@@ -46,6 +47,12 @@ static void simplify_block(Arena *a, Stmt **link)
         if (s->kind == S_LOOP || s->kind == S_IF) {
             simplify_block(a, &s->body);
             simplify_block(a, &s->els);
+            if (!s->body && !s->els) {
+                /* a loop (or if) left with nothing to run: an empty tensor's
+                 * outer loops must not spin */
+                link = splice(link, NULL);
+                continue;
+            }
         }
         link = &s->next;
     }

@@ -1,41 +1,144 @@
 /*
  * verify.c: the Kernel IR's invariants, checked after lowering and after
- * every loop pass in debug builds (and by the unit tests).
+ * every loop pass (and by the unit tests).
  *
  *  - a variable is used only inside the loop or after the let defining it;
  *  - loads and stores name existing buffers, with DT_INDEX indices;
  *  - stores write the buffer's dtype; assignments the variable's type;
  *  - both operands of a binary operator have one type; a select's
- *    condition is bool and its arms agree; loop extents are DT_INDEX.
+ *    condition is bool and its arms agree; loop extents are DT_INDEX;
+ *  - expressions are at most KILN_MAX_EXPR_DEPTH deep, so that every
+ *    recursive walk after this one (printers, interpreter, passes) is
+ *    bounded whatever the model;
+ *  - index arithmetic cannot overflow: the range of every DT_INDEX
+ *    expression is computed from the loop extents (interval arithmetic,
+ *    checked), and one that leaves int64 is an error, as is a kernel whose
+ *    loops would run more than KILN_MAX_WORK iterations. Values read from
+ *    memory or locals have no known range and are not judged.
  */
 #include "kernel.h"
 
 #include <stdio.h>
+#include <string.h>
+
+enum { KILN_MAX_EXPR_DEPTH = 2000 };
+#define KILN_MAX_WORK ((int64_t)1 << 50)
+
+/* The values an index expression can take, when known. */
+typedef struct Range {
+    int known;
+    int64_t lo, hi;
+} Range;
 
 typedef struct Check {
     const Program *p;
     const Kernel *k;
     unsigned char *live; /* [nvars]: defined in the current scope */
+    Range *vr;           /* [nvars]: range of each loop variable */
+    int64_t work;        /* loop iterations of the kernel so far */
     Diag *d;
 } Check;
 
 static int bad(Check *c, const char *what)
 {
-    return diag_error(c->d, "kernel %s: invalid Kernel IR: %s", c->k->name, what);
+    /* the kernel's comment starts with the node it computes */
+    const char *cm = c->k->comment ? c->k->comment : "";
+    int n = (int)strcspn(cm, "\n");
+    return diag_error(c->d, "%.*s%skernel %s: invalid Kernel IR: %s", n, cm, n ? ": " : "", c->k->name, what);
 }
 
-static int expr_ok(Check *c, const Expr *e)
+static int overflow(Check *c, const char *what)
+{
+    const char *cm = c->k->comment ? c->k->comment : "";
+    int n = (int)strcspn(cm, "\n");
+    return diag_error(c->d, "%.*s%s%s (kernel %s)", n, cm, n ? ": " : "", what, c->k->name);
+}
+
+static Range top(void) { return (Range){0, 0, 0}; }
+static Range span(int64_t lo, int64_t hi) { return (Range){1, lo, hi}; }
+
+static int64_t min4(int64_t a, int64_t b, int64_t c, int64_t d)
+{
+    int64_t m = a < b ? a : b;
+    m = m < c ? m : c;
+    return m < d ? m : d;
+}
+
+static int64_t max4(int64_t a, int64_t b, int64_t c, int64_t d)
+{
+    int64_t m = a > b ? a : b;
+    m = m > c ? m : c;
+    return m > d ? m : d;
+}
+
+/* Range of x op y for index arithmetic; 1 when it leaves int64. */
+static int range_bin(BinOp op, Range x, Range y, Range *out)
+{
+    *out = top();
+    if (!x.known || !y.known)
+        return 0;
+    int64_t a, b, cc, dd;
+    switch (op) {
+    case B_ADD:
+        if (ck_add(x.lo, y.lo, &a) || ck_add(x.hi, y.hi, &b))
+            return 1;
+        *out = span(a, b);
+        return 0;
+    case B_SUB:
+        if (ck_sub(x.lo, y.hi, &a) || ck_sub(x.hi, y.lo, &b))
+            return 1;
+        *out = span(a, b);
+        return 0;
+    case B_MUL:
+        if (ck_mul(x.lo, y.lo, &a) || ck_mul(x.lo, y.hi, &b) || ck_mul(x.hi, y.lo, &cc) ||
+            ck_mul(x.hi, y.hi, &dd))
+            return 1;
+        *out = span(min4(a, b, cc, dd), max4(a, b, cc, dd));
+        return 0;
+    case B_DIV: case B_MOD:
+        /* by a positive constant: the results stay within the dividend's
+         * magnitude (C's truncating division and remainder) */
+        if (y.lo == y.hi && y.lo > 0) {
+            if (op == B_DIV)
+                *out = span(x.lo / y.lo, x.hi / y.lo);
+            else
+                *out = span(x.lo < 0 ? -(y.lo - 1) : 0, x.hi > 0 ? y.lo - 1 : 0);
+        }
+        return 0;
+    case B_MIN:
+        *out = span(x.lo < y.lo ? x.lo : y.lo, x.hi < y.hi ? x.hi : y.hi);
+        return 0;
+    case B_MAX:
+        *out = span(x.lo > y.lo ? x.lo : y.lo, x.hi > y.hi ? x.hi : y.hi);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static int expr_ok(Check *c, const Expr *e, int depth, Range *r)
 {
     char msg[256];
+    Range ra, rb, rc;
+    *r = top();
+    if (depth > KILN_MAX_EXPR_DEPTH) {
+        snprintf(msg, sizeof msg, "expression deeper than %d", KILN_MAX_EXPR_DEPTH);
+        return overflow(c, msg);
+    }
     switch (e->kind) {
     case E_CONST:
+        if (e->type == DT_INDEX)
+            *r = span(e->i, e->i);
         return 0;
     case E_VAR:
         if (e->var < 0 || e->var >= c->k->nvars || !c->live[e->var]) {
             snprintf(msg, sizeof msg, "variable %d used outside its scope", e->var);
             return bad(c, msg);
         }
-        return e->type != c->k->vars[e->var].type ? bad(c, "variable read with the wrong type") : 0;
+        if (e->type != c->k->vars[e->var].type)
+            return bad(c, "variable read with the wrong type");
+        *r = c->vr[e->var];
+        return 0;
     case E_LOAD:
         if (e->buf < 0 || e->buf >= c->p->nbufs)
             return bad(c, "load of a buffer that does not exist");
@@ -43,50 +146,93 @@ static int expr_ok(Check *c, const Expr *e)
             return bad(c, "load index is not an index expression");
         if (e->type != c->p->bufs[e->buf].dtype)
             return bad(c, "load type differs from its buffer's");
-        return expr_ok(c, e->a);
+        return expr_ok(c, e->a, depth + 1, &ra);
     case E_UNARY:
-        return expr_ok(c, e->a);
+        if (expr_ok(c, e->a, depth + 1, &ra))
+            return 1;
+        if (e->type == DT_INDEX && ra.known && e->op == U_NEG) {
+            if (ra.lo == INT64_MIN)
+                return overflow(c, "index arithmetic overflows");
+            *r = span(-ra.hi, -ra.lo);
+        }
+        return 0;
     case E_BINARY:
         if (e->a->type != e->b->type) {
             snprintf(msg, sizeof msg, "%s of %s and %s", binop_name((BinOp)e->op), dtype_name(e->a->type),
                      dtype_name(e->b->type));
             return bad(c, msg);
         }
-        return expr_ok(c, e->a) || expr_ok(c, e->b);
+        if (expr_ok(c, e->a, depth + 1, &ra) || expr_ok(c, e->b, depth + 1, &rb))
+            return 1;
+        if (e->type == DT_INDEX && range_bin((BinOp)e->op, ra, rb, r))
+            return overflow(c, "index arithmetic overflows");
+        return 0;
     case E_SELECT:
         if (e->a->type != DT_BOOL || e->b->type != e->c->type)
             return bad(c, "select with a non-bool condition or arms of different types");
-        return expr_ok(c, e->a) || expr_ok(c, e->b) || expr_ok(c, e->c);
+        if (expr_ok(c, e->a, depth + 1, &ra) || expr_ok(c, e->b, depth + 1, &rb) ||
+            expr_ok(c, e->c, depth + 1, &rc))
+            return 1;
+        if (rb.known && rc.known)
+            *r = span(rb.lo < rc.lo ? rb.lo : rc.lo, rb.hi > rc.hi ? rb.hi : rc.hi);
+        return 0;
     case E_BITCAST:
         if (dtype_size(e->type) != dtype_size(e->a->type) || e->type == DT_INDEX || e->a->type == DT_INDEX) {
             snprintf(msg, sizeof msg, "bitcast of %s to %s", dtype_name(e->a->type), dtype_name(e->type));
             return bad(c, msg);
         }
-        return expr_ok(c, e->a);
+        return expr_ok(c, e->a, depth + 1, &ra);
     case E_CAST:
+        if (expr_ok(c, e->a, depth + 1, &ra))
+            return 1;
+        /* integer constants and loop counters keep their range as an index */
+        if (e->type == DT_INDEX && dtype_is_int(e->a->type) && e->a->type != DT_U64)
+            *r = ra;
+        return 0;
     case E_BCAST:
-        return expr_ok(c, e->a);
+        return expr_ok(c, e->a, depth + 1, r);
     }
     return bad(c, "unknown expression kind");
 }
 
-static int block_ok(Check *c, const Stmt *s)
+static int value_ok(Check *c, const Expr *e)
 {
-    int defined[1024], nd = 0; /* lets of this block, undone at its end */
+    Range r;
+    return expr_ok(c, e, 0, &r);
+}
+
+/* A block's statements; lets defined in it are out of scope at its end. */
+static int block_ok(Check *c, const Stmt *s, int64_t trips)
+{
     int rc = 0;
+    const Stmt *first = s;
     for (; s && !rc; s = s->next) {
         switch (s->kind) {
-        case S_LOOP:
-            if (s->extent->type != DT_INDEX)
+        case S_LOOP: {
+            Range er;
+            if (s->extent->type != DT_INDEX) {
                 rc = bad(c, "loop extent is not an index expression");
-            else if (c->live[s->var])
-                rc = bad(c, "loop variable already defined");
-            else if (!(rc = expr_ok(c, s->extent))) {
-                c->live[s->var] = 1;
-                rc = block_ok(c, s->body);
-                c->live[s->var] = 0;
+                break;
             }
+            if (s->var < 0 || s->var >= c->k->nvars || c->live[s->var]) {
+                rc = bad(c, "loop variable already defined");
+                break;
+            }
+            if ((rc = expr_ok(c, s->extent, 0, &er)))
+                break;
+            int64_t n = er.known ? er.hi : 0, inner = trips;
+            if (er.known && n > 0 && ck_mul(trips, n, &inner))
+                inner = KILN_MAX_WORK + 1;
+            if (er.known && n > 0 && (ck_add(c->work, inner, &c->work) || c->work > KILN_MAX_WORK)) {
+                rc = overflow(c, "its loops would run more than 2^50 iterations");
+                break;
+            }
+            c->live[s->var] = 1;
+            c->vr[s->var] = er.known ? span(0, n > 0 ? n - 1 : 0) : top();
+            rc = block_ok(c, s->body, inner);
+            c->live[s->var] = 0;
             break;
+        }
         case S_STORE:
             if (s->buf < 0 || s->buf >= c->p->nbufs)
                 rc = bad(c, "store to a buffer that does not exist");
@@ -95,52 +241,56 @@ static int block_ok(Check *c, const Stmt *s)
             else if (s->value->type != c->p->bufs[s->buf].dtype)
                 rc = bad(c, "stored value's type differs from the buffer's");
             else
-                rc = expr_ok(c, s->index) || expr_ok(c, s->value);
+                rc = value_ok(c, s->index) || value_ok(c, s->value);
             break;
         case S_LET:
-            if ((rc = expr_ok(c, s->value)))
+            if (s->var < 0 || s->var >= c->k->nvars || c->live[s->var]) {
+                rc = bad(c, "let of a variable already defined");
+                break;
+            }
+            if ((rc = value_ok(c, s->value)))
                 break;
             if (s->value->type != c->k->vars[s->var].type)
                 rc = bad(c, "let of a value of another type");
             c->live[s->var] = 1;
-            if (nd < 1024)
-                defined[nd++] = s->var;
+            c->vr[s->var] = top(); /* assignments may change it */
             break;
         case S_ASSIGN:
-            if (!c->live[s->var])
+            if (s->var < 0 || s->var >= c->k->nvars || !c->live[s->var])
                 rc = bad(c, "assignment to an undefined variable");
             else if (s->value->type != c->k->vars[s->var].type)
                 rc = bad(c, "assignment of a value of another type");
             else
-                rc = expr_ok(c, s->value);
+                rc = value_ok(c, s->value);
             break;
         case S_IF:
             if (s->value->type != DT_BOOL)
                 rc = bad(c, "if condition is not bool");
             else
-                rc = expr_ok(c, s->value) || block_ok(c, s->body) || block_ok(c, s->els);
+                rc = value_ok(c, s->value) || block_ok(c, s->body, trips) || block_ok(c, s->els, trips);
             break;
         case S_CALL:
             for (int i = 0; i < s->nargs && !rc; i++)
-                rc = expr_ok(c, s->args[i]);
+                rc = value_ok(c, s->args[i]);
             break;
         }
     }
-    while (nd)
-        c->live[defined[--nd]] = 0;
+    for (s = first; s; s = s->next)
+        if (s->kind == S_LET)
+            c->live[s->var] = 0;
     return rc;
 }
 
 int prog_verify(const Program *p, Diag *d)
 {
-    for (int i = 0; i < p->nkernels; i++) {
+    Arena *a = arena_new();
+    int rc = 0;
+    for (int i = 0; i < p->nkernels && !rc; i++) {
         const Kernel *k = &p->kernels[i];
-        Arena *a = arena_new();
-        Check c = {p, k, arena_alloc(a, (size_t)k->nvars + 1), d};
-        int rc = block_ok(&c, k->body);
-        arena_free(a);
-        if (rc)
-            return 1;
+        Check c = {p, k, arena_alloc(a, (size_t)k->nvars + 1), arena_alloc(a, sizeof(Range) * (size_t)(k->nvars + 1)),
+                   0, d};
+        rc = block_ok(&c, k->body, 1);
     }
-    return 0;
+    arena_free(a);
+    return rc;
 }

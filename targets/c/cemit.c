@@ -352,6 +352,15 @@ static void expr(Out *o, const Expr *e, int need)
             fputc(')', f);
         } else if (e->type == DT_F32 && dtype_is_half(e->a->type)) {
             expr(o, e->a, need); /* f16/bf16 values are floats already */
+        } else if (dtype_is_float(e->a->type) && !dtype_is_float(e->type)) {
+            /* float to integer saturates (NaN is 0) and then wraps to the
+             * width, as the interpreter does: a plain C cast is undefined
+             * out of range */
+            open_paren(o, P_UNARY, need);
+            fprintf(f, "(%s)kiln_fto%s(", ctype(o, e->type), e->type == DT_U64 ? "u" : "i");
+            expr(o, e->a, 0);
+            fputc(')', f);
+            close_paren(o, P_UNARY, need);
         } else {
             open_paren(o, P_UNARY, need);
             fprintf(f, "(%s)", ctype(o, e->type));
@@ -374,19 +383,47 @@ static void indent(FILE *f, int depth)
         fputs("    ", f);
 }
 
+/* Text from the model (names, op types, its path) printed inside a C
+ * comment or string literal: bytes outside a small safe set are written as
+ * three-digit octal escapes, so no quote, backslash, newline, trigraph
+ * (??/), comment end or non-ASCII byte ever reaches the C source. In a
+ * string literal the escapes decode to the original bytes. */
+static void c_text(FILE *f, const char *s)
+{
+    static const char safe[] = " _-.,:;=+#@%&!|~^<>()[]{}'/$";
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        int ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                 strchr(safe, *c);
+        if (ok)
+            fputc(*c, f);
+        else
+            fprintf(f, "\\%03o", *c);
+    }
+}
+
+/* A block comment of kiln's text (its lines separated by \n), whose
+ * pieces from the model are escaped by c_text. */
 static void comment(FILE *f, int depth, const char *text)
 {
     indent(f, depth);
     fputs("/* ", f);
-    for (const char *c = text; *c; c++) {
-        if (*c == '*' && c[1] == '/')
-            fputs("* ", f);
-        else if (*c == '\n') {
+    for (const char *c = text; *c;) {
+        size_t n = strcspn(c, "\n");
+        char line[512];
+        while (n) {
+            size_t take = n < sizeof line - 1 ? n : sizeof line - 1;
+            memcpy(line, c, take);
+            line[take] = 0;
+            c_text(f, line);
+            c += take;
+            n -= take;
+        }
+        if (*c == '\n') {
+            c++;
             fputc('\n', f);
             indent(f, depth);
             fputs(" * ", f);
-        } else
-            fputc(*c, f);
+        }
     }
     fputs(" */\n", f);
 }
@@ -456,42 +493,12 @@ static void block(Out *o, const Stmt *s, int depth)
     }
 }
 
-/* ------------------------------------------------------ buffer usage */
-
-enum { USE_READ = 1, USE_WRITE = 2 };
-
-static void use_expr(unsigned char *use, const Expr *e)
-{
-    if (!e)
-        return;
-    if (e->kind == E_LOAD)
-        use[e->buf] |= USE_READ;
-    use_expr(use, e->a);
-    use_expr(use, e->b);
-    use_expr(use, e->c);
-}
-
-static void use_block(unsigned char *use, const Stmt *s)
-{
-    for (; s; s = s->next) {
-        if (s->kind == S_STORE)
-            use[s->buf] |= USE_WRITE;
-        use_expr(use, s->extent);
-        use_expr(use, s->index);
-        use_expr(use, s->value);
-        for (int i = 0; i < s->nargs; i++)
-            use_expr(use, s->args[i]);
-        use_block(use, s->body);
-        use_block(use, s->els);
-    }
-}
-
 /* ------------------------------------------------------------- files */
 
 /* Helpers with the Kernel IR's exact semantics, printed only when a kernel
  * uses them: float min/max propagate NaN (as numpy does); integer abs and
  * pow wrap at their type's width. */
-enum { H_MIN, H_MAX, H_ABS, H_POW, H_COUNT };
+enum { H_MIN, H_MAX, H_ABS, H_POW, H_FTOI, H_COUNT };
 
 static void need_expr(unsigned char need[H_COUNT][128], const Expr *e)
 {
@@ -503,6 +510,8 @@ static void need_expr(unsigned char need[H_COUNT][128], const Expr *e)
         need[H_POW][e->a->type] = 1;
     if (e->kind == E_UNARY && e->op == U_ABS && !dtype_is_float(e->a->type))
         need[H_ABS][e->a->type] = 1;
+    if (e->kind == E_CAST && dtype_is_float(e->a->type) && !dtype_is_float(e->type) && e->type != DT_BOOL)
+        need[H_FTOI][e->type == DT_U64] = 1;
     need_expr(need, e->a);
     need_expr(need, e->b);
     need_expr(need, e->c);
@@ -527,6 +536,13 @@ static void emit_helpers(FILE *f, const Program *p, const Dialect *dl)
     memset(need, 0, sizeof need);
     for (int i = 0; i < p->nkernels; i++)
         need_block(need, p->kernels[i].body);
+    if (need[H_FTOI][0])
+        fputs("static inline int64_t kiln_ftoi(double f)\n{\n"
+              "    return f != f ? 0 : f >= 9223372036854775807.0 ? INT64_MAX\n"
+              "         : f <= -9223372036854775808.0 ? INT64_MIN : (int64_t)f;\n}\n", f);
+    if (need[H_FTOI][1])
+        fputs("static inline uint64_t kiln_ftou(double f)\n{\n"
+              "    return f != f || f <= 0 ? 0 : f >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)f;\n}\n", f);
     for (int t = 0; t < 128; t++) {
         const char *n = dtype_name((DType)t), *c = t == DT_INDEX ? dl->index_type : dtype_value_ctype((DType)t);
         int isf = dtype_is_float((DType)t);
@@ -548,32 +564,35 @@ static void emit_helpers(FILE *f, const Program *p, const Dialect *dl)
     }
 }
 
+/* Is nm one of the names the C printer gives buffers (a kind letter, a
+ * number, an underscore)? A variable with such a name is renamed. */
+static int buffer_like(const char *nm)
+{
+    if (!strchr("xywt", nm[0]) || nm[1] < '0' || nm[1] > '9')
+        return 0;
+    size_t d = strspn(nm + 1, "0123456789");
+    return nm[1 + d] == '_';
+}
+
 static void emit_kernel(FILE *f, const Program *p, const Kernel *k, const Dialect *dl, Arena *a)
 {
-    unsigned char *use = arena_alloc(a, (size_t)p->nbufs + 1);
-    use_block(use, k->body);
+    KUse *use;
+    int nuse = kernel_uses(k, a, &use);
     Out o = {f, dl, p, k, arena_alloc(a, sizeof(char *) * (size_t)(k->nvars + 1))};
     for (int v = 0; v < k->nvars; v++) {
         const char *nm = k->vars[v].name;
-        for (int b = 0; b < p->nbufs; b++)
-            if (use[b] && !strcmp(p->bufs[b].name, nm))
-                nm = arena_printf(a, "%s_", nm);
-        o.vname[v] = nm;
+        o.vname[v] = buffer_like(nm) ? arena_printf(a, "%s_v", nm) : nm;
     }
     fputc('\n', f);
     if (k->comment)
         comment(f, 0, k->comment);
     fprintf(f, "%s %s(", dl->kernel_decl, k->name);
-    int first = 1;
-    for (int b = 0; b < p->nbufs; b++) {
-        if (!use[b])
-            continue;
-        const Buffer *bf = &p->bufs[b];
-        fprintf(f, "%s%s%s *%s %s", first ? "" : ", ", use[b] & USE_WRITE ? "" : "const ",
+    for (int i = 0; i < nuse; i++) {
+        const Buffer *bf = &p->bufs[use[i].buf];
+        fprintf(f, "%s%s%s *%s %s", i ? ", " : "", use[i].rw & KU_WRITE ? "" : "const ",
                 dtype_ctype(bf->dtype), dl->restrict_kw, bf->name);
-        first = 0;
     }
-    fprintf(f, "%s)\n{\n", first ? "void" : "");
+    fprintf(f, "%s)\n{\n", nuse ? "" : "void");
     block(&o, k->body, 1);
     fputs("}\n", f);
 }
@@ -598,19 +617,6 @@ static void buf_ptr(FILE *f, const Buffer *b, int writable)
     }
 }
 
-/* s as the body of a C string literal. */
-static void c_string(FILE *f, const char *s)
-{
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\')
-            fprintf(f, "\\%c", *c);
-        else if (*c < 32 || *c >= 127)
-            fprintf(f, "\\%03o", *c);
-        else
-            fputc(*c, f);
-    }
-}
-
 static void emit_tensor_table(FILE *f, const Program *p, const char *pre, const char *which,
                               const int *bufs, int n)
 {
@@ -618,7 +624,7 @@ static void emit_tensor_table(FILE *f, const Program *p, const char *pre, const 
     for (int i = 0; i < n; i++) {
         const Buffer *b = &p->bufs[bufs[i]];
         fputs("    {\"", f);
-        c_string(f, b->label);
+        c_text(f, b->label);
         fprintf(f, "\", %d, %d, {", (int)b->dtype, b->shape.rank);
         for (int d = 0; d < b->shape.rank; d++)
             fprintf(f, "%s%lld", d ? ", " : "", (long long)b->shape.dim[d]);
@@ -640,7 +646,9 @@ static int emit_header(const Program *p, const char *dir, const char *pre, int p
         up[n] = (char)(pre[n] >= 'a' && pre[n] <= 'z' ? pre[n] - 32 : pre[n]);
     up[n] = 0;
     char sh[160];
-    fprintf(f, "/* %s.h: generated by kiln from '%s'. */\n", pre, p->model);
+    fprintf(f, "/* %s.h: generated by kiln from '", pre);
+    c_text(f, p->model);
+    fputs("'. */\n", f);
     fprintf(f, "#ifndef %s_H\n#define %s_H\n\n#include <stdint.h>\n\n", up, up);
     fprintf(f, "#define %s_ARENA_BYTES %lld  /* scratch memory %s_run needs, 64-byte aligned */\n", up,
             (long long)p->arena_bytes, pre);
@@ -651,13 +659,15 @@ static int emit_header(const Program *p, const char *dir, const char *pre, int p
             up);
     for (int i = 0; i < p->ninputs; i++) {
         const Buffer *b = &p->bufs[p->inputs[i]];
-        fprintf(f, "/* input %d '%s': %s[%s] */\n", i, b->name, dtype_name(b->dtype),
-                shape_str(&b->shape, sh, sizeof sh));
+        fprintf(f, "/* input %d '", i);
+        c_text(f, b->label);
+        fprintf(f, "': %s[%s] */\n", dtype_name(b->dtype), shape_str(&b->shape, sh, sizeof sh));
     }
     for (int i = 0; i < p->noutputs; i++) {
         const Buffer *b = &p->bufs[p->outputs[i]];
-        fprintf(f, "/* output %d '%s': %s[%s] */\n", i, b->name, dtype_name(b->dtype),
-                shape_str(&b->shape, sh, sizeof sh));
+        fprintf(f, "/* output %d '", i);
+        c_text(f, b->label);
+        fprintf(f, "': %s[%s] */\n", dtype_name(b->dtype), shape_str(&b->shape, sh, sizeof sh));
     }
     fprintf(f,
             "\n/* Run the model once. inputs[i] and outputs[i] point to dense row-major\n"
@@ -744,7 +754,9 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
     if (!f)
         return diag_error(d, "cannot write %s", path);
     Arena *a = arena_new();
-    fprintf(f, "/* %s.c: generated by kiln from '%s'. Do not edit. */\n", pre, p->model);
+    fprintf(f, "/* %s.c: generated by kiln from '", pre);
+    c_text(f, p->model);
+    fputs("'. Do not edit. */\n", f);
     fprintf(f, "#include <math.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n\n");
     int half = 0;
     for (int i = 0; i < p->nbufs; i++)
@@ -773,25 +785,23 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
     fprintf(f, "    (void)inputs; (void)outputs; (void)mem; (void)w;\n");
     for (int i = 0; i < p->nguards; i++) {
         const Buffer *in = &p->bufs[p->guard_in[i]], *wb = &p->bufs[p->guard_w[i]];
-        fprintf(f, "    /* compiled for one value of input '%s' */\n", in->name);
+        fputs("    /* compiled for one value of input '", f);
+        c_text(f, in->label);
+        fputs("' */\n", f);
         fprintf(f, "    if (memcmp(inputs[%d], w + %lld, %lld))\n        return 1;\n", in->index,
                 (long long)wb->offset, (long long)(in->numel * dtype_size(in->dtype)));
     }
     for (int i = 0; i < p->nkernels; i++) {
         const Kernel *k = &p->kernels[i];
-        unsigned char *use = arena_alloc(a, (size_t)p->nbufs + 1);
-        use_block(use, k->body);
+        KUse *use;
+        int nuse = kernel_uses(k, a, &use);
         if (profile)
             fprintf(f, "    double t%d = kiln_now_ms();\n", i);
         fprintf(f, "    %s(", k->name);
-        int first = 1;
-        for (int b = 0; b < p->nbufs; b++) {
-            if (!use[b])
-                continue;
-            if (!first)
+        for (int j = 0; j < nuse; j++) {
+            if (j)
                 fputs(", ", f);
-            buf_ptr(f, &p->bufs[b], use[b] & USE_WRITE);
-            first = 0;
+            buf_ptr(f, &p->bufs[use[j].buf], use[j].rw & KU_WRITE);
         }
         fputs(");\n", f);
         if (profile)
