@@ -1,13 +1,19 @@
 #!/bin/sh
 # tests/install.sh: install kiln's build and test dependencies on Debian 12
 # (run as root). Does nothing when everything is already there.
+# The test suite also builds kiln with ASan+UBSan (gcc's libasan/libubsan)
+# and fuzzes it: clang and libclang-rt-14-dev (libFuzzer), llvm-14 (the
+# llvm-symbolizer that puts file:line in the sanitizers' stacks), and
+# python3-onnx/python3-numpy for the seeds and the structural mutator.
 set -e
 need=""
-for pkg in gcc pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libonnx-dev python3; do
+for pkg in gcc pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libonnx-dev python3 \
+           clang libclang-rt-14-dev llvm-14 python3-onnx python3-numpy; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
 done
 if [ -n "$need" ]; then
     echo "installing:$need" >&2
     apt-get update -qq
+    # shellcheck disable=SC2086
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
 fi

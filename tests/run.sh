@@ -2,7 +2,7 @@
 # tests/run.sh: kiln's whole test suite, the command README.md and .ci/run use.
 #
 #   sh tests/run.sh            install what is missing, build, run every suite
-#   sh tests/run.sh --no-install
+#   sh tests/run.sh --no-install [--no-asan] [--no-fuzz]
 #
 # Each suite prints one line per case, "PASS name" or "FAIL name: reason";
 # this script runs them all and ends with the line "N passed, N failed".
@@ -11,9 +11,25 @@
 # (tests/models), and the ONNX node conformance suite (tests/onnx: every
 # test listed in tests/onnx/expected_pass.txt must pass; docs/conformance.md
 # is rewritten with the result of all 1802).
+#
+# Then the same suites again with kiln built with AddressSanitizer and
+# UndefinedBehaviorSanitizer (build-asan/), their lines prefixed "asan/"
+# ("PASS asan/errors/..."): any sanitizer report aborts kiln, which fails
+# the case. Last, a short fuzzing run (tests/fuzz/run.sh: libFuzzer on the
+# whole compiler, then structural mutants on build-asan/kiln), lines
+# "PASS fuzz/...". docs/reliability.md says what these do.
 set -u
-cd "$(dirname "$0")/.."
-[ "${1:-}" = "--no-install" ] || sh tests/install.sh || exit 1
+cd "$(dirname "$0")/.." || exit 1
+install=1 asan=1 fuzz=1
+for arg in "$@"; do
+    case $arg in
+        --no-install) install=0 ;;
+        --no-asan) asan=0 ;;
+        --no-fuzz) fuzz=0 ;;
+        *) echo "usage: sh tests/run.sh [--no-install] [--no-asan] [--no-fuzz]" >&2; exit 2 ;;
+    esac
+done
+[ $install -eq 0 ] || sh tests/install.sh || exit 1
 sh tests/build.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 log=$(mktemp)
@@ -27,6 +43,42 @@ run_suite golden    sh tests/golden/run.sh build/kiln
 run_suite errors    sh tests/errors/run.sh build/kiln
 run_suite models    sh tests/models/run.sh build/kiln
 run_suite onnx      python3 tests/onnx/run_conformance.py --kiln build/kiln
+
+# --- the same suites on kiln built with ASan+UBSan
+# A sanitizer report aborts (status 134), which every suite counts as a
+# failure. Leaks are not checked: what kiln allocates lives until it exits.
+sanitized() {
+    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:detect_stack_use_after_return=0 \
+    UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
+        "$@" 2>&1 | sed -e 's/^PASS /PASS asan\//' -e 's/^FAIL /FAIL asan\//'
+}
+if [ $asan -eq 1 ]; then
+    blog=$(mktemp)
+    ok=1
+    if [ ! -f build-asan/build.ninja ]; then
+        rm -rf build-asan
+        meson setup build-asan -Db_sanitize=address,undefined >"$blog" 2>&1 || { ok=0; rm -rf build-asan; }
+    fi
+    [ $ok -eq 1 ] && { ninja -C build-asan >"$blog" 2>&1 || ok=0; }
+    if [ $ok -eq 1 ]; then
+        run_suite asan-unit    sanitized sh tests/unit/run.sh build-asan
+        run_suite asan-golden  sanitized sh tests/golden/run.sh build-asan/kiln
+        run_suite asan-errors  sanitized sh tests/errors/run.sh build-asan/kiln
+        run_suite asan-models  sanitized sh tests/models/run.sh build-asan/kiln
+        run_suite asan-onnx    sanitized python3 tests/onnx/run_conformance.py --kiln build-asan/kiln --no-doc
+    else
+        tail -n 20 "$blog" >&2
+        run_suite asan-build   echo "FAIL asan/build: building kiln with -Db_sanitize=address,undefined in build-asan failed (see above)"
+    fi
+    rm -f "$blog"
+fi
+
+# --- fuzzing: a short run (docs/reliability.md has the long one)
+if [ $fuzz -eq 1 ]; then
+    kiln=build-asan/kiln
+    [ -x "$kiln" ] || kiln=build/kiln
+    run_suite fuzz      sh tests/fuzz/run.sh --seconds 150 --mutate 150 --kiln "$kiln"
+fi
 
 passed=$(grep -c '^PASS ' "$log")
 failed=$(grep -c '^FAIL ' "$log")
