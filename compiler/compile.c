@@ -23,6 +23,17 @@
 /* Verify the IR between passes (a debug aid that also runs in tests). */
 static int verify_graph(Graph *g, int typed, Diag *d) { return graph_verify(g, typed, d); }
 
+/* Verify the Kernel IR after loop pass `pass`; with KILN_DUMP_PASSES set
+ * in the environment, print it to stderr first (a debugging aid). */
+static int verify_prog(Program *p, const char *pass, Diag *d)
+{
+    if (getenv("KILN_DUMP_PASSES")) {
+        fprintf(stderr, "=== after %s\n", pass);
+        prog_dump(p, stderr);
+    }
+    return prog_verify(p, d);
+}
+
 int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
                   const char *const *specialize, int nspecialize, Compiled *out, Diag *d)
 {
@@ -65,6 +76,22 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
     /* loops of extent 1 removed, constant conditions resolved */
     if (prog_simplify(p, d) || prog_verify(p, d))
         return 1;
+    if (o->opt >= 1) {
+        /* how each kernel runs: blocking, vector and parallel loops */
+        Machine mc = *machine_arch(o->arch);
+        mc.threads = o->threads;
+        if (prog_schedule(p, &mc, d) || verify_prog(p, "schedule", d))
+            return 1;
+        /* L_VECTOR loops become vector expressions */
+        if (prog_vectorize(p, d) || verify_prog(p, "vectorize", d))
+            return 1;
+        /* L_UNROLL loops become copies */
+        if (prog_unroll(p, d) || prog_simplify(p, d) || verify_prog(p, "unroll", d))
+            return 1;
+        /* register tiles become variables */
+        if (prog_promote(p, d) || verify_prog(p, "promote", d))
+            return 1;
+    }
     /* arena offsets by liveness, weight blob layout */
     if (prog_plan(p, d))
         return 1;
@@ -91,19 +118,30 @@ static const char build_sh[] =
     "# build.sh: builds the model from these sources; needs only a C compiler.\n"
     "#   sh build.sh          -> ./model (reads and writes TensorProto files)\n"
     "#   sh build.sh lib      -> ./libmodel.a and model.h\n"
-    "# CC and CFLAGS override the compiler and its flags. -fwrapv is not a\n"
-    "# tuning flag: kiln's integers wrap at their width, as in the Kernel IR.\n"
+    "# CC and CFLAGS override the compiler and its flags; the default was\n"
+    "# chosen for the machine kiln ran on (-march=native): to build for another,\n"
+    "# set CFLAGS, e.g. CFLAGS='-O3 -march=x86-64-v3 -ffp-contract=fast'.\n"
+    "# -fwrapv is not a tuning flag: kiln's integers wrap at their width, as\n"
+    "# in the Kernel IR.\n"
     "set -e\n"
     "cd \"$(dirname \"$0\")\"\n"
     "CC=${CC:-cc}\n"
     "CFLAGS=${CFLAGS:-%s}\n"
+    "# the thread pool (kiln_par.c), for a model compiled with --threads N > 1\n"
+    "POOL=\"%s\"\n"
     "if [ \"$1\" = lib ]; then\n"
     "    $CC -std=c99 $CFLAGS -fwrapv -Wall -Wextra -c model.c -o model.o\n"
     "    $CC -c weights.S -o weights.o\n"
+    "    objs=\"model.o weights.o\"\n"
+    "    if [ -n \"$POOL\" ]; then\n"
+    "        $CC -std=c99 $CFLAGS $POOL -Wall -Wextra -c kiln_par.c -o kiln_par.o\n"
+    "        objs=\"$objs kiln_par.o\"\n"
+    "    fi\n"
     "    rm -f libmodel.a\n"
-    "    ${AR:-ar} rcs libmodel.a model.o weights.o\n"
+    "    ${AR:-ar} rcs libmodel.a $objs\n"
     "else\n"
-    "    $CC -std=c99 $CFLAGS -fwrapv -Wall -Wextra -o model.tmp model.c weights.S kiln_rt.c kiln_main.c -lm\n"
+    "    $CC -std=c99 $CFLAGS -fwrapv -Wall -Wextra -o model.tmp model.c weights.S kiln_rt.c kiln_main.c \\\n"
+    "        ${POOL:+kiln_par.c $POOL} -lm\n"
     "    mv model.tmp model\n"
     "fi\n";
 
@@ -174,8 +212,15 @@ static int write_sources(Arena *a, const Compiled *c, const Options *o, const Ta
     for (const EmbeddedFile *f = kiln_embedded; f->name; f++)
         if (write_text(a, tmp, f->name, f->data, f->size, d))
             return 1;
-    const char *cflags = o->opt >= 3 ? "-O3 -march=native" : o->opt == 2 ? "-O2" : o->opt == 1 ? "-O1" : "-O0";
-    char *script = arena_printf(a, build_sh, cflags);
+    /* the host's instruction set; float contraction into FMA (the Kernel
+     * IR's reductions are reassociated anyway); libm calls that need not
+     * set errno, so that they vectorize */
+    const char *isa = machine_arch(o->arch)->cflags;
+    const char *cflags = o->opt >= 3   ? arena_printf(a, "-O3 %s -ffp-contract=fast -fno-math-errno", isa)
+                         : o->opt == 2 ? arena_printf(a, "-O2 %s -fno-math-errno", isa)
+                         : o->opt == 1 ? "-O1" : "-O0";
+    const char *pool = o->threads > 1 ? arena_printf(a, "-DKILN_PAR_THREADS=%d -pthread", o->threads) : "";
+    char *script = arena_printf(a, build_sh, cflags, pool);
     return write_text(a, tmp, "build.sh", script, strlen(script), d);
 }
 

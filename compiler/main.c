@@ -25,7 +25,8 @@ static const char usage_text[] =
     "options:\n"
     "  -o DIR               output folder (compile; check/bench keep their build there)\n"
     "  --target c           code generator (only c today)\n"
-    "  --arch ARCH          target machine (host only today)\n"
+    "  --arch ARCH          machine to schedule and build for: host (default), generic,\n"
+    "                       x86-64-avx2, x86-64-avx512, aarch64\n"
     "  --emit exe|lib|src   executable (default), static library, or sources only\n"
     "  --shape NAME=DIMS    bind an input's shape, e.g. --shape x=1x3x224x224\n"
     "  -O0 .. -O3           optimization level (default -O2)\n"
@@ -82,7 +83,7 @@ int main(int argc, char **argv)
     Options o = {0};
     o.target = "c";
     o.emit = "exe";
-    o.opt = 2;
+    o.opt = 3;
     o.threads = 1;
     o.rtol = 1e-3;
     o.atol = 1e-5;
@@ -114,8 +115,9 @@ int main(int argc, char **argv)
             o.target = val;
         } else if (!strcmp(a, "--arch")) {
             NEED();
-            if (strcmp(val, "host") && strcmp(val, "x86_64"))
-                return usage("unknown --arch '%s' (available: host)", val);
+            if (!machine_arch(val))
+                return usage("unknown --arch '%s' (available: host, generic, x86-64-avx2, x86-64-avx512, aarch64)",
+                             val);
             o.arch = val;
         } else if (!strcmp(a, "--emit")) {
             NEED();

@@ -18,6 +18,9 @@
 #include "kiln_f16.h"
 #include "kiln_rt.h"
 #include "model.h"
+#if MODEL_THREADS > 1
+#include "kiln_par.h"
+#endif
 
 #include <errno.h>
 #include <stdio.h>
@@ -132,6 +135,11 @@ static void print_profile(int runs)
 
 int main(int argc, char **argv)
 {
+#if MODEL_THREADS > 1
+    /* the pool starts before the first run, not inside it */
+    if (kiln_par_init(MODEL_THREADS))
+        fprintf(stderr, "model: could not start %d threads; running on one\n", MODEL_THREADS);
+#endif
     const char *ins[MODEL_NUM_INPUTS + 1] = {0};
     int nin = 0, bench = 0, quiet = 0, profile = 0;
     const char *outdir = NULL;
@@ -265,8 +273,8 @@ int main(int argc, char **argv)
         if (profile)
             print_profile(bench + 3);
 #endif
-        printf("median_ms=%.4f p10_ms=%.4f p90_ms=%.4f iters=%d threads=1\n", ms[bench / 2], ms[bench / 10],
-               ms[(bench * 9) / 10 < bench ? (bench * 9) / 10 : bench - 1], bench);
+        printf("median_ms=%.4f p10_ms=%.4f p90_ms=%.4f iters=%d threads=%d\n", ms[bench / 2], ms[bench / 10],
+               ms[(bench * 9) / 10 < bench ? (bench * 9) / 10 : bench - 1], bench, MODEL_THREADS);
         free(ms);
     }
     return 0;

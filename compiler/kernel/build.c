@@ -58,6 +58,13 @@ int kb_for_e(KB *b, const char *name, Expr *extent)
 
 int kb_for(KB *b, const char *name, int64_t extent) { return kb_for_e(b, name, ke_idx(b->a, extent)); }
 
+int kb_for_k(KB *b, const char *name, int64_t extent, IterKind iter)
+{
+    int var = kb_for(b, name, extent);
+    b->open[b->depth]->iter = iter;
+    return var;
+}
+
 void kb_end(KB *b)
 {
     assert(b->depth > 0);

@@ -8,6 +8,10 @@
  * type when cast or stored; integers wrap to their width; u64 divides and
  * compares unsigned; casts from float truncate. Every load and store is bounds
  * checked, which makes the interpreter the test oracle for lowering bugs.
+ * Vector expressions run lane by lane (eval's `l`): a ramp's lane is its
+ * base plus l strides, a broadcast the scalar, a masked-off load lane 0; a
+ * vector let or store computes all its lanes before it writes. The loop
+ * passes' unit tests compare a kernel before and after a pass here.
  */
 #include "kernel.h"
 #include "../../runtime/kiln_f16.h"
@@ -58,7 +62,7 @@ static int fail(Interp *in, const char *fmt, ...)
     return 1;
 }
 
-static Val eval(Interp *in, const Expr *e);
+static Val eval(Interp *in, const Expr *e, int l);
 
 static double unary_f(UnOp op, DType t, double x)
 {
@@ -91,9 +95,9 @@ static double unary_f(UnOp op, DType t, double x)
     }
 }
 
-static Val unary(Interp *in, const Expr *e)
+static Val unary(Interp *in, const Expr *e, int l)
 {
-    Val x = eval(in, e->a);
+    Val x = eval(in, e->a, l);
     DType t = e->a->type;
     UnOp op = (UnOp)e->op;
     if (op == U_ISNAN)
@@ -125,9 +129,9 @@ static Val ipow(DType t, int64_t b, int64_t e)
     return ival(t, r);
 }
 
-static Val binary(Interp *in, const Expr *e)
+static Val binary(Interp *in, const Expr *e, int l)
 {
-    Val x = eval(in, e->a), y = eval(in, e->b);
+    Val x = eval(in, e->a, l), y = eval(in, e->b, l);
     DType t = e->a->type, rt = e->type;
     BinOp op = (BinOp)e->op;
     if (dtype_is_float(t)) {
@@ -199,9 +203,9 @@ static Val binary(Interp *in, const Expr *e)
     }
 }
 
-static Val cast(Interp *in, const Expr *e)
+static Val cast(Interp *in, const Expr *e, int l)
 {
-    Val x = eval(in, e->a);
+    Val x = eval(in, e->a, l);
     DType from = e->a->type, to = e->type;
     if (to == DT_BOOL)
         return ival(to, dtype_is_float(from) ? x.f != 0 : x.i != 0);
@@ -230,9 +234,9 @@ static Val cast(Interp *in, const Expr *e)
 
 /* The bits of a value of one type read as another of the same width:
  * stored as the first (f16/bf16 round to their bits), loaded as the second. */
-static Val bitcast(Interp *in, const Expr *e)
+static Val bitcast(Interp *in, const Expr *e, int l)
 {
-    Val x = eval(in, e->a);
+    Val x = eval(in, e->a, l);
     DType from = e->a->type, to = e->type;
     unsigned char bytes[8];
     if (dtype_is_float(from))
@@ -242,22 +246,23 @@ static Val bitcast(Interp *in, const Expr *e)
     return dtype_is_float(to) ? fval(to, dtype_get_f(to, bytes, 0)) : ival(to, dtype_get_i(to, bytes, 0));
 }
 
-static Val eval(Interp *in, const Expr *e)
+/* Lane l of e (scalars have one value, whatever l). */
+static Val eval(Interp *in, const Expr *e, int l)
 {
     Val zero = {0, 0};
     if (in->failed)
         return zero;
-    if (e->lanes != 1) {
-        fail(in, "vector expressions cannot be interpreted");
-        return zero;
-    }
+    if (e->lanes == 1)
+        l = 0;
     switch (e->kind) {
     case E_CONST:
         return dtype_is_float(e->type) ? fval(e->type, e->f) : ival(e->type, e->i);
     case E_VAR:
-        return in->vars[e->var];
+        return in->vars[e->var * KILN_MAX_LANES + l];
     case E_LOAD: {
-        Val ix = eval(in, e->a);
+        if (e->b && !eval(in, e->b, l).i)
+            return zero; /* a masked-off lane reads nothing */
+        Val ix = eval(in, e->a, l);
         const Buffer *b = &in->p->bufs[e->buf];
         if (ix.i < 0 || ix.i >= b->numel) {
             fail(in, "load of %s[%lld] outside its %lld elements", b->name, (long long)ix.i,
@@ -269,17 +274,33 @@ static Val eval(Interp *in, const Expr *e)
                                         : ival(b->dtype, dtype_get_i(b->dtype, m, ix.i));
     }
     case E_UNARY:
-        return unary(in, e);
+        return unary(in, e, l);
     case E_BINARY:
-        return binary(in, e);
+        return binary(in, e, l);
     case E_SELECT:
-        return eval(in, e->a).i ? eval(in, e->b) : eval(in, e->c);
+        return eval(in, e->a, l).i ? eval(in, e->b, l) : eval(in, e->c, l);
     case E_CAST:
-        return cast(in, e);
+        return cast(in, e, l);
     case E_BITCAST:
-        return bitcast(in, e);
+        return bitcast(in, e, l);
     case E_BCAST:
-        return eval(in, e->a);
+        return eval(in, e->a, 0);
+    case E_RAMP: {
+        Val base = eval(in, e->a, 0);
+        return ival(e->type, (int64_t)((uint64_t)base.i + (uint64_t)e->i * (uint64_t)l));
+    }
+    case E_HREDUCE: {
+        /* lanes folded in order, as the binary operator would */
+        Expr ca = {.kind = E_CONST, .type = e->type, .lanes = 1}, cb = ca;
+        Expr step = {.kind = E_BINARY, .type = e->type, .lanes = 1, .op = e->op, .a = &ca, .b = &cb};
+        Val acc = eval(in, e->a, 0);
+        for (int i = 1; i < e->a->lanes && !in->failed; i++) {
+            Val x = eval(in, e->a, i);
+            ca.i = acc.i, ca.f = acc.f, cb.i = x.i, cb.f = x.f;
+            acc = binary(in, &step, 0);
+        }
+        return acc;
+    }
     }
     return zero;
 }
@@ -289,33 +310,44 @@ static int exec(Interp *in, const Stmt *s)
     for (; s && !in->failed; s = s->next) {
         switch (s->kind) {
         case S_LOOP: {
-            int64_t n = eval(in, s->extent).i;
+            int64_t n = eval(in, s->extent, 0).i;
             for (int64_t i = 0; i < n && !in->failed; i++) {
-                in->vars[s->var].i = i;
+                in->vars[s->var * KILN_MAX_LANES].i = i;
                 exec(in, s->body);
             }
             break;
         }
         case S_STORE: {
-            Val ix = eval(in, s->index), v = eval(in, s->value);
             const Buffer *b = &in->p->bufs[s->buf];
-            if (in->failed)
-                break;
-            if (ix.i < 0 || ix.i >= b->numel)
-                return fail(in, "store to %s[%lld] outside its %lld elements", b->name, (long long)ix.i,
-                            (long long)b->numel);
-            if (dtype_is_float(b->dtype))
-                dtype_set_f(b->dtype, in->mem[s->buf], ix.i, v.f);
-            else
-                dtype_set_i(b->dtype, in->mem[s->buf], ix.i, v.i);
+            for (int l = 0; l < s->index->lanes && !in->failed; l++) {
+                if (s->mask && !eval(in, s->mask, l).i)
+                    continue;
+                Val ix = eval(in, s->index, l), v = eval(in, s->value, l);
+                if (in->failed)
+                    break;
+                if (ix.i < 0 || ix.i >= b->numel)
+                    return fail(in, "store to %s[%lld] outside its %lld elements", b->name, (long long)ix.i,
+                                (long long)b->numel);
+                if (dtype_is_float(b->dtype))
+                    dtype_set_f(b->dtype, in->mem[s->buf], ix.i, v.f);
+                else
+                    dtype_set_i(b->dtype, in->mem[s->buf], ix.i, v.i);
+            }
             break;
         }
         case S_LET:
-        case S_ASSIGN:
-            in->vars[s->var] = eval(in, s->value);
+        case S_ASSIGN: {
+            /* every lane is computed from the old value before any is written */
+            Val tmp[KILN_MAX_LANES];
+            int lanes = s->value->lanes;
+            for (int l = 0; l < lanes; l++)
+                tmp[l] = eval(in, s->value, l);
+            for (int l = 0; l < lanes; l++)
+                in->vars[s->var * KILN_MAX_LANES + l] = tmp[l];
             break;
+        }
         case S_IF:
-            if (eval(in, s->value).i)
+            if (eval(in, s->value, 0).i)
                 exec(in, s->body);
             else
                 exec(in, s->els);
@@ -331,7 +363,7 @@ int kernel_interp(const Program *p, const Kernel *k, void **mem, Diag *d)
 {
     Arena *a = arena_new();
     Interp in = {p, k, mem, NULL, d, 0};
-    in.vars = arena_alloc(a, sizeof(Val) * (size_t)(k->nvars + 1));
+    in.vars = arena_alloc(a, sizeof(Val) * KILN_MAX_LANES * (size_t)(k->nvars + 1));
     exec(&in, k->body);
     arena_free(a);
     return in.failed;

@@ -53,7 +53,7 @@ int prog_add_buf(Program *p, const char *name, BufKind kind, DType t, const Shap
     /* the C name is kiln's own: a kind letter and the buffer's number make
      * it unique and never a C keyword or a libc macro (int, NAN, NULL);
      * the sanitized value name after them only helps a reader */
-    static const char kind_prefix[] = {'x', 'y', 'w', 't'};
+    static const char kind_prefix[] = {'x', 'y', 'w', 't', 'l'};
     const char *nm = arena_printf(p->arena, "%c%d_%s", kind_prefix[kind], id,
                                   c_ident(p->arena, name && *name ? name : "t", 32));
     b->name = nm;
@@ -66,6 +66,66 @@ int prog_add_buf(Program *p, const char *name, BufKind kind, DType t, const Shap
     b->value = -1;
     b->first = b->last = -1;
     return id;
+}
+
+Stmt *stmt_new(Arena *a, StmtKind kind)
+{
+    Stmt *s = arena_alloc(a, sizeof *s);
+    s->kind = kind;
+    return s;
+}
+
+Stmt *stmt_copy(Arena *a, const Stmt *s)
+{
+    Stmt *head = NULL, **tail = &head;
+    for (; s; s = s->next) {
+        Stmt *c = arena_alloc(a, sizeof *c);
+        *c = *s;
+        c->next = NULL;
+        c->body = stmt_copy(a, s->body);
+        c->els = stmt_copy(a, s->els);
+        if (s->nargs) {
+            c->args = arena_alloc(a, sizeof(Expr *) * (size_t)s->nargs);
+            for (int i = 0; i < s->nargs; i++)
+                c->args[i] = s->args[i];
+        }
+        *tail = c;
+        tail = &c->next;
+    }
+    return head;
+}
+
+/* Rename variable `from` to `to` in block s: its lets, assignments and
+ * every read. */
+void stmt_rename_var(Arena *a, Kernel *k, Stmt *s, int from, int to)
+{
+    Expr *with = ke_var(a, k, to);
+    for (; s; s = s->next) {
+        if ((s->kind == S_LET || s->kind == S_ASSIGN) && s->var == from)
+            s->var = to;
+        s->extent = ke_subst(a, s->extent, from, with);
+        s->index = ke_subst(a, s->index, from, with);
+        s->value = ke_subst(a, s->value, from, with);
+        s->mask = ke_subst(a, s->mask, from, with);
+        for (int i = 0; i < s->nargs; i++)
+            s->args[i] = ke_subst(a, s->args[i], from, with);
+        stmt_rename_var(a, k, s->body, from, to);
+        stmt_rename_var(a, k, s->els, from, to);
+    }
+}
+
+/* Give every let of block s a fresh variable. */
+void stmt_fresh_lets(Program *p, Kernel *k, Stmt *s)
+{
+    for (; s; s = s->next) {
+        if (s->kind == S_LET) {
+            const Var *v = &k->vars[s->var];
+            int nv = kernel_add_vec(p, k, v->name, v->type, v->lanes);
+            stmt_rename_var(p->arena, k, s, s->var, nv);
+        }
+        stmt_fresh_lets(p, k, s->body);
+        stmt_fresh_lets(p, k, s->els);
+    }
 }
 
 Kernel *prog_add_kernel(Program *p, const char *name)
@@ -143,6 +203,13 @@ int kernel_add_var(Program *p, Kernel *k, const char *name, DType t)
     return k->nvars - 1;
 }
 
+int kernel_add_vec(Program *p, Kernel *k, const char *name, DType t, int lanes)
+{
+    int v = kernel_add_var(p, k, name, t);
+    k->vars[v].lanes = lanes;
+    return v;
+}
+
 /* ------------------------------------------------------------ expressions */
 
 static Expr *mk(Arena *a, ExprKind kind, DType t)
@@ -182,6 +249,7 @@ Expr *ke_var(Arena *a, const Kernel *k, int var)
 {
     Expr *e = mk(a, E_VAR, k->vars[var].type);
     e->var = var;
+    e->lanes = k->vars[var].lanes;
     return e;
 }
 
@@ -190,6 +258,7 @@ Expr *ke_load(Arena *a, const Program *p, int buf, Expr *index)
     Expr *e = mk(a, E_LOAD, p->bufs[buf].dtype);
     e->buf = buf;
     e->a = index;
+    e->lanes = index->lanes;
     return e;
 }
 
@@ -258,10 +327,68 @@ Expr *ke_un(Arena *a, UnOp op, Expr *x)
     return e;
 }
 
+/* Ramp algebra, so that vectorized index arithmetic stays a ramp (and a
+ * stride-1 ramp is a contiguous access): ramp(b,s) + u = ramp(b+u, s),
+ * ramp + ramp adds bases and strides, ramp(b,s) * c = ramp(b*c, s*c). */
+static Expr *ramp_bin(Arena *a, BinOp op, Expr *x, Expr *y)
+{
+    int64_t c;
+    if (op == B_ADD || op == B_SUB) {
+        if (x->kind == E_RAMP && y->kind == E_RAMP && x->lanes == y->lanes)
+            return ke_ramp(a, ke_bin(a, op, x->a, y->a), op == B_ADD ? x->i + y->i : x->i - y->i, x->lanes);
+        if (x->kind == E_RAMP && y->lanes == 1)
+            return ke_ramp(a, ke_bin(a, op, x->a, y), x->i, x->lanes);
+        if (y->kind == E_RAMP && x->lanes == 1 && op == B_ADD)
+            return ke_ramp(a, ke_bin(a, op, x, y->a), y->i, y->lanes);
+        if (x->kind == E_RAMP && y->kind == E_BCAST)
+            return ke_ramp(a, ke_bin(a, op, x->a, y->a), x->i, x->lanes);
+        if (y->kind == E_RAMP && x->kind == E_BCAST && op == B_ADD)
+            return ke_ramp(a, ke_bin(a, op, x->a, y->a), y->i, y->lanes);
+    }
+    if (op == B_MUL) {
+        if (x->kind == E_RAMP && ke_is_const(y, &c))
+            return ke_ramp(a, ke_bin(a, op, x->a, y), x->i * c, x->lanes);
+        if (y->kind == E_RAMP && ke_is_const(x, &c))
+            return ke_ramp(a, ke_bin(a, op, x, y->a), y->i * c, y->lanes);
+    }
+    return NULL;
+}
+
 Expr *ke_bin(Arena *a, BinOp op, Expr *x, Expr *y)
 {
     DType t = binop_is_compare(op) ? DT_BOOL : x->type;
     int64_t cx, cy;
+    if (x->lanes != y->lanes) {
+        /* a scalar operand of a vector operation is broadcast */
+        Expr *r = dtype_is_int(x->type) || x->type == DT_INDEX ? ramp_bin(a, op, x, y) : NULL;
+        if (r)
+            return r;
+        if (x->lanes == 1)
+            x = ke_bcast(a, x, y->lanes);
+        else
+            y = ke_bcast(a, y, x->lanes);
+    }
+    if (x->kind == E_RAMP || y->kind == E_RAMP) {
+        Expr *r = ramp_bin(a, op, x, y);
+        if (r)
+            return r;
+    }
+    /* a comparison of a constant ramp with a constant decided for every
+     * lane (remainder masks of full blocks) */
+    if (binop_is_compare(op) && x->kind == E_RAMP && y->kind == E_BCAST && ke_is_const(x->a, &cx) &&
+        ke_is_const(y->a, &cy)) {
+        int64_t lo = x->i > 0 ? cx : cx + x->i * (x->lanes - 1), hi = x->i > 0 ? cx + x->i * (x->lanes - 1) : cx;
+        int all = -1; /* 1: true in every lane, 0: false in every lane */
+        switch (op) {
+        case B_LT: all = hi < cy ? 1 : lo >= cy ? 0 : -1; break;
+        case B_LE: all = hi <= cy ? 1 : lo > cy ? 0 : -1; break;
+        case B_GT: all = lo > cy ? 1 : hi <= cy ? 0 : -1; break;
+        case B_GE: all = lo >= cy ? 1 : hi < cy ? 0 : -1; break;
+        default: break;
+        }
+        if (all >= 0)
+            return ke_bcast(a, ke_int(a, DT_BOOL, all), x->lanes);
+    }
     int kx = ke_is_const(x, &cx), ky = ke_is_const(y, &cy);
     if (kx && ky && t != DT_U64 && x->type != DT_U64) {
         switch (op) {
@@ -294,6 +421,16 @@ Expr *ke_bin(Arena *a, BinOp op, Expr *x, Expr *y)
         }
     }
     int isint = dtype_is_int(t);
+    /* x1 + (t / c) * c + t % c = x1 + t: a flat index decoded into
+     * coordinates and flattened again (a tile's output pixel) */
+    if (op == B_ADD && isint && y->kind == E_BINARY && y->op == B_MOD) {
+        Expr *q = x, *rest = NULL;
+        if (x->kind == E_BINARY && x->op == B_ADD)
+            q = x->b, rest = x->a;
+        if (q->kind == E_BINARY && q->op == B_MUL && q->a->kind == E_BINARY && q->a->op == B_DIV &&
+            ke_equal(q->a->a, y->a) && ke_equal(q->a->b, y->b) && ke_equal(q->b, y->b))
+            return rest ? ke_bin(a, B_ADD, rest, y->a) : y->a;
+    }
     switch (op) {
     case B_ADD:
         if (is_fconst(y, 0) && !dtype_is_float(t)) return x;
@@ -329,6 +466,14 @@ Expr *ke_select(Arena *a, Expr *c, Expr *x, Expr *y)
     int64_t k;
     if (ke_is_const(c, &k))
         return k ? x : y;
+    int lanes = c->lanes > x->lanes ? c->lanes : x->lanes;
+    lanes = lanes > y->lanes ? lanes : y->lanes;
+    if (c->lanes != lanes)
+        c = ke_bcast(a, c, lanes);
+    if (x->lanes != lanes)
+        x = ke_bcast(a, x, lanes);
+    if (y->lanes != lanes)
+        y = ke_bcast(a, y, lanes);
     Expr *e = mk(a, E_SELECT, x->type);
     e->a = c;
     e->b = x;
@@ -355,6 +500,67 @@ Expr *ke_cast(Arena *a, DType t, Expr *x)
     return e;
 }
 
+Expr *ke_bcast(Arena *a, Expr *x, int lanes)
+{
+    if (x->lanes == lanes)
+        return x;
+    Expr *e = mk(a, E_BCAST, x->type);
+    e->a = x;
+    e->lanes = lanes;
+    return e;
+}
+
+Expr *ke_ramp(Arena *a, Expr *base, int64_t stride, int lanes)
+{
+    if (stride == 0)
+        return ke_bcast(a, base, lanes);
+    if (base->lanes > 1) /* a base that became a vector (substitution): add the steps */
+        return ke_bin(a, B_ADD, base, ke_ramp(a, ke_int(a, base->type, 0), stride, lanes));
+    Expr *e = mk(a, E_RAMP, base->type);
+    e->a = base;
+    e->i = stride;
+    e->lanes = lanes;
+    return e;
+}
+
+Expr *ke_hreduce(Arena *a, BinOp op, Expr *x)
+{
+    if (x->lanes == 1)
+        return x;
+    Expr *e = mk(a, E_HREDUCE, x->type);
+    e->op = op;
+    e->a = x;
+    return e;
+}
+
+Expr *ke_load_mask(Arena *a, const Program *p, int buf, Expr *index, Expr *mask)
+{
+    Expr *e = ke_load(a, p, buf, index);
+    e->lanes = index->lanes;
+    if (mask) {
+        int64_t k;
+        if (ke_is_const(mask->kind == E_BCAST ? mask->a : mask, &k) && k)
+            mask = NULL;
+        else if (mask->lanes != e->lanes)
+            mask = ke_bcast(a, mask, e->lanes);
+    }
+    e->b = mask;
+    return e;
+}
+
+int ke_uses_var(const Expr *e, int var)
+{
+    for (; e; e = e->a) {
+        if (e->kind == E_VAR && e->var == var)
+            return 1;
+        if (e->b && ke_uses_var(e->b, var))
+            return 1;
+        if (e->c && ke_uses_var(e->c, var))
+            return 1;
+    }
+    return 0;
+}
+
 Expr *ke_bitcast(Arena *a, DType t, Expr *x)
 {
     if (x->type == t)
@@ -374,7 +580,9 @@ int ke_equal(const Expr *x, const Expr *y)
     switch (x->kind) {
     case E_CONST: return dtype_is_float(x->type) ? x->f == y->f : x->i == y->i;
     case E_VAR: return x->var == y->var;
-    case E_LOAD: return x->buf == y->buf && ke_equal(x->a, y->a);
+    case E_LOAD: return x->buf == y->buf && ke_equal(x->a, y->a) && ke_equal(x->b, y->b);
+    case E_RAMP: return x->i == y->i && ke_equal(x->a, y->a);
+    case E_HREDUCE: return x->op == y->op && ke_equal(x->a, y->a);
     case E_UNARY: return x->op == y->op && ke_equal(x->a, y->a);
     case E_BINARY: return x->op == y->op && ke_equal(x->a, y->a) && ke_equal(x->b, y->b);
     case E_SELECT: return ke_equal(x->a, y->a) && ke_equal(x->b, y->b) && ke_equal(x->c, y->c);
@@ -393,13 +601,23 @@ Expr *ke_subst(Arena *a, Expr *e, int var, Expr *with)
     case E_VAR:
         return e->var == var ? with : e;
     case E_LOAD: {
-        Expr *ix = ke_subst(a, e->a, var, with);
-        if (ix == e->a)
+        Expr *ix = ke_subst(a, e->a, var, with), *m = ke_subst(a, e->b, var, with);
+        if (ix == e->a && m == e->b)
             return e;
         Expr *n = arena_alloc(a, sizeof *n);
         *n = *e;
         n->a = ix;
+        n->b = m;
+        n->lanes = ix->lanes;
         return n;
+    }
+    case E_RAMP: {
+        Expr *x = ke_subst(a, e->a, var, with);
+        return x == e->a ? e : ke_ramp(a, x, e->i, e->lanes);
+    }
+    case E_HREDUCE: {
+        Expr *x = ke_subst(a, e->a, var, with);
+        return x == e->a ? e : ke_hreduce(a, (BinOp)e->op, x);
     }
     case E_UNARY: {
         Expr *x = ke_subst(a, e->a, var, with);
@@ -424,12 +642,7 @@ Expr *ke_subst(Arena *a, Expr *e, int var, Expr *with)
     }
     case E_BCAST: {
         Expr *x = ke_subst(a, e->a, var, with);
-        if (x == e->a)
-            return e;
-        Expr *n = arena_alloc(a, sizeof *n);
-        *n = *e;
-        n->a = x;
-        return n;
+        return x == e->a ? e : ke_bcast(a, x, e->lanes);
     }
     }
     return e;
@@ -440,6 +653,7 @@ void stmt_subst(Arena *a, Stmt *s, int var, Expr *with)
     for (; s; s = s->next) {
         s->extent = ke_subst(a, s->extent, var, with);
         s->index = ke_subst(a, s->index, var, with);
+        s->mask = ke_subst(a, s->mask, var, with);
         s->value = ke_subst(a, s->value, var, with);
         for (int i = 0; i < s->nargs; i++)
             s->args[i] = ke_subst(a, s->args[i], var, with);
@@ -498,8 +712,19 @@ static int by_buf(const void *x, const void *y)
 
 int kernel_uses(const Kernel *k, Arena *a, KUse **out)
 {
+    return block_uses(k->body, 0, a, out);
+}
+
+int block_uses(const Stmt *s, int one, Arena *a, KUse **out)
+{
     UseList l = {a, NULL, 0, 0};
-    use_block(&l, k->body);
+    if (one) {
+        Stmt only = *s;
+        only.next = NULL;
+        use_block(&l, &only);
+    } else {
+        use_block(&l, s);
+    }
     if (l.n)
         qsort(l.u, (size_t)l.n, sizeof *l.u, by_buf);
     int n = 0;

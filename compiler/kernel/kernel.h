@@ -6,14 +6,32 @@
  * in order. A Kernel is a loop nest over flat buffers:
  *
  *   Stmt   loop | store | let/assign of a local | if | call of a runtime routine
- *   Expr   const | var | load | unary | binary | select | cast  (typed, lanes)
+ *   Expr   const | var | load | unary | binary | select | cast | bitcast |
+ *          broadcast | ramp | horizontal reduce     (typed, with lanes)
  *
  * Loops carry an extent (an Expr: constant after lowering, min(T, n - i*T)
- * after tiling) and a kind saying how they run: serial, parallel across
- * threads, vector lanes, unrolled, or mapped to a GPU grid. Expressions are
- * immutable once built and may be shared; statements form a mutable tree
- * that loop passes rewrite. Nothing in this IR names an ONNX operator: the
- * target printers see only loops, loads, stores and arithmetic.
+ * after tiling), an iteration kind and a loop kind. The iteration kind is a
+ * fact lowering states: IT_DATA loops write distinct elements in every
+ * iteration (they may be split, reordered, vectorized and run in
+ * parallel), IT_REDUCE loops only fold values into accumulators with an
+ * associative operator (acc = acc + x, max, min), IT_SERIAL loops promise
+ * nothing and no pass reorders them. The loop kind says how a loop runs:
+ * serial, parallel across threads, as the lanes of vector expressions,
+ * unrolled, or mapped to a GPU grid; passes set it.
+ *
+ * An expression has `lanes` (1 for a scalar). Vector lanes come from the
+ * vectorizer: a loop variable becomes a ramp (base, base+1, ...), scalars
+ * used with vectors are broadcast, a load whose index is a ramp of stride 1
+ * reads consecutive elements, and a mask (a bool vector) on a load or a
+ * store says which lanes touch memory (the others read as 0 and write
+ * nothing): remainders and borders are masks, not special code.
+ *
+ * Buffers have a storage scope: the caller's inputs and outputs, weights,
+ * the arena (intermediates and scratch live in one planned block), and
+ * BUF_LOCAL, storage private to one kernel (a register tile). Expressions
+ * are immutable once built and may be shared; statements form a mutable
+ * tree that loop passes rewrite. Nothing in this IR names an ONNX operator:
+ * the target printers see only loops, loads, stores and arithmetic.
  */
 #ifndef KILN_KERNEL_H
 #define KILN_KERNEL_H
@@ -68,7 +86,11 @@ typedef enum ExprKind {
     E_CAST,    /* (type) a: a value conversion */
     E_BITCAST, /* a's bits read as `type`, a type of the same width */
     E_BCAST,   /* a scalar a repeated across `lanes` */
+    E_RAMP,    /* lanes a, a + i, a + 2i, ... (a scalar integer base, i a constant stride) */
+    E_HREDUCE, /* the lanes of vector a combined by BinOp `op` (add, min, max) into a scalar */
 } ExprKind;
+
+enum { KILN_MAX_LANES = 16 }; /* widest vector the IR holds */
 
 typedef struct Expr {
     ExprKind kind;
@@ -79,7 +101,7 @@ typedef struct Expr {
     int buf;           /* E_LOAD: index into Program.bufs */
     int64_t i;         /* E_CONST integer/bool value (u64 stored as its bits) */
     double f;          /* E_CONST float value */
-    struct Expr *a, *b, *c; /* operands; E_LOAD index is a */
+    struct Expr *a, *b, *c; /* operands; E_LOAD: index a, mask b (NULL: every lane) */
 } Expr;
 
 typedef enum LoopKind {
@@ -90,6 +112,12 @@ typedef enum LoopKind {
     L_GPU_BLOCK,  /* one GPU block per iteration (blockIdx) */
     L_GPU_THREAD, /* one GPU thread per iteration (threadIdx) */
 } LoopKind;
+
+typedef enum IterKind {
+    IT_SERIAL,    /* no promise: iterations may depend on each other */
+    IT_DATA,      /* each iteration writes its own elements (data-parallel) */
+    IT_REDUCE,    /* iterations fold into accumulators with add/min/max */
+} IterKind;
 
 typedef enum StmtKind {
     S_LOOP,    /* for var in [0, extent): body */
@@ -107,11 +135,13 @@ typedef struct Stmt {
     int var;             /* S_LOOP, S_LET, S_ASSIGN: the variable */
     Expr *extent;        /* S_LOOP: iterations (an index expression) */
     LoopKind loop;       /* S_LOOP: how it runs */
+    IterKind iter;       /* S_LOOP: what its iterations promise */
     struct Stmt *body;   /* S_LOOP, S_IF: first statement of the block */
     struct Stmt *els;    /* S_IF: else block, or NULL */
     /* S_STORE */
     int buf;             /* destination buffer */
-    Expr *index;         /* S_STORE: element index (DT_INDEX) */
+    Expr *index;         /* S_STORE: element index (DT_INDEX), a vector for vector stores */
+    Expr *mask;          /* S_STORE: lanes written (bool), NULL for all */
     Expr *value;         /* S_STORE, S_LET, S_ASSIGN: value; S_IF: condition */
     /* S_CALL */
     const char *routine; /* runtime function name (kiln_rt_*) */
@@ -131,6 +161,7 @@ typedef enum BufKind {
     BUF_OUTPUT,   /* graph output: pointer from the caller */
     BUF_WEIGHT,   /* constant: bytes at `offset` in the weight blob */
     BUF_ARENA,    /* intermediate: `offset` in the arena (plan.c) */
+    BUF_LOCAL,    /* private to the one kernel that uses it (a register tile) */
 } BufKind;
 
 typedef struct Buffer {
@@ -176,11 +207,39 @@ typedef struct Program {
     int threads;         /* --threads */
 } Program;
 
+/* A machine, as the schedules see it (machine.c). */
+typedef struct Machine {
+    const char *name;     /* "x86-64-avx2" */
+    int vec_bytes;        /* bytes in a vector register */
+    int vec_regs;         /* vector registers */
+    int fma;              /* fused multiply-add */
+    int64_t l1, l2;       /* data cache bytes per core */
+    int threads;          /* threads the program may use (--threads) */
+    const char *cflags;   /* C compiler flags that select its instruction set */
+} Machine;
+
+/* ------------------------------------------------------------- machine.c */
+const Machine *machine_host(void);
+const Machine *machine_find(const char *name); /* NULL if unknown */
+/* The machine --arch names ("host" or NULL: machine_host()), NULL if
+ * unknown. */
+const Machine *machine_arch(const char *arch);
+
 /* -------------------------------------------------------------- kernel.c */
 Program *prog_new(Arena *a, const char *model);
 int prog_add_buf(Program *p, const char *name, BufKind kind, DType t, const Shape *s);
 Kernel *prog_add_kernel(Program *p, const char *name);
 int kernel_add_var(Program *p, Kernel *k, const char *name, DType t);
+/* A variable of `lanes` lanes (a vector local). */
+int kernel_add_vec(Program *p, Kernel *k, const char *name, DType t, int lanes);
+/* A fresh statement of the given kind (zeroed, not linked). */
+Stmt *stmt_new(Arena *a, StmtKind kind);
+/* A deep copy of block s (expressions shared: they are immutable). */
+Stmt *stmt_copy(Arena *a, const Stmt *s);
+/* Rename variable `from` to `to` in block s: its lets, assignments and reads. */
+void stmt_rename_var(Arena *a, Kernel *k, Stmt *s, int from, int to);
+/* Give every let of block s (a copy) a variable of its own. */
+void stmt_fresh_lets(Program *p, Kernel *k, Stmt *s);
 
 /* Expression constructors. They fold constants and simplify trivial
  * arithmetic (x*1, x+0, 0*x for integers) so lowered code stays readable. */
@@ -196,6 +255,17 @@ Expr *ke_select(Arena *a, Expr *c, Expr *x, Expr *y);
 Expr *ke_cast(Arena *a, DType t, Expr *x);
 /* x's bits as type t, which has x's width (f16/bf16: their 16 bits). */
 Expr *ke_bitcast(Arena *a, DType t, Expr *x);
+/* x (a scalar) in each of `lanes` lanes. */
+Expr *ke_bcast(Arena *a, Expr *x, int lanes);
+/* base, base + stride, ... over `lanes` lanes (base a scalar integer). */
+Expr *ke_ramp(Arena *a, Expr *base, int64_t stride, int lanes);
+/* The lanes of x folded by op (B_ADD, B_MIN, B_MAX) into a scalar. */
+Expr *ke_hreduce(Arena *a, BinOp op, Expr *x);
+/* A load of buf at index (a vector index gives a vector) whose lanes where
+ * mask is false read nothing and are 0; mask NULL means all. */
+Expr *ke_load_mask(Arena *a, const Program *p, int buf, Expr *index, Expr *mask);
+/* Does e read variable var? */
+int ke_uses_var(const Expr *e, int var);
 /* The smallest / largest value of t: -inf / inf for the float types, the
  * integer range's ends, 0 / 1 for bool (where max / min reductions start). */
 Expr *ke_lowest(Arena *a, DType t);
@@ -216,6 +286,8 @@ typedef struct KUse {
     int rw;    /* KU_READ | KU_WRITE */
 } KUse;
 int kernel_uses(const Kernel *k, Arena *a, KUse **out);
+/* The same for block s, or for the one statement s when `one`. */
+int block_uses(const Stmt *s, int one, Arena *a, KUse **out);
 const char *unop_name(UnOp op);
 const char *binop_name(BinOp op);
 const char *binop_c(BinOp op);                     /* infix, or NULL */
@@ -237,6 +309,8 @@ typedef struct KB {
 void kb_init(KB *b, Program *p, Kernel *k);
 int kb_for(KB *b, const char *name, int64_t extent);       /* returns the var */
 int kb_for_e(KB *b, const char *name, Expr *extent);
+/* kb_for with the loop's iteration kind (IT_DATA, IT_REDUCE). */
+int kb_for_k(KB *b, const char *name, int64_t extent, IterKind iter);
 void kb_end(KB *b);
 Expr *kb_v(KB *b, int var);                                 /* ke_var shorthand */
 int kb_let(KB *b, const char *name, Expr *init);           /* returns the var */
@@ -275,6 +349,38 @@ int prog_simplify(Program *p, Diag *d);
  * remainder with a min() extent. Returns 1 if the loop has no constant
  * extent. */
 int loop_split(Program *p, Kernel *k, Stmt *loop, int64_t factor, Stmt **out_inner);
+/* Split `loop` (constant extent n) into n / factor blocks of exactly
+ * `factor` iterations (the inner loop in *out_inner, NULL when there is no
+ * full block) and, when factor does not divide n, a tail loop of the last
+ * n % factor iterations placed right after it (*out_tail, else NULL). */
+int loop_split_peel(Program *p, Kernel *k, Stmt *loop, int64_t factor, Stmt **out_inner, Stmt **out_tail);
+
+/* ---------------------------------------------------------- schedule.c */
+/* Choose how each kernel runs on machine m and say so in the IR: loops
+ * split and marked L_VECTOR / L_UNROLL / L_PARALLEL, contractions register
+ * blocked with packed operands (contract.c). The passes after it carry the
+ * marks out. */
+int prog_schedule(Program *p, const Machine *m, Diag *d);
+
+/* ---------------------------------------------------------- contract.c */
+/* If kernel k is a contraction (a reduction nest acc += x * y), register
+ * block it for machine m with packed operands and return 1; else 0. */
+int contract_kernel(Program *p, Kernel *k, const Machine *m, Diag *d);
+
+/* --------------------------------------------------------- vectorize.c */
+/* Replace every L_VECTOR loop by its body on vector lanes (ramps, masks,
+ * vector locals, reduction partners); a loop that cannot be vectorized
+ * becomes L_SERIAL. */
+int prog_vectorize(Program *p, Diag *d);
+
+/* ------------------------------------------------------------ unroll.c */
+/* Replace every L_UNROLL loop of constant extent (at most 64) by copies of
+ * its body, each with its own locals; longer ones become L_SERIAL. */
+int prog_unroll(Program *p, Diag *d);
+
+/* ----------------------------------------------------------- promote.c */
+/* Turn BUF_LOCAL buffers accessed only at constant slots into variables. */
+int prog_promote(Program *p, Diag *d);
 
 /* -------------------------------------------------------------- plan.c */
 /* Give every BUF_ARENA buffer an offset: liveness over the kernel order,

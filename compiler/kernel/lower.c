@@ -136,7 +136,12 @@ int lw_temp(Lower *L, const char *name, DType t, const Shape *s)
     return prog_add_buf(L->p, name, BUF_ARENA, t, s);
 }
 
-void lw_loops(Lower *L, const Shape *s, const char *names, Expr **coords)
+Expr *lw_load_temp(Lower *L, int buf, Expr *const *coords)
+{
+    return ke_load(L->p->arena, L->p, buf, kb_flat(&L->kb, &L->p->bufs[buf].shape, coords));
+}
+
+void lw_loops_k(Lower *L, const Shape *s, const char *names, IterKind iter, Expr **coords)
 {
     int letters = names && (int)strlen(names) >= s->rank;
     for (int i = 0; i < s->rank; i++) {
@@ -145,8 +150,13 @@ void lw_loops(Lower *L, const Shape *s, const char *names, Expr **coords)
             snprintf(nm, sizeof nm, "%c", names[i]);
         else
             snprintf(nm, sizeof nm, "%.24s%d", names ? names : "i", i);
-        coords[i] = kb_v(&L->kb, kb_for(&L->kb, nm, s->dim[i]));
+        coords[i] = kb_v(&L->kb, kb_for_k(&L->kb, nm, s->dim[i], iter));
     }
+}
+
+void lw_loops(Lower *L, const Shape *s, const char *names, Expr **coords)
+{
+    lw_loops_k(L, s, names, IT_DATA, coords);
 }
 
 Expr *lw_index(Lower *L, const char *name, Expr *raw, int64_t dim)

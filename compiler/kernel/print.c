@@ -16,7 +16,8 @@
 #include <string.h>
 
 static const char *loop_kinds[] = {"for", "parallel", "vector", "unroll", "gpu_block", "gpu_thread"};
-static const char *buf_kinds[] = {"input", "output", "weight", "arena"};
+static const char *buf_kinds[] = {"input", "output", "weight", "arena", "local"};
+static const char *iter_kinds[] = {"", " [data]", " [reduce]"};
 
 static void print_expr(FILE *f, const Program *p, const Kernel *k, const Expr *e)
 {
@@ -40,7 +41,21 @@ static void print_expr(FILE *f, const Program *p, const Kernel *k, const Expr *e
     case E_LOAD:
         fprintf(f, "b%d[", e->buf);
         print_expr(f, p, k, e->a);
+        if (e->b) {
+            fputs(" if ", f);
+            print_expr(f, p, k, e->b);
+        }
         fputc(']', f);
+        break;
+    case E_RAMP:
+        fputs("ramp(", f);
+        print_expr(f, p, k, e->a);
+        fprintf(f, ", %lld, %d)", (long long)e->i, e->lanes);
+        break;
+    case E_HREDUCE:
+        fprintf(f, "h%s(", binop_name((BinOp)e->op));
+        print_expr(f, p, k, e->a);
+        fputc(')', f);
         break;
     case E_UNARY:
         fprintf(f, "%s(", unop_name((UnOp)e->op));
@@ -98,27 +113,36 @@ static void indent(FILE *f, int depth)
 static void print_block(FILE *f, const Program *p, const Kernel *k, const Stmt *s, int depth)
 {
     for (; s; s = s->next) {
-        if (s->comment) {
+        for (const char *c = s->comment; c && *c;) {
+            int n = (int)strcspn(c, "\n");
             indent(f, depth);
-            fprintf(f, "# %s\n", s->comment);
+            fprintf(f, "# %.*s\n", n, c);
+            c += n + (c[n] == '\n');
         }
         indent(f, depth);
         switch (s->kind) {
         case S_LOOP:
             fprintf(f, "%s %s < ", loop_kinds[s->loop], k->vars[s->var].name);
             print_expr(f, p, k, s->extent);
-            fputs(":\n", f);
+            fprintf(f, "%s:\n", iter_kinds[s->iter]);
             print_block(f, p, k, s->body, depth + 1);
             break;
         case S_STORE:
             fprintf(f, "store b%d[", s->buf);
             print_expr(f, p, k, s->index);
+            if (s->mask) {
+                fputs(" if ", f);
+                print_expr(f, p, k, s->mask);
+            }
             fputs("] = ", f);
             print_expr(f, p, k, s->value);
             fputc('\n', f);
             break;
         case S_LET:
-            fprintf(f, "let %s:%s = ", k->vars[s->var].name, dtype_name(k->vars[s->var].type));
+            fprintf(f, "let %s:%s", k->vars[s->var].name, dtype_name(k->vars[s->var].type));
+            if (k->vars[s->var].lanes > 1)
+                fprintf(f, "x%d", k->vars[s->var].lanes);
+            fputs(" = ", f);
             print_expr(f, p, k, s->value);
             fputc('\n', f);
             break;

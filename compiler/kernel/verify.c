@@ -7,6 +7,9 @@
  *  - stores write the buffer's dtype; assignments the variable's type;
  *  - both operands of a binary operator have one type; a select's
  *    condition is bool and its arms agree; loop extents are DT_INDEX;
+ *  - lanes agree: operands of one operation have the same lane count, a
+ *    load has its index's lanes and a bool mask of as many, a ramp's base
+ *    and a loop's extent are scalars, a horizontal reduce takes a vector;
  *  - expressions are at most KILN_MAX_EXPR_DEPTH deep, so that every
  *    recursive walk after this one (printers, interpreter, passes) is
  *    bounded whatever the model;
@@ -121,6 +124,8 @@ static int expr_ok(Check *c, const Expr *e, int depth, Range *r)
     char msg[256];
     Range ra, rb, rc;
     *r = top();
+    if (e->lanes < 1 || e->lanes > KILN_MAX_LANES)
+        return bad(c, "expression with an invalid lane count");
     if (depth > KILN_MAX_EXPR_DEPTH) {
         snprintf(msg, sizeof msg, "expression deeper than %d", KILN_MAX_EXPR_DEPTH);
         return overflow(c, msg);
@@ -135,8 +140,8 @@ static int expr_ok(Check *c, const Expr *e, int depth, Range *r)
             snprintf(msg, sizeof msg, "variable %d used outside its scope", e->var);
             return bad(c, msg);
         }
-        if (e->type != c->k->vars[e->var].type)
-            return bad(c, "variable read with the wrong type");
+        if (e->type != c->k->vars[e->var].type || e->lanes != c->k->vars[e->var].lanes)
+            return bad(c, "variable read with the wrong type or lanes");
         *r = c->vr[e->var];
         return 0;
     case E_LOAD:
@@ -146,8 +151,29 @@ static int expr_ok(Check *c, const Expr *e, int depth, Range *r)
             return bad(c, "load index is not an index expression");
         if (e->type != c->p->bufs[e->buf].dtype)
             return bad(c, "load type differs from its buffer's");
+        if (e->a->lanes != e->lanes || (e->b && (e->b->type != DT_BOOL || e->b->lanes != e->lanes)))
+            return bad(c, "load whose index or mask has other lanes than the load");
+        return expr_ok(c, e->a, depth + 1, &ra) || (e->b && expr_ok(c, e->b, depth + 1, &rb));
+    case E_RAMP:
+        if (e->a->lanes != 1 || !dtype_is_int(e->a->type) || e->lanes < 2)
+            return bad(c, "ramp of a vector or non-integer base");
+        if (expr_ok(c, e->a, depth + 1, &ra))
+            return 1;
+        if (ra.known) {
+            int64_t span_, lo, hi;
+            if (ck_mul(e->i, e->lanes - 1, &span_) || ck_add(ra.lo, span_ < 0 ? span_ : 0, &lo) ||
+                ck_add(ra.hi, span_ > 0 ? span_ : 0, &hi))
+                return overflow(c, "index arithmetic overflows");
+            *r = span(lo, hi);
+        }
+        return 0;
+    case E_HREDUCE:
+        if (e->a->lanes < 2 || e->lanes != 1 || (e->op != B_ADD && e->op != B_MIN && e->op != B_MAX))
+            return bad(c, "horizontal reduce of a scalar, or by an operator other than add, min, max");
         return expr_ok(c, e->a, depth + 1, &ra);
     case E_UNARY:
+        if (e->a->lanes != e->lanes)
+            return bad(c, "unary operator changes lanes");
         if (expr_ok(c, e->a, depth + 1, &ra))
             return 1;
         if (e->type == DT_INDEX && ra.known && e->op == U_NEG) {
@@ -162,6 +188,8 @@ static int expr_ok(Check *c, const Expr *e, int depth, Range *r)
                      dtype_name(e->b->type));
             return bad(c, msg);
         }
+        if (e->a->lanes != e->lanes || e->b->lanes != e->lanes)
+            return bad(c, "binary operator on operands of different lanes");
         if (expr_ok(c, e->a, depth + 1, &ra) || expr_ok(c, e->b, depth + 1, &rb))
             return 1;
         if (e->type == DT_INDEX && range_bin((BinOp)e->op, ra, rb, r))
@@ -170,6 +198,8 @@ static int expr_ok(Check *c, const Expr *e, int depth, Range *r)
     case E_SELECT:
         if (e->a->type != DT_BOOL || e->b->type != e->c->type)
             return bad(c, "select with a non-bool condition or arms of different types");
+        if (e->a->lanes != e->lanes || e->b->lanes != e->lanes || e->c->lanes != e->lanes)
+            return bad(c, "select whose operands have different lanes");
         if (expr_ok(c, e->a, depth + 1, &ra) || expr_ok(c, e->b, depth + 1, &rb) ||
             expr_ok(c, e->c, depth + 1, &rc))
             return 1;
@@ -190,6 +220,8 @@ static int expr_ok(Check *c, const Expr *e, int depth, Range *r)
             *r = ra;
         return 0;
     case E_BCAST:
+        if (e->a->lanes != 1)
+            return bad(c, "broadcast of a vector");
         return expr_ok(c, e->a, depth + 1, r);
     }
     return bad(c, "unknown expression kind");
@@ -210,7 +242,7 @@ static int block_ok(Check *c, const Stmt *s, int64_t trips)
         switch (s->kind) {
         case S_LOOP: {
             Range er;
-            if (s->extent->type != DT_INDEX) {
+            if (s->extent->type != DT_INDEX || s->extent->lanes != 1) {
                 rc = bad(c, "loop extent is not an index expression");
                 break;
             }
@@ -240,8 +272,11 @@ static int block_ok(Check *c, const Stmt *s, int64_t trips)
                 rc = bad(c, "store index is not an index expression");
             else if (s->value->type != c->p->bufs[s->buf].dtype)
                 rc = bad(c, "stored value's type differs from the buffer's");
+            else if (s->value->lanes != s->index->lanes ||
+                     (s->mask && (s->mask->type != DT_BOOL || s->mask->lanes != s->index->lanes)))
+                rc = bad(c, "store whose index, value and mask lanes differ");
             else
-                rc = value_ok(c, s->index) || value_ok(c, s->value);
+                rc = value_ok(c, s->index) || value_ok(c, s->value) || (s->mask && value_ok(c, s->mask));
             break;
         case S_LET:
             if (s->var < 0 || s->var >= c->k->nvars || c->live[s->var]) {
@@ -250,22 +285,22 @@ static int block_ok(Check *c, const Stmt *s, int64_t trips)
             }
             if ((rc = value_ok(c, s->value)))
                 break;
-            if (s->value->type != c->k->vars[s->var].type)
-                rc = bad(c, "let of a value of another type");
+            if (s->value->type != c->k->vars[s->var].type || s->value->lanes != c->k->vars[s->var].lanes)
+                rc = bad(c, "let of a value of another type or lanes");
             c->live[s->var] = 1;
             c->vr[s->var] = top(); /* assignments may change it */
             break;
         case S_ASSIGN:
             if (s->var < 0 || s->var >= c->k->nvars || !c->live[s->var])
                 rc = bad(c, "assignment to an undefined variable");
-            else if (s->value->type != c->k->vars[s->var].type)
-                rc = bad(c, "assignment of a value of another type");
+            else if (s->value->type != c->k->vars[s->var].type || s->value->lanes != c->k->vars[s->var].lanes)
+                rc = bad(c, "assignment of a value of another type or lanes");
             else
                 rc = value_ok(c, s->value);
             break;
         case S_IF:
-            if (s->value->type != DT_BOOL)
-                rc = bad(c, "if condition is not bool");
+            if (s->value->type != DT_BOOL || s->value->lanes != 1)
+                rc = bad(c, "if condition is not a scalar bool");
             else
                 rc = value_ok(c, s->value) || block_ok(c, s->body, trips) || block_ok(c, s->els, trips);
             break;

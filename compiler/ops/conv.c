@@ -303,17 +303,28 @@ static void conv_open(Lower *L, Node *n, const ConvShape *cs, const char *commen
     window_names(r, "o", on);
     window_names(r, "k", kn);
     kb_comment(b, comment);
-    cn->n = kb_v(b, kb_for(b, "n", cs->N));
-    cn->m = kb_v(b, kb_for(b, "m", cs->M));
+    cn->n = kb_v(b, kb_for_k(b, "n", cs->N, IT_DATA));
+    cn->m = kb_v(b, kb_for_k(b, "m", cs->M, IT_DATA));
     for (int i = 0; i < r; i++)
-        cn->o[i] = kb_v(b, kb_for(b, on[i], cs->w.out[i]));
+        cn->o[i] = kb_v(b, kb_for_k(b, on[i], cs->w.out[i], IT_DATA));
     cn->acc = kb_let(b, "acc", cs->has_bias ? lw_load(L, n->in[2], &cn->m) : ke_const(lw_arena(L), t, 0));
-    cn->c = kb_v(b, kb_for(b, "c", cs->C / cs->group));
+    cn->c = kb_v(b, kb_for_k(b, "c", cs->C / cs->group, IT_REDUCE));
     for (int i = 0; i < r; i++)
-        cn->k[i] = kb_v(b, kb_for(b, kn[i], cs->w.k[i]));
+        cn->k[i] = kb_v(b, kb_for_k(b, kn[i], cs->w.k[i], IT_REDUCE));
 }
 
+static void conv_close_with(Lower *L, Node *n, const ConvShape *cs, const ConvNest *cn, Expr *cond, Expr *xv,
+                            Expr **wx);
+
 static void conv_close(Lower *L, Node *n, const ConvShape *cs, const ConvNest *cn, Expr *cond, Expr **ix, Expr **wx)
+{
+    conv_close_with(L, n, cs, cn, cond, lw_load(L, n->in[0], ix), wx);
+}
+
+/* conv_close with the input tap already loaded (from x, or from its padded
+ * copy). */
+static void conv_close_with(Lower *L, Node *n, const ConvShape *cs, const ConvNest *cn, Expr *cond, Expr *xv,
+                            Expr **wx)
 {
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
@@ -321,7 +332,7 @@ static void conv_close(Lower *L, Node *n, const ConvShape *cs, const ConvNest *c
     Expr *yc[KILN_MAX_RANK + 2];
     if (cond)
         kb_if(b, cond);
-    Expr *prod = ke_bin(a, B_MUL, lw_load(L, n->in[0], ix), lw_load(L, n->in[1], wx));
+    Expr *prod = ke_bin(a, B_MUL, xv, lw_load(L, n->in[1], wx));
     kb_assign(b, cn->acc, ke_bin(a, B_ADD, kb_v(b, cn->acc), prod));
     if (cond)
         kb_end(b);
@@ -349,6 +360,53 @@ static Expr *conv_in_channel(Arena *a, const ConvShape *cs, const ConvNest *cn)
     return ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_bin(a, B_DIV, cn->m, ke_idx(a, mg)), ke_idx(a, cg)), cn->c);
 }
 
+/* When some tap of a float Conv can fall in the padding: a scratch buffer
+ * xp [N, C, span...] holding x with a zero border, span covering every
+ * position a tap reaches, filled by a loop nest of its own. *wp becomes
+ * the geometry over xp (no padding: its origin is x's -p0) and *ps its
+ * shape. Returns xp's buffer, or -1 when no tap reaches the padding. */
+static int pad_input(Lower *L, Node *n, const ConvShape *cs, Window *wp, Shape *ps)
+{
+    Arena *a = lw_arena(L);
+    KB *b = lw_kb(L);
+    const Value *x = lw_in(L, n, 0);
+    const Window *w = &cs->w;
+    if (!dtype_is_float(x->dtype) || dtype_is_half(x->dtype))
+        return -1;
+    int any = 0;
+    for (int i = 0; i < w->rank; i++) {
+        int64_t hi = (w->out[i] - 1) * w->s[i] - w->p0[i] + (w->k[i] - 1) * w->d[i];
+        any |= w->out[i] > 0 && (w->p0[i] > 0 || hi >= w->in[i]);
+    }
+    if (!any)
+        return -1;
+    *ps = x->shape;
+    for (int i = 0; i < w->rank; i++) {
+        /* positions -p0 .. (out-1)*s - p0 + (k-1)*d (window_read checked these sums) */
+        ps->dim[i + 2] = (w->out[i] - 1) * w->s[i] + (w->k[i] - 1) * w->d[i] + 1;
+        wp->p0[i] = wp->p1[i] = 0;
+        wp->in[i] = ps->dim[i + 2];
+    }
+    int buf = lw_temp(L, arena_printf(a, "%s_padded", x->name), x->dtype, ps);
+    Expr *pc[KILN_MAX_RANK + 2], *xc[KILN_MAX_RANK + 2];
+    kb_comment(b, "xp[n, c, i...] = x[n, c, i - p0] inside x, else 0: the padded input");
+    lw_loops(L, ps, NULL, pc);
+    Expr *cond = NULL;
+    xc[0] = pc[0];
+    xc[1] = pc[1];
+    for (int i = 0; i < w->rank; i++) {
+        xc[i + 2] = ke_bin(a, B_SUB, pc[i + 2], ke_idx(a, w->p0[i]));
+        cond = and_cond(a, cond, idx_in_range(a, xc[i + 2], w->in[i]));
+    }
+    kb_if(b, cond);
+    kb_store(b, buf, kb_flat(b, ps, pc), lw_load(L, n->in[0], xc));
+    kb_else(b);
+    kb_store(b, buf, kb_flat(b, ps, pc), ke_const(a, x->dtype, 0));
+    kb_end(b);
+    lw_end_loops(L, ps);
+    return buf;
+}
+
 int lower_conv(Lower *L, Node *n)
 {
     Graph *g = lw_graph(L);
@@ -362,18 +420,24 @@ int lower_conv(Lower *L, Node *n)
     Expr *ix[KILN_MAX_RANK + 2], *wx[KILN_MAX_RANK + 2];
     ConvNest cn;
 
+    /* with padding, x is first copied into a zero-bordered scratch xp, so
+     * that the convolution itself reads every tap unconditionally */
+    Window wp = *w;
+    Shape ps;
+    int xp = pad_input(L, n, &cs, &wp, &ps); /* -1: x read in place */
     /* y[n, m, o...] = b[m] + sum_{c, k...} x[n, g*C/group + c, o*s - p0 + k*d...] * w[m, c, k...]
      * with g = m / (M/group) the group of output channel m; padding taps skipped */
     conv_open(L, n, &cs, "y[n, m, o...] = b[m] + sum_{c, k...} x[n, group(m)*Cg + c, o*s - p + k*d] * w[m, c, k...]", &cn);
     for (int i = 0; i < r; i++)
-        ix[i + 2] = window_coord(a, w, i, cn.o[i], cn.k[i]);
+        ix[i + 2] = window_coord(a, &wp, i, cn.o[i], cn.k[i]);
     ix[0] = cn.n;
     ix[1] = conv_in_channel(a, &cs, &cn);
     wx[0] = cn.m;
     wx[1] = cn.c;
     for (int i = 0; i < r; i++)
         wx[i + 2] = cn.k[i];
-    conv_close(L, n, &cs, &cn, window_inside(a, w, ix + 2), ix, wx);
+    Expr *xv = xp >= 0 ? lw_load_temp(L, xp, ix) : lw_load(L, n->in[0], ix);
+    conv_close_with(L, n, &cs, &cn, xp >= 0 ? NULL : window_inside(a, w, ix + 2), xv, wx);
     return 0;
 }
 

@@ -895,7 +895,7 @@ int lower_maxunpool(Lower *L, Node *n)
     /* y[at] = x[n, c, s...] with at = I[n, c, s...], a flat index into the
      * unpooled shape (moved into the larger output_shape); others skipped */
     kb_comment(b, "y[unflat(I[n, c, s...])] = x[n, c, s...] for I inside the unpooled shape");
-    lw_loops(L, xs, xs->rank == 4 ? "nchw" : xs->rank == 5 ? "ncdhw" : NULL, xc);
+    lw_loops_k(L, xs, xs->rank == 4 ? "nchw" : xs->rank == 5 ? "ncdhw" : NULL, IT_SERIAL, xc);
     Expr *at = let(b, "at", ke_cast(a, DT_INDEX, lw_load(L, n->in[1], xc)));
     kb_if(b, idx_in_range(a, at, shape_numel(&inferred)));
     Expr *dst = at;

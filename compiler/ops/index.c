@@ -288,7 +288,7 @@ int lower_scatter(Lower *L, Node *n)
         tuples.rank = q - 1;
         for (int j = p.k; j < xs->rank; j++)
             slice.dim[slice.rank++] = xs->dim[j];
-        lw_loops(L, &tuples, "t", uc);
+        lw_loops_k(L, &tuples, "t", IT_SERIAL, uc);
         ok = NULL;
         memcpy(tc, uc, sizeof(Expr *) * (size_t)(q - 1));
         for (int j = 0; j < p.k; j++) {
@@ -298,7 +298,7 @@ int lower_scatter(Lower *L, Node *n)
             ok = ok ? ke_bin(a, B_AND, ok, inj) : inj;
         }
         kb_if(b, ok);
-        lw_loops(L, &slice, "s", uc + q - 1);
+        lw_loops_k(L, &slice, "s", IT_SERIAL, uc + q - 1);
         for (int j = p.k; j < xs->rank; j++)
             yc[j] = uc[q - 1 + j - p.k];
         Expr *at = kb_flat(b, xs, yc);
@@ -309,7 +309,7 @@ int lower_scatter(Lower *L, Node *n)
         return 0;
     }
     /* y[u.. with u_axis replaced by indices[u..]] = f(that, updates[u..]) */
-    lw_loops(L, us, "u", uc);
+    lw_loops_k(L, us, "u", IT_SERIAL, uc);
     memcpy(yc, uc, sizeof(Expr *) * (size_t)xs->rank);
     yc[p.axis] = lw_index(L, "k", lw_load(L, n->in[1], uc), xs->dim[p.axis]);
     ok = idx_in_range(lw_arena(L), yc[p.axis], xs->dim[p.axis]);
@@ -396,7 +396,7 @@ int lower_tensorscatter(Lower *L, Node *n)
      * linear position outside the cache is skipped) */
     kb_comment(b, p.circular ? "y[b, .., (w[b] + s) mod len, ..] = update[b, .., s, ..]"
                              : "y[b, .., w[b] + s, ..] = update[b, .., s, ..]");
-    lw_loops(L, us, "u", uc);
+    lw_loops_k(L, us, "u", IT_SERIAL, uc);
     memcpy(yc, uc, sizeof(Expr *) * (size_t)xs->rank);
     Expr *at = uc[p.axis];
     int has_w = n->nin > 2 && n->in[2] != VNONE;

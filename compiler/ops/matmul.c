@@ -104,12 +104,12 @@ int lower_matmul(Lower *L, Node *n)
     DType t = g->values[n->out[0]].dtype;
     Expr *batch[KILN_MAX_RANK];
     for (int i = 0; i < nb; i++)
-        batch[i] = kb_v(b, kb_for(b, "b", s.full.dim[i]));
+        batch[i] = kb_v(b, kb_for_k(b, "b", s.full.dim[i], IT_DATA));
     /* y[m, n] = sum_k a[m, k] * b[k, n] */
-    Expr *m = kb_v(b, kb_for(b, "m", M));
-    Expr *nn = kb_v(b, kb_for(b, "n", N));
+    Expr *m = kb_v(b, kb_for_k(b, "m", M, IT_DATA));
+    Expr *nn = kb_v(b, kb_for_k(b, "n", N, IT_DATA));
     int acc = kb_let(b, "acc", ke_const(a, t, 0));
-    Expr *k = kb_v(b, kb_for(b, "k", K));
+    Expr *k = kb_v(b, kb_for_k(b, "k", K, IT_REDUCE));
     Expr *x = mm_load(L, n->in[0], &s.a, nb, batch, m, k, s.drop_m, 0);
     Expr *y = mm_load(L, n->in[1], &s.b, nb, batch, k, nn, 0, s.drop_n);
     kb_assign(b, acc, ke_bin(a, B_ADD, kb_v(b, acc), ke_bin(a, B_MUL, x, y)));
@@ -184,10 +184,10 @@ int lower_gemm(Lower *L, Node *n)
     int64_t M = out->shape.dim[0], N = out->shape.dim[1];
     int64_t K = g->values[n->in[0]].shape.dim[at.trans_a ? 0 : 1];
     /* y[m, n] = alpha * sum_k A'[m, k] B'[k, n] + beta * C[m, n] */
-    Expr *m = kb_v(b, kb_for(b, "m", M));
-    Expr *nn = kb_v(b, kb_for(b, "n", N));
+    Expr *m = kb_v(b, kb_for_k(b, "m", M, IT_DATA));
+    Expr *nn = kb_v(b, kb_for_k(b, "n", N, IT_DATA));
     int acc = kb_let(b, "acc", ke_const(a, t, 0));
-    Expr *k = kb_v(b, kb_for(b, "k", K));
+    Expr *k = kb_v(b, kb_for_k(b, "k", K, IT_REDUCE));
     Expr *ca[2] = {at.trans_a ? k : m, at.trans_a ? m : k};
     Expr *cb[2] = {at.trans_b ? nn : k, at.trans_b ? k : nn};
     kb_assign(b, acc, ke_bin(a, B_ADD, kb_v(b, acc), ke_bin(a, B_MUL, lw_load(L, n->in[0], ca), lw_load(L, n->in[1], cb))));

@@ -64,14 +64,15 @@
 
 /* Open one loop per dim i of s with sel[i] == which, named names[i], and
  * put the loop variables into coords. Returns the number opened. */
-static int open_dims(Lower *L, const Shape *s, const int *sel, int which, char names[][16], Expr **coords)
+static int open_dims(Lower *L, const Shape *s, const int *sel, int which, IterKind it, char names[][16],
+                     Expr **coords)
 {
     KB *b = lw_kb(L);
     int opened = 0;
     for (int i = 0; i < s->rank; i++) {
         if (sel[i] != which)
             continue;
-        coords[i] = kb_v(b, kb_for(b, arena_strdup(lw_arena(L), names[i]), s->dim[i]));
+        coords[i] = kb_v(b, kb_for_k(b, arena_strdup(lw_arena(L), names[i]), s->dim[i], it));
         opened++;
     }
     return opened;
@@ -149,18 +150,18 @@ static void span_outer(Lower *L, Span *sp)
     sp->nouter = 0;
     for (int i = 0; i < sp->s.rank; i++) {
         if (i == 1 && sp->group) {
-            sp->g = kb_v(b, kb_for(b, "g", sp->s.dim[1] / sp->group));
+            sp->g = kb_v(b, kb_for_k(b, "g", sp->s.dim[1] / sp->group, IT_DATA));
             sp->nouter++;
         }
         if (sp->sel[i])
             continue;
-        sp->coords[i] = kb_v(b, kb_for(b, arena_strdup(lw_arena(L), sp->names[i]), sp->s.dim[i]));
+        sp->coords[i] = kb_v(b, kb_for_k(b, arena_strdup(lw_arena(L), sp->names[i]), sp->s.dim[i], IT_DATA));
         sp->nouter++;
     }
 }
 
 /* Open the inner loops: sp->coords then address one element of x. */
-static void span_inner(Lower *L, Span *sp)
+static void span_inner(Lower *L, Span *sp, IterKind it)
 {
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
@@ -169,7 +170,7 @@ static void span_inner(Lower *L, Span *sp)
         if (!sp->sel[i])
             continue;
         int split = i == 1 && sp->group;
-        Expr *v = kb_v(b, kb_for(b, arena_strdup(a, sp->names[i]), split ? sp->group : sp->s.dim[i]));
+        Expr *v = kb_v(b, kb_for_k(b, arena_strdup(a, sp->names[i]), split ? sp->group : sp->s.dim[i], it));
         sp->coords[i] = split ? ke_bin(a, B_ADD, ke_bin(a, B_MUL, sp->g, ke_idx(a, sp->group)), v) : v;
         sp->ninner++;
     }
@@ -195,7 +196,7 @@ static int span_sum(Lower *L, Node *n, Span *sp, DType u, SumOf f, Expr *center,
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     int acc = kb_let(b, name, ke_const(a, u, 0));
-    span_inner(L, sp);
+    span_inner(L, sp, IT_REDUCE);
     Expr *x = span_x(L, n, sp, u);
     if (center)
         x = ke_bin(a, B_SUB, x, center);
@@ -384,7 +385,7 @@ int lower_batchnorm(Lower *L, Node *n)
     span_moments(L, n, &sp, t, &mean, &var);
     int sd = kb_let(b, "sd", ke_un(a, U_SQRT, ke_bin(a, B_ADD, kb_v(b, var), ke_const(a, t, at.eps))));
     /* y[n, c, ...] = scale[c] * (x - mean) / sd + B[c] */
-    span_inner(L, &sp);
+    span_inner(L, &sp, IT_DATA);
     Expr *y = bn_apply(a, span_x(L, n, &sp, t), kb_v(b, mean), kb_v(b, sd), bn_param(L, n, 1, sp.coords, t),
                        bn_param(L, n, 2, sp.coords, t));
     lw_store(L, n, 0, sp.coords, y);
@@ -449,7 +450,7 @@ int lower_instancenorm(Lower *L, Node *n)
     span_moments(L, n, &sp, t, &mean, &var);
     int sd = kb_let(b, "sd", ke_un(a, U_SQRT, ke_bin(a, B_ADD, kb_v(b, var), ke_const(a, t, eps))));
     /* y[n, c, ...] = scale[c] * (x - mean) / sd + B[c] */
-    span_inner(L, &sp);
+    span_inner(L, &sp, IT_DATA);
     Expr *y = bn_apply(a, span_x(L, n, &sp, t), kb_v(b, mean), kb_v(b, sd), lw_load(L, n->in[1], sp.coords + 1),
                        lw_load(L, n->in[2], sp.coords + 1));
     lw_store(L, n, 0, sp.coords, y);
@@ -528,7 +529,7 @@ int lower_layernorm(Lower *L, Node *n)
     span_moments(L, n, &sp, u, &mean, &var);
     int inv = kb_let(b, "inv", inv_sd(a, kb_v(b, var), u, at.eps));
     /* y[...] = cast((x - mean) * inv) * Scale + B */
-    span_inner(L, &sp);
+    span_inner(L, &sp, IT_DATA);
     Expr *dx = ke_bin(a, B_SUB, span_x(L, n, &sp, u), kb_v(b, mean));
     Expr *y = ke_bin(a, B_MUL, ke_cast(a, t, ke_bin(a, B_MUL, dx, kb_v(b, inv))),
                      lw_load_bcast(L, n->in[1], rank, sp.coords));
@@ -589,7 +590,7 @@ static void lower_hardmax(Lower *L, Node *n, const Shape *sub, const int *sel, c
         first[i] = sel[i] ? ke_idx(a, 0) : coords[i];
     int best = kb_let(b, "best", lw_load(L, n->in[0], first));
     int idx = kb_let(b, "idx", ke_idx(a, 0));
-    int loops = open_dims(L, s, sel, 1, names, coords);
+    int loops = open_dims(L, s, sel, 1, IT_SERIAL, names, coords);
     Expr *x = lw_load(L, n->in[0], coords), *bv = kb_v(b, best);
     Expr *nan = ke_bin(a, B_AND, ke_un(a, U_ISNAN, x), ke_un(a, U_NOT, ke_un(a, U_ISNAN, bv)));
     kb_if(b, ke_bin(a, B_OR, ke_bin(a, B_GT, x, bv), nan));
@@ -597,7 +598,7 @@ static void lower_hardmax(Lower *L, Node *n, const Shape *sub, const int *sel, c
     kb_assign(b, idx, kb_flat(b, sub, coords + lo));
     kb_end(b);
     lw_end_n(L, loops);
-    loops = open_dims(L, s, sel, 1, names, coords);
+    loops = open_dims(L, s, sel, 1, IT_DATA, names, coords);
     Expr *hit = ke_bin(a, B_EQ, kb_flat(b, sub, coords + lo), kb_v(b, idx));
     lw_store(L, n, 0, coords, ke_select(a, hit, ke_const(a, t, 1), ke_const(a, t, 0)));
     lw_end_n(L, loops);
@@ -626,7 +627,7 @@ int lower_softmax(Lower *L, Node *n)
             sub.dim[i - lo] = x->shape.dim[i];
     }
     red_names(rank, sel, names);
-    int outer = open_dims(L, &x->shape, sel, 0, names, coords);
+    int outer = open_dims(L, &x->shape, sel, 0, IT_DATA, names, coords);
     if (n->op == OP_HARDMAX) {
         lower_hardmax(L, n, &sub, sel, names, coords, lo);
         lw_end_n(L, outer);
@@ -634,17 +635,17 @@ int lower_softmax(Lower *L, Node *n)
     }
     /* pass 1: mx = max x */
     int mx = kb_let(b, "mx", ke_float(a, t, -INFINITY));
-    int loops = open_dims(L, &x->shape, sel, 1, names, coords);
+    int loops = open_dims(L, &x->shape, sel, 1, IT_REDUCE, names, coords);
     kb_assign(b, mx, ke_bin(a, B_MAX, kb_v(b, mx), lw_load(L, n->in[0], coords)));
     lw_end_n(L, loops);
     /* pass 2: sum = sum exp(x - mx) */
     int sum = kb_let(b, "sum", ke_const(a, t, 0));
-    loops = open_dims(L, &x->shape, sel, 1, names, coords);
+    loops = open_dims(L, &x->shape, sel, 1, IT_REDUCE, names, coords);
     Expr *sh = ke_bin(a, B_SUB, lw_load(L, n->in[0], coords), kb_v(b, mx));
     kb_assign(b, sum, ke_bin(a, B_ADD, kb_v(b, sum), ke_un(a, U_EXP, sh)));
     lw_end_n(L, loops);
     /* pass 3: y = exp(x - mx) / sum, or x - mx - log(sum) */
-    loops = open_dims(L, &x->shape, sel, 1, names, coords);
+    loops = open_dims(L, &x->shape, sel, 1, IT_DATA, names, coords);
     sh = ke_bin(a, B_SUB, lw_load(L, n->in[0], coords), kb_v(b, mx));
     Expr *y = n->op == OP_LOGSOFTMAX ? ke_bin(a, B_SUB, sh, ke_un(a, U_LOG, kb_v(b, sum)))
                                      : ke_bin(a, B_DIV, ke_un(a, U_EXP, sh), kb_v(b, sum));
@@ -683,7 +684,7 @@ int lower_rmsnorm(Lower *L, Node *n)
     int ss = span_sum(L, n, &sp, u, SUM_SQ, NULL, "ss");
     int inv = kb_let(b, "inv", inv_sd(a, ke_bin(a, B_DIV, kb_v(b, ss), ke_const(a, u, (double)sp.count)), u, at.eps));
     /* y[...] = cast(cast(x * inv, T), V) * scale */
-    span_inner(L, &sp);
+    span_inner(L, &sp, IT_DATA);
     Expr *y = ke_cast(a, v, ke_cast(a, t, ke_bin(a, B_MUL, span_x(L, n, &sp, u), kb_v(b, inv))));
     y = ke_bin(a, B_MUL, y, lw_load_bcast(L, n->in[1], x->shape.rank, sp.coords));
     lw_store(L, n, 0, sp.coords, y);
@@ -768,7 +769,7 @@ int lower_groupnorm(Lower *L, Node *n)
     span_moments(L, n, &sp, u, &mean, &var);
     int inv = kb_let(b, "inv", inv_sd(a, kb_v(b, var), u, at.eps));
     /* y[n, c, ...] = cast((x - mean) * inv) * scale[c] + bias[c]  ([g] before opset 21) */
-    span_inner(L, &sp);
+    span_inner(L, &sp, IT_DATA);
     Expr *const *pc = n->opset >= 21 ? &sp.coords[1] : &sp.g;
     Expr *dx = ke_bin(a, B_SUB, span_x(L, n, &sp, u), kb_v(b, mean));
     Expr *y = ke_bin(a, B_MUL, ke_cast(a, t, ke_bin(a, B_MUL, dx, kb_v(b, inv))), lw_load(L, n->in[1], pc));
@@ -833,7 +834,7 @@ int lower_mvn(Lower *L, Node *n)
     span_moments(L, n, &sp, u, &mean, &var);
     int sd = kb_let(b, "sd", ke_bin(a, B_ADD, ke_un(a, U_SQRT, kb_v(b, var)), ke_const(a, u, 1e-9)));
     /* y[...] = (x - mean) / (sqrt(var) + 1e-9) */
-    span_inner(L, &sp);
+    span_inner(L, &sp, IT_DATA);
     Expr *y = ke_bin(a, B_DIV, ke_bin(a, B_SUB, span_x(L, n, &sp, u), kb_v(b, mean)), kb_v(b, sd));
     lw_store(L, n, 0, sp.coords, ke_cast(a, t, y));
     lw_end_n(L, sp.ninner);
@@ -884,7 +885,7 @@ int lower_lpnorm(Lower *L, Node *n)
     int sum = span_sum(L, n, &sp, u, p == 1 ? SUM_ABS : SUM_SQ, NULL, "sum");
     int nrm = kb_let(b, "nrm", p == 1 ? kb_v(b, sum) : ke_un(a, U_SQRT, kb_v(b, sum)));
     /* y[...] = x / nrm, 0 where nrm == 0 */
-    span_inner(L, &sp);
+    span_inner(L, &sp, IT_DATA);
     Expr *zero = ke_const(a, u, 0);
     Expr *y = ke_select(a, ke_bin(a, B_EQ, kb_v(b, nrm), zero), zero,
                         ke_bin(a, B_DIV, span_x(L, n, &sp, u), kb_v(b, nrm)));

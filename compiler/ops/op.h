@@ -187,11 +187,18 @@ void lw_store(Lower *L, Node *n, int out, Expr *const *coords, Expr *value);
 int lw_const(Lower *L, const char *name, DType t, const Shape *s, const void *data);
 /* A scratch buffer live only during the current kernel. */
 int lw_temp(Lower *L, const char *name, DType t, const Shape *s);
+/* Load scratch buffer buf (lw_temp) at coords[rank of its shape]. */
+Expr *lw_load_temp(Lower *L, int buf, Expr *const *coords);
 /* Open one loop per dim of s; coords receive the variables. `names` gives
  * one letter per dim ("nchw") when it has at least rank letters; otherwise
  * it is a prefix ("o" -> o0, o1, ...); NULL means i0, i1, ... Close them
- * with lw_end_loops. */
+ * with lw_end_loops. The loops are IT_DATA: each iteration writes its own
+ * elements (the loops over an output's coordinates). */
 void lw_loops(Lower *L, const Shape *s, const char *names, Expr **coords);
+/* The same with another iteration kind: IT_SERIAL for loops whose
+ * iterations may write the same element (scatters), IT_REDUCE for loops
+ * that only fold into accumulators. */
+void lw_loops_k(Lower *L, const Shape *s, const char *names, IterKind iter, Expr **coords);
 void lw_end_loops(Lower *L, const Shape *s);
 /* Close the `count` innermost open loops. */
 void lw_end_n(Lower *L, int count);

@@ -171,15 +171,15 @@ int lower_pool(Lower *L, Node *n)
     case OP_AVERAGEPOOL: kb_comment(b, "y[n, c, o...] = sum_{k...} x[n, c, o*s - p + k*d] / count"); break;
     default: kb_comment(b, "y[n, c, o...] = (sum_{k...} |x[n, c, o*s - p + k*d]|^p)^(1/p)"); break;
     }
-    Expr *nn = kb_v(b, kb_for(b, "n", N));
-    Expr *c = kb_v(b, kb_for(b, "c", C));
+    Expr *nn = kb_v(b, kb_for_k(b, "n", N, IT_DATA));
+    Expr *c = kb_v(b, kb_for_k(b, "c", C, IT_DATA));
     for (int i = 0; i < r; i++)
-        o[i] = kb_v(b, kb_for(b, on[i], w->out[i]));
+        o[i] = kb_v(b, kb_for_k(b, on[i], w->out[i], IT_DATA));
     int acc = kb_let(b, "acc", n->op == OP_MAXPOOL ? ke_lowest(a, t) : ke_const(a, t, 0));
     int cnt = count ? kb_let(b, "cnt", ke_idx(a, 0)) : -1;
     int arg = indices ? kb_let(b, "arg", ke_int(a, DT_I64, -1)) : -1;
     for (int i = 0; i < r; i++)
-        k[i] = kb_v(b, kb_for(b, kn[i], w->k[i]));
+        k[i] = kb_v(b, kb_for_k(b, kn[i], w->k[i], indices ? IT_SERIAL : IT_REDUCE));
     for (int i = 0; i < r; i++)
         ix[i + 2] = window_coord(a, w, i, o[i], k[i]);
     if (count && pl.count_include_pad) {

@@ -315,7 +315,7 @@ int lower_dynquant(Lower *L, Node *n)
     kb_comment(b, "lo = min(0, min(x)), hi = max(0, max(x))");
     int lo = kb_let(b, "lo", ke_const(a, t, 0));
     int hi = kb_let(b, "hi", ke_const(a, t, 0));
-    lw_loops(L, xs, NULL, c);
+    lw_loops_k(L, xs, NULL, IT_REDUCE, c);
     Expr *x = lw_load(L, n->in[0], c);
     kb_assign(b, lo, BIN(B_MIN, kb_v(b, lo), x));
     kb_assign(b, hi, BIN(B_MAX, kb_v(b, hi), x));

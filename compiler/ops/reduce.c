@@ -120,7 +120,7 @@ static int open_dims(Lower *L, const Shape *s, const int *reduced, int which, Ex
         if (reduced[i] != which)
             continue;
         const char *name = arena_printf(lw_arena(L), "%c%d", which ? 'r' : 'i', i);
-        coords[i] = kb_v(b, kb_for(b, name, s->dim[i]));
+        coords[i] = kb_v(b, kb_for_k(b, name, s->dim[i], which ? IT_REDUCE : IT_DATA));
         opened++;
     }
     return opened;

@@ -381,21 +381,21 @@ static void matvec(RnnLower *q, const Step *s, const char *comment, int dst, int
     DType t = q->t;
     int64_t I = q->rn->input, H = q->rn->hidden, G = q->rn->ngates;
     kb_comment(b, comment);
-    Expr *gg = kb_v(b, kb_for(b, "g", rows));                  /* g in rows */
+    Expr *gg = kb_v(b, kb_for_k(b, "g", rows, IT_DATA));                  /* g in rows */
     Expr *row = BIN(B_ADD, gg, ke_idx(a, g0));
     Expr *wbc[2] = {s->d, row}, *rbc[2] = {s->d, BIN(B_ADD, row, ke_idx(a, G * H))};
     Expr *wb = with_x ? opt_load(q, 3, wbc) : NULL, *rb = v >= 0 ? opt_load(q, 3, rbc) : NULL;
     Expr *bias = wb && rb ? BIN(B_ADD, wb, rb) : wb ? wb : rb ? rb : K(0);
     int acc = kb_let(b, "acc", bias);
     if (with_x) {
-        Expr *k = kb_v(b, kb_for(b, "k", I));                   /* k in input */
+        Expr *k = kb_v(b, kb_for_k(b, "k", I, IT_REDUCE));      /* k in input */
         int l = q->rn->layout;
         Expr *xc[3] = {l ? s->b : s->t, l ? s->t : s->b, k}, *wc[3] = {s->d, row, k};
         kb_assign(b, acc, BIN(B_ADD, kb_v(b, acc), BIN(B_MUL, lw_load(L, q->n->in[0], xc), lw_load(L, q->n->in[1], wc))));
         kb_end(b);
     }
     if (v >= 0) {
-        Expr *k = kb_v(b, kb_for(b, "k", H));                   /* k in hidden */
+        Expr *k = kb_v(b, kb_for_k(b, "k", H, IT_REDUCE));      /* k in hidden */
         Expr *rc[3] = {s->d, row, k};
         Expr *vk = ke_load(a, b->p, v, BIN(B_ADD, vrow, k));
         kb_assign(b, acc, BIN(B_ADD, kb_v(b, acc), BIN(B_MUL, vk, lw_load(L, q->n->in[2], rc))));
@@ -420,7 +420,7 @@ static void lstm_step(RnnLower *q, const Step *s)
            q->gates, 0, 4 * H, 0, 1, q->h, hrow);
 
     kb_comment(b, "cell: c = f c + i g(gc), h = o h(c); Y[t, d, b] = h");
-    Expr *j = kb_v(b, kb_for(b, "j", H));                      /* j in hidden */
+    Expr *j = kb_v(b, kb_for_k(b, "j", H, IT_DATA));         /* j in hidden */
     Expr *slot = state_at(q, s->b, j);
     Expr *cp = kb_v(b, kb_let(b, "c_prev", ke_load(a, p, q->c, slot)));
     Expr *gate[4];
@@ -468,7 +468,7 @@ static void gru_step(RnnLower *q, const Step *s)
         matvec(q, s, "hr[j] = Rbh[j] + h[b, :] . Rh[d, j, :]", q->hr, 0, H, 2 * H, 0, q->h, hrow);
     } else {
         kb_comment(b, "rh = r h[b]");
-        Expr *k = kb_v(b, kb_for(b, "k", H));                  /* k in hidden */
+        Expr *k = kb_v(b, kb_for_k(b, "k", H, IT_DATA));       /* k in hidden */
         Expr *gr = gate_let(q, "gr", ke_load(a, p, q->gates, BIN(B_ADD, k, ke_idx(a, H))));
         Expr *rg = activation(a, t, &fn[0], gr);
         kb_store(b, q->rh, k, BIN(B_MUL, rg, ke_load(a, p, q->h, state_at(q, s->b, k))));
@@ -477,7 +477,7 @@ static void gru_step(RnnLower *q, const Step *s)
     }
 
     kb_comment(b, "cell: h = (1 - z) n + z h; Y[t, d, b] = h");
-    Expr *j = kb_v(b, kb_for(b, "j", H));                      /* j in hidden */
+    Expr *j = kb_v(b, kb_for_k(b, "j", H, IT_DATA));         /* j in hidden */
     Expr *slot = state_at(q, s->b, j);
     Expr *hp = kb_v(b, kb_let(b, "h_prev", ke_load(a, p, q->h, slot)));
     Expr *gz = gate_let(q, "gz", ke_load(a, p, q->gates, j));
@@ -506,7 +506,7 @@ static void rnn_step(RnnLower *q, const Step *s)
     matvec(q, s, "gates[j] = Wb[j] + Rb[j] + x[t, b, :] . W[d, j, :] + h[b, :] . R[d, j, :]", q->gates, 0, H, 0, 1,
            q->h, state_at(q, s->b, ke_idx(a, 0)));
     kb_comment(b, "h = f(gates); Y[t, d, b] = h");
-    Expr *j = kb_v(b, kb_for(b, "j", H));                      /* j in hidden */
+    Expr *j = kb_v(b, kb_for_k(b, "j", H, IT_DATA));         /* j in hidden */
     Expr *gh = gate_let(q, "gh", ke_load(a, b->p, q->gates, j));
     Expr *hn = kb_v(b, kb_let(b, "h_new", activation(a, t, &q->rn->fn[s->dir][0], gh)));
     kb_store(b, q->h, state_at(q, s->b, j), hn);

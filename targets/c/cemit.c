@@ -11,31 +11,13 @@
  * The printer is driven by a Dialect so that CUDA C can reuse it; the C
  * dialect is the only one today.
  */
-#include "../target.h"
+#include "cemit.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-typedef struct Dialect {
-    const char *kernel_decl;  /* storage and return type of a kernel */
-    const char *restrict_kw;  /* pointer qualifier for non-aliasing buffers */
-    const char *index_type;   /* C type of DT_INDEX */
-} Dialect;
-
 static const Dialect c_dialect = {"static void", "restrict", "ptrdiff_t"};
-
-typedef struct Out {
-    FILE *f;
-    const Dialect *dl;
-    const Program *p;
-    const Kernel *k;
-    const char **vname;  /* [k->nvars] printed variable names */
-} Out;
-
-/* C precedence levels, higher binds tighter. */
-enum { P_COND = 3, P_OR = 4, P_AND = 5, P_BOR = 6, P_BXOR = 7, P_BAND = 8, P_EQ = 9, P_REL = 10,
-       P_SHIFT = 11, P_ADD = 12, P_MUL = 13, P_UNARY = 14, P_POSTFIX = 15 };
 
 static const char *ctype(const Out *o, DType t)
 {
@@ -69,7 +51,6 @@ static int narrow(DType t)
 /* Suffix of float literals and libm functions: f16/bf16 compute in float. */
 static const char *fsuffix(DType t) { return t == DT_F64 ? "" : "f"; }
 
-static void expr(Out *o, const Expr *e, int need);
 
 static void open_paren(Out *o, int prec, int need)
 {
@@ -303,9 +284,13 @@ static void bitcast(Out *o, const Expr *e, int need)
         fputc(')', f);
 }
 
-static void expr(Out *o, const Expr *e, int need)
+void expr(Out *o, const Expr *e, int need)
 {
     FILE *f = o->f;
+    if (e->lanes > 1 && e->kind != E_VAR) {
+        cvec_expr(o, e);
+        return;
+    }
     switch (e->kind) {
     case E_CONST:
         print_const(o, e, need);
@@ -374,6 +359,11 @@ static void expr(Out *o, const Expr *e, int need)
     case E_BCAST:
         expr(o, e->a, need);
         break;
+    case E_RAMP: /* vectors only: cvec.c */
+        break;
+    case E_HREDUCE:
+        cvec_expr(o, e);
+        break;
     }
 }
 
@@ -438,6 +428,23 @@ static void block(Out *o, const Stmt *s, int depth)
         switch (s->kind) {
         case S_LOOP: {
             const char *v = o->vname[s->var];
+            if (s->loop == L_PARALLEL && depth == 1) {
+                /* outlined by emit_kernel: run it on the thread pool */
+                fprintf(f, "{\n");
+                indent(f, depth + 1);
+                fprintf(f, "struct %s_ctx c_ = {", o->k->name);
+                for (int i = 0, n = 0; i < o->nuse; i++)
+                    if (o->p->bufs[o->use[i].buf].kind != BUF_LOCAL)
+                        fprintf(f, "%s%s", n++ ? ", " : "", o->p->bufs[o->use[i].buf].name);
+                fprintf(f, "};\n");
+                indent(f, depth + 1);
+                fprintf(f, "kiln_par_for(%s_par%d, &c_, ", o->k->name, o->npar++);
+                expr(o, s->extent, 0);
+                fprintf(f, ");\n");
+                indent(f, depth);
+                fputs("}\n", f);
+                break;
+            }
             fprintf(f, "for (%s %s = 0; %s < ", o->dl->index_type, v, v);
             expr(o, s->extent, P_REL + 1);
             fprintf(f, "; %s++) {\n", v);
@@ -448,6 +455,10 @@ static void block(Out *o, const Stmt *s, int depth)
         }
         case S_STORE: {
             DType bt = o->p->bufs[s->buf].dtype;
+            if (s->index->lanes > 1) {
+                cvec_store(o, s);
+                break;
+            }
             fprintf(f, "%s[", o->p->bufs[s->buf].name);
             expr(o, s->index, 0);
             fputs("] = ", f);
@@ -458,7 +469,11 @@ static void block(Out *o, const Stmt *s, int depth)
             break;
         }
         case S_LET:
-            fprintf(f, "%s %s = ", ctype(o, o->k->vars[s->var].type), o->vname[s->var]);
+            if (o->k->vars[s->var].lanes > 1)
+                fprintf(f, "%s %s = ", cvec_type(o->k->vars[s->var].type, o->k->vars[s->var].lanes),
+                        o->vname[s->var]);
+            else
+                fprintf(f, "%s %s = ", ctype(o, o->k->vars[s->var].type), o->vname[s->var]);
             expr(o, s->value, 0);
             fputs(";\n", f);
             break;
@@ -493,12 +508,24 @@ static void block(Out *o, const Stmt *s, int depth)
     }
 }
 
+static int is_par(const Stmt *s) { return s->kind == S_LOOP && s->loop == L_PARALLEL; }
+
+/* Does any kernel run a loop on the thread pool? */
+static int prog_parallel(const Program *p)
+{
+    for (int i = 0; i < p->nkernels; i++)
+        for (const Stmt *s = p->kernels[i].body; s; s = s->next)
+            if (is_par(s))
+                return 1;
+    return 0;
+}
+
 /* ------------------------------------------------------------- files */
 
 /* Helpers with the Kernel IR's exact semantics, printed only when a kernel
  * uses them: float min/max propagate NaN (as numpy does); integer abs and
  * pow wrap at their type's width. */
-enum { H_MIN, H_MAX, H_ABS, H_POW, H_FTOI, H_COUNT };
+enum { H_MIN, H_MAX, H_ABS, H_POW, H_FTOI, H_VEC, H_COUNT };
 
 static void need_expr(unsigned char need[H_COUNT][128], const Expr *e)
 {
@@ -512,6 +539,8 @@ static void need_expr(unsigned char need[H_COUNT][128], const Expr *e)
         need[H_ABS][e->a->type] = 1;
     if (e->kind == E_CAST && dtype_is_float(e->a->type) && !dtype_is_float(e->type) && e->type != DT_BOOL)
         need[H_FTOI][e->type == DT_U64] = 1;
+    if (e->lanes > 1)
+        need[H_VEC][0] = 1;
     need_expr(need, e->a);
     need_expr(need, e->b);
     need_expr(need, e->c);
@@ -530,12 +559,8 @@ static void need_block(unsigned char need[H_COUNT][128], const Stmt *s)
     }
 }
 
-static void emit_helpers(FILE *f, const Program *p, const Dialect *dl)
+static void emit_helpers(FILE *f, unsigned char need[H_COUNT][128], const Dialect *dl)
 {
-    unsigned char need[H_COUNT][128];
-    memset(need, 0, sizeof need);
-    for (int i = 0; i < p->nkernels; i++)
-        need_block(need, p->kernels[i].body);
     if (need[H_FTOI][0])
         fputs("static inline int64_t kiln_ftoi(double f)\n{\n"
               "    return f != f ? 0 : f >= 9223372036854775807.0 ? INT64_MAX\n"
@@ -568,31 +593,107 @@ static void emit_helpers(FILE *f, const Program *p, const Dialect *dl)
  * number, an underscore)? A variable with such a name is renamed. */
 static int buffer_like(const char *nm)
 {
-    if (!strchr("xywt", nm[0]) || nm[1] < '0' || nm[1] > '9')
+    if (!strchr("xywtl", nm[0]) || nm[1] < '0' || nm[1] > '9')
         return 0;
     size_t d = strspn(nm + 1, "0123456789");
     return nm[1 + d] == '_';
 }
 
+/* Declare the local buffers (register tiles the passes did not promote)
+ * that statement s (or block s) uses. */
+static void declare_locals(Out *o, const Stmt *s, int one, Arena *a)
+{
+    KUse *use;
+    int n = block_uses(s, one, a, &use);
+    for (int i = 0; i < n; i++) {
+        const Buffer *bf = &o->p->bufs[use[i].buf];
+        if (bf->kind == BUF_LOCAL)
+            fprintf(o->f, "    %s %s[%lld] __attribute__((aligned(64)));\n", dtype_ctype(bf->dtype), bf->name,
+                    (long long)bf->numel);
+    }
+}
+
+/* The kernel's buffer parameters, as a parameter list or struct fields. */
+static void params(Out *o, const char *sep, const char *end)
+{
+    for (int i = 0, n = 0; i < o->nuse; i++) {
+        const Buffer *bf = &o->p->bufs[o->use[i].buf];
+        if (bf->kind == BUF_LOCAL)
+            continue;
+        fprintf(o->f, "%s%s%s *%s %s", n++ ? sep : "", o->use[i].rw & KU_WRITE ? "" : "const ",
+                dtype_ctype(bf->dtype), o->dl->restrict_kw, bf->name);
+    }
+    fputs(end, o->f);
+}
+
+
+
+/* A kernel: each parallel loop at its top level is outlined into
+ * NAME_parI(ctx, lo, hi), which receives the kernel's buffers in a struct
+ * and runs iterations [lo, hi); the kernel calls kiln_par_for on it. */
 static void emit_kernel(FILE *f, const Program *p, const Kernel *k, const Dialect *dl, Arena *a)
 {
     KUse *use;
     int nuse = kernel_uses(k, a, &use);
-    Out o = {f, dl, p, k, arena_alloc(a, sizeof(char *) * (size_t)(k->nvars + 1))};
+    Out o = {f, dl, p, k, arena_alloc(a, sizeof(char *) * (size_t)(k->nvars + 1)), use, nuse, 0};
     for (int v = 0; v < k->nvars; v++) {
         const char *nm = k->vars[v].name;
         o.vname[v] = buffer_like(nm) ? arena_printf(a, "%s_v", nm) : nm;
     }
+    int npar = 0;
+    for (const Stmt *s = k->body; s; s = s->next)
+        npar += is_par(s);
     fputc('\n', f);
+    if (npar) {
+        fprintf(f, "struct %s_ctx {\n    ", k->name);
+        params(&o, ";\n    ", ";\n};\n");
+        int i = 0;
+        for (const Stmt *s = k->body; s; s = s->next) {
+            if (!is_par(s))
+                continue;
+            fprintf(f, "\nstatic void %s_par%d(void *ctx_, %s lo_, %s hi_)\n{\n", k->name, i++, dl->index_type,
+                    dl->index_type);
+            fprintf(f, "    const struct %s_ctx *c_ = ctx_;\n", k->name);
+            for (int j = 0; j < nuse; j++) {
+                const Buffer *bf = &p->bufs[use[j].buf];
+                if (bf->kind != BUF_LOCAL)
+                    fprintf(f, "    %s%s *%s %s = c_->%s;\n", use[j].rw & KU_WRITE ? "" : "const ",
+                            dtype_ctype(bf->dtype), dl->restrict_kw, bf->name, bf->name);
+            }
+            for (int j = 0; j < nuse; j++)
+                if (p->bufs[use[j].buf].kind != BUF_LOCAL)
+                    fprintf(f, "    (void)%s;\n", p->bufs[use[j].buf].name);
+            declare_locals(&o, s, 1, a);
+            const char *v = o.vname[s->var];
+            if (s->comment)
+                comment(f, 1, s->comment);
+            fprintf(f, "    for (%s %s = lo_; %s < hi_; %s++) {\n", dl->index_type, v, v, v);
+            block(&o, s->body, 2);
+            fputs("    }\n}\n", f);
+        }
+        fputc('\n', f);
+    }
     if (k->comment)
         comment(f, 0, k->comment);
     fprintf(f, "%s %s(", dl->kernel_decl, k->name);
+    int nparam = 0;
+    for (int i = 0; i < nuse; i++)
+        nparam += p->bufs[use[i].buf].kind != BUF_LOCAL;
+    params(&o, ", ", nparam ? ")\n{\n" : "void)\n{\n");
+    /* locals used outside the outlined loops, each declared once */
     for (int i = 0; i < nuse; i++) {
         const Buffer *bf = &p->bufs[use[i].buf];
-        fprintf(f, "%s%s%s *%s %s", i ? ", " : "", use[i].rw & KU_WRITE ? "" : "const ",
-                dtype_ctype(bf->dtype), dl->restrict_kw, bf->name);
+        int used = 0;
+        for (const Stmt *s = k->body; s && !used && bf->kind == BUF_LOCAL; s = s->next) {
+            KUse *u;
+            int nu = is_par(s) ? 0 : block_uses(s, 1, a, &u);
+            for (int j = 0; j < nu; j++)
+                used |= u[j].buf == use[i].buf;
+        }
+        if (used)
+            fprintf(f, "    %s %s[%lld] __attribute__((aligned(64)));\n", dtype_ctype(bf->dtype), bf->name,
+                    (long long)bf->numel);
     }
-    fprintf(f, "%s)\n{\n", nuse ? "" : "void");
     block(&o, k->body, 1);
     fputs("}\n", f);
 }
@@ -613,6 +714,8 @@ static void buf_ptr(FILE *f, const Buffer *b, int writable)
         break;
     case BUF_ARENA:
         fprintf(f, "(%s *)(mem + %lld)", dtype_ctype(b->dtype), (long long)b->offset);
+        break;
+    case BUF_LOCAL: /* declared in the kernel */
         break;
     }
 }
@@ -655,6 +758,8 @@ static int emit_header(const Program *p, const char *dir, const char *pre, int p
     fprintf(f, "#define %s_WEIGHT_BYTES %lld /* constant data (flash on a board) */\n", up,
             (long long)p->weight_bytes);
     fprintf(f, "#define %s_NUM_INPUTS %d\n#define %s_NUM_OUTPUTS %d\n", up, p->ninputs, up, p->noutputs);
+    fprintf(f, "#define %s_THREADS %d /* threads %s_run uses (kiln_par.h) */\n", up, p->threads > 1 ? p->threads : 1,
+            pre);
     fprintf(f, "#define %s_ERR_INPUT_VALUE 1 /* an input differs from the value the model was compiled for */\n\n",
             up);
     for (int i = 0; i < p->ninputs; i++) {
@@ -763,9 +868,17 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
         half |= dtype_is_half(p->bufs[i].dtype);
     if (half)
         fprintf(f, "#include \"kiln_f16.h\" /* f16/bf16 stored as bits, computed in float */\n");
+    unsigned char need[H_COUNT][128];
+    memset(need, 0, sizeof need);
+    for (int i = 0; i < p->nkernels; i++)
+        need_block(need, p->kernels[i].body);
+    if (need[H_VEC][0])
+        fprintf(f, "#include \"kiln_vec.h\" /* vector types and math */\n");
+    if (prog_parallel(p))
+        fprintf(f, "#include \"kiln_par.h\" /* the thread pool */\n");
     fprintf(f, "#include \"%s.h\"\n\n", pre);
     fprintf(f, "extern const unsigned char %s_weights[]; /* weights.S */\n\n", pre);
-    emit_helpers(f, p, &c_dialect);
+    emit_helpers(f, need, &c_dialect);
     for (int i = 0; i < p->nkernels; i++)
         emit_kernel(f, p, &p->kernels[i], &c_dialect, a);
 
@@ -798,8 +911,10 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
         if (profile)
             fprintf(f, "    double t%d = kiln_now_ms();\n", i);
         fprintf(f, "    %s(", k->name);
-        for (int j = 0; j < nuse; j++) {
-            if (j)
+        for (int j = 0, n = 0; j < nuse; j++) {
+            if (p->bufs[use[j].buf].kind == BUF_LOCAL)
+                continue;
+            if (n++)
                 fputs(", ", f);
             buf_ptr(f, &p->bufs[use[j].buf], use[j].rw & KU_WRITE);
         }

@@ -2,6 +2,7 @@
  * check.h: the unit tests' whole framework.
  *
  *   CHECK(cond)   count a failure and say where, keep going
+ *   CHECK_MSG(cond, fmt, ...)  the same, saying why
  *   RUN(fn)       run a test function, print "PASS unit/fn" or "FAIL unit/fn: ..."
  */
 #ifndef KILN_TEST_CHECK_H
@@ -15,6 +16,17 @@ static int check_failures, check_total_failed;
     do {                                                                             \
         if (!(cond)) {                                                               \
             printf("  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);        \
+            check_failures++;                                                        \
+        }                                                                            \
+    } while (0)
+
+/* CHECK with a printf-style explanation of the failure. */
+#define CHECK_MSG(cond, ...)                                                         \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            printf("  %s:%d: check failed: ", __FILE__, __LINE__);                   \
+            printf(__VA_ARGS__);                                                     \
+            printf("\n");                                                            \
             check_failures++;                                                        \
         }                                                                            \
     } while (0)

@@ -68,7 +68,7 @@ static int run_program(const Program *p, void **inputs, void **outputs, Diag *d)
         case BUF_INPUT: mem[b] = inputs[bf->index]; break;
         case BUF_OUTPUT: mem[b] = outputs[bf->index]; break;
         case BUF_WEIGHT: mem[b] = (void *)bf->data; break;
-        case BUF_ARENA: mem[b] = arena_alloc(a, (size_t)(bf->numel * dtype_size(bf->dtype)) + 1); break;
+        case BUF_ARENA: case BUF_LOCAL: mem[b] = arena_alloc(a, (size_t)(bf->numel * dtype_size(bf->dtype)) + 1); break;
         }
     }
     int rc = 0;

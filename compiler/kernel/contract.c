@@ -1,0 +1,530 @@
+/*
+ * contract.c: register blocking of contractions, the schedule that makes
+ * MatMul, Gemm and Conv fast.
+ *
+ * A contraction is a kernel whose loop nest, as lowering wrote it, is
+ *
+ *   for s... [data]:                         output coordinates
+ *     let acc = INIT(s)
+ *     for r... [reduce]: acc = acc + X(s, r) * Y(s, r)
+ *     let e = ...; store OUT[OIDX(s)] = G(acc, s)     (the fused epilogue)
+ *
+ * with X and Y loads. The output loops split by the operands they index:
+ * N (the loop only B reads), M (the loops only A reads) and batch (both);
+ * one of X, Y becomes B, read as vectors along N, the other A, read one
+ * element at a time and broadcast. The nest is rewritten as a tile of MR
+ * rows by NR = NRv vectors of outputs held in a local buffer (registers,
+ * once unroll.c and promote.c are done):
+ *
+ *   for batch: for nb < N/NR: for mb < M/MR:          (or mb outside nb)
+ *     T[mi][j] = INIT                                  tile start
+ *     for r...:                                        the reduction
+ *       for jv [unroll]: for jl [vector]: let b = B[n, r]
+ *         for mi [unroll]: T[mi][jv*L + jl] += A[m(mi), r] * b
+ *     for mi [unroll]: if m < M: for jv, jl: if n < N:
+ *       OUT[OIDX] = G(T[mi][j])                        the epilogue, once per tile
+ *
+ * B is either a weight, packed at compile time into panels
+ * Bp[nb][r...][NR] (zero past N) so the inner loop streams it, or a
+ * runtime tensor read in place where it is contiguous along N. A is read
+ * in place (any affine index; Conv's padding was made explicit by its
+ * lowering, so there is no condition). M's loops may be several (a Conv's
+ * output pixels); a tile row decodes its pixel once, outside the reduction.
+ *
+ * The tile shape comes from the machine: MR * NRv accumulators plus NRv B
+ * vectors and one A value fit the vector registers, and among those the
+ * shape that wastes the least of M x N on partial tiles while keeping
+ * enough independent FMAs in flight wins (cost()).
+ */
+#include "kernel.h"
+
+#include <string.h>
+
+enum { MAXL = 16 };
+
+typedef struct Nest {
+    Stmt *dl[MAXL];   /* data loops, outer to inner */
+    int nd;
+    Stmt *let;        /* let acc = INIT */
+    Stmt *rl[MAXL];   /* reduction loops, outer to inner */
+    int nr;
+    Stmt *upd;        /* acc = acc + X * Y */
+    Stmt *epi;        /* first statement after the reduction: lets..., store */
+    Stmt *store;      /* the last statement */
+    Expr *x, *y;      /* the two loads */
+} Nest;
+
+/* Constant extent of loop l (0 if not constant). */
+static int64_t extent(const Stmt *l)
+{
+    int64_t n;
+    return ke_is_const(l->extent, &n) ? n : 0;
+}
+
+static int match(Stmt *top, Nest *n)
+{
+    memset(n, 0, sizeof *n);
+    Stmt *s = top;
+    while (s->kind == S_LOOP && s->iter == IT_DATA && extent(s) > 0 && n->nd < MAXL) {
+        n->dl[n->nd++] = s;
+        if (s->body && !s->body->next && s->body->kind == S_LOOP && s->body->iter == IT_DATA)
+            s = s->body;
+        else
+            break;
+    }
+    if (!n->nd)
+        return 0;
+    Stmt *b = n->dl[n->nd - 1]->body;
+    if (!b || b->kind != S_LET || b->value->type != DT_F32 || b->value->lanes != 1)
+        return 0;
+    n->let = b;
+    Stmt *r = b->next;
+    while (r && r->kind == S_LOOP && r->iter == IT_REDUCE && extent(r) > 0 && n->nr < MAXL) {
+        n->rl[n->nr++] = r;
+        if (r->body && !r->body->next && r->body->kind == S_LOOP && r->body->iter == IT_REDUCE)
+            r = r->body;
+        else
+            break;
+    }
+    if (!n->nr)
+        return 0;
+    Stmt *u = n->rl[n->nr - 1]->body;
+    if (!u || u->next || u->kind != S_ASSIGN || u->var != b->var)
+        return 0;
+    Expr *v = u->value, *prod;
+    if (v->kind != E_BINARY || v->op != B_ADD)
+        return 0;
+    if (v->a->kind == E_VAR && v->a->var == b->var)
+        prod = v->b;
+    else if (v->b->kind == E_VAR && v->b->var == b->var)
+        prod = v->a;
+    else
+        return 0;
+    if (prod->kind != E_BINARY || prod->op != B_MUL || prod->a->kind != E_LOAD || prod->b->kind != E_LOAD ||
+        prod->a->b || prod->b->b || prod->a->type != DT_F32 || prod->b->type != DT_F32)
+        return 0;
+    n->upd = u;
+    n->x = prod->a;
+    n->y = prod->b;
+    /* after the reduction: lets, then one store, nothing else */
+    n->epi = n->rl[0]->next;
+    for (Stmt *e = n->epi; e; e = e->next) {
+        if (e->kind == S_STORE && !e->next && !e->mask && e->value->type == DT_F32 &&
+            !ke_uses_var(e->index, b->var))
+            n->store = e;
+        else if (e->kind != S_LET)
+            return 0;
+    }
+    return n->store != NULL;
+}
+
+/* ------------------------------------------------------------ affine forms */
+
+/* ix = base + sum coef[i] * var[i] over vars[0..nv)? Fills base and coef. */
+static int affine(Program *p, Kernel *k, Expr *ix, const int *vars, int nv, int64_t *base, int64_t *coef)
+{
+    Arena *a = p->arena;
+    Expr *z = ix;
+    for (int i = 0; i < nv; i++) {
+        Expr *r = ke_subst(a, ix, vars[i], ke_ramp(a, ke_var(a, k, vars[i]), 1, 2));
+        if (r->lanes == 1)
+            coef[i] = 0;
+        else if (r->kind == E_RAMP)
+            coef[i] = r->i;
+        else
+            return 0;
+        z = ke_subst(a, z, vars[i], ke_idx(a, 0));
+    }
+    return ke_is_const(z, base);
+}
+
+static int uses(const Expr *e, int var) { return ke_uses_var(e, var); }
+
+/* ------------------------------------------------------------ the schedule */
+
+typedef struct Plan {
+    Nest n;
+    Expr *A, *B;          /* the broadcast operand and the vector one */
+    int nvar;             /* the N loop variable */
+    int mvars[MAXL], nm;  /* the M loop variables, outer to inner */
+    int64_t mext[MAXL];
+    int bvars[MAXL], nb;  /* batch loop variables */
+    int64_t M, N, K;
+    int lanes, MR, NRv;
+    int packed;           /* B is a packed weight */
+    int bpack;            /* its buffer */
+    int b_outer;          /* nb loop outside mb */
+} Plan;
+
+/* How well an MR x NRv tile suits M x N: the share of the computed tile
+ * area that is real output, times how close the tile comes to keeping
+ * `inflight` FMAs busy, less the cost of its loads per FMA. */
+static double cost(int64_t M, int64_t N, int MR, int NRv, int lanes, int inflight)
+{
+    int64_t NR = (int64_t)NRv * lanes;
+    double util = (double)(M * N) / (double)(((M + MR - 1) / MR) * MR * ((N + NR - 1) / NR) * NR);
+    double fmas = (double)MR * NRv;
+    double busy = fmas >= inflight ? 1.0 : fmas / inflight;
+    double loads = (double)(MR + NRv) / fmas;
+    return util * busy / (1.0 + 0.25 * loads);
+}
+
+static void choose_tile(Plan *pl, const Machine *m)
+{
+    double best = -1;
+    int inflight = m->fma ? 8 : 4;
+    for (int nrv = 1; nrv <= 4; nrv++)
+        for (int mr = 1; mr <= 16; mr++) {
+            if (mr * nrv + nrv + 1 > m->vec_regs)
+                continue;
+            if (mr > pl->M && mr > 1)
+                continue;
+            double c = cost(pl->M, pl->N, mr, nrv, pl->lanes, inflight);
+            if (c > best + 1e-9) {
+                best = c;
+                pl->MR = mr;
+                pl->NRv = nrv;
+            }
+        }
+}
+
+/* Can B (a load) be the vector operand with N loop variable nvar? */
+static int b_ok(Program *p, Kernel *k, Plan *pl, Expr *B, int *rvars, int nr)
+{
+    const Buffer *bb = &p->bufs[B->buf];
+    int vars[MAXL + 1];
+    int64_t base, coef[MAXL + 1];
+    vars[0] = pl->nvar;
+    for (int i = 0; i < nr; i++)
+        vars[i + 1] = rvars[i];
+    if (!affine(p, k, B->a, vars, nr + 1, &base, coef))
+        return 0;
+    for (int i = 0; i < pl->nb; i++)
+        if (uses(B->a, pl->bvars[i]))
+            return bb->kind != BUF_WEIGHT; /* a packed weight must not depend on batch */
+    if (bb->kind == BUF_WEIGHT && bb->data)
+        return 1;
+    return coef[0] == 1; /* in place: contiguous along N */
+}
+
+/* Pack weight B into panels [nb][r...][NR], zero past N: a new weight. */
+static int pack_b(Program *p, Kernel *k, Plan *pl, int *rvars, int64_t *rext, int nr)
+{
+    Arena *a = p->arena;
+    const Buffer *src = &p->bufs[pl->B->buf];
+    int vars[MAXL + 1];
+    int64_t base, coef[MAXL + 1];
+    vars[0] = pl->nvar;
+    for (int i = 0; i < nr; i++)
+        vars[i + 1] = rvars[i];
+    if (!affine(p, k, pl->B->a, vars, nr + 1, &base, coef))
+        return -1;
+    int64_t NR = (int64_t)pl->NRv * pl->lanes, NB = (pl->N + NR - 1) / NR, total;
+    if (ck_mul(NB * NR, pl->K, &total) || total * 4 > KILN_MAX_BYTES)
+        return -1;
+    Shape s = {1, {total}};
+    int id = prog_add_buf(p, arena_printf(a, "%s_packed", src->label), BUF_WEIGHT, DT_F32, &s);
+    float *dst = arena_alloc(a, (size_t)total * 4 + 4);
+    const float *w = src->data;
+    int64_t r[MAXL] = {0};
+    for (int64_t kl = 0; kl < pl->K; kl++) {
+        int64_t off = base;
+        for (int i = 0; i < nr; i++)
+            off += coef[i + 1] * r[i];
+        for (int64_t n = 0; n < NB * NR; n++) {
+            int64_t at = ((n / NR) * pl->K + kl) * NR + n % NR;
+            int64_t ix = off + coef[0] * n;
+            dst[at] = n < pl->N && ix >= 0 && ix < src->numel ? w[ix] : 0.0f;
+        }
+        for (int i = nr - 1; i >= 0; i--) { /* next reduction tuple, row-major */
+            if (++r[i] < rext[i])
+                break;
+            r[i] = 0;
+        }
+    }
+    p->bufs[id].data = dst;
+    return id;
+}
+
+static Stmt *loop(Program *p, Kernel *k, const char *name, int64_t n, IterKind it, LoopKind lk, int *var)
+{
+    Stmt *l = stmt_new(p->arena, S_LOOP);
+    *var = l->var = kernel_add_var(p, k, name, DT_INDEX);
+    l->extent = ke_idx(p->arena, n);
+    l->iter = it;
+    l->loop = lk;
+    return l;
+}
+
+/* Append s to the block whose tail link is *t. */
+static void put(Stmt ***t, Stmt *s)
+{
+    **t = s;
+    *t = &s->next;
+}
+
+/* Substitute the M loop variables by their decoding of flat row m. */
+static Expr *decode_m(Program *p, Kernel *k, Plan *pl, Expr *e, Expr *m)
+{
+    Arena *a = p->arena;
+    int64_t below = 1;
+    for (int i = pl->nm - 1; i >= 0; i--) {
+        Expr *v = ke_bin(a, B_DIV, m, ke_idx(a, below));
+        if (i > 0)
+            v = ke_bin(a, B_MOD, v, ke_idx(a, pl->mext[i]));
+        e = ke_subst(a, e, pl->mvars[i], v);
+        below *= pl->mext[i];
+    }
+    (void)k;
+    return e;
+}
+
+int contract_kernel(Program *p, Kernel *k, const Machine *m, Diag *d)
+{
+    (void)d;
+    Arena *a = p->arena;
+    /* the contraction is the kernel's last statement; statements before it
+     * (a padding copy) keep their own schedule */
+    Stmt **link = &k->body;
+    while (*link && (*link)->next)
+        link = &(*link)->next;
+    if (!*link)
+        return 0;
+    Plan pl;
+    memset(&pl, 0, sizeof pl);
+    if (!match(*link, &pl.n))
+        return 0;
+    Nest *n = &pl.n;
+    int rvars[MAXL];
+    int64_t rext[MAXL];
+    pl.K = 1;
+    for (int i = 0; i < n->nr; i++) {
+        rvars[i] = n->rl[i]->var;
+        rext[i] = extent(n->rl[i]);
+        pl.K *= rext[i];
+    }
+    pl.lanes = m->vec_bytes / 4;
+    if (pl.lanes > KILN_MAX_LANES)
+        pl.lanes = KILN_MAX_LANES;
+    if (pl.lanes < 2)
+        return 0;
+    /* try B = Y, then B = X */
+    for (int pick = 0; pick < 2; pick++) {
+        Expr *B = pick ? n->x : n->y, *A = pick ? n->y : n->x;
+        int nn = 0, ok = 1;
+        pl.nm = pl.nb = 0;
+        for (int i = 0; i < n->nd && ok; i++) {
+            int v = n->dl[i]->var, ua = uses(A->a, v), ub = uses(B->a, v);
+            if (ua && ub)
+                pl.bvars[pl.nb++] = v;
+            else if (ub)
+                pl.nvar = v, nn++;
+            else if (ua) {
+                pl.mvars[pl.nm] = v;
+                pl.mext[pl.nm++] = extent(n->dl[i]);
+            } else
+                ok = 0; /* an output loop neither operand reads */
+        }
+        if (!ok || nn != 1)
+            continue;
+        /* A: affine in its loops; nothing in the epilogue's index but the loops */
+        int avars[2 * MAXL];
+        int64_t abase, acoef[2 * MAXL];
+        int na = 0;
+        for (int i = 0; i < pl.nm; i++)
+            avars[na++] = pl.mvars[i];
+        for (int i = 0; i < pl.nb; i++)
+            avars[na++] = pl.bvars[i];
+        for (int i = 0; i < n->nr; i++)
+            avars[na++] = rvars[i];
+        if (!affine(p, k, A->a, avars, na, &abase, acoef) || !b_ok(p, k, &pl, B, rvars, n->nr))
+            continue;
+        pl.A = A;
+        pl.B = B;
+        break;
+    }
+    if (!pl.A)
+        return 0;
+    pl.M = 1;
+    for (int i = 0; i < pl.nm; i++)
+        pl.M *= pl.mext[i];
+    for (int i = 0; i < n->nd; i++)
+        if (n->dl[i]->var == pl.nvar)
+            pl.N = extent(n->dl[i]);
+    /* small reductions are not worth a tile: the direct schedule does them */
+    if (pl.K < 8 || pl.N < 2)
+        return 0;
+    choose_tile(&pl, m);
+    int64_t NR = (int64_t)pl.NRv * pl.lanes, NB = (pl.N + NR - 1) / NR, MB = (pl.M + pl.MR - 1) / pl.MR;
+    const Buffer *bb = &p->bufs[pl.B->buf];
+    pl.packed = bb->kind == BUF_WEIGHT && bb->data;
+    if (pl.packed && (pl.bpack = pack_b(p, k, &pl, rvars, rext, n->nr)) < 0)
+        return 0;
+    pl.b_outer = pl.K * pl.N * 4 > m->l2 / 2;
+
+    /* ---- the new nest */
+    int tile = prog_add_buf(p, "tile", BUF_LOCAL, DT_F32, &(Shape){1, {(int64_t)pl.MR * NR}});
+    Stmt *head = NULL, **t = &head;
+    /* batch loops, as they were */
+    for (int i = 0; i < n->nd; i++) {
+        int v = n->dl[i]->var;
+        int isb = 0;
+        for (int j = 0; j < pl.nb; j++)
+            isb |= pl.bvars[j] == v;
+        if (!isb)
+            continue;
+        Stmt *l = stmt_new(a, S_LOOP);
+        *l = *n->dl[i];
+        l->body = l->next = NULL;
+        put(&t, l);
+        t = &l->body;
+    }
+    int vnb, vmb, vjv, vjl, vmi;
+    Stmt *lnb = loop(p, k, "nb", NB, IT_DATA, L_SERIAL, &vnb);
+    Stmt *lmb = loop(p, k, "mb", MB, IT_DATA, L_SERIAL, &vmb);
+    if (pl.b_outer) {
+        put(&t, lnb);
+        t = &lnb->body;
+        put(&t, lmb);
+        t = &lmb->body;
+    } else {
+        put(&t, lmb);
+        t = &lmb->body;
+        put(&t, lnb);
+        t = &lnb->body;
+    }
+    Stmt *note = pl.b_outer ? lnb : lmb;
+    note->comment = arena_printf(a, "register blocked: %d x %lld tile of a %lld x %lld x %lld contraction%s", pl.MR,
+                                (long long)NR, (long long)pl.M, (long long)pl.N, (long long)pl.K,
+                                pl.packed ? ", B packed" : "");
+    Expr *Enb = ke_var(a, k, vnb), *Emb = ke_var(a, k, vmb);
+
+    /* tile start: T[mi][j] = INIT(m, n) */
+    Stmt *ljv = loop(p, k, "jv", pl.NRv, IT_DATA, L_UNROLL, &vjv);
+    Stmt *ljl = loop(p, k, "jl", pl.lanes, IT_DATA, L_VECTOR, &vjl);
+    Stmt *lmi = loop(p, k, "mi", pl.MR, IT_DATA, L_UNROLL, &vmi);
+    Expr *Ejv = ke_var(a, k, vjv), *Ejl = ke_var(a, k, vjl), *Emi = ke_var(a, k, vmi);
+    Expr *nexpr = ke_bin(a, B_ADD, ke_bin(a, B_MUL, Enb, ke_idx(a, NR)),
+                         ke_bin(a, B_ADD, ke_bin(a, B_MUL, Ejv, ke_idx(a, pl.lanes)), Ejl));
+    Expr *mraw = ke_bin(a, B_ADD, ke_bin(a, B_MUL, Emb, ke_idx(a, pl.MR)), Emi);
+    Expr *mclamp = pl.M % pl.MR ? ke_bin(a, B_MIN, mraw, ke_idx(a, pl.M - 1)) : mraw;
+    Expr *tix = ke_bin(a, B_ADD, ke_bin(a, B_MUL, Emi, ke_idx(a, NR)),
+                       ke_bin(a, B_ADD, ke_bin(a, B_MUL, Ejv, ke_idx(a, pl.lanes)), Ejl));
+    /* the operands' values at row m (clamped) and column n (clamped) */
+    Expr *nclamp = pl.N % NR ? ke_bin(a, B_MIN, nexpr, ke_idx(a, pl.N - 1)) : nexpr;
+    Expr *init = decode_m(p, k, &pl, ke_subst(a, n->let->value, pl.nvar, nclamp), mclamp);
+    {
+        put(&t, ljv);
+        Stmt **tt = &ljv->body;
+        put(&tt, ljl);
+        tt = &ljl->body;
+        put(&tt, lmi);
+        tt = &lmi->body;
+        Stmt *st = stmt_new(a, S_STORE);
+        st->buf = tile;
+        st->index = tix;
+        st->value = init;
+        put(&tt, st);
+    }
+    /* the reduction: for r...: for jv: for jl: let b = B; for mi: T += A * b */
+    Stmt *outer_r = NULL, **rt = t;
+    for (int i = 0; i < n->nr; i++) {
+        Stmt *l = stmt_new(a, S_LOOP);
+        *l = *n->rl[i];
+        l->body = l->next = NULL;
+        if (!outer_r)
+            outer_r = l;
+        put(&rt, l);
+        rt = &l->body;
+    }
+    t = &outer_r->next;
+    {
+        int v2jv, v2jl, v2mi;
+        Stmt *l2jv = loop(p, k, "jv", pl.NRv, IT_DATA, L_UNROLL, &v2jv);
+        Stmt *l2jl = loop(p, k, "jl", pl.lanes, IT_DATA, L_VECTOR, &v2jl);
+        Stmt *l2mi = loop(p, k, "mi", pl.MR, IT_DATA, L_UNROLL, &v2mi);
+        Expr *E2jv = ke_var(a, k, v2jv), *E2jl = ke_var(a, k, v2jl), *E2mi = ke_var(a, k, v2mi);
+        Expr *jcol = ke_bin(a, B_ADD, ke_bin(a, B_MUL, E2jv, ke_idx(a, pl.lanes)), E2jl);
+        Expr *bval;
+        if (pl.packed) {
+            Expr *kl = ke_idx(a, 0);
+            for (int i = 0; i < n->nr; i++)
+                kl = ke_bin(a, B_ADD, ke_bin(a, B_MUL, kl, ke_idx(a, rext[i])), ke_var(a, k, rvars[i]));
+            Expr *ix = ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_bin(a, B_ADD, ke_bin(a, B_MUL, Enb, ke_idx(a, pl.K)), kl),
+                                                ke_idx(a, NR)),
+                              jcol);
+            bval = ke_load(a, p, pl.bpack, ix);
+        } else {
+            Expr *col = ke_bin(a, B_ADD, ke_bin(a, B_MUL, Enb, ke_idx(a, NR)), jcol);
+            if (pl.N % NR)
+                col = ke_bin(a, B_MIN, col, ke_idx(a, pl.N - 1));
+            bval = ke_subst(a, pl.B, pl.nvar, col);
+        }
+        Expr *m2 = ke_bin(a, B_ADD, ke_bin(a, B_MUL, Emb, ke_idx(a, pl.MR)), E2mi);
+        if (pl.M % pl.MR)
+            m2 = ke_bin(a, B_MIN, m2, ke_idx(a, pl.M - 1));
+        Expr *aval = decode_m(p, k, &pl, pl.A, m2);
+        Expr *t2 = ke_bin(a, B_ADD, ke_bin(a, B_MUL, E2mi, ke_idx(a, NR)), jcol);
+        put(&rt, l2jv);
+        Stmt **tt = &l2jv->body;
+        put(&tt, l2jl);
+        tt = &l2jl->body;
+        Stmt *lb = stmt_new(a, S_LET);
+        lb->var = kernel_add_var(p, k, "b", DT_F32);
+        lb->value = bval;
+        put(&tt, lb);
+        put(&tt, l2mi);
+        tt = &l2mi->body;
+        Stmt *acc = stmt_new(a, S_STORE);
+        acc->buf = tile;
+        acc->index = t2;
+        acc->value = ke_bin(a, B_ADD, ke_load(a, p, tile, t2), ke_bin(a, B_MUL, aval, ke_var(a, k, lb->var)));
+        put(&tt, acc);
+    }
+    /* the epilogue: for mi: if m < M: for jv: for jl: if n < N: lets; store */
+    {
+        int v3jv, v3jl, v3mi;
+        Stmt *l3mi = loop(p, k, "mi", pl.MR, IT_DATA, L_UNROLL, &v3mi);
+        Stmt *l3jv = loop(p, k, "jv", pl.NRv, IT_DATA, L_UNROLL, &v3jv);
+        Stmt *l3jl = loop(p, k, "jl", pl.lanes, IT_DATA, L_VECTOR, &v3jl);
+        Expr *E3jv = ke_var(a, k, v3jv), *E3jl = ke_var(a, k, v3jl), *E3mi = ke_var(a, k, v3mi);
+        Expr *col = ke_bin(a, B_ADD, ke_bin(a, B_MUL, Enb, ke_idx(a, NR)),
+                           ke_bin(a, B_ADD, ke_bin(a, B_MUL, E3jv, ke_idx(a, pl.lanes)), E3jl));
+        Expr *row = ke_bin(a, B_ADD, ke_bin(a, B_MUL, Emb, ke_idx(a, pl.MR)), E3mi);
+        Expr *t3 = ke_bin(a, B_ADD, ke_bin(a, B_MUL, E3mi, ke_idx(a, NR)),
+                          ke_bin(a, B_ADD, ke_bin(a, B_MUL, E3jv, ke_idx(a, pl.lanes)), E3jl));
+        put(&t, l3mi);
+        Stmt **tt = &l3mi->body;
+        if (pl.M % pl.MR) {
+            Stmt *g = stmt_new(a, S_IF);
+            g->value = ke_bin(a, B_LT, row, ke_idx(a, pl.M));
+            put(&tt, g);
+            tt = &g->body;
+        }
+        put(&tt, l3jv);
+        tt = &l3jv->body;
+        put(&tt, l3jl);
+        tt = &l3jl->body;
+        if (pl.N % NR) {
+            Stmt *g = stmt_new(a, S_IF);
+            g->value = ke_bin(a, B_LT, col, ke_idx(a, pl.N));
+            put(&tt, g);
+            tt = &g->body;
+        }
+        Stmt *epi = stmt_copy(a, n->epi);
+        stmt_subst(a, epi, n->let->var, ke_load(a, p, tile, t3));
+        stmt_subst(a, epi, pl.nvar, col);
+        for (Stmt *e = epi; e; e = e->next) {
+            e->index = decode_m(p, k, &pl, e->index, row);
+            e->value = decode_m(p, k, &pl, e->value, row);
+        }
+        *tt = epi;
+    }
+    /* the new nest replaces the old one */
+    if (head != note)
+        head->comment = (*link)->comment;
+    else if ((*link)->comment)
+        note->comment = arena_printf(a, "%s\n%s", (*link)->comment, note->comment);
+    *link = head;
+    return 1;
+}

@@ -1,0 +1,267 @@
+/*
+ * schedule.c: how each kernel runs, chosen from its loop structure and the
+ * machine description, written into the IR as loop marks.
+ *
+ * The algorithm (what a kernel computes) comes from lowering; this pass
+ * only decides how, from a small vocabulary applied in order:
+ *
+ *   1. contraction: a reduction nest acc += x * y whose operands split the
+ *      loops into rows and columns (MatMul, Gemm, Conv as im2col) is
+ *      register blocked with packed operands (contract.c);
+ *   2. vector over outputs: the innermost IT_DATA loop in which every
+ *      store is contiguous is split by the vector width and marked
+ *      L_VECTOR (its remainder a masked tail) -- elementwise chains,
+ *      pooling and depthwise convolution along a row, transposes;
+ *   3. vector over a reduction: an innermost IT_REDUCE loop that only
+ *      folds loads contiguous in it into accumulators (softmax sums,
+ *      normalization statistics, reductions along the last axis);
+ *   4. threads: the outermost IT_DATA loop of a kernel with enough work
+ *      is marked L_PARALLEL when the program has more than one thread.
+ *
+ * Every choice is checked again by the pass that carries it out
+ * (vectorize.c keeps a loop serial if it cannot be vectorized), so a
+ * schedule can be wrong only about speed.
+ */
+#include "kernel.h"
+
+typedef struct Sched {
+    Program *p;
+    Kernel *k;
+    const Machine *m;
+} Sched;
+
+/* The stride of index ix along loop variable var: 1 with *stride set when
+ * ix is affine in var, 0 otherwise. */
+static int stride_of(Sched *s, const Expr *ix, int var, int64_t *stride)
+{
+    Arena *a = s->p->arena;
+    Expr *r = ke_subst(a, (Expr *)ix, var, ke_ramp(a, ke_var(a, s->k, var), 1, 2));
+    if (r->lanes == 1) {
+        *stride = 0;
+        return 1;
+    }
+    if (r->kind == E_RAMP) {
+        *stride = r->i;
+        return 1;
+    }
+    return 0;
+}
+
+/* Lanes of a vector of elements of type t. */
+static int lanes_for(const Sched *s, DType t)
+{
+    int w = dtype_size(t);
+    if (w != 4 && w != 8)
+        return 0;
+    int n = s->m->vec_bytes / w;
+    return n > KILN_MAX_LANES ? KILN_MAX_LANES : n;
+}
+
+typedef struct Probe {
+    int stores, contiguous, calls, loops, folds, other, contiguous_loads;
+    int lanes;       /* lanes of the stored (or folded) type; 0 if mixed or unsupported */
+} Probe;
+
+static void probe_expr(Sched *s, const Expr *e, int var, Probe *pr)
+{
+    for (; e; e = e->a) {
+        int64_t st;
+        if (e->kind == E_LOAD && stride_of(s, e->a, var, &st) && st == 1)
+            pr->contiguous_loads++;
+        if (e->b)
+            probe_expr(s, e->b, var, pr);
+        if (e->c)
+            probe_expr(s, e->c, var, pr);
+    }
+}
+
+static void set_lanes(Sched *s, Probe *pr, DType t)
+{
+    int l = lanes_for(s, t);
+    if (pr->lanes == -1)
+        pr->lanes = l;
+    else if (pr->lanes != l)
+        pr->lanes = 0;
+}
+
+static void probe(Sched *s, const Stmt *st, int var, Probe *pr)
+{
+    for (; st; st = st->next) {
+        int64_t stride;
+        switch (st->kind) {
+        case S_STORE:
+            pr->stores++;
+            if (stride_of(s, st->index, var, &stride) && stride == 1)
+                pr->contiguous++;
+            set_lanes(s, pr, s->p->bufs[st->buf].dtype);
+            break;
+        case S_CALL:
+            pr->calls++;
+            break;
+        case S_LOOP:
+            pr->loops++;
+            break;
+        case S_ASSIGN:
+            if (st->value->kind == E_BINARY && (st->value->op == B_ADD || st->value->op == B_MAX ||
+                                                st->value->op == B_MIN)) {
+                pr->folds++;
+                set_lanes(s, pr, s->k->vars[st->var].type);
+            } else {
+                pr->other++;
+            }
+            break;
+        default:
+            break;
+        }
+        probe_expr(s, st->index, var, pr);
+        probe_expr(s, st->value, var, pr);
+        probe(s, st->body, var, pr);
+        probe(s, st->els, var, pr);
+    }
+}
+
+/* Split loop l by the vector width and mark the pieces L_VECTOR. */
+static int mark_vector(Sched *s, Stmt *l, int lanes)
+{
+    Stmt *inner, *tail;
+    if (loop_split_peel(s->p, s->k, l, lanes, &inner, &tail))
+        return 0;
+    if (inner)
+        inner->loop = L_VECTOR;
+    if (tail)
+        tail->loop = L_VECTOR;
+    return 1;
+}
+
+/* Vector over outputs: loop l when every store under it is contiguous in
+ * its variable. */
+static int try_data(Sched *s, Stmt *l)
+{
+    int64_t n;
+    if (l->iter != IT_DATA || !ke_is_const(l->extent, &n) || n < 4)
+        return 0;
+    Probe pr = {0};
+    pr.lanes = -1;
+    probe(s, l->body, l->var, &pr);
+    if (!pr.stores || pr.contiguous != pr.stores || pr.calls || pr.lanes <= 1)
+        return 0;
+    return mark_vector(s, l, pr.lanes);
+}
+
+/* Vector over a reduction: an innermost reduction loop of folds. */
+static int try_reduce(Sched *s, Stmt *l)
+{
+    int64_t n;
+    if (l->iter != IT_REDUCE || !ke_is_const(l->extent, &n) || n < 8)
+        return 0;
+    Probe pr = {0};
+    pr.lanes = -1;
+    probe(s, l->body, l->var, &pr);
+    if (pr.stores || pr.calls || pr.loops || pr.other || !pr.folds || !pr.contiguous_loads || pr.lanes <= 1)
+        return 0;
+    return mark_vector(s, l, pr.lanes);
+}
+
+/* Post-order: inner loops choose first. Returns whether anything under
+ * (or at) the block was vectorized. */
+static int sched_block(Sched *s, Stmt *st)
+{
+    int any = 0;
+    for (; st; st = st->next) {
+        if (st->kind != S_LOOP && st->kind != S_IF)
+            continue;
+        int inner = sched_block(s, st->body) | sched_block(s, st->els);
+        if (st->kind == S_LOOP && (st->loop == L_VECTOR || st->loop == L_UNROLL))
+            inner = 1; /* already scheduled (a register-blocked nest) */
+        if (!inner && st->kind == S_LOOP && st->loop == L_SERIAL) {
+            Stmt *next = st->next;
+            inner = try_data(s, st) || try_reduce(s, st);
+            /* a peeled tail was inserted after st: skip it */
+            while (st->next != next)
+                st = st->next;
+        }
+        any |= inner;
+    }
+    return any;
+}
+
+/* ------------------------------------------------------------ threads */
+
+static void free_expr(const Expr *e, const unsigned char *decl, int *free_)
+{
+    for (; e; e = e->a) {
+        if (e->kind == E_VAR && !decl[e->var])
+            *free_ = 1;
+        if (e->b)
+            free_expr(e->b, decl, free_);
+        if (e->c)
+            free_expr(e->c, decl, free_);
+    }
+}
+
+/* Mark in decl[] the variables block s declares; set *free_ when s uses a
+ * variable declared outside it. */
+static void free_vars(const Stmt *s, unsigned char *decl, int *free_)
+{
+    for (; s; s = s->next) {
+        free_expr(s->extent, decl, free_);
+        free_expr(s->index, decl, free_);
+        free_expr(s->value, decl, free_);
+        free_expr(s->mask, decl, free_);
+        for (int i = 0; i < s->nargs; i++)
+            free_expr(s->args[i], decl, free_);
+        if (s->kind == S_LET || s->kind == S_LOOP)
+            decl[s->var] = 1;
+        if (s->kind == S_ASSIGN && !decl[s->var])
+            *free_ = 1;
+        free_vars(s->body, decl, free_);
+        free_vars(s->els, decl, free_);
+    }
+}
+
+/* Loop iterations under s (its extent times its body's), saturating. */
+static int64_t work(const Stmt *s)
+{
+    int64_t total = 0;
+    for (; s; s = s->next) {
+        int64_t n = 1, inner = 1;
+        if (s->kind == S_LOOP && !ke_is_const(s->extent, &n))
+            n = 1;
+        inner = s->body || s->els ? work(s->body) + work(s->els) : 1;
+        if (ck_mul(n, inner, &inner) || ck_add(total, inner, &total))
+            return INT64_MAX;
+    }
+    return total;
+}
+
+/* The first data-parallel loop at a kernel's top level runs on the
+ * thread pool when the kernel does enough work to pay for waking it. */
+enum { PARALLEL_MIN_WORK = 16384 };
+
+static void sched_threads(Sched *s)
+{
+    for (Stmt *st = s->k->body; st; st = st->next) {
+        int64_t n;
+        if (st->kind != S_LOOP || st->iter != IT_DATA || st->loop != L_SERIAL || !ke_is_const(st->extent, &n) ||
+            n < 2 || work(st) < PARALLEL_MIN_WORK)
+            continue;
+        unsigned char *decl = arena_alloc(s->p->arena, (size_t)s->k->nvars + 1);
+        int fr = 0;
+        decl[st->var] = 1;
+        free_vars(st->body, decl, &fr);
+        if (!fr)
+            st->loop = L_PARALLEL;
+    }
+}
+
+int prog_schedule(Program *p, const Machine *m, Diag *d)
+{
+    for (int i = 0; i < p->nkernels; i++) {
+        Sched s = {p, &p->kernels[i], m};
+        contract_kernel(p, &p->kernels[i], m, d);
+        sched_block(&s, p->kernels[i].body);
+        if (m->threads > 1)
+            sched_threads(&s);
+    }
+    return d->nerrors != 0;
+}

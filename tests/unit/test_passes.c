@@ -1,0 +1,320 @@
+/*
+ * test_passes.c: the loop passes change how kernels run, never what they
+ * compute. Each case builds a kernel the way lowering writes it, runs it
+ * in the interpreter, then schedules it for a machine (schedule, vectorize,
+ * unroll, simplify, promote), checks the IR and runs it again on the same
+ * inputs: the outputs must agree (to rounding, since reductions are
+ * reassociated). Every case runs for the machine descriptions kiln knows,
+ * so both 8- and 16-lane vectors, register tiles of several shapes and the
+ * masked remainders are exercised. It also checks that the passes did
+ * their job (a vector store, a promoted tile), so a schedule that silently
+ * stopped applying fails here.
+ */
+#include "check.h"
+#include "kernel/kernel.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef Program *(*BuildFn)(Arena *a);
+
+/* ------------------------------------------------------------- kernels */
+
+/* y[m, n] = relu(b[n] + sum_k x[m, k] * w[k, n]), w a weight: a MatMul with
+ * a fused bias and activation, w packed at compile time. */
+static int M_ = 13, K_ = 37, N_ = 29;
+
+static float *weights(Arena *a, int64_t n, unsigned seed)
+{
+    float *w = arena_alloc(a, sizeof(float) * (size_t)n);
+    srand(seed);
+    for (int64_t i = 0; i < n; i++)
+        w[i] = (float)rand() / RAND_MAX - 0.5f;
+    return w;
+}
+
+static Program *build_matmul(Arena *a)
+{
+    Program *p = prog_new(a, "t");
+    Shape sx = {2, {M_, K_}}, sw = {2, {K_, N_}}, sb = {1, {N_}}, sy = {2, {M_, N_}};
+    int bx = prog_add_buf(p, "x", BUF_INPUT, DT_F32, &sx);
+    int by = prog_add_buf(p, "y", BUF_OUTPUT, DT_F32, &sy);
+    int bw = prog_add_buf(p, "w", BUF_WEIGHT, DT_F32, &sw);
+    int bb = prog_add_buf(p, "b", BUF_WEIGHT, DT_F32, &sb);
+    p->bufs[bw].data = weights(a, K_ * N_, 1);
+    p->bufs[bb].data = weights(a, N_, 2);
+    p->bufs[by].index = 0;
+    Kernel *k = prog_add_kernel(p, "k0_mm");
+    KB b;
+    kb_init(&b, p, k);
+    Expr *m = kb_v(&b, kb_for_k(&b, "m", M_, IT_DATA));
+    Expr *n = kb_v(&b, kb_for_k(&b, "n", N_, IT_DATA));
+    int acc = kb_let(&b, "acc", ke_float(a, DT_F32, 0));
+    Expr *kk = kb_v(&b, kb_for_k(&b, "k", K_, IT_REDUCE));
+    Expr *xc[2] = {m, kk}, *wc[2] = {kk, n}, *yc[2] = {m, n};
+    kb_assign(&b, acc, ke_bin(a, B_ADD, kb_v(&b, acc), ke_bin(a, B_MUL, ke_load(a, p, bx, kb_flat(&b, &sx, xc)),
+                                                                 ke_load(a, p, bw, kb_flat(&b, &sw, wc)))));
+    kb_end(&b);
+    Expr *v = ke_bin(a, B_ADD, kb_v(&b, acc), ke_load(a, p, bb, n));
+    int e = kb_let(&b, "e", v);
+    kb_store(&b, by, kb_flat(&b, &sy, yc), ke_bin(a, B_MAX, kb_v(&b, e), ke_float(a, DT_F32, 0)));
+    kb_end(&b);
+    kb_end(&b);
+    return p;
+}
+
+/* y[m, n] = sum_k x[m, k] * z[k, n] with both operands inputs: the vector
+ * operand is read in place. */
+static Program *build_matmul_rt(Arena *a)
+{
+    Program *p = prog_new(a, "t");
+    Shape sx = {2, {M_, K_}}, sz = {2, {K_, N_}}, sy = {2, {M_, N_}};
+    int bx = prog_add_buf(p, "x", BUF_INPUT, DT_F32, &sx);
+    int bz = prog_add_buf(p, "z", BUF_INPUT, DT_F32, &sz);
+    int by = prog_add_buf(p, "y", BUF_OUTPUT, DT_F32, &sy);
+    p->bufs[bz].index = 1;
+    Kernel *k = prog_add_kernel(p, "k0_mm");
+    KB b;
+    kb_init(&b, p, k);
+    Expr *m = kb_v(&b, kb_for_k(&b, "m", M_, IT_DATA));
+    Expr *n = kb_v(&b, kb_for_k(&b, "n", N_, IT_DATA));
+    int acc = kb_let(&b, "acc", ke_float(a, DT_F32, 0));
+    Expr *kk = kb_v(&b, kb_for_k(&b, "k", K_, IT_REDUCE));
+    Expr *xc[2] = {m, kk}, *zc[2] = {kk, n}, *yc[2] = {m, n};
+    kb_assign(&b, acc, ke_bin(a, B_ADD, kb_v(&b, acc), ke_bin(a, B_MUL, ke_load(a, p, bx, kb_flat(&b, &sx, xc)),
+                                                                 ke_load(a, p, bz, kb_flat(&b, &sz, zc)))));
+    kb_end(&b);
+    kb_store(&b, by, kb_flat(&b, &sy, yc), kb_v(&b, acc));
+    kb_end(&b);
+    kb_end(&b);
+    return p;
+}
+
+/* A valid 3x3 convolution over a 2-row, 9x11 image with 5 output
+ * channels: y[m, oh, ow] = bias[m] + sum_{c, kh, kw} x[c, oh+kh, ow+kw] *
+ * w[m, c, kh, kw]; the output pixels are the tile's rows. */
+static Program *build_conv(Arena *a)
+{
+    Program *p = prog_new(a, "t");
+    int C = 2, H = 9, W = 11, Mo = 5, OH = 7, OW = 9;
+    Shape sx = {3, {C, H, W}}, sw = {4, {Mo, C, 3, 3}}, sb = {1, {Mo}}, sy = {3, {Mo, OH, OW}};
+    int bx = prog_add_buf(p, "x", BUF_INPUT, DT_F32, &sx);
+    int by = prog_add_buf(p, "y", BUF_OUTPUT, DT_F32, &sy);
+    int bw = prog_add_buf(p, "w", BUF_WEIGHT, DT_F32, &sw);
+    int bb = prog_add_buf(p, "b", BUF_WEIGHT, DT_F32, &sb);
+    p->bufs[bw].data = weights(a, Mo * C * 9, 3);
+    p->bufs[bb].data = weights(a, Mo, 4);
+    Kernel *k = prog_add_kernel(p, "k0_conv");
+    KB b;
+    kb_init(&b, p, k);
+    Expr *m = kb_v(&b, kb_for_k(&b, "m", Mo, IT_DATA));
+    Expr *oh = kb_v(&b, kb_for_k(&b, "oh", OH, IT_DATA));
+    Expr *ow = kb_v(&b, kb_for_k(&b, "ow", OW, IT_DATA));
+    int acc = kb_let(&b, "acc", ke_load(a, p, bb, m));
+    Expr *c = kb_v(&b, kb_for_k(&b, "c", C, IT_REDUCE));
+    Expr *kh = kb_v(&b, kb_for_k(&b, "kh", 3, IT_REDUCE));
+    Expr *kw = kb_v(&b, kb_for_k(&b, "kw", 3, IT_REDUCE));
+    Expr *xc[3] = {c, ke_bin(a, B_ADD, oh, kh), ke_bin(a, B_ADD, ow, kw)}, *wc[4] = {m, c, kh, kw};
+    Expr *yc[3] = {m, oh, ow};
+    kb_assign(&b, acc, ke_bin(a, B_ADD, kb_v(&b, acc), ke_bin(a, B_MUL, ke_load(a, p, bx, kb_flat(&b, &sx, xc)),
+                                                                 ke_load(a, p, bw, kb_flat(&b, &sw, wc)))));
+    kb_end(&b);
+    kb_end(&b);
+    kb_end(&b);
+    kb_store(&b, by, kb_flat(&b, &sy, yc), kb_v(&b, acc));
+    kb_end(&b);
+    kb_end(&b);
+    kb_end(&b);
+    return p;
+}
+
+/* Softmax-like rows: s = sum_j exp(x[i, j]); y[i, j] = exp(x[i, j]) / s,
+ * 3 rows of 21: a vectorized reduction with a masked tail, then an
+ * elementwise loop. */
+static Program *build_rows(Arena *a)
+{
+    Program *p = prog_new(a, "t");
+    Shape s = {2, {3, 21}};
+    int bx = prog_add_buf(p, "x", BUF_INPUT, DT_F32, &s);
+    int by = prog_add_buf(p, "y", BUF_OUTPUT, DT_F32, &s);
+    Kernel *k = prog_add_kernel(p, "k0_rows");
+    KB b;
+    kb_init(&b, p, k);
+    Expr *i = kb_v(&b, kb_for_k(&b, "i", 3, IT_DATA));
+    int sum = kb_let(&b, "s", ke_float(a, DT_F32, 0));
+    Expr *j = kb_v(&b, kb_for_k(&b, "j", 21, IT_REDUCE));
+    Expr *ij[2] = {i, j};
+    kb_assign(&b, sum, ke_bin(a, B_ADD, kb_v(&b, sum), ke_un(a, U_EXP, ke_load(a, p, bx, kb_flat(&b, &s, ij)))));
+    kb_end(&b);
+    Expr *j2 = kb_v(&b, kb_for_k(&b, "j", 21, IT_DATA));
+    Expr *ij2[2] = {i, j2};
+    kb_store(&b, by, kb_flat(&b, &s, ij2),
+             ke_bin(a, B_DIV, ke_un(a, U_EXP, ke_load(a, p, bx, kb_flat(&b, &s, ij2))), kb_v(&b, sum)));
+    kb_end(&b);
+    kb_end(&b);
+    return p;
+}
+
+/* Max pooling 3x3 stride 1 over a 1-pixel padded 6x19 image, as lowering
+ * writes it (a guarded tap): vectorized across the output row with masks. */
+static Program *build_pool(Arena *a)
+{
+    Program *p = prog_new(a, "t");
+    int H = 6, W = 19;
+    Shape s = {2, {H, W}};
+    int bx = prog_add_buf(p, "x", BUF_INPUT, DT_F32, &s);
+    int by = prog_add_buf(p, "y", BUF_OUTPUT, DT_F32, &s);
+    Kernel *k = prog_add_kernel(p, "k0_pool");
+    KB b;
+    kb_init(&b, p, k);
+    Expr *oh = kb_v(&b, kb_for_k(&b, "oh", H, IT_DATA));
+    Expr *ow = kb_v(&b, kb_for_k(&b, "ow", W, IT_DATA));
+    int acc = kb_let(&b, "acc", ke_lowest(a, DT_F32));
+    Expr *kh = kb_v(&b, kb_for_k(&b, "kh", 3, IT_REDUCE));
+    Expr *kw = kb_v(&b, kb_for_k(&b, "kw", 3, IT_REDUCE));
+    Expr *ih = ke_bin(a, B_SUB, ke_bin(a, B_ADD, oh, kh), ke_idx(a, 1));
+    Expr *iw = ke_bin(a, B_SUB, ke_bin(a, B_ADD, ow, kw), ke_idx(a, 1));
+    Expr *in = ke_bin(a, B_AND, ke_bin(a, B_AND, ke_bin(a, B_GE, ih, ke_idx(a, 0)), ke_bin(a, B_LT, ih, ke_idx(a, H))),
+                      ke_bin(a, B_AND, ke_bin(a, B_GE, iw, ke_idx(a, 0)), ke_bin(a, B_LT, iw, ke_idx(a, W))));
+    kb_if(&b, in);
+    Expr *xc[2] = {ih, iw}, *yc[2] = {oh, ow};
+    kb_assign(&b, acc, ke_bin(a, B_MAX, kb_v(&b, acc), ke_load(a, p, bx, kb_flat(&b, &s, xc))));
+    kb_end(&b);
+    kb_end(&b);
+    kb_end(&b);
+    kb_store(&b, by, kb_flat(&b, &s, yc), kb_v(&b, acc));
+    kb_end(&b);
+    kb_end(&b);
+    return p;
+}
+
+/* ------------------------------------------------------------- running */
+
+/* Run every kernel of p on inputs filled from `seed`; outputs land in
+ * out[] (one array per output buffer, in buffer order). */
+static int run(Program *p, float **outs, Diag *d)
+{
+    Arena *a = arena_new();
+    void **mem = arena_alloc(a, sizeof(void *) * (size_t)p->nbufs);
+    int no = 0;
+    for (int i = 0; i < p->nbufs; i++) {
+        Buffer *b = &p->bufs[i];
+        size_t bytes = (size_t)b->numel * (size_t)dtype_size(b->dtype) + 64;
+        if (b->kind == BUF_WEIGHT) {
+            mem[i] = (void *)b->data;
+        } else if (b->kind == BUF_INPUT) {
+            float *x = arena_alloc(a, bytes);
+            for (int64_t j = 0; j < b->numel; j++)
+                x[j] = (float)((j * 7919 + i * 104729) % 1000) / 500.0f - 1.0f;
+            mem[i] = x;
+        } else if (b->kind == BUF_OUTPUT) {
+            mem[i] = outs[no++];
+        } else {
+            mem[i] = arena_alloc(a, bytes);
+        }
+    }
+    int rc = 0;
+    for (int k = 0; k < p->nkernels && !rc; k++)
+        rc = kernel_interp(p, &p->kernels[k], mem, d);
+    arena_free(a);
+    return rc;
+}
+
+/* Count vector stores, vector locals and local buffers left in p. */
+typedef struct Shape_ {
+    int vstores, vlets, locals;
+} Facts;
+
+static void facts_block(const Program *p, const Stmt *s, Facts *f)
+{
+    for (; s; s = s->next) {
+        if (s->kind == S_STORE && s->index->lanes > 1)
+            f->vstores++;
+        if (s->kind == S_STORE && p->bufs[s->buf].kind == BUF_LOCAL)
+            f->locals++;
+        facts_block(p, s->body, f);
+        facts_block(p, s->els, f);
+    }
+}
+
+static Facts facts(const Program *p)
+{
+    Facts f = {0, 0, 0};
+    for (int i = 0; i < p->nkernels; i++) {
+        facts_block(p, p->kernels[i].body, &f);
+        for (int v = 0; v < p->kernels[i].nvars; v++)
+            f.vlets += p->kernels[i].vars[v].lanes > 1;
+    }
+    return f;
+}
+
+static int64_t out_numel(Program *p)
+{
+    for (int i = 0; i < p->nbufs; i++)
+        if (p->bufs[i].kind == BUF_OUTPUT)
+            return p->bufs[i].numel;
+    return 0;
+}
+
+/* Build, run plain, schedule for m, run again, compare. want_tile: the
+ * schedule must have promoted a register tile (no local stores left). */
+static void check_case(const char *name, BuildFn build, const Machine *m, int want_vector)
+{
+    Arena *a = arena_new();
+    Diag d = {.file = name};
+    Program *ref = build(a), *opt = build(a);
+    int64_t n = out_numel(ref);
+    float *want = arena_alloc(a, sizeof(float) * (size_t)n), *got = arena_alloc(a, sizeof(float) * (size_t)n);
+    CHECK_MSG(prog_verify(ref, &d) == 0 && run(ref, &want, &d) == 0, "%s: %s", name, d.msg);
+    int rc = prog_simplify(opt, &d) || prog_schedule(opt, m, &d) || prog_verify(opt, &d) || prog_vectorize(opt, &d) ||
+             prog_verify(opt, &d) || prog_unroll(opt, &d) || prog_simplify(opt, &d) || prog_verify(opt, &d) ||
+             prog_promote(opt, &d) || prog_verify(opt, &d);
+    CHECK_MSG(rc == 0, "%s on %s: %s", name, m->name, d.msg);
+    if (rc && getenv("KILN_TEST_DUMP"))
+        prog_dump(opt, stdout);
+    if (rc) {
+        arena_free(a);
+        return;
+    }
+    Facts f = facts(opt);
+    if (want_vector)
+        CHECK_MSG(f.vstores > 0 && f.vlets > 0, "%s on %s: not vectorized", name, m->name);
+    CHECK_MSG(f.locals == 0, "%s on %s: %d stores to a local tile left", name, m->name, f.locals);
+    CHECK_MSG(run(opt, &got, &d) == 0, "%s on %s: %s", name, m->name, d.msg);
+    double worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - want[i]) / (1e-5 + fabs(want[i]));
+        if (!(e <= worst))
+            worst = e;
+    }
+    CHECK_MSG(worst < 1e-4, "%s on %s: results differ (worst relative error %g)", name, m->name, worst);
+    if (!(worst < 1e-4) && getenv("KILN_TEST_DUMP"))
+        prog_dump(opt, stdout);
+    arena_free(a);
+}
+
+static void test_passes_keep_results(void)
+{
+    static const char *machines[] = {"x86-64-avx2", "x86-64-avx512", "aarch64", "generic"};
+    for (size_t i = 0; i < sizeof machines / sizeof machines[0]; i++) {
+        const Machine *m = machine_find(machines[i]);
+        CHECK(m != NULL);
+        if (!m)
+            continue;
+        check_case("matmul", build_matmul, m, 1);
+        check_case("matmul_rt", build_matmul_rt, m, 1);
+        check_case("conv", build_conv, m, 1);
+        check_case("rows", build_rows, m, 1);
+        check_case("pool", build_pool, m, 1);
+        Machine two = *m;
+        two.threads = 2; /* parallel marks do not change results */
+        check_case("conv_threads", build_conv, &two, 1);
+    }
+}
+
+int main(void)
+{
+    RUN(test_passes_keep_results);
+    return check_total_failed != 0;
+}
