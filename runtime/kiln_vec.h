@@ -12,7 +12,7 @@
  * Types (vector_size, natural alignment; unaligned memory goes through
  * kiln_load_* / kiln_store_*):
  *   f32x4 f32x8 f32x16  i32x4 i32x8 i32x16  u32x4 u32x8 u32x16   mask i32xW
- *   f64x2 f64x4 f64x8   i64x2 i64x4 i64x8 i64x16  u64x2 u64x4 u64x8  mask i64xW
+ *   f64x2 f64x4 f64x8 f64x16  i64x2 ... i64x16  u64x2 ... u64x16    mask i64xW
  *   i8x16 u8x16 i8x32 u8x32 (mask i8xW)  i16x8 u16x8 i16x16 u16x16 (mask i16xW)
  * A comparison of two f32xW gives i32xW, of two f64xW gives i64xW. A mask
  * lane is 0 (off) or -1 (all ones, on), as comparisons give; other values
@@ -38,7 +38,8 @@
  *                            W/2 results the same way, down to one lane. hmax
  *                            and hmin use vmax/vmin, so any NaN lane gives NaN.
  *   kiln_hany_M  kiln_hall_M -> int 0/1                any / all lanes on
- * Float types (f32x4/8/16, f64x2/4/8) also have:
+ *   kiln_abs_T                                        integers wrap: abs(MIN) = MIN
+ * Float types (f32x4/8/16, f64x2/4/8/16) also have:
  *   kiln_abs_T kiln_sqrt_T kiln_floor_T kiln_ceil_T kiln_trunc_T   exact
  *   kiln_round_T      exact, half to even (nearbyint in the default mode)
  *   kiln_exp_T kiln_log_T kiln_tanh_T kiln_erf_T kiln_sin_T kiln_cos_T
@@ -105,6 +106,17 @@
 #endif
 #endif
 
+/* the width of the target's vector registers in bytes (no SIMD: any) */
+#if defined(__AVX512F__)
+#define KILN__VBYTES 64
+#elif defined(__AVX__)
+#define KILN__VBYTES 32
+#elif defined(__SSE2__) || defined(__ARM_NEON) || defined(__ALTIVEC__) || defined(__riscv_vector)
+#define KILN__VBYTES 16
+#else
+#define KILN__VBYTES 64
+#endif
+
 /* ---- types ---- */
 
 typedef float kiln_f32x4 __attribute__((vector_size(16)));
@@ -122,10 +134,12 @@ typedef double kiln_f64x8 __attribute__((vector_size(64)));
 typedef int64_t kiln_i64x2 __attribute__((vector_size(16)));
 typedef int64_t kiln_i64x4 __attribute__((vector_size(32)));
 typedef int64_t kiln_i64x8 __attribute__((vector_size(64)));
-typedef int64_t kiln_i64x16 __attribute__((vector_size(128))); /* gather index of x16 */
+typedef double kiln_f64x16 __attribute__((vector_size(128))); /* 64-bit x16: in 16-lane */
+typedef int64_t kiln_i64x16 __attribute__((vector_size(128)));  /* kernels (index vectors) */
 typedef uint64_t kiln_u64x2 __attribute__((vector_size(16)));
 typedef uint64_t kiln_u64x4 __attribute__((vector_size(32)));
 typedef uint64_t kiln_u64x8 __attribute__((vector_size(64)));
+typedef uint64_t kiln_u64x16 __attribute__((vector_size(128)));
 typedef int8_t kiln_i8x16 __attribute__((vector_size(16)));
 typedef uint8_t kiln_u8x16 __attribute__((vector_size(16)));
 typedef int8_t kiln_i8x32 __attribute__((vector_size(32)));
@@ -144,19 +158,19 @@ typedef uint16_t kiln_u16x16 __attribute__((vector_size(32)));
 /* ---- halves: kiln__lo_T, kiln__hi_T (lanes 0..W/2-1, W/2..W-1), kiln__join_T ---- */
 
 #define KILN__HALVES(T, H)                                                                 \
-    KILN__INLINE kiln_##H kiln__lo_##T(kiln_##T v)                                        \
+    KILN__INLINE kiln_##H kiln__lo_##T(kiln_##T v)                                         \
     {                                                                                      \
         kiln_##H h;                                                                        \
         __builtin_memcpy(&h, &v, sizeof h);                                                \
         return h;                                                                          \
     }                                                                                      \
-    KILN__INLINE kiln_##H kiln__hi_##T(kiln_##T v)                                        \
+    KILN__INLINE kiln_##H kiln__hi_##T(kiln_##T v)                                         \
     {                                                                                      \
         kiln_##H h;                                                                        \
         __builtin_memcpy(&h, (const char *)&v + sizeof h, sizeof h);                       \
         return h;                                                                          \
     }                                                                                      \
-    KILN__INLINE kiln_##T kiln__join_##T(kiln_##H lo, kiln_##H hi)                        \
+    KILN__INLINE kiln_##T kiln__join_##T(kiln_##H lo, kiln_##H hi)                         \
     {                                                                                      \
         kiln_##T v;                                                                        \
         __builtin_memcpy(&v, &lo, sizeof lo);                                              \
@@ -172,11 +186,13 @@ KILN__HALVES(u32x8, u32x4)
 KILN__HALVES(u32x16, u32x8)
 KILN__HALVES(f64x4, f64x2)
 KILN__HALVES(f64x8, f64x4)
+KILN__HALVES(f64x16, f64x8)
 KILN__HALVES(i64x4, i64x2)
 KILN__HALVES(i64x8, i64x4)
 KILN__HALVES(i64x16, i64x8)
 KILN__HALVES(u64x4, u64x2)
 KILN__HALVES(u64x8, u64x4)
+KILN__HALVES(u64x16, u64x8)
 KILN__HALVES(i8x32, i8x16)
 KILN__HALVES(u8x32, u8x16)
 KILN__HALVES(i16x16, i16x8)
@@ -192,7 +208,7 @@ KILN__HALVES(u16x16, u16x8)
  */
 
 #define KILN__MASK_LOOP(M, E, W)                                                           \
-    KILN__INLINE kiln_##M kiln__lmask_##M(const void *p, kiln_##M m, kiln_##M other)      \
+    KILN__INLINE kiln_##M kiln__lmask_##M(const void *p, kiln_##M m, kiln_##M other)       \
     {                                                                                      \
         for (int i = 0; i < W; i++)                                                        \
             if (m[i]) {                                                                    \
@@ -202,7 +218,7 @@ KILN__HALVES(u16x16, u16x8)
             }                                                                              \
         return other;                                                                      \
     }                                                                                      \
-    KILN__INLINE void kiln__smask_##M(void *p, kiln_##M m, kiln_##M v)                    \
+    KILN__INLINE void kiln__smask_##M(void *p, kiln_##M m, kiln_##M v)                     \
     {                                                                                      \
         for (int i = 0; i < W; i++)                                                        \
             if (m[i]) {                                                                    \
@@ -212,7 +228,7 @@ KILN__HALVES(u16x16, u16x8)
     }
 
 #define KILN__GATHER_LOOP(M, E, W, IDX)                                                    \
-    KILN__INLINE kiln_##M kiln__gather_##M(const void *base, kiln_##IDX idx)              \
+    KILN__INLINE kiln_##M kiln__gather_##M(const void *base, kiln_##IDX idx)               \
     {                                                                                      \
         kiln_##M r = {0};                                                                  \
         for (int i = 0; i < W; i++) {                                                      \
@@ -222,7 +238,7 @@ KILN__HALVES(u16x16, u16x8)
         }                                                                                  \
         return r;                                                                          \
     }                                                                                      \
-    KILN__INLINE kiln_##M kiln__gmask_##M(const void *base, kiln_##IDX idx, kiln_##M m,   \
+    KILN__INLINE kiln_##M kiln__gmask_##M(const void *base, kiln_##IDX idx, kiln_##M m,    \
                                            kiln_##M other)                                 \
     {                                                                                      \
         for (int i = 0; i < W; i++)                                                        \
@@ -237,14 +253,14 @@ KILN__HALVES(u16x16, u16x8)
 
 /* a W-lane mask op as two W/2-lane ones */
 #define KILN__MASK_HALVES(M, H)                                                            \
-    KILN__INLINE kiln_##M kiln__lmask_##M(const void *p, kiln_##M m, kiln_##M other)      \
+    KILN__INLINE kiln_##M kiln__lmask_##M(const void *p, kiln_##M m, kiln_##M other)       \
     {                                                                                      \
         return kiln__join_##M(                                                             \
             kiln__lmask_##H(p, kiln__lo_##M(m), kiln__lo_##M(other)),                      \
             kiln__lmask_##H((const char *)p + sizeof(kiln_##H), kiln__hi_##M(m),           \
                             kiln__hi_##M(other)));                                         \
     }                                                                                      \
-    KILN__INLINE void kiln__smask_##M(void *p, kiln_##M m, kiln_##M v)                    \
+    KILN__INLINE void kiln__smask_##M(void *p, kiln_##M m, kiln_##M v)                     \
     {                                                                                      \
         kiln__smask_##H(p, kiln__lo_##M(m), kiln__lo_##M(v));                              \
         kiln__smask_##H((char *)p + sizeof(kiln_##H), kiln__hi_##M(m), kiln__hi_##M(v));   \
@@ -252,30 +268,31 @@ KILN__HALVES(u16x16, u16x8)
 
 #if defined(KILN__AVX512VL)
 /* AVX-512: a k-mask of the lanes that are not zero, then a merging load */
-#define KILN__MASK_AVX512(M, PRE, SUF, IT)                                                 \
-    KILN__INLINE kiln_##M kiln__lmask_##M(const void *p, kiln_##M m, kiln_##M other)      \
+#define KILN__MASK_AVX512(M, PRE, SUF, IT, K)                                              \
+    KILN__INLINE kiln_##M kiln__lmask_##M(const void *p, kiln_##M m, kiln_##M other)       \
     {                                                                                      \
-        return (kiln_##M)PRE##_mask_loadu_##SUF((IT)other, PRE##_test_##SUF##_mask((IT)m, (IT)m), p); \
+        K k = PRE##_test_##SUF##_mask((IT)m, (IT)m);                                       \
+        return (kiln_##M)PRE##_mask_loadu_##SUF((IT)other, k, p);                          \
     }                                                                                      \
-    KILN__INLINE void kiln__smask_##M(void *p, kiln_##M m, kiln_##M v)                    \
+    KILN__INLINE void kiln__smask_##M(void *p, kiln_##M m, kiln_##M v)                     \
     {                                                                                      \
         PRE##_mask_storeu_##SUF(p, PRE##_test_##SUF##_mask((IT)m, (IT)m), (IT)v);          \
     }
-KILN__MASK_AVX512(i32x4, _mm, epi32, __m128i)
-KILN__MASK_AVX512(i32x8, _mm256, epi32, __m256i)
-KILN__MASK_AVX512(i32x16, _mm512, epi32, __m512i)
-KILN__MASK_AVX512(i64x2, _mm, epi64, __m128i)
-KILN__MASK_AVX512(i64x4, _mm256, epi64, __m256i)
-KILN__MASK_AVX512(i64x8, _mm512, epi64, __m512i)
+KILN__MASK_AVX512(i32x4, _mm, epi32, __m128i, __mmask8)
+KILN__MASK_AVX512(i32x8, _mm256, epi32, __m256i, __mmask8)
+KILN__MASK_AVX512(i32x16, _mm512, epi32, __m512i, __mmask16)
+KILN__MASK_AVX512(i64x2, _mm, epi64, __m128i, __mmask8)
+KILN__MASK_AVX512(i64x4, _mm256, epi64, __m256i, __mmask8)
+KILN__MASK_AVX512(i64x8, _mm512, epi64, __m512i, __mmask8)
 #elif defined(KILN__AVX)
 /* AVX: vmaskmov loads zeros where the mask's top bit is clear; blend in other */
 #define KILN__MASK_AVX(M, PRE, SUF, FT, ET, IT)                                            \
-    KILN__INLINE kiln_##M kiln__lmask_##M(const void *p, kiln_##M m, kiln_##M other)      \
+    KILN__INLINE kiln_##M kiln__lmask_##M(const void *p, kiln_##M m, kiln_##M other)       \
     {                                                                                      \
         FT v = PRE##_maskload_##SUF((const ET *)p, (IT)m);                                 \
         return (kiln_##M)PRE##_blendv_##SUF((FT)other, v, (FT)m);                          \
     }                                                                                      \
-    KILN__INLINE void kiln__smask_##M(void *p, kiln_##M m, kiln_##M v)                    \
+    KILN__INLINE void kiln__smask_##M(void *p, kiln_##M m, kiln_##M v)                     \
     {                                                                                      \
         PRE##_maskstore_##SUF((ET *)p, (IT)m, (FT)v);                                      \
     }
@@ -296,10 +313,10 @@ KILN__MASK_LOOP(i64x8, int64_t, 8)
 KILN__MASK_HALVES(i64x16, i64x8)
 
 #if defined(KILN__AVX512BW)
-KILN__MASK_AVX512(i8x16, _mm, epi8, __m128i)
-KILN__MASK_AVX512(i8x32, _mm256, epi8, __m256i)
-KILN__MASK_AVX512(i16x8, _mm, epi16, __m128i)
-KILN__MASK_AVX512(i16x16, _mm256, epi16, __m256i)
+KILN__MASK_AVX512(i8x16, _mm, epi8, __m128i, __mmask16)
+KILN__MASK_AVX512(i8x32, _mm256, epi8, __m256i, __mmask32)
+KILN__MASK_AVX512(i16x8, _mm, epi16, __m128i, __mmask8)
+KILN__MASK_AVX512(i16x16, _mm256, epi16, __m256i, __mmask16)
 #else
 KILN__MASK_LOOP(i8x16, int8_t, 16)
 KILN__MASK_LOOP(i8x32, int8_t, 32)
@@ -328,48 +345,56 @@ KILN__GATHER_LOOP(i16x16, int16_t, 16, i64x16)
     0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,  \
         24, 25, 26, 27, 28, 29, 30, 31
 
+/* W copies of x: an initializer compilers turn into one broadcast */
+#define KILN__DUP2(x) x, x
+#define KILN__DUP4(x) KILN__DUP2(x), KILN__DUP2(x)
+#define KILN__DUP8(x) KILN__DUP4(x), KILN__DUP4(x)
+#define KILN__DUP16(x) KILN__DUP8(x), KILN__DUP8(x)
+#define KILN__DUP32(x) KILN__DUP16(x), KILN__DUP16(x)
+
 /* T: the type, E: its lane type, W: lanes, M: its mask type */
 #define KILN__COMMON(T, E, W, M)                                                           \
-    KILN__INLINE kiln_##T kiln_load_##T(const E *p)                                       \
+    KILN__INLINE kiln_##T kiln_load_##T(const E *p)                                        \
     {                                                                                      \
         kiln_##T v;                                                                        \
         __builtin_memcpy(&v, p, sizeof v);                                                 \
         return v;                                                                          \
     }                                                                                      \
     KILN__INLINE void kiln_store_##T(E *p, kiln_##T v) { __builtin_memcpy(p, &v, sizeof v); } \
-    KILN__INLINE kiln_##T kiln_bcast_##T(E x)                                             \
+    KILN__INLINE kiln_##T kiln_bcast_##T(E x)                                              \
     {                                                                                      \
-        kiln_##T v = {0};                                                                  \
-        for (int i = 0; i < W; i++)                                                        \
-            v[i] = x;                                                                      \
-        return v;                                                                          \
+        return (kiln_##T){KILN__DUP##W(x)}; /* one broadcast instruction */                \
     }                                                                                      \
-    KILN__INLINE kiln_##T kiln_select_##T(kiln_##M m, kiln_##T a, kiln_##T b)            \
+    KILN__INLINE kiln_##T kiln_select_##T(kiln_##M m, kiln_##T a, kiln_##T b)              \
     {                                                                                      \
         return (kiln_##T)(((kiln_##M)a & m) | ((kiln_##M)b & ~m));                         \
     }                                                                                      \
-    KILN__INLINE kiln_##T kiln_load_mask_##T(const E *p, kiln_##M m, kiln_##T other)     \
+    KILN__INLINE kiln_##T kiln_load_mask_##T(const E *p, kiln_##M m, kiln_##T other)       \
     {                                                                                      \
         return (kiln_##T)kiln__lmask_##M(p, m, (kiln_##M)other);                           \
     }                                                                                      \
-    KILN__INLINE void kiln_store_mask_##T(E *p, kiln_##M m, kiln_##T v)                   \
+    KILN__INLINE void kiln_store_mask_##T(E *p, kiln_##M m, kiln_##T v)                    \
     {                                                                                      \
         kiln__smask_##M(p, m, (kiln_##M)v);                                                \
     }
 
-/* integers: the ramp in the unsigned type U (wraps); min and max */
+/* integers: the ramp in the unsigned type U (wraps); abs (wraps: abs(MIN) = MIN), min, max */
 #define KILN__INT(T, E, W, M, U, UE)                                                       \
     KILN__COMMON(T, E, W, M)                                                               \
-    KILN__INLINE kiln_##T kiln_ramp_##T(E base, E step)                                   \
+    KILN__INLINE kiln_##T kiln_ramp_##T(E base, E step)                                    \
     {                                                                                      \
         kiln_##U i = {KILN__IOTA##W};                                                      \
         return (kiln_##T)((UE)base + i * (UE)step);                                        \
     }                                                                                      \
-    KILN__INLINE kiln_##T kiln_vmin_##T(kiln_##T a, kiln_##T b)                           \
+    KILN__INLINE kiln_##T kiln_abs_##T(kiln_##T a)                                         \
+    {                                                                                      \
+        return kiln_select_##T(a < 0, (kiln_##T)((UE)0 - (kiln_##U)a), a);                 \
+    }                                                                                      \
+    KILN__INLINE kiln_##T kiln_vmin_##T(kiln_##T a, kiln_##T b)                            \
     {                                                                                      \
         return kiln_select_##T(a < b, a, b);                                               \
     }                                                                                      \
-    KILN__INLINE kiln_##T kiln_vmax_##T(kiln_##T a, kiln_##T b)                           \
+    KILN__INLINE kiln_##T kiln_vmax_##T(kiln_##T a, kiln_##T b)                            \
     {                                                                                      \
         return kiln_select_##T(a > b, a, b);                                               \
     }
@@ -377,26 +402,26 @@ KILN__GATHER_LOOP(i16x16, int16_t, 16, i64x16)
 /* floats: the ramp, NaN-propagating min and max */
 #define KILN__FLT(T, E, W, M)                                                              \
     KILN__COMMON(T, E, W, M)                                                               \
-    KILN__INLINE kiln_##T kiln_ramp_##T(E base, E step)                                   \
+    KILN__INLINE kiln_##T kiln_ramp_##T(E base, E step)                                    \
     {                                                                                      \
         kiln_##T i = {KILN__IOTA##W};                                                      \
         return base + i * step;                                                            \
     }                                                                                      \
-    KILN__INLINE kiln_##T kiln_vmin_##T(kiln_##T a, kiln_##T b)                           \
+    KILN__INLINE kiln_##T kiln_vmin_##T(kiln_##T a, kiln_##T b)                            \
     {                                                                                      \
         return kiln_select_##T((a < b) | (a != a), a, b);                                  \
     }                                                                                      \
-    KILN__INLINE kiln_##T kiln_vmax_##T(kiln_##T a, kiln_##T b)                           \
+    KILN__INLINE kiln_##T kiln_vmax_##T(kiln_##T a, kiln_##T b)                            \
     {                                                                                      \
         return kiln_select_##T((a > b) | (a != a), a, b);                                  \
     }
 
 #define KILN__GATHER(T, E, M, IDX)                                                         \
-    KILN__INLINE kiln_##T kiln_gather_##T(const E *base, kiln_##IDX idx)                  \
+    KILN__INLINE kiln_##T kiln_gather_##T(const E *base, kiln_##IDX idx)                   \
     {                                                                                      \
         return (kiln_##T)kiln__gather_##M(base, idx);                                      \
     }                                                                                      \
-    KILN__INLINE kiln_##T kiln_gather_mask_##T(const E *base, kiln_##IDX idx, kiln_##M m, \
+    KILN__INLINE kiln_##T kiln_gather_mask_##T(const E *base, kiln_##IDX idx, kiln_##M m,  \
                                                 kiln_##T other)                            \
     {                                                                                      \
         return (kiln_##T)kiln__gmask_##M(base, idx, m, (kiln_##M)other);                   \
@@ -408,6 +433,7 @@ KILN__FLT(f32x16, float, 16, i32x16)
 KILN__FLT(f64x2, double, 2, i64x2)
 KILN__FLT(f64x4, double, 4, i64x4)
 KILN__FLT(f64x8, double, 8, i64x8)
+KILN__FLT(f64x16, double, 16, i64x16)
 KILN__INT(i32x4, int32_t, 4, i32x4, u32x4, uint32_t)
 KILN__INT(i32x8, int32_t, 8, i32x8, u32x8, uint32_t)
 KILN__INT(i32x16, int32_t, 16, i32x16, u32x16, uint32_t)
@@ -417,9 +443,11 @@ KILN__INT(u32x16, uint32_t, 16, i32x16, u32x16, uint32_t)
 KILN__INT(i64x2, int64_t, 2, i64x2, u64x2, uint64_t)
 KILN__INT(i64x4, int64_t, 4, i64x4, u64x4, uint64_t)
 KILN__INT(i64x8, int64_t, 8, i64x8, u64x8, uint64_t)
+KILN__INT(i64x16, int64_t, 16, i64x16, u64x16, uint64_t)
 KILN__INT(u64x2, uint64_t, 2, i64x2, u64x2, uint64_t)
 KILN__INT(u64x4, uint64_t, 4, i64x4, u64x4, uint64_t)
 KILN__INT(u64x8, uint64_t, 8, i64x8, u64x8, uint64_t)
+KILN__INT(u64x16, uint64_t, 16, i64x16, u64x16, uint64_t)
 KILN__INT(i8x16, int8_t, 16, i8x16, u8x16, uint8_t)
 KILN__INT(u8x16, uint8_t, 16, i8x16, u8x16, uint8_t)
 KILN__INT(i8x32, int8_t, 32, i8x32, u8x32, uint8_t)
@@ -428,24 +456,6 @@ KILN__INT(i16x8, int16_t, 8, i16x8, u16x8, uint16_t)
 KILN__INT(u16x8, uint16_t, 8, i16x8, u16x8, uint16_t)
 KILN__INT(i16x16, int16_t, 16, i16x16, u16x16, uint16_t)
 KILN__INT(u16x16, uint16_t, 16, i16x16, u16x16, uint16_t)
-
-/* i64x16 has no unsigned partner: its ramp wraps through uint64_t lane by lane */
-KILN__COMMON(i64x16, int64_t, 16, i64x16)
-KILN__INLINE kiln_i64x16 kiln_ramp_i64x16(int64_t base, int64_t step)
-{
-    kiln_i64x16 v;
-    for (int i = 0; i < 16; i++)
-        v[i] = (int64_t)((uint64_t)base + (uint64_t)i * (uint64_t)step);
-    return v;
-}
-KILN__INLINE kiln_i64x16 kiln_vmin_i64x16(kiln_i64x16 a, kiln_i64x16 b)
-{
-    return kiln_select_i64x16(a < b, a, b);
-}
-KILN__INLINE kiln_i64x16 kiln_vmax_i64x16(kiln_i64x16 a, kiln_i64x16 b)
-{
-    return kiln_select_i64x16(a > b, a, b);
-}
 
 KILN__GATHER(f32x4, float, i32x4, i64x4)
 KILN__GATHER(f32x8, float, i32x8, i64x8)
@@ -459,6 +469,7 @@ KILN__GATHER(u32x16, uint32_t, i32x16, i64x16)
 KILN__GATHER(f64x2, double, i64x2, i64x2)
 KILN__GATHER(f64x4, double, i64x4, i64x4)
 KILN__GATHER(f64x8, double, i64x8, i64x8)
+KILN__GATHER(f64x16, double, i64x16, i64x16)
 KILN__GATHER(i64x2, int64_t, i64x2, i64x2)
 KILN__GATHER(i64x4, int64_t, i64x4, i64x4)
 KILN__GATHER(i64x8, int64_t, i64x8, i64x8)
@@ -466,6 +477,7 @@ KILN__GATHER(i64x16, int64_t, i64x16, i64x16)
 KILN__GATHER(u64x2, uint64_t, i64x2, i64x2)
 KILN__GATHER(u64x4, uint64_t, i64x4, i64x4)
 KILN__GATHER(u64x8, uint64_t, i64x8, i64x8)
+KILN__GATHER(u64x16, uint64_t, i64x16, i64x16)
 KILN__GATHER(i8x16, int8_t, i8x16, i64x16)
 KILN__GATHER(u8x16, uint8_t, i8x16, i64x16)
 KILN__GATHER(i16x8, int16_t, i16x8, i64x8)
@@ -489,7 +501,7 @@ KILN__INLINE double kiln__mind(double a, double b) { return a < b || a != a ? a 
 #define KILN__MINI(a, b) ((a) < (b) ? (a) : (b))
 
 #define KILN__RED_TREE(T, E, W, UE, MAX, MIN)                                              \
-    KILN__INLINE E kiln_hsum_##T(kiln_##T v)                                              \
+    KILN__INLINE E kiln_hsum_##T(kiln_##T v)                                               \
     {                                                                                      \
         E a[W];                                                                            \
         __builtin_memcpy(a, &v, sizeof a);                                                 \
@@ -498,7 +510,7 @@ KILN__INLINE double kiln__mind(double a, double b) { return a < b || a != a ? a 
                 a[i] = (E)((UE)a[i] + (UE)a[i + n]);                                       \
         return a[0];                                                                       \
     }                                                                                      \
-    KILN__INLINE E kiln_hmax_##T(kiln_##T v)                                              \
+    KILN__INLINE E kiln_hmax_##T(kiln_##T v)                                               \
     {                                                                                      \
         E a[W];                                                                            \
         __builtin_memcpy(a, &v, sizeof a);                                                 \
@@ -507,7 +519,7 @@ KILN__INLINE double kiln__mind(double a, double b) { return a < b || a != a ? a 
                 a[i] = MAX(a[i], a[i + n]);                                                \
         return a[0];                                                                       \
     }                                                                                      \
-    KILN__INLINE E kiln_hmin_##T(kiln_##T v)                                              \
+    KILN__INLINE E kiln_hmin_##T(kiln_##T v)                                               \
     {                                                                                      \
         E a[W];                                                                            \
         __builtin_memcpy(a, &v, sizeof a);                                                 \
@@ -519,15 +531,15 @@ KILN__INLINE double kiln__mind(double a, double b) { return a < b || a != a ? a 
 
 /* H: the half type, HU: the type the halves are added in */
 #define KILN__RED_HALF(T, E, H, HU)                                                        \
-    KILN__INLINE E kiln_hsum_##T(kiln_##T v)                                              \
+    KILN__INLINE E kiln_hsum_##T(kiln_##T v)                                               \
     {                                                                                      \
         return kiln_hsum_##H((kiln_##H)((kiln_##HU)kiln__lo_##T(v) + (kiln_##HU)kiln__hi_##T(v))); \
     }                                                                                      \
-    KILN__INLINE E kiln_hmax_##T(kiln_##T v)                                              \
+    KILN__INLINE E kiln_hmax_##T(kiln_##T v)                                               \
     {                                                                                      \
         return kiln_hmax_##H(kiln_vmax_##H(kiln__lo_##T(v), kiln__hi_##T(v)));             \
     }                                                                                      \
-    KILN__INLINE E kiln_hmin_##T(kiln_##T v)                                              \
+    KILN__INLINE E kiln_hmin_##T(kiln_##T v)                                               \
     {                                                                                      \
         return kiln_hmin_##H(kiln_vmin_##H(kiln__lo_##T(v), kiln__hi_##T(v)));             \
     }
@@ -538,6 +550,7 @@ KILN__RED_HALF(f32x16, float, f32x8, f32x8)
 KILN__RED_TREE(f64x2, double, 2, double, kiln__maxd, kiln__mind)
 KILN__RED_HALF(f64x4, double, f64x2, f64x2)
 KILN__RED_HALF(f64x8, double, f64x4, f64x4)
+KILN__RED_HALF(f64x16, double, f64x8, f64x8)
 KILN__RED_TREE(i32x4, int32_t, 4, uint32_t, KILN__MAXI, KILN__MINI)
 KILN__RED_HALF(i32x8, int32_t, i32x4, u32x4)
 KILN__RED_HALF(i32x16, int32_t, i32x8, u32x8)
@@ -551,6 +564,7 @@ KILN__RED_HALF(i64x16, int64_t, i64x8, u64x8)
 KILN__RED_TREE(u64x2, uint64_t, 2, uint64_t, KILN__MAXI, KILN__MINI)
 KILN__RED_HALF(u64x4, uint64_t, u64x2, u64x2)
 KILN__RED_HALF(u64x8, uint64_t, u64x4, u64x4)
+KILN__RED_HALF(u64x16, uint64_t, u64x8, u64x8)
 KILN__RED_TREE(i8x16, int8_t, 16, uint8_t, KILN__MAXI, KILN__MINI)
 KILN__RED_TREE(u8x16, uint8_t, 16, uint8_t, KILN__MAXI, KILN__MINI)
 KILN__RED_HALF(i8x32, int8_t, i8x16, u8x16)
@@ -563,7 +577,7 @@ KILN__RED_HALF(u16x16, uint16_t, u16x8, u16x8)
 /* ---- kiln_hany_M, kiln_hall_M: is any / every lane of a mask on ---- */
 
 #define KILN__ANY_TREE(M, E, W)                                                            \
-    KILN__INLINE int kiln_hany_##M(kiln_##M m)                                            \
+    KILN__INLINE int kiln_hany_##M(kiln_##M m)                                             \
     {                                                                                      \
         E a[W], r = 0;                                                                     \
         __builtin_memcpy(a, &m, sizeof a);                                                 \
@@ -572,7 +586,10 @@ KILN__RED_HALF(u16x16, uint16_t, u16x8, u16x8)
         return r != 0;                                                                     \
     }
 #define KILN__ANY_HALVES(M, H)                                                             \
-    KILN__INLINE int kiln_hany_##M(kiln_##M m) { return kiln_hany_##H(kiln__lo_##M(m) | kiln__hi_##M(m)); }
+    KILN__INLINE int kiln_hany_##M(kiln_##M m)                                              \
+    {                                                                                      \
+        return kiln_hany_##H(kiln__lo_##M(m) | kiln__hi_##M(m));                           \
+    }
 #define KILN__ANY_X86(M, TEST, IT)                                                         \
     KILN__INLINE int kiln_hany_##M(kiln_##M m) { return !TEST((IT)m, (IT)m); }
 #define KILN__ALL(M)                                                                       \
@@ -625,11 +642,11 @@ KILN__ALL(i16x16)
  */
 
 #define KILN__ABS_SQRT(T, W, U, SIGNBIT, SQRT)                                             \
-    KILN__INLINE kiln_##T kiln_abs_##T(kiln_##T x)                                        \
+    KILN__INLINE kiln_##T kiln_abs_##T(kiln_##T x)                                         \
     {                                                                                      \
         return (kiln_##T)((kiln_##U)x & ~(SIGNBIT));                                       \
     }                                                                                      \
-    KILN__INLINE kiln_##T kiln_sqrt_##T(kiln_##T x)                                       \
+    KILN__INLINE kiln_##T kiln_sqrt_##T(kiln_##T x)                                        \
     {                                                                                      \
         for (int i = 0; i < W; i++)                                                        \
             x[i] = SQRT(x[i]);                                                             \
@@ -641,40 +658,41 @@ KILN__ABS_SQRT(f32x16, 16, u32x16, 0x80000000u, __builtin_sqrtf)
 KILN__ABS_SQRT(f64x2, 2, u64x2, 0x8000000000000000u, __builtin_sqrt)
 KILN__ABS_SQRT(f64x4, 4, u64x4, 0x8000000000000000u, __builtin_sqrt)
 KILN__ABS_SQRT(f64x8, 8, u64x8, 0x8000000000000000u, __builtin_sqrt)
+KILN__ABS_SQRT(f64x16, 16, u64x16, 0x8000000000000000u, __builtin_sqrt)
 
 #define KILN__ROUND_HALVES(T, H)                                                           \
-    KILN__INLINE kiln_##T kiln_floor_##T(kiln_##T x)                                     \
+    KILN__INLINE kiln_##T kiln_floor_##T(kiln_##T x)                                       \
     {                                                                                      \
         return kiln__join_##T(kiln_floor_##H(kiln__lo_##T(x)), kiln_floor_##H(kiln__hi_##T(x))); \
     }                                                                                      \
-    KILN__INLINE kiln_##T kiln_ceil_##T(kiln_##T x)                                      \
+    KILN__INLINE kiln_##T kiln_ceil_##T(kiln_##T x)                                        \
     {                                                                                      \
         return kiln__join_##T(kiln_ceil_##H(kiln__lo_##T(x)), kiln_ceil_##H(kiln__hi_##T(x))); \
     }                                                                                      \
-    KILN__INLINE kiln_##T kiln_trunc_##T(kiln_##T x)                                     \
+    KILN__INLINE kiln_##T kiln_trunc_##T(kiln_##T x)                                       \
     {                                                                                      \
         return kiln__join_##T(kiln_trunc_##H(kiln__lo_##T(x)), kiln_trunc_##H(kiln__hi_##T(x))); \
     }                                                                                      \
-    KILN__INLINE kiln_##T kiln_round_##T(kiln_##T x)                                     \
+    KILN__INLINE kiln_##T kiln_round_##T(kiln_##T x)                                       \
     {                                                                                      \
         return kiln__join_##T(kiln_round_##H(kiln__lo_##T(x)), kiln_round_##H(kiln__hi_##T(x))); \
     }
 
 #if defined(KILN__SSE41)
 #define KILN__ROUND_X86(T, FN)                                                             \
-    KILN__INLINE kiln_##T kiln_floor_##T(kiln_##T x)                                     \
+    KILN__INLINE kiln_##T kiln_floor_##T(kiln_##T x)                                       \
     {                                                                                      \
         return FN(x, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);                           \
     }                                                                                      \
-    KILN__INLINE kiln_##T kiln_ceil_##T(kiln_##T x)                                      \
+    KILN__INLINE kiln_##T kiln_ceil_##T(kiln_##T x)                                        \
     {                                                                                      \
         return FN(x, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);                           \
     }                                                                                      \
-    KILN__INLINE kiln_##T kiln_trunc_##T(kiln_##T x)                                     \
+    KILN__INLINE kiln_##T kiln_trunc_##T(kiln_##T x)                                       \
     {                                                                                      \
         return FN(x, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);                              \
     }                                                                                      \
-    KILN__INLINE kiln_##T kiln_round_##T(kiln_##T x)                                     \
+    KILN__INLINE kiln_##T kiln_round_##T(kiln_##T x)                                       \
     {                                                                                      \
         return FN(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);                       \
     }
@@ -694,28 +712,29 @@ KILN__ROUND_X86(f64x8, _mm512_roundscale_pd)
 KILN__ROUND_HALVES(f32x16, f32x8)
 KILN__ROUND_HALVES(f64x8, f64x4)
 #endif
+KILN__ROUND_HALVES(f64x16, f64x8)
 
 #elif defined(__aarch64__)
 #define KILN__ROUND_LOOP(T, W, SUF)                                                        \
-    KILN__INLINE kiln_##T kiln_floor_##T(kiln_##T x)                                     \
+    KILN__INLINE kiln_##T kiln_floor_##T(kiln_##T x)                                       \
     {                                                                                      \
         for (int i = 0; i < W; i++)                                                        \
             x[i] = __builtin_floor##SUF(x[i]);                                             \
         return x;                                                                          \
     }                                                                                      \
-    KILN__INLINE kiln_##T kiln_ceil_##T(kiln_##T x)                                      \
+    KILN__INLINE kiln_##T kiln_ceil_##T(kiln_##T x)                                        \
     {                                                                                      \
         for (int i = 0; i < W; i++)                                                        \
             x[i] = __builtin_ceil##SUF(x[i]);                                              \
         return x;                                                                          \
     }                                                                                      \
-    KILN__INLINE kiln_##T kiln_trunc_##T(kiln_##T x)                                     \
+    KILN__INLINE kiln_##T kiln_trunc_##T(kiln_##T x)                                       \
     {                                                                                      \
         for (int i = 0; i < W; i++)                                                        \
             x[i] = __builtin_trunc##SUF(x[i]);                                             \
         return x;                                                                          \
     }                                                                                      \
-    KILN__INLINE kiln_##T kiln_round_##T(kiln_##T x)                                     \
+    KILN__INLINE kiln_##T kiln_round_##T(kiln_##T x)                                       \
     {                                                                                      \
         for (int i = 0; i < W; i++)                                                        \
             x[i] = __builtin_nearbyint##SUF(x[i]);                                         \
@@ -727,6 +746,7 @@ KILN__ROUND_LOOP(f32x16, 16, f)
 KILN__ROUND_LOOP(f64x2, 2, )
 KILN__ROUND_LOOP(f64x4, 4, )
 KILN__ROUND_LOOP(f64x8, 8, )
+KILN__ROUND_LOOP(f64x16, 16, )
 
 #else
 /*
@@ -734,20 +754,20 @@ KILN__ROUND_LOOP(f64x8, 8, )
  * even; bigger values, infinities and NaN are integers already.
  */
 #define KILN__ROUND_BITS(T, M, U, BIG, SIGNBIT)                                            \
-    KILN__INLINE kiln_##T kiln_round_##T(kiln_##T x)                                     \
+    KILN__INLINE kiln_##T kiln_round_##T(kiln_##T x)                                       \
     {                                                                                      \
         kiln_##T a = kiln_abs_##T(x), r = a + BIG;                                         \
         r = r - BIG;                                                                       \
         r = (kiln_##T)((kiln_##U)r | ((kiln_##U)x & (SIGNBIT)));                           \
         return kiln_select_##T(a < BIG, r, x);                                             \
     }                                                                                      \
-    KILN__INLINE kiln_##T kiln_floor_##T(kiln_##T x)                                     \
+    KILN__INLINE kiln_##T kiln_floor_##T(kiln_##T x)                                       \
     {                                                                                      \
         kiln_##T r = kiln_round_##T(x);                                                    \
         return kiln_select_##T(r > x, r - 1, r);                                           \
     }                                                                                      \
-    KILN__INLINE kiln_##T kiln_ceil_##T(kiln_##T x) { return -kiln_floor_##T(-x); }       \
-    KILN__INLINE kiln_##T kiln_trunc_##T(kiln_##T x)                                     \
+    KILN__INLINE kiln_##T kiln_ceil_##T(kiln_##T x) { return -kiln_floor_##T(-x); }        \
+    KILN__INLINE kiln_##T kiln_trunc_##T(kiln_##T x)                                       \
     {                                                                                      \
         kiln_##T r = kiln_floor_##T(kiln_abs_##T(x));                                      \
         return (kiln_##T)((kiln_##U)r | ((kiln_##U)x & (SIGNBIT)));                        \
@@ -758,6 +778,7 @@ KILN__ROUND_BITS(f32x16, i32x16, u32x16, 0x1p23f, 0x80000000u)
 KILN__ROUND_BITS(f64x2, i64x2, u64x2, 0x1p52, 0x8000000000000000u)
 KILN__ROUND_BITS(f64x4, i64x4, u64x4, 0x1p52, 0x8000000000000000u)
 KILN__ROUND_BITS(f64x8, i64x8, u64x8, 0x1p52, 0x8000000000000000u)
+KILN__ROUND_BITS(f64x16, i64x16, u64x16, 0x1p52, 0x8000000000000000u)
 #endif
 
 /*
@@ -785,7 +806,7 @@ KILN__ROUND_BITS(f64x8, i64x8, u64x8, 0x1p52, 0x8000000000000000u)
  * FLT_MAX comes from one rounding of the final product, as in libm.
  */
 #define KILN__EXPF(V, I, U)                                                                \
-    KILN__INLINE kiln_##V kiln_exp_##V(kiln_##V x)                                        \
+    KILN__INLINE kiln_##V kiln_exp_##V(kiln_##V x)                                         \
     {                                                                                      \
         x = kiln_select_##V(x < -104.0f, kiln_bcast_##V(-104.0f), x); /* NaN stays */      \
         x = kiln_select_##V(x > 89.0f, kiln_bcast_##V(89.0f), x);                          \
@@ -807,7 +828,7 @@ KILN__ROUND_BITS(f64x8, i64x8, u64x8, 0x1p52, 0x8000000000000000u)
  * Subnormal x is scaled by 2^23 first.
  */
 #define KILN__LOGF(V, I, U)                                                                \
-    KILN__INLINE kiln_##V kiln_log_##V(kiln_##V x)                                        \
+    KILN__INLINE kiln_##V kiln_log_##V(kiln_##V x)                                         \
     {                                                                                      \
         kiln_##I tiny = x < 0x1p-126f;                                                     \
         kiln_##V xs = kiln_select_##V(tiny, x * 0x1p23f, x);                               \
@@ -816,7 +837,7 @@ KILN__ROUND_BITS(f64x8, i64x8, u64x8, 0x1p52, 0x8000000000000000u)
         kiln_##V f = (kiln_##V)((ix & 0x007fffffu) + 0x3f3504f3u) - 1.0f;                  \
         kiln_##V kf = __builtin_convertvector(k, kiln_##V);                                \
         kiln_##V P = (((((((-0x1.38da3cp-4f * f + 0x1.056dfep-3f) * f - 0x1.0d8696p-3f) * f + \
-                          0x1.22d790p-3f) * f - 0x1.5471f6p-3f) * f + 0x1.99a026p-3f) * f -  \
+                          0x1.22d790p-3f) * f - 0x1.5471f6p-3f) * f + 0x1.99a026p-3f) * f - \
                        0x1.000228p-2f) * f + 0x1.555554p-2f);                              \
         kiln_##V y = f * f;                                                                \
         kiln_##V c = y * (f * P - 0.5f);                                                   \
@@ -826,7 +847,7 @@ KILN__ROUND_BITS(f64x8, i64x8, u64x8, 0x1p52, 0x8000000000000000u)
         kiln_##V r = hi + (lo + (kf * KILN__LN2_LO + c));                                  \
         r = kiln_select_##V(x == __builtin_inff(), x, r);                                  \
         r = kiln_select_##V(x == 0.0f, kiln_bcast_##V(-__builtin_inff()), r);              \
-        r = kiln_select_##V(x < 0.0f, kiln_bcast_##V(__builtin_nanf("")), r);             \
+        r = kiln_select_##V(x < 0.0f, kiln_bcast_##V(__builtin_nanf("")), r);              \
         return kiln_select_##V(x != x, x, r);                                              \
     }
 
@@ -836,12 +857,12 @@ KILN__ROUND_BITS(f64x8, i64x8, u64x8, 0x1p52, 0x8000000000000000u)
  * to 9.5, where tanh rounds to 1. The sign is copied back (tanh(-0) = -0).
  */
 #define KILN__TANHF(V, I, U)                                                               \
-    KILN__INLINE kiln_##V kiln_tanh_##V(kiln_##V x)                                       \
+    KILN__INLINE kiln_##V kiln_tanh_##V(kiln_##V x)                                        \
     {                                                                                      \
         kiln_##U sign = (kiln_##U)x & 0x80000000u;                                         \
         kiln_##V a = (kiln_##V)((kiln_##U)x ^ sign);                                       \
         kiln_##V z = a * a;                                                                \
-        kiln_##V P = (((-0x1.9921a0p-8f * z + 0x1.58e518p-6f) * z - 0x1.b91e7ep-5f) * z +   \
+        kiln_##V P = (((-0x1.9921a0p-8f * z + 0x1.58e518p-6f) * z - 0x1.b91e7ep-5f) * z +  \
                       0x1.110ceep-3f) * z - 0x1.55554ap-2f;                                \
         kiln_##V small = a + a * z * P;                                                    \
         kiln_##V b = kiln_select_##V(a > 9.5f, kiln_bcast_##V(9.5f), a); /* NaN stays */   \
@@ -865,7 +886,7 @@ KILN__ROUND_BITS(f64x8, i64x8, u64x8, 0x1p52, 0x8000000000000000u)
  * (absolute error 1.2e-9), with |x| clamped to 4, where erf rounds to 1.
  */
 #define KILN__ERFF(V, I, U)                                                                \
-    KILN__INLINE kiln_##V kiln_erf_##V(kiln_##V x)                                        \
+    KILN__INLINE kiln_##V kiln_erf_##V(kiln_##V x)                                         \
     {                                                                                      \
         kiln_##U sign = (kiln_##U)x & 0x80000000u;                                         \
         kiln_##V a = (kiln_##V)((kiln_##U)x ^ sign);                                       \
@@ -892,25 +913,44 @@ KILN__ROUND_BITS(f64x8, i64x8, u64x8, 0x1p52, 0x8000000000000000u)
         return (kiln_##V)((kiln_##U)res | sign);                                           \
     }
 
-KILN__EXPF(f32x4, i32x4, u32x4)
-KILN__EXPF(f32x8, i32x8, u32x8)
-KILN__EXPF(f32x16, i32x16, u32x16)
-KILN__LOGF(f32x4, i32x4, u32x4)
-KILN__LOGF(f32x8, i32x8, u32x8)
-KILN__LOGF(f32x16, i32x16, u32x16)
-KILN__TANHF(f32x4, i32x4, u32x4)
-KILN__TANHF(f32x8, i32x8, u32x8)
-KILN__TANHF(f32x16, i32x16, u32x16)
-KILN__ERFF(f32x4, i32x4, u32x4)
-KILN__ERFF(f32x8, i32x8, u32x8)
-KILN__ERFF(f32x16, i32x16, u32x16)
+/*
+ * A vector wider than the target's registers is computed as two halves:
+ * gcc's code for the wide one goes through memory and runs 2-4x slower.
+ */
+#define KILN__F1_HALVES(FN, T, H)                                                          \
+    KILN__INLINE kiln_##T kiln_##FN##_##T(kiln_##T x)                                      \
+    {                                                                                      \
+        return kiln__join_##T(kiln_##FN##_##H(kiln__lo_##T(x)), kiln_##FN##_##H(kiln__hi_##T(x))); \
+    }
+#define KILN__F32_MATH(V, I, U)                                                            \
+    KILN__EXPF(V, I, U)                                                                    \
+    KILN__LOGF(V, I, U)                                                                    \
+    KILN__TANHF(V, I, U)                                                                   \
+    KILN__ERFF(V, I, U)
+#define KILN__F32_MATH_HALVES(T, H)                                                        \
+    KILN__F1_HALVES(exp, T, H)                                                             \
+    KILN__F1_HALVES(log, T, H)                                                             \
+    KILN__F1_HALVES(tanh, T, H)                                                            \
+    KILN__F1_HALVES(erf, T, H)
+
+KILN__F32_MATH(f32x4, i32x4, u32x4)
+#if KILN__VBYTES >= 32
+KILN__F32_MATH(f32x8, i32x8, u32x8)
+#else
+KILN__F32_MATH_HALVES(f32x8, f32x4)
+#endif
+#if KILN__VBYTES >= 64
+KILN__F32_MATH(f32x16, i32x16, u32x16)
+#else
+KILN__F32_MATH_HALVES(f32x16, f32x8)
+#endif
 
 /*
  * ---- f32 sin, cos, pow: computed in double ----
  * A float converts to double exactly and the double result is rounded once
  * to float, so these are within a hair of correctly rounded. f32x4 works in
- * f64x4, f32x8 in f64x8 with AVX-512 (else as two f32x4), f32x16 as two
- * f32x8.
+ * f64x4, f32x8 in f64x8 where that fits a register (else as two f32x4),
+ * f32x16 as two f32x8.
  *
  * sin/cos: n = round(x 2/pi), r = x - n pi/2 with pi/2 in two parts (the
  * first of 33 bits: n pi/2 is exact for |n| < 2^20), then minimax
@@ -952,22 +992,22 @@ KILN__ERFF(f32x16, i32x16, u32x16)
         kiln_##D m = (kiln_##D)((ix & 0x000fffffffffffffu) + 0x3fe6a09e667f3bcdu);         \
         kiln_##D s = (m - 1.0) / (m + 1.0), s2 = s * s;                                    \
         kiln_##D ln = s * (2.0 + s2 * (2.0 / 3 + s2 * (2.0 / 5 + s2 * (2.0 / 7 + s2 *      \
-                      (2.0 / 9 + s2 * (2.0 / 11 + s2 * (2.0 / 13 + s2 * (2.0 / 15))))))));  \
+                      (2.0 / 9 + s2 * (2.0 / 11 + s2 * (2.0 / 13 + s2 * (2.0 / 15)))))))); \
         kiln_##D y = b * (__builtin_convertvector(k, kiln_##D) + ln * 0x1.71547652b82fep+0); \
         y = kiln_select_##D(y < -400.0, kiln_bcast_##D(-400.0), y);                        \
         y = kiln_select_##D(y > 400.0, kiln_bcast_##D(400.0), y);                          \
         kiln_##D kk = y + 0x1.8p52, n = kk - 0x1.8p52;                                     \
         kiln_##D t = (y - n) * 0x1.62e42fefa39efp-1;                                       \
         kiln_##D e = 1.0 + t * (1.0 + t * (1.0 / 2 + t * (1.0 / 6 + t * (1.0 / 24 + t *    \
-                     (1.0 / 120 + t * (1.0 / 720 + t * (1.0 / 5040 + t * (1.0 / 40320 +   \
-                     t * (1.0 / 362880 + t * (1.0 / 3628800 + t * (1.0 / 39916800)))))))))));\
+                     (1.0 / 120 + t * (1.0 / 720 + t * (1.0 / 5040 + t * (1.0 / 40320 +    \
+                     t * (1.0 / 362880 + t * (1.0 / 3628800 + t * (1.0 / 39916800))))))))))); \
         kiln_##D scale = (kiln_##D)(((kiln_##DU)kk - 0x4338000000000000u + 1023u) << 52);  \
         kiln_##D half = b * 0.5;                                                           \
         kiln_##DI odd = (a < 0.0) & (kiln_floor_##D(half) != half);                        \
         return (kiln_##D)((kiln_##DU)(e * scale) ^ ((kiln_##DU)odd & 0x8000000000000000u)); \
     }
 KILN__F64_CORES(f64x4, i64x4, u64x4)
-#if defined(KILN__AVX512)
+#if KILN__VBYTES >= 64
 KILN__F64_CORES(f64x8, i64x8, u64x8)
 #endif
 
@@ -1010,7 +1050,8 @@ static __attribute__((unused, noinline, cold)) void kiln__libm_lanes(float *y, c
         kiln_##D ad = __builtin_convertvector(a, kiln_##D);                                \
         kiln_##D bd = __builtin_convertvector(b, kiln_##D);                                \
         kiln_##V r = __builtin_convertvector(kiln__pow_##D(ad, bd), kiln_##V);             \
-        kiln_##I finite = (kiln_abs_##V(a) < __builtin_inff()) & (kiln_abs_##V(b) < __builtin_inff()); \
+        kiln_##I finite = (kiln_abs_##V(a) < __builtin_inff()) &                          \
+                          (kiln_abs_##V(b) < __builtin_inff());                            \
         kiln_##I ok = finite & ((a > 0.0f) | ((a < 0.0f) & (kiln_floor_##V(b) == b)));     \
         if (!kiln_hall_##I(ok)) {                                                          \
             float y[W], av[W], bv[W];                                                      \
@@ -1039,7 +1080,7 @@ static __attribute__((unused, noinline, cold)) void kiln__libm_lanes(float *y, c
                               kiln_pow_##H(kiln__hi_##T(a), kiln__hi_##T(b)));             \
     }
 KILN__SINCOSPOW(f32x4, f64x4, i32x4, 4)
-#if defined(KILN__AVX512)
+#if KILN__VBYTES >= 64
 KILN__SINCOSPOW(f32x8, f64x8, i32x8, 8)
 #else
 KILN__SINCOSPOW_HALVES(f32x8, f32x4)
@@ -1049,43 +1090,43 @@ KILN__SINCOSPOW_HALVES(f32x16, f32x8)
 /* ---- f64 exp, log, tanh, erf, sin, cos, pow: libm per lane ---- */
 
 #define KILN__LIBM_F64(T, W)                                                               \
-    KILN__INLINE kiln_##T kiln_exp_##T(kiln_##T x)                                        \
+    KILN__INLINE kiln_##T kiln_exp_##T(kiln_##T x)                                         \
     {                                                                                      \
         for (int i = 0; i < W; i++)                                                        \
             x[i] = exp(x[i]);                                                              \
         return x;                                                                          \
     }                                                                                      \
-    KILN__INLINE kiln_##T kiln_log_##T(kiln_##T x)                                        \
+    KILN__INLINE kiln_##T kiln_log_##T(kiln_##T x)                                         \
     {                                                                                      \
         for (int i = 0; i < W; i++)                                                        \
             x[i] = log(x[i]);                                                              \
         return x;                                                                          \
     }                                                                                      \
-    KILN__INLINE kiln_##T kiln_tanh_##T(kiln_##T x)                                       \
+    KILN__INLINE kiln_##T kiln_tanh_##T(kiln_##T x)                                        \
     {                                                                                      \
         for (int i = 0; i < W; i++)                                                        \
             x[i] = tanh(x[i]);                                                             \
         return x;                                                                          \
     }                                                                                      \
-    KILN__INLINE kiln_##T kiln_erf_##T(kiln_##T x)                                        \
+    KILN__INLINE kiln_##T kiln_erf_##T(kiln_##T x)                                         \
     {                                                                                      \
         for (int i = 0; i < W; i++)                                                        \
             x[i] = erf(x[i]);                                                              \
         return x;                                                                          \
     }                                                                                      \
-    KILN__INLINE kiln_##T kiln_sin_##T(kiln_##T x)                                        \
+    KILN__INLINE kiln_##T kiln_sin_##T(kiln_##T x)                                         \
     {                                                                                      \
         for (int i = 0; i < W; i++)                                                        \
             x[i] = sin(x[i]);                                                              \
         return x;                                                                          \
     }                                                                                      \
-    KILN__INLINE kiln_##T kiln_cos_##T(kiln_##T x)                                        \
+    KILN__INLINE kiln_##T kiln_cos_##T(kiln_##T x)                                         \
     {                                                                                      \
         for (int i = 0; i < W; i++)                                                        \
             x[i] = cos(x[i]);                                                              \
         return x;                                                                          \
     }                                                                                      \
-    KILN__INLINE kiln_##T kiln_pow_##T(kiln_##T a, kiln_##T b)                            \
+    KILN__INLINE kiln_##T kiln_pow_##T(kiln_##T a, kiln_##T b)                             \
     {                                                                                      \
         for (int i = 0; i < W; i++)                                                        \
             a[i] = pow(a[i], b[i]);                                                        \
@@ -1094,6 +1135,7 @@ KILN__SINCOSPOW_HALVES(f32x16, f32x8)
 KILN__LIBM_F64(f64x2, 2)
 KILN__LIBM_F64(f64x4, 4)
 KILN__LIBM_F64(f64x8, 8)
+KILN__LIBM_F64(f64x16, 16)
 
 /*
  * ---- anything else: a scalar function per lane ----

@@ -19,8 +19,8 @@
  *   for batch: for nb < N/NR: for mb < M/MR:          (or mb outside nb)
  *     T[mi][j] = INIT                                  tile start
  *     for r...:                                        the reduction
- *       for jv [unroll]: for jl [vector]: let b = B[n, r]
- *         for mi [unroll]: T[mi][jv*L + jl] += A[m(mi), r] * b
+ *       for mi [unroll]: for jv [unroll]: for jl [vector]:
+ *         T[mi][jv*L + jl] += A[m(mi), r] * B[n, r]
  *     for mi [unroll]: if m < M: for jv, jl: if n < N:
  *       OUT[OIDX] = G(T[mi][j])                        the epilogue, once per tile
  *
@@ -38,6 +38,8 @@
  */
 #include "kernel.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { MAXL = 16 };
@@ -355,6 +357,8 @@ int contract_kernel(Program *p, Kernel *k, const Machine *m, Diag *d)
     if (pl.K < 8 || pl.N < 2)
         return 0;
     choose_tile(&pl, m);
+    if (getenv("KILN_TILE")) /* experiment: force MRxNRv */
+        sscanf(getenv("KILN_TILE"), "%dx%d", &pl.MR, &pl.NRv);
     int64_t NR = (int64_t)pl.NRv * pl.lanes, NB = (pl.N + NR - 1) / NR, MB = (pl.M + pl.MR - 1) / pl.MR;
     const Buffer *bb = &p->bufs[pl.B->buf];
     pl.packed = bb->kind == BUF_WEIGHT && bb->data;
@@ -426,7 +430,7 @@ int contract_kernel(Program *p, Kernel *k, const Machine *m, Diag *d)
         st->value = init;
         put(&tt, st);
     }
-    /* the reduction: for r...: for jv: for jl: let b = B; for mi: T += A * b */
+    /* the reduction: for r...: for mi: for jv: for jl: T += A * B */
     Stmt *outer_r = NULL, **rt = t;
     for (int i = 0; i < n->nr; i++) {
         Stmt *l = stmt_new(a, S_LOOP);
@@ -465,24 +469,77 @@ int contract_kernel(Program *p, Kernel *k, const Machine *m, Diag *d)
             m2 = ke_bin(a, B_MIN, m2, ke_idx(a, pl.M - 1));
         Expr *aval = decode_m(p, k, &pl, pl.A, m2);
         Expr *t2 = ke_bin(a, B_ADD, ke_bin(a, B_MUL, E2mi, ke_idx(a, NR)), jcol);
-        put(&rt, l2jv);
-        Stmt **tt = &l2jv->body;
+        /* rows outside, columns inside: one broadcast of A live at a time,
+         * the NRv vectors of B loaded once (the C compiler shares the
+         * identical loads of the unrolled rows) */
+        put(&rt, l2mi);
+        Stmt **tt = &l2mi->body;
+        put(&tt, l2jv);
+        tt = &l2jv->body;
         put(&tt, l2jl);
         tt = &l2jl->body;
-        Stmt *lb = stmt_new(a, S_LET);
-        lb->var = kernel_add_var(p, k, "b", DT_F32);
-        lb->value = bval;
-        put(&tt, lb);
-        put(&tt, l2mi);
-        tt = &l2mi->body;
         Stmt *acc = stmt_new(a, S_STORE);
         acc->buf = tile;
         acc->index = t2;
-        acc->value = ke_bin(a, B_ADD, ke_load(a, p, tile, t2), ke_bin(a, B_MUL, aval, ke_var(a, k, lb->var)));
+        acc->value = ke_bin(a, B_ADD, ke_load(a, p, tile, t2), ke_bin(a, B_MUL, aval, bval));
         put(&tt, acc);
     }
-    /* the epilogue: for mi: if m < M: for jv: for jl: if n < N: lets; store */
-    {
+    /* the epilogue. When the output is contiguous along N: for mi: if m <
+     * M: for jv: for jl: if n < N: lets; store, a vector per row. When it
+     * is not (a Conv's output channels are a plane apart), the tile is
+     * first spilled to a local array, then stored one element at a time,
+     * rows innermost: compact code instead of scattered vector stores. */
+    Expr *probe = ke_subst(a, n->store->index, pl.nvar, ke_ramp(a, ke_var(a, k, pl.nvar), 1, 2));
+    if (!(probe->kind == E_RAMP && probe->i == 1)) {
+        int spill = prog_add_buf(p, "spill", BUF_LOCAL, DT_F32, &(Shape){1, {(int64_t)pl.MR * NR}});
+        int v3jv, v3jl, v3mi, vj, vi;
+        Stmt *l3mi = loop(p, k, "mi", pl.MR, IT_DATA, L_UNROLL, &v3mi);
+        Stmt *l3jv = loop(p, k, "jv", pl.NRv, IT_DATA, L_UNROLL, &v3jv);
+        Stmt *l3jl = loop(p, k, "jl", pl.lanes, IT_DATA, L_VECTOR, &v3jl);
+        Expr *t3 = ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_var(a, k, v3mi), ke_idx(a, NR)),
+                          ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_var(a, k, v3jv), ke_idx(a, pl.lanes)),
+                                 ke_var(a, k, v3jl)));
+        put(&t, l3mi);
+        Stmt **tt = &l3mi->body;
+        put(&tt, l3jv);
+        tt = &l3jv->body;
+        put(&tt, l3jl);
+        tt = &l3jl->body;
+        Stmt *cp = stmt_new(a, S_STORE);
+        cp->buf = spill;
+        cp->index = t3;
+        cp->value = ke_load(a, p, tile, t3);
+        put(&tt, cp);
+        Stmt *lj = loop(p, k, "j", NR, IT_DATA, L_SERIAL, &vj);
+        Stmt *li = loop(p, k, "i", pl.MR, IT_DATA, L_SERIAL, &vi);
+        Expr *col = ke_bin(a, B_ADD, ke_bin(a, B_MUL, Enb, ke_idx(a, NR)), ke_var(a, k, vj));
+        Expr *row = ke_bin(a, B_ADD, ke_bin(a, B_MUL, Emb, ke_idx(a, pl.MR)), ke_var(a, k, vi));
+        put(&t, lj);
+        tt = &lj->body;
+        if (pl.N % NR) {
+            Stmt *g = stmt_new(a, S_IF);
+            g->value = ke_bin(a, B_LT, col, ke_idx(a, pl.N));
+            put(&tt, g);
+            tt = &g->body;
+        }
+        put(&tt, li);
+        tt = &li->body;
+        if (pl.M % pl.MR) {
+            Stmt *g = stmt_new(a, S_IF);
+            g->value = ke_bin(a, B_LT, row, ke_idx(a, pl.M));
+            put(&tt, g);
+            tt = &g->body;
+        }
+        Stmt *epi = stmt_copy(a, n->epi);
+        Expr *sx = ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_var(a, k, vi), ke_idx(a, NR)), ke_var(a, k, vj));
+        stmt_subst(a, epi, n->let->var, ke_load(a, p, spill, sx));
+        stmt_subst(a, epi, pl.nvar, col);
+        for (Stmt *e = epi; e; e = e->next) {
+            e->index = decode_m(p, k, &pl, e->index, row);
+            e->value = decode_m(p, k, &pl, e->value, row);
+        }
+        *tt = epi;
+    } else {
         int v3jv, v3jl, v3mi;
         Stmt *l3mi = loop(p, k, "mi", pl.MR, IT_DATA, L_UNROLL, &v3mi);
         Stmt *l3jv = loop(p, k, "jv", pl.NRv, IT_DATA, L_UNROLL, &v3jv);

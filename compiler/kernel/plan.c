@@ -320,12 +320,19 @@ int prog_plan(Program *p, Diag *d)
         touch_block(p->bufs, p->kernels[k].body, k);
 
     /* weights: packed in buffer order (each size was checked against
-     * KILN_MAX_BYTES, so the sum of a program's cannot overflow) */
+     * KILN_MAX_BYTES, so the sum of a program's cannot overflow); one that
+     * no kernel reads (replaced by its packed copy) takes no room */
+    for (int i = 0; i < p->nguards; i++)
+        p->bufs[p->guard_w[i]].first = 0;
     int64_t woff = 0;
     for (int i = 0; i < p->nbufs; i++) {
         Buffer *b = &p->bufs[i];
         if (b->kind != BUF_WEIGHT)
             continue;
+        if (b->first < 0) {
+            b->offset = -1;
+            continue;
+        }
         b->offset = woff;
         woff = align_up(woff + b->numel * dtype_size(b->dtype));
     }

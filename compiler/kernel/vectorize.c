@@ -38,6 +38,7 @@ typedef struct Vec {
     Stmt **acc_fold;       /* [nvars]: the statement folding the partner back */
     int ok;
     int nvars;             /* variables before the pass added any */
+    Expr *tail;            /* lane < E for a loop of E < lanes iterations, else NULL */
 } Vec;
 
 /* ---------------------------------------------------------- analysis */
@@ -200,6 +201,8 @@ static Expr *rewrite(Vec *v, Expr *e, Expr *mask)
         if (v->p->bufs[e->buf].kind == BUF_LOCAL)
             return e;
         Expr *ix = rewrite(v, e->a, mask);
+        if (ix->lanes == 1 && mask == v->tail && !e->b)
+            return ke_load(a, v->p, e->buf, ix); /* lane 0 always runs: one scalar read is safe */
         if (ix->lanes == 1)
             ix = ke_bcast(a, ix, v->lanes);
         Expr *m = e->b ? ke_bin(a, B_AND, e->b, mask) : mask;
@@ -314,7 +317,10 @@ static void vec_block(Vec *v, const Stmt *s, Expr *mask, Stmt ***tail)
             }
             val = ke_bcast(a, val, v->lanes);
             c->var = target->var;
-            c->value = mask ? ke_select(a, mask, val, target) : val;
+            /* the lanes past a remainder never leave a local of the loop
+             * (stores are masked); an accumulator from outside must not
+             * take them in */
+            c->value = mask && !(mask == v->tail && v->inner[s->var]) ? ke_select(a, mask, val, target) : val;
             break;
         }
         case S_STORE: {
@@ -438,7 +444,7 @@ static int vectorize_loop(Program *p, Kernel *k, Stmt **link, Frame *frames, int
         lanes *= 2;
     Arena *tmp = arena_new();
     Vec v = {p, k, a, lanes, arena_alloc(tmp, (size_t)k->nvars + 1), arena_alloc(tmp, (size_t)k->nvars + 1),
-             arena_alloc(tmp, sizeof(Expr *) * (size_t)(k->nvars + 1)), acc_vec, acc_fold, 1, k->nvars};
+             arena_alloc(tmp, sizeof(Expr *) * (size_t)(k->nvars + 1)), acc_vec, acc_fold, 1, k->nvars, NULL};
     int nv0 = k->nvars;
     v.isvec[s->var] = 1;
     v.inner[s->var] = 1;
@@ -474,6 +480,7 @@ static int vectorize_loop(Program *p, Kernel *k, Stmt **link, Frame *frames, int
             v.with[i] = ke_var(a, k, vv);
         }
         Expr *mask = e == lanes ? NULL : ke_bin(a, B_LT, ke_ramp(a, ke_idx(a, 0), 1, lanes), ke_idx(a, e));
+        v.tail = mask;
         vec_block(&v, s->body, mask, &tail);
     }
     if (v.ok)

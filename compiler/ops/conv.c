@@ -360,6 +360,49 @@ static Expr *conv_in_channel(Arena *a, const ConvShape *cs, const ConvNest *cn)
     return ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_bin(a, B_DIV, cn->m, ke_idx(a, mg)), ke_idx(a, cg)), cn->c);
 }
 
+int window_pads(const Window *w, Shape *ps, const Shape *x)
+{
+    int any = 0;
+    for (int i = 0; i < w->rank; i++) {
+        int64_t hi = (w->out[i] - 1) * w->s[i] - w->p0[i] + (w->k[i] - 1) * w->d[i];
+        any |= w->out[i] > 0 && w->k[i] > 0 && (w->p0[i] > 0 || hi >= w->in[i]);
+    }
+    if (!any)
+        return 0;
+    *ps = *x;
+    for (int i = 0; i < w->rank; i++)
+        /* positions -p0 .. (out-1)*s - p0 + (k-1)*d (window_read checked these sums) */
+        ps->dim[i + 2] = w->out[i] > 0 && w->k[i] > 0 ? (w->out[i] - 1) * w->s[i] + (w->k[i] - 1) * w->d[i] + 1 : 1;
+    return 1;
+}
+
+/* A scratch copy of value x [N, C, in...] in a buffer of shape ps whose
+ * spatial dims are larger, x placed at offset w->p0 and every other
+ * element `fill`: the whole buffer is filled first, then x copied in, two
+ * loop nests without a condition (which vectorize cleanly). Returns the
+ * buffer. Shared with pooling (pool.c fills with the lowest value). */
+int pad_copy(Lower *L, ValueId x, const Shape *ps, const Window *w, Expr *fill, const char *name)
+{
+    Arena *a = lw_arena(L);
+    KB *b = lw_kb(L);
+    const Value *xv = &lw_graph(L)->values[x];
+    int buf = lw_temp(L, name, xv->dtype, ps);
+    Shape flat = {1, {shape_numel(ps)}};
+    Expr *i[1], *xc[KILN_MAX_RANK + 2], *pc[KILN_MAX_RANK + 2];
+    kb_comment(b, "xp = fill, then xp[n, c, i + p0...] = x[n, c, i...]: the padded input");
+    lw_loops(L, &flat, "i", i);
+    kb_store(b, buf, i[0], fill);
+    lw_end_loops(L, &flat);
+    lw_loops(L, &xv->shape, NULL, xc);
+    pc[0] = xc[0];
+    pc[1] = xc[1];
+    for (int d = 0; d < w->rank; d++)
+        pc[d + 2] = ke_bin(a, B_ADD, xc[d + 2], ke_idx(a, w->p0[d]));
+    kb_store(b, buf, kb_flat(b, ps, pc), lw_load(L, x, xc));
+    lw_end_loops(L, &xv->shape);
+    return buf;
+}
+
 /* When some tap of a float Conv can fall in the padding: a scratch buffer
  * xp [N, C, span...] holding x with a zero border, span covering every
  * position a tap reaches, filled by a loop nest of its own. *wp becomes
@@ -368,43 +411,17 @@ static Expr *conv_in_channel(Arena *a, const ConvShape *cs, const ConvNest *cn)
 static int pad_input(Lower *L, Node *n, const ConvShape *cs, Window *wp, Shape *ps)
 {
     Arena *a = lw_arena(L);
-    KB *b = lw_kb(L);
     const Value *x = lw_in(L, n, 0);
     const Window *w = &cs->w;
     if (!dtype_is_float(x->dtype) || dtype_is_half(x->dtype))
         return -1;
-    int any = 0;
-    for (int i = 0; i < w->rank; i++) {
-        int64_t hi = (w->out[i] - 1) * w->s[i] - w->p0[i] + (w->k[i] - 1) * w->d[i];
-        any |= w->out[i] > 0 && (w->p0[i] > 0 || hi >= w->in[i]);
-    }
-    if (!any)
+    if (!window_pads(w, ps, &x->shape))
         return -1;
-    *ps = x->shape;
     for (int i = 0; i < w->rank; i++) {
-        /* positions -p0 .. (out-1)*s - p0 + (k-1)*d (window_read checked these sums) */
-        ps->dim[i + 2] = (w->out[i] - 1) * w->s[i] + (w->k[i] - 1) * w->d[i] + 1;
         wp->p0[i] = wp->p1[i] = 0;
         wp->in[i] = ps->dim[i + 2];
     }
-    int buf = lw_temp(L, arena_printf(a, "%s_padded", x->name), x->dtype, ps);
-    Expr *pc[KILN_MAX_RANK + 2], *xc[KILN_MAX_RANK + 2];
-    kb_comment(b, "xp[n, c, i...] = x[n, c, i - p0] inside x, else 0: the padded input");
-    lw_loops(L, ps, NULL, pc);
-    Expr *cond = NULL;
-    xc[0] = pc[0];
-    xc[1] = pc[1];
-    for (int i = 0; i < w->rank; i++) {
-        xc[i + 2] = ke_bin(a, B_SUB, pc[i + 2], ke_idx(a, w->p0[i]));
-        cond = and_cond(a, cond, idx_in_range(a, xc[i + 2], w->in[i]));
-    }
-    kb_if(b, cond);
-    kb_store(b, buf, kb_flat(b, ps, pc), lw_load(L, n->in[0], xc));
-    kb_else(b);
-    kb_store(b, buf, kb_flat(b, ps, pc), ke_const(a, x->dtype, 0));
-    kb_end(b);
-    lw_end_loops(L, ps);
-    return buf;
+    return pad_copy(L, n->in[0], ps, w, ke_const(a, x->dtype, 0), arena_printf(a, "%s_padded", x->name));
 }
 
 int lower_conv(Lower *L, Node *n)

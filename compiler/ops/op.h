@@ -257,6 +257,13 @@ int window_auto_pad(Graph *g, Node *n, int *out, Diag *d);
 void window_names(int rank, const char *prefix, char names[][8]);
 Expr *window_coord(Arena *a, const Window *w, int i, Expr *o, Expr *k);
 Expr *window_inside(Arena *a, const Window *w, Expr *const *ix);
+/* Does some tap of window w over x fall in the padding? If so, *ps is the
+ * shape of a padded copy of x [N, C, span...] that holds every position a
+ * tap reaches (x at offset p0). */
+int window_pads(const Window *w, Shape *ps, const Shape *x);
+/* Scratch buffer of shape ps holding x at spatial offset w->p0 and `fill`
+ * elsewhere (the padded input of a window op); returns the buffer. */
+int pad_copy(Lower *L, ValueId x, const Shape *ps, const Window *w, Expr *fill, const char *name);
 
 /* Scalar expression of elementwise op n at one element, given its inputs
  * already loaded (args[nin]); NULL with an error if the dtype is unsupported. */

@@ -809,8 +809,8 @@ static int emit_weights(const Program *p, const char *dir, const char *pre, Diag
     static const unsigned char zeros[64];
     for (int i = 0; i < p->nbufs; i++) {
         const Buffer *b = &p->bufs[i];
-        if (b->kind != BUF_WEIGHT)
-            continue;
+        if (b->kind != BUF_WEIGHT || b->offset < 0)
+            continue; /* not a weight, or one no kernel reads */
         while (at < b->offset) {
             int64_t n = b->offset - at > 64 ? 64 : b->offset - at;
             fwrite(zeros, 1, (size_t)n, f);

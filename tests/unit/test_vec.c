@@ -182,6 +182,23 @@ RAMP_OK_INT(uint16_t, uint16_t)
 RAMP_OK_INT(int8_t, uint8_t)
 RAMP_OK_INT(uint8_t, uint8_t)
 
+/* abs: floats clear the sign bit, integers wrap (abs(MIN) = MIN) */
+static float ref_abs_float(float x) { return bits_f(f_bits(x) & 0x7fffffffu); }
+static double ref_abs_double(double x) { return bits_d(d_bits(x) & 0x7fffffffffffffffu); }
+#define REF_ABS_INT(E, UE, SIGNED)                                                         \
+    static E ref_abs_##E(E x)                                                              \
+    {                                                                                      \
+        return SIGNED && (UE)x >> (sizeof(E) * 8 - 1) ? (E)((UE)0 - (UE)x) : x;            \
+    }
+REF_ABS_INT(int32_t, uint32_t, 1)
+REF_ABS_INT(uint32_t, uint32_t, 0)
+REF_ABS_INT(int64_t, uint64_t, 1)
+REF_ABS_INT(uint64_t, uint64_t, 0)
+REF_ABS_INT(int16_t, uint16_t, 1)
+REF_ABS_INT(uint16_t, uint16_t, 0)
+REF_ABS_INT(int8_t, uint8_t, 1)
+REF_ABS_INT(uint8_t, uint8_t, 0)
+
 /* the reduction tree of the contract: lane i with lane i + n, n = W/2, W/4, ... */
 #define REF_MIN(E, a, b) ((a) < (b) || isnan_##E(a) ? (a) : (b))
 #define REF_MAX(E, a, b) ((a) > (b) || isnan_##E(a) ? (a) : (b))
@@ -248,6 +265,7 @@ static char *data_page(void)
     X(f64x2, double, 2, i64x2, double)                                                     \
     X(f64x4, double, 4, i64x4, double)                                                     \
     X(f64x8, double, 8, i64x8, double)                                                     \
+    X(f64x16, double, 16, i64x16, double)                                                  \
     X(i32x4, int32_t, 4, i32x4, uint32_t)                                                  \
     X(i32x8, int32_t, 8, i32x8, uint32_t)                                                  \
     X(i32x16, int32_t, 16, i32x16, uint32_t)                                               \
@@ -261,6 +279,7 @@ static char *data_page(void)
     X(u64x2, uint64_t, 2, i64x2, uint64_t)                                                 \
     X(u64x4, uint64_t, 4, i64x4, uint64_t)                                                 \
     X(u64x8, uint64_t, 8, i64x8, uint64_t)                                                 \
+    X(u64x16, uint64_t, 16, i64x16, uint64_t)                                              \
     X(i8x16, int8_t, 16, i8x16, uint8_t)                                                   \
     X(u8x16, uint8_t, 16, i8x16, uint8_t)                                                  \
     X(i8x32, int8_t, 32, i8x32, uint8_t)                                                   \
@@ -292,17 +311,17 @@ static char *data_page(void)
             /* load and store at an odd offset: unaligned */                               \
             kiln_##T v = kiln_load_##T(buf + 1);                                           \
             for (int i = 0; i < W; i++)                                                    \
-                CHECKT(SAME(E, v[i], buf[i + 1]), name);                                      \
+                CHECKT(SAME(E, v[i], buf[i + 1]), name);                                   \
             E out[W + 2];                                                                  \
             memcpy(out, buf, sizeof(E));                                                   \
             out[W + 1] = buf[0];                                                           \
             kiln_store_##T(out + 1, va);                                                   \
             CHECKT(memcmp(out + 1, a, sizeof a) == 0, name);                               \
-            CHECKT(SAME(E, out[0], buf[0]) && SAME(E, out[W + 1], buf[0]), name);                \
+            CHECKT(SAME(E, out[0], buf[0]) && SAME(E, out[W + 1], buf[0]), name);          \
             /* bcast, ramp */                                                              \
             kiln_##T bc = kiln_bcast_##T(a[0]);                                            \
             for (int i = 0; i < W; i++)                                                    \
-                CHECKT(SAME(E, bc[i], a[0]), name);                                           \
+                CHECKT(SAME(E, bc[i], a[0]), name);                                        \
             E base = a[1 % W], step = rep & 1 ? b[0] : (E)(rep % 7);                       \
             kiln_##T rp = kiln_ramp_##T(base, step);                                       \
             for (int i = 0; i < W; i++)                                                    \
@@ -310,13 +329,17 @@ static char *data_page(void)
             /* select */                                                                   \
             kiln_##T sel = kiln_select_##T(m, va, vb);                                     \
             for (int i = 0; i < W; i++)                                                    \
-                CHECKT(SAME(E, sel[i], m[i] ? a[i] : b[i]), name);                            \
+                CHECKT(SAME(E, sel[i], m[i] ? a[i] : b[i]), name);                         \
+            /* abs */                                                                      \
+            kiln_##T ab = kiln_abs_##T(va);                                                \
+            for (int i = 0; i < W; i++)                                                    \
+                CHECKT(SAME(E, ab[i], ref_abs_##E(a[i])), name);                           \
             /* vmin, vmax: exactly the scalar definitions, NaN and -0 included */          \
             kiln_##T mn = kiln_vmin_##T(va, vb), mx = kiln_vmax_##T(va, vb);               \
             for (int i = 0; i < W; i++) {                                                  \
                 E wmn = REF_MIN(E, a[i], b[i]), wmx = REF_MAX(E, a[i], b[i]);              \
-                CHECKT(SAME(E, mn[i], wmn), name);                                            \
-                CHECKT(SAME(E, mx[i], wmx), name);                                            \
+                CHECKT(SAME(E, mn[i], wmn), name);                                         \
+                CHECKT(SAME(E, mx[i], wmx), name);                                         \
             }                                                                              \
             /* reductions in the tree order */                                             \
             E s[W], hi[W], lo[W];                                                          \
@@ -330,9 +353,9 @@ static char *data_page(void)
                     lo[i] = REF_MIN(E, lo[i], lo[i + n]);                                  \
                 }                                                                          \
             E hs = kiln_hsum_##T(va), hx = kiln_hmax_##T(va), hn = kiln_hmin_##T(va);      \
-            CHECKT(SAME(E, hs, s[0]) || (isnan_##E(hs) && isnan_##E(s[0])), name);            \
-            CHECKT(SAME(E, hx, hi[0]), name);                                                 \
-            CHECKT(SAME(E, hn, lo[0]), name);                                                 \
+            CHECKT(SAME(E, hs, s[0]) || (isnan_##E(hs) && isnan_##E(s[0])), name);         \
+            CHECKT(SAME(E, hx, hi[0]), name);                                              \
+            CHECKT(SAME(E, hn, lo[0]), name);                                              \
             int any_nan = 0;                                                               \
             for (int i = 0; i < W; i++)                                                    \
                 any_nan |= isnan_##E(a[i]);                                                \
@@ -342,12 +365,12 @@ static char *data_page(void)
                 want[i] = m[i] ? buf[i + 1] : o[i];                                        \
             kiln_##T lm = kiln_load_mask_##T(buf + 1, m, vo);                              \
             for (int i = 0; i < W; i++)                                                    \
-                CHECKT(SAME(E, lm[i], want[i]), name);                                        \
+                CHECKT(SAME(E, lm[i], want[i]), name);                                     \
             memcpy(out, buf, sizeof buf);                                                  \
             kiln_store_mask_##T(out + 1, m, va);                                           \
             for (int i = 0; i < W; i++)                                                    \
-                CHECKT(SAME(E, out[i + 1], m[i] ? a[i] : buf[i + 1]), name);                  \
-            CHECKT(SAME(E, out[0], buf[0]), name);                                            \
+                CHECKT(SAME(E, out[i + 1], m[i] ? a[i] : buf[i + 1]), name);               \
+            CHECKT(SAME(E, out[0], buf[0]), name);                                         \
             (void)vo;                                                                      \
         }                                                                                  \
     }
@@ -393,8 +416,8 @@ static void test_vec_types(void)
             kiln_##M tail = {0}, head = {0};                                               \
             kiln_##T other = kiln_bcast_##T((E)7), v = kiln_ramp_##T((E)1, (E)1);          \
             for (int i = 0; i < W; i++) {                                                  \
-                tail[i] = i < k ? -1 : 0;      /* lanes 0..k-1 are end[-k..-1] */           \
-                head[i] = i >= W - k ? -1 : 0; /* lanes W-k..W-1 are start[0..k-1] */       \
+                tail[i] = i < k ? -1 : 0;      /* lanes 0..k-1 are end[-k..-1] */          \
+                head[i] = i >= W - k ? -1 : 0; /* lanes W-k..W-1 are start[0..k-1] */      \
             }                                                                              \
             for (int i = 0; i < k; i++) {                                                  \
                 end[i - k] = (E)(100 + i);                                                 \
@@ -440,6 +463,7 @@ static void test_vec_mask_guard_pages(void)
     X(f64x2, double, 2, i64x2, i64x2)                                                      \
     X(f64x4, double, 4, i64x4, i64x4)                                                      \
     X(f64x8, double, 8, i64x8, i64x8)                                                      \
+    X(f64x16, double, 16, i64x16, i64x16)                                                  \
     X(i64x2, int64_t, 2, i64x2, i64x2)                                                     \
     X(i64x4, int64_t, 4, i64x4, i64x4)                                                     \
     X(i64x8, int64_t, 8, i64x8, i64x8)                                                     \
@@ -447,6 +471,7 @@ static void test_vec_mask_guard_pages(void)
     X(u64x2, uint64_t, 2, i64x2, i64x2)                                                    \
     X(u64x4, uint64_t, 4, i64x4, i64x4)                                                    \
     X(u64x8, uint64_t, 8, i64x8, i64x8)                                                    \
+    X(u64x16, uint64_t, 16, i64x16, i64x16)                                                \
     X(i8x16, int8_t, 16, i8x16, i64x16)                                                    \
     X(u8x16, uint8_t, 16, i8x16, i64x16)                                                   \
     X(i16x8, int16_t, 8, i16x8, i64x8)                                                     \
@@ -473,7 +498,7 @@ static void test_vec_mask_guard_pages(void)
         for (int i = 0; i < 64; i++)                                                       \
             arr[i] = gen_##E();                                                            \
         const E *base = arr + 16;                                                          \
-        /* an index of a lane that is off points into a guard page */                     \
+        /* an index of a lane that is off points into a guard page */                      \
         char *page = data_page();                                                          \
         int64_t far = page ? (int64_t)((page + page_size + 64) - (const char *)base) / (int64_t)sizeof(E) \
                            : 0;                                                            \
@@ -623,6 +648,7 @@ CHECK_EXACT(f32x16, float, 16, same_f, fabsf, sqrtf, floorf, ceilf, truncf, near
 CHECK_EXACT(f64x2, double, 2, same_d, fabs, sqrt, floor, ceil, trunc, nearbyint)
 CHECK_EXACT(f64x4, double, 4, same_d, fabs, sqrt, floor, ceil, trunc, nearbyint)
 CHECK_EXACT(f64x8, double, 8, same_d, fabs, sqrt, floor, ceil, trunc, nearbyint)
+CHECK_EXACT(f64x16, double, 16, same_d, fabs, sqrt, floor, ceil, trunc, nearbyint)
 
 static void test_vec_exact_math(void)
 {
@@ -632,6 +658,7 @@ static void test_vec_exact_math(void)
     exact_f64x2(300000);
     exact_f64x4(300000);
     exact_f64x8(300000);
+    exact_f64x16(300000);
     /* every special value in every lane position */
     for (int i = 0; i < NSPECIAL_F; i++) {
         float x = special_f[i];
@@ -914,9 +941,9 @@ static void test_vec_f32_pow(void)
             kiln_##T r = kiln_erf_##T(v), s = kiln_sin_##T(v), c = kiln_cos_##T(v);        \
             kiln_##T p = kiln_pow_##T(v, vb);                                              \
             for (int i = 0; i < W; i++) {                                                  \
-                CHECKT(same_d(e[i], exp(x[i])) && same_d(l[i], log(x[i])), name);         \
-                CHECKT(same_d(t[i], tanh(x[i])) && same_d(r[i], erf(x[i])), name);        \
-                CHECKT(same_d(s[i], sin(x[i])) && same_d(c[i], cos(x[i])), name);         \
+                CHECKT(same_d(e[i], exp(x[i])) && same_d(l[i], log(x[i])), name);          \
+                CHECKT(same_d(t[i], tanh(x[i])) && same_d(r[i], erf(x[i])), name);         \
+                CHECKT(same_d(s[i], sin(x[i])) && same_d(c[i], cos(x[i])), name);          \
                 CHECKT(same_d(p[i], pow(x[i], b[i])), name);                               \
             }                                                                              \
         }                                                                                  \
@@ -924,12 +951,14 @@ static void test_vec_f32_pow(void)
 CHECK_F64_MATH(f64x2, 2)
 CHECK_F64_MATH(f64x4, 4)
 CHECK_F64_MATH(f64x8, 8)
+CHECK_F64_MATH(f64x16, 16)
 
 static void test_vec_f64_math(void)
 {
     f64_math_f64x2();
     f64_math_f64x4();
     f64_math_f64x8();
+    f64_math_f64x16();
 }
 
 /*
