@@ -194,12 +194,14 @@ static void choose_tile(Plan *pl, const Machine *m)
 static int b_ok(Program *p, Kernel *k, Plan *pl, Expr *B, int *rvars, int nr)
 {
     const Buffer *bb = &p->bufs[B->buf];
-    int vars[MAXL + 1];
-    int64_t base, coef[MAXL + 1];
+    int vars[2 * MAXL + 1];
+    int64_t base, coef[2 * MAXL + 1];
     vars[0] = pl->nvar;
     for (int i = 0; i < nr; i++)
         vars[i + 1] = rvars[i];
-    if (!affine(p, k, B->a, vars, nr + 1, &base, coef))
+    for (int i = 0; i < pl->nb; i++)
+        vars[nr + 1 + i] = pl->bvars[i];
+    if (!affine(p, k, B->a, vars, nr + 1 + pl->nb, &base, coef))
         return 0;
     for (int i = 0; i < pl->nb; i++)
         if (uses(B->a, pl->bvars[i]))

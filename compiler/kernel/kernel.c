@@ -450,6 +450,16 @@ Expr *ke_bin(Arena *a, BinOp op, Expr *x, Expr *y)
     case B_MOD:
         if (isint && is_fconst(y, 1)) return ke_int(a, t, 0);
         break;
+    case B_AND: case B_OR:
+        /* a known operand decides or drops out (conditions a pass proved) */
+        if (t == DT_BOOL && x->lanes == 1 && (kx || ky)) {
+            int64_t kv = kx ? cx : cy;
+            Expr *other = kx ? y : x;
+            if (op == B_AND)
+                return kv ? other : ke_int(a, t, 0);
+            return kv ? ke_int(a, t, 1) : other;
+        }
+        break;
     default:
         break;
     }

@@ -355,6 +355,13 @@ int loop_split(Program *p, Kernel *k, Stmt *loop, int64_t factor, Stmt **out_inn
  * n % factor iterations placed right after it (*out_tail, else NULL). */
 int loop_split_peel(Program *p, Kernel *k, Stmt *loop, int64_t factor, Stmt **out_inner, Stmt **out_tail);
 
+/* --------------------------------------------------------- partition.c */
+/* Split loop l where the bounds tests of the ifs inside it hold whatever
+ * the inner loops do: l keeps the head, then come the middle (those tests
+ * replaced by true) and the tail. Returns the middle loop, or NULL when
+ * there is nothing to split. */
+Stmt *loop_partition(Program *p, Kernel *k, Stmt *l);
+
 /* ---------------------------------------------------------- schedule.c */
 /* Choose how each kernel runs on machine m and say so in the IR: loops
  * split and marked L_VECTOR / L_UNROLL / L_PARALLEL, contractions register

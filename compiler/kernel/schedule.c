@@ -11,7 +11,9 @@
  *   2. vector over outputs: the innermost IT_DATA loop in which every
  *      store is contiguous is split by the vector width and marked
  *      L_VECTOR (its remainder a masked tail) -- elementwise chains,
- *      pooling and depthwise convolution along a row, transposes;
+ *      pooling and depthwise convolution along a row, transposes; when
+ *      bounds tests sit inside, the loop is first partitioned
+ *      (partition.c) and only its middle, free of them, is vectorized;
  *   3. vector over a reduction: an innermost IT_REDUCE loop that only
  *      folds loads contiguous in it into accumulators (softmax sums,
  *      normalization statistics, reductions along the last axis);
@@ -120,6 +122,14 @@ static void probe(Sched *s, const Stmt *st, int var, Probe *pr)
     }
 }
 
+static int has_if(const Stmt *s)
+{
+    for (; s; s = s->next)
+        if (s->kind == S_IF || has_if(s->body) || has_if(s->els))
+            return 1;
+    return 0;
+}
+
 /* Split loop l by the vector width and mark the pieces L_VECTOR. */
 static int mark_vector(Sched *s, Stmt *l, int lanes)
 {
@@ -145,7 +155,9 @@ static int try_data(Sched *s, Stmt *l)
     probe(s, l->body, l->var, &pr);
     if (!pr.stores || pr.contiguous != pr.stores || pr.calls || pr.lanes <= 1)
         return 0;
-    return mark_vector(s, l, pr.lanes);
+    /* bounds tests inside: vectorize the middle where they all hold */
+    Stmt *mid = has_if(l->body) ? loop_partition(s->p, s->k, l) : NULL;
+    return mark_vector(s, mid ? mid : l, pr.lanes);
 }
 
 /* Vector over a reduction: an innermost reduction loop of folds. */

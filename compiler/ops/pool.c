@@ -171,21 +171,6 @@ int lower_pool(Lower *L, Node *n)
     case OP_AVERAGEPOOL: kb_comment(b, "y[n, c, o...] = sum_{k...} x[n, c, o*s - p + k*d] / count"); break;
     default: kb_comment(b, "y[n, c, o...] = (sum_{k...} |x[n, c, o*s - p + k*d]|^p)^(1/p)"); break;
     }
-    /* max and fixed-divisor average pools read a padded copy of x (filled
-     * with the lowest value or 0) and need no test per tap */
-    Window wp = *w;
-    Shape ps;
-    int xp = -1;
-    if (dtype_is_float(t) && !dtype_is_half(t) && !indices && (n->op == OP_MAXPOOL || (avg && !count)) &&
-        window_pads(w, &ps, &lw_in(L, n, 0)->shape)) {
-        xp = pad_copy(L, n->in[0], &ps, w, n->op == OP_MAXPOOL ? ke_lowest(a, t) : ke_const(a, t, 0),
-                      arena_printf(a, "%s_padded", lw_in(L, n, 0)->name));
-        for (int i = 0; i < r; i++) {
-            wp.p0[i] = wp.p1[i] = 0;
-            wp.in[i] = ps.dim[i + 2];
-        }
-        w = &wp;
-    }
     Expr *nn = kb_v(b, kb_for_k(b, "n", N, IT_DATA));
     Expr *c = kb_v(b, kb_for_k(b, "c", C, IT_DATA));
     for (int i = 0; i < r; i++)
@@ -213,7 +198,7 @@ int lower_pool(Lower *L, Node *n)
         kb_if(b, inside);
     ix[0] = nn;
     ix[1] = c;
-    Expr *v = xp >= 0 ? lw_load_temp(L, xp, ix) : lw_load(L, n->in[0], ix);
+    Expr *v = lw_load(L, n->in[0], ix);
     Expr *va = kb_v(b, acc);
     if (indices) {
         /* the first maximum wins; NaN never does */

@@ -187,8 +187,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     o.model = model_path;
     o.target = "c";
     o.emit = "src";
-    o.opt = 2;
-    o.threads = 1;
+    /* every loop pass runs; the input's size picks the thread count and
+     * the machine description, so parallel outlining and both vector
+     * widths are fuzzed too */
+    o.opt = 3;
+    o.threads = 1 + (int)(size & 1);
+    o.arch = size & 2 ? "x86-64-avx2" : "x86-64-avx512";
     o.nbinds = make_binds(bind_arena, o.binds);
 
     Diag d = {.file = model_path};
