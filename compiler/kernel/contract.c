@@ -367,6 +367,9 @@ int contract_kernel(Program *p, Kernel *k, const Machine *m, Diag *d)
     if (pl.packed && (pl.bpack = pack_b(p, k, &pl, rvars, rext, n->nr)) < 0)
         return 0;
     pl.b_outer = pl.K * pl.N * 4 > m->l2 / 2;
+    /* a runtime B too large for the cache is packed into scratch first:
+     * read in place, its rows would be a page apart */
+    int rtpack = !pl.packed && pl.b_outer;
 
     /* ---- the new nest */
     int tile = prog_add_buf(p, "tile", BUF_LOCAL, DT_F32, &(Shape){1, {(int64_t)pl.MR * NR}});
@@ -384,6 +387,44 @@ int contract_kernel(Program *p, Kernel *k, const Machine *m, Diag *d)
         l->body = l->next = NULL;
         put(&t, l);
         t = &l->body;
+    }
+    if (rtpack) {
+        /* Bp[nb][r...][NR] = B[n, r] (0 past N), per batch */
+        Shape ps = {1, {NB * NR * pl.K}};
+        pl.bpack = prog_add_buf(p, arena_printf(a, "%s_packed", bb->label), BUF_ARENA, DT_F32, &ps);
+        pl.packed = 1;
+        int vpn, vpj, vpl;
+        Stmt *lpn = loop(p, k, "pnb", NB, IT_DATA, L_SERIAL, &vpn);
+        lpn->comment = "pack B into column panels";
+        put(&t, lpn);
+        Stmt **pt = &lpn->body;
+        Expr *bv = pl.B, *kl = ke_idx(a, 0);
+        for (int i = 0; i < n->nr; i++) {
+            int nv;
+            Stmt *l = loop(p, k, k->vars[rvars[i]].name, rext[i], IT_DATA, L_SERIAL, &nv);
+            bv = ke_subst(a, bv, rvars[i], ke_var(a, k, nv));
+            kl = ke_bin(a, B_ADD, ke_bin(a, B_MUL, kl, ke_idx(a, rext[i])), ke_var(a, k, nv));
+            put(&pt, l);
+            pt = &l->body;
+        }
+        Stmt *lpj = loop(p, k, "pjv", pl.NRv, IT_DATA, L_SERIAL, &vpj);
+        Stmt *lpl = loop(p, k, "pjl", pl.lanes, IT_DATA, L_VECTOR, &vpl);
+        put(&pt, lpj);
+        pt = &lpj->body;
+        put(&pt, lpl);
+        pt = &lpl->body;
+        Expr *j = ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_var(a, k, vpj), ke_idx(a, pl.lanes)), ke_var(a, k, vpl));
+        Expr *col = ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_var(a, k, vpn), ke_idx(a, NR)), j);
+        Expr *val = ke_subst(a, bv, pl.nvar, pl.N % NR ? ke_bin(a, B_MIN, col, ke_idx(a, pl.N - 1)) : col);
+        if (pl.N % NR)
+            val = ke_select(a, ke_bin(a, B_LT, col, ke_idx(a, pl.N)), val, ke_float(a, DT_F32, 0));
+        Stmt *st = stmt_new(a, S_STORE);
+        st->buf = pl.bpack;
+        st->index = ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_var(a, k, vpn),
+                                                                                  ke_idx(a, pl.K)), kl),
+                                             ke_idx(a, NR)), j);
+        st->value = val;
+        put(&pt, st);
     }
     int vnb, vmb, vjv, vjl, vmi;
     Stmt *lnb = loop(p, k, "nb", NB, IT_DATA, L_SERIAL, &vnb);

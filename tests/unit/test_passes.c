@@ -91,6 +91,17 @@ static Program *build_matmul_rt(Arena *a)
     return p;
 }
 
+/* The same with B too large for the cache (260 x 260): packed at run time
+ * into scratch before the tiles read it. */
+static Program *build_matmul_rt_big(Arena *a)
+{
+    int m = M_, k = K_, n = N_;
+    M_ = 5, K_ = 260, N_ = 260;
+    Program *p = build_matmul_rt(a);
+    M_ = m, K_ = k, N_ = n;
+    return p;
+}
+
 /* A valid 3x3 convolution over a 2-row, 9x11 image with 5 output
  * channels: y[m, oh, ow] = bias[m] + sum_{c, kh, kw} x[c, oh+kh, ow+kw] *
  * w[m, c, kh, kw]; the output pixels are the tile's rows. */
@@ -307,6 +318,7 @@ static void test_passes_keep_results(void)
             continue;
         check_case("matmul", build_matmul, m, 1);
         check_case("matmul_rt", build_matmul_rt, m, 1);
+        check_case("matmul_rt_big", build_matmul_rt_big, m, 1);
         check_case("conv", build_conv, m, 1);
         check_case("rows", build_rows, m, 1);
         check_case("pool", build_pool, m, 1);
