@@ -537,6 +537,83 @@ int infer_convtranspose(Graph *g, Node *n, Diag *d)
     return 0;
 }
 
+/* ConvTranspose with unit dilation and a stride, as one nest per output
+ * phase: an output o = q*s + r (phase r < s along each spatial dim) gets
+ * exactly the taps k = k0 + j*s with k0 = (r + p0) mod s, which read
+ * input q + e - j with e = (r + p0 - k0) / s. No test of divisibility
+ * remains, only bounds tests where a tap can leave x; for the common
+ * kernel == stride up-convolution there are none, and each phase is a
+ * plain contraction the scheduler register-blocks. */
+static void convt_phases(Lower *L, Node *n, const ConvShape *cs)
+{
+    Arena *a = lw_arena(L);
+    KB *b = lw_kb(L);
+    const Window *w = &cs->w;
+    int r = w->rank;
+    DType t = lw_out(L, n, 0)->dtype;
+    int64_t phases = 1;
+    for (int i = 0; i < r; i++)
+        phases *= w->s[i];
+    for (int64_t ph = 0; ph < phases; ph++) {
+        int64_t rr[KILN_MAX_RANK], Q[KILN_MAX_RANK], k0[KILN_MAX_RANK], J[KILN_MAX_RANK], e[KILN_MAX_RANK];
+        int64_t rest = ph, empty = 0;
+        for (int i = r - 1; i >= 0; i--) {
+            rr[i] = rest % w->s[i];
+            rest /= w->s[i];
+            Q[i] = rr[i] < w->out[i] ? (w->out[i] - rr[i] + w->s[i] - 1) / w->s[i] : 0;
+            k0[i] = ((rr[i] + w->p0[i]) % w->s[i] + w->s[i]) % w->s[i];
+            J[i] = k0[i] < w->k[i] ? (w->k[i] - k0[i] + w->s[i] - 1) / w->s[i] : 0;
+            e[i] = (rr[i] + w->p0[i] - k0[i]) / w->s[i];
+            empty |= Q[i] == 0;
+        }
+        if (empty)
+            continue;
+        char on[KILN_MAX_RANK][8], kn[KILN_MAX_RANK][8];
+        window_names(r, "q", on);
+        window_names(r, "j", kn);
+        Expr *q[KILN_MAX_RANK], *jj[KILN_MAX_RANK], *ix[KILN_MAX_RANK + 2], *wx[KILN_MAX_RANK + 2];
+        Expr *yc[KILN_MAX_RANK + 2];
+        kb_comment(b, arena_printf(a, "phase %lld of %lld: y[n, m, q*s + r] = b[m] + sum_{c, j...} "
+                                      "x[n, group(m)*Cg + c, q + e - j] * w[group(m)*Cg + c, m %% Mg, k0 + j*s]",
+                                   (long long)ph + 1, (long long)phases));
+        Expr *nn = kb_v(b, kb_for_k(b, "n", cs->N, IT_DATA));
+        Expr *m = kb_v(b, kb_for_k(b, "m", cs->M, IT_DATA));
+        for (int i = 0; i < r; i++)
+            q[i] = kb_v(b, kb_for_k(b, on[i], Q[i], IT_DATA));
+        int acc = kb_let(b, "acc", cs->has_bias ? lw_load(L, n->in[2], &m) : ke_const(a, t, 0));
+        ConvNest cn = {.n = nn, .m = m};
+        cn.c = kb_v(b, kb_for_k(b, "c", cs->C / cs->group, IT_REDUCE));
+        Expr *cond = NULL;
+        for (int i = 0; i < r; i++) {
+            jj[i] = kb_v(b, kb_for_k(b, kn[i], J[i], IT_REDUCE));
+            ix[i + 2] = ke_bin(a, B_SUB, ke_bin(a, B_ADD, q[i], ke_idx(a, e[i])), jj[i]);
+            if (e[i] - (J[i] - 1) < 0)
+                cond = and_cond(a, cond, ke_bin(a, B_GE, ix[i + 2], ke_idx(a, 0)));
+            if (Q[i] - 1 + e[i] >= w->in[i])
+                cond = and_cond(a, cond, ke_bin(a, B_LT, ix[i + 2], ke_idx(a, w->in[i])));
+            wx[i + 2] = ke_bin(a, B_ADD, ke_idx(a, k0[i]), ke_bin(a, B_MUL, jj[i], ke_idx(a, w->s[i])));
+        }
+        Expr *cin = conv_in_channel(a, cs, &cn);
+        ix[0] = nn;
+        ix[1] = cin;
+        wx[0] = cin;
+        wx[1] = cs->group == 1 ? m : ke_bin(a, B_MOD, m, ke_idx(a, cs->M / cs->group));
+        if (cond)
+            kb_if(b, cond);
+        Expr *prod = ke_bin(a, B_MUL, lw_load(L, n->in[0], ix), lw_load(L, n->in[1], wx));
+        kb_assign(b, acc, ke_bin(a, B_ADD, kb_v(b, acc), prod));
+        if (cond)
+            kb_end(b);
+        lw_end_n(L, r + 1); /* j..., c */
+        yc[0] = nn;
+        yc[1] = m;
+        for (int i = 0; i < r; i++)
+            yc[i + 2] = ke_bin(a, B_ADD, ke_bin(a, B_MUL, q[i], ke_idx(a, w->s[i])), ke_idx(a, rr[i]));
+        lw_store(L, n, 0, yc, kb_v(b, acc));
+        lw_end_n(L, r + 2); /* q..., m, n */
+    }
+}
+
 int lower_convtranspose(Lower *L, Node *n)
 {
     Graph *g = lw_graph(L);
@@ -549,6 +626,15 @@ int lower_convtranspose(Lower *L, Node *n)
     int r = w->rank;
     Expr *ix[KILN_MAX_RANK + 2], *wx[KILN_MAX_RANK + 2];
     ConvNest cn;
+    int64_t phases = 1, dil = 1;
+    for (int i = 0; i < r; i++) {
+        phases *= w->s[i] <= 64 ? w->s[i] : 65;
+        dil &= w->d[i] == 1;
+    }
+    if (dil && phases > 1 && phases <= 64) {
+        convt_phases(L, n, &cs);
+        return 0;
+    }
 
     /* y[n, m, o...] = b[m] + sum_{c, k...} x[n, g*Cg + c, i...] * w[g*Cg + c, m % Mg, k...]
      * over the taps with o + p0 - k*d = i*s, 0 <= i < in (g = m / Mg) */
