@@ -153,6 +153,10 @@ typedef struct Plan {
     int bvars[MAXL], nb;  /* batch loop variables */
     int64_t M, N, K;
     int lanes, MR, NRv;
+    Expr *init;           /* the accumulator's start, N loops flattened */
+    Stmt *epi;            /* the epilogue, N loops flattened */
+    Expr *oindex;         /* the output's index in it */
+    int contiguous;       /* the output is contiguous along N */
     int packed;           /* B is a packed weight */
     int bpack;            /* its buffer */
     int b_outer;          /* nb loop outside mb */
@@ -283,6 +287,113 @@ static Expr *decode_m(Program *p, Kernel *k, Plan *pl, Expr *e, Expr *m)
     return e;
 }
 
+/* The stride of index ix along variable var (0 if it does not use it);
+ * 0 returned when ix is not affine in it. */
+static int stride_in(Program *p, Kernel *k, Expr *ix, int var, int64_t *out)
+{
+    Arena *a = p->arena;
+    Expr *r = ke_subst(a, ix, var, ke_ramp(a, ke_var(a, k, var), 1, 2));
+    if (r->lanes == 1)
+        return *out = 0, 1;
+    if (r->kind != E_RAMP)
+        return 0;
+    *out = r->i;
+    return 1;
+}
+
+/* Classify the output loops for operands A (broadcast) and B (vectors):
+ * M (only A reads them), N (only B), batch (both). Several N loops are
+ * flattened into one when B and the output are both laid out
+ * contiguously across them (a 1x1 Conv's pixels). Fills pl; 0 if this
+ * orientation does not work. */
+static int orient(Program *p, Kernel *k, Plan *pl, Expr *A, Expr *B, int *rvars, int nr)
+{
+    Arena *a = p->arena;
+    Nest *n = &pl->n;
+    int nv[MAXL], nn = 0;
+    int64_t next[MAXL];
+    pl->nm = pl->nb = 0;
+    for (int i = 0; i < n->nd; i++) {
+        int v = n->dl[i]->var, ua = uses(A->a, v), ub = uses(B->a, v);
+        if (ua && ub)
+            pl->bvars[pl->nb++] = v;
+        else if (ub)
+            nv[nn] = v, next[nn++] = extent(n->dl[i]);
+        else if (ua)
+            pl->mvars[pl->nm] = v, pl->mext[pl->nm++] = extent(n->dl[i]);
+        else
+            return 0; /* an output loop neither operand reads */
+    }
+    if (!nn)
+        return 0;
+    pl->A = A;
+    pl->B = B;
+    pl->init = n->let->value;
+    pl->epi = n->epi;
+    pl->oindex = n->store->index;
+    pl->nvar = nv[0];
+    pl->N = next[0];
+    if (nn > 1) {
+        for (int i = 0; i + 1 < nn; i++) {
+            int64_t bo, bi, oo, oi;
+            if (!stride_in(p, k, B->a, nv[i], &bo) || !stride_in(p, k, B->a, nv[i + 1], &bi) ||
+                !stride_in(p, k, pl->oindex, nv[i], &oo) || !stride_in(p, k, pl->oindex, nv[i + 1], &oi) ||
+                bo != bi * next[i + 1] || oo != oi * next[i + 1])
+                return 0;
+        }
+        /* one flat loop variable; each N loop its decoding */
+        int nf = kernel_add_var(p, k, "nf", DT_INDEX);
+        int64_t below = 1;
+        pl->epi = stmt_copy(a, n->epi);
+        pl->N = 1;
+        for (int i = nn - 1; i >= 0; i--) {
+            Expr *v = ke_bin(a, B_DIV, ke_var(a, k, nf), ke_idx(a, below));
+            if (i > 0)
+                v = ke_bin(a, B_MOD, v, ke_idx(a, next[i]));
+            pl->B = ke_subst(a, pl->B, nv[i], v);
+            pl->init = ke_subst(a, pl->init, nv[i], v);
+            stmt_subst(a, pl->epi, nv[i], v);
+            below *= next[i];
+        }
+        for (Stmt *e = pl->epi; e; e = e->next)
+            if (e->kind == S_STORE)
+                pl->oindex = e->index;
+        pl->nvar = nf;
+        pl->N = below;
+    }
+    /* A: affine in its loops */
+    int avars[3 * MAXL];
+    int64_t abase, acoef[3 * MAXL];
+    int na = 0;
+    for (int i = 0; i < pl->nm; i++)
+        avars[na++] = pl->mvars[i];
+    for (int i = 0; i < pl->nb; i++)
+        avars[na++] = pl->bvars[i];
+    for (int i = 0; i < nr; i++)
+        avars[na++] = rvars[i];
+    if (!affine(p, k, A->a, avars, na, &abase, acoef) || !b_ok(p, k, pl, pl->B, rvars, nr))
+        return 0;
+    pl->M = 1;
+    for (int i = 0; i < pl->nm; i++)
+        pl->M *= pl->mext[i];
+    int64_t st;
+    pl->contiguous = stride_in(p, k, pl->oindex, pl->nvar, &st) && st == 1;
+    return 1;
+}
+
+/* Estimated cycles of a plan: the FMAs of its tiles (partial tiles count
+ * whole) and the epilogue (a vector per row where the output is
+ * contiguous along N, an element at a time where it is not). */
+static double plan_cost(const Plan *pl, const Machine *m)
+{
+    int64_t NR = (int64_t)pl->NRv * pl->lanes;
+    double tiles = (double)((pl->M + pl->MR - 1) / pl->MR) * (double)((pl->N + NR - 1) / NR);
+    double compute = tiles * (double)pl->K * pl->MR * pl->NRv / (m->fma ? 2.0 : 1.0);
+    double outs = (double)pl->M * (double)pl->N;
+    double epi = pl->contiguous ? outs / pl->lanes * 2 : outs * 3;
+    return compute + epi;
+}
+
 int contract_kernel(Program *p, Kernel *k, const Machine *m, Diag *d)
 {
     (void)d;
@@ -312,53 +423,25 @@ int contract_kernel(Program *p, Kernel *k, const Machine *m, Diag *d)
         pl.lanes = KILN_MAX_LANES;
     if (pl.lanes < 2)
         return 0;
-    /* try B = Y, then B = X */
+    /* B = Y or B = X: the cheaper of the orientations that work */
+    Plan best;
+    double best_cost = -1;
     for (int pick = 0; pick < 2; pick++) {
-        Expr *B = pick ? n->x : n->y, *A = pick ? n->y : n->x;
-        int nn = 0, ok = 1;
-        pl.nm = pl.nb = 0;
-        for (int i = 0; i < n->nd && ok; i++) {
-            int v = n->dl[i]->var, ua = uses(A->a, v), ub = uses(B->a, v);
-            if (ua && ub)
-                pl.bvars[pl.nb++] = v;
-            else if (ub)
-                pl.nvar = v, nn++;
-            else if (ua) {
-                pl.mvars[pl.nm] = v;
-                pl.mext[pl.nm++] = extent(n->dl[i]);
-            } else
-                ok = 0; /* an output loop neither operand reads */
+        Plan c = pl;
+        if (!orient(p, k, &c, pick ? n->y : n->x, pick ? n->x : n->y, rvars, n->nr))
+            continue;
+        if (c.K < 8 || c.N < 2) /* small reductions: the direct schedule does them */
+            continue;
+        choose_tile(&c, m);
+        double cost = plan_cost(&c, m);
+        if (best_cost < 0 || cost < best_cost) {
+            best = c;
+            best_cost = cost;
         }
-        if (!ok || nn != 1)
-            continue;
-        /* A: affine in its loops; nothing in the epilogue's index but the loops */
-        int avars[2 * MAXL];
-        int64_t abase, acoef[2 * MAXL];
-        int na = 0;
-        for (int i = 0; i < pl.nm; i++)
-            avars[na++] = pl.mvars[i];
-        for (int i = 0; i < pl.nb; i++)
-            avars[na++] = pl.bvars[i];
-        for (int i = 0; i < n->nr; i++)
-            avars[na++] = rvars[i];
-        if (!affine(p, k, A->a, avars, na, &abase, acoef) || !b_ok(p, k, &pl, B, rvars, n->nr))
-            continue;
-        pl.A = A;
-        pl.B = B;
-        break;
     }
-    if (!pl.A)
+    if (best_cost < 0)
         return 0;
-    pl.M = 1;
-    for (int i = 0; i < pl.nm; i++)
-        pl.M *= pl.mext[i];
-    for (int i = 0; i < n->nd; i++)
-        if (n->dl[i]->var == pl.nvar)
-            pl.N = extent(n->dl[i]);
-    /* small reductions are not worth a tile: the direct schedule does them */
-    if (pl.K < 8 || pl.N < 2)
-        return 0;
-    choose_tile(&pl, m);
+    pl = best;
     if (getenv("KILN_TILE")) /* experiment: force MRxNRv */
         sscanf(getenv("KILN_TILE"), "%dx%d", &pl.MR, &pl.NRv);
     int64_t NR = (int64_t)pl.NRv * pl.lanes, NB = (pl.N + NR - 1) / NR, MB = (pl.M + pl.MR - 1) / pl.MR;
@@ -367,9 +450,11 @@ int contract_kernel(Program *p, Kernel *k, const Machine *m, Diag *d)
     if (pl.packed && (pl.bpack = pack_b(p, k, &pl, rvars, rext, n->nr)) < 0)
         return 0;
     pl.b_outer = pl.K * pl.N * 4 > m->l2 / 2;
-    /* a runtime B too large for the cache is packed into scratch first:
-     * read in place, its rows would be a page apart */
-    int rtpack = !pl.packed && pl.b_outer;
+    /* a runtime B is packed into scratch first when it is too large for
+     * the cache (read in place, its rows would be a page apart) or ends in
+     * a partial column block (which in place needs masked loads in the
+     * innermost loop), unless there are too few rows of A to pay for it */
+    int rtpack = !pl.packed && (pl.b_outer || pl.N % NR) && pl.M >= 2 * pl.MR;
 
     /* ---- the new nest */
     int tile = prog_add_buf(p, "tile", BUF_LOCAL, DT_F32, &(Shape){1, {(int64_t)pl.MR * NR}});
@@ -415,9 +500,9 @@ int contract_kernel(Program *p, Kernel *k, const Machine *m, Diag *d)
         pt = &lpl->body;
         Expr *j = ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_var(a, k, vpj), ke_idx(a, pl.lanes)), ke_var(a, k, vpl));
         Expr *col = ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_var(a, k, vpn), ke_idx(a, NR)), j);
-        Expr *val = ke_subst(a, bv, pl.nvar, pl.N % NR ? ke_bin(a, B_MIN, col, ke_idx(a, pl.N - 1)) : col);
-        if (pl.N % NR)
-            val = ke_select(a, ke_bin(a, B_LT, col, ke_idx(a, pl.N)), val, ke_float(a, DT_F32, 0));
+        Expr *val = ke_subst(a, bv, pl.nvar, col);
+        if (pl.N % NR) /* masked off past N: 0 */
+            val = ke_load_mask(a, p, val->buf, val->a, ke_bin(a, B_LT, col, ke_idx(a, pl.N)));
         Stmt *st = stmt_new(a, S_STORE);
         st->buf = pl.bpack;
         st->index = ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_var(a, k, vpn),
@@ -459,7 +544,7 @@ int contract_kernel(Program *p, Kernel *k, const Machine *m, Diag *d)
                        ke_bin(a, B_ADD, ke_bin(a, B_MUL, Ejv, ke_idx(a, pl.lanes)), Ejl));
     /* the operands' values at row m (clamped) and column n (clamped) */
     Expr *nclamp = pl.N % NR ? ke_bin(a, B_MIN, nexpr, ke_idx(a, pl.N - 1)) : nexpr;
-    Expr *init = decode_m(p, k, &pl, ke_subst(a, n->let->value, pl.nvar, nclamp), mclamp);
+    Expr *init = decode_m(p, k, &pl, ke_subst(a, pl.init, pl.nvar, nclamp), mclamp);
     {
         put(&t, ljv);
         Stmt **tt = &ljv->body;
@@ -502,10 +587,12 @@ int contract_kernel(Program *p, Kernel *k, const Machine *m, Diag *d)
                               jcol);
             bval = ke_load(a, p, pl.bpack, ix);
         } else {
+            /* in place; the columns past N of the last block are masked
+             * off (a clamped index would not be contiguous) */
             Expr *col = ke_bin(a, B_ADD, ke_bin(a, B_MUL, Enb, ke_idx(a, NR)), jcol);
-            if (pl.N % NR)
-                col = ke_bin(a, B_MIN, col, ke_idx(a, pl.N - 1));
             bval = ke_subst(a, pl.B, pl.nvar, col);
+            if (pl.N % NR)
+                bval = ke_load_mask(a, p, bval->buf, bval->a, ke_bin(a, B_LT, col, ke_idx(a, pl.N)));
         }
         Expr *m2 = ke_bin(a, B_ADD, ke_bin(a, B_MUL, Emb, ke_idx(a, pl.MR)), E2mi);
         if (pl.M % pl.MR)
@@ -532,8 +619,7 @@ int contract_kernel(Program *p, Kernel *k, const Machine *m, Diag *d)
      * is not (a Conv's output channels are a plane apart), the tile is
      * first spilled to a local array, then stored one element at a time,
      * rows innermost: compact code instead of scattered vector stores. */
-    Expr *probe = ke_subst(a, n->store->index, pl.nvar, ke_ramp(a, ke_var(a, k, pl.nvar), 1, 2));
-    if (!(probe->kind == E_RAMP && probe->i == 1)) {
+    if (!pl.contiguous) {
         int spill = prog_add_buf(p, "spill", BUF_LOCAL, DT_F32, &(Shape){1, {(int64_t)pl.MR * NR}});
         int v3jv, v3jl, v3mi, vj, vi;
         Stmt *l3mi = loop(p, k, "mi", pl.MR, IT_DATA, L_UNROLL, &v3mi);
@@ -573,7 +659,7 @@ int contract_kernel(Program *p, Kernel *k, const Machine *m, Diag *d)
             put(&tt, g);
             tt = &g->body;
         }
-        Stmt *epi = stmt_copy(a, n->epi);
+        Stmt *epi = stmt_copy(a, pl.epi);
         Expr *sx = ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_var(a, k, vi), ke_idx(a, NR)), ke_var(a, k, vj));
         stmt_subst(a, epi, n->let->var, ke_load(a, p, spill, sx));
         stmt_subst(a, epi, pl.nvar, col);
@@ -611,7 +697,7 @@ int contract_kernel(Program *p, Kernel *k, const Machine *m, Diag *d)
             put(&tt, g);
             tt = &g->body;
         }
-        Stmt *epi = stmt_copy(a, n->epi);
+        Stmt *epi = stmt_copy(a, pl.epi);
         stmt_subst(a, epi, n->let->var, ke_load(a, p, tile, t3));
         stmt_subst(a, epi, pl.nvar, col);
         for (Stmt *e = epi; e; e = e->next) {

@@ -558,6 +558,12 @@ Expr *ke_load_mask(Arena *a, const Program *p, int buf, Expr *index, Expr *mask)
     return e;
 }
 
+int ke_all_true(const Expr *m)
+{
+    int64_t k;
+    return m->type == DT_BOOL && ke_is_const(m->kind == E_BCAST ? m->a : m, &k) && k;
+}
+
 int ke_uses_var(const Expr *e, int var)
 {
     for (; e; e = e->a) {
@@ -617,7 +623,7 @@ Expr *ke_subst(Arena *a, Expr *e, int var, Expr *with)
         Expr *n = arena_alloc(a, sizeof *n);
         *n = *e;
         n->a = ix;
-        n->b = m;
+        n->b = m && !ke_all_true(m) ? m : NULL;
         n->lanes = ix->lanes;
         return n;
     }
@@ -664,6 +670,8 @@ void stmt_subst(Arena *a, Stmt *s, int var, Expr *with)
         s->extent = ke_subst(a, s->extent, var, with);
         s->index = ke_subst(a, s->index, var, with);
         s->mask = ke_subst(a, s->mask, var, with);
+        if (s->mask && ke_all_true(s->mask))
+            s->mask = NULL;
         s->value = ke_subst(a, s->value, var, with);
         for (int i = 0; i < s->nargs; i++)
             s->args[i] = ke_subst(a, s->args[i], var, with);

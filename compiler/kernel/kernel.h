@@ -264,6 +264,8 @@ Expr *ke_hreduce(Arena *a, BinOp op, Expr *x);
 /* A load of buf at index (a vector index gives a vector) whose lanes where
  * mask is false read nothing and are 0; mask NULL means all. */
 Expr *ke_load_mask(Arena *a, const Program *p, int buf, Expr *index, Expr *mask);
+/* Is bool (vector) m true in every lane, known now? */
+int ke_all_true(const Expr *m);
 /* Does e read variable var? */
 int ke_uses_var(const Expr *e, int var);
 /* The smallest / largest value of t: -inf / inf for the float types, the
