@@ -421,6 +421,17 @@ Expr *ke_bin(Arena *a, BinOp op, Expr *x, Expr *y)
         }
     }
     int isint = dtype_is_int(t);
+    /* (x + c1) + c2 = x + (c1 + c2), and the same with subtractions:
+     * constants gather at the end of index arithmetic */
+    if ((op == B_ADD || op == B_SUB) && t == DT_INDEX && ky && x->kind == E_BINARY &&
+        (x->op == B_ADD || x->op == B_SUB) && x->lanes == 1) {
+        int64_t c1;
+        if (ke_is_const(x->b, &c1)) {
+            uint64_t sum = x->op == B_ADD ? (uint64_t)c1 : 0 - (uint64_t)c1;
+            sum = op == B_ADD ? sum + (uint64_t)cy : sum - (uint64_t)cy;
+            return ke_bin(a, B_ADD, x->a, ke_idx(a, (int64_t)sum));
+        }
+    }
     /* x1 + (t / c) * c + t % c = x1 + t: a flat index decoded into
      * coordinates and flattened again (a tile's output pixel) */
     if (op == B_ADD && isint && y->kind == E_BINARY && y->op == B_MOD) {

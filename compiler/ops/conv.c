@@ -378,28 +378,32 @@ int window_pads(const Window *w, Shape *ps, const Shape *x)
 
 /* A scratch copy of value x [N, C, in...] in a buffer of shape ps whose
  * spatial dims are larger, x placed at offset w->p0 and every other
- * element `fill`: the whole buffer is filled first, then x copied in, two
- * loop nests without a condition (which vectorize cleanly). Returns the
- * buffer. Shared with pooling (pool.c fills with the lowest value). */
+ * element `fill`: one pass over the buffer, whose bounds tests the
+ * scheduler partitions out of the middle of each row. Returns the buffer.
+ * Shared with pooling. */
 int pad_copy(Lower *L, ValueId x, const Shape *ps, const Window *w, Expr *fill, const char *name)
 {
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
     const Value *xv = &lw_graph(L)->values[x];
     int buf = lw_temp(L, name, xv->dtype, ps);
-    Shape flat = {1, {shape_numel(ps)}};
-    Expr *i[1], *xc[KILN_MAX_RANK + 2], *pc[KILN_MAX_RANK + 2];
-    kb_comment(b, "xp = fill, then xp[n, c, i + p0...] = x[n, c, i...]: the padded input");
-    lw_loops(L, &flat, "i", i);
-    kb_store(b, buf, i[0], fill);
-    lw_end_loops(L, &flat);
-    lw_loops(L, &xv->shape, NULL, xc);
-    pc[0] = xc[0];
-    pc[1] = xc[1];
-    for (int d = 0; d < w->rank; d++)
-        pc[d + 2] = ke_bin(a, B_ADD, xc[d + 2], ke_idx(a, w->p0[d]));
+    Expr *pc[KILN_MAX_RANK + 2], *xc[KILN_MAX_RANK + 2];
+    kb_comment(b, "xp[n, c, i...] = x[n, c, i - p0] inside x, else the fill: the padded input");
+    lw_loops(L, ps, NULL, pc);
+    Expr *cond = NULL;
+    xc[0] = pc[0];
+    xc[1] = pc[1];
+    for (int d = 0; d < w->rank; d++) {
+        xc[d + 2] = ke_bin(a, B_SUB, pc[d + 2], ke_idx(a, w->p0[d]));
+        cond = and_cond(a, cond, ke_bin(a, B_GE, xc[d + 2], ke_idx(a, 0)));
+        cond = and_cond(a, cond, ke_bin(a, B_LT, xc[d + 2], ke_idx(a, xv->shape.dim[d + 2])));
+    }
+    kb_if(b, cond);
     kb_store(b, buf, kb_flat(b, ps, pc), lw_load(L, x, xc));
-    lw_end_loops(L, &xv->shape);
+    kb_else(b);
+    kb_store(b, buf, kb_flat(b, ps, pc), fill);
+    kb_end(b);
+    lw_end_loops(L, ps);
     return buf;
 }
 
