@@ -130,19 +130,26 @@ static const char build_sh[] =
     "CFLAGS=${CFLAGS:-%s}\n"
     "# the thread pool (kiln_par.c), for a model compiled with --threads N > 1\n"
     "POOL=\"%s\"\n"
+    "# every C file compiles at once (a large model's kernels are split over\n"
+    "# model.c, model_1.c, ...); then one link or archive\n"
+    "srcs=\"model.c\"\n"
+    "for f in model_[0-9]*.c; do [ -f \"$f\" ] && srcs=\"$srcs $f\"; done\n"
+    "[ \"$1\" = lib ] || srcs=\"$srcs kiln_rt.c kiln_main.c\"\n"
+    "[ -z \"$POOL\" ] || srcs=\"$srcs kiln_par.c\"\n"
+    "pids=\"\" objs=\"\"\n"
+    "for f in $srcs; do\n"
+    "    $CC -std=c99 $CFLAGS $POOL -fwrapv -Wall -Wextra -Wno-psabi -c \"$f\" -o \"${f%%.c}.o\" &\n"
+    "    pids=\"$pids $!\" objs=\"$objs ${f%%.c}.o\"\n"
+    "done\n"
+    "failed=0\n"
+    "for p in $pids; do wait \"$p\" || failed=1; done\n"
+    "[ $failed -eq 0 ] || exit 1\n"
     "if [ \"$1\" = lib ]; then\n"
-    "    $CC -std=c99 $CFLAGS -fwrapv -Wall -Wextra -Wno-psabi -c model.c -o model.o\n"
     "    $CC -c weights.S -o weights.o\n"
-    "    objs=\"model.o weights.o\"\n"
-    "    if [ -n \"$POOL\" ]; then\n"
-    "        $CC -std=c99 $CFLAGS $POOL -Wall -Wextra -c kiln_par.c -o kiln_par.o\n"
-    "        objs=\"$objs kiln_par.o\"\n"
-    "    fi\n"
     "    rm -f libmodel.a\n"
-    "    ${AR:-ar} rcs libmodel.a $objs\n"
+    "    ${AR:-ar} rcs libmodel.a $objs weights.o\n"
     "else\n"
-    "    $CC -std=c99 $CFLAGS -fwrapv -Wall -Wextra -Wno-psabi -o model.tmp model.c weights.S kiln_rt.c kiln_main.c \\\n"
-    "        ${POOL:+kiln_par.c $POOL} -lm\n"
+    "    $CC $CFLAGS $POOL -o model.tmp $objs weights.S -lm\n"
     "    mv model.tmp model\n"
     "fi\n";
 
@@ -159,7 +166,8 @@ static const struct {
 } out_names[] = {
     {"model", 1},    {"libmodel.a", 1}, {"model.c", 0},   {"model.h", 0},   {"weights.bin", 0},
     {"weights.S", 0}, {"build.sh", 0},   {"model.tmp", 0}, {"model.o", 0},   {"weights.o", 0},
-    {"build.log", 0},
+    {"build.log", 0}, {"model_1.c", 0}, {"model_2.c", 0}, {"model_3.c", 0}, {"model_1.o", 0},
+    {"model_2.o", 0}, {"model_3.o", 0}, {"kiln_rt.o", 0}, {"kiln_main.o", 0}, {"kiln_par.o", 0},
 };
 
 static int is_product(const char *name)

@@ -11,13 +11,21 @@
  * The printer is driven by a Dialect so that CUDA C can reuse it; the C
  * dialect is the only one today.
  */
+#define _POSIX_C_SOURCE 200809L /* open_memstream */
 #include "cemit.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const Dialect c_dialect = {"static void", "restrict", "ptrdiff_t"};
+
+/* A program whose kernels print to more than PART_BYTES of C is split over
+ * model.c and model_1.c ... (at most MAX_PARTS files), which build.sh
+ * compiles in parallel: a large model's build takes a fraction of the
+ * time on a machine with several cores. */
+enum { PART_BYTES = 120000, MAX_PARTS = 4 };
 
 static const char *ctype(const Out *o, DType t)
 {
@@ -631,8 +639,34 @@ static void params(Out *o, const char *sep, const char *end)
 /* A kernel: each parallel loop at its top level is outlined into
  * NAME_parI(ctx, lo, hi), which receives the kernel's buffers in a struct
  * and runs iterations [lo, hi); the kernel calls kiln_par_for on it. */
-static void emit_kernel(FILE *f, const Program *p, const Kernel *k, const Dialect *dl, Arena *a)
+/* The kernel's signature: `decl name(params)`. */
+static void signature(Out *o, const char *decl, const char *name, const char *end)
 {
+    int nparam = 0;
+    for (int i = 0; i < o->nuse; i++)
+        nparam += o->p->bufs[o->use[i].buf].kind != BUF_LOCAL;
+    fprintf(o->f, "%s %s(", decl, name);
+    if (nparam)
+        params(o, ", ", ")");
+    else
+        fputs("void)", o->f);
+    fputs(end, o->f);
+}
+
+/* Kernel k as C: `decl` is its storage and return type, `name` its C name
+ * (unprefixed and static in a one-file program; prefixed and extern when
+ * the kernels are split over several files). With `proto`, only its
+ * declaration. */
+static void emit_kernel_as(FILE *f, const Program *p, const Kernel *k, const Dialect *dl, Arena *a, const char *decl,
+                           const char *name, int proto)
+{
+    if (proto) {
+        KUse *use;
+        int nuse = kernel_uses(k, a, &use);
+        Out o = {f, dl, p, k, NULL, use, nuse, 0};
+        signature(&o, decl, name, ";\n");
+        return;
+    }
     KUse *use;
     int nuse = kernel_uses(k, a, &use);
     Out o = {f, dl, p, k, arena_alloc(a, sizeof(char *) * (size_t)(k->nvars + 1)), use, nuse, 0};
@@ -675,11 +709,7 @@ static void emit_kernel(FILE *f, const Program *p, const Kernel *k, const Dialec
     }
     if (k->comment)
         comment(f, 0, k->comment);
-    fprintf(f, "%s %s(", dl->kernel_decl, k->name);
-    int nparam = 0;
-    for (int i = 0; i < nuse; i++)
-        nparam += p->bufs[use[i].buf].kind != BUF_LOCAL;
-    params(&o, ", ", nparam ? ")\n{\n" : "void)\n{\n");
+    signature(&o, decl, name, "\n{\n");
     /* locals used outside the outlined loops, each declared once */
     for (int i = 0; i < nuse; i++) {
         const Buffer *bf = &p->bufs[use[i].buf];
@@ -879,9 +909,89 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
     fprintf(f, "#include \"%s.h\"\n\n", pre);
     fprintf(f, "extern const unsigned char %s_weights[]; /* weights.S */\n\n", pre);
     emit_helpers(f, need, &c_dialect);
-    for (int i = 0; i < p->nkernels; i++)
-        emit_kernel(f, p, &p->kernels[i], &c_dialect, a);
-
+    /* each kernel's text, then the files they go to: a large program is
+     * split over several, which build.sh compiles in parallel */
+    int nk = p->nkernels, nparts = 1;
+    char **text = arena_alloc(a, sizeof(char *) * (size_t)(nk + 1));
+    size_t *len = arena_alloc(a, sizeof(size_t) * (size_t)(nk + 1)), total = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        total = 0;
+        for (int i = 0; i < nk; i++) {
+            char *buf = NULL;
+            size_t n = 0;
+            FILE *m = open_memstream(&buf, &n);
+            if (!m) {
+                fclose(f);
+                arena_free(a);
+                return diag_error(d, "out of memory printing the kernels");
+            }
+            const char *name = nparts > 1 ? arena_printf(a, "%s_%s", pre, p->kernels[i].name) : p->kernels[i].name;
+            emit_kernel_as(m, p, &p->kernels[i], &c_dialect, a, nparts > 1 ? "void" : "static void", name, 0);
+            fclose(m);
+            text[i] = arena_alloc(a, n + 1);
+            memcpy(text[i], buf, n);
+            len[i] = n;
+            total += n;
+            free(buf);
+        }
+        int want = total > PART_BYTES ? (int)(total / PART_BYTES + 1) : 1;
+        if (want > MAX_PARTS)
+            want = MAX_PARTS;
+        if (want == nparts)
+            break;
+        nparts = want; /* print again with extern, prefixed names */
+    }
+    int *part = arena_alloc(a, sizeof(int) * (size_t)(nk + 1));
+    size_t load[MAX_PARTS] = {0};
+    for (int done = 0; done < nk; done++) {
+        /* the largest kernel not yet placed goes to the lightest file */
+        int big = -1;
+        for (int i = 0; i < nk; i++)
+            if (!part[i] && (big < 0 || len[i] > len[big]))
+                big = i;
+        int to = 0;
+        for (int j = 1; j < nparts; j++)
+            if (load[j] < load[to])
+                to = j;
+        part[big] = to + 1; /* 0 means unplaced */
+        load[to] += len[big];
+    }
+    for (int i = 0; i < nk; i++)
+        if (part[i] != 1)
+            emit_kernel_as(f, p, &p->kernels[i], &c_dialect, a, "void",
+                           arena_printf(a, "%s_%s", pre, p->kernels[i].name), 1);
+    for (int i = 0; i < nk; i++)
+        if (part[i] == 1)
+            fwrite(text[i], 1, len[i], f);
+    for (int j = 2; j <= nparts; j++) {
+        char ppath[4096];
+        snprintf(ppath, sizeof ppath, "%s/%s_%d.c", dir, pre, j - 1);
+        FILE *pf = fopen(ppath, "w");
+        if (!pf) {
+            fclose(f);
+            arena_free(a);
+            return diag_error(d, "cannot write %s", ppath);
+        }
+        fprintf(pf, "/* %s_%d.c: kernels of %s.c, in a file of their own so that they compile in parallel. */\n",
+                pre, j - 1, pre);
+        fprintf(pf, "#include <math.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n\n");
+        if (half)
+            fprintf(pf, "#include \"kiln_f16.h\"\n");
+        if (need[H_VEC][0])
+            fprintf(pf, "#include \"kiln_vec.h\"\n");
+        if (prog_parallel(p))
+            fprintf(pf, "#include \"kiln_par.h\"\n");
+        fputc('\n', pf);
+        emit_helpers(pf, need, &c_dialect);
+        for (int i = 0; i < nk; i++)
+            if (part[i] == j)
+                fwrite(text[i], 1, len[i], pf);
+        if (fclose(pf)) {
+            fclose(f);
+            arena_free(a);
+            return diag_error(d, "cannot write %s", ppath);
+        }
+    }
     fprintf(f, "\n");
     emit_tensor_table(f, p, pre, "inputs", p->inputs, p->ninputs);
     emit_tensor_table(f, p, pre, "outputs", p->outputs, p->noutputs);
@@ -910,7 +1020,7 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
         int nuse = kernel_uses(k, a, &use);
         if (profile)
             fprintf(f, "    double t%d = kiln_now_ms();\n", i);
-        fprintf(f, "    %s(", k->name);
+        fprintf(f, "    %s(", nparts > 1 ? arena_printf(a, "%s_%s", pre, k->name) : k->name);
         for (int j = 0, n = 0; j < nuse; j++) {
             if (p->bufs[use[j].buf].kind == BUF_LOCAL)
                 continue;
