@@ -394,17 +394,11 @@ static double plan_cost(const Plan *pl, const Machine *m)
     return compute + epi;
 }
 
-int contract_kernel(Program *p, Kernel *k, const Machine *m, Diag *d)
+/* Register block the nest at *link if it is a contraction; 1 if it was
+ * replaced (the statements after it stay after it). */
+static int contract_nest(Program *p, Kernel *k, Stmt **link, const Machine *m)
 {
-    (void)d;
     Arena *a = p->arena;
-    /* the contraction is the kernel's last statement; statements before it
-     * (a padding copy) keep their own schedule */
-    Stmt **link = &k->body;
-    while (*link && (*link)->next)
-        link = &(*link)->next;
-    if (!*link)
-        return 0;
     Plan pl;
     memset(&pl, 0, sizeof pl);
     if (!match(*link, &pl.n))
@@ -711,6 +705,36 @@ int contract_kernel(Program *p, Kernel *k, const Machine *m, Diag *d)
         head->comment = (*link)->comment;
     else if ((*link)->comment)
         note->comment = arena_printf(a, "%s\n%s", (*link)->comment, note->comment);
+    Stmt *last = head;
+    while (last->next)
+        last = last->next;
+    last->next = (*link)->next;
     *link = head;
     return 1;
+}
+
+/* Every contraction nest of block *link, at any depth (a MatMul's, or one
+ * inside a recurrence's time loop). */
+static int contract_block(Program *p, Kernel *k, Stmt **link, const Machine *m)
+{
+    int any = 0;
+    while (*link) {
+        Stmt *s = *link, *after = s->next;
+        if (s->kind == S_LOOP && s->iter == IT_DATA && contract_nest(p, k, link, m)) {
+            any = 1;
+            while (*link != after) /* past the new nest */
+                link = &(*link)->next;
+            continue;
+        }
+        if (s->kind == S_LOOP || s->kind == S_IF)
+            any |= contract_block(p, k, &s->body, m) | contract_block(p, k, &s->els, m);
+        link = &s->next;
+    }
+    return any;
+}
+
+int contract_kernel(Program *p, Kernel *k, const Machine *m, Diag *d)
+{
+    (void)d;
+    return contract_block(p, k, &k->body, m);
 }
