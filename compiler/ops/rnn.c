@@ -50,6 +50,10 @@
 #include <string.h>
 #include <strings.h>
 
+/* The most elements of the scratch that holds the input part of every
+ * step (16 MiB of f32). */
+#define RNN_XW_MAX_ELEMS ((int64_t)1 << 22)
+
 /* Activation functions of the recurrent ops. */
 typedef enum Act {
     ACT_SIGMOID, ACT_TANH, ACT_RELU, ACT_AFFINE, ACT_LEAKYRELU, ACT_THRESHOLDEDRELU,
@@ -312,6 +316,7 @@ typedef struct RnnLower {
     int gates;    /* scratch: pre-activations of one batch entry [G * hidden] */
     int hr;       /* GRU scratch: recurrent part of the h gate [hidden] */
     int rh;       /* GRU scratch without linear_before_reset: r h [hidden] */
+    int xw;       /* scratch Wb + x W^T of every step [seq, batch, G * hidden], or -1 */
 } RnnLower;
 
 /* Where one step is: batch entry b, time t, direction d (index exprs). */
@@ -365,6 +370,43 @@ static Expr *gate_let(RnnLower *q, const char *name, Expr *x)
     return kb_v(b, kb_let(b, name, x));
 }
 
+/* Element [t, b, g] of the scratch xw [seq, batch, G * hidden]. */
+static Expr *xw_at(RnnLower *q, Expr *t, Expr *b, Expr *g)
+{
+    Shape s = {3, {q->rn->seq, q->rn->batch, q->rn->ngates * q->rn->hidden}};
+    Expr *c[3] = {t, b, g};
+    return kb_flat(lw_kb(q->L), &s, c);
+}
+
+/* xw[t, b, g] = Wb[d, g] + x[t, b, :] . W[d, g, :] for every step at once:
+ * the input's part of the gates depends on no state, so it is one
+ * contraction [seq * batch, input] x [input, G * hidden] ahead of the
+ * recurrence, which then adds only h . R per step. */
+static void input_part(RnnLower *q, Expr *dd)
+{
+    Lower *L = q->L;
+    KB *b = lw_kb(L);
+    Arena *a = lw_arena(L);
+    DType t = q->t;
+    const Rnn *rn = q->rn;
+    int l = rn->layout;
+    kb_comment(b, "xw[t, b, g] = Wb[d, g] + x[t, b, :] . W[d, g, :]  (every step: no state involved)");
+    Expr *tt = kb_v(b, kb_for_k(b, "t", rn->seq, IT_DATA));
+    Expr *bb = kb_v(b, kb_for_k(b, "b", rn->batch, IT_DATA));
+    Expr *gg = kb_v(b, kb_for_k(b, "g", rn->ngates * rn->hidden, IT_DATA));
+    Expr *wbc[2] = {dd, gg};
+    Expr *wb = opt_load(q, 3, wbc);
+    int acc = kb_let(b, "acc", wb ? wb : K(0));
+    Expr *k = kb_v(b, kb_for_k(b, "k", rn->input, IT_REDUCE));
+    Expr *xc[3] = {l ? bb : tt, l ? tt : bb, k}, *wc[3] = {dd, gg, k};
+    kb_assign(b, acc, BIN(B_ADD, kb_v(b, acc), BIN(B_MUL, lw_load(L, q->n->in[0], xc), lw_load(L, q->n->in[1], wc))));
+    kb_end(b);
+    kb_store(b, q->xw, xw_at(q, tt, bb, gg), kb_v(b, acc));
+    kb_end(b);
+    kb_end(b);
+    kb_end(b);
+}
+
 /* Rows [g0, g0 + rows) of the gate blocks of direction s->d, one loop nest:
  *
  *   dst[dst0 + g] = Wb[g0 + g] + x[t, b, :] . W[d, g0 + g, :]      (with_x)
@@ -384,10 +426,12 @@ static void matvec(RnnLower *q, const Step *s, const char *comment, int dst, int
     Expr *gg = kb_v(b, kb_for_k(b, "g", rows, IT_DATA));                  /* g in rows */
     Expr *row = BIN(B_ADD, gg, ke_idx(a, g0));
     Expr *wbc[2] = {s->d, row}, *rbc[2] = {s->d, BIN(B_ADD, row, ke_idx(a, G * H))};
-    Expr *wb = with_x ? opt_load(q, 3, wbc) : NULL, *rb = v >= 0 ? opt_load(q, 3, rbc) : NULL;
+    Expr *wb = with_x && q->xw < 0 ? opt_load(q, 3, wbc) : NULL, *rb = v >= 0 ? opt_load(q, 3, rbc) : NULL;
+    if (with_x && q->xw >= 0) /* Wb + x W^T, computed for every step before the recurrence */
+        wb = ke_load(a, b->p, q->xw, xw_at(q, s->t, s->b, row));
     Expr *bias = wb && rb ? BIN(B_ADD, wb, rb) : wb ? wb : rb ? rb : K(0);
     int acc = kb_let(b, "acc", bias);
-    if (with_x) {
+    if (with_x && q->xw < 0) {
         Expr *k = kb_v(b, kb_for_k(b, "k", I, IT_REDUCE));      /* k in input */
         int l = q->rn->layout;
         Expr *xc[3] = {l ? s->b : s->t, l ? s->t : s->b, k}, *wc[3] = {s->d, row, k};
@@ -545,6 +589,9 @@ static void lower_direction(RnnLower *q, int d)
     kb_end(b);
     kb_end(b);
 
+    if (q->xw >= 0)
+        input_part(q, dd);
+
     kb_comment(b, "for each time step and batch entry: gates, then the new state");
     Expr *step = kb_v(b, kb_for(b, "step", T));               /* step in seq */
     bb = kb_v(b, kb_for(b, "b", B));                           /* b in batch */
@@ -609,7 +656,7 @@ static int lower_recurrent(Lower *L, Node *n)
     Diag d = lw_diag(L);
     if (rnn_read(g, n, &rn, &d))
         return lw_error(L, n, "bad attributes or inputs (internal error)");
-    RnnLower q = {L, n, &rn, g->values[n->in[0]].dtype, -1, -1, -1, -1, -1};
+    RnnLower q = {L, n, &rn, g->values[n->in[0]].dtype, -1, -1, -1, -1, -1, -1};
     Shape bh = {2, {rn.batch, rn.hidden}}, gs = {1, {rn.ngates * rn.hidden}}, hs = {1, {rn.hidden}};
     q.h = lw_temp(L, "h", q.t, &bh);
     if (rn.op == OP_LSTM)
@@ -619,6 +666,14 @@ static int lower_recurrent(Lower *L, Node *n)
         q.hr = lw_temp(L, "hr", q.t, &hs);
     if (rn.op == OP_GRU && !rn.linear_before_reset)
         q.rh = lw_temp(L, "rh", q.t, &hs);
+    /* the input part of every step ahead of the recurrence, unless that
+     * scratch would be large (then each step computes its own) */
+    int64_t tb, xw_elems;
+    if (!ck_mul(rn.seq, rn.batch, &tb) && !ck_mul(tb, rn.ngates * rn.hidden, &xw_elems) &&
+        xw_elems <= RNN_XW_MAX_ELEMS) {
+        Shape xs = {3, {rn.seq, rn.batch, rn.ngates * rn.hidden}};
+        q.xw = lw_temp(L, "xw", q.t, &xs);
+    }
     for (int dir = 0; dir < rn.dirs; dir++)
         lower_direction(&q, dir);
     return 0;
