@@ -30,7 +30,7 @@ static const char usage_text[] =
     "  --emit exe|lib|src   executable (default), static library, or sources only\n"
     "  --shape NAME=DIMS    bind an input's shape, e.g. --shape x=1x3x224x224\n"
     "  -O0 .. -O3           optimization level (default -O2)\n"
-    "  --threads N          threads for the generated code (1 today)\n"
+    "  --threads N          threads the generated code runs on (default 1: no threads library)\n"
     "  --dump graph|kernel  print the Graph IR or Kernel IR\n"
     "  --keep               keep check/bench's temporary build folder\n";
 

@@ -29,6 +29,9 @@
  *   kiln_store_mask_T(p, M m, v)                      writes only lanes where m is on
  *   kiln_gather_T(const E *base, IDX idx)             base[idx[i]]   (W <= 16)
  *   kiln_gather_mask_T(base, idx, M m, T other)       m ? base[idx[i]] : other[i]
+ *   kiln_load2_T(const E *p)                          p[2*i] (32- and 64-bit lanes):
+ *                            a stride-2 load from two loads and one shuffle,
+ *                            touching only p[0 .. 2W-2], as the gather would
  *   kiln_vmin_T(a, b)  kiln_vmax_T(a, b)              per lane, for floats exactly
  *                            a < b || a != a ? a : b  (and a > b for max):
  *                            a NaN in a propagates, a NaN in b is returned
@@ -503,6 +506,48 @@ KILN__GATHER(i16x8, int16_t, i16x8, i64x8)
 KILN__GATHER(u16x8, uint16_t, i16x8, i64x8)
 KILN__GATHER(i16x16, int16_t, i16x16, i64x16)
 KILN__GATHER(u16x16, uint16_t, i16x16, i64x16)
+
+/*
+ * ---- stride-2 loads: lanes p[0], p[2], ..., p[2W-2] ----
+ * v0 = p[0 .. W-1] and v1 = p[W-1 .. 2W-2]: lane i < W/2 is v0's lane 2i,
+ * lane i >= W/2 is v1's lane 2i - (W-1), lane 2i+1 of the pair. No element
+ * past p[2W-2] is read, so this is safe wherever the gather it replaces is.
+ */
+#define KILN__EVEN2 0, 3
+#define KILN__EVEN4 0, 2, 5, 7
+#define KILN__EVEN8 0, 2, 4, 6, 9, 11, 13, 15
+#define KILN__EVEN16 0, 2, 4, 6, 8, 10, 12, 14, 17, 19, 21, 23, 25, 27, 29, 31
+#if defined(__clang__)
+#define KILN__SHUFFLE2(M, a, b, W) __builtin_shufflevector(a, b, KILN__EVEN##W)
+#else
+#define KILN__SHUFFLE2(M, a, b, W) __builtin_shuffle(a, b, (kiln_##M){KILN__EVEN##W})
+#endif
+
+#define KILN__LOAD2(T, E, W, M)                                                            \
+    KILN__INLINE kiln_##T kiln_load2_##T(const E *p)                                       \
+    {                                                                                      \
+        kiln_##T v0 = kiln_load_##T(p), v1 = kiln_load_##T(p + (W - 1));                  \
+        return KILN__SHUFFLE2(M, v0, v1, W);                                               \
+    }
+
+KILN__LOAD2(f32x4, float, 4, i32x4)
+KILN__LOAD2(f32x8, float, 8, i32x8)
+KILN__LOAD2(f32x16, float, 16, i32x16)
+KILN__LOAD2(i32x4, int32_t, 4, i32x4)
+KILN__LOAD2(i32x8, int32_t, 8, i32x8)
+KILN__LOAD2(i32x16, int32_t, 16, i32x16)
+KILN__LOAD2(u32x4, uint32_t, 4, i32x4)
+KILN__LOAD2(u32x8, uint32_t, 8, i32x8)
+KILN__LOAD2(u32x16, uint32_t, 16, i32x16)
+KILN__LOAD2(f64x2, double, 2, i64x2)
+KILN__LOAD2(f64x4, double, 4, i64x4)
+KILN__LOAD2(f64x8, double, 8, i64x8)
+KILN__LOAD2(i64x2, int64_t, 2, i64x2)
+KILN__LOAD2(i64x4, int64_t, 4, i64x4)
+KILN__LOAD2(i64x8, int64_t, 8, i64x8)
+KILN__LOAD2(u64x2, uint64_t, 2, i64x2)
+KILN__LOAD2(u64x4, uint64_t, 4, i64x4)
+KILN__LOAD2(u64x8, uint64_t, 8, i64x8)
 
 /*
  * ---- horizontal reductions ----

@@ -130,6 +130,28 @@ static int has_if(const Stmt *s)
     return 0;
 }
 
+/* Mark a remainder loop L_VECTOR. One of E iterations, E not a power of
+ * two, becomes vectors of the powers of two in E, widest first (12: 8 then
+ * 4), down to the narrowest vector (4 lanes), which takes what is left
+ * masked: full vectors need no mask, and a strided or gathered load under a
+ * mask is a lane loop. */
+static void mark_tail(Sched *s, Stmt *t)
+{
+    int64_t e;
+    while (t && ke_is_const(t->extent, &e) && e > 4 && (e & (e - 1))) {
+        int64_t p2 = 4;
+        while (p2 * 2 <= e)
+            p2 *= 2;
+        Stmt *in, *rest;
+        if (loop_split_peel(s->p, s->k, t, p2, &in, &rest))
+            break;
+        in->loop = L_VECTOR;
+        t = rest;
+    }
+    if (t)
+        t->loop = L_VECTOR;
+}
+
 /* Split loop l by the vector width and mark the pieces L_VECTOR. */
 static int mark_vector(Sched *s, Stmt *l, int lanes)
 {
@@ -138,8 +160,7 @@ static int mark_vector(Sched *s, Stmt *l, int lanes)
         return 0;
     if (inner)
         inner->loop = L_VECTOR;
-    if (tail)
-        tail->loop = L_VECTOR;
+    mark_tail(s, tail);
     return 1;
 }
 

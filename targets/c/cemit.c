@@ -310,7 +310,7 @@ void expr(Out *o, const Expr *e, int need)
         /* f16/bf16 elements widen to float as they are loaded */
         if (dtype_is_half(e->type))
             fprintf(f, "kiln_%s_to_f32(", dtype_name(e->type));
-        fprintf(f, "%s[", o->p->bufs[e->buf].name);
+        fprintf(f, "%s[", o->bname[e->buf]);
         expr(o, e->a, 0);
         fputc(']', f);
         if (dtype_is_half(e->type))
@@ -430,7 +430,7 @@ static void block(Out *o, const Stmt *s, int depth)
 {
     FILE *f = o->f;
     for (; s; s = s->next) {
-        if (s->comment)
+        if (s->comment && !o->key)
             comment(f, depth, s->comment);
         indent(f, depth);
         switch (s->kind) {
@@ -440,13 +440,13 @@ static void block(Out *o, const Stmt *s, int depth)
                 /* outlined by emit_kernel: run it on the thread pool */
                 fprintf(f, "{\n");
                 indent(f, depth + 1);
-                fprintf(f, "struct %s_ctx c_ = {", o->k->name);
+                fprintf(f, "struct %s_ctx c_ = {", o->kname);
                 for (int i = 0, n = 0; i < o->nuse; i++)
                     if (o->p->bufs[o->use[i].buf].kind != BUF_LOCAL)
-                        fprintf(f, "%s%s", n++ ? ", " : "", o->p->bufs[o->use[i].buf].name);
+                        fprintf(f, "%s%s", n++ ? ", " : "", o->bname[o->use[i].buf]);
                 fprintf(f, "};\n");
                 indent(f, depth + 1);
-                fprintf(f, "kiln_par_for(%s_par%d, &c_, ", o->k->name, o->npar++);
+                fprintf(f, "kiln_par_for(%s_par%d, &c_, ", o->kname, o->npar++);
                 expr(o, s->extent, 0);
                 fprintf(f, ");\n");
                 indent(f, depth);
@@ -467,7 +467,7 @@ static void block(Out *o, const Stmt *s, int depth)
                 cvec_store(o, s);
                 break;
             }
-            fprintf(f, "%s[", o->p->bufs[s->buf].name);
+            fprintf(f, "%s[", o->bname[s->buf]);
             expr(o, s->index, 0);
             fputs("] = ", f);
             if (dtype_is_half(bt)) /* rounds to the stored type */
@@ -616,8 +616,8 @@ static void declare_locals(Out *o, const Stmt *s, int one, Arena *a)
     for (int i = 0; i < n; i++) {
         const Buffer *bf = &o->p->bufs[use[i].buf];
         if (bf->kind == BUF_LOCAL)
-            fprintf(o->f, "    %s %s[%lld] __attribute__((aligned(64)));\n", dtype_ctype(bf->dtype), bf->name,
-                    (long long)bf->numel);
+            fprintf(o->f, "    %s %s[%lld] __attribute__((aligned(64)));\n", dtype_ctype(bf->dtype),
+                    o->bname[use[i].buf], (long long)bf->numel);
     }
 }
 
@@ -629,7 +629,7 @@ static void params(Out *o, const char *sep, const char *end)
         if (bf->kind == BUF_LOCAL)
             continue;
         fprintf(o->f, "%s%s%s *%s %s", n++ ? sep : "", o->use[i].rw & KU_WRITE ? "" : "const ",
-                dtype_ctype(bf->dtype), o->dl->restrict_kw, bf->name);
+                dtype_ctype(bf->dtype), o->dl->restrict_kw, o->bname[o->use[i].buf]);
     }
     fputs(end, o->f);
 }
@@ -653,53 +653,64 @@ static void signature(Out *o, const char *decl, const char *name, const char *en
     fputs(end, o->f);
 }
 
+/* The printed names of kernel k: buffers and variables by their own names,
+ * or, for its key, by position (b0, b1, ... in kernel_uses order; v0, v1,
+ * ...), so that two kernels that differ only in names print the same. */
+static void name_kernel(Out *o, Arena *a)
+{
+    const Kernel *k = o->k;
+    o->vname = arena_alloc(a, sizeof(char *) * (size_t)(k->nvars + 1));
+    for (int v = 0; v < k->nvars; v++) {
+        const char *nm = k->vars[v].name;
+        o->vname[v] = o->key ? arena_printf(a, "v%d", v) : buffer_like(nm) ? arena_printf(a, "%s_v", nm) : nm;
+    }
+    o->bname = arena_alloc(a, sizeof(char *) * (size_t)(o->p->nbufs + 1));
+    for (int i = 0; i < o->nuse; i++)
+        o->bname[o->use[i].buf] = o->key ? arena_printf(a, "b%d", i) : o->p->bufs[o->use[i].buf].name;
+}
+
 /* Kernel k as C: `decl` is its storage and return type, `name` its C name
  * (unprefixed and static in a one-file program; prefixed and extern when
  * the kernels are split over several files). With `proto`, only its
- * declaration. */
+ * declaration; with `key`, the text that decides whether two kernels can
+ * share one function (cemit_program). */
 static void emit_kernel_as(FILE *f, const Program *p, const Kernel *k, const Dialect *dl, Arena *a, const char *decl,
-                           const char *name, int proto)
+                           const char *name, int proto, int key)
 {
-    if (proto) {
-        KUse *use;
-        int nuse = kernel_uses(k, a, &use);
-        Out o = {f, dl, p, k, NULL, use, nuse, 0};
-        signature(&o, decl, name, ";\n");
-        return;
-    }
     KUse *use;
     int nuse = kernel_uses(k, a, &use);
-    Out o = {f, dl, p, k, arena_alloc(a, sizeof(char *) * (size_t)(k->nvars + 1)), use, nuse, 0};
-    for (int v = 0; v < k->nvars; v++) {
-        const char *nm = k->vars[v].name;
-        o.vname[v] = buffer_like(nm) ? arena_printf(a, "%s_v", nm) : nm;
+    Out o = {f, dl, p, k, NULL, NULL, name, key, use, nuse, 0};
+    name_kernel(&o, a);
+    if (proto) {
+        signature(&o, decl, name, ";\n");
+        return;
     }
     int npar = 0;
     for (const Stmt *s = k->body; s; s = s->next)
         npar += is_par(s);
     fputc('\n', f);
     if (npar) {
-        fprintf(f, "struct %s_ctx {\n    ", k->name);
+        fprintf(f, "struct %s_ctx {\n    ", name);
         params(&o, ";\n    ", ";\n};\n");
         int i = 0;
         for (const Stmt *s = k->body; s; s = s->next) {
             if (!is_par(s))
                 continue;
-            fprintf(f, "\nstatic void %s_par%d(void *ctx_, %s lo_, %s hi_)\n{\n", k->name, i++, dl->index_type,
+            fprintf(f, "\nstatic void %s_par%d(void *ctx_, %s lo_, %s hi_)\n{\n", name, i++, dl->index_type,
                     dl->index_type);
-            fprintf(f, "    const struct %s_ctx *c_ = ctx_;\n", k->name);
+            fprintf(f, "    const struct %s_ctx *c_ = ctx_;\n", name);
             for (int j = 0; j < nuse; j++) {
                 const Buffer *bf = &p->bufs[use[j].buf];
                 if (bf->kind != BUF_LOCAL)
                     fprintf(f, "    %s%s *%s %s = c_->%s;\n", use[j].rw & KU_WRITE ? "" : "const ",
-                            dtype_ctype(bf->dtype), dl->restrict_kw, bf->name, bf->name);
+                            dtype_ctype(bf->dtype), dl->restrict_kw, o.bname[use[j].buf], o.bname[use[j].buf]);
             }
             for (int j = 0; j < nuse; j++)
                 if (p->bufs[use[j].buf].kind != BUF_LOCAL)
-                    fprintf(f, "    (void)%s;\n", p->bufs[use[j].buf].name);
+                    fprintf(f, "    (void)%s;\n", o.bname[use[j].buf]);
             declare_locals(&o, s, 1, a);
             const char *v = o.vname[s->var];
-            if (s->comment)
+            if (s->comment && !key)
                 comment(f, 1, s->comment);
             fprintf(f, "    for (%s %s = lo_; %s < hi_; %s++) {\n", dl->index_type, v, v, v);
             block(&o, s->body, 2);
@@ -707,7 +718,7 @@ static void emit_kernel_as(FILE *f, const Program *p, const Kernel *k, const Dia
         }
         fputc('\n', f);
     }
-    if (k->comment)
+    if (k->comment && !key)
         comment(f, 0, k->comment);
     signature(&o, decl, name, "\n{\n");
     /* locals used outside the outlined loops, each declared once */
@@ -721,8 +732,8 @@ static void emit_kernel_as(FILE *f, const Program *p, const Kernel *k, const Dia
                 used |= u[j].buf == use[i].buf;
         }
         if (used)
-            fprintf(f, "    %s %s[%lld] __attribute__((aligned(64)));\n", dtype_ctype(bf->dtype), bf->name,
-                    (long long)bf->numel);
+            fprintf(f, "    %s %s[%lld] __attribute__((aligned(64)));\n", dtype_ctype(bf->dtype),
+                    o.bname[use[i].buf], (long long)bf->numel);
     }
     block(&o, k->body, 1);
     fputs("}\n", f);
@@ -877,6 +888,66 @@ static int emit_weights(const Program *p, const char *dir, const char *pre, Diag
     return fclose(f) ? diag_error(d, "cannot write %s", path) : 0;
 }
 
+/* Kernel k printed into arena memory (*len bytes, NUL-terminated); NULL if
+ * out of memory. */
+static char *print_kernel(const Program *p, const Kernel *k, Arena *a, const char *decl, const char *name, int key,
+                          size_t *len)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *m = open_memstream(&buf, &n);
+    if (!m)
+        return NULL;
+    emit_kernel_as(m, p, k, &c_dialect, a, decl, name, 0, key);
+    if (fclose(m)) {
+        free(buf);
+        return NULL;
+    }
+    char *text = arena_alloc(a, n + 1);
+    memcpy(text, buf, n + 1);
+    free(buf);
+    *len = n;
+    return text;
+}
+
+/* same[i]: the first kernel whose key (its text with positional names and
+ * no comments) is kernel i's. The key includes the signature (each
+ * buffer's type, constness and order) and the local buffers' sizes, so a
+ * call of kernel same[i] with kernel i's buffers computes what kernel i
+ * would. Keys are compared by a hash, then in full. 0, or 1 if out of
+ * memory. */
+static int share_kernels(const Program *p, Arena *a, int *same)
+{
+    int nk = p->nkernels;
+    char **key = arena_alloc(a, sizeof(char *) * (size_t)(nk + 1));
+    size_t *klen = arena_alloc(a, sizeof(size_t) * (size_t)(nk + 1));
+    size_t cap = 16;
+    while (cap < 2 * (size_t)nk)
+        cap *= 2;
+    int *table = arena_alloc(a, sizeof(int) * cap); /* open addressing: kernel + 1, 0 empty */
+    memset(table, 0, sizeof(int) * cap);
+    for (int i = 0; i < nk; i++) {
+        key[i] = print_kernel(p, &p->kernels[i], a, "void", "K", 1, &klen[i]);
+        if (!key[i])
+            return 1;
+        uint64_t h = 1469598103934665603ull; /* FNV-1a */
+        for (size_t j = 0; j < klen[i]; j++)
+            h = (h ^ (unsigned char)key[i][j]) * 1099511628211ull;
+        same[i] = i;
+        size_t slot = (size_t)h & (cap - 1);
+        for (; table[slot]; slot = (slot + 1) & (cap - 1)) {
+            int j = table[slot] - 1;
+            if (klen[j] == klen[i] && !memcmp(key[j], key[i], klen[i])) {
+                same[i] = j;
+                break;
+            }
+        }
+        if (same[i] == i)
+            table[slot] = i + 1;
+    }
+    return 0;
+}
+
 int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Diag *d)
 {
     const char *pre = opt && opt->prefix ? opt->prefix : "model";
@@ -909,30 +980,33 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
     fprintf(f, "#include \"%s.h\"\n\n", pre);
     fprintf(f, "extern const unsigned char %s_weights[]; /* weights.S */\n\n", pre);
     emit_helpers(f, need, &c_dialect);
+    /* kernels that print the same but for names (repeated blocks of a
+     * network) share one function: same[i] is the first such kernel */
+    int nk = p->nkernels, nparts = 1;
+    int *same = arena_alloc(a, sizeof(int) * (size_t)(nk + 1));
+    if (share_kernels(p, a, same)) {
+        fclose(f);
+        arena_free(a);
+        return diag_error(d, "out of memory printing the kernels");
+    }
     /* each kernel's text, then the files they go to: a large program is
      * split over several, which build.sh compiles in parallel */
-    int nk = p->nkernels, nparts = 1;
     char **text = arena_alloc(a, sizeof(char *) * (size_t)(nk + 1));
     size_t *len = arena_alloc(a, sizeof(size_t) * (size_t)(nk + 1)), total = 0;
     for (int pass = 0; pass < 2; pass++) {
         total = 0;
         for (int i = 0; i < nk; i++) {
-            char *buf = NULL;
-            size_t n = 0;
-            FILE *m = open_memstream(&buf, &n);
-            if (!m) {
+            const char *name = nparts > 1 ? arena_printf(a, "%s_%s", pre, p->kernels[i].name) : p->kernels[i].name;
+            len[i] = 0;
+            if (same[i] != i)
+                continue;
+            text[i] = print_kernel(p, &p->kernels[i], a, nparts > 1 ? "void" : "static void", name, 0, &len[i]);
+            if (!text[i]) {
                 fclose(f);
                 arena_free(a);
                 return diag_error(d, "out of memory printing the kernels");
             }
-            const char *name = nparts > 1 ? arena_printf(a, "%s_%s", pre, p->kernels[i].name) : p->kernels[i].name;
-            emit_kernel_as(m, p, &p->kernels[i], &c_dialect, a, nparts > 1 ? "void" : "static void", name, 0);
-            fclose(m);
-            text[i] = arena_alloc(a, n + 1);
-            memcpy(text[i], buf, n);
-            len[i] = n;
-            total += n;
-            free(buf);
+            total += len[i];
         }
         int want = total > PART_BYTES ? (int)(total / PART_BYTES + 1) : 1;
         if (want > MAX_PARTS)
@@ -957,11 +1031,11 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
         load[to] += len[big];
     }
     for (int i = 0; i < nk; i++)
-        if (part[i] != 1)
+        if (part[i] != 1 && same[i] == i)
             emit_kernel_as(f, p, &p->kernels[i], &c_dialect, a, "void",
-                           arena_printf(a, "%s_%s", pre, p->kernels[i].name), 1);
+                           arena_printf(a, "%s_%s", pre, p->kernels[i].name), 1, 0);
     for (int i = 0; i < nk; i++)
-        if (part[i] == 1)
+        if (part[i] == 1 && same[i] == i)
             fwrite(text[i], 1, len[i], f);
     for (int j = 2; j <= nparts; j++) {
         char ppath[4096];
@@ -984,7 +1058,7 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
         fputc('\n', pf);
         emit_helpers(pf, need, &c_dialect);
         for (int i = 0; i < nk; i++)
-            if (part[i] == j)
+            if (part[i] == j && same[i] == i)
                 fwrite(text[i], 1, len[i], pf);
         if (fclose(pf)) {
             fclose(f);
@@ -1020,7 +1094,10 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
         int nuse = kernel_uses(k, a, &use);
         if (profile)
             fprintf(f, "    double t%d = kiln_now_ms();\n", i);
-        fprintf(f, "    %s(", nparts > 1 ? arena_printf(a, "%s_%s", pre, k->name) : k->name);
+        const char *fn = p->kernels[same[i]].name;
+        if (same[i] != i)
+            fprintf(f, "    /* %s */\n", k->name);
+        fprintf(f, "    %s(", nparts > 1 ? arena_printf(a, "%s_%s", pre, fn) : fn);
         for (int j = 0, n = 0; j < nuse; j++) {
             if (p->bufs[use[j].buf].kind == BUF_LOCAL)
                 continue;

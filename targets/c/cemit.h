@@ -21,6 +21,9 @@ typedef struct Out {
     const Program *p;
     const Kernel *k;
     const char **vname;  /* [k->nvars] printed variable names */
+    const char **bname;  /* [p->nbufs] printed buffer names (those the kernel uses) */
+    const char *kname;   /* the kernel's C name (its _ctx struct, its _parI loops) */
+    int key;             /* printing the kernel's key: no comments, positional names */
     const KUse *use;     /* the kernel's buffers (kernel_uses) */
     int nuse;
     int npar;            /* parallel loops printed so far */

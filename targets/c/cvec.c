@@ -115,7 +115,7 @@ static const char *vec_fn(UnOp op)
  * &buf[base]. */
 static void base_addr(Out *o, int buf, const Expr *index)
 {
-    fprintf(o->f, "&%s[", o->p->bufs[buf].name);
+    fprintf(o->f, "&%s[", o->bname[buf]);
     expr(o, index->a, 0);
     fputc(']', o->f);
 }
@@ -123,6 +123,16 @@ static void base_addr(Out *o, int buf, const Expr *index)
 static int contiguous(const Expr *index)
 {
     return index->kind == E_RAMP && index->i == 1;
+}
+
+/* A stride-2 ramp of 32- or 64-bit lanes (W <= 8 for 64-bit): kiln_load2,
+ * two loads and a shuffle instead of a lane-by-lane gather (a stride-2
+ * convolution or pooling window). */
+static int stride2(const Expr *e)
+{
+    int size = dtype_size(e->type);
+    return e->a->kind == E_RAMP && e->a->i == 2 && !e->b && e->type != DT_BOOL &&
+           (size == 4 || (size == 8 && e->lanes <= 8));
 }
 
 static void call1(Out *o, const char *fn, const Expr *e, const Expr *a)
@@ -159,8 +169,11 @@ void cvec_expr(Out *o, const Expr *e)
         if (contiguous(e->a)) {
             fprintf(f, e->b ? "kiln_load_mask_%s(" : "kiln_load_%s(", sfx);
             base_addr(o, e->buf, e->a);
+        } else if (stride2(e)) {
+            fprintf(f, "kiln_load2_%s(", sfx);
+            base_addr(o, e->buf, e->a);
         } else {
-            fprintf(f, e->b ? "kiln_gather_mask_%s(%s, " : "kiln_gather_%s(%s, ", sfx, o->p->bufs[e->buf].name);
+            fprintf(f, e->b ? "kiln_gather_mask_%s(%s, " : "kiln_gather_%s(%s, ", sfx, o->bname[e->buf]);
             expr(o, e->a, 0);
         }
         if (e->b) {
@@ -282,5 +295,5 @@ void cvec_store(Out *o, const Stmt *s)
         mask(o, s->mask, 8);
     }
     fprintf(f, "; for (int l_ = 0; l_ < %d; l_++) %s%s[i_[l_]] = v_[l_]; }\n", lanes, s->mask ? "if (m_[l_]) " : "",
-            b->name);
+            o->bname[s->buf]);
 }

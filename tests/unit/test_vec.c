@@ -526,6 +526,53 @@ static void test_vec_mask_guard_pages(void)
     }
 GATHER_TYPES(CHECK_GATHER)
 
+/* ---- stride-2 loads: X(T, E, W); the last element read, p[2W-2], is the
+ * last before a guard page ---- */
+#define LOAD2_TYPES(X)                                                                     \
+    X(f32x4, float, 4) X(f32x8, float, 8) X(f32x16, float, 16)                             \
+    X(i32x4, int32_t, 4) X(i32x8, int32_t, 8) X(i32x16, int32_t, 16)                       \
+    X(u32x4, uint32_t, 4) X(u32x8, uint32_t, 8) X(u32x16, uint32_t, 16)                    \
+    X(f64x2, double, 2) X(f64x4, double, 4) X(f64x8, double, 8)                            \
+    X(i64x2, int64_t, 2) X(i64x4, int64_t, 4) X(i64x8, int64_t, 8)                         \
+    X(u64x2, uint64_t, 2) X(u64x4, uint64_t, 4) X(u64x8, uint64_t, 8)
+
+#define CHECK_LOAD2(T, E, W)                                                               \
+    typedef struct {                                                                       \
+        const E *p;                                                                        \
+        kiln_##T v;                                                                        \
+    } l2ctx_##T;                                                                           \
+    static void load2_op_##T(void *arg)                                                    \
+    {                                                                                      \
+        l2ctx_##T *c = arg;                                                                \
+        c->v = kiln_load2_##T(c->p);                                                       \
+    }                                                                                      \
+    static void load2_##T(void)                                                            \
+    {                                                                                      \
+        const char *name = #T;                                                             \
+        char *page = data_page();                                                          \
+        CHECKT(page != NULL, name);                                                        \
+        if (!page)                                                                         \
+            return;                                                                        \
+        E *end = (E *)(page + page_size);                                                  \
+        for (int rep = 0; rep < 200; rep++) {                                              \
+            E *p = end - (2 * W - 1) - rep % 3;                                            \
+            for (E *q = p; q < end; q++)                                                   \
+                *q = gen_##E();                                                            \
+            l2ctx_##T c = {p, {0}};                                                        \
+            CHECKT(!faulted(load2_op_##T, &c), name);                                      \
+            for (int i = 0; i < W; i++)                                                    \
+                CHECKT(SAME(E, c.v[i], p[2 * i]), name);                                   \
+        }                                                                                  \
+    }
+LOAD2_TYPES(CHECK_LOAD2)
+
+static void test_vec_load2(void)
+{
+#define CALL_LOAD2(T, E, W) load2_##T();
+    LOAD2_TYPES(CALL_LOAD2)
+#undef CALL_LOAD2
+}
+
 static void test_vec_gather(void)
 {
 #define CALL_GATHER(T, E, W, M, IDX) gather_##T();
@@ -1099,6 +1146,7 @@ int main(int argc, char **argv)
     RUN(test_vec_types);
     RUN(test_vec_mask_guard_pages);
     RUN(test_vec_gather);
+    RUN(test_vec_load2);
     RUN(test_vec_any_all);
     RUN(test_vec_convert);
     RUN(test_vec_exact_math);
