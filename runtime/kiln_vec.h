@@ -29,6 +29,8 @@
  *   kiln_store_mask_T(p, M m, v)                      writes only lanes where m is on
  *   kiln_gather_T(const E *base, IDX idx)             base[idx[i]]   (W <= 16)
  *   kiln_gather_mask_T(base, idx, M m, T other)       m ? base[idx[i]] : other[i]
+ *   kiln_below_M(int64_t n) -> M                      lane i on iff i < n (a remainder's
+ *                            mask, for every mask type M; any n)
  *   kiln_load2_T(const E *p)                          p[2*i] (32- and 64-bit lanes):
  *                            a stride-2 load from two loads and one shuffle,
  *                            touching only p[0 .. 2W-2], as the gather would
@@ -506,6 +508,26 @@ KILN__GATHER(i16x8, int16_t, i16x8, i64x8)
 KILN__GATHER(u16x8, uint16_t, i16x8, i64x8)
 KILN__GATHER(i16x16, int16_t, i16x16, i64x16)
 KILN__GATHER(u16x16, uint16_t, i16x16, i64x16)
+
+/* ---- kiln_below_M(n): lanes i < n on (one compare in the mask's own lanes) ---- */
+#define KILN__BELOW(M, E, W)                                                               \
+    KILN__INLINE kiln_##M kiln_below_##M(int64_t n)                                        \
+    {                                                                                      \
+        kiln_##M i = {KILN__IOTA##W};                                                      \
+        E c = (E)(n < 0 ? 0 : n > W ? W : n);                                              \
+        return (kiln_##M)(i < (kiln_##M){KILN__DUP##W(c)});                                \
+    }
+KILN__BELOW(i8x16, int8_t, 16)
+KILN__BELOW(i8x32, int8_t, 32)
+KILN__BELOW(i16x8, int16_t, 8)
+KILN__BELOW(i16x16, int16_t, 16)
+KILN__BELOW(i32x4, int32_t, 4)
+KILN__BELOW(i32x8, int32_t, 8)
+KILN__BELOW(i32x16, int32_t, 16)
+KILN__BELOW(i64x2, int64_t, 2)
+KILN__BELOW(i64x4, int64_t, 4)
+KILN__BELOW(i64x8, int64_t, 8)
+KILN__BELOW(i64x16, int64_t, 16)
 
 /*
  * ---- stride-2 loads: lanes p[0], p[2], ..., p[2W-2] ----

@@ -556,6 +556,14 @@ Expr *ke_hreduce(Arena *a, BinOp op, Expr *x)
 
 Expr *ke_load_mask(Arena *a, const Program *p, int buf, Expr *index, Expr *mask)
 {
+    /* one constant element inside the buffer (a Clip bound, a scalar
+     * weight) can be read whatever the mask: a scalar load, broadcast */
+    int64_t c;
+    Expr *one = index->kind == E_BCAST ? index->a : index;
+    if (mask && ke_is_const(one, &c) && c >= 0 && c < p->bufs[buf].numel) {
+        Expr *s = ke_load(a, p, buf, one);
+        return index->lanes > 1 ? ke_bcast(a, s, index->lanes) : s;
+    }
     Expr *e = ke_load(a, p, buf, index);
     e->lanes = index->lanes;
     if (mask) {

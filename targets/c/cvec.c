@@ -79,6 +79,17 @@ static void mask(Out *o, const Expr *e, int width)
         mask(o, e->a, width);
         return;
     }
+    /* ramp(b, 1, W) < bcast(n) (or <=): the first n - b lanes, computed in
+     * the mask's own lanes rather than compared in 64-bit index lanes */
+    if (e->kind == E_BINARY && (e->op == B_LT || e->op == B_LE) && e->a->kind == E_RAMP && e->a->i == 1 &&
+        e->b->kind == E_BCAST && !dtype_is_float(e->a->type) && dtype_size(e->a->type) == 8) {
+        fprintf(f, "kiln_below_%s(", mask_type(width, e->lanes) + 5);
+        expr(o, e->b->a, P_ADD + 1);
+        fputs(" - ", f);
+        expr(o, e->a->a, P_ADD + 1);
+        fputs(e->op == B_LE ? " + 1)" : ")", f);
+        return;
+    }
     int own = mask_width(e);
     if (own != width)
         fputs("__builtin_convertvector(", f);
@@ -169,6 +180,14 @@ void cvec_expr(Out *o, const Expr *e)
         if (contiguous(e->a)) {
             fprintf(f, e->b ? "kiln_load_mask_%s(" : "kiln_load_%s(", sfx);
             base_addr(o, e->buf, e->a);
+        } else if (e->b && e->a->kind == E_BCAST) {
+            /* one element for every lane that is on: read it once if any is */
+            fprintf(f, "(kiln_hany_%s(", mask_type(width, e->lanes) + 5);
+            mask(o, e->b, width);
+            fprintf(f, ") ? kiln_bcast_%s(%s[", sfx, o->bname[e->buf]);
+            expr(o, e->a->a, 0);
+            fprintf(f, "]) : kiln_bcast_%s(0))", sfx);
+            return;
         } else if (stride2(e)) {
             fprintf(f, "kiln_load2_%s(", sfx);
             base_addr(o, e->buf, e->a);

@@ -526,6 +526,28 @@ static void test_vec_mask_guard_pages(void)
     }
 GATHER_TYPES(CHECK_GATHER)
 
+/* ---- kiln_below_M(n): lane i on iff i < n, for any n ---- */
+#define BELOW_TYPES(X)                                                                     \
+    X(i8x16, 16) X(i8x32, 32) X(i16x8, 8) X(i16x16, 16) X(i32x4, 4) X(i32x8, 8)            \
+    X(i32x16, 16) X(i64x2, 2) X(i64x4, 4) X(i64x8, 8) X(i64x16, 16)
+
+static void test_vec_below(void)
+{
+    static const int64_t ns[] = {INT64_MIN, -4294967296LL, -1, 0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17,
+                                 31, 32, 33, 4294967296LL, INT64_MAX};
+    for (size_t j = 0; j < sizeof ns / sizeof ns[0]; j++) {
+        int64_t n = ns[j];
+#define CHECK_BELOW(M, W)                                                                  \
+    {                                                                                      \
+        kiln_##M m = kiln_below_##M(n);                                                    \
+        for (int i = 0; i < W; i++)                                                        \
+            CHECKT(m[i] == (i < n ? -1 : 0), #M);                                          \
+    }
+        BELOW_TYPES(CHECK_BELOW)
+#undef CHECK_BELOW
+    }
+}
+
 /* ---- stride-2 loads: X(T, E, W); the last element read, p[2W-2], is the
  * last before a guard page ---- */
 #define LOAD2_TYPES(X)                                                                     \
@@ -1147,6 +1169,7 @@ int main(int argc, char **argv)
     RUN(test_vec_mask_guard_pages);
     RUN(test_vec_gather);
     RUN(test_vec_load2);
+    RUN(test_vec_below);
     RUN(test_vec_any_all);
     RUN(test_vec_convert);
     RUN(test_vec_exact_math);
