@@ -5,7 +5,9 @@
 #   KILN check models/<name>/model.onnx models/<name>/test_data_set_0 --rtol 1e-3 --atol 1e-4
 #
 # and prints one line: "PASS models/<name>" or
-# "FAIL models/<name>: <first line of kiln's stderr>". Exits 1 if any failed.
+# "FAIL models/<name>: <first line of kiln's stderr>"; then the same with
+# --threads 2 (the generated code's parallel loops on kiln's thread pool):
+# "PASS models/<name> --threads 2". Exits 1 if any failed.
 # Run from the repository root (tests/run.sh does).
 kiln=${1:-build/kiln}
 case $kiln in
@@ -24,15 +26,20 @@ for dir in models/*/; do
     dir=${dir%/}
     [ -d "$dir/test_data_set_0" ] || continue
     found=1
-    if "$kiln" check "$dir/model.onnx" "$dir/test_data_set_0" --rtol 1e-3 --atol 1e-4 >/dev/null 2>"$err"; then
-        echo "PASS $dir"
-    else
-        rc=$?
-        line=$(sed -n '/./{p;q;}' "$err")
-        [ -n "$line" ] || line="kiln check exited with status $rc and no message"
-        echo "FAIL $dir: $line"
-        status=1
-    fi
+    for threads in 1 2; do
+        name=$dir
+        [ $threads -eq 1 ] || name="$dir --threads $threads"
+        if "$kiln" check "$dir/model.onnx" "$dir/test_data_set_0" --rtol 1e-3 --atol 1e-4 \
+            --threads $threads >/dev/null 2>"$err"; then
+            echo "PASS $name"
+        else
+            rc=$?
+            line=$(sed -n '/./{p;q;}' "$err")
+            [ -n "$line" ] || line="kiln check exited with status $rc and no message"
+            echo "FAIL $name: $line"
+            status=1
+        fi
+    done
 done
 if [ $found -eq 0 ]; then
     echo "FAIL models: no models/*/test_data_set_0 found (run from the repository root)"
