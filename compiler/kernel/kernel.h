@@ -364,6 +364,12 @@ int loop_split_peel(Program *p, Kernel *k, Stmt *loop, int64_t factor, Stmt **ou
  * there is nothing to split. */
 Stmt *loop_partition(Program *p, Kernel *k, Stmt *l);
 
+/* ------------------------------------------------------------- slice.c */
+/* A nest filling a kernel's scratch fused into the nest reading it, when
+ * both run over the same outer loop slice by slice; the scratch shrinks to
+ * one slice (one thread only). */
+int prog_fuse_slices(Program *p, Diag *d);
+
 /* ---------------------------------------------------------- schedule.c */
 /* Choose how each kernel runs on machine m and say so in the IR: loops
  * split and marked L_VECTOR / L_UNROLL / L_PARALLEL, contractions register

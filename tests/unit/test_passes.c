@@ -200,6 +200,66 @@ static Program *build_pool(Arena *a)
     return p;
 }
 
+/* A depthwise 3x3 convolution with padding 1, as lowering writes it: a
+ * zero-bordered copy xp of the input in a scratch buffer, filled by one
+ * nest over the channels, then read by the convolution's nest over the
+ * same channels (slice.c fuses them and keeps one padded plane).
+ * `reduce_channels` makes it a full convolution instead (output channel m
+ * reads every input channel): then the nests must stay apart. */
+static Program *build_dw_pad_either(Arena *a, int reduce_channels)
+{
+    Program *p = prog_new(a, "t");
+    int C = 3, H = 5, W = 13;
+    Shape sx = {3, {C, H, W}}, sp = {3, {C, H + 2, W + 2}}, sw = {3, {C, 3, 3}}, sy = {3, {C, H, W}};
+    int bx = prog_add_buf(p, "x", BUF_INPUT, DT_F32, &sx);
+    int by = prog_add_buf(p, "y", BUF_OUTPUT, DT_F32, &sy);
+    int bw = prog_add_buf(p, "w", BUF_WEIGHT, DT_F32, &sw);
+    int bp = prog_add_buf(p, "xp", BUF_ARENA, DT_F32, &sp);
+    p->bufs[bw].data = weights(a, C * 9, 5);
+    Kernel *k = prog_add_kernel(p, "k0_dw");
+    KB b;
+    kb_init(&b, p, k);
+    Expr *c = kb_v(&b, kb_for_k(&b, "c", C, IT_DATA));
+    Expr *i = kb_v(&b, kb_for_k(&b, "i", H + 2, IT_DATA));
+    Expr *j = kb_v(&b, kb_for_k(&b, "j", W + 2, IT_DATA));
+    Expr *xi = ke_bin(a, B_SUB, i, ke_idx(a, 1)), *xj = ke_bin(a, B_SUB, j, ke_idx(a, 1));
+    Expr *in = ke_bin(a, B_AND, ke_bin(a, B_AND, ke_bin(a, B_GE, xi, ke_idx(a, 0)), ke_bin(a, B_LT, xi, ke_idx(a, H))),
+                      ke_bin(a, B_AND, ke_bin(a, B_GE, xj, ke_idx(a, 0)), ke_bin(a, B_LT, xj, ke_idx(a, W))));
+    Expr *pc[3] = {c, i, j}, *xc[3] = {c, xi, xj};
+    kb_if(&b, in);
+    kb_store(&b, bp, kb_flat(&b, &sp, pc), ke_load(a, p, bx, kb_flat(&b, &sx, xc)));
+    kb_else(&b);
+    kb_store(&b, bp, kb_flat(&b, &sp, pc), ke_float(a, DT_F32, 0));
+    kb_end(&b);
+    kb_end(&b);
+    kb_end(&b);
+    kb_end(&b);
+    Expr *m = kb_v(&b, kb_for_k(&b, "m", C, IT_DATA));
+    Expr *oh = kb_v(&b, kb_for_k(&b, "oh", H, IT_DATA));
+    Expr *ow = kb_v(&b, kb_for_k(&b, "ow", W, IT_DATA));
+    int acc = kb_let(&b, "acc", ke_float(a, DT_F32, 0));
+    Expr *cc = m;
+    if (reduce_channels)
+        cc = kb_v(&b, kb_for_k(&b, "ci", C, IT_REDUCE));
+    Expr *kh = kb_v(&b, kb_for_k(&b, "kh", 3, IT_REDUCE));
+    Expr *kw = kb_v(&b, kb_for_k(&b, "kw", 3, IT_REDUCE));
+    Expr *rc[3] = {cc, ke_bin(a, B_ADD, oh, kh), ke_bin(a, B_ADD, ow, kw)}, *wc[3] = {m, kh, kw}, *yc[3] = {m, oh, ow};
+    kb_assign(&b, acc, ke_bin(a, B_ADD, kb_v(&b, acc), ke_bin(a, B_MUL, ke_load(a, p, bp, kb_flat(&b, &sp, rc)),
+                                                                 ke_load(a, p, bw, kb_flat(&b, &sw, wc)))));
+    kb_end(&b);
+    kb_end(&b);
+    if (reduce_channels)
+        kb_end(&b);
+    kb_store(&b, by, kb_flat(&b, &sy, yc), kb_v(&b, acc));
+    kb_end(&b);
+    kb_end(&b);
+    kb_end(&b);
+    return p;
+}
+
+static Program *build_dw_pad(Arena *a) { return build_dw_pad_either(a, 0); }
+static Program *build_conv_pad(Arena *a) { return build_dw_pad_either(a, 1); }
+
 /* ------------------------------------------------------------- running */
 
 /* Run every kernel of p on inputs filled from `seed`; outputs land in
@@ -281,7 +341,7 @@ static void check_case(const char *name, BuildFn build, const Machine *m, int wa
     int64_t n = out_numel(ref);
     float *want = arena_alloc(a, sizeof(float) * (size_t)n), *got = arena_alloc(a, sizeof(float) * (size_t)n);
     CHECK_MSG(prog_verify(ref, &d) == 0 && run(ref, &want, &d) == 0, "%s: %s", name, d.msg);
-    int rc = prog_simplify(opt, &d) || prog_schedule(opt, m, &d) || prog_verify(opt, &d) || prog_vectorize(opt, &d) ||
+    int rc = prog_simplify(opt, &d) || prog_fuse_slices(opt, &d) || prog_verify(opt, &d) || prog_schedule(opt, m, &d) || prog_verify(opt, &d) || prog_vectorize(opt, &d) ||
              prog_verify(opt, &d) || prog_unroll(opt, &d) || prog_simplify(opt, &d) || prog_verify(opt, &d) ||
              prog_promote(opt, &d) || prog_verify(opt, &d);
     CHECK_MSG(rc == 0, "%s on %s: %s", name, m->name, d.msg);
@@ -322,14 +382,44 @@ static void test_passes_keep_results(void)
         check_case("conv", build_conv, m, 1);
         check_case("rows", build_rows, m, 1);
         check_case("pool", build_pool, m, 1);
+        check_case("dw_pad", build_dw_pad, m, 1);
+        check_case("conv_pad", build_conv_pad, m, 1);
         Machine two = *m;
         two.threads = 2; /* parallel marks do not change results */
         check_case("conv_threads", build_conv, &two, 1);
     }
 }
 
+/* Top-level statements of p's first kernel. */
+static int top_statements(const Program *p)
+{
+    int n = 0;
+    for (const Stmt *s = p->kernels[0].body; s; s = s->next)
+        n++;
+    return n;
+}
+
+/* slice.c fuses the depthwise nests and shrinks the scratch to one plane;
+ * it leaves the full convolution (every channel read per output channel)
+ * and any program of two threads alone. */
+static void test_fuse_slices(void)
+{
+    Arena *a = arena_new();
+    Diag d = {.file = "fuse"};
+    Program *dw = build_dw_pad(a), *conv = build_conv_pad(a), *dw2 = build_dw_pad(a);
+    dw2->threads = 2;
+    CHECK(prog_fuse_slices(dw, &d) == 0 && prog_verify(dw, &d) == 0);
+    CHECK_MSG(top_statements(dw) == 1, "depthwise: %d top-level nests after fusion, want 1", top_statements(dw));
+    CHECK_MSG(dw->bufs[3].numel == 7 * 15, "depthwise: scratch of %lld elements, want one plane (105)",
+              (long long)dw->bufs[3].numel);
+    CHECK(prog_fuse_slices(conv, &d) == 0 && top_statements(conv) == 2 && conv->bufs[3].numel == 3 * 7 * 15);
+    CHECK(prog_fuse_slices(dw2, &d) == 0 && top_statements(dw2) == 2);
+    arena_free(a);
+}
+
 int main(void)
 {
     RUN(test_passes_keep_results);
+    RUN(test_fuse_slices);
     return check_total_failed != 0;
 }

@@ -1,0 +1,353 @@
+/*
+ * slice.c: a producer nest fused into its consumer, slice by slice.
+ *
+ * A kernel that first fills a scratch buffer T in one loop nest and then
+ * reads it in the next (a convolution's or pooling's zero-bordered copy of
+ * its input) writes and rereads all of T through memory. When both nests
+ * run over the same outer loop (channels), iteration j of the producer
+ * writes only slice j of T, and iteration j of the consumer reads only
+ * slice j, the two loops become one, and T shrinks to one slice, reused:
+ *
+ *   for i < n: T[i*S + f] = ...          for m < n:
+ *   for m < n: ... T[m*S + g] ...   ->     T[f] = ...      (i := m)
+ *                                          ... T[g] ...
+ *
+ * with f and g in [0, S) for every value of the loops around them, so that
+ * a depthwise convolution's padded plane stays in cache. Conditions, each
+ * checked, none assumed:
+ *   - the two loops are adjacent, serial, data-parallel, of the same
+ *     constant extent, at the top of the kernel;
+ *   - T is the kernel's own scratch (an arena buffer of no graph value,
+ *     used by no other kernel and by no later statement of this one), the
+ *     producer stores only to T, the consumer never stores to T;
+ *   - the producer reads no buffer the consumer writes (so running
+ *     producer j+1 after consumer j reads what it read before);
+ *   - every T index, in both, is i*S + r (m*S + r) with r free of the
+ *     outer variable and inside [0, S) by interval arithmetic over the
+ *     loops around it (any let, or any other form, refuses).
+ * The fused loop stores to T at indices that do not depend on its variable,
+ * so it must not run in parallel: the pass runs only for one thread.
+ */
+#include "kernel.h"
+
+#include <string.h>
+
+typedef struct Range {
+    int64_t lo, hi;
+} Range;
+
+/* The extent of each loop variable in scope (0: not a loop variable). */
+typedef struct Scope {
+    int64_t *ext; /* [nvars] */
+} Scope;
+
+/* [lo, hi] of index expression e over the loops in scope; 0 if it cannot
+ * be bounded (a let, a load, a division, an overflow). */
+static int range(const Scope *sc, const Expr *e, Range *r)
+{
+    Range a, b;
+    int64_t c, x, y;
+    switch (e->kind) {
+    case E_CONST:
+        if (!ke_is_const(e, &c))
+            return 0;
+        r->lo = r->hi = c;
+        return 1;
+    case E_VAR:
+        if (sc->ext[e->var] <= 0)
+            return 0;
+        r->lo = 0;
+        r->hi = sc->ext[e->var] - 1;
+        return 1;
+    case E_BINARY:
+        if (e->lanes != 1 || !range(sc, e->a, &a) || !range(sc, e->b, &b))
+            return 0;
+        switch (e->op) {
+        case B_ADD:
+            return !ck_add(a.lo, b.lo, &r->lo) && !ck_add(a.hi, b.hi, &r->hi);
+        case B_SUB:
+            return !__builtin_sub_overflow(a.lo, b.hi, &r->lo) && !__builtin_sub_overflow(a.hi, b.lo, &r->hi);
+        case B_MUL:
+            if (ck_mul(a.lo, b.lo, &x) || ck_mul(a.hi, b.hi, &y))
+                return 0;
+            r->lo = x < y ? x : y;
+            r->hi = x < y ? y : x;
+            if (ck_mul(a.lo, b.hi, &x) || ck_mul(a.hi, b.lo, &y))
+                return 0;
+            r->lo = r->lo < x ? r->lo : x;
+            r->lo = r->lo < y ? r->lo : y;
+            r->hi = r->hi > x ? r->hi : x;
+            r->hi = r->hi > y ? r->hi : y;
+            return 1;
+        default:
+            return 0;
+        }
+    default:
+        return 0;
+    }
+}
+
+/* The coefficient of variable v in index expression e when e is affine in
+ * v with a constant coefficient (e = coef*v + rest, rest free of v); 0 if
+ * it is not. */
+static int coef_of(const Expr *e, int v, int64_t *coef)
+{
+    int64_t ca, cb, k;
+    if (!ke_uses_var(e, v)) {
+        *coef = 0;
+        return 1;
+    }
+    switch (e->kind) {
+    case E_VAR:
+        *coef = 1;
+        return e->var == v;
+    case E_BINARY:
+        if (e->lanes != 1)
+            return 0;
+        if (e->op == B_ADD || e->op == B_SUB) {
+            if (!coef_of(e->a, v, &ca) || !coef_of(e->b, v, &cb))
+                return 0;
+            return e->op == B_ADD ? !ck_add(ca, cb, coef) : !__builtin_sub_overflow(ca, cb, coef);
+        }
+        if (e->op == B_MUL) {
+            if (ke_is_const(e->a, &k) && coef_of(e->b, v, &cb))
+                return !ck_mul(k, cb, coef);
+            if (ke_is_const(e->b, &k) && coef_of(e->a, v, &ca))
+                return !ck_mul(k, ca, coef);
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+typedef struct Fuse {
+    Arena *a;
+    const Program *p;
+    int t;        /* the scratch buffer */
+    int outer;    /* the loop variable of the nest being looked at */
+    int64_t S;    /* the slice: T's elements per outer iteration */
+    Scope sc;
+    int ok;
+} Fuse;
+
+/* Is T's index e outer*S + r with r in [0, S)? (The scope holds the
+ * outer variable at 0, so the range of e is the range of r.) */
+static int slice_index(Fuse *f, const Expr *e)
+{
+    int64_t c;
+    Range r;
+    return coef_of(e, f->outer, &c) && c == f->S && range(&f->sc, e, &r) && r.lo >= 0 && r.hi < f->S;
+}
+
+/* Every load of T in e is a slice load. */
+static void check_loads(Fuse *f, const Expr *e)
+{
+    for (; e && f->ok; e = e->a) {
+        if (e->kind == E_LOAD && e->buf == f->t && (e->b || !slice_index(f, e->a)))
+            f->ok = 0;
+        check_loads(f, e->b);
+        check_loads(f, e->c);
+    }
+}
+
+/* Walk block s: T's stores and loads are slice accesses; stores to T only
+ * when `store_t`, and only to T when `only_t`. Lets in scope refuse (an
+ * index could use one). */
+static void check_block(Fuse *f, const Stmt *s, int store_t, int only_t)
+{
+    for (; s && f->ok; s = s->next) {
+        switch (s->kind) {
+        case S_LOOP: {
+            int64_t n;
+            if (!ke_is_const(s->extent, &n) || n < 1) {
+                f->ok = 0;
+                return;
+            }
+            f->sc.ext[s->var] = n;
+            check_block(f, s->body, store_t, only_t);
+            f->sc.ext[s->var] = 0;
+            break;
+        }
+        case S_STORE:
+            if (s->mask || (s->buf == f->t ? !store_t || !slice_index(f, s->index) : only_t))
+                f->ok = 0;
+            check_loads(f, s->index);
+            check_loads(f, s->value);
+            break;
+        case S_IF:
+            check_loads(f, s->value);
+            check_block(f, s->body, store_t, only_t);
+            check_block(f, s->els, store_t, only_t);
+            break;
+        case S_LET: case S_ASSIGN:
+            check_loads(f, s->value);
+            break;
+        default: /* calls: anything */
+            f->ok = 0;
+        }
+    }
+}
+
+static int loads_t(const Fuse *f, const Expr *e)
+{
+    if (!e)
+        return 0;
+    if (e->kind == E_LOAD && e->buf == f->t)
+        return 1;
+    return loads_t(f, e->a) || loads_t(f, e->b) || loads_t(f, e->c);
+}
+
+/* T's slice accesses rebased to the slice's start: outer set to 0 in
+ * their indices. */
+static Expr *rebase_expr(Fuse *f, Expr *e)
+{
+    if (!loads_t(f, e))
+        return e;
+    if (e->kind == E_LOAD && e->buf == f->t)
+        return ke_load(f->a, f->p, f->t, ke_subst(f->a, e->a, f->outer, ke_idx(f->a, 0)));
+    Expr *c = arena_alloc(f->a, sizeof *c);
+    *c = *e;
+    c->a = rebase_expr(f, e->a);
+    c->b = rebase_expr(f, e->b);
+    c->c = rebase_expr(f, e->c);
+    return c;
+}
+
+static void rebase_block(Fuse *f, Stmt *s)
+{
+    for (; s; s = s->next) {
+        if (s->kind == S_STORE && s->buf == f->t)
+            s->index = ke_subst(f->a, s->index, f->outer, ke_idx(f->a, 0));
+        else if (s->index)
+            s->index = rebase_expr(f, s->index);
+        s->value = rebase_expr(f, s->value);
+        rebase_block(f, s->body);
+        rebase_block(f, s->els);
+    }
+}
+
+/* The buffers block s stores to or loads from. */
+static void mark_uses(const Program *p, const Stmt *s, Arena *a, unsigned char *rd, unsigned char *wr)
+{
+    KUse *u;
+    int n = block_uses(s, 1, a, &u);
+    (void)p;
+    for (int i = 0; i < n; i++) {
+        if (u[i].rw & KU_READ)
+            rd[u[i].buf] = 1;
+        if (u[i].rw & KU_WRITE)
+            wr[u[i].buf] = 1;
+    }
+}
+
+/* The one buffer producer loop pl stores to, or -1. */
+static int stored_buffer(const Stmt *s)
+{
+    int t = -1;
+    for (; s; s = s->next) {
+        int b = -1;
+        if (s->kind == S_STORE)
+            b = s->buf;
+        else if (s->body || s->els) {
+            int x = stored_buffer(s->body), y = stored_buffer(s->els);
+            if (x == -2 || y == -2 || (x >= 0 && y >= 0 && x != y))
+                return -2;
+            b = x >= 0 ? x : y;
+        }
+        if (b == -2 || (b >= 0 && t >= 0 && b != t))
+            return -2;
+        if (b >= 0)
+            t = b;
+    }
+    return t;
+}
+
+/* Fuse producer pl with the consumer after it, if every condition holds. */
+static int try_fuse(Program *p, Kernel *k, Stmt *pl, const int *kernel_count, Arena *tmp)
+{
+    Stmt *cl = pl->next;
+    int64_t n, m;
+    if (!cl || pl->kind != S_LOOP || cl->kind != S_LOOP || pl->loop != L_SERIAL || cl->loop != L_SERIAL ||
+        pl->iter != IT_DATA || cl->iter != IT_DATA || !ke_is_const(pl->extent, &n) ||
+        !ke_is_const(cl->extent, &m) || n != m || n < 2)
+        return 0;
+    int t = stored_buffer(pl->body);
+    if (t < 0)
+        return 0;
+    Buffer *tb = &p->bufs[t];
+    if (tb->kind != BUF_ARENA || tb->value >= 0 || tb->alias >= 0 || kernel_count[t] != 1 || tb->numel % n)
+        return 0;
+    /* no later statement of the kernel uses T */
+    for (const Stmt *s = cl->next; s; s = s->next) {
+        KUse *u;
+        int nu = block_uses(s, 1, tmp, &u);
+        for (int i = 0; i < nu; i++)
+            if (u[i].buf == t)
+                return 0;
+    }
+    /* the producer reads nothing the consumer writes */
+    unsigned char *prd = arena_alloc(tmp, (size_t)p->nbufs + 1), *pwr = arena_alloc(tmp, (size_t)p->nbufs + 1);
+    unsigned char *crd = arena_alloc(tmp, (size_t)p->nbufs + 1), *cwr = arena_alloc(tmp, (size_t)p->nbufs + 1);
+    memset(prd, 0, (size_t)p->nbufs + 1);
+    memset(pwr, 0, (size_t)p->nbufs + 1);
+    memset(crd, 0, (size_t)p->nbufs + 1);
+    memset(cwr, 0, (size_t)p->nbufs + 1);
+    mark_uses(p, pl, tmp, prd, pwr);
+    mark_uses(p, cl, tmp, crd, cwr);
+    for (int b = 0; b < p->nbufs; b++)
+        if (cwr[b] && (prd[b] || pwr[b]))
+            return 0;
+    Fuse f = {p->arena, p, t, pl->var, tb->numel / n, {arena_alloc(tmp, sizeof(int64_t) * (size_t)(k->nvars + 1))}, 1};
+    memset(f.sc.ext, 0, sizeof(int64_t) * (size_t)(k->nvars + 1));
+    f.sc.ext[pl->var] = 1; /* the outer variable held at 0 (slice_index) */
+    check_block(&f, pl->body, 1, 1);
+    f.outer = cl->var;
+    f.sc.ext[pl->var] = 0;
+    f.sc.ext[cl->var] = 1;
+    check_block(&f, cl->body, 0, 0);
+    if (!f.ok)
+        return 0;
+    /* rebase both bodies on the slice, then run the producer's body under
+     * the consumer's variable */
+    f.outer = pl->var;
+    rebase_block(&f, pl->body);
+    f.outer = cl->var;
+    rebase_block(&f, cl->body);
+    stmt_subst(p->arena, pl->body, pl->var, ke_var(p->arena, k, cl->var));
+    if (!pl->body->comment)
+        pl->body->comment = pl->comment;
+    Stmt *last = pl->body;
+    while (last->next)
+        last = last->next;
+    last->next = cl->body;
+    cl->body = pl->body;
+    *pl = *cl; /* pl's place in the block now holds the fused loop */
+    tb->numel = f.S;
+    tb->shape.rank = 1;
+    tb->shape.dim[0] = f.S;
+    return 1;
+}
+
+int prog_fuse_slices(Program *p, Diag *d)
+{
+    (void)d;
+    if (p->threads > 1)
+        return 0;
+    Arena *tmp = arena_new();
+    int *count = arena_alloc(tmp, sizeof(int) * (size_t)(p->nbufs + 1));
+    memset(count, 0, sizeof(int) * (size_t)(p->nbufs + 1));
+    for (int i = 0; i < p->nkernels; i++) {
+        KUse *u;
+        int nu = kernel_uses(&p->kernels[i], tmp, &u);
+        for (int j = 0; j < nu; j++)
+            count[u[j].buf]++;
+    }
+    for (int i = 0; i < p->nkernels; i++) {
+        Kernel *k = &p->kernels[i];
+        for (Stmt *s = k->body; s; s = s->next)
+            try_fuse(p, k, s, count, tmp);
+    }
+    arena_free(tmp);
+    return 0;
+}
