@@ -160,6 +160,7 @@ typedef struct Plan {
     int packed;           /* B is a packed weight */
     int bpack;            /* its buffer */
     int b_outer;          /* nb loop outside mb */
+    int64_t batch;        /* iterations of the batch loops */
 } Plan;
 
 /* How well an MR x NRv tile suits M x N: the share of the computed tile
@@ -333,14 +334,23 @@ static int orient(Program *p, Kernel *k, Plan *pl, Expr *A, Expr *B, int *rvars,
     pl->oindex = n->store->index;
     pl->nvar = nv[0];
     pl->N = next[0];
-    if (nn > 1) {
-        for (int i = 0; i + 1 < nn; i++) {
-            int64_t bo, bi, oo, oi;
-            if (!stride_in(p, k, B->a, nv[i], &bo) || !stride_in(p, k, B->a, nv[i + 1], &bi) ||
-                !stride_in(p, k, pl->oindex, nv[i], &oo) || !stride_in(p, k, pl->oindex, nv[i + 1], &oi) ||
-                bo != bi * next[i + 1] || oo != oi * next[i + 1])
-                return 0;
-        }
+    int flat = nn > 1;
+    for (int i = 0; flat && i + 1 < nn; i++) {
+        int64_t bo, bi, oo, oi;
+        if (!stride_in(p, k, B->a, nv[i], &bo) || !stride_in(p, k, B->a, nv[i + 1], &bi) ||
+            !stride_in(p, k, pl->oindex, nv[i], &oo) || !stride_in(p, k, pl->oindex, nv[i + 1], &oi) ||
+            bo != bi * next[i + 1] || oo != oi * next[i + 1])
+            flat = 0;
+    }
+    if (nn > 1 && !flat) {
+        /* not one flat run (a k x k Conv's output rows, whose input rows
+         * are padded wider): the innermost is N, the others run around
+         * the tiles like batch loops */
+        for (int i = 0; i + 1 < nn; i++)
+            pl->bvars[pl->nb++] = nv[i];
+        pl->nvar = nv[nn - 1];
+        pl->N = next[nn - 1];
+    } else if (nn > 1) {
         /* one flat loop variable; each N loop its decoding */
         int nf = kernel_add_var(p, k, "nf", DT_INDEX);
         int64_t below = 1;
@@ -376,22 +386,35 @@ static int orient(Program *p, Kernel *k, Plan *pl, Expr *A, Expr *B, int *rvars,
     pl->M = 1;
     for (int i = 0; i < pl->nm; i++)
         pl->M *= pl->mext[i];
+    pl->batch = 1;
+    for (int i = 0; i < n->nd; i++)
+        for (int j = 0; j < pl->nb; j++)
+            if (pl->bvars[j] == n->dl[i]->var)
+                pl->batch *= extent(n->dl[i]);
     int64_t st;
     pl->contiguous = stride_in(p, k, pl->oindex, pl->nvar, &st) && st == 1;
     return 1;
 }
 
-/* Estimated cycles of a plan: the FMAs of its tiles (partial tiles count
- * whole) and the epilogue (a vector per row where the output is
- * contiguous along N, an element at a time where it is not). */
-static double plan_cost(const Plan *pl, const Machine *m)
+/* Estimated cycles of a plan, per batch iteration times the batch: the
+ * FMAs of its tiles (partial tiles count whole), the epilogue (a vector
+ * per row where the output is contiguous along N; where it is not, the
+ * tile goes out through a transpose in cache, about a cycle an element),
+ * and the copy of a runtime B into panels when it needs one (rtpack: a
+ * vector load and store per NR-wide row of K). */
+static double plan_cost(const Program *p, const Plan *pl, const Machine *m)
 {
     int64_t NR = (int64_t)pl->NRv * pl->lanes;
     double tiles = (double)((pl->M + pl->MR - 1) / pl->MR) * (double)((pl->N + NR - 1) / NR);
     double compute = tiles * (double)pl->K * pl->MR * pl->NRv / (m->fma ? 2.0 : 1.0);
     double outs = (double)pl->M * (double)pl->N;
-    double epi = pl->contiguous ? outs / pl->lanes * 2 : outs * 3;
-    return compute + epi;
+    double epi = pl->contiguous ? outs / pl->lanes * 2 : outs;
+    const Buffer *bb = &p->bufs[pl->B->buf];
+    int packed = bb->kind == BUF_WEIGHT && bb->data;
+    double pack = 0;
+    if (!packed && pl->N % NR && pl->M >= 2 * pl->MR)
+        pack = (double)pl->K * (double)((pl->N + NR - 1) / NR) * pl->NRv * 2;
+    return (compute + epi + pack) * (double)pl->batch;
 }
 
 /* Register block the nest at *link if it is a contraction; 1 if it was
@@ -427,7 +450,7 @@ static int contract_nest(Program *p, Kernel *k, Stmt **link, const Machine *m)
         if (c.K < 8 || c.N < 2) /* small reductions: the direct schedule does them */
             continue;
         choose_tile(&c, m);
-        double cost = plan_cost(&c, m);
+        double cost = plan_cost(p, &c, m);
         if (best_cost < 0 || cost < best_cost) {
             best = c;
             best_cost = cost;
