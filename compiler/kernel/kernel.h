@@ -215,6 +215,8 @@ typedef struct Machine {
     int fma;              /* fused multiply-add */
     int64_t l1, l2;       /* data cache bytes per core */
     int threads;          /* threads the program may use (--threads) */
+    int64_t par_work;     /* least loop iterations of a whole program that
+                           * pay for running it on several threads */
     const char *cflags;   /* C compiler flags that select its instruction set */
 } Machine;
 
@@ -367,7 +369,7 @@ Stmt *loop_partition(Program *p, Kernel *k, Stmt *l);
 /* ------------------------------------------------------------- slice.c */
 /* A nest filling a kernel's scratch fused into the nest reading it, when
  * both run over the same outer loop slice by slice; the scratch shrinks to
- * one slice (one thread only). */
+ * one slice (and the fused loop stays serial). */
 int prog_fuse_slices(Program *p, Diag *d);
 
 /* ---------------------------------------------------------- schedule.c */

@@ -271,12 +271,26 @@ static int64_t work(const Stmt *s)
  * thread pool when the kernel does enough work to pay for waking it. */
 enum { PARALLEL_MIN_WORK = 16384 };
 
+/* Does every store under s to memory outside the kernel's locals index
+ * with variable v? A loop whose iterations all write one place (a scratch
+ * slice reused by each, slice.c) must stay serial. */
+static int stores_use(const Program *p, const Stmt *s, int v)
+{
+    for (; s; s = s->next) {
+        if (s->kind == S_STORE && p->bufs[s->buf].kind != BUF_LOCAL && !ke_uses_var(s->index, v))
+            return 0;
+        if (!stores_use(p, s->body, v) || !stores_use(p, s->els, v))
+            return 0;
+    }
+    return 1;
+}
+
 static void sched_threads(Sched *s)
 {
     for (Stmt *st = s->k->body; st; st = st->next) {
         int64_t n;
         if (st->kind != S_LOOP || st->iter != IT_DATA || st->loop != L_SERIAL || !ke_is_const(st->extent, &n) ||
-            n < 2 || work(st) < PARALLEL_MIN_WORK)
+            n < 2 || work(st) < PARALLEL_MIN_WORK || !stores_use(s->p, st->body, st->var))
             continue;
         unsigned char *decl = arena_alloc(s->p->arena, (size_t)s->k->nvars + 1);
         int fr = 0;
@@ -289,12 +303,17 @@ static void sched_threads(Sched *s)
 
 int prog_schedule(Program *p, const Machine *m, Diag *d)
 {
+    int64_t total = 0;
     for (int i = 0; i < p->nkernels; i++) {
         Sched s = {p, &p->kernels[i], m};
         contract_kernel(p, &p->kernels[i], m, d);
         sched_block(&s, p->kernels[i].body);
-        if (m->threads > 1)
-            sched_threads(&s);
+        if (ck_add(total, work(p->kernels[i].body), &total))
+            total = INT64_MAX;
+    }
+    for (int i = 0; i < p->nkernels && m->threads > 1 && total >= m->par_work; i++) {
+        Sched s = {p, &p->kernels[i], m};
+        sched_threads(&s);
     }
     return d->nerrors != 0;
 }

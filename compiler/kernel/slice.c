@@ -25,8 +25,11 @@
  *   - every T index, in both, is i*S + r (m*S + r) with r free of the
  *     outer variable and inside [0, S) by interval arithmetic over the
  *     loops around it (any let, or any other form, refuses).
- * The fused loop stores to T at indices that do not depend on its variable,
- * so it must not run in parallel: the pass runs only for one thread.
+ * The fused loop stores to T at indices that do not depend on its
+ * variable, so it must not run in parallel (schedule.c parallelizes only a
+ * loop every store of which depends on the loop's variable). For several
+ * threads it is split into one chunk per thread, each with a slice of its
+ * own (T[chunk*S + r]), and the chunk loop can run in parallel.
  */
 #include "kernel.h"
 
@@ -127,6 +130,7 @@ typedef struct Fuse {
     int t;        /* the scratch buffer */
     int outer;    /* the loop variable of the nest being looked at */
     int64_t S;    /* the slice: T's elements per outer iteration */
+    Expr *off;    /* added to every T index (rebase_block), or NULL */
     Scope sc;
     int ok;
 } Fuse;
@@ -198,14 +202,22 @@ static int loads_t(const Fuse *f, const Expr *e)
     return loads_t(f, e->a) || loads_t(f, e->b) || loads_t(f, e->c);
 }
 
-/* T's slice accesses rebased to the slice's start: outer set to 0 in
- * their indices. */
+/* A T index rebased: the outer variable set to 0 (outer >= 0), then
+ * f->off added (when not NULL). */
+static Expr *t_index(Fuse *f, Expr *ix)
+{
+    if (f->outer >= 0)
+        ix = ke_subst(f->a, ix, f->outer, ke_idx(f->a, 0));
+    return f->off ? ke_bin(f->a, B_ADD, ix, f->off) : ix;
+}
+
+/* e with its loads of T rebased (t_index). */
 static Expr *rebase_expr(Fuse *f, Expr *e)
 {
     if (!loads_t(f, e))
         return e;
     if (e->kind == E_LOAD && e->buf == f->t)
-        return ke_load(f->a, f->p, f->t, ke_subst(f->a, e->a, f->outer, ke_idx(f->a, 0)));
+        return ke_load(f->a, f->p, f->t, t_index(f, e->a));
     Expr *c = arena_alloc(f->a, sizeof *c);
     *c = *e;
     c->a = rebase_expr(f, e->a);
@@ -218,7 +230,7 @@ static void rebase_block(Fuse *f, Stmt *s)
 {
     for (; s; s = s->next) {
         if (s->kind == S_STORE && s->buf == f->t)
-            s->index = ke_subst(f->a, s->index, f->outer, ke_idx(f->a, 0));
+            s->index = t_index(f, s->index);
         else if (s->index)
             s->index = rebase_expr(f, s->index);
         s->value = rebase_expr(f, s->value);
@@ -298,7 +310,7 @@ static int try_fuse(Program *p, Kernel *k, Stmt *pl, const int *kernel_count, Ar
     for (int b = 0; b < p->nbufs; b++)
         if (cwr[b] && (prd[b] || pwr[b]))
             return 0;
-    Fuse f = {p->arena, p, t, pl->var, tb->numel / n, {arena_alloc(tmp, sizeof(int64_t) * (size_t)(k->nvars + 1))}, 1};
+    Fuse f = {p->arena, p, t, pl->var, tb->numel / n, NULL, {arena_alloc(tmp, sizeof(int64_t) * (size_t)(k->nvars + 1))}, 1};
     memset(f.sc.ext, 0, sizeof(int64_t) * (size_t)(k->nvars + 1));
     f.sc.ext[pl->var] = 1; /* the outer variable held at 0 (slice_index) */
     check_block(&f, pl->body, 1, 1);
@@ -323,17 +335,29 @@ static int try_fuse(Program *p, Kernel *k, Stmt *pl, const int *kernel_count, Ar
     last->next = cl->body;
     cl->body = pl->body;
     *pl = *cl; /* pl's place in the block now holds the fused loop */
-    tb->numel = f.S;
+    int64_t slices = 1;
+    if (p->threads > 1 && n >= 2 * (int64_t)p->threads) {
+        /* one chunk of the outer loop per thread, each with a slice of
+         * its own: T[chunk*S + r], the chunk loop parallel */
+        int64_t per = (n + p->threads - 1) / p->threads;
+        Stmt *in;
+        if (!loop_split(p, k, pl, per, &in)) {
+            f.outer = -1;
+            f.off = ke_bin(p->arena, B_MUL, ke_var(p->arena, k, pl->var), ke_idx(p->arena, f.S));
+            rebase_block(&f, in->body);
+            pl->iter = IT_DATA;
+            slices = (n + per - 1) / per;
+        }
+    }
+    tb->numel = slices * f.S;
     tb->shape.rank = 1;
-    tb->shape.dim[0] = f.S;
+    tb->shape.dim[0] = tb->numel;
     return 1;
 }
 
 int prog_fuse_slices(Program *p, Diag *d)
 {
     (void)d;
-    if (p->threads > 1)
-        return 0;
     Arena *tmp = arena_new();
     int *count = arena_alloc(tmp, sizeof(int) * (size_t)(p->nbufs + 1));
     memset(count, 0, sizeof(int) * (size_t)(p->nbufs + 1));

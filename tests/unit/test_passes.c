@@ -206,10 +206,12 @@ static Program *build_pool(Arena *a)
  * same channels (slice.c fuses them and keeps one padded plane).
  * `reduce_channels` makes it a full convolution instead (output channel m
  * reads every input channel): then the nests must stay apart. */
+static int dwC = 3, dwH = 5, dwW = 13;
+
 static Program *build_dw_pad_either(Arena *a, int reduce_channels)
 {
     Program *p = prog_new(a, "t");
-    int C = 3, H = 5, W = 13;
+    int C = dwC, H = dwH, W = dwW;
     Shape sx = {3, {C, H, W}}, sp = {3, {C, H + 2, W + 2}}, sw = {3, {C, 3, 3}}, sy = {3, {C, H, W}};
     int bx = prog_add_buf(p, "x", BUF_INPUT, DT_F32, &sx);
     int by = prog_add_buf(p, "y", BUF_OUTPUT, DT_F32, &sy);
@@ -259,6 +261,15 @@ static Program *build_dw_pad_either(Arena *a, int reduce_channels)
 
 static Program *build_dw_pad(Arena *a) { return build_dw_pad_either(a, 0); }
 static Program *build_conv_pad(Arena *a) { return build_dw_pad_either(a, 1); }
+
+/* 16 channels of 40x40: enough work to be split over two threads */
+static Program *build_dw_pad_big(Arena *a)
+{
+    dwC = 16, dwH = 40, dwW = 40;
+    Program *p = build_dw_pad_either(a, 0);
+    dwC = 3, dwH = 5, dwW = 13;
+    return p;
+}
 
 /* ------------------------------------------------------------- running */
 
@@ -341,6 +352,7 @@ static void check_case(const char *name, BuildFn build, const Machine *m, int wa
     int64_t n = out_numel(ref);
     float *want = arena_alloc(a, sizeof(float) * (size_t)n), *got = arena_alloc(a, sizeof(float) * (size_t)n);
     CHECK_MSG(prog_verify(ref, &d) == 0 && run(ref, &want, &d) == 0, "%s: %s", name, d.msg);
+    opt->threads = m->threads > 1 ? m->threads : 1;
     int rc = prog_simplify(opt, &d) || prog_fuse_slices(opt, &d) || prog_verify(opt, &d) || prog_schedule(opt, m, &d) || prog_verify(opt, &d) || prog_vectorize(opt, &d) ||
              prog_verify(opt, &d) || prog_unroll(opt, &d) || prog_simplify(opt, &d) || prog_verify(opt, &d) ||
              prog_promote(opt, &d) || prog_verify(opt, &d);
@@ -386,7 +398,9 @@ static void test_passes_keep_results(void)
         check_case("conv_pad", build_conv_pad, m, 1);
         Machine two = *m;
         two.threads = 2; /* parallel marks do not change results */
+        two.par_work = 0;
         check_case("conv_threads", build_conv, &two, 1);
+        check_case("dw_pad_threads", build_dw_pad_big, &two, 1);
     }
 }
 
@@ -401,19 +415,32 @@ static int top_statements(const Program *p)
 
 /* slice.c fuses the depthwise nests and shrinks the scratch to one plane;
  * it leaves the full convolution (every channel read per output channel)
- * and any program of two threads alone. */
+ * alone; with two threads the fused loop is split in two chunks with a
+ * plane each, and only the chunk loop is made parallel. */
 static void test_fuse_slices(void)
 {
     Arena *a = arena_new();
     Diag d = {.file = "fuse"};
-    Program *dw = build_dw_pad(a), *conv = build_conv_pad(a), *dw2 = build_dw_pad(a);
-    dw2->threads = 2;
+    Program *dw = build_dw_pad(a), *conv = build_conv_pad(a);
+    Program *dw2 = build_dw_pad_big(a), *unfused = build_dw_pad_big(a);
+    dw2->threads = unfused->threads = 2;
     CHECK(prog_fuse_slices(dw, &d) == 0 && prog_verify(dw, &d) == 0);
     CHECK_MSG(top_statements(dw) == 1, "depthwise: %d top-level nests after fusion, want 1", top_statements(dw));
     CHECK_MSG(dw->bufs[3].numel == 7 * 15, "depthwise: scratch of %lld elements, want one plane (105)",
               (long long)dw->bufs[3].numel);
     CHECK(prog_fuse_slices(conv, &d) == 0 && top_statements(conv) == 2 && conv->bufs[3].numel == 3 * 7 * 15);
-    CHECK(prog_fuse_slices(dw2, &d) == 0 && top_statements(dw2) == 2);
+    Machine m = *machine_find("x86-64-avx2");
+    m.threads = 2;
+    m.par_work = 0; /* a small program, made parallel all the same */
+    CHECK(prog_fuse_slices(dw2, &d) == 0 && top_statements(dw2) == 1 && prog_schedule(dw2, &m, &d) == 0);
+    const Stmt *chunks = dw2->kernels[0].body;
+    int64_t nch = 0;
+    CHECK_MSG(chunks->loop == L_PARALLEL && ke_is_const(chunks->extent, &nch) && nch == 2,
+              "two threads: want a parallel loop of 2 chunks");
+    CHECK_MSG(dw2->bufs[3].numel == 2 * 42 * 42, "two threads: scratch of %lld elements, want 2 planes (3528)",
+              (long long)dw2->bufs[3].numel);
+    /* unfused, the same nests are made parallel (so the check above can fail) */
+    CHECK(prog_schedule(unfused, &m, &d) == 0 && unfused->kernels[0].body->loop == L_PARALLEL);
     arena_free(a);
 }
 
