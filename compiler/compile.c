@@ -77,12 +77,14 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
     if (prog_simplify(p, d) || prog_verify(p, d))
         return 1;
     if (o->opt >= 1) {
+        Machine mc = *machine_arch(o->arch);
+        mc.threads = o->threads;
+        /* one thread for a program too small to share */
+        prog_threads(p, &mc);
         /* a scratch buffer filled and read slice by slice: one slice */
         if (prog_fuse_slices(p, d) || verify_prog(p, "fuse slices", d))
             return 1;
         /* how each kernel runs: blocking, vector and parallel loops */
-        Machine mc = *machine_arch(o->arch);
-        mc.threads = o->threads;
         if (prog_schedule(p, &mc, d) || verify_prog(p, "schedule", d))
             return 1;
         /* L_VECTOR loops become vector expressions */

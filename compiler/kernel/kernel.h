@@ -366,6 +366,11 @@ int loop_split_peel(Program *p, Kernel *k, Stmt *loop, int64_t factor, Stmt **ou
  * there is nothing to split. */
 Stmt *loop_partition(Program *p, Kernel *k, Stmt *l);
 
+/* ---------------------------------------------------------- schedule.c */
+/* The threads program p runs on: m->threads, or 1 when its loops run fewer
+ * than m->par_work iterations in all (too little work to share). */
+void prog_threads(Program *p, const Machine *m);
+
 /* ------------------------------------------------------------- slice.c */
 /* A nest filling a kernel's scratch fused into the nest reading it, when
  * both run over the same outer loop slice by slice; the scratch shrinks to

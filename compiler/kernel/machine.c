@@ -11,14 +11,14 @@
 
 #include <string.h>
 
-/* par_work: a program whose loops run fewer iterations than this in all
- * (a model of some 100 us, such as the MLPerf Tiny ones) stays on one
- * thread: split over cores, each kernel's input would first travel from
- * the other core's cache, which costs more than the halved compute saves
- * (on the 2-core machine of docs/performance.md: DS-CNN 66 -> 85 us and
- * MobileNetV1 0.25 174 -> 250 us on two threads; ResNet-8, at 25M
- * iterations, gains 7%). */
-#define PAR_WORK (INT64_C(1) << 24)
+/* par_work: a program whose loops, as lowered, run fewer iterations than
+ * this in all (a model of some 100 us) stays on one thread: split over
+ * cores, each kernel's input would first travel from the other core's
+ * cache, which costs more than the halved compute saves. Calibrated on the
+ * 2-core machine of docs/performance.md: DS-CNN (2.9M iterations) 66 ->
+ * 85 us and MobileNetV1 0.25 (8.4M) 174 -> 250 us on two threads, while
+ * ResNet-8 (12.9M) gains 7%. */
+#define PAR_WORK INT64_C(10000000)
 
 static const Machine machines[] = {
     /* name           vec  regs fma  l1       l2          threads  par_work  cflags */

@@ -301,19 +301,23 @@ static void sched_threads(Sched *s)
     }
 }
 
-int prog_schedule(Program *p, const Machine *m, Diag *d)
+void prog_threads(Program *p, const Machine *m)
 {
     int64_t total = 0;
+    for (int i = 0; i < p->nkernels; i++)
+        if (ck_add(total, work(p->kernels[i].body), &total))
+            total = INT64_MAX;
+    p->threads = m->threads > 1 && total >= m->par_work ? m->threads : 1;
+}
+
+int prog_schedule(Program *p, const Machine *m, Diag *d)
+{
     for (int i = 0; i < p->nkernels; i++) {
         Sched s = {p, &p->kernels[i], m};
         contract_kernel(p, &p->kernels[i], m, d);
         sched_block(&s, p->kernels[i].body);
-        if (ck_add(total, work(p->kernels[i].body), &total))
-            total = INT64_MAX;
-    }
-    for (int i = 0; i < p->nkernels && m->threads > 1 && total >= m->par_work; i++) {
-        Sched s = {p, &p->kernels[i], m};
-        sched_threads(&s);
+        if (m->threads > 1 && p->threads > 1)
+            sched_threads(&s);
     }
     return d->nerrors != 0;
 }

@@ -352,7 +352,7 @@ static void check_case(const char *name, BuildFn build, const Machine *m, int wa
     int64_t n = out_numel(ref);
     float *want = arena_alloc(a, sizeof(float) * (size_t)n), *got = arena_alloc(a, sizeof(float) * (size_t)n);
     CHECK_MSG(prog_verify(ref, &d) == 0 && run(ref, &want, &d) == 0, "%s: %s", name, d.msg);
-    opt->threads = m->threads > 1 ? m->threads : 1;
+    prog_threads(opt, m);
     int rc = prog_simplify(opt, &d) || prog_fuse_slices(opt, &d) || prog_verify(opt, &d) || prog_schedule(opt, m, &d) || prog_verify(opt, &d) || prog_vectorize(opt, &d) ||
              prog_verify(opt, &d) || prog_unroll(opt, &d) || prog_simplify(opt, &d) || prog_verify(opt, &d) ||
              prog_promote(opt, &d) || prog_verify(opt, &d);
