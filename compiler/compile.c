@@ -84,6 +84,12 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
         /* a scratch buffer filled and read slice by slice: one slice */
         if (prog_fuse_slices(p, d) || verify_prog(p, "fuse slices", d))
             return 1;
+        /* contractions register blocked, weights packed */
+        if (prog_contract(p, &mc, d) || verify_prog(p, "contract", d))
+            return 1;
+        /* narrow rows over a wider pitch: one flat run */
+        if (prog_widen(p, &mc, d) || verify_prog(p, "widen", d))
+            return 1;
         /* how each kernel runs: blocking, vector and parallel loops */
         if (prog_schedule(p, &mc, d) || verify_prog(p, "schedule", d))
             return 1;

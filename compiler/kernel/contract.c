@@ -761,3 +761,10 @@ int contract_kernel(Program *p, Kernel *k, const Machine *m, Diag *d)
     (void)d;
     return contract_block(p, k, &k->body, m);
 }
+
+int prog_contract(Program *p, const Machine *m, Diag *d)
+{
+    for (int i = 0; i < p->nkernels; i++)
+        contract_kernel(p, &p->kernels[i], m, d);
+    return d->nerrors != 0;
+}

@@ -774,3 +774,37 @@ int block_uses(const Stmt *s, int one, Arena *a, KUse **out)
     *out = l.u;
     return n;
 }
+
+/* The coefficient of variable v in index expression e when e is affine in
+ * v with a constant coefficient (e = coef*v + rest, rest free of v); 0 if
+ * it is not. */
+int ke_coef(const Expr *e, int v, int64_t *coef)
+{
+    int64_t ca, cb, k;
+    if (!ke_uses_var(e, v)) {
+        *coef = 0;
+        return 1;
+    }
+    switch (e->kind) {
+    case E_VAR:
+        *coef = 1;
+        return e->var == v;
+    case E_BINARY:
+        if (e->lanes != 1)
+            return 0;
+        if (e->op == B_ADD || e->op == B_SUB) {
+            if (!ke_coef(e->a, v, &ca) || !ke_coef(e->b, v, &cb))
+                return 0;
+            return e->op == B_ADD ? !ck_add(ca, cb, coef) : !__builtin_sub_overflow(ca, cb, coef);
+        }
+        if (e->op == B_MUL) {
+            if (ke_is_const(e->a, &k) && ke_coef(e->b, v, &cb))
+                return !ck_mul(k, cb, coef);
+            if (ke_is_const(e->b, &k) && ke_coef(e->a, v, &ca))
+                return !ck_mul(k, ca, coef);
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}

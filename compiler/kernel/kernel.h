@@ -270,6 +270,9 @@ Expr *ke_load_mask(Arena *a, const Program *p, int buf, Expr *index, Expr *mask)
 int ke_all_true(const Expr *m);
 /* Does e read variable var? */
 int ke_uses_var(const Expr *e, int var);
+/* e = coef*var + rest, rest free of var, coef a constant (sums, differences
+ * and constant multiples of scalar index expressions)? 1 and *coef if so. */
+int ke_coef(const Expr *e, int var, int64_t *coef);
 /* The smallest / largest value of t: -inf / inf for the float types, the
  * integer range's ends, 0 / 1 for bool (where max / min reductions start). */
 Expr *ke_lowest(Arena *a, DType t);
@@ -377,6 +380,12 @@ void prog_threads(Program *p, const Machine *m);
  * one slice (and the fused loop stays serial). */
 int prog_fuse_slices(Program *p, Diag *d);
 
+/* ------------------------------------------------------------- widen.c */
+/* Nests over narrow output rows whose inputs have a wider pitch computed
+ * as one flat run into a scratch, the kept columns copied out, when that
+ * takes fewer of machine m's vectors (one thread only). */
+int prog_widen(Program *p, const Machine *m, Diag *d);
+
 /* ---------------------------------------------------------- schedule.c */
 /* Choose how each kernel runs on machine m and say so in the IR: loops
  * split and marked L_VECTOR / L_UNROLL / L_PARALLEL, contractions register
@@ -388,6 +397,9 @@ int prog_schedule(Program *p, const Machine *m, Diag *d);
 /* If kernel k is a contraction (a reduction nest acc += x * y), register
  * block it for machine m with packed operands and return 1; else 0. */
 int contract_kernel(Program *p, Kernel *k, const Machine *m, Diag *d);
+/* contract_kernel on every kernel (the first step of scheduling, run
+ * before the passes that must leave contractions alone) */
+int prog_contract(Program *p, const Machine *m, Diag *d);
 
 /* --------------------------------------------------------- vectorize.c */
 /* Replace every L_VECTOR loop by its body on vector lanes (ramps, masks,

@@ -7,7 +7,8 @@
  *
  *   1. contraction: a reduction nest acc += x * y whose operands split the
  *      loops into rows and columns (MatMul, Gemm, Conv as im2col) is
- *      register blocked with packed operands (contract.c);
+ *      register blocked with packed operands (contract.c, prog_contract,
+ *      which compile_model runs first);
  *   2. vector over outputs: the innermost IT_DATA loop in which every
  *      store is contiguous is split by the vector width and marked
  *      L_VECTOR (its remainder a masked tail) -- elementwise chains,
@@ -314,7 +315,6 @@ int prog_schedule(Program *p, const Machine *m, Diag *d)
 {
     for (int i = 0; i < p->nkernels; i++) {
         Sched s = {p, &p->kernels[i], m};
-        contract_kernel(p, &p->kernels[i], m, d);
         sched_block(&s, p->kernels[i].body);
         if (m->threads > 1 && p->threads > 1)
             sched_threads(&s);

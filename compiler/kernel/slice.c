@@ -90,40 +90,6 @@ static int range(const Scope *sc, const Expr *e, Range *r)
     }
 }
 
-/* The coefficient of variable v in index expression e when e is affine in
- * v with a constant coefficient (e = coef*v + rest, rest free of v); 0 if
- * it is not. */
-static int coef_of(const Expr *e, int v, int64_t *coef)
-{
-    int64_t ca, cb, k;
-    if (!ke_uses_var(e, v)) {
-        *coef = 0;
-        return 1;
-    }
-    switch (e->kind) {
-    case E_VAR:
-        *coef = 1;
-        return e->var == v;
-    case E_BINARY:
-        if (e->lanes != 1)
-            return 0;
-        if (e->op == B_ADD || e->op == B_SUB) {
-            if (!coef_of(e->a, v, &ca) || !coef_of(e->b, v, &cb))
-                return 0;
-            return e->op == B_ADD ? !ck_add(ca, cb, coef) : !__builtin_sub_overflow(ca, cb, coef);
-        }
-        if (e->op == B_MUL) {
-            if (ke_is_const(e->a, &k) && coef_of(e->b, v, &cb))
-                return !ck_mul(k, cb, coef);
-            if (ke_is_const(e->b, &k) && coef_of(e->a, v, &ca))
-                return !ck_mul(k, ca, coef);
-        }
-        return 0;
-    default:
-        return 0;
-    }
-}
-
 typedef struct Fuse {
     Arena *a;
     const Program *p;
@@ -141,7 +107,7 @@ static int slice_index(Fuse *f, const Expr *e)
 {
     int64_t c;
     Range r;
-    return coef_of(e, f->outer, &c) && c == f->S && range(&f->sc, e, &r) && r.lo >= 0 && r.hi < f->S;
+    return ke_coef(e, f->outer, &c) && c == f->S && range(&f->sc, e, &r) && r.lo >= 0 && r.hi < f->S;
 }
 
 /* Every load of T in e is a slice load. */

@@ -353,7 +353,9 @@ static void check_case(const char *name, BuildFn build, const Machine *m, int wa
     float *want = arena_alloc(a, sizeof(float) * (size_t)n), *got = arena_alloc(a, sizeof(float) * (size_t)n);
     CHECK_MSG(prog_verify(ref, &d) == 0 && run(ref, &want, &d) == 0, "%s: %s", name, d.msg);
     prog_threads(opt, m);
-    int rc = prog_simplify(opt, &d) || prog_fuse_slices(opt, &d) || prog_verify(opt, &d) || prog_schedule(opt, m, &d) || prog_verify(opt, &d) || prog_vectorize(opt, &d) ||
+    int rc = prog_simplify(opt, &d) || prog_fuse_slices(opt, &d) || prog_verify(opt, &d) ||
+             prog_contract(opt, m, &d) || prog_widen(opt, m, &d) || prog_verify(opt, &d) ||
+             prog_schedule(opt, m, &d) || prog_verify(opt, &d) || prog_vectorize(opt, &d) ||
              prog_verify(opt, &d) || prog_unroll(opt, &d) || prog_simplify(opt, &d) || prog_verify(opt, &d) ||
              prog_promote(opt, &d) || prog_verify(opt, &d);
     CHECK_MSG(rc == 0, "%s on %s: %s", name, m->name, d.msg);
@@ -432,7 +434,8 @@ static void test_fuse_slices(void)
     Machine m = *machine_find("x86-64-avx2");
     m.threads = 2;
     m.par_work = 0; /* a small program, made parallel all the same */
-    CHECK(prog_fuse_slices(dw2, &d) == 0 && top_statements(dw2) == 1 && prog_schedule(dw2, &m, &d) == 0);
+    CHECK(prog_fuse_slices(dw2, &d) == 0 && top_statements(dw2) == 1 && prog_contract(dw2, &m, &d) == 0 &&
+          prog_schedule(dw2, &m, &d) == 0);
     const Stmt *chunks = dw2->kernels[0].body;
     int64_t nch = 0;
     CHECK_MSG(chunks->loop == L_PARALLEL && ke_is_const(chunks->extent, &nch) && nch == 2,
@@ -440,7 +443,39 @@ static void test_fuse_slices(void)
     CHECK_MSG(dw2->bufs[3].numel == 2 * 42 * 42, "two threads: scratch of %lld elements, want 2 planes (3528)",
               (long long)dw2->bufs[3].numel);
     /* unfused, the same nests are made parallel (so the check above can fail) */
-    CHECK(prog_schedule(unfused, &m, &d) == 0 && unfused->kernels[0].body->loop == L_PARALLEL);
+    CHECK(prog_contract(unfused, &m, &d) == 0 && prog_schedule(unfused, &m, &d) == 0 &&
+          unfused->kernels[0].body->loop == L_PARALLEL);
+    arena_free(a);
+}
+
+/* Buffers of p whose label ends in "_wide" (widen.c's scratch). */
+static int wide_buffers(const Program *p)
+{
+    int n = 0;
+    for (int i = 0; i < p->nbufs; i++) {
+        size_t l = strlen(p->bufs[i].label);
+        n += l >= 5 && !strcmp(p->bufs[i].label + l - 5, "_wide");
+    }
+    return n;
+}
+
+/* widen.c computes the depthwise rows of 13 (pitch 15) as one run; it
+ * leaves the full convolution (a contraction, register blocked first)
+ * and a program on two threads alone. */
+static void test_widen(void)
+{
+    Arena *a = arena_new();
+    Diag d = {.file = "widen"};
+    const Machine *m = machine_find("x86-64-avx512");
+    Program *dw = build_dw_pad(a), *conv = build_conv_pad(a), *dw2 = build_dw_pad(a);
+    dw2->threads = 2;
+    Program *ps[3] = {dw, conv, dw2};
+    for (int i = 0; i < 3; i++)
+        CHECK(prog_simplify(ps[i], &d) == 0 && prog_fuse_slices(ps[i], &d) == 0 && prog_contract(ps[i], m, &d) == 0 &&
+              prog_widen(ps[i], m, &d) == 0 && prog_verify(ps[i], &d) == 0);
+    CHECK_MSG(wide_buffers(dw) == 1, "depthwise rows of 13: %d wide runs, want 1", wide_buffers(dw));
+    CHECK_MSG(wide_buffers(conv) == 0, "full convolution widened");
+    CHECK_MSG(wide_buffers(dw2) == 0, "two threads widened");
     arena_free(a);
 }
 
@@ -448,5 +483,6 @@ int main(void)
 {
     RUN(test_passes_keep_results);
     RUN(test_fuse_slices);
+    RUN(test_widen);
     return check_total_failed != 0;
 }
