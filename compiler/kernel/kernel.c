@@ -626,7 +626,17 @@ int ke_equal(const Expr *x, const Expr *y)
     return 0;
 }
 
-Expr *ke_subst(Arena *a, Expr *e, int var, Expr *with)
+/* Substitution of one variable (u->var by u->with) or of every variable
+ * v below u->nmany with u->many[v] set, all at once: e rebuilt through
+ * the folding constructors where it changed. */
+typedef struct Subst {
+    int var;
+    Expr *with;
+    Expr *const *many;
+    int nmany;
+} Subst;
+
+static Expr *subst(Arena *a, Expr *e, const Subst *u)
 {
     if (!e)
         return NULL;
@@ -634,9 +644,11 @@ Expr *ke_subst(Arena *a, Expr *e, int var, Expr *with)
     case E_CONST:
         return e;
     case E_VAR:
-        return e->var == var ? with : e;
+        if (u->many)
+            return e->var < u->nmany && u->many[e->var] ? u->many[e->var] : e;
+        return e->var == u->var ? u->with : e;
     case E_LOAD: {
-        Expr *ix = ke_subst(a, e->a, var, with), *m = ke_subst(a, e->b, var, with);
+        Expr *ix = subst(a, e->a, u), *m = subst(a, e->b, u);
         if (ix == e->a && m == e->b)
             return e;
         Expr *n = arena_alloc(a, sizeof *n);
@@ -647,40 +659,52 @@ Expr *ke_subst(Arena *a, Expr *e, int var, Expr *with)
         return n;
     }
     case E_RAMP: {
-        Expr *x = ke_subst(a, e->a, var, with);
+        Expr *x = subst(a, e->a, u);
         return x == e->a ? e : ke_ramp(a, x, e->i, e->lanes);
     }
     case E_HREDUCE: {
-        Expr *x = ke_subst(a, e->a, var, with);
+        Expr *x = subst(a, e->a, u);
         return x == e->a ? e : ke_hreduce(a, (BinOp)e->op, x);
     }
     case E_UNARY: {
-        Expr *x = ke_subst(a, e->a, var, with);
+        Expr *x = subst(a, e->a, u);
         return x == e->a ? e : ke_un(a, (UnOp)e->op, x);
     }
     case E_BINARY: {
-        Expr *x = ke_subst(a, e->a, var, with), *y = ke_subst(a, e->b, var, with);
+        Expr *x = subst(a, e->a, u), *y = subst(a, e->b, u);
         return x == e->a && y == e->b ? e : ke_bin(a, (BinOp)e->op, x, y);
     }
     case E_SELECT: {
-        Expr *c = ke_subst(a, e->a, var, with), *x = ke_subst(a, e->b, var, with);
-        Expr *y = ke_subst(a, e->c, var, with);
+        Expr *c = subst(a, e->a, u), *x = subst(a, e->b, u);
+        Expr *y = subst(a, e->c, u);
         return c == e->a && x == e->b && y == e->c ? e : ke_select(a, c, x, y);
     }
     case E_CAST: {
-        Expr *x = ke_subst(a, e->a, var, with);
+        Expr *x = subst(a, e->a, u);
         return x == e->a ? e : ke_cast(a, e->type, x);
     }
     case E_BITCAST: {
-        Expr *x = ke_subst(a, e->a, var, with);
+        Expr *x = subst(a, e->a, u);
         return x == e->a ? e : ke_bitcast(a, e->type, x);
     }
     case E_BCAST: {
-        Expr *x = ke_subst(a, e->a, var, with);
+        Expr *x = subst(a, e->a, u);
         return x == e->a ? e : ke_bcast(a, x, e->lanes);
     }
     }
     return e;
+}
+
+Expr *ke_subst(Arena *a, Expr *e, int var, Expr *with)
+{
+    Subst u = {var, with, NULL, 0};
+    return subst(a, e, &u);
+}
+
+Expr *ke_subst_vars(Arena *a, Expr *e, Expr *const *with, int nvars)
+{
+    Subst u = {-1, NULL, with, nvars};
+    return subst(a, e, &u);
 }
 
 void stmt_subst(Arena *a, Stmt *s, int var, Expr *with)

@@ -282,6 +282,9 @@ int ke_equal(const Expr *x, const Expr *y);        /* structurally equal */
 /* e with variable `var` replaced by `with`, rebuilt through the simplifying
  * constructors (unchanged subtrees are shared). */
 Expr *ke_subst(Arena *a, Expr *e, int var, Expr *with);
+/* every variable v < nvars with with[v] set replaced by it, at once (one
+ * walk of e, whatever nvars is) */
+Expr *ke_subst_vars(Arena *a, Expr *e, Expr *const *with, int nvars);
 /* The same over every statement of a block, in place. */
 void stmt_subst(Arena *a, Stmt *s, int var, Expr *with);
 /* The buffers kernel k reads (KU_READ) and writes (KU_WRITE), sorted by

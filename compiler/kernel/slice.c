@@ -205,20 +205,6 @@ static void rebase_block(Fuse *f, Stmt *s)
     }
 }
 
-/* The buffers block s stores to or loads from. */
-static void mark_uses(const Program *p, const Stmt *s, Arena *a, unsigned char *rd, unsigned char *wr)
-{
-    KUse *u;
-    int n = block_uses(s, 1, a, &u);
-    (void)p;
-    for (int i = 0; i < n; i++) {
-        if (u[i].rw & KU_READ)
-            rd[u[i].buf] = 1;
-        if (u[i].rw & KU_WRITE)
-            wr[u[i].buf] = 1;
-    }
-}
-
 /* The one buffer producer loop pl stores to, or -1. */
 static int stored_buffer(const Stmt *s)
 {
@@ -264,18 +250,20 @@ static int try_fuse(Program *p, Kernel *k, Stmt *pl, const int *kernel_count, Ar
             if (u[i].buf == t)
                 return 0;
     }
-    /* the producer reads nothing the consumer writes */
-    unsigned char *prd = arena_alloc(tmp, (size_t)p->nbufs + 1), *pwr = arena_alloc(tmp, (size_t)p->nbufs + 1);
-    unsigned char *crd = arena_alloc(tmp, (size_t)p->nbufs + 1), *cwr = arena_alloc(tmp, (size_t)p->nbufs + 1);
-    memset(prd, 0, (size_t)p->nbufs + 1);
-    memset(pwr, 0, (size_t)p->nbufs + 1);
-    memset(crd, 0, (size_t)p->nbufs + 1);
-    memset(cwr, 0, (size_t)p->nbufs + 1);
-    mark_uses(p, pl, tmp, prd, pwr);
-    mark_uses(p, cl, tmp, crd, cwr);
-    for (int b = 0; b < p->nbufs; b++)
-        if (cwr[b] && (prd[b] || pwr[b]))
+    /* the producer touches nothing the consumer writes (both use lists
+     * are sorted by buffer: one merge) */
+    KUse *pu, *cu;
+    int np = block_uses(pl, 1, tmp, &pu), nc = block_uses(cl, 1, tmp, &cu);
+    for (int i = 0, j = 0; i < np && j < nc;) {
+        if (pu[i].buf < cu[j].buf)
+            i++;
+        else if (pu[i].buf > cu[j].buf)
+            j++;
+        else if (cu[j].rw & KU_WRITE)
             return 0;
+        else
+            i++, j++;
+    }
     Fuse f = {p->arena, p, t, pl->var, tb->numel / n, NULL, {arena_alloc(tmp, sizeof(int64_t) * (size_t)(k->nvars + 1))}, 1};
     memset(f.sc.ext, 0, sizeof(int64_t) * (size_t)(k->nvars + 1));
     f.sc.ext[pl->var] = 1; /* the outer variable held at 0 (slice_index) */

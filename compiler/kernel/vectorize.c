@@ -188,9 +188,9 @@ static Expr *rewrite(Vec *v, Expr *e, Expr *mask)
     Arena *a = v->a;
     if (!e)
         return NULL;
-    for (int i = 0; i < v->nvars; i++)
-        if (v->with[i] && ke_uses_var(e, i))
-            e = ke_subst(a, e, i, v->with[i]);
+    /* at once: no replacement mentions a variable that is replaced (they
+     * are ramps and variables the pass added, numbered from v->nvars) */
+    e = ke_subst_vars(a, e, v->with, v->nvars);
     if (!mask)
         return e;
     /* loads under a mask read only the lanes it selects */

@@ -656,7 +656,7 @@ static void signature(Out *o, const char *decl, const char *name, const char *en
 /* The printed names of kernel k: buffers and variables by their own names,
  * or, for its key, by position (b0, b1, ... in kernel_uses order; v0, v1,
  * ...), so that two kernels that differ only in names print the same. */
-static void name_kernel(Out *o, Arena *a)
+static void name_kernel(Out *o, Arena *a, const char **bname)
 {
     const Kernel *k = o->k;
     o->vname = arena_alloc(a, sizeof(char *) * (size_t)(k->nvars + 1));
@@ -664,7 +664,9 @@ static void name_kernel(Out *o, Arena *a)
         const char *nm = k->vars[v].name;
         o->vname[v] = o->key ? arena_printf(a, "v%d", v) : buffer_like(nm) ? arena_printf(a, "%s_v", nm) : nm;
     }
-    o->bname = arena_alloc(a, sizeof(char *) * (size_t)(o->p->nbufs + 1));
+    /* bname: one array for the program (a kernel sets and reads only the
+     * slots of its own buffers), so naming stays linear in the kernels */
+    o->bname = bname;
     for (int i = 0; i < o->nuse; i++)
         o->bname[o->use[i].buf] = o->key ? arena_printf(a, "b%d", i) : o->p->bufs[o->use[i].buf].name;
 }
@@ -674,13 +676,13 @@ static void name_kernel(Out *o, Arena *a)
  * the kernels are split over several files). With `proto`, only its
  * declaration; with `key`, the text that decides whether two kernels can
  * share one function (cemit_program). */
-static void emit_kernel_as(FILE *f, const Program *p, const Kernel *k, const Dialect *dl, Arena *a, const char *decl,
-                           const char *name, int proto, int key)
+static void emit_kernel_as(FILE *f, const Program *p, const Kernel *k, const Dialect *dl, Arena *a,
+                           const char **bname, const char *decl, const char *name, int proto, int key)
 {
     KUse *use;
     int nuse = kernel_uses(k, a, &use);
     Out o = {f, dl, p, k, NULL, NULL, name, key, use, nuse, 0};
-    name_kernel(&o, a);
+    name_kernel(&o, a, bname);
     if (proto) {
         signature(&o, decl, name, ";\n");
         return;
@@ -888,17 +890,32 @@ static int emit_weights(const Program *p, const char *dir, const char *pre, Diag
     return fclose(f) ? diag_error(d, "cannot write %s", path) : 0;
 }
 
+/* A kernel's printed length, for placing kernels in files. */
+typedef struct KLen {
+    size_t len;
+    int k;
+} KLen;
+
+/* Longest first; equal lengths in kernel order (a stable placement). */
+static int by_len_desc(const void *x, const void *y)
+{
+    const KLen *a = x, *b = y;
+    if (a->len != b->len)
+        return a->len < b->len ? 1 : -1;
+    return (a->k > b->k) - (a->k < b->k);
+}
+
 /* Kernel k printed into arena memory (*len bytes, NUL-terminated); NULL if
  * out of memory. */
-static char *print_kernel(const Program *p, const Kernel *k, Arena *a, const char *decl, const char *name, int key,
-                          size_t *len)
+static char *print_kernel(const Program *p, const Kernel *k, Arena *a, const char **bname, const char *decl,
+                          const char *name, int key, size_t *len)
 {
     char *buf = NULL;
     size_t n = 0;
     FILE *m = open_memstream(&buf, &n);
     if (!m)
         return NULL;
-    emit_kernel_as(m, p, k, &c_dialect, a, decl, name, 0, key);
+    emit_kernel_as(m, p, k, &c_dialect, a, bname, decl, name, 0, key);
     if (fclose(m)) {
         free(buf);
         return NULL;
@@ -916,7 +933,7 @@ static char *print_kernel(const Program *p, const Kernel *k, Arena *a, const cha
  * call of kernel same[i] with kernel i's buffers computes what kernel i
  * would. Keys are compared by a hash, then in full. 0, or 1 if out of
  * memory. */
-static int share_kernels(const Program *p, Arena *a, int *same)
+static int share_kernels(const Program *p, Arena *a, const char **bname, int *same)
 {
     int nk = p->nkernels;
     char **key = arena_alloc(a, sizeof(char *) * (size_t)(nk + 1));
@@ -927,7 +944,7 @@ static int share_kernels(const Program *p, Arena *a, int *same)
     int *table = arena_alloc(a, sizeof(int) * cap); /* open addressing: kernel + 1, 0 empty */
     memset(table, 0, sizeof(int) * cap);
     for (int i = 0; i < nk; i++) {
-        key[i] = print_kernel(p, &p->kernels[i], a, "void", "K", 1, &klen[i]);
+        key[i] = print_kernel(p, &p->kernels[i], a, bname, "void", "K", 1, &klen[i]);
         if (!key[i])
             return 1;
         uint64_t h = 1469598103934665603ull; /* FNV-1a */
@@ -984,7 +1001,8 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
      * network) share one function: same[i] is the first such kernel */
     int nk = p->nkernels, nparts = 1;
     int *same = arena_alloc(a, sizeof(int) * (size_t)(nk + 1));
-    if (share_kernels(p, a, same)) {
+    const char **bname = arena_alloc(a, sizeof(char *) * (size_t)(p->nbufs + 1));
+    if (share_kernels(p, a, bname, same)) {
         fclose(f);
         arena_free(a);
         return diag_error(d, "out of memory printing the kernels");
@@ -1000,7 +1018,8 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
             len[i] = 0;
             if (same[i] != i)
                 continue;
-            text[i] = print_kernel(p, &p->kernels[i], a, nparts > 1 ? "void" : "static void", name, 0, &len[i]);
+            text[i] = print_kernel(p, &p->kernels[i], a, bname, nparts > 1 ? "void" : "static void", name, 0,
+                                   &len[i]);
             if (!text[i]) {
                 fclose(f);
                 arena_free(a);
@@ -1017,13 +1036,13 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
     }
     int *part = arena_alloc(a, sizeof(int) * (size_t)(nk + 1));
     size_t load[MAX_PARTS] = {0};
+    /* largest kernel first, each to the lightest file */
+    KLen *order = arena_alloc(a, sizeof(KLen) * (size_t)(nk + 1));
+    for (int i = 0; i < nk; i++)
+        order[i] = (KLen){len[i], i};
+    qsort(order, (size_t)nk, sizeof *order, by_len_desc);
     for (int done = 0; done < nk; done++) {
-        /* the largest kernel not yet placed goes to the lightest file */
-        int big = -1;
-        for (int i = 0; i < nk; i++)
-            if (!part[i] && (big < 0 || len[i] > len[big]))
-                big = i;
-        int to = 0;
+        int big = order[done].k, to = 0;
         for (int j = 1; j < nparts; j++)
             if (load[j] < load[to])
                 to = j;
@@ -1032,7 +1051,7 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
     }
     for (int i = 0; i < nk; i++)
         if (part[i] != 1 && same[i] == i)
-            emit_kernel_as(f, p, &p->kernels[i], &c_dialect, a, "void",
+            emit_kernel_as(f, p, &p->kernels[i], &c_dialect, a, bname, "void",
                            arena_printf(a, "%s_%s", pre, p->kernels[i].name), 1, 0);
     for (int i = 0; i < nk; i++)
         if (part[i] == 1 && same[i] == i)
