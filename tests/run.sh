@@ -8,7 +8,8 @@
 # this script runs them all and ends with the line "N passed, N failed".
 # Suites: C unit tests (tests/unit), golden --dump files (tests/golden),
 # bad-input diagnostics (tests/errors), bundled and PyTorch-exported models
-# (tests/models), and the ONNX node conformance suite (tests/onnx: every
+# (tests/models), graphs of 100,000 nodes compiled in under a minute
+# (tests/scale), and the ONNX node conformance suite (tests/onnx: every
 # test listed in tests/onnx/expected_pass.txt must pass; docs/conformance.md
 # is rewritten with the result of all 1802).
 #
@@ -42,6 +43,7 @@ run_suite unit      sh tests/unit/run.sh build
 run_suite golden    sh tests/golden/run.sh build/kiln
 run_suite errors    sh tests/errors/run.sh build/kiln
 run_suite models    sh tests/models/run.sh build/kiln
+run_suite scale     sh tests/scale/run.sh build/kiln
 run_suite onnx      python3 tests/onnx/run_conformance.py --kiln build/kiln
 
 # --- the same suites on kiln built with ASan+UBSan
