@@ -16,9 +16,10 @@
  * cores, each kernel's input would first travel from the other core's
  * cache, which costs more than the halved compute saves. Calibrated on the
  * 2-core machine of docs/performance.md: DS-CNN (2.9M iterations) 66 ->
- * 85 us and MobileNetV1 0.25 (8.4M) 174 -> 250 us on two threads, while
- * ResNet-8 (12.9M) gains 7%. */
-#define PAR_WORK INT64_C(10000000)
+ * 85 us and MobileNetV1 0.25 (8.4M) 174 -> 250 us on two threads; ResNet-8
+ * (12.9M) 0.157 ms on one thread, 0.200 ms on two in the benchmark run;
+ * the next model up, the LSTM (154M), gains from two. */
+#define PAR_WORK (INT64_C(1) << 24)
 
 static const Machine machines[] = {
     /* name           vec  regs fma  l1       l2          threads  par_work  cflags */
