@@ -96,8 +96,15 @@ int cmd_inspect(const Options *o)
     printf("kernels  %d after fusion\n", p->nkernels);
     for (int k = 0; k < p->nkernels; k++) {
         printf("  %s:", p->kernels[k].name);
+        /* the kernel's nodes, one per line, the later ones indented under it */
         const char *cm = p->kernels[k].comment ? p->kernels[k].comment : "";
-        printf(" %s", cm);
+        fputc(' ', stdout);
+        for (; *cm; cm++) {
+            if (*cm == '\n')
+                fputs("\n    ", stdout);
+            else
+                fputc(*cm, stdout);
+        }
         printf("\n");
     }
     int64_t live = 0;
