@@ -819,7 +819,7 @@ int ke_coef(const Expr *e, int v, int64_t *coef)
         if (e->op == B_ADD || e->op == B_SUB) {
             if (!ke_coef(e->a, v, &ca) || !ke_coef(e->b, v, &cb))
                 return 0;
-            return e->op == B_ADD ? !ck_add(ca, cb, coef) : !__builtin_sub_overflow(ca, cb, coef);
+            return e->op == B_ADD ? !ck_add(ca, cb, coef) : !ck_sub(ca, cb, coef);
         }
         if (e->op == B_MUL) {
             if (ke_is_const(e->a, &k) && ke_coef(e->b, v, &cb))
@@ -827,6 +827,69 @@ int ke_coef(const Expr *e, int v, int64_t *coef)
             if (ke_is_const(e->b, &k) && ke_coef(e->a, v, &ca))
                 return !ck_mul(k, ca, coef);
         }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* ---- interval arithmetic of index expressions ---- */
+
+KRange krange_top(void) { return (KRange){0, 0, 0}; }
+KRange krange_span(int64_t lo, int64_t hi) { return (KRange){1, lo, hi}; }
+
+static int64_t min4(int64_t a, int64_t b, int64_t c, int64_t d)
+{
+    int64_t m = a < b ? a : b;
+    m = m < c ? m : c;
+    return m < d ? m : d;
+}
+
+static int64_t max4(int64_t a, int64_t b, int64_t c, int64_t d)
+{
+    int64_t m = a > b ? a : b;
+    m = m > c ? m : c;
+    return m > d ? m : d;
+}
+
+int krange_bin(BinOp op, KRange x, KRange y, KRange *out)
+{
+    *out = krange_top();
+    if (!x.known || !y.known)
+        return 0;
+    int64_t a, b, cc, dd;
+    switch (op) {
+    case B_ADD:
+        if (ck_add(x.lo, y.lo, &a) || ck_add(x.hi, y.hi, &b))
+            return 1;
+        *out = krange_span(a, b);
+        return 0;
+    case B_SUB:
+        if (ck_sub(x.lo, y.hi, &a) || ck_sub(x.hi, y.lo, &b))
+            return 1;
+        *out = krange_span(a, b);
+        return 0;
+    case B_MUL:
+        if (ck_mul(x.lo, y.lo, &a) || ck_mul(x.lo, y.hi, &b) || ck_mul(x.hi, y.lo, &cc) ||
+            ck_mul(x.hi, y.hi, &dd))
+            return 1;
+        *out = krange_span(min4(a, b, cc, dd), max4(a, b, cc, dd));
+        return 0;
+    case B_DIV: case B_MOD:
+        /* by a positive constant: the results stay within the dividend's
+         * magnitude (C's truncating division and remainder) */
+        if (y.lo == y.hi && y.lo > 0) {
+            if (op == B_DIV)
+                *out = krange_span(x.lo / y.lo, x.hi / y.lo);
+            else
+                *out = krange_span(x.lo < 0 ? -(y.lo - 1) : 0, x.hi > 0 ? y.lo - 1 : 0);
+        }
+        return 0;
+    case B_MIN:
+        *out = krange_span(x.lo < y.lo ? x.lo : y.lo, x.hi < y.hi ? x.hi : y.hi);
+        return 0;
+    case B_MAX:
+        *out = krange_span(x.lo > y.lo ? x.lo : y.lo, x.hi > y.hi ? x.hi : y.hi);
         return 0;
     default:
         return 0;

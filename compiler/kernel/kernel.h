@@ -270,6 +270,19 @@ Expr *ke_load_mask(Arena *a, const Program *p, int buf, Expr *index, Expr *mask)
 int ke_all_true(const Expr *m);
 /* Does e read variable var? */
 int ke_uses_var(const Expr *e, int var);
+/* The values an index expression can take, when known (interval
+ * arithmetic: verify.c proves index arithmetic stays in int64 with it,
+ * slice.c that a scratch index stays in its slice). */
+typedef struct KRange {
+    int known;
+    int64_t lo, hi;
+} KRange;
+KRange krange_top(void);                     /* unknown */
+KRange krange_span(int64_t lo, int64_t hi);  /* [lo, hi] */
+/* The range of x op y: add, sub, mul; div and mod by a positive constant;
+ * min, max (unknown for any other op or operand); 1 when it can leave
+ * int64. */
+int krange_bin(BinOp op, KRange x, KRange y, KRange *out);
 /* e = coef*var + rest, rest free of var, coef a constant (sums, differences
  * and constant multiples of scalar index expressions)? 1 and *coef if so. */
 int ke_coef(const Expr *e, int var, int64_t *coef);
@@ -395,6 +408,10 @@ int prog_widen(Program *p, const Machine *m, Diag *d);
  * blocked with packed operands (contract.c). The passes after it carry the
  * marks out. */
 int prog_schedule(Program *p, const Machine *m, Diag *d);
+/* The vectors the schedule splits a data loop of n iterations into, for
+ * vectors of `lanes` (full ones, then the remainder's powers of two, the
+ * last masked): what a row costs, for the passes that weigh one. */
+int64_t sched_vectors(int64_t n, int lanes);
 
 /* ---------------------------------------------------------- contract.c */
 /* If kernel k is a contraction (a reduction nest acc += x * y), register

@@ -131,18 +131,35 @@ static int has_if(const Stmt *s)
     return 0;
 }
 
-/* Mark a remainder loop L_VECTOR. One of E iterations, E not a power of
- * two, becomes vectors of the powers of two in E, widest first (12: 8 then
- * 4), down to the narrowest vector (4 lanes), which takes what is left
- * masked: full vectors need no mask, and a strided or gathered load under a
- * mask is a lane loop. */
+/* A remainder of e iterations, e not a power of two, becomes vectors of
+ * the powers of two in e, widest first (12: 8 then 4), down to the
+ * narrowest vector (4 lanes), which takes what is left masked: full
+ * vectors need no mask, and a strided or gathered load under a mask is a
+ * lane loop. The width of the next full vector of such a remainder, or 0
+ * when e is one vector (a power of two, or at most 4, masked). */
+static int64_t tail_piece(int64_t e)
+{
+    if (e <= 4 || !(e & (e - 1)))
+        return 0;
+    int64_t p2 = 4;
+    while (p2 * 2 <= e)
+        p2 *= 2;
+    return p2;
+}
+
+int64_t sched_vectors(int64_t n, int lanes)
+{
+    int64_t v = n / lanes, rest = n % lanes, p2;
+    for (; (p2 = tail_piece(rest)) != 0; rest -= p2)
+        v++;
+    return v + (rest > 0);
+}
+
+/* Mark a remainder loop L_VECTOR, split as tail_piece says. */
 static void mark_tail(Sched *s, Stmt *t)
 {
-    int64_t e;
-    while (t && ke_is_const(t->extent, &e) && e > 4 && (e & (e - 1))) {
-        int64_t p2 = 4;
-        while (p2 * 2 <= e)
-            p2 *= 2;
+    int64_t e, p2;
+    while (t && ke_is_const(t->extent, &e) && (p2 = tail_piece(e)) != 0) {
         Stmt *in, *rest;
         if (loop_split_peel(s->p, s->k, t, p2, &in, &rest))
             break;

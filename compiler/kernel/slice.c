@@ -35,56 +35,29 @@
 
 #include <string.h>
 
-typedef struct Range {
-    int64_t lo, hi;
-} Range;
-
-/* The extent of each loop variable in scope (0: not a loop variable). */
-typedef struct Scope {
-    int64_t *ext; /* [nvars] */
-} Scope;
-
-/* [lo, hi] of index expression e over the loops in scope; 0 if it cannot
- * be bounded (a let, a load, a division, an overflow). */
-static int range(const Scope *sc, const Expr *e, Range *r)
+/* The range of index expression e over the loops in scope (ext[v]: the
+ * extent of loop variable v, 0 if v is not one); 0 if it cannot be
+ * bounded (a let, a load, an operation other than + - *, an overflow). */
+static int range(const int64_t *ext, const Expr *e, KRange *r)
 {
-    Range a, b;
-    int64_t c, x, y;
+    KRange a, b;
+    int64_t c;
     switch (e->kind) {
     case E_CONST:
         if (!ke_is_const(e, &c))
             return 0;
-        r->lo = r->hi = c;
+        *r = krange_span(c, c);
         return 1;
     case E_VAR:
-        if (sc->ext[e->var] <= 0)
+        if (ext[e->var] <= 0)
             return 0;
-        r->lo = 0;
-        r->hi = sc->ext[e->var] - 1;
+        *r = krange_span(0, ext[e->var] - 1);
         return 1;
     case E_BINARY:
-        if (e->lanes != 1 || !range(sc, e->a, &a) || !range(sc, e->b, &b))
+        if (e->lanes != 1 || (e->op != B_ADD && e->op != B_SUB && e->op != B_MUL) || !range(ext, e->a, &a) ||
+            !range(ext, e->b, &b))
             return 0;
-        switch (e->op) {
-        case B_ADD:
-            return !ck_add(a.lo, b.lo, &r->lo) && !ck_add(a.hi, b.hi, &r->hi);
-        case B_SUB:
-            return !__builtin_sub_overflow(a.lo, b.hi, &r->lo) && !__builtin_sub_overflow(a.hi, b.lo, &r->hi);
-        case B_MUL:
-            if (ck_mul(a.lo, b.lo, &x) || ck_mul(a.hi, b.hi, &y))
-                return 0;
-            r->lo = x < y ? x : y;
-            r->hi = x < y ? y : x;
-            if (ck_mul(a.lo, b.hi, &x) || ck_mul(a.hi, b.lo, &y))
-                return 0;
-            r->lo = r->lo < x ? r->lo : x;
-            r->lo = r->lo < y ? r->lo : y;
-            r->hi = r->hi > x ? r->hi : x;
-            r->hi = r->hi > y ? r->hi : y;
-            return 1;
-        default:
-            return 0;
-        }
+        return !krange_bin((BinOp)e->op, a, b, r) && r->known;
     default:
         return 0;
     }
@@ -97,7 +70,7 @@ typedef struct Fuse {
     int outer;    /* the loop variable of the nest being looked at */
     int64_t S;    /* the slice: T's elements per outer iteration */
     Expr *off;    /* added to every T index (rebase_block), or NULL */
-    Scope sc;
+    int64_t *ext; /* [nvars]: loop extents in scope (range) */
     int ok;
 } Fuse;
 
@@ -106,8 +79,8 @@ typedef struct Fuse {
 static int slice_index(Fuse *f, const Expr *e)
 {
     int64_t c;
-    Range r;
-    return ke_coef(e, f->outer, &c) && c == f->S && range(&f->sc, e, &r) && r.lo >= 0 && r.hi < f->S;
+    KRange r;
+    return ke_coef(e, f->outer, &c) && c == f->S && range(f->ext, e, &r) && r.lo >= 0 && r.hi < f->S;
 }
 
 /* Every load of T in e is a slice load. */
@@ -134,9 +107,9 @@ static void check_block(Fuse *f, const Stmt *s, int store_t, int only_t)
                 f->ok = 0;
                 return;
             }
-            f->sc.ext[s->var] = n;
+            f->ext[s->var] = n;
             check_block(f, s->body, store_t, only_t);
-            f->sc.ext[s->var] = 0;
+            f->ext[s->var] = 0;
             break;
         }
         case S_STORE:
@@ -264,13 +237,14 @@ static int try_fuse(Program *p, Kernel *k, Stmt *pl, const int *kernel_count, Ar
         else
             i++, j++;
     }
-    Fuse f = {p->arena, p, t, pl->var, tb->numel / n, NULL, {arena_alloc(tmp, sizeof(int64_t) * (size_t)(k->nvars + 1))}, 1};
-    memset(f.sc.ext, 0, sizeof(int64_t) * (size_t)(k->nvars + 1));
-    f.sc.ext[pl->var] = 1; /* the outer variable held at 0 (slice_index) */
+    int64_t *ext = arena_alloc(tmp, sizeof(int64_t) * (size_t)(k->nvars + 1));
+    Fuse f = {p->arena, p, t, pl->var, tb->numel / n, NULL, ext, 1};
+    memset(f.ext, 0, sizeof(int64_t) * (size_t)(k->nvars + 1));
+    f.ext[pl->var] = 1; /* the outer variable held at 0 (slice_index) */
     check_block(&f, pl->body, 1, 1);
     f.outer = cl->var;
-    f.sc.ext[pl->var] = 0;
-    f.sc.ext[cl->var] = 1;
+    f.ext[pl->var] = 0;
+    f.ext[cl->var] = 1;
     check_block(&f, cl->body, 0, 0);
     if (!f.ok)
         return 0;

@@ -27,17 +27,11 @@
 enum { KILN_MAX_EXPR_DEPTH = 2000 };
 #define KILN_MAX_WORK ((int64_t)1 << 50)
 
-/* The values an index expression can take, when known. */
-typedef struct Range {
-    int known;
-    int64_t lo, hi;
-} Range;
-
 typedef struct Check {
     const Program *p;
     const Kernel *k;
     unsigned char *live; /* [nvars]: defined in the current scope */
-    Range *vr;           /* [nvars]: range of each loop variable */
+    KRange *vr;           /* [nvars]: range of each loop variable */
     int64_t work;        /* loop iterations of the kernel so far */
     Diag *d;
 } Check;
@@ -57,73 +51,12 @@ static int overflow(Check *c, const char *what)
     return diag_error(c->d, "%.*s%s%s (kernel %s)", n, cm, n ? ": " : "", what, c->k->name);
 }
 
-static Range top(void) { return (Range){0, 0, 0}; }
-static Range span(int64_t lo, int64_t hi) { return (Range){1, lo, hi}; }
 
-static int64_t min4(int64_t a, int64_t b, int64_t c, int64_t d)
-{
-    int64_t m = a < b ? a : b;
-    m = m < c ? m : c;
-    return m < d ? m : d;
-}
-
-static int64_t max4(int64_t a, int64_t b, int64_t c, int64_t d)
-{
-    int64_t m = a > b ? a : b;
-    m = m > c ? m : c;
-    return m > d ? m : d;
-}
-
-/* Range of x op y for index arithmetic; 1 when it leaves int64. */
-static int range_bin(BinOp op, Range x, Range y, Range *out)
-{
-    *out = top();
-    if (!x.known || !y.known)
-        return 0;
-    int64_t a, b, cc, dd;
-    switch (op) {
-    case B_ADD:
-        if (ck_add(x.lo, y.lo, &a) || ck_add(x.hi, y.hi, &b))
-            return 1;
-        *out = span(a, b);
-        return 0;
-    case B_SUB:
-        if (ck_sub(x.lo, y.hi, &a) || ck_sub(x.hi, y.lo, &b))
-            return 1;
-        *out = span(a, b);
-        return 0;
-    case B_MUL:
-        if (ck_mul(x.lo, y.lo, &a) || ck_mul(x.lo, y.hi, &b) || ck_mul(x.hi, y.lo, &cc) ||
-            ck_mul(x.hi, y.hi, &dd))
-            return 1;
-        *out = span(min4(a, b, cc, dd), max4(a, b, cc, dd));
-        return 0;
-    case B_DIV: case B_MOD:
-        /* by a positive constant: the results stay within the dividend's
-         * magnitude (C's truncating division and remainder) */
-        if (y.lo == y.hi && y.lo > 0) {
-            if (op == B_DIV)
-                *out = span(x.lo / y.lo, x.hi / y.lo);
-            else
-                *out = span(x.lo < 0 ? -(y.lo - 1) : 0, x.hi > 0 ? y.lo - 1 : 0);
-        }
-        return 0;
-    case B_MIN:
-        *out = span(x.lo < y.lo ? x.lo : y.lo, x.hi < y.hi ? x.hi : y.hi);
-        return 0;
-    case B_MAX:
-        *out = span(x.lo > y.lo ? x.lo : y.lo, x.hi > y.hi ? x.hi : y.hi);
-        return 0;
-    default:
-        return 0;
-    }
-}
-
-static int expr_ok(Check *c, const Expr *e, int depth, Range *r)
+static int expr_ok(Check *c, const Expr *e, int depth, KRange *r)
 {
     char msg[256];
-    Range ra, rb, rc;
-    *r = top();
+    KRange ra, rb, rc;
+    *r = krange_top();
     if (e->lanes < 1 || e->lanes > KILN_MAX_LANES)
         return bad(c, "expression with an invalid lane count");
     if (depth > KILN_MAX_EXPR_DEPTH) {
@@ -133,7 +66,7 @@ static int expr_ok(Check *c, const Expr *e, int depth, Range *r)
     switch (e->kind) {
     case E_CONST:
         if (e->type == DT_INDEX)
-            *r = span(e->i, e->i);
+            *r = krange_span(e->i, e->i);
         return 0;
     case E_VAR:
         if (e->var < 0 || e->var >= c->k->nvars || !c->live[e->var]) {
@@ -164,7 +97,7 @@ static int expr_ok(Check *c, const Expr *e, int depth, Range *r)
             if (ck_mul(e->i, e->lanes - 1, &span_) || ck_add(ra.lo, span_ < 0 ? span_ : 0, &lo) ||
                 ck_add(ra.hi, span_ > 0 ? span_ : 0, &hi))
                 return overflow(c, "index arithmetic overflows");
-            *r = span(lo, hi);
+            *r = krange_span(lo, hi);
         }
         return 0;
     case E_HREDUCE:
@@ -179,7 +112,7 @@ static int expr_ok(Check *c, const Expr *e, int depth, Range *r)
         if (e->type == DT_INDEX && ra.known && e->op == U_NEG) {
             if (ra.lo == INT64_MIN)
                 return overflow(c, "index arithmetic overflows");
-            *r = span(-ra.hi, -ra.lo);
+            *r = krange_span(-ra.hi, -ra.lo);
         }
         return 0;
     case E_BINARY:
@@ -192,7 +125,7 @@ static int expr_ok(Check *c, const Expr *e, int depth, Range *r)
             return bad(c, "binary operator on operands of different lanes");
         if (expr_ok(c, e->a, depth + 1, &ra) || expr_ok(c, e->b, depth + 1, &rb))
             return 1;
-        if (e->type == DT_INDEX && range_bin((BinOp)e->op, ra, rb, r))
+        if (e->type == DT_INDEX && krange_bin((BinOp)e->op, ra, rb, r))
             return overflow(c, "index arithmetic overflows");
         return 0;
     case E_SELECT:
@@ -204,7 +137,7 @@ static int expr_ok(Check *c, const Expr *e, int depth, Range *r)
             expr_ok(c, e->c, depth + 1, &rc))
             return 1;
         if (rb.known && rc.known)
-            *r = span(rb.lo < rc.lo ? rb.lo : rc.lo, rb.hi > rc.hi ? rb.hi : rc.hi);
+            *r = krange_span(rb.lo < rc.lo ? rb.lo : rc.lo, rb.hi > rc.hi ? rb.hi : rc.hi);
         return 0;
     case E_BITCAST:
         if (dtype_size(e->type) != dtype_size(e->a->type) || e->type == DT_INDEX || e->a->type == DT_INDEX) {
@@ -229,7 +162,7 @@ static int expr_ok(Check *c, const Expr *e, int depth, Range *r)
 
 static int value_ok(Check *c, const Expr *e)
 {
-    Range r;
+    KRange r;
     return expr_ok(c, e, 0, &r);
 }
 
@@ -241,7 +174,7 @@ static int block_ok(Check *c, const Stmt *s, int64_t trips)
     for (; s && !rc; s = s->next) {
         switch (s->kind) {
         case S_LOOP: {
-            Range er;
+            KRange er;
             if (s->extent->type != DT_INDEX || s->extent->lanes != 1) {
                 rc = bad(c, "loop extent is not an index expression");
                 break;
@@ -260,7 +193,7 @@ static int block_ok(Check *c, const Stmt *s, int64_t trips)
                 break;
             }
             c->live[s->var] = 1;
-            c->vr[s->var] = er.known ? span(0, n > 0 ? n - 1 : 0) : top();
+            c->vr[s->var] = er.known ? krange_span(0, n > 0 ? n - 1 : 0) : krange_top();
             rc = block_ok(c, s->body, inner);
             c->live[s->var] = 0;
             break;
@@ -288,7 +221,7 @@ static int block_ok(Check *c, const Stmt *s, int64_t trips)
             if (s->value->type != c->k->vars[s->var].type || s->value->lanes != c->k->vars[s->var].lanes)
                 rc = bad(c, "let of a value of another type or lanes");
             c->live[s->var] = 1;
-            c->vr[s->var] = top(); /* assignments may change it */
+            c->vr[s->var] = krange_top(); /* assignments may change it */
             break;
         case S_ASSIGN:
             if (s->var < 0 || s->var >= c->k->nvars || !c->live[s->var])
@@ -322,7 +255,7 @@ int prog_verify(const Program *p, Diag *d)
     int rc = 0;
     for (int i = 0; i < p->nkernels && !rc; i++) {
         const Kernel *k = &p->kernels[i];
-        Check c = {p, k, arena_alloc(a, (size_t)k->nvars + 1), arena_alloc(a, sizeof(Range) * (size_t)(k->nvars + 1)),
+        Check c = {p, k, arena_alloc(a, (size_t)k->nvars + 1), arena_alloc(a, sizeof(KRange) * (size_t)(k->nvars + 1)),
                    0, d};
         rc = block_ok(&c, k->body, 1);
     }

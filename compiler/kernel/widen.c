@@ -150,20 +150,6 @@ static void flat_block(Widen *w, Stmt *s, Expr *o)
     }
 }
 
-/* Vectors a row of n columns takes as the scheduler splits it (schedule.c
- * mark_tail): full vectors, then powers of two down to 4 lanes, then one
- * masked vector for what is left. */
-static int64_t pieces(int64_t n, int lanes)
-{
-    int64_t v = n / lanes, rest = n % lanes;
-    for (int64_t p2 = lanes / 2; p2 >= 4 && rest > 4; p2 /= 2)
-        if (rest >= p2 && (rest & (rest - 1))) {
-            v++;
-            rest -= p2;
-        }
-    return v + (rest > 0);
-}
-
 /* Does the wide run pay? At least 3 of every 5 columns it computes are
  * kept (a stride-2 nest, whose pitch is twice its rows, keeps half and
  * measured slower), and its vectors plus the copy (a store a vector, about
@@ -171,7 +157,7 @@ static int64_t pieces(int64_t n, int lanes)
 static int widen_pays(int64_t OH, int64_t OW, int64_t P, int lanes)
 {
     int64_t L = (OH - 1) * P + OW;
-    double rows = (double)OH * (double)pieces(OW, lanes);
+    double rows = (double)OH * (double)sched_vectors(OW, lanes);
     double wide = (double)((L + lanes - 1) / lanes) + 0.2 * rows;
     return 5 * OW >= 3 * P && wide < rows;
 }
@@ -243,7 +229,7 @@ static void widen_block(Program *p, Kernel *k, Stmt **link, int lanes)
 {
     for (; *link; link = &(*link)->next) {
         if (try_widen(p, k, link, lanes)) {
-            link = &(*link)->next; /* past the run, onto the copy nest */
+            link = &(*link)->next; /* onto the copy nest; the loop steps past it */
             continue;
         }
         Stmt *s = *link;

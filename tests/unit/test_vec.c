@@ -255,6 +255,14 @@ static char *data_page(void)
     return guard_base + page_size;
 }
 
+/* data_page() for a test that needs it: a failed check when there is none. */
+static char *guard_page(const char *name)
+{
+    char *page = data_page();
+    CHECKT(page != NULL, name);
+    return page;
+}
+
 /*
  * ---- every type: load, store, bcast, ramp, select, vmin, vmax, reductions,
  * masked load and store ----
@@ -410,8 +418,7 @@ static void test_vec_types(void)
     static void guard_##T(void)                                                            \
     {                                                                                      \
         const char *name = #T;                                                             \
-        char *page = data_page();                                                          \
-        CHECKT(page != NULL, name);                                                        \
+        char *page = guard_page(name);                                                     \
         if (!page)                                                                         \
             return;                                                                        \
         E *end = (E *)(page + page_size), *start = (E *)page;                              \
@@ -571,8 +578,7 @@ static void test_vec_below(void)
     static void load2_##T(void)                                                            \
     {                                                                                      \
         const char *name = #T;                                                             \
-        char *page = data_page();                                                          \
-        CHECKT(page != NULL, name);                                                        \
+        char *page = guard_page(name);                                                     \
         if (!page)                                                                         \
             return;                                                                        \
         E *end = (E *)(page + page_size);                                                  \
