@@ -121,12 +121,17 @@ static Val unary(Interp *in, const Expr *e, int l)
 
 static Val ipow(DType t, int64_t b, int64_t e)
 {
-    int64_t r = 1;
     if (e < 0)
         return ival(t, b == 1 ? 1 : b == -1 ? (e % 2 ? -1 : 1) : 0);
-    while (e--)
-        r = (int64_t)((uint64_t)r * (uint64_t)b);
-    return ival(t, r);
+    /* by squaring, wrapping: the same product mod 2^64 as e multiplications,
+     * in log2(e) steps (a huge constant exponent must not hang folding) */
+    uint64_t r = 1, x = (uint64_t)b;
+    for (; e > 0; e >>= 1) {
+        if (e & 1)
+            r *= x;
+        x *= x;
+    }
+    return ival(t, (int64_t)r);
 }
 
 static Val binary(Interp *in, const Expr *e, int l)

@@ -592,7 +592,11 @@ static void emit_helpers(FILE *f, unsigned char need[H_COUNT][128], const Dialec
             fprintf(f, "static inline %s kiln_pow_%s(%s b, %s e)\n{\n    %s r = 1;\n", c, n, c, c, c);
             if (dtype_is_signed((DType)t))
                 fprintf(f, "    if (e < 0)\n        return b == 1 ? 1 : b == -1 ? (e %% 2 ? -1 : 1) : 0;\n");
-            fprintf(f, "    for (; e > 0; e--)\n        r = (%s)((uint64_t)r * (uint64_t)b);\n    return r;\n}\n", c);
+            /* by squaring (wrapping, so the same product as e steps) */
+            fprintf(f,
+                    "    for (; e > 0; e >>= 1) {\n        if (e & 1)\n            r = (%s)((uint64_t)r * (uint64_t)b);\n"
+                    "        b = (%s)((uint64_t)b * (uint64_t)b);\n    }\n    return r;\n}\n",
+                    c, c);
         }
     }
 }
