@@ -133,6 +133,12 @@ static void dump_type(FILE *f, const Value *v)
         return;
     }
     fprintf(f, " %s[%s]", dtype_name(v->dtype), v->shape.rank ? shape_str(&v->shape, buf, sizeof buf) : "");
+    if (v->permuted) {
+        fputs(" stored(", f);
+        for (int i = 0; i < v->shape.rank; i++)
+            fprintf(f, "%s%d", i ? "," : "", v->perm[i]);
+        fputc(')', f);
+    }
 }
 
 /* Small constants print their values, so golden files show folding. */

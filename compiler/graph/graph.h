@@ -75,6 +75,12 @@ typedef struct Value {
      * shape-giving inputs on it); NULL when unknown. */
     const void *known;
     int specialized;      /* VAL_INPUT whose `known` data the code relies on */
+    /* Storage order (graph_layout): when `permuted`, dimension i of the
+     * value's buffer is its dimension perm[i] (NCHW stored as NHWC: perm
+     * 0 2 3 1). Ops index values by their logical coordinates; lowering
+     * (lw_load, lw_store) maps them, so no op knows a layout. */
+    int permuted;
+    unsigned char perm[KILN_MAX_RANK];
 } Value;
 
 typedef struct Node {
@@ -172,6 +178,16 @@ int graph_dce(Graph *g, Diag *d);
  * chain input is the single-use output of the previous node of a group, of
  * the same shape, joins that group (its work becomes the producer's epilogue). */
 int graph_fuse(Graph *g, Diag *d);
+
+/* --------------------------------------------------------------- layout.c */
+/* Choose each value's storage order: the activations of convolution
+ * chains channels-last where that pays on a machine of `lanes` float
+ * lanes a vector and `l2` bytes of L2 cache, depthwise weights tap-major
+ * (see layout.c). */
+int graph_layout(Graph *g, int lanes, int64_t l2, Diag *d);
+
+/* The shape of v's buffer: its shape in storage order. */
+Shape value_storage_shape(const Value *v);
 
 /* --------------------------------------------------------------- verify.c */
 /* Check the graph's invariants (ids in range, topological order, types set

@@ -160,6 +160,7 @@ typedef struct Plan {
     int packed;           /* B is a packed weight */
     int bpack;            /* its buffer */
     int b_outer;          /* nb loop outside mb */
+    int ew;               /* A reads N too: a vector per row, not a broadcast */
     int64_t batch;        /* iterations of the batch loops */
 } Plan;
 
@@ -209,8 +210,8 @@ static int b_ok(Program *p, Kernel *k, Plan *pl, Expr *B, int *rvars, int nr)
     if (!affine(p, k, B->a, vars, nr + 1 + pl->nb, &base, coef))
         return 0;
     for (int i = 0; i < pl->nb; i++)
-        if (uses(B->a, pl->bvars[i]))
-            return bb->kind != BUF_WEIGHT; /* a packed weight must not depend on batch */
+        if (uses(B->a, pl->bvars[i]) && bb->kind == BUF_WEIGHT)
+            return 0; /* a packed weight must not depend on batch */
     if (bb->kind == BUF_WEIGHT && bb->data)
         return 1;
     return coef[0] == 1; /* in place: contiguous along N */
@@ -325,8 +326,27 @@ static int orient(Program *p, Kernel *k, Plan *pl, Expr *A, Expr *B, int *rvars,
         else
             return 0; /* an output loop neither operand reads */
     }
-    if (!nn)
-        return 0;
+    pl->ew = 0;
+    if (!nn) {
+        /* no loop only B reads: a loop both read contiguously, like the
+         * output (a depthwise Conv's channels, stored last), is N, with A
+         * read as vectors too: T[mi][j] += A[m, r, n] * B[r, n] */
+        for (int i = pl->nb - 1; i >= 0 && !nn; i--) {
+            int64_t sa, sb, so;
+            int v = pl->bvars[i];
+            if (!stride_in(p, k, A->a, v, &sa) || !stride_in(p, k, B->a, v, &sb) ||
+                !stride_in(p, k, n->store->index, v, &so) || sa != 1 || sb != 1 || so != 1)
+                continue;
+            for (int j = 0; j < n->nd; j++)
+                if (n->dl[j]->var == v)
+                    next[0] = extent(n->dl[j]);
+            nv[nn++] = v;
+            pl->bvars[i] = pl->bvars[--pl->nb];
+            pl->ew = 1;
+        }
+        if (!nn)
+            return 0;
+    }
     pl->A = A;
     pl->B = B;
     pl->init = n->let->value;
@@ -381,6 +401,8 @@ static int orient(Program *p, Kernel *k, Plan *pl, Expr *A, Expr *B, int *rvars,
         avars[na++] = pl->bvars[i];
     for (int i = 0; i < nr; i++)
         avars[na++] = rvars[i];
+    if (pl->ew)
+        avars[na++] = pl->nvar;
     if (!affine(p, k, A->a, avars, na, &abase, acoef) || !b_ok(p, k, pl, pl->B, rvars, nr))
         return 0;
     pl->M = 1;
@@ -415,6 +437,32 @@ static double plan_cost(const Program *p, const Plan *pl, const Machine *m)
     if (!packed && pl->N % NR && pl->M >= 2 * pl->MR)
         pack = (double)pl->K * (double)((pl->N + NR - 1) / NR) * pl->NRv * 2;
     return (compute + epi + pack) * (double)pl->batch;
+}
+
+/* The reduction loops reordered so that A, read one element per FMA,
+ * walks its memory contiguously: the loop along which A's stride is
+ * smallest innermost (a channels-last Conv reads its input channel by
+ * channel within a tap; the ONNX order c, kh, kw would jump a pixel per
+ * step). The loops are perfectly nested and only accumulate, and B's
+ * panels are packed in whatever order results. */
+static void order_reduction(Program *p, Kernel *k, Plan *pl, int *rvars, int64_t *rext)
+{
+    Nest *n = &pl->n;
+    int64_t st[MAXL];
+    for (int i = 0; i < n->nr; i++) {
+        if (!stride_in(p, k, pl->A->a, rvars[i], &st[i]))
+            return;
+        if (st[i] < 0)
+            st[i] = -st[i];
+    }
+    for (int i = 1; i < n->nr; i++) /* insertion sort, stable: larger strides outside */
+        for (int j = i; j > 0 && st[j - 1] < st[j]; j--) {
+            int64_t ts = st[j], te = rext[j];
+            int tv = rvars[j];
+            Stmt *tl = n->rl[j];
+            st[j] = st[j - 1], rext[j] = rext[j - 1], rvars[j] = rvars[j - 1], n->rl[j] = n->rl[j - 1];
+            st[j - 1] = ts, rext[j - 1] = te, rvars[j - 1] = tv, n->rl[j - 1] = tl;
+        }
 }
 
 /* Register block the nest at *link if it is a contraction; 1 if it was
@@ -459,6 +507,7 @@ static int contract_nest(Program *p, Kernel *k, Stmt **link, const Machine *m)
     if (best_cost < 0)
         return 0;
     pl = best;
+    order_reduction(p, k, &pl, rvars, rext);
     if (getenv("KILN_TILE")) /* experiment: force MRxNRv */
         sscanf(getenv("KILN_TILE"), "%dx%d", &pl.MR, &pl.NRv);
     int64_t NR = (int64_t)pl.NRv * pl.lanes, NB = (pl.N + NR - 1) / NR, MB = (pl.M + pl.MR - 1) / pl.MR;
@@ -615,6 +664,13 @@ static int contract_nest(Program *p, Kernel *k, Stmt **link, const Machine *m)
         if (pl.M % pl.MR)
             m2 = ke_bin(a, B_MIN, m2, ke_idx(a, pl.M - 1));
         Expr *aval = decode_m(p, k, &pl, pl.A, m2);
+        if (pl.ew) {
+            /* A along the tile's columns too, masked off past N like B */
+            Expr *col = ke_bin(a, B_ADD, ke_bin(a, B_MUL, Enb, ke_idx(a, NR)), jcol);
+            aval = ke_subst(a, aval, pl.nvar, col);
+            if (pl.N % NR)
+                aval = ke_load_mask(a, p, aval->buf, aval->a, ke_bin(a, B_LT, col, ke_idx(a, pl.N)));
+        }
         Expr *t2 = ke_bin(a, B_ADD, ke_bin(a, B_MUL, E2mi, ke_idx(a, NR)), jcol);
         /* rows outside, columns inside: one broadcast of A live at a time,
          * the NRv vectors of B loaded once (the C compiler shares the

@@ -27,6 +27,8 @@ struct Lower {
     KB kb;         /* cursor into the kernel being built */
     Node **epi;    /* the elementwise chain applied to the producer's stores */
     int nepi;
+    int *tlike;    /* [ntlike]: the value whose storage order a scratch buffer follows, or -1 */
+    int ntlike;
 };
 
 KB *lw_kb(Lower *L) { return &L->kb; }
@@ -45,24 +47,62 @@ int lw_error(Lower *L, Node *n, const char *fmt, ...)
     return diag_node(L->d, L->g, n, "%s", msg);
 }
 
+/* A constant's data in v's storage order. */
+static void *stored_data(Arena *a, const Value *x)
+{
+    if (!x->permuted)
+        return x->data;
+    Shape st = value_storage_shape(x);
+    int64_t n = shape_numel(&x->shape), lstride[KILN_MAX_RANK], idx[KILN_MAX_RANK] = {0};
+    size_t es = (size_t)dtype_size(x->dtype);
+    char *out = arena_alloc(a, (size_t)n * es + 1);
+    shape_strides(&x->shape, lstride);
+    /* walk the buffer in storage order, reading the logical element */
+    for (int64_t i = 0; i < n; i++) {
+        int64_t src = 0;
+        for (int d = 0; d < st.rank; d++)
+            src += idx[d] * lstride[x->perm[d]];
+        memcpy(out + (size_t)i * es, (const char *)x->data + (size_t)src * es, es);
+        for (int d = st.rank - 1; d >= 0 && ++idx[d] == st.dim[d]; d--)
+            idx[d] = 0;
+    }
+    return out;
+}
+
 int lw_buf(Lower *L, ValueId v)
 {
     if (L->vbuf[v] >= 0)
         return L->vbuf[v];
     const Value *x = &L->g->values[v];
     BufKind kind = x->kind == VAL_CONST ? BUF_WEIGHT : BUF_ARENA;
-    int b = prog_add_buf(L->p, x->name, kind, x->dtype, &x->shape);
+    Shape st = value_storage_shape(x);
+    int b = prog_add_buf(L->p, x->name, kind, x->dtype, &st);
     L->p->bufs[b].value = v;
     if (kind == BUF_WEIGHT)
-        L->p->bufs[b].data = x->data;
+        L->p->bufs[b].data = stored_data(L->p->arena, x);
     L->vbuf[v] = b;
     return b;
+}
+
+/* The flat index of logical coordinates in a buffer stored as value x. */
+static Expr *value_flat(Lower *L, const Value *x, const Shape *logical, Expr *const *coords)
+{
+    if (!x || !x->permuted)
+        return kb_flat(&L->kb, logical, coords);
+    Expr *pc[KILN_MAX_RANK];
+    Shape st = *logical;
+    for (int i = 0; i < logical->rank; i++) {
+        pc[i] = coords[x->perm[i]];
+        st.dim[i] = logical->dim[x->perm[i]];
+    }
+    return kb_flat(&L->kb, &st, pc);
 }
 
 Expr *lw_load(Lower *L, ValueId v, Expr *const *coords)
 {
     int b = lw_buf(L, v);
-    return ke_load(L->p->arena, L->p, b, kb_flat(&L->kb, &L->g->values[v].shape, coords));
+    const Value *x = &L->g->values[v];
+    return ke_load(L->p->arena, L->p, b, value_flat(L, x, &x->shape, coords));
 }
 
 Expr *lw_load_bcast(Lower *L, ValueId v, int rank, Expr *const *coords)
@@ -117,7 +157,8 @@ void lw_store(Lower *L, Node *n, int out, Expr *const *coords, Expr *value)
     }
     if (v == VNONE)
         return;
-    kb_store(&L->kb, lw_buf(L, v), kb_flat(&L->kb, &L->g->values[v].shape, coords), value);
+    const Value *x = &L->g->values[v];
+    kb_store(&L->kb, lw_buf(L, v), value_flat(L, x, &x->shape, coords), value);
 }
 
 int lw_const(Lower *L, const char *name, DType t, const Shape *s, const void *data)
@@ -136,9 +177,55 @@ int lw_temp(Lower *L, const char *name, DType t, const Shape *s)
     return prog_add_buf(L->p, name, BUF_ARENA, t, s);
 }
 
+/* The value a scratch buffer takes its storage order from, or NULL. */
+static const Value *temp_like(Lower *L, int buf)
+{
+    return buf < L->ntlike && L->tlike[buf] >= 0 ? &L->g->values[L->tlike[buf]] : NULL;
+}
+
+int lw_temp_like(Lower *L, const char *name, const Shape *s, ValueId like)
+{
+    const Value *x = &L->g->values[like];
+    Shape st = *s;
+    if (x->permuted)
+        for (int i = 0; i < s->rank; i++)
+            st.dim[i] = s->dim[x->perm[i]];
+    int b = prog_add_buf(L->p, name, BUF_ARENA, x->dtype, &st);
+    if (x->permuted) {
+        if (b >= L->ntlike) {
+            int n = 2 * b + 16;
+            int *t = arena_alloc(L->p->arena, sizeof(int) * (size_t)n);
+            for (int i = 0; i < n; i++)
+                t[i] = i < L->ntlike ? L->tlike[i] : -1;
+            L->tlike = t;
+            L->ntlike = n;
+        }
+        L->tlike[b] = like;
+    }
+    return b;
+}
+
+/* The flat index of logical coordinates in scratch buffer buf. */
+static Expr *lw_temp_flat(Lower *L, int buf, Expr *const *coords)
+{
+    const Value *x = temp_like(L, buf);
+    const Shape *st = &L->p->bufs[buf].shape;
+    if (!x)
+        return kb_flat(&L->kb, st, coords);
+    Shape logical = *st;
+    for (int i = 0; i < st->rank; i++)
+        logical.dim[x->perm[i]] = st->dim[i];
+    return value_flat(L, x, &logical, coords);
+}
+
+void lw_store_temp(Lower *L, int buf, Expr *const *coords, Expr *value)
+{
+    kb_store(&L->kb, buf, lw_temp_flat(L, buf, coords), value);
+}
+
 Expr *lw_load_temp(Lower *L, int buf, Expr *const *coords)
 {
-    return ke_load(L->p->arena, L->p, buf, kb_flat(&L->kb, &L->p->bufs[buf].shape, coords));
+    return ke_load(L->p->arena, L->p, buf, lw_temp_flat(L, buf, coords));
 }
 
 void lw_loops_k(Lower *L, const Shape *s, const char *names, IterKind iter, Expr **coords)

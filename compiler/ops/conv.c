@@ -386,7 +386,7 @@ int pad_copy(Lower *L, ValueId x, const Shape *ps, const Window *w, Expr *fill, 
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
     const Value *xv = &lw_graph(L)->values[x];
-    int buf = lw_temp(L, name, xv->dtype, ps);
+    int buf = lw_temp_like(L, name, ps, x);
     Expr *pc[KILN_MAX_RANK + 2], *xc[KILN_MAX_RANK + 2];
     kb_comment(b, "xp[n, c, i...] = x[n, c, i - p0] inside x, else the fill: the padded input");
     lw_loops(L, ps, NULL, pc);
@@ -399,9 +399,9 @@ int pad_copy(Lower *L, ValueId x, const Shape *ps, const Window *w, Expr *fill, 
         cond = and_cond(a, cond, ke_bin(a, B_LT, xc[d + 2], ke_idx(a, xv->shape.dim[d + 2])));
     }
     kb_if(b, cond);
-    kb_store(b, buf, kb_flat(b, ps, pc), lw_load(L, x, xc));
+    lw_store_temp(L, buf, pc, lw_load(L, x, xc));
     kb_else(b);
-    kb_store(b, buf, kb_flat(b, ps, pc), fill);
+    lw_store_temp(L, buf, pc, fill);
     kb_end(b);
     lw_end_loops(L, ps);
     return buf;

@@ -187,8 +187,14 @@ void lw_store(Lower *L, Node *n, int out, Expr *const *coords, Expr *value);
 int lw_const(Lower *L, const char *name, DType t, const Shape *s, const void *data);
 /* A scratch buffer live only during the current kernel. */
 int lw_temp(Lower *L, const char *name, DType t, const Shape *s);
-/* Load scratch buffer buf (lw_temp) at coords[rank of its shape]. */
+/* A scratch buffer of logical shape s stored in the order value `like`
+ * is (graph_layout), of its dtype; read and written with lw_load_temp and
+ * lw_store_temp in logical coordinates. */
+int lw_temp_like(Lower *L, const char *name, const Shape *s, ValueId like);
+/* Load scratch buffer buf (lw_temp, lw_temp_like) at coords[rank of its shape]. */
 Expr *lw_load_temp(Lower *L, int buf, Expr *const *coords);
+/* Store to scratch buffer buf at logical coords. */
+void lw_store_temp(Lower *L, int buf, Expr *const *coords, Expr *value);
 /* Open one loop per dim of s; coords receive the variables. `names` gives
  * one letter per dim ("nchw") when it has at least rank letters; otherwise
  * it is a prefix ("o" -> o0, o1, ...); NULL means i0, i1, ... Close them

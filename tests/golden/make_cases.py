@@ -86,3 +86,18 @@ model("arena_reuse",
        helper.make_node("Mul", ["e", "e"], ["f"], name="m3"),
        helper.make_node("Sub", ["f", "e"], ["y"], name="s2")],
       [vi("x", [64])], [vi("y", [64])])
+
+# Pointwise -> depthwise -> pointwise (a MobileNet block): the
+# intermediates are stored channels-last (`stored(0,2,3,1)` in the graph
+# dump, [1, 6, 6, 16] buffers in the kernel dump), the depthwise weights
+# tap-major, and the depthwise Conv is register blocked along channels
+# with both operands read as vectors; the graph's input and output stay
+# NCHW, converted by the first and last Conv's loads and stores.
+model("depthwise_nhwc",
+      [helper.make_node("Conv", ["x", "wa"], ["a"], name="expand"),
+       helper.make_node("Relu", ["a"], ["ar"], name="relu_a"),
+       helper.make_node("Conv", ["ar", "wd"], ["d"], name="depthwise", group=16, pads=[1, 1, 1, 1]),
+       helper.make_node("Relu", ["d"], ["dr"], name="relu_d"),
+       helper.make_node("Conv", ["dr", "wp"], ["y"], name="project")],
+      [vi("x", [1, 8, 6, 6])], [vi("y", [1, 8, 6, 6])],
+      [tensor("wa", [16, 8, 1, 1]), tensor("wd", [16, 1, 3, 3]), tensor("wp", [8, 16, 1, 1])])
