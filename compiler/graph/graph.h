@@ -182,9 +182,8 @@ int graph_fuse(Graph *g, Diag *d);
 /* --------------------------------------------------------------- layout.c */
 /* Choose each value's storage order: the activations of convolution
  * chains channels-last where that pays on a machine of `lanes` float
- * lanes a vector and `l2` bytes of L2 cache, depthwise weights tap-major
- * (see layout.c). */
-int graph_layout(Graph *g, int lanes, int64_t l2, Diag *d);
+ * lanes a vector, depthwise weights tap-major (see layout.c). */
+int graph_layout(Graph *g, int lanes, Diag *d);
 
 /* The shape of v's buffer: its shape in storage order. */
 Shape value_storage_shape(const Value *v);

@@ -26,18 +26,20 @@
  * (a chain of elementwise ops alone gains nothing), and the convolutions
  * of those connected values gain from it: the component has a depthwise
  * Conv, or most of its convolution work (by multiply-adds) is in Convs
- * with at least four vectors of output channels whose weights fit half
- * the L2 cache. A contraction's output tile runs along output channels in NHWC
- * and along an output row (or a run of rows) in NCHW. With few vectors of
- * channels, the NHWC tile needs nearly a broadcast per FMA and NCHW's
- * longer rows win (U-Net's 16-channel 3x3 convolutions at 128x128 ran
- * 45% slower channels-last, its 64-channel ones 10-15% faster); with
- * weights larger than that, the NHWC tile streams them from memory
- * once per row block (ResNet-18's 512-channel convolutions at 7x7 ran 20-30%
- * slower). The choice is per component, not per value: a Conv between
- * layouts writes through a scattered epilogue. A depthwise Conv's weights [M, 1, KH, KW], when
- * nothing else reads them, are stored [1, KH, KW, M] so that a tap of
- * neighbouring channels is one vector load.
+ * with at least four vectors of output channels. A contraction's output
+ * tile runs along output channels in NHWC and along an output row (or a
+ * run of rows) in NCHW. With few vectors of channels, the NHWC tile needs
+ * nearly a broadcast per FMA and NCHW's longer rows win (U-Net's
+ * 16-channel 3x3 convolutions at 128x128 ran 45% slower channels-last,
+ * its 64-channel ones 10-15% faster). Weights larger than L2 are no
+ * reason against: contract.c blocks the reduction so that a panel is read
+ * from cache by every row block. The choice is per component, not per
+ * value: a Conv between layouts writes through a scattered epilogue, and
+ * the next one reads its input across planes.
+ *
+ * A depthwise Conv's weights [M, 1, KH, KW], when nothing else reads
+ * them, are stored [1, KH, KW, M] so that a tap of neighbouring channels
+ * is one vector load.
  *
  * The results show in `--dump graph` (a value stored otherwise than
  * row-major prints its order) and in `--dump kernel` (buffer shapes are
@@ -124,7 +126,7 @@ static int depthwise_weights(const Graph *g, const Node *n)
     return w->kind == VAL_CONST && w->nuses == 1 && !dtype_is_half(w->dtype);
 }
 
-int graph_layout(Graph *g, int lanes, int64_t l2, Diag *d)
+int graph_layout(Graph *g, int lanes, Diag *d)
 {
     (void)d;
     const char *env = getenv("KILN_LAYOUT");
@@ -181,11 +183,10 @@ int graph_layout(Graph *g, int lanes, int64_t l2, Diag *d)
         const Value *y = &g->values[n->out[0]], *w = &g->values[n->in[1]];
         double macs = (double)shape_numel(&y->shape) * (double)shape_numel(&w->shape) / (double)w->shape.dim[0];
         int r = find(parent, n->out[0]);
-        double wbytes = (double)shape_numel(&w->shape) * dtype_size(w->dtype);
         if (depthwise(g, n))
             gain[r] = 1e300;
         else if (gain[r] < 1e300)
-            gain[r] += y->shape.dim[1] >= 4 * (int64_t)lanes && wbytes <= (double)l2 / 2 ? macs : -macs;
+            gain[r] += y->shape.dim[1] >= 4 * (int64_t)lanes ? macs : -macs;
     }
     for (int v = 0; v < nv; v++) {
         Value *x = &g->values[v];

@@ -161,6 +161,7 @@ typedef struct Plan {
     int bpack;            /* its buffer */
     int b_outer;          /* nb loop outside mb */
     int ew;               /* A reads N too: a vector per row, not a broadcast */
+    int64_t kc0;          /* K blocking: iterations of the outermost reduction loop per block (0: none) */
     int64_t batch;        /* iterations of the batch loops */
 } Plan;
 
@@ -465,6 +466,27 @@ static void order_reduction(Program *p, Kernel *k, Plan *pl, int *rvars, int64_t
         }
 }
 
+/* K blocking. When a packed panel of B (K x NR) is larger than half of
+ * L2, every row block of A would stream it from memory again (ResNet-18's
+ * last 3x3 convolutions channels-last: 4608 x 64 floats, read once per 6
+ * of 49 pixels). The outermost reduction loop is then cut into blocks of
+ * kc0 iterations (the largest divisor of its extent whose panel slice fits
+ * half of L2), run outside the row blocks: each slice of the panel
+ * is read from cache by every row block, and the tiles carry partial sums
+ * from block to block through a scratch buffer of the output's size. */
+static void k_block(Plan *pl, const int64_t *rext, const Machine *m)
+{
+    int64_t NR = (int64_t)pl->NRv * pl->lanes, e0 = rext[0], inner = pl->K / e0;
+    pl->kc0 = 0;
+    if (!pl->packed || pl->K * NR * 4 <= m->l2 / 2 || pl->M <= pl->MR)
+        return;
+    for (int64_t c = e0 - 1; c >= 1; c--)
+        if (e0 % c == 0 && c * inner * NR * 4 <= m->l2 / 2) {
+            pl->kc0 = c;
+            return;
+        }
+}
+
 /* Register block the nest at *link if it is a contraction; 1 if it was
  * replaced (the statements after it stay after it). */
 static int contract_nest(Program *p, Kernel *k, Stmt **link, const Machine *m)
@@ -497,6 +519,10 @@ static int contract_nest(Program *p, Kernel *k, Stmt **link, const Machine *m)
             continue;
         if (c.K < 8 || c.N < 2) /* small reductions: the direct schedule does them */
             continue;
+        /* a few columns (8 output channels) take narrower vectors rather
+         * than half-empty wide ones */
+        while (c.lanes > 4 && c.N <= c.lanes / 2)
+            c.lanes /= 2;
         choose_tile(&c, m);
         double cost = plan_cost(p, &c, m);
         if (best_cost < 0 || cost < best_cost) {
@@ -516,6 +542,8 @@ static int contract_nest(Program *p, Kernel *k, Stmt **link, const Machine *m)
     if (pl.packed && (pl.bpack = pack_b(p, k, &pl, rvars, rext, n->nr)) < 0)
         return 0;
     pl.b_outer = pl.K * pl.N * 4 > m->l2 / 2;
+    k_block(&pl, rext, m);
+    pl.b_outer |= pl.kc0 > 0;
     /* a runtime B is packed into scratch first when it is too large for
      * the cache (read in place, its rows would be a page apart) or ends in
      * a partial column block (which in place needs masked loads in the
@@ -577,12 +605,22 @@ static int contract_nest(Program *p, Kernel *k, Stmt **link, const Machine *m)
         st->value = val;
         put(&pt, st);
     }
-    int vnb, vmb, vjv, vjl, vmi;
+    int vnb, vmb, vjv, vjl, vmi, vkb = -1;
     Stmt *lnb = loop(p, k, "nb", NB, IT_DATA, L_SERIAL, &vnb);
     Stmt *lmb = loop(p, k, "mb", MB, IT_DATA, L_SERIAL, &vmb);
+    int64_t nkb = pl.kc0 ? rext[0] / pl.kc0 : 1;
+    int partial = -1;
     if (pl.b_outer) {
         put(&t, lnb);
         t = &lnb->body;
+        if (pl.kc0) {
+            /* K blocks in order, each slice of the panel read by every row block */
+            Stmt *lkb = loop(p, k, "kb", nkb, IT_SERIAL, L_SERIAL, &vkb);
+            put(&t, lkb);
+            t = &lkb->body;
+            Shape ps = {1, {NB * MB * (int64_t)pl.MR * NR}};
+            partial = prog_add_buf(p, "partial", BUF_ARENA, DT_F32, &ps);
+        }
         put(&t, lmb);
         t = &lmb->body;
     } else {
@@ -611,6 +649,36 @@ static int contract_nest(Program *p, Kernel *k, Stmt **link, const Machine *m)
     /* the operands' values at row m (clamped) and column n (clamped) */
     Expr *nclamp = pl.N % NR ? ke_bin(a, B_MIN, nexpr, ke_idx(a, pl.N - 1)) : nexpr;
     Expr *init = decode_m(p, k, &pl, ke_subst(a, pl.init, pl.nvar, nclamp), mclamp);
+    /* K blocks after the first start from the partial sums */
+    Expr *pbase = ke_bin(a, B_MUL, ke_bin(a, B_ADD, ke_bin(a, B_MUL, Enb, ke_idx(a, MB)), Emb),
+                         ke_idx(a, (int64_t)pl.MR * NR));
+    Stmt **after_start = NULL;
+    if (pl.kc0) {
+        Stmt *g = stmt_new(a, S_IF);
+        g->value = ke_bin(a, B_GT, ke_var(a, k, vkb), ke_idx(a, 0));
+        put(&t, g);
+        int v4jv, v4jl, v4mi;
+        Stmt *l4jv = loop(p, k, "jv", pl.NRv, IT_DATA, L_UNROLL, &v4jv);
+        Stmt *l4jl = loop(p, k, "jl", pl.lanes, IT_DATA, L_VECTOR, &v4jl);
+        Stmt *l4mi = loop(p, k, "mi", pl.MR, IT_DATA, L_UNROLL, &v4mi);
+        Expr *t4 = ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_var(a, k, v4mi), ke_idx(a, NR)),
+                          ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_var(a, k, v4jv), ke_idx(a, pl.lanes)),
+                                 ke_var(a, k, v4jl)));
+        Stmt **tt = &g->body;
+        put(&tt, l4jv);
+        tt = &l4jv->body;
+        put(&tt, l4jl);
+        tt = &l4jl->body;
+        put(&tt, l4mi);
+        tt = &l4mi->body;
+        Stmt *st = stmt_new(a, S_STORE);
+        st->buf = tile;
+        st->index = t4;
+        st->value = ke_load(a, p, partial, ke_bin(a, B_ADD, pbase, t4));
+        put(&tt, st);
+        after_start = &g->next;
+        t = &g->els;
+    }
     {
         put(&t, ljv);
         Stmt **tt = &ljv->body;
@@ -624,6 +692,8 @@ static int contract_nest(Program *p, Kernel *k, Stmt **link, const Machine *m)
         st->value = init;
         put(&tt, st);
     }
+    if (after_start)
+        t = after_start;
     /* the reduction: for r...: for mi: for jv: for jl: T += A * B */
     Stmt *outer_r = NULL, **rt = t;
     for (int i = 0; i < n->nr; i++) {
@@ -636,6 +706,7 @@ static int contract_nest(Program *p, Kernel *k, Stmt **link, const Machine *m)
         rt = &l->body;
     }
     t = &outer_r->next;
+    Stmt *block_r = outer_r; /* its variable becomes kb * kc0 + r0 once the body is built */
     {
         int v2jv, v2jl, v2mi;
         Stmt *l2jv = loop(p, k, "jv", pl.NRv, IT_DATA, L_UNROLL, &v2jv);
@@ -692,6 +763,38 @@ static int contract_nest(Program *p, Kernel *k, Stmt **link, const Machine *m)
      * is not (a Conv's output channels are a plane apart), the tile is
      * first spilled to a local array, then stored one element at a time,
      * rows innermost: compact code instead of scattered vector stores. */
+    if (pl.kc0) {
+        /* the outermost reduction loop runs one K block */
+        int r0 = kernel_add_var(p, k, arena_printf(a, "%s_k", k->vars[block_r->var].name), DT_INDEX);
+        stmt_subst(a, block_r->body, block_r->var,
+                   ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_var(a, k, vkb), ke_idx(a, pl.kc0)), ke_var(a, k, r0)));
+        block_r->var = r0;
+        block_r->extent = ke_idx(a, pl.kc0);
+        /* blocks before the last keep their partial sums; the last runs the epilogue */
+        Stmt *g = stmt_new(a, S_IF);
+        g->value = ke_bin(a, B_LT, ke_var(a, k, vkb), ke_idx(a, nkb - 1));
+        put(&t, g);
+        int v5jv, v5jl, v5mi;
+        Stmt *l5jv = loop(p, k, "jv", pl.NRv, IT_DATA, L_UNROLL, &v5jv);
+        Stmt *l5jl = loop(p, k, "jl", pl.lanes, IT_DATA, L_VECTOR, &v5jl);
+        Stmt *l5mi = loop(p, k, "mi", pl.MR, IT_DATA, L_UNROLL, &v5mi);
+        Expr *t5 = ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_var(a, k, v5mi), ke_idx(a, NR)),
+                          ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_var(a, k, v5jv), ke_idx(a, pl.lanes)),
+                                 ke_var(a, k, v5jl)));
+        Stmt **tt = &g->body;
+        put(&tt, l5mi);
+        tt = &l5mi->body;
+        put(&tt, l5jv);
+        tt = &l5jv->body;
+        put(&tt, l5jl);
+        tt = &l5jl->body;
+        Stmt *st = stmt_new(a, S_STORE);
+        st->buf = partial;
+        st->index = ke_bin(a, B_ADD, pbase, t5);
+        st->value = ke_load(a, p, tile, t5);
+        put(&tt, st);
+        t = &g->els;
+    }
     if (!pl.contiguous) {
         int spill = prog_add_buf(p, "spill", BUF_LOCAL, DT_F32, &(Shape){1, {(int64_t)pl.MR * NR}});
         int v3jv, v3jl, v3mi, vj, vi;

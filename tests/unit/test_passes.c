@@ -406,6 +406,52 @@ static void test_passes_keep_results(void)
     }
 }
 
+/* A MatMul of more rows than one register tile holds (K blocks pay only
+ * when several row blocks read a panel). */
+static Program *build_matmul_tall(Arena *a)
+{
+    int m = M_, k = K_, n = N_;
+    M_ = 64, K_ = 48, N_ = 40;
+    Program *p = build_matmul(a);
+    M_ = m, K_ = k, N_ = n;
+    return p;
+}
+
+/* A buffer labelled `label` in p? */
+static int has_buf(const Program *p, const char *label)
+{
+    for (int i = 0; i < p->nbufs; i++)
+        if (p->bufs[i].label && !strcmp(p->bufs[i].label, label))
+            return 1;
+    return 0;
+}
+
+/* K blocking: on a machine whose L2 cannot hold a weight panel, the
+ * contraction carries partial sums between blocks of the reduction
+ * (a "partial" scratch buffer), and the results stay the same. */
+static void test_k_blocking(void)
+{
+    static const char *machines[] = {"x86-64-avx2", "x86-64-avx512"};
+    for (size_t i = 0; i < sizeof machines / sizeof machines[0]; i++) {
+        Machine small = *machine_find(machines[i]);
+        small.l2 = 2048;
+        Arena *a = arena_new();
+        Diag d = {.file = "kblock"};
+        Program *p = build_matmul_tall(a);
+        CHECK(prog_simplify(p, &d) == 0 && prog_contract(p, &small, &d) == 0 && prog_verify(p, &d) == 0);
+        CHECK_MSG(has_buf(p, "partial"), "matmul on %s with a 2 KiB L2: no K blocks", small.name);
+        Program *big = build_matmul_tall(a);
+        CHECK(prog_simplify(big, &d) == 0 && prog_contract(big, machine_find(machines[i]), &d) == 0);
+        CHECK_MSG(!has_buf(big, "partial"), "matmul on %s: K blocks where the panel fits L2", machines[i]);
+        arena_free(a);
+        check_case("matmul_kblock", build_matmul_tall, &small, 1);
+        check_case("conv_kblock", build_conv, &small, 1);
+        small.threads = 2;
+        small.par_work = 0;
+        check_case("conv_kblock_threads", build_conv, &small, 1);
+    }
+}
+
 /* Top-level statements of p's first kernel. */
 static int top_statements(const Program *p)
 {
@@ -483,6 +529,7 @@ int main(void)
 {
     RUN(test_passes_keep_results);
     RUN(test_fuse_slices);
+    RUN(test_k_blocking);
     RUN(test_widen);
     return check_total_failed != 0;
 }
