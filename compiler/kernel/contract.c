@@ -274,6 +274,32 @@ static void put(Stmt ***t, Stmt *s)
     *t = &s->next;
 }
 
+/* Append at **t: for mi: for jv: for jl: dst[dbase + T] = src[sbase + T],
+ * T = mi*NR + jv*lanes + jl, over one tile (a NULL base is 0): the tile
+ * spilled, saved as partial sums, or reloaded from them. */
+static void tile_copy(Program *p, Kernel *k, const Plan *pl, Stmt ***t, int dst, Expr *dbase, int src, Expr *sbase)
+{
+    Arena *a = p->arena;
+    int vjv, vjl, vmi;
+    int64_t NR = (int64_t)pl->NRv * pl->lanes;
+    Stmt *lmi = loop(p, k, "mi", pl->MR, IT_DATA, L_UNROLL, &vmi);
+    Stmt *ljv = loop(p, k, "jv", pl->NRv, IT_DATA, L_UNROLL, &vjv);
+    Stmt *ljl = loop(p, k, "jl", pl->lanes, IT_DATA, L_VECTOR, &vjl);
+    Expr *ti = ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_var(a, k, vmi), ke_idx(a, NR)),
+                      ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_var(a, k, vjv), ke_idx(a, pl->lanes)), ke_var(a, k, vjl)));
+    put(t, lmi);
+    Stmt **tt = &lmi->body;
+    put(&tt, ljv);
+    tt = &ljv->body;
+    put(&tt, ljl);
+    tt = &ljl->body;
+    Stmt *st = stmt_new(a, S_STORE);
+    st->buf = dst;
+    st->index = dbase ? ke_bin(a, B_ADD, dbase, ti) : ti;
+    st->value = ke_load(a, p, src, sbase ? ke_bin(a, B_ADD, sbase, ti) : ti);
+    put(&tt, st);
+}
+
 /* Substitute the M loop variables by their decoding of flat row m. */
 static Expr *decode_m(Program *p, Kernel *k, Plan *pl, Expr *e, Expr *m)
 {
@@ -657,25 +683,8 @@ static int contract_nest(Program *p, Kernel *k, Stmt **link, const Machine *m)
         Stmt *g = stmt_new(a, S_IF);
         g->value = ke_bin(a, B_GT, ke_var(a, k, vkb), ke_idx(a, 0));
         put(&t, g);
-        int v4jv, v4jl, v4mi;
-        Stmt *l4jv = loop(p, k, "jv", pl.NRv, IT_DATA, L_UNROLL, &v4jv);
-        Stmt *l4jl = loop(p, k, "jl", pl.lanes, IT_DATA, L_VECTOR, &v4jl);
-        Stmt *l4mi = loop(p, k, "mi", pl.MR, IT_DATA, L_UNROLL, &v4mi);
-        Expr *t4 = ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_var(a, k, v4mi), ke_idx(a, NR)),
-                          ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_var(a, k, v4jv), ke_idx(a, pl.lanes)),
-                                 ke_var(a, k, v4jl)));
         Stmt **tt = &g->body;
-        put(&tt, l4jv);
-        tt = &l4jv->body;
-        put(&tt, l4jl);
-        tt = &l4jl->body;
-        put(&tt, l4mi);
-        tt = &l4mi->body;
-        Stmt *st = stmt_new(a, S_STORE);
-        st->buf = tile;
-        st->index = t4;
-        st->value = ke_load(a, p, partial, ke_bin(a, B_ADD, pbase, t4));
-        put(&tt, st);
+        tile_copy(p, k, &pl, &tt, tile, NULL, partial, pbase);
         after_start = &g->next;
         t = &g->els;
     }
@@ -774,47 +783,15 @@ static int contract_nest(Program *p, Kernel *k, Stmt **link, const Machine *m)
         Stmt *g = stmt_new(a, S_IF);
         g->value = ke_bin(a, B_LT, ke_var(a, k, vkb), ke_idx(a, nkb - 1));
         put(&t, g);
-        int v5jv, v5jl, v5mi;
-        Stmt *l5jv = loop(p, k, "jv", pl.NRv, IT_DATA, L_UNROLL, &v5jv);
-        Stmt *l5jl = loop(p, k, "jl", pl.lanes, IT_DATA, L_VECTOR, &v5jl);
-        Stmt *l5mi = loop(p, k, "mi", pl.MR, IT_DATA, L_UNROLL, &v5mi);
-        Expr *t5 = ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_var(a, k, v5mi), ke_idx(a, NR)),
-                          ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_var(a, k, v5jv), ke_idx(a, pl.lanes)),
-                                 ke_var(a, k, v5jl)));
         Stmt **tt = &g->body;
-        put(&tt, l5mi);
-        tt = &l5mi->body;
-        put(&tt, l5jv);
-        tt = &l5jv->body;
-        put(&tt, l5jl);
-        tt = &l5jl->body;
-        Stmt *st = stmt_new(a, S_STORE);
-        st->buf = partial;
-        st->index = ke_bin(a, B_ADD, pbase, t5);
-        st->value = ke_load(a, p, tile, t5);
-        put(&tt, st);
+        tile_copy(p, k, &pl, &tt, partial, pbase, tile, NULL);
         t = &g->els;
     }
     if (!pl.contiguous) {
         int spill = prog_add_buf(p, "spill", BUF_LOCAL, DT_F32, &(Shape){1, {(int64_t)pl.MR * NR}});
-        int v3jv, v3jl, v3mi, vj, vi;
-        Stmt *l3mi = loop(p, k, "mi", pl.MR, IT_DATA, L_UNROLL, &v3mi);
-        Stmt *l3jv = loop(p, k, "jv", pl.NRv, IT_DATA, L_UNROLL, &v3jv);
-        Stmt *l3jl = loop(p, k, "jl", pl.lanes, IT_DATA, L_VECTOR, &v3jl);
-        Expr *t3 = ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_var(a, k, v3mi), ke_idx(a, NR)),
-                          ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_var(a, k, v3jv), ke_idx(a, pl.lanes)),
-                                 ke_var(a, k, v3jl)));
-        put(&t, l3mi);
-        Stmt **tt = &l3mi->body;
-        put(&tt, l3jv);
-        tt = &l3jv->body;
-        put(&tt, l3jl);
-        tt = &l3jl->body;
-        Stmt *cp = stmt_new(a, S_STORE);
-        cp->buf = spill;
-        cp->index = t3;
-        cp->value = ke_load(a, p, tile, t3);
-        put(&tt, cp);
+        int vj, vi;
+        tile_copy(p, k, &pl, &t, spill, NULL, tile, NULL);
+        Stmt **tt;
         Stmt *lj = loop(p, k, "j", NR, IT_DATA, L_SERIAL, &vj);
         Stmt *li = loop(p, k, "i", pl.MR, IT_DATA, L_SERIAL, &vi);
         Expr *col = ke_bin(a, B_ADD, ke_bin(a, B_MUL, Enb, ke_idx(a, NR)), ke_var(a, k, vj));

@@ -93,14 +93,16 @@ static Program *build_matmul_rt(Arena *a)
 
 /* The same with B too large for the cache (260 x 260): packed at run time
  * into scratch before the tiles read it. */
-static Program *build_matmul_rt_big(Arena *a)
+static Program *with_sizes(Arena *a, BuildFn build, int m, int k, int n)
 {
-    int m = M_, k = K_, n = N_;
-    M_ = 5, K_ = 260, N_ = 260;
-    Program *p = build_matmul_rt(a);
+    int m0 = M_, k0 = K_, n0 = N_;
     M_ = m, K_ = k, N_ = n;
+    Program *p = build(a);
+    M_ = m0, K_ = k0, N_ = n0;
     return p;
 }
+
+static Program *build_matmul_rt_big(Arena *a) { return with_sizes(a, build_matmul_rt, 5, 260, 260); }
 
 /* A valid 3x3 convolution over a 2-row, 9x11 image with 5 output
  * channels: y[m, oh, ow] = bias[m] + sum_{c, kh, kw} x[c, oh+kh, ow+kw] *
@@ -408,14 +410,7 @@ static void test_passes_keep_results(void)
 
 /* A MatMul of more rows than one register tile holds (K blocks pay only
  * when several row blocks read a panel). */
-static Program *build_matmul_tall(Arena *a)
-{
-    int m = M_, k = K_, n = N_;
-    M_ = 64, K_ = 48, N_ = 40;
-    Program *p = build_matmul(a);
-    M_ = m, K_ = k, N_ = n;
-    return p;
-}
+static Program *build_matmul_tall(Arena *a) { return with_sizes(a, build_matmul, 64, 48, 40); }
 
 /* A buffer labelled `label` in p? */
 static int has_buf(const Program *p, const char *label)
