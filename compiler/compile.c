@@ -67,7 +67,7 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
     if (graph_fuse(g, d))
         return 1;
     /* convolution chains stored channels-last */
-    if (o->opt >= 1 && graph_layout(g, machine_arch(o->arch)->vec_bytes / 4, d))
+    if (o->opt >= 1 && (graph_layout(g, d) || verify_graph(g, 1, d)))
         return 1;
     if (o->dump && !strcmp(o->dump, "graph"))
         graph_dump(g, stdout);

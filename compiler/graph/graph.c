@@ -139,6 +139,12 @@ static void dump_type(FILE *f, const Value *v)
             fprintf(f, "%s%d", i ? "," : "", v->perm[i]);
         fputc(')', f);
     }
+    if (v->haloed) {
+        fputs(" halo(", f);
+        for (int i = 0; i < v->shape.rank; i++)
+            fprintf(f, "%s%lld", i ? "," : "", (long long)v->halo[i]);
+        fputc(')', f);
+    }
 }
 
 /* Small constants print their values, so golden files show folding. */

@@ -81,6 +81,12 @@ typedef struct Value {
      * (lw_load, lw_store) maps them, so no op knows a layout. */
     int permuted;
     unsigned char perm[KILN_MAX_RANK];
+    /* A border of zeros around the value in its buffer (graph_layout):
+     * halo[d] elements before and after logical dimension d, written by
+     * the producer's kernel, so that a padded Conv reading the value reads
+     * it in place instead of through a zero-bordered copy. */
+    int64_t halo[KILN_MAX_RANK];
+    int haloed;
 } Value;
 
 typedef struct Node {
@@ -180,12 +186,12 @@ int graph_dce(Graph *g, Diag *d);
 int graph_fuse(Graph *g, Diag *d);
 
 /* --------------------------------------------------------------- layout.c */
-/* Choose each value's storage order: the activations of convolution
- * chains channels-last where that pays on a machine of `lanes` float
- * lanes a vector, depthwise weights tap-major (see layout.c). */
-int graph_layout(Graph *g, int lanes, Diag *d);
+/* Choose each value's storage order and halo: the activations of
+ * convolution chains channels-last with a zero border where a padded Conv
+ * reads them, depthwise weights tap-major (see layout.c). */
+int graph_layout(Graph *g, Diag *d);
 
-/* The shape of v's buffer: its shape in storage order. */
+/* The shape of v's buffer: its shape in storage order, halo included. */
 Shape value_storage_shape(const Value *v);
 
 /* --------------------------------------------------------------- verify.c */

@@ -2,8 +2,10 @@
  * verify.c: the Graph IR's invariants, checked between passes.
  *
  * Ids in range, every input produced before it is read (topological order),
- * producers that agree with the node lists, and once inference has run,
- * every live value typed and every constant holding data.
+ * producers that agree with the node lists, once inference has run,
+ * every live value typed and every constant holding data, and storage
+ * orders (graph_layout) that are permutations, with halos only on values
+ * made by nodes and never on graph inputs or outputs.
  */
 #include "graph.h"
 #include "../ops/op.h"
@@ -43,6 +45,22 @@ int graph_verify(const Graph *g, int typed, Diag *d)
             if (typed && !g->values[v].typed)
                 return diag_node(d, g, n, "verify: output '%s' has no type", g->values[v].name);
         }
+    }
+    for (int v = 0; v < g->nvalues; v++) {
+        const Value *x = &g->values[v];
+        unsigned seen = 0;
+        if (x->permuted && (x->kind == VAL_INPUT || x->output >= 0))
+            return diag_error(d, "verify: graph input or output '%s' has a storage order", x->name);
+        for (int i = 0; x->permuted && i < x->shape.rank; i++) {
+            if (x->perm[i] >= x->shape.rank || (seen & (1u << x->perm[i])))
+                return diag_error(d, "verify: storage order of '%s' is not a permutation", x->name);
+            seen |= 1u << x->perm[i];
+        }
+        if (x->haloed && (x->kind != VAL_NODE || x->output >= 0))
+            return diag_error(d, "verify: '%s' has a halo but is not an intermediate value", x->name);
+        for (int i = 0; x->haloed && i < x->shape.rank; i++)
+            if (x->halo[i] < 0 || x->halo[i] > 64)
+                return diag_error(d, "verify: halo of '%s' is %lld along dim %d", x->name, (long long)x->halo[i], i);
     }
     for (int i = 0; i < g->noutputs; i++) {
         ValueId v = g->outputs[i];

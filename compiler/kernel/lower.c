@@ -84,25 +84,57 @@ int lw_buf(Lower *L, ValueId v)
     return b;
 }
 
-/* The flat index of logical coordinates in a buffer stored as value x. */
-static Expr *value_flat(Lower *L, const Value *x, const Shape *logical, Expr *const *coords)
+/* The flat index of logical coordinates in a buffer stored as value x
+ * (its order; its halo too unless `halo` is 0: a scratch copy has none). */
+static Expr *value_flat(Lower *L, const Value *x, const Shape *logical, Expr *const *coords, int halo)
 {
-    if (!x || !x->permuted)
+    if (!x || (!x->permuted && !(halo && x->haloed)))
         return kb_flat(&L->kb, logical, coords);
     Expr *pc[KILN_MAX_RANK];
     Shape st = *logical;
     for (int i = 0; i < logical->rank; i++) {
-        pc[i] = coords[x->perm[i]];
-        st.dim[i] = logical->dim[x->perm[i]];
+        int d = x->permuted ? x->perm[i] : i;
+        pc[i] = coords[d];
+        st.dim[i] = logical->dim[d];
+        if (halo && x->haloed && x->halo[d]) {
+            pc[i] = ke_bin(L->p->arena, B_ADD, pc[i], ke_idx(L->p->arena, x->halo[d]));
+            st.dim[i] += 2 * x->halo[d];
+        }
     }
     return kb_flat(&L->kb, &st, pc);
+}
+
+/* Zero the halo of value v (graph_layout) in the kernel being built: for
+ * each dimension with one, a nest over the buffer with that dimension
+ * limited to its leading and its trailing border. */
+static void zero_halo(Lower *L, ValueId v)
+{
+    const Value *x = &L->g->values[v];
+    Arena *a = L->p->arena;
+    if (!x->haloed)
+        return;
+    Shape st = value_storage_shape(x);
+    int b = lw_buf(L, v);
+    kb_comment(&L->kb, "the zero border a padded Conv reads in place");
+    for (int i = 0; i < st.rank; i++) {
+        int64_t h = x->halo[x->permuted ? x->perm[i] : i];
+        for (int side = 0; h && side < 2; side++) {
+            Expr *c[KILN_MAX_RANK];
+            for (int j = 0; j < st.rank; j++) {
+                Expr *vj = kb_v(&L->kb, kb_for_k(&L->kb, "h", j == i ? h : st.dim[j], IT_DATA));
+                c[j] = j == i && side ? ke_bin(a, B_ADD, vj, ke_idx(a, st.dim[i] - h)) : vj;
+            }
+            kb_store(&L->kb, b, kb_flat(&L->kb, &st, c), ke_const(a, x->dtype, 0));
+            lw_end_n(L, st.rank);
+        }
+    }
 }
 
 Expr *lw_load(Lower *L, ValueId v, Expr *const *coords)
 {
     int b = lw_buf(L, v);
     const Value *x = &L->g->values[v];
-    return ke_load(L->p->arena, L->p, b, value_flat(L, x, &x->shape, coords));
+    return ke_load(L->p->arena, L->p, b, value_flat(L, x, &x->shape, coords, 1));
 }
 
 Expr *lw_load_bcast(Lower *L, ValueId v, int rank, Expr *const *coords)
@@ -158,7 +190,7 @@ void lw_store(Lower *L, Node *n, int out, Expr *const *coords, Expr *value)
     if (v == VNONE)
         return;
     const Value *x = &L->g->values[v];
-    kb_store(&L->kb, lw_buf(L, v), value_flat(L, x, &x->shape, coords), value);
+    kb_store(&L->kb, lw_buf(L, v), value_flat(L, x, &x->shape, coords, 1), value);
 }
 
 int lw_const(Lower *L, const char *name, DType t, const Shape *s, const void *data)
@@ -215,7 +247,7 @@ static Expr *lw_temp_flat(Lower *L, int buf, Expr *const *coords)
     Shape logical = *st;
     for (int i = 0; i < st->rank; i++)
         logical.dim[x->perm[i]] = st->dim[i];
-    return value_flat(L, x, &logical, coords);
+    return value_flat(L, x, &logical, coords, 0);
 }
 
 void lw_store_temp(Lower *L, int buf, Expr *const *coords, Expr *value)
@@ -407,6 +439,10 @@ int kernel_lower(Graph *g, Program **out, Diag *d)
         Node **group = &members[gstart[n->group]];
         int nn = gstart[n->group + 1] - gstart[n->group];
         open_kernel(L, group, nn);
+        for (int j = 0; j < nn; j++)
+            for (int o = 0; o < group[j]->nout; o++)
+                if (group[j]->out[o] != VNONE)
+                    zero_halo(L, group[j]->out[o]);
         L->epi = group + 1;
         L->nepi = nn - 1;
         int rc = optab[group[0]->op].lower(L, group[0]);

@@ -360,6 +360,19 @@ static Expr *conv_in_channel(Arena *a, const ConvShape *cs, const ConvNest *cn)
     return ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_bin(a, B_DIV, cn->m, ke_idx(a, mg)), ke_idx(a, cg)), cn->c);
 }
 
+/* Does every tap of window w over x fall inside x or its halo? */
+int window_in_halo(const Window *w, const Value *x)
+{
+    if (!x->haloed)
+        return 0;
+    for (int i = 0; i < w->rank; i++) {
+        int64_t hi = (w->out[i] - 1) * w->s[i] - w->p0[i] + (w->k[i] - 1) * w->d[i];
+        if (w->out[i] > 0 && (w->p0[i] > x->halo[i + 2] || hi - (w->in[i] - 1) > x->halo[i + 2]))
+            return 0;
+    }
+    return 1;
+}
+
 int window_pads(const Window *w, Shape *ps, const Shape *x)
 {
     int any = 0;
@@ -445,7 +458,9 @@ int lower_conv(Lower *L, Node *n)
      * that the convolution itself reads every tap unconditionally */
     Window wp = *w;
     Shape ps;
-    int xp = pad_input(L, n, &cs, &wp, &ps); /* -1: x read in place */
+    /* x's own zero border (graph_layout's halo) covers every tap: read in place */
+    int inside_halo = window_in_halo(w, lw_in(L, n, 0));
+    int xp = inside_halo ? -1 : pad_input(L, n, &cs, &wp, &ps); /* -1: x read in place */
     /* y[n, m, o...] = b[m] + sum_{c, k...} x[n, g*C/group + c, o*s - p0 + k*d...] * w[m, c, k...]
      * with g = m / (M/group) the group of output channel m; padding taps skipped */
     conv_open(L, n, &cs, "y[n, m, o...] = b[m] + sum_{c, k...} x[n, group(m)*Cg + c, o*s - p + k*d] * w[m, c, k...]", &cn);
@@ -458,7 +473,7 @@ int lower_conv(Lower *L, Node *n)
     for (int i = 0; i < r; i++)
         wx[i + 2] = cn.k[i];
     Expr *xv = xp >= 0 ? lw_load_temp(L, xp, ix) : lw_load(L, n->in[0], ix);
-    conv_close_with(L, n, &cs, &cn, xp >= 0 ? NULL : window_inside(a, w, ix + 2), xv, wx);
+    conv_close_with(L, n, &cs, &cn, xp >= 0 || inside_halo ? NULL : window_inside(a, w, ix + 2), xv, wx);
     return 0;
 }
 

@@ -258,6 +258,9 @@ typedef struct Window {
 } Window;
 
 int window_read(Graph *g, Node *n, const Shape *x, const int64_t *kernel, int ceil_mode, Window *w, Diag *d);
+/* Does every tap of window w over value x fall inside x or its halo
+ * (Value.halo, a border of zeros)? */
+int window_in_halo(const Window *w, const Value *x);
 int window_ints(Graph *g, Node *n, const char *name, int count, int64_t def, int64_t min, int64_t *out, Diag *d);
 int window_auto_pad(Graph *g, Node *n, int *out, Diag *d);
 void window_names(int rank, const char *prefix, char names[][8]);

@@ -89,10 +89,13 @@ model("arena_reuse",
 
 # Pointwise -> depthwise -> pointwise (a MobileNet block): the
 # intermediates are stored channels-last (`stored(0,2,3,1)` in the graph
-# dump, [1, 6, 6, 16] buffers in the kernel dump), the depthwise weights
-# tap-major, and the depthwise Conv is register blocked along channels
-# with both operands read as vectors; the graph's input and output stay
-# NCHW, converted by the first and last Conv's loads and stores.
+# dump, [1, 6, 6, 16] buffers in the kernel dump), the depthwise Conv's
+# input with a one-pixel zero border (`halo(0,0,1,1)`, written by the
+# first kernel) that it reads in place of a padded copy, the depthwise
+# weights tap-major, and the depthwise Conv is register blocked along
+# channels with both operands read as vectors; the graph's input and
+# output stay NCHW, converted by the first and last Conv's loads and
+# stores.
 model("depthwise_nhwc",
       [helper.make_node("Conv", ["x", "wa"], ["a"], name="expand"),
        helper.make_node("Relu", ["a"], ["ar"], name="relu_a"),
