@@ -15,11 +15,12 @@
  * this in all (a model of some 100 us) stays on one thread: split over
  * cores, each kernel's input would first travel from the other core's
  * cache, which costs more than the halved compute saves. Calibrated on the
- * 2-core machine of docs/performance.md: DS-CNN (2.9M iterations) 66 ->
- * 85 us and MobileNetV1 0.25 (8.4M) 174 -> 250 us on two threads; ResNet-8
- * (12.9M) 0.157 ms on one thread, 0.200 ms on two in the benchmark run;
- * the next model up, the LSTM (154M), gains from two. */
-#define PAR_WORK (INT64_C(1) << 24)
+ * 2-core machine of docs/performance.md with channels-last convolutions
+ * (least p10 of alternated runs, one thread vs two): DS-CNN (2.8M
+ * iterations) 0.034 vs 0.037 ms and MobileNetV1 0.25 (8.1M) 0.123 vs
+ * 0.141 ms lose on two threads, ResNet-8 (12.7M) 0.155 vs 0.111 ms gains
+ * (it lost while its convolutions were NCHW, with 2^24 here). */
+#define PAR_WORK (INT64_C(1) << 23)
 
 static const Machine machines[] = {
     /* name           vec  regs fma  l1       l2          threads  par_work  cflags */
