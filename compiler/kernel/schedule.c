@@ -182,6 +182,40 @@ static int mark_vector(Sched *s, Stmt *l, int lanes)
     return 1;
 }
 
+/* Loop l, split into l (the vector blocks) around one vector loop, has a
+ * perfect nest of serial data loops under the vector loop (a
+ * channels-last pooling: c blocks around oh, ow around the window): the
+ * nest moves outside, so that the vector body is the window alone and
+ * consecutive iterations are independent vectors over neighbouring
+ * memory, instead of one sweep of the whole plane per block of channels.
+ * Data loops of constant extent run in any order. */
+static void sink_vector(Arena *a, Stmt *l)
+{
+    enum { MAXD = 8 };
+    Stmt *vec = l->body, *chain[MAXD], *b;
+    int n = 0;
+    int64_t e;
+    if (!vec || vec->next || vec->kind != S_LOOP || vec->loop != L_VECTOR)
+        return;
+    for (b = vec->body; b && !b->next && b->kind == S_LOOP && b->iter == IT_DATA && b->loop == L_SERIAL &&
+                        ke_is_const(b->extent, &e) && n < MAXD;
+         b = b->body)
+        chain[n++] = b;
+    if (!n)
+        return;
+    Stmt *blocks = arena_alloc(a, sizeof *blocks);
+    *blocks = *l;
+    blocks->next = NULL;
+    blocks->comment = NULL;
+    vec->body = b;
+    chain[n - 1]->body = blocks;
+    Stmt *next = l->next;
+    const char *comment = l->comment;
+    *l = *chain[0];
+    l->next = next;
+    l->comment = comment;
+}
+
 /* Vector over outputs: loop l when every store under it is contiguous in
  * its variable. */
 static int try_data(Sched *s, Stmt *l)
@@ -196,7 +230,11 @@ static int try_data(Sched *s, Stmt *l)
         return 0;
     /* bounds tests inside: vectorize the middle where they all hold */
     Stmt *mid = has_if(l->body) ? loop_partition(s->p, s->k, l) : NULL;
-    return mark_vector(s, mid ? mid : l, pr.lanes);
+    if (!mark_vector(s, mid ? mid : l, pr.lanes))
+        return 0;
+    if (!mid && n % pr.lanes == 0)
+        sink_vector(s->p->arena, l);
+    return 1;
 }
 
 /* Vector over a reduction: an innermost reduction loop of folds. */
