@@ -114,21 +114,21 @@ Shape value_storage_shape(const Value *v)
 
 /* A depthwise Conv: group = input channels = output channels, one input
  * channel per group. */
-static int depthwise(const Graph *g, const Node *n)
+static int depthwise(Graph *g, const Node *n)
 {
     if (n->op != OP_CONV || n->nin < 2 || n->in[1] == VNONE)
         return 0;
     const Value *x = &g->values[n->in[0]], *w = &g->values[n->in[1]];
-    int64_t group = 1;
-    const Attr *ga = node_attr(n, "group");
-    if (ga && ga->kind == ATTR_INT)
-        group = ga->i;
-    return w->shape.rank == 4 && x->shape.rank == 4 && group > 1 && group == x->shape.dim[1] &&
-           w->shape.dim[0] == group && w->shape.dim[1] == 1;
+    Window win;
+    int64_t group;
+    Diag quiet = {.file = g->file};
+    if (w->shape.rank != 4 || x->shape.rank != 4 || conv_window(g, (Node *)n, &win, &group, &quiet))
+        return 0; /* inference reported a bad Conv */
+    return group > 1 && group == x->shape.dim[1] && w->shape.dim[0] == group && w->shape.dim[1] == 1;
 }
 
 /* ... whose constant weights only it reads. */
-static int depthwise_weights(const Graph *g, const Node *n)
+static int depthwise_weights(Graph *g, const Node *n)
 {
     if (!depthwise(g, n))
         return 0;
@@ -138,7 +138,6 @@ static int depthwise_weights(const Graph *g, const Node *n)
 
 int graph_layout(Graph *g, Diag *d)
 {
-    (void)d;
     const char *env = getenv("KILN_LAYOUT");
     if (env && !strcmp(env, "nchw"))
         return 0;
@@ -202,23 +201,14 @@ int graph_layout(Graph *g, Diag *d)
         if (n->dead || n->op != OP_CONV || n->in[1] == VNONE)
             continue;
         Value *x = &g->values[n->in[0]];
-        const Value *w = &g->values[n->in[1]];
-        if (!x->permuted || w->shape.rank != x->shape.rank)
-            continue;
-        int64_t kernel[KILN_MAX_RANK];
         Window win;
+        int64_t group, need[KILN_MAX_RANK];
         Diag quiet = {.file = d->file};
-        for (int j = 2; j < w->shape.rank; j++)
-            kernel[j - 2] = w->shape.dim[j];
-        if (window_read(g, n, &x->shape, kernel, 0, &win, &quiet))
-            continue; /* inference reported it */
-        int64_t need[KILN_MAX_RANK];
+        if (!x->permuted || conv_window(g, n, &win, &group, &quiet))
+            continue; /* inference reported a bad Conv */
         int ok = 1;
         for (int j = 0; j < win.rank; j++) {
-            int64_t hi = (win.out[j] - 1) * win.s[j] - win.p0[j] + (win.k[j] - 1) * win.d[j] - (win.in[j] - 1);
-            need[j] = win.p0[j] > hi ? win.p0[j] : hi;
-            if (need[j] < 0)
-                need[j] = 0;
+            need[j] = window_border(&win, j);
             ok &= need[j] <= MAX_HALO;
         }
         for (int j = 0; ok && j < win.rank; j++)

@@ -274,25 +274,53 @@ static void put(Stmt ***t, Stmt *s)
     *t = &s->next;
 }
 
-/* Append at **t: for mi: for jv: for jl: dst[dbase + T] = src[sbase + T],
- * T = mi*NR + jv*lanes + jl, over one tile (a NULL base is 0): the tile
- * spilled, saved as partial sums, or reloaded from them. */
-static void tile_copy(Program *p, Kernel *k, const Plan *pl, Stmt ***t, int dst, Expr *dbase, int src, Expr *sbase)
+/* Append at **t the loops over one tile's elements: rows (mi, unrolled)
+ * outside or inside the columns (jv unrolled, jl vector). Sets their
+ * variables and the tile index T = mi*NR + jv*lanes + jl; returns the
+ * link inside the innermost loop. */
+static Stmt **tile_loops(Program *p, Kernel *k, const Plan *pl, Stmt ***t, int rows_inside, Expr **mi, Expr **jv,
+                         Expr **jl, Expr **tix)
 {
     Arena *a = p->arena;
     int vjv, vjl, vmi;
-    int64_t NR = (int64_t)pl->NRv * pl->lanes;
-    Stmt *lmi = loop(p, k, "mi", pl->MR, IT_DATA, L_UNROLL, &vmi);
     Stmt *ljv = loop(p, k, "jv", pl->NRv, IT_DATA, L_UNROLL, &vjv);
     Stmt *ljl = loop(p, k, "jl", pl->lanes, IT_DATA, L_VECTOR, &vjl);
-    Expr *ti = ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_var(a, k, vmi), ke_idx(a, NR)),
-                      ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_var(a, k, vjv), ke_idx(a, pl->lanes)), ke_var(a, k, vjl)));
-    put(t, lmi);
-    Stmt **tt = &lmi->body;
-    put(&tt, ljv);
-    tt = &ljv->body;
-    put(&tt, ljl);
-    tt = &ljl->body;
+    Stmt *lmi = loop(p, k, "mi", pl->MR, IT_DATA, L_UNROLL, &vmi);
+    *mi = ke_var(a, k, vmi);
+    *jv = ke_var(a, k, vjv);
+    *jl = ke_var(a, k, vjl);
+    *tix = ke_bin(a, B_ADD, ke_bin(a, B_MUL, *mi, ke_idx(a, (int64_t)pl->NRv * pl->lanes)),
+                  ke_bin(a, B_ADD, ke_bin(a, B_MUL, *jv, ke_idx(a, pl->lanes)), *jl));
+    Stmt *order[3] = {lmi, ljv, ljl};
+    if (rows_inside)
+        order[0] = ljv, order[1] = ljl, order[2] = lmi;
+    Stmt **tt = *t;
+    for (int i = 0; i < 3; i++) {
+        put(&tt, order[i]);
+        tt = &order[i]->body;
+    }
+    *t = &order[0]->next;
+    return tt;
+}
+
+/* Load ld (an operand read in place at tile column col) masked off past
+ * N when the last column block is partial. */
+static Expr *column_load(Program *p, const Plan *pl, Expr *ld, Expr *col)
+{
+    int64_t NR = (int64_t)pl->NRv * pl->lanes;
+    if (pl->N % NR == 0)
+        return ld;
+    return ke_load_mask(p->arena, p, ld->buf, ld->a, ke_bin(p->arena, B_LT, col, ke_idx(p->arena, pl->N)));
+}
+
+/* Append at **t: dst[dbase + T] = src[sbase + T] over one tile (a NULL
+ * base is 0): the tile spilled, saved as partial sums, or reloaded from
+ * them. */
+static void tile_copy(Program *p, Kernel *k, const Plan *pl, Stmt ***t, int dst, Expr *dbase, int src, Expr *sbase)
+{
+    Arena *a = p->arena;
+    Expr *mi, *jv, *jl, *ti;
+    Stmt **tt = tile_loops(p, k, pl, t, 0, &mi, &jv, &jl, &ti);
     Stmt *st = stmt_new(a, S_STORE);
     st->buf = dst;
     st->index = dbase ? ke_bin(a, B_ADD, dbase, ti) : ti;
@@ -631,7 +659,7 @@ static int contract_nest(Program *p, Kernel *k, Stmt **link, const Machine *m)
         st->value = val;
         put(&pt, st);
     }
-    int vnb, vmb, vjv, vjl, vmi, vkb = -1;
+    int vnb, vmb, vkb = -1;
     Stmt *lnb = loop(p, k, "nb", NB, IT_DATA, L_SERIAL, &vnb);
     Stmt *lmb = loop(p, k, "mb", MB, IT_DATA, L_SERIAL, &vmb);
     int64_t nkb = pl.kc0 ? rext[0] / pl.kc0 : 1;
@@ -661,20 +689,6 @@ static int contract_nest(Program *p, Kernel *k, Stmt **link, const Machine *m)
                                 pl.packed ? ", B packed" : "");
     Expr *Enb = ke_var(a, k, vnb), *Emb = ke_var(a, k, vmb);
 
-    /* tile start: T[mi][j] = INIT(m, n) */
-    Stmt *ljv = loop(p, k, "jv", pl.NRv, IT_DATA, L_UNROLL, &vjv);
-    Stmt *ljl = loop(p, k, "jl", pl.lanes, IT_DATA, L_VECTOR, &vjl);
-    Stmt *lmi = loop(p, k, "mi", pl.MR, IT_DATA, L_UNROLL, &vmi);
-    Expr *Ejv = ke_var(a, k, vjv), *Ejl = ke_var(a, k, vjl), *Emi = ke_var(a, k, vmi);
-    Expr *nexpr = ke_bin(a, B_ADD, ke_bin(a, B_MUL, Enb, ke_idx(a, NR)),
-                         ke_bin(a, B_ADD, ke_bin(a, B_MUL, Ejv, ke_idx(a, pl.lanes)), Ejl));
-    Expr *mraw = ke_bin(a, B_ADD, ke_bin(a, B_MUL, Emb, ke_idx(a, pl.MR)), Emi);
-    Expr *mclamp = pl.M % pl.MR ? ke_bin(a, B_MIN, mraw, ke_idx(a, pl.M - 1)) : mraw;
-    Expr *tix = ke_bin(a, B_ADD, ke_bin(a, B_MUL, Emi, ke_idx(a, NR)),
-                       ke_bin(a, B_ADD, ke_bin(a, B_MUL, Ejv, ke_idx(a, pl.lanes)), Ejl));
-    /* the operands' values at row m (clamped) and column n (clamped) */
-    Expr *nclamp = pl.N % NR ? ke_bin(a, B_MIN, nexpr, ke_idx(a, pl.N - 1)) : nexpr;
-    Expr *init = decode_m(p, k, &pl, ke_subst(a, pl.init, pl.nvar, nclamp), mclamp);
     /* K blocks after the first start from the partial sums */
     Expr *pbase = ke_bin(a, B_MUL, ke_bin(a, B_ADD, ke_bin(a, B_MUL, Enb, ke_idx(a, MB)), Emb),
                          ke_idx(a, (int64_t)pl.MR * NR));
@@ -689,16 +703,19 @@ static int contract_nest(Program *p, Kernel *k, Stmt **link, const Machine *m)
         t = &g->els;
     }
     {
-        put(&t, ljv);
-        Stmt **tt = &ljv->body;
-        put(&tt, ljl);
-        tt = &ljl->body;
-        put(&tt, lmi);
-        tt = &lmi->body;
+        /* tile start: T[mi][j] = INIT(m, n), the operands' values at row
+         * m (clamped) and column n (clamped) */
+        Expr *Emi, *Ejv, *Ejl, *tix;
+        Stmt **tt = tile_loops(p, k, &pl, &t, 1, &Emi, &Ejv, &Ejl, &tix);
+        Expr *nexpr = ke_bin(a, B_ADD, ke_bin(a, B_MUL, Enb, ke_idx(a, NR)),
+                             ke_bin(a, B_ADD, ke_bin(a, B_MUL, Ejv, ke_idx(a, pl.lanes)), Ejl));
+        Expr *mraw = ke_bin(a, B_ADD, ke_bin(a, B_MUL, Emb, ke_idx(a, pl.MR)), Emi);
+        Expr *mclamp = pl.M % pl.MR ? ke_bin(a, B_MIN, mraw, ke_idx(a, pl.M - 1)) : mraw;
+        Expr *nclamp = pl.N % NR ? ke_bin(a, B_MIN, nexpr, ke_idx(a, pl.N - 1)) : nexpr;
         Stmt *st = stmt_new(a, S_STORE);
         st->buf = tile;
         st->index = tix;
-        st->value = init;
+        st->value = decode_m(p, k, &pl, ke_subst(a, pl.init, pl.nvar, nclamp), mclamp);
         put(&tt, st);
     }
     if (after_start)
@@ -717,12 +734,13 @@ static int contract_nest(Program *p, Kernel *k, Stmt **link, const Machine *m)
     t = &outer_r->next;
     Stmt *block_r = outer_r; /* its variable becomes kb * kc0 + r0 once the body is built */
     {
-        int v2jv, v2jl, v2mi;
-        Stmt *l2jv = loop(p, k, "jv", pl.NRv, IT_DATA, L_UNROLL, &v2jv);
-        Stmt *l2jl = loop(p, k, "jl", pl.lanes, IT_DATA, L_VECTOR, &v2jl);
-        Stmt *l2mi = loop(p, k, "mi", pl.MR, IT_DATA, L_UNROLL, &v2mi);
-        Expr *E2jv = ke_var(a, k, v2jv), *E2jl = ke_var(a, k, v2jl), *E2mi = ke_var(a, k, v2mi);
+        /* rows outside, columns inside: one broadcast of A live at a time,
+         * the NRv vectors of B loaded once (the C compiler shares the
+         * identical loads of the unrolled rows) */
+        Expr *E2mi, *E2jv, *E2jl, *t2;
+        Stmt **tt = tile_loops(p, k, &pl, &rt, 0, &E2mi, &E2jv, &E2jl, &t2);
         Expr *jcol = ke_bin(a, B_ADD, ke_bin(a, B_MUL, E2jv, ke_idx(a, pl.lanes)), E2jl);
+        Expr *col = ke_bin(a, B_ADD, ke_bin(a, B_MUL, Enb, ke_idx(a, NR)), jcol);
         Expr *bval;
         if (pl.packed) {
             Expr *kl = ke_idx(a, 0);
@@ -735,32 +753,14 @@ static int contract_nest(Program *p, Kernel *k, Stmt **link, const Machine *m)
         } else {
             /* in place; the columns past N of the last block are masked
              * off (a clamped index would not be contiguous) */
-            Expr *col = ke_bin(a, B_ADD, ke_bin(a, B_MUL, Enb, ke_idx(a, NR)), jcol);
-            bval = ke_subst(a, pl.B, pl.nvar, col);
-            if (pl.N % NR)
-                bval = ke_load_mask(a, p, bval->buf, bval->a, ke_bin(a, B_LT, col, ke_idx(a, pl.N)));
+            bval = column_load(p, &pl, ke_subst(a, pl.B, pl.nvar, col), col);
         }
         Expr *m2 = ke_bin(a, B_ADD, ke_bin(a, B_MUL, Emb, ke_idx(a, pl.MR)), E2mi);
         if (pl.M % pl.MR)
             m2 = ke_bin(a, B_MIN, m2, ke_idx(a, pl.M - 1));
         Expr *aval = decode_m(p, k, &pl, pl.A, m2);
-        if (pl.ew) {
-            /* A along the tile's columns too, masked off past N like B */
-            Expr *col = ke_bin(a, B_ADD, ke_bin(a, B_MUL, Enb, ke_idx(a, NR)), jcol);
-            aval = ke_subst(a, aval, pl.nvar, col);
-            if (pl.N % NR)
-                aval = ke_load_mask(a, p, aval->buf, aval->a, ke_bin(a, B_LT, col, ke_idx(a, pl.N)));
-        }
-        Expr *t2 = ke_bin(a, B_ADD, ke_bin(a, B_MUL, E2mi, ke_idx(a, NR)), jcol);
-        /* rows outside, columns inside: one broadcast of A live at a time,
-         * the NRv vectors of B loaded once (the C compiler shares the
-         * identical loads of the unrolled rows) */
-        put(&rt, l2mi);
-        Stmt **tt = &l2mi->body;
-        put(&tt, l2jv);
-        tt = &l2jv->body;
-        put(&tt, l2jl);
-        tt = &l2jl->body;
+        if (pl.ew) /* A along the tile's columns too, masked off past N like B */
+            aval = column_load(p, &pl, ke_subst(a, aval, pl.nvar, col), col);
         Stmt *acc = stmt_new(a, S_STORE);
         acc->buf = tile;
         acc->index = t2;

@@ -170,6 +170,19 @@ Expr *window_coord(Arena *a, const Window *w, int i, Expr *o, Expr *k)
     return ke_bin(a, B_ADD, e, ke_bin(a, B_MUL, k, ke_idx(a, w->d[i])));
 }
 
+int64_t window_last(const Window *w, int i)
+{
+    return (w->out[i] - 1) * w->s[i] - w->p0[i] + (w->k[i] - 1) * w->d[i];
+}
+
+int64_t window_border(const Window *w, int i)
+{
+    if (w->out[i] == 0)
+        return 0;
+    int64_t after = window_last(w, i) - (w->in[i] - 1), b = w->p0[i] > after ? w->p0[i] : after;
+    return b > 0 ? b : 0;
+}
+
 /* The test that input coordinates ix[rank] lie inside x: only the bounds a
  * tap can cross (from the geometry) are tested; NULL when none can. */
 Expr *window_inside(Arena *a, const Window *w, Expr *const *ix)
@@ -177,7 +190,7 @@ Expr *window_inside(Arena *a, const Window *w, Expr *const *ix)
     Expr *c = NULL;
     for (int i = 0; i < w->rank; i++) {
         int64_t lo = -w->p0[i];
-        int64_t hi = (w->out[i] - 1) * w->s[i] - w->p0[i] + (w->k[i] - 1) * w->d[i];
+        int64_t hi = window_last(w, i);
         if (w->out[i] == 0)
             continue;
         if (lo < 0)
@@ -276,6 +289,16 @@ static int conv_shape(Graph *g, Node *n, ConvShape *cs, Diag *d)
     return 0;
 }
 
+int conv_window(Graph *g, Node *n, Window *w, int64_t *group, Diag *d)
+{
+    ConvShape cs;
+    if (conv_shape(g, n, &cs, d))
+        return 1;
+    *w = cs.w;
+    *group = cs.group;
+    return 0;
+}
+
 int infer_conv(Graph *g, Node *n, Diag *d)
 {
     ConvShape cs;
@@ -360,26 +383,21 @@ static Expr *conv_in_channel(Arena *a, const ConvShape *cs, const ConvNest *cn)
     return ke_bin(a, B_ADD, ke_bin(a, B_MUL, ke_bin(a, B_DIV, cn->m, ke_idx(a, mg)), ke_idx(a, cg)), cn->c);
 }
 
-/* Does every tap of window w over x fall inside x or its halo? */
 int window_in_halo(const Window *w, const Value *x)
 {
     if (!x->haloed)
         return 0;
-    for (int i = 0; i < w->rank; i++) {
-        int64_t hi = (w->out[i] - 1) * w->s[i] - w->p0[i] + (w->k[i] - 1) * w->d[i];
-        if (w->out[i] > 0 && (w->p0[i] > x->halo[i + 2] || hi - (w->in[i] - 1) > x->halo[i + 2]))
+    for (int i = 0; i < w->rank; i++)
+        if (window_border(w, i) > x->halo[i + 2])
             return 0;
-    }
     return 1;
 }
 
 int window_pads(const Window *w, Shape *ps, const Shape *x)
 {
     int any = 0;
-    for (int i = 0; i < w->rank; i++) {
-        int64_t hi = (w->out[i] - 1) * w->s[i] - w->p0[i] + (w->k[i] - 1) * w->d[i];
-        any |= w->out[i] > 0 && w->k[i] > 0 && (w->p0[i] > 0 || hi >= w->in[i]);
-    }
+    for (int i = 0; i < w->rank; i++)
+        any |= w->out[i] > 0 && w->k[i] > 0 && (w->p0[i] > 0 || window_last(w, i) >= w->in[i]);
     if (!any)
         return 0;
     *ps = *x;

@@ -258,9 +258,17 @@ typedef struct Window {
 } Window;
 
 int window_read(Graph *g, Node *n, const Shape *x, const int64_t *kernel, int ceil_mode, Window *w, Diag *d);
+/* The input coordinate of the last tap of the last output along spatial
+ * dim i (window_read checked that it cannot overflow). */
+int64_t window_last(const Window *w, int i);
+/* How far the taps of w reach outside the input along spatial dim i, on
+ * the wider side: 0 when they stay inside. */
+int64_t window_border(const Window *w, int i);
 /* Does every tap of window w over value x fall inside x or its halo
  * (Value.halo, a border of zeros)? */
 int window_in_halo(const Window *w, const Value *x);
+/* A Conv node's geometry and group, as its lowering reads them. */
+int conv_window(Graph *g, Node *n, Window *w, int64_t *group, Diag *d);
 int window_ints(Graph *g, Node *n, const char *name, int count, int64_t def, int64_t min, int64_t *out, Diag *d);
 int window_auto_pad(Graph *g, Node *n, int *out, Diag *d);
 void window_names(int rank, const char *prefix, char names[][8]);

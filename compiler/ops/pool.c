@@ -160,7 +160,7 @@ int lower_pool(Lower *L, Node *n)
     double window_size = 1; /* a divisor only: a double cannot overflow here */
     for (int i = 0; i < r; i++) {
         window_size *= (double)w->k[i];
-        if (w->out[i] > 0 && (w->out[i] - 1) * w->s[i] - w->p0[i] + (w->k[i] - 1) * w->d[i] >= w->in[i] + w->p1[i])
+        if (w->out[i] > 0 && window_last(w, i) >= w->in[i] + w->p1[i])
             pad_count = 1;
     }
     int avg = n->op == OP_AVERAGEPOOL, lp = n->op == OP_LPPOOL;
