@@ -105,6 +105,9 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
         /* register tiles become variables */
         if (prog_promote(p, d) || verify_prog(p, "promote", d))
             return 1;
+        /* a tile's pixels decoded from one base: divisions the loops prove */
+        if (prog_divmod(p, d) || verify_prog(p, "divmod", d))
+            return 1;
     }
     /* arena offsets by liveness, weight blob layout */
     if (prog_plan(p, d))

@@ -628,15 +628,26 @@ int ke_equal(const Expr *x, const Expr *y)
 
 /* Substitution of one variable (u->var by u->with) or of every variable
  * v below u->nmany with u->many[v] set, all at once: e rebuilt through
- * the folding constructors where it changed. */
+ * the folding constructors where it changed. With u->fn, every node is
+ * also handed to fn once its operands are rebuilt (ke_rewrite). */
 typedef struct Subst {
     int var;
     Expr *with;
     Expr *const *many;
     int nmany;
+    Expr *(*fn)(void *ctx, Expr *e);
+    void *ctx;
 } Subst;
 
+static Expr *subst_node(Arena *a, Expr *e, const Subst *u);
+
 static Expr *subst(Arena *a, Expr *e, const Subst *u)
+{
+    e = subst_node(a, e, u);
+    return e && u->fn ? u->fn(u->ctx, e) : e;
+}
+
+static Expr *subst_node(Arena *a, Expr *e, const Subst *u)
 {
     if (!e)
         return NULL;
@@ -697,13 +708,19 @@ static Expr *subst(Arena *a, Expr *e, const Subst *u)
 
 Expr *ke_subst(Arena *a, Expr *e, int var, Expr *with)
 {
-    Subst u = {var, with, NULL, 0};
+    Subst u = {var, with, NULL, 0, NULL, NULL};
     return subst(a, e, &u);
 }
 
 Expr *ke_subst_vars(Arena *a, Expr *e, Expr *const *with, int nvars)
 {
-    Subst u = {-1, NULL, with, nvars};
+    Subst u = {-1, NULL, with, nvars, NULL, NULL};
+    return subst(a, e, &u);
+}
+
+Expr *ke_rewrite(Arena *a, Expr *e, Expr *(*fn)(void *ctx, Expr *e), void *ctx)
+{
+    Subst u = {-1, NULL, NULL, 0, fn, ctx};
     return subst(a, e, &u);
 }
 

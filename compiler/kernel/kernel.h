@@ -298,6 +298,9 @@ Expr *ke_subst(Arena *a, Expr *e, int var, Expr *with);
 /* every variable v < nvars with with[v] set replaced by it, at once (one
  * walk of e, whatever nvars is) */
 Expr *ke_subst_vars(Arena *a, Expr *e, Expr *const *with, int nvars);
+/* e rebuilt bottom-up, each node handed to fn (which returns it or its
+ * replacement) once its operands are rebuilt; unchanged subtrees shared. */
+Expr *ke_rewrite(Arena *a, Expr *e, Expr *(*fn)(void *ctx, Expr *e), void *ctx);
 /* The same over every statement of a block, in place. */
 void stmt_subst(Arena *a, Stmt *s, int var, Expr *with);
 /* The buffers kernel k reads (KU_READ) and writes (KU_WRITE), sorted by
@@ -435,6 +438,11 @@ int prog_unroll(Program *p, Diag *d);
 /* ----------------------------------------------------------- promote.c */
 /* Turn BUF_LOCAL buffers accessed only at constant slots into variables. */
 int prog_promote(Program *p, Diag *d);
+
+/* ------------------------------------------------------------ divmod.c */
+/* Index divisions and remainders by a constant simplified with the loops'
+ * ranges and the terms' known divisors (a tile's pixels share a row). */
+int prog_divmod(Program *p, Diag *d);
 
 /* -------------------------------------------------------------- plan.c */
 /* Give every BUF_ARENA buffer an offset: liveness over the kernel order,

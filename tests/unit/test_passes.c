@@ -520,11 +520,77 @@ static void test_widen(void)
     arena_free(a);
 }
 
+
+/* divmod.c: the divisions and remainders of a tile's decoded pixels lose
+ * the tile offset (a tile of 16 pixels in rows of 32 shares a row; 6 in
+ * rows of 6 is one row), and nothing that could change a value changes:
+ * a dividend that may be negative, a rest that may cross a row. Every
+ * form is computed in the interpreter before and after. */
+static int count_divmod(const Expr *e)
+{
+    if (!e)
+        return 0;
+    int n = e->kind == E_BINARY && (e->op == B_DIV || e->op == B_MOD);
+    return n + count_divmod(e->a) + count_divmod(e->b) + count_divmod(e->c);
+}
+
+static void test_divmod(void)
+{
+    Arena *a = arena_new();
+    Diag d = {.file = "test"};
+    Program *p = prog_new(a, "t");
+    enum { NMB = 7, NJ = 16, NFORMS = 7 };
+    Shape s = {3, {NFORMS, NMB, NJ}};
+    int by = prog_add_buf(p, "y", BUF_OUTPUT, DT_I64, &s);
+    Kernel *k = prog_add_kernel(p, "k0_divmod");
+    KB b;
+    kb_init(&b, p, k);
+    Expr *mb = kb_v(&b, kb_for_k(&b, "mb", NMB, IT_DATA));
+    Expr *j = kb_v(&b, kb_for_k(&b, "j", NJ, IT_DATA));
+    Expr *c16 = ke_idx(a, 16), *c32 = ke_idx(a, 32), *c6 = ke_idx(a, 6);
+    Expr *x16 = ke_bin(a, B_ADD, ke_bin(a, B_MUL, mb, c16), j);                    /* mb*16 + j */
+    Expr *x6 = ke_bin(a, B_ADD, ke_bin(a, B_MUL, mb, c6), ke_bin(a, B_MOD, j, c6)); /* mb*6 + j%6 */
+    Expr *forms[NFORMS] = {
+        ke_bin(a, B_DIV, x16, c32),                                        /* -> (mb*16)/32 */
+        ke_bin(a, B_MOD, x16, c32),                                        /* -> (mb*16)%32 + j */
+        ke_bin(a, B_DIV, x6, c6),                                          /* -> mb */
+        ke_bin(a, B_MOD, ke_bin(a, B_ADD, ke_bin(a, B_MUL, mb, ke_idx(a, 64)), j), c32), /* -> j */
+        ke_bin(a, B_DIV, ke_bin(a, B_SUB, x16, ke_idx(a, 1)), c32),        /* may be -1: kept */
+        ke_bin(a, B_DIV, ke_bin(a, B_ADD, ke_bin(a, B_MUL, mb, c16), ke_bin(a, B_MUL, j, ke_idx(a, 3))), c32), /* crosses rows: kept */
+        ke_bin(a, B_MOD, ke_bin(a, B_ADD, ke_bin(a, B_MUL, mb, ke_idx(a, 8)), j), ke_idx(a, 12)), /* 8 does not divide 12: kept */
+    };
+    for (int f = 0; f < NFORMS; f++) {
+        Expr *ix[3] = {ke_idx(a, f), mb, j};
+        kb_store(&b, by, kb_flat(&b, &s, ix), ke_cast(a, DT_I64, forms[f]));
+    }
+    kb_end(&b);
+    kb_end(&b);
+    int64_t before[NFORMS * NMB * NJ], after[NFORMS * NMB * NJ];
+    void *mem[1] = {before};
+    CHECK(!kernel_interp(p, k, mem, &d));
+    CHECK(!prog_divmod(p, &d) && !prog_verify(p, &d));
+    mem[0] = after;
+    CHECK(!kernel_interp(p, k, mem, &d));
+    for (int i = 0; i < NFORMS * NMB * NJ; i++)
+        CHECK_MSG(before[i] == after[i], "form %d, mb %d, j %d: %lld before, %lld after", i / (NMB * NJ),
+                  i / NJ % NMB, i % NJ, (long long)before[i], (long long)after[i]);
+    /* what was rewritten: one division or remainder left in each of the
+     * first two forms (of mb*16 alone), none in the next two */
+    int want[NFORMS] = {1, 1, 0, 0, 1, 1, 1};
+    int f = 0;
+    for (const Stmt *st = k->body->body->body; st && f < NFORMS; st = st->next, f++)
+        CHECK_MSG(count_divmod(st->value) == want[f], "form %d: %d divisions or remainders left, want %d", f,
+                  count_divmod(st->value), want[f]);
+    CHECK(f == NFORMS);
+    arena_free(a);
+}
+
 int main(void)
 {
     RUN(test_passes_keep_results);
     RUN(test_fuse_slices);
     RUN(test_k_blocking);
     RUN(test_widen);
+    RUN(test_divmod);
     return check_total_failed != 0;
 }
