@@ -69,6 +69,9 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
     /* convolution chains stored channels-last */
     if (o->opt >= 1 && (graph_layout(g, d) || verify_graph(g, 1, d)))
         return 1;
+    /* outputs updated in place of inputs */
+    if (o->naliases && (graph_alias(g, o->aliases, o->naliases, d) || verify_graph(g, 1, d)))
+        return 1;
     if (o->dump && !strcmp(o->dump, "graph"))
         graph_dump(g, stdout);
     /* one loop nest per fusion group */

@@ -17,6 +17,8 @@ typedef struct Options {
     const char *emit;          /* --emit: exe | lib | src */
     ShapeBind binds[MAX_BINDS];/* --shape NAME=DIMS */
     int nbinds;
+    AliasBind aliases[MAX_BINDS]; /* --alias OUTPUT=INPUT */
+    int naliases;
     int opt;                   /* -O0..3 */
     int threads;               /* --threads */
     const char *dump;          /* --dump graph|kernel, or NULL */

@@ -29,6 +29,8 @@ static const char usage_text[] =
     "                       x86-64-avx2, x86-64-avx512, aarch64\n"
     "  --emit exe|lib|src   executable (default), static library, or sources only\n"
     "  --shape NAME=DIMS    bind an input's shape, e.g. --shape x=1x3x224x224\n"
+    "  --alias OUT=IN       compute output OUT in the storage of input IN (a cache\n"
+    "                       updated in place by ScatterND; model_run takes one buffer)\n"
     "  -O0 .. -O3           optimization level (default -O2)\n"
     "  --threads N          threads the generated code runs on (default 1: no threads library)\n"
     "  --dump graph|kernel  print the Graph IR or Kernel IR\n"
@@ -124,6 +126,18 @@ int main(int argc, char **argv)
             if (strcmp(val, "exe") && strcmp(val, "lib") && strcmp(val, "src"))
                 return usage("--emit must be exe, lib or src, not '%s'", val);
             o.emit = val;
+        } else if (!strcmp(a, "--alias")) {
+            NEED();
+            const char *eq = strchr(val, '=');
+            if (!eq || eq == val || !eq[1] || o.naliases == MAX_BINDS)
+                return usage("--alias expects OUTPUT=INPUT, e.g. k_cache_out=k_cache, not '%s'", val);
+            char *name = malloc((size_t)(eq - val) + 1);
+            if (!name)
+                return 1;
+            memcpy(name, val, (size_t)(eq - val));
+            name[eq - val] = 0;
+            o.aliases[o.naliases].output = name;
+            o.aliases[o.naliases++].input = eq + 1;
         } else if (!strcmp(a, "--shape")) {
             NEED();
             const char *eq = strchr(val, '=');

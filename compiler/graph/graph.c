@@ -255,6 +255,10 @@ void graph_dump(const Graph *g, void *file)
             fprintf(f, " g%d", n->group);
         fputc('\n', f);
     }
-    for (int i = 0; i < g->noutputs; i++)
-        fprintf(f, "output %%v%d '%s'\n", g->outputs[i], g->values[g->outputs[i]].name);
+    for (int i = 0; i < g->noutputs; i++) {
+        fprintf(f, "output %%v%d '%s'", g->outputs[i], g->values[g->outputs[i]].name);
+        if (g->out_alias && g->out_alias[i] >= 0)
+            fprintf(f, " in place of input %%v%d", g->inputs[g->out_alias[i]]);
+        fputc('\n', f);
+    }
 }

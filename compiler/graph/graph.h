@@ -115,6 +115,9 @@ typedef struct Graph {
     int ninputs, cap_inputs;
     ValueId *outputs;     /* in model order */
     int noutputs, cap_outputs;
+    /* graph_alias (--alias): out_alias[i] is the input whose storage output
+     * i updates in place, or -1; NULL when no output is aliased */
+    int *out_alias;
     int opset;            /* default-domain opset version */
     int ngroups;          /* fusion groups (graph_fuse) */
     /* Set when inference needed a value at compile time that is not
@@ -193,6 +196,17 @@ int graph_layout(Graph *g, Diag *d);
 
 /* The shape of v's buffer: its shape in storage order, halo included. */
 Shape value_storage_shape(const Value *v);
+
+/* ---------------------------------------------------------------- alias.c */
+/* --alias OUTPUT=INPUT: the output is computed in the input's storage. */
+typedef struct AliasBind {
+    const char *output, *input;
+} AliasBind;
+
+/* Check each pair (names exist; same type and shape; the output made by an
+ * op that may update its first input in place, from that input, which
+ * nothing else reads) and set g->out_alias; 1 with a message otherwise. */
+int graph_alias(Graph *g, const AliasBind *al, int n, Diag *d);
 
 /* --------------------------------------------------------------- verify.c */
 /* Check the graph's invariants (ids in range, topological order, types set

@@ -199,6 +199,10 @@ typedef struct Program {
     int ninputs;
     int *outputs;        /* buffer of each graph output, in order */
     int noutputs;
+    /* out_alias[i]: the input whose storage output i is (--alias: model_run
+     * copies that input into the output first when given two buffers), or
+     * -1; kernels read the input through the output's buffer */
+    int *out_alias;
     int *guard_in;       /* specialized inputs: buffer guard_in[i] must equal */
     int *guard_w;        /*   weight buffer guard_w[i] at run time */
     int nguards;

@@ -405,6 +405,14 @@ int kernel_lower(Graph *g, Program **out, Diag *d)
         if (v->kind == VAL_NODE)
             L->vbuf[vid] = b; /* the producer writes straight into it */
     }
+    /* an output updated in place of an input (graph_alias): the input is
+     * read through the output's buffer, which holds it on entry */
+    p->out_alias = arena_alloc(a, sizeof(int) * (size_t)(g->noutputs + 1));
+    for (int i = 0; i < g->noutputs; i++) {
+        p->out_alias[i] = g->out_alias ? g->out_alias[i] : -1;
+        if (p->out_alias[i] >= 0)
+            L->vbuf[g->inputs[p->out_alias[i]]] = p->outputs[i];
+    }
 
     /* members of each group, in node order (CSR: gstart[g]..gstart[g+1]) */
     int ng = g->ngroups;

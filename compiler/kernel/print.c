@@ -190,6 +190,8 @@ void prog_dump(const Program *p, void *file)
         fprintf(f, " %s[%s]", dtype_name(b->dtype), b->shape.rank ? shape_str(&b->shape, sh, sizeof sh) : "");
         if (b->kind == BUF_ARENA)
             fprintf(f, " live k%d..k%d", b->first, b->last);
+        if (b->kind == BUF_OUTPUT && p->out_alias && p->out_alias[b->index] >= 0)
+            fprintf(f, " in place of input %d", p->out_alias[b->index]);
         fputc('\n', f);
     }
     for (int i = 0; i < p->nkernels; i++) {

@@ -6,7 +6,9 @@
  * with the variable set to 0 (lowering opens a loop per dimension, batch 1
  * included); an if with a constant condition keeps only the branch taken.
  * Substitution rebuilds expressions through the folding constructors, so
- * n*4096 + c*64 with n = 0 prints as c*64.
+ * n*4096 + c*64 with n = 0 prints as c*64. A store of an element onto
+ * itself (b[i] = b[i]: the copy that starts a scatter whose output is its
+ * input's storage, --alias) does nothing and goes.
  */
 #include "kernel.h"
 
@@ -38,6 +40,11 @@ static void simplify_block(Arena *a, Stmt **link)
             if (n == 1)
                 stmt_subst(a, s->body, s->var, ke_idx(a, 0));
             link = splice(link, n == 1 ? s->body : NULL);
+            continue;
+        }
+        if (s->kind == S_STORE && !s->mask && s->value->kind == E_LOAD && s->value->buf == s->buf &&
+            !s->value->b && ke_equal(s->value->a, s->index)) {
+            link = splice(link, NULL);
             continue;
         }
         if (s->kind == S_IF && ke_is_const(s->value, &n)) {

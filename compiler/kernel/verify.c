@@ -251,6 +251,12 @@ static int block_ok(Check *c, const Stmt *s, int64_t trips)
 
 int prog_verify(const Program *p, Diag *d)
 {
+    for (int i = 0; p->out_alias && i < p->noutputs; i++) {
+        int j = p->out_alias[i];
+        if (j >= p->ninputs || (j >= 0 && p->bufs[p->inputs[j]].numel != p->bufs[p->outputs[i]].numel))
+            return diag_error(d, "invalid Kernel IR: output %d in place of input %d, which does not exist or has "
+                                 "another size", i, j);
+    }
     Arena *a = arena_new();
     int rc = 0;
     for (int i = 0; i < p->nkernels && !rc; i++) {

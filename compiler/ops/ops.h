@@ -16,7 +16,10 @@
  *   flags    OPF_EW elementwise, may join a producer's kernel as epilogue;
  *            OPF_VIEW output is the input's bytes (no kernel, storage shared);
  *            OPF_NOEPI its lowering does not store each output element once
- *            through lw_store, so it cannot take an epilogue
+ *            through lw_store, so it cannot take an epilogue;
+ *            OPF_INPLACE its lowering reads input 0 only to copy it into the
+ *            output, element for element, before anything else: the output
+ *            may be input 0's own storage (--alias, graph/alias.c)
  *   infer    shape and dtype rule
  *   lower    lowering to Kernel IR (NULL: folded or viewed, never lowered)
  */
@@ -158,10 +161,10 @@ OP(RANGE,             "Range",               "", 3, 3, 1, 1, 0,         infer_ra
 OP(EYELIKE,           "EyeLike",             "", 1, 1, 1, 1, 0,         infer_eyelike,      lower_eyelike)    \
 /* indexing, scattering, scans, selection (index.c) */                                                      \
 OP(GATHERND,          "GatherND",            "", 2, 2, 1, 1, 0,         infer_gathernd,     lower_gathernd)   \
-OP(SCATTERND,         "ScatterND",           "", 3, 3, 1, 1, OPF_NOEPI, infer_scatter,      lower_scatter)    \
-OP(SCATTERELEMENTS,   "ScatterElements",     "", 3, 3, 1, 1, OPF_NOEPI, infer_scatter,      lower_scatter)    \
-OP(SCATTER,           "Scatter",             "", 3, 3, 1, 1, OPF_NOEPI, infer_scatter,      lower_scatter)    \
-OP(TENSORSCATTER,     "TensorScatter",       "", 2, 3, 1, 1, OPF_NOEPI, infer_tensorscatter, lower_tensorscatter) \
+OP(SCATTERND,         "ScatterND",           "", 3, 3, 1, 1, OPF_NOEPI | OPF_INPLACE, infer_scatter,      lower_scatter)    \
+OP(SCATTERELEMENTS,   "ScatterElements",     "", 3, 3, 1, 1, OPF_NOEPI | OPF_INPLACE, infer_scatter,      lower_scatter)    \
+OP(SCATTER,           "Scatter",             "", 3, 3, 1, 1, OPF_NOEPI | OPF_INPLACE, infer_scatter,      lower_scatter)    \
+OP(TENSORSCATTER,     "TensorScatter",       "", 2, 3, 1, 1, OPF_NOEPI | OPF_INPLACE, infer_tensorscatter, lower_tensorscatter) \
 OP(ONEHOT,            "OneHot",              "", 3, 3, 1, 1, 0,         infer_onehot,       lower_onehot)     \
 OP(CUMSUM,            "CumSum",              "", 2, 2, 1, 1, 0,         infer_cumulative,   lower_cumulative) \
 OP(CUMPROD,           "CumProd",             "", 2, 2, 1, 1, 0,         infer_cumulative,   lower_cumulative) \
@@ -235,6 +238,7 @@ enum {
     OPF_EW = 1 << 0,    /* elementwise: output[i] = f(inputs broadcast at i) */
     OPF_VIEW = 1 << 1,  /* output shares the input's storage */
     OPF_NOEPI = 1 << 2, /* cannot host a fused epilogue */
+    OPF_INPLACE = 1 << 3, /* output may be input 0's storage (a copy, then updates) */
 };
 
 #endif

@@ -819,11 +819,16 @@ static int emit_header(const Program *p, const char *dir, const char *pre, int p
         const Buffer *b = &p->bufs[p->outputs[i]];
         fprintf(f, "/* output %d '", i);
         c_text(f, b->label);
-        fprintf(f, "': %s[%s] */\n", dtype_name(b->dtype), shape_str(&b->shape, sh, sizeof sh));
+        fprintf(f, "': %s[%s]", dtype_name(b->dtype), shape_str(&b->shape, sh, sizeof sh));
+        if (p->out_alias && p->out_alias[i] >= 0)
+            fprintf(f, ", updated in place of input %d: pass input %d's buffer", p->out_alias[i], p->out_alias[i]);
+        fprintf(f, " */\n");
     }
     fprintf(f,
             "\n/* Run the model once. inputs[i] and outputs[i] point to dense row-major\n"
-            " * tensors of the types above (outputs must not overlap inputs); arena to\n"
+            " * tensors of the types above (outputs must not overlap inputs, except\n"
+            " * that an output updated in place of an input may be that input's own\n"
+            " * buffer; given another, the input is copied into it first); arena to\n"
             " * %s_ARENA_BYTES bytes aligned to 64. Allocates nothing. Returns 0, or\n"
             " * %s_ERR_INPUT_VALUE. */\n"
             "int %s_run(const void *const inputs[], void *const outputs[], void *arena);\n\n",
@@ -1110,6 +1115,15 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
         fputs("' */\n", f);
         fprintf(f, "    if (memcmp(inputs[%d], w + %lld, %lld))\n        return 1;\n", in->index,
                 (long long)wb->offset, (long long)(in->numel * dtype_size(in->dtype)));
+    }
+    for (int i = 0; p->out_alias && i < p->noutputs; i++) {
+        int j = p->out_alias[i];
+        if (j < 0)
+            continue;
+        const Buffer *ob = &p->bufs[p->outputs[i]];
+        fprintf(f, "    /* output %d is computed in place of input %d */\n", i, j);
+        fprintf(f, "    if (outputs[%d] != inputs[%d])\n        memcpy(outputs[%d], inputs[%d], %lld);\n", i, j, i,
+                j, (long long)(ob->numel * dtype_size(ob->dtype)));
     }
     for (int i = 0; i < p->nkernels; i++) {
         const Kernel *k = &p->kernels[i];
