@@ -4,7 +4,9 @@
 #   sh tests/run.sh            install what is missing, build, run every suite
 #   sh tests/run.sh --no-install [--no-asan] [--no-fuzz]
 #
-# Each suite prints one line per case, "PASS name" or "FAIL name: reason";
+# Each suite prints one line per case, "PASS name" or "FAIL name: reason"
+# (only FAIL lines and the conformance progress, a line every 100 node
+# tests, show while it runs);
 # this script runs them all and ends with the line "N passed, N failed".
 # Suites: C unit tests (tests/unit), golden --dump files (tests/golden),
 # bad-input diagnostics (tests/errors), bundled and PyTorch-exported models
@@ -38,7 +40,7 @@ log=$(mktemp)
 run_suite() {
     echo "== $1" >&2
     shift
-    "$@" 2>&1 | tee -a "$log" | grep -E '^(FAIL|==)' >&2
+    "$@" 2>&1 | tee -a "$log" | grep -E '^(FAIL|==|conformance progress)' >&2
 }
 run_suite unit      sh tests/unit/run.sh build
 run_suite golden    sh tests/golden/run.sh build/kiln

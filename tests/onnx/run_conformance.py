@@ -190,11 +190,33 @@ def regex(text):
         raise argparse.ArgumentTypeError(f"bad regular expression: {e}")
 
 
+def find_tests(given):
+    """The node test folder: --tests, else $KILN_ONNX_TESTS, else
+    ../shared/onnx-tests/node beside the repository, else the tests shipped
+    inside the installed onnx package (older wheels carry them). Returns
+    the folder, or the list of places looked at when none holds tests."""
+    places = [given] if given else []
+    if not given:
+        if os.environ.get("KILN_ONNX_TESTS"):
+            places.append(Path(os.environ["KILN_ONNX_TESTS"]))
+        places.append(ROOT / "../shared/onnx-tests/node")
+        try:
+            import onnx  # noqa: PLC0415 - optional: only to find its test data
+            places.append(Path(onnx.__file__).parent / "backend/test/data/node")
+        except ImportError:
+            pass
+    for p in places:
+        if p.is_dir() and any((d / "model.onnx").is_file() for d in p.iterdir()):
+            return p.resolve()
+    return [p.resolve() for p in places]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kiln", default=ROOT / "build/kiln", type=Path, help="kiln executable (default: build/kiln)")
-    ap.add_argument("--tests", default=ROOT / "../shared/onnx-tests/node", type=Path,
-                    help="ONNX node test folder (default: ../shared/onnx-tests/node beside the repository)")
+    ap.add_argument("--tests", type=Path,
+                    help="ONNX node test folder (default: $KILN_ONNX_TESTS, else ../shared/onnx-tests/node "
+                         "beside the repository, else the node tests of the installed onnx package)")
     ap.add_argument("--jobs", type=int, default=2, help="tests run at once (default: 2)")
     ap.add_argument("--timeout", type=float, default=120, help="seconds per test (default: 120)")
     ap.add_argument("--only", metavar="REGEX", type=regex, help="run only the tests whose name matches (re.search); no doc")
@@ -202,10 +224,14 @@ def main():
     ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/conformance.md")
     args = ap.parse_args()
 
-    kiln, tests = args.kiln.resolve(), args.tests.resolve()
-    if not tests.is_dir() or not kiln.is_file():
-        missing = tests if not tests.is_dir() else kiln
-        print(f"FAIL onnx: {missing} not found")
+    kiln, tests = args.kiln.resolve(), find_tests(args.tests)
+    if not kiln.is_file():
+        print(f"FAIL onnx: {kiln} not found")
+        return 1
+    if not isinstance(tests, Path):
+        print("FAIL onnx: no ONNX node tests in " + ", ".join(str(t) for t in tests) + ": they are the folder "
+              "onnx/backend/test/data/node of the ONNX sources (https://github.com/onnx/onnx, the tag of "
+              "your onnx version); give it with --tests DIR or KILN_ONNX_TESTS=DIR")
         return 1
     names = sorted(d.name for d in tests.iterdir() if (d / "model.onnx").is_file())
     if args.only:
