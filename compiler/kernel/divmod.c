@@ -172,22 +172,38 @@ static Expr *rewrite(void *ctx, Expr *e)
         rdiv = ke_idx(a, 0);
         rmod = rest;
     } else {
-        /* terms sharing a divisor g | d, plus a rest in [0, g) */
-        Expr *g_t[MAX_TERMS], *c_t[MAX_TERMS];
+        /* terms sharing a divisor g | d, plus a rest in [0, g): the
+         * constants join the rest, less the multiple of g they hold */
+        Expr *g_t[MAX_TERMS + 1], *c_t[MAX_TERMS + 1];
         int ng = 0, nc = 0;
-        int64_t g = 0;
-        for (int i = 0; i < nr; i++)
-            if (divisor_of(r[i]) > 1 && d % gcd(g, divisor_of(r[i])) == 0) {
-                g = gcd(g, divisor_of(r[i]));
+        int64_t g = 0, c0 = 0;
+        for (int i = 0; i < nr; i++) {
+            int64_t dv = divisor_of(r[i]);
+            if (r[i]->kind == E_CONST && !__builtin_add_overflow(c0, r[i]->i, &c0))
+                continue;
+            if (r[i]->kind != E_CONST && dv > 1 && d % gcd(g, dv) == 0) {
+                g = gcd(g, dv);
                 g_t[ng++] = r[i];
             } else {
                 c_t[nc++] = r[i];
             }
-        Expr *gs = sum(a, g_t, ng), *cs = sum(a, c_t, nc);
-        KRange gr = range_of(c, gs), cr = range_of(c, cs);
-        if (ng && nc && g > 1 && d % g == 0 && nonneg(gr) && cr.known && cr.lo >= 0 && cr.hi < g) {
-            rdiv = ke_bin(a, B_DIV, gs, e->b);
-            rmod = ke_bin(a, B_ADD, ke_bin(a, B_MOD, gs, e->b), cs);
+        }
+        if (g > 1 && ng) {
+            int64_t whole = c0 / g, rem = c0 % g;
+            if (rem < 0)
+                rem += g, whole -= 1;
+            if (whole)
+                g_t[ng++] = ke_idx(a, whole * g);
+            if (rem)
+                c_t[nc++] = ke_idx(a, rem);
+            Expr *gs = sum(a, g_t, ng), *cs = sum(a, c_t, nc);
+            KRange gr = range_of(c, gs), cr = range_of(c, cs);
+            if (nonneg(gr) && cr.known && cr.lo >= 0 && cr.hi < g) {
+                rdiv = ke_bin(a, B_DIV, gs, e->b);
+                rmod = nc ? ke_bin(a, B_ADD, ke_bin(a, B_MOD, gs, e->b), cs) : ke_bin(a, B_MOD, gs, e->b);
+                if (!nc && !whole && ke_equal(gs, rest))
+                    rdiv = NULL; /* nothing to take out: x is gs itself */
+            }
         }
     }
     if (!rdiv && !changed)

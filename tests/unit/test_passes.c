@@ -534,12 +534,24 @@ static int count_divmod(const Expr *e)
     return n + count_divmod(e->a) + count_divmod(e->b) + count_divmod(e->c);
 }
 
+/* The dividend of the first division or remainder in e, or NULL. */
+static const Expr *dividend(const Expr *e)
+{
+    if (!e)
+        return NULL;
+    if (e->kind == E_BINARY && (e->op == B_DIV || e->op == B_MOD))
+        return e->a;
+    const Expr *x = dividend(e->a);
+    x = x ? x : dividend(e->b);
+    return x ? x : dividend(e->c);
+}
+
 static void test_divmod(void)
 {
     Arena *a = arena_new();
     Diag d = {.file = "test"};
     Program *p = prog_new(a, "t");
-    enum { NMB = 7, NJ = 16, NFORMS = 7 };
+    enum { NMB = 7, NJ = 16, NFORMS = 9 };
     Shape s = {3, {NFORMS, NMB, NJ}};
     int by = prog_add_buf(p, "y", BUF_OUTPUT, DT_I64, &s);
     Kernel *k = prog_add_kernel(p, "k0_divmod");
@@ -558,6 +570,8 @@ static void test_divmod(void)
         ke_bin(a, B_DIV, ke_bin(a, B_SUB, x16, ke_idx(a, 1)), c32),        /* may be -1: kept */
         ke_bin(a, B_DIV, ke_bin(a, B_ADD, ke_bin(a, B_MUL, mb, c16), ke_bin(a, B_MUL, j, ke_idx(a, 3))), c32), /* crosses rows: kept */
         ke_bin(a, B_MOD, ke_bin(a, B_ADD, ke_bin(a, B_MUL, mb, ke_idx(a, 8)), j), ke_idx(a, 12)), /* 8 does not divide 12: kept */
+        ke_bin(a, B_DIV, ke_bin(a, B_ADD, ke_bin(a, B_MUL, mb, c16), ke_idx(a, 6)), c32), /* -> (mb*16)/32 */
+        ke_bin(a, B_MOD, ke_bin(a, B_ADD, ke_bin(a, B_MUL, mb, c16), ke_idx(a, 22)), c32), /* -> (mb*16+16)%32 + 6 */
     };
     for (int f = 0; f < NFORMS; f++) {
         Expr *ix[3] = {ke_idx(a, f), mb, j};
@@ -575,13 +589,21 @@ static void test_divmod(void)
         CHECK_MSG(before[i] == after[i], "form %d, mb %d, j %d: %lld before, %lld after", i / (NMB * NJ),
                   i / NJ % NMB, i % NJ, (long long)before[i], (long long)after[i]);
     /* what was rewritten: one division or remainder left in each of the
-     * first two forms (of mb*16 alone), none in the next two */
-    int want[NFORMS] = {1, 1, 0, 0, 1, 1, 1};
+     * first two forms and the last two (of mb*16 alone, the constant's
+     * part below 16 taken out), none in the next two */
+    int want[NFORMS] = {1, 1, 0, 0, 1, 1, 1, 1, 1};
     int f = 0;
     for (const Stmt *st = k->body->body->body; st && f < NFORMS; st = st->next, f++)
         CHECK_MSG(count_divmod(st->value) == want[f], "form %d: %d divisions or remainders left, want %d", f,
                   count_divmod(st->value), want[f]);
     CHECK(f == NFORMS);
+    /* the last two divide mb*16 (and mb*16 + 16) alone */
+    const Stmt *last = k->body->body->body;
+    for (int i = 0; i < 7 && last; i++)
+        last = last->next;
+    Expr *mb16 = ke_bin(a, B_MUL, mb, c16);
+    CHECK(last && last->next && ke_equal(dividend(last->value), mb16) &&
+          ke_equal(dividend(last->next->value), ke_bin(a, B_ADD, mb16, c16)));
     arena_free(a);
 }
 
