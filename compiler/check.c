@@ -305,10 +305,12 @@ int cmd_check(const Options *o)
     argv[argc++] = "--quiet";
     argv[argc] = NULL;
     char *log = arena_printf(a, "%s/run.log", rundir);
+    if (o->board && board_short_names(a, argv, nin, rundir, &d))
+        goto done;
     char **run = on_board(a, o, argv, argc, &d);
     if (!run)
         goto done;
-    int status = run_argv(run, NULL, log);
+    int status = run_argv(run, o->board ? rundir : NULL, log);
     if (status != 0) {
         const char *why = file_line(a, log, NULL), *sep = *why ? ": " : "";
         if (status == RUN_NOT_STARTED)

@@ -368,6 +368,17 @@ int cmd_compile(const Options *o)
         fprintf(stderr, "kiln: wrote %s/%s (%d kernels, arena %lld bytes, weights %lld bytes)\n", o->outdir,
                 !strcmp(o->emit, "exe") ? "model" : !strcmp(o->emit, "lib") ? "libmodel.a" : "build.sh",
                 c.prog->nkernels, (long long)c.prog->arena_bytes, (long long)c.prog->weight_bytes);
+    if (!rc && o->outdir && o->board && strcmp(o->emit, "src")) {
+        /* the inference path's stack, from gcc's call graphs of this build */
+        char *path, *ext;
+        Diag sd = {.file = o->model};
+        int64_t stack = board_stack(a, o->outdir, "model_run", &path, &ext, &sd);
+        if (stack < 0)
+            fprintf(stderr, "kiln: stack of model_run not known: %s\n", sd.msg);
+        else
+            fprintf(stderr, "kiln: stack of model_run %lld bytes worst case (%s)%s%s\n", (long long)stack, path,
+                    *ext ? "; not counted, outside the build: " : "", ext);
+    }
     arena_free(a);
     return rc ? 1 : 0;
 }

@@ -71,6 +71,13 @@ int board_build(Arena *a, const Board *b, int lib, int opt, const char *dir, Dia
 char *board_script(Arena *a, const Board *b, int lib, int opt, const char *dir);
 /* The argument vector that runs exe with args under the board's emulator. */
 char **board_run_argv(Arena *a, const Board *b, const char *exe, char *const *args, int nargs);
+/* A board's program runs in rundir with short names of its own (a
+ * semihosted program's command line is one string split at blanks, so no
+ * path with a blank, or of any length, may appear in it): argv, `model
+ * --in F ... --out DIR --quiet`, is rewritten in place to name the program
+ * by its absolute path, its inputs by links rundir/input_I.pb and its
+ * output folder ".". Returns 0, or 1 with a message in d. */
+int board_short_names(Arena *a, char **argv, int nin, const char *rundir, Diag *d);
 /* Non-zero if program `name` can be found on PATH (or is a path that exists). */
 int board_have_tool(Arena *a, const char *name);
 

@@ -10,7 +10,7 @@
  * Every C file is compiled with -fstack-usage -fcallgraph-info=su, so that
  * stack.c can sum the frames along model_run's calls.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* realpath, symlink */
 #include "board.h"
 
 #include <errno.h>
@@ -243,6 +243,8 @@ int board_build(Arena *a, const Board *b, int lib, int opt, const char *dir, Dia
         /* the linker's complaint, else the compiler's first error */
         char *line = file_line(a, log, "undefined reference");
         if (!*line)
+            line = file_line(a, log, "overflowed"); /* the program is larger than the board */
+        if (!*line)
             line = file_line(a, log, "error");
         if (!*line)
             line = file_line(a, log, NULL);
@@ -276,7 +278,9 @@ char **board_run_argv(Arena *a, const Board *b, const char *exe, char *const *ar
             for (int k = 0; k < nargs; k++)
                 v[n++] = args[k];
         } else if ((at = strstr(w, "{semihost}"))) {
-            char *list = arena_printf(a, "arg=%s", qemu_escape(a, exe));
+            /* argv[0] is the program's file name: its folder may hold a blank */
+            const char *base = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
+            char *list = arena_printf(a, "arg=%s", qemu_escape(a, base));
             for (int k = 0; k < nargs; k++)
                 list = arena_printf(a, "%s,arg=%s", list, qemu_escape(a, args[k]));
             v[n++] = arena_printf(a, "%.*s%s%s", (int)(at - w), w, list, at + strlen("{semihost}"));
@@ -286,4 +290,30 @@ char **board_run_argv(Arena *a, const Board *b, const char *exe, char *const *ar
     }
     v[n] = NULL;
     return v;
+}
+
+/* board_short_names (board.h): a board's program runs in rundir: the
+ * input files linked there as input_I.pb, outputs written to ".". A
+ * semihosted program's command line is one string split at blanks, so no
+ * path with a blank (or of any length) may appear in it. argv is
+ * `model --in F ... --out DIR --quiet`, rewritten in place; the program
+ * itself is named by its absolute path. */
+int board_short_names(Arena *a, char **argv, int nin, const char *rundir, Diag *d)
+{
+    char *exe = realpath(argv[0], NULL);
+    if (!exe)
+        return diag_error(d, "cannot find %s: %s", argv[0], strerror(errno));
+    argv[0] = arena_strdup(a, exe);
+    free(exe);
+    for (int i = 0; i < nin; i++) {
+        char *in = realpath(argv[2 + 2 * i], NULL), *name = arena_printf(a, "input_%d.pb", i);
+        char *link = arena_printf(a, "%s/%s", rundir, name);
+        int bad = !in || (unlink(link) && errno != ENOENT) || symlink(in, link);
+        free(in);
+        if (bad)
+            return diag_error(d, "cannot link %s to %s: %s", link, argv[2 + 2 * i], strerror(errno));
+        argv[2 + 2 * i] = name;
+    }
+    argv[2 + 2 * nin] = ".";
+    return 0;
 }

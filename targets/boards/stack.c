@@ -67,7 +67,8 @@ static void read_ci(Arena *a, CallGraph *g, const char *text, size_t size)
             char *title = field(a, line, "title:"), *label = field(a, line, "label:");
             if (!title || !label)
                 continue;
-            Fn *f = &g->fns[fn_id(a, g, title)];
+            int id = fn_id(a, g, title); /* before &g->fns[]: it may grow */
+            Fn *f = &g->fns[id];
             char *b = strstr(label, " bytes (");
             if (b) {
                 char *s = b;
