@@ -105,13 +105,17 @@ static int split(Arena *a, const char *value, Words *w)
     return 0;
 }
 
-/* "256K" -> 262144; -1 if malformed. Accepts 0x hex. */
+/* "256K" -> 262144; -1 if malformed. Decimal, or hex after 0x (a
+ * leading 0 is not octal). */
 static int64_t size_value(const char *s)
 {
     char *end;
     if (!isdigit((unsigned char)*s))
         return -1;
-    unsigned long long v = strtoull(s, &end, 0);
+    int hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+    if (hex && !isxdigit((unsigned char)s[2]))
+        return -1;
+    unsigned long long v = strtoull(s, &end, hex ? 16 : 10);
     int64_t mul = 1;
     if (*end == 'K')
         mul = 1024, end++;
