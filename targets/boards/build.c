@@ -66,8 +66,10 @@ typedef struct Steps {
     int n;
 } Steps;
 
+/* One step's words: at most cc + cflags + ldflags (BOARD_MAX_WORDS each),
+ * kiln's flags and the objects (fewer than 64 together). */
 typedef struct Vec {
-    char *w[BOARD_MAX_WORDS * 3 + 16];
+    char *w[BOARD_MAX_WORDS * 3 + 64];
     int n;
 } Vec;
 
