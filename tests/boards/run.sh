@@ -18,7 +18,8 @@
 # and once: boards/fit (inspect --arch cortex-m4 says the model fits, and a
 # copy of the board with 64K of flash says by how much it does not, and its
 # link fails), boards/folder-errors (a bad board folder is one clear line,
-# exit 2), boards/arch-names (the machine names still work). Exits 1 if any
+# exit 2), boards/bench (bench --arch riscv64-linux ends with its summary
+# line), boards/arch-names (the machine names still work). Exits 1 if any
 # failed. Run from the repository root (tests/run.sh does).
 kiln=${1:-build/kiln}
 case $kiln in
@@ -185,6 +186,20 @@ if command -v arm-none-eabi-gcc >/dev/null 2>&1 && command -v qemu-system-arm >/
     fi
 else
     echo "SKIP boards/fit: arm-none-eabi-gcc or qemu-system-arm not installed"
+fi
+
+# --- bench under an emulator ends with its machine-readable line
+name=boards/bench
+if command -v riscv64-linux-gnu-gcc >/dev/null 2>&1 && command -v qemu-riscv64 >/dev/null 2>&1; then
+    if ! "$kiln" bench --arch riscv64-linux models/mlp/model.onnx --iters 3 >"$tmp/bench" 2>"$err" </dev/null; then
+        fail "$name" "$(first_line "$err" "kiln bench failed with no message")"
+    elif ! tail -n 1 "$tmp/bench" | grep -Eq '^median_ms=[0-9.]+ p10_ms=[0-9.]+ p90_ms=[0-9.]+ iters=3 threads=1$'; then
+        fail "$name" "last line: $(tail -n 1 "$tmp/bench")"
+    else
+        pass "$name"
+    fi
+else
+    echo "SKIP boards/bench: riscv64-linux-gnu-gcc or qemu-riscv64 not installed"
 fi
 
 # --- a bad board folder: one line naming the file, exit 2
