@@ -14,12 +14,14 @@
  *
  * Both build through emit_and_build (in OUTDIR with -o, else in a fresh
  * private folder under $TMPDIR) and run the program from an argument
- * vector. The run writes into a private folder, so what check reads back
+ * vector; with --arch BOARD, the program is the board's and runs under its
+ * emulator (board_run_argv). The run writes into a private folder, so what check reads back
  * is what this run wrote; a failure leaves no model or outputs in OUTDIR.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "driver.h"
 #include "onnx/onnx.h"
+#include "../targets/boards/board.h"
 
 #include <errno.h>
 #include <math.h>
@@ -193,6 +195,20 @@ static int run_folder(Arena *a, const Options *o, char *dir, char **out, Diag *d
     return 0;
 }
 
+/* argv, a run of the built program, as run on o's board: under its
+ * emulator (NULL with a message in d when that is not installed). */
+static char **on_board(Arena *a, const Options *o, char **argv, int argc, Diag *d)
+{
+    if (!o->board)
+        return argv;
+    const Board *b = o->board;
+    if (!board_have_tool(a, b->run.w[0])) {
+        diag_error(d, "board %s: its emulator '%s' is not installed (not found on PATH)", b->name, b->run.w[0]);
+        return NULL;
+    }
+    return board_run_argv(a, b, argv[0], argv + 1, argc - 1);
+}
+
 /* Rename rundir/output_I.pb, I < n, into OUTDIR (replacing, never writing
  * through, what is there). */
 static int keep_outputs(Arena *a, const Options *o, const char *rundir, int n, Diag *d)
@@ -289,11 +305,16 @@ int cmd_check(const Options *o)
     argv[argc++] = "--quiet";
     argv[argc] = NULL;
     char *log = arena_printf(a, "%s/run.log", rundir);
-    int status = run_argv(argv, NULL, log);
+    if (o->board && board_short_names(a, argv, nin, rundir, &d))
+        goto done;
+    char **run = on_board(a, o, argv, argc, &d);
+    if (!run)
+        goto done;
+    int status = run_argv(run, o->board ? rundir : NULL, log);
     if (status != 0) {
         const char *why = file_line(a, log, NULL), *sep = *why ? ": " : "";
         if (status == RUN_NOT_STARTED)
-            diag_error(&d, "cannot run %s: %s", argv[0], strerror(errno));
+            diag_error(&d, "cannot run %s: %s", run[0], strerror(errno));
         else if (status < RUN_SIGNALED)
             diag_error(&d, "the generated program crashed (signal %d)%s%s", RUN_SIGNALED - status, sep, why);
         else
@@ -333,9 +354,12 @@ int cmd_bench(const Options *o)
     argv[3] = "--quiet";
     argv[4] = o->profile ? "--profile" : NULL;
     argv[5] = NULL;
-    int st = run_argv(argv, NULL, NULL);
+    char **run = on_board(a, o, argv, o->profile ? 5 : 4, &d);
+    if (!run)
+        goto done;
+    int st = run_argv(run, NULL, NULL);
     if (st == RUN_NOT_STARTED)
-        diag_error(&d, "cannot run %s: %s", argv[0], strerror(errno));
+        diag_error(&d, "cannot run %s: %s", run[0], strerror(errno));
     else if (st < RUN_SIGNALED)
         diag_error(&d, "the generated program crashed (signal %d)", RUN_SIGNALED - st);
     else if (st != 0)

@@ -12,6 +12,7 @@
 #include "kernel/lower.h"
 #include "onnx/onnx.h"
 #include "../targets/target.h"
+#include "../targets/boards/board.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -83,7 +84,7 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
     if (prog_simplify(p, d) || prog_verify(p, d))
         return 1;
     if (o->opt >= 1) {
-        Machine mc = *machine_arch(o->arch);
+        Machine mc = o->board ? o->board->machine : *machine_arch(o->arch);
         mc.threads = o->threads;
         /* one thread for a program too small to share */
         prog_threads(p, &mc);
@@ -188,6 +189,12 @@ static const struct {
     {"weights.S", 0}, {"build.sh", 0},   {"model.tmp", 0}, {"model.o", 0},   {"weights.o", 0},
     {"build.log", 0}, {"model_1.c", 0}, {"model_2.c", 0}, {"model_3.c", 0}, {"model_1.o", 0},
     {"model_2.o", 0}, {"model_3.o", 0}, {"kiln_rt.o", 0}, {"kiln_main.o", 0}, {"kiln_par.o", 0},
+    /* a board's build (targets/boards): its files, gcc's stack usage and
+     * call graph of each C file */
+    {"startup.c", 0}, {"startup.o", 0}, {"board.ld", 0}, {"memory.ld", 0}, {"model.su", 0},
+    {"model.ci", 0}, {"model_1.su", 0}, {"model_1.ci", 0}, {"model_2.su", 0}, {"model_2.ci", 0},
+    {"model_3.su", 0}, {"model_3.ci", 0}, {"kiln_rt.su", 0}, {"kiln_rt.ci", 0}, {"kiln_main.su", 0},
+    {"kiln_main.ci", 0}, {"startup.su", 0}, {"startup.ci", 0},
 };
 
 static int is_product(const char *name)
@@ -241,6 +248,12 @@ static int write_sources(Arena *a, const Compiled *c, const Options *o, const Ta
     for (const EmbeddedFile *f = kiln_embedded; f->name; f++)
         if (write_text(a, tmp, f->name, f->data, f->size, d))
             return 1;
+    if (o->board) {
+        /* the board's start-up code and linker script; a build.sh of the
+         * steps board_build runs */
+        char *script = board_script(a, o->board, !strcmp(o->emit, "lib"), o->opt, tmp);
+        return board_write_files(a, o->board, tmp, d) || write_text(a, tmp, "build.sh", script, strlen(script), d);
+    }
     /* the host's instruction set; float contraction into FMA (the Kernel
      * IR's reductions are reassociated anyway); libm calls that need not
      * set errno, so that they vectorize */
@@ -257,6 +270,8 @@ static int write_sources(Arena *a, const Compiled *c, const Options *o, const Ta
  * failure the message names DIR/build.log, where emit_and_build keeps it. */
 static int build(Arena *a, const Options *o, const char *tmp, const char *dir, Diag *d)
 {
+    if (o->board)
+        return board_build(a, o->board, !strcmp(o->emit, "lib"), o->opt, tmp, d);
     char *argv[] = {"sh", "build.sh", !strcmp(o->emit, "lib") ? "lib" : NULL, NULL};
     char *log = arena_printf(a, "%s/build.log", tmp);
     int st = run_argv(argv, tmp, log);
@@ -359,6 +374,17 @@ int cmd_compile(const Options *o)
         fprintf(stderr, "kiln: wrote %s/%s (%d kernels, arena %lld bytes, weights %lld bytes)\n", o->outdir,
                 !strcmp(o->emit, "exe") ? "model" : !strcmp(o->emit, "lib") ? "libmodel.a" : "build.sh",
                 c.prog->nkernels, (long long)c.prog->arena_bytes, (long long)c.prog->weight_bytes);
+    if (!rc && o->outdir && o->board && strcmp(o->emit, "src")) {
+        /* the inference path's stack, from gcc's call graphs of this build */
+        char *path, *ext;
+        Diag sd = {.file = o->model};
+        int64_t stack = board_stack(a, o->outdir, "model_run", &path, &ext, &sd);
+        if (stack < 0)
+            fprintf(stderr, "kiln: stack of model_run not known: %s\n", sd.msg);
+        else
+            fprintf(stderr, "kiln: stack of model_run %lld bytes worst case (%s)%s%s\n", (long long)stack, path,
+                    *ext ? "; not counted, outside the build: " : "", ext);
+    }
     arena_free(a);
     return rc ? 1 : 0;
 }

@@ -9,11 +9,14 @@
 
 enum { MAX_BINDS = 64, MAX_TENSORS = 64 };
 
+struct Board; /* targets/boards/board.h */
+
 typedef struct Options {
     const char *model;         /* MODEL.onnx */
     const char *outdir;        /* -o */
     const char *target;        /* --target: "c" */
     const char *arch;          /* --arch, NULL for the host */
+    const struct Board *board; /* --arch BOARD: the board, else NULL */
     const char *emit;          /* --emit: exe | lib | src */
     ShapeBind binds[MAX_BINDS];/* --shape NAME=DIMS */
     int nbinds;

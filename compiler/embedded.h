@@ -1,6 +1,6 @@
 /*
  * embedded.h: files built into the kiln binary (compiler/tools/embed.c): the runtime
- * sources that every output folder gets a copy of.
+ * sources that every output folder gets a copy of, and the boards.
  */
 #ifndef KILN_EMBEDDED_H
 #define KILN_EMBEDDED_H
@@ -14,5 +14,8 @@ typedef struct EmbeddedFile {
 } EmbeddedFile;
 
 extern const EmbeddedFile kiln_embedded[]; /* ends with {0} */
+/* The boards of targets/boards/: "cortex-m4/board.txt", "cortex-m4/startup.c",
+ * ... (targets/boards/board.c reads them); ends with {0}. */
+extern const EmbeddedFile kiln_boards[];
 
 #endif

@@ -4,12 +4,20 @@
  * Ops and their counts, inputs and outputs, parameter bytes, every op kiln
  * does not support (with its node), and, when the model compiles, the
  * kernels after fusion and the arena size the generated code will need.
+ *
+ * With --arch BOARD it also says whether the model fits the board: it
+ * builds libmodel.a with the board's toolchain in a temporary folder and
+ * measures it (targets/boards/fit.c); without the toolchain, it says what
+ * it knows without code and stack.
  */
 #include "driver.h"
 #include "onnx/onnx.h"
 #include "ops/op.h"
+#include "../targets/boards/board.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void print_value(const char *what, const Value *v)
@@ -37,6 +45,41 @@ static void add_bytes(int64_t *sum, int64_t n, int64_t size)
     int64_t b;
     if (ck_mul(n, size, &b) || ck_add(*sum, b, sum))
         *sum = INT64_MAX;
+}
+
+/* Does the model fit o's board? Measured from a build of libmodel.a. */
+static int inspect_board(Arena *a, const Options *o, const Compiled *c)
+{
+    const Board *b = o->board;
+    Diag d = {.file = o->model};
+    if (!board_have_tool(a, b->cc.w[0]) || !board_have_tool(a, b->ar.w[0])) {
+        const Program *p = c->prog;
+        int64_t io = 0;
+        for (int i = 0; i < p->nbufs; i++)
+            if (p->bufs[i].kind == BUF_INPUT || p->bufs[i].kind == BUF_OUTPUT)
+                add_bytes(&io, p->bufs[i].numel, dtype_size(p->bufs[i].dtype));
+        printf("board    %s: %s\n", b->name, b->what);
+        printf("fit      not measured: the board's toolchain (%s) is not installed\n", b->cc.w[0]);
+        printf("flash    at least %lld of %lld bytes (weights; code not counted)\n", (long long)p->weight_bytes,
+               (long long)b->flash);
+        printf("ram      at least %lld of %lld bytes (arena and inputs and outputs; stack and data not counted)\n",
+               (long long)(p->arena_bytes + io), (long long)b->ram);
+        return 0;
+    }
+    const char *tmp = getenv("TMPDIR");
+    char *dir = make_temp_dir(a, tmp && *tmp ? tmp : "/tmp", "kiln-");
+    if (!dir) {
+        fprintf(stderr, "%s: cannot create a temporary folder: %s\n", o->model, strerror(errno));
+        return 1;
+    }
+    Options lo = *o;
+    lo.emit = "lib";
+    lo.outdir = dir;
+    int rc = emit_and_build(c, &lo, dir, &d) || board_fit(a, b, c->prog, dir, &d);
+    if (rc)
+        fprintf(stderr, "%s\n", d.msg);
+    remove_tree(dir);
+    return rc;
 }
 
 int cmd_inspect(const Options *o)
@@ -114,7 +157,7 @@ int cmd_inspect(const Options *o)
     printf("arena    %lld bytes (intermediates total %lld bytes before reuse)\n", (long long)p->arena_bytes,
            (long long)live);
     printf("weights  %lld bytes after folding\n", (long long)p->weight_bytes);
-    rc = 0;
+    rc = o->board ? inspect_board(a, o, &c) : 0;
 done:
     arena_free(a);
     return rc;

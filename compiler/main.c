@@ -12,6 +12,7 @@
  * 2 usage error. This is the only file that exits.
  */
 #include "driver.h"
+#include "../targets/boards/board.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +27,9 @@ static const char usage_text[] =
     "  -o DIR               output folder (compile; check/bench keep their build there)\n"
     "  --target c           code generator (only c today)\n"
     "  --arch ARCH          machine to schedule and build for: host (default), generic,\n"
-    "                       x86-64-avx2, x86-64-avx512, aarch64\n"
+    "                       x86-64-avx2, x86-64-avx512, aarch64; or a board, built with\n"
+    "                       its cross toolchain and run under its emulator: cortex-m4,\n"
+    "                       aarch64-linux, riscv64-linux, or a board folder DIR/\n"
     "  --emit exe|lib|src   executable (default), static library, or sources only\n"
     "  --shape NAME=DIMS    bind an input's shape, e.g. --shape x=1x3x224x224\n"
     "  --alias OUT=IN       compute output OUT in the storage of input IN (a cache\n"
@@ -117,10 +120,22 @@ int main(int argc, char **argv)
             o.target = val;
         } else if (!strcmp(a, "--arch")) {
             NEED();
-            if (!machine_arch(val))
-                return usage("unknown --arch '%s' (available: host, generic, x86-64-avx2, x86-64-avx512, aarch64)",
-                             val);
             o.arch = val;
+            o.board = NULL;
+            if (!machine_arch(val)) {
+                /* a board: kept for the whole run */
+                static Board board;
+                Arena *ba = arena_new();
+                Diag bd = {.file = "kiln"};
+                if (board_load(ba, val, &board, &bd)) {
+                    if (strchr(val, '/'))
+                        return fprintf(stderr, "%s\n", bd.msg), 2;
+                    fprintf(stderr, "kiln: unknown --arch '%.200s' (machines: host, generic, x86-64-avx2, "
+                                    "x86-64-avx512, aarch64; boards: %s)\n", val, board_names(ba));
+                    return usage(NULL, NULL);
+                }
+                o.board = &board;
+            }
         } else if (!strcmp(a, "--emit")) {
             NEED();
             if (strcmp(val, "exe") && strcmp(val, "lib") && strcmp(val, "src"))
@@ -189,6 +204,8 @@ int main(int argc, char **argv)
         return usage(is_check ? "check needs MODEL.onnx and TESTDIR" : "%s needs MODEL.onnx", cmd);
     if (npos > want)
         return usage("unexpected argument '%s'", pos[want]);
+    if (o.board && o.threads > 1)
+        return usage("--threads: a board (--arch %s) runs the model on one thread", o.board->name);
     o.model = pos[0];
     o.testdir = is_check ? pos[1] : NULL;
     if (is_compile && !o.outdir && !o.dump)

@@ -219,8 +219,16 @@ int main(int argc, char **argv)
             return fprintf(stderr, "model: out of memory\n"), 1;
     }
     void *arena = NULL;
+#ifdef KILN_SEMIHOSTING
+    /* newlib (a board's C library) has no posix_memalign: align by hand */
+    char *raw = malloc((size_t)MODEL_ARENA_BYTES + 64);
+    if (!raw)
+        return fprintf(stderr, "model: out of memory\n"), 1;
+    arena = raw + (64 - (uintptr_t)raw % 64) % 64;
+#else
     if (posix_memalign(&arena, 64, MODEL_ARENA_BYTES ? MODEL_ARENA_BYTES : 64))
         return fprintf(stderr, "model: out of memory\n"), 1;
+#endif
 
     double t0 = kiln_now_ms();
     int rc = model_run((const void *const *)inputs, outputs, arena);

@@ -12,7 +12,10 @@
 # bad-input diagnostics (tests/errors), bundled and PyTorch-exported models
 # (tests/models), graphs of 100,000 nodes compiled in under a minute
 # (tests/scale), the decoder of models/llm against its hand-written
-# forward pass (tests/llm), and the ONNX node conformance suite (tests/onnx: every
+# forward pass (tests/llm), the embedded boards under their emulators
+# (tests/boards: kiln check --arch cortex-m4|aarch64-linux|riscv64-linux on
+# the bundled models and some node tests, the static library's symbols, the
+# fit report), and the ONNX node conformance suite (tests/onnx: every
 # test listed in tests/onnx/expected_pass.txt must pass; docs/conformance.md
 # is rewritten with the result of all 1802).
 #
@@ -48,6 +51,7 @@ run_suite errors    sh tests/errors/run.sh build/kiln
 run_suite models    sh tests/models/run.sh build/kiln
 run_suite scale     sh tests/scale/run.sh build/kiln
 run_suite llm       sh tests/llm/run.sh build/kiln
+run_suite boards    sh tests/boards/run.sh build/kiln
 run_suite onnx      python3 tests/onnx/run_conformance.py --kiln build/kiln
 
 # --- the same suites on kiln built with ASan+UBSan
