@@ -14,7 +14,9 @@ in the style of llama2.c's run.c, built as its users build it for speed:
 -Ofast -march=native -fopenmp), and for each thread count generates
 --tokens tokens greedily both ways, --rounds times. It prints the tokens/s
 of each (the best round), their ratio, whether the tokens are identical and
-the worst logit difference; --doc writes that as a markdown section.
+the worst logit difference; --doc FILE writes that as a markdown section
+into FILE, between the markers <!-- decoder begin --> and <!-- decoder
+end --> (docs/compare.md).
 
 --test runs a small decoder (dim 64, 2 layers, vocab 512, context 32) for
 24 tokens, twice: with the caches passed in place (one buffer for input
@@ -117,7 +119,8 @@ def main():
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--doc", help="write the results as a markdown section to this file")
+    ap.add_argument("--doc", help="write the results as a markdown section into this file (between the markers "
+                                  "<!-- decoder begin --> and <!-- decoder end -->, appended when absent)")
     ap.add_argument("--test", action="store_true", help="the small correctness run of tests/llm/run.sh")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -160,8 +163,15 @@ def main():
             lines.append("| %d | %s | %s | %s | %s | %s |" % (threads, f["kiln_tok_s"], f["hand_tok_s"], f["ratio"],
                                                            "yes" if f["same_tokens"] == "1" else "**no**",
                                                            f["max_abs_err"]))
+        section = "<!-- decoder begin -->\n" + "\n".join(lines) + "\n<!-- decoder end -->\n"
+        doc = open(args.doc).read() if os.path.exists(args.doc) else ""
+        b, e = doc.find("<!-- decoder begin -->"), doc.find("<!-- decoder end -->")
+        if b >= 0 and e > b:
+            doc = doc[:b] + section + doc[e + len("<!-- decoder end -->\n"):]
+        else:
+            doc += ("\n" if doc else "") + section
         with open(args.doc, "w") as fd:
-            fd.write("\n".join(lines) + "\n")
+            fd.write(doc)
         print("wrote", args.doc)
     return 0 if all(f["same_tokens"] == "1" for _, f in rows) else 1
 
