@@ -14,5 +14,7 @@ typedef struct EmbeddedFile {
 } EmbeddedFile;
 
 extern const EmbeddedFile kiln_embedded[]; /* ends with {0} */
+/* kiln compare's harness sources (compiler/compare/), written only by it */
+extern const EmbeddedFile kiln_compare_files[];
 
 #endif

@@ -22,6 +22,7 @@ static const char usage_text[] =
     "       kiln check   MODEL.onnx TESTDIR [options] [--rtol R] [--atol A]\n"
     "       kiln bench   MODEL.onnx [options] [--iters N] [--profile]\n"
     "       kiln inspect MODEL.onnx [--arch ARCH]\n"
+    "       kiln compare OP --shape NAME=DIMS... [--ref naive|openblas|FILE.c:FUNC] (kiln compare --help)\n"
     "options:\n"
     "  -o DIR               output folder (compile; check/bench keep their build there)\n"
     "  --target c           code generator (only c today)\n"
@@ -75,6 +76,8 @@ int main(int argc, char **argv)
         printf("kiln 0.1.0\n");
         return 0;
     }
+    if (!strcmp(cmd, "compare"))
+        return cmd_compare(argc - 2, argv + 2);
     int is_compile = !strcmp(cmd, "compile"), is_check = !strcmp(cmd, "check");
     int is_bench = !strcmp(cmd, "bench"), is_inspect = !strcmp(cmd, "inspect");
     if (!is_compile && !is_check && !is_bench && !is_inspect)

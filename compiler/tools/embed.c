@@ -3,16 +3,25 @@
  * file, so that kiln carries the runtime sources it copies into every
  * output folder:
  *
- *   embed OUT.c NAME=PATH ...
+ *   embed [-s SYMBOL] OUT.c NAME=PATH ...
  *   -> const EmbeddedFile kiln_embedded[] = {{"NAME", bytes, size}, ..., {0}};
+ *
+ * -s names the array (default kiln_embedded): kiln_compare_files holds the
+ * harness of `kiln compare`, which only that command writes out.
  */
 #include <stdio.h>
 #include <string.h>
 
 int main(int argc, char **argv)
 {
+    const char *symbol = "kiln_embedded";
+    if (argc > 2 && !strcmp(argv[1], "-s")) {
+        symbol = argv[2];
+        argc -= 2;
+        argv += 2;
+    }
     if (argc < 2) {
-        fprintf(stderr, "usage: embed OUT.c NAME=PATH ...\n");
+        fprintf(stderr, "usage: embed [-s SYMBOL] OUT.c NAME=PATH ...\n");
         return 2;
     }
     FILE *out = fopen(argv[1], "w");
@@ -41,7 +50,7 @@ int main(int argc, char **argv)
         fprintf(out, "0};\n");
         fclose(in);
     }
-    fprintf(out, "\nconst EmbeddedFile kiln_embedded[] = {\n");
+    fprintf(out, "\nconst EmbeddedFile %s[] = {\n", symbol);
     for (int i = 2; i < argc; i++) {
         const char *eq = strchr(argv[i], '=');
         fprintf(out, "    {\"%.*s\", file%d, sizeof file%d - 1},\n", (int)(eq - argv[i]), argv[i], i, i);
