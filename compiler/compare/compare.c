@@ -762,13 +762,17 @@ int cmd_compare(int argc, char **argv)
     Shape want;
     double flops = 0, bytes = 0;
     int rc = parse_args(a, argc, argv, &r);
-    if (!rc)
-        rc = geometry(&r, &s, &want, &flops, &bytes);
+    /* sizes first: geometry's products of dims must not overflow */
     for (int k = 0; k < 3 && !rc; k++) {
         int64_t n;
         if (r.in[k].name && (shape_check(&r.in[k].shape, 4, &n) || n > ((int64_t)1 << 31)))
             rc = usage_error("input '%s' is too large", r.in[k].name);
     }
+    if (!rc)
+        rc = geometry(&r, &s, &want, &flops, &bytes);
+    int64_t nout;
+    if (!rc && (shape_check(&want, 4, &nout) || nout > ((int64_t)1 << 31)))
+        rc = usage_error("the output %s would be too large", "Y");
     if (rc) {
         arena_free(a);
         return rc;
