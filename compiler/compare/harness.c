@@ -56,13 +56,18 @@ typedef void sgemm_fn(int order, int ta, int tb, int m, int n, int k, float alph
 static sgemm_fn *sgemm;
 static float *col; /* Conv's im2col buffer */
 
+/* libopenblas.so.0, or the library the environment's KILN_OPENBLAS names */
 static void blas_load(void)
 {
-    void *h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
-    if (!h)
-        h = dlopen("libopenblas.so", RTLD_NOW | RTLD_LOCAL);
-    if (!h)
-        fail("OpenBLAS not found (dlopen libopenblas.so.0 failed; Debian package libopenblas0)", NULL);
+    const char *lib = getenv("KILN_OPENBLAS");
+    void *h = NULL;
+    if (lib && *lib) {
+        if (!(h = dlopen(lib, RTLD_NOW | RTLD_LOCAL)))
+            fail("OpenBLAS not found: cannot load KILN_OPENBLAS", dlerror());
+    } else if (!(h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL)) &&
+               !(h = dlopen("libopenblas.so", RTLD_NOW | RTLD_LOCAL))) {
+        fail("OpenBLAS not found: cannot load libopenblas.so.0 (Debian's package libopenblas0)", NULL);
+    }
     sgemm = (sgemm_fn *)dlsym(h, "cblas_sgemm");
     void (*set_threads)(int) = (void (*)(int))dlsym(h, "openblas_set_num_threads");
     if (!sgemm)

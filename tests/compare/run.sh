@@ -6,7 +6,8 @@
 #   - each operator against the naive reference: exit 0, the last line
 #     machine-readable, max_abs_err under 1e-3;
 #   - MatMul and Conv against OpenBLAS when libopenblas.so.0 loads (SKIP
-#     otherwise);
+#     otherwise), and the one-line message when the library is missing
+#     (KILN_OPENBLAS naming a file that is not there);
 #   - a user's function (tests/compare/user_conv_relu.c) that is right
 #     passes, one that forgets the Relu exits 1 with one line, one that
 #     crashes exits 1 with one line; a file path with shell characters is
@@ -112,6 +113,13 @@ agree layernorm-axis LayerNormalization --shape X=3x5x8x4 --attr axis=2 --attr e
 # --- OpenBLAS, found at run time
 agree openblas-matmul MatMul --shape A=64x96 --shape B=96x80 --ref openblas
 agree openblas-conv Conv+Relu --shape X=1x8x10x10 --shape W=16x4x3x3 --shape B=16 --attr group=2 --attr pads=1,1,1,1 --ref openblas
+
+# a missing library: one line, exit 1
+KILN_OPENBLAS=$work/no/libopenblas.so.0
+export KILN_OPENBLAS
+differ openblas-missing "^kiln compare: OpenBLAS not found: cannot load KILN_OPENBLAS" \
+    MatMul --shape A=8x8 --shape B=8x8 --ref openblas
+unset KILN_OPENBLAS
 
 # --- the user's function
 user=$root/tests/compare/user_conv_relu.c
