@@ -25,6 +25,7 @@
 #include "kiln_cmp.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,7 +97,7 @@ static int parse_num(const char *s, double *out)
     char *end;
     errno = 0;
     *out = strtod(s, &end);
-    return !*s || *end || errno;
+    return !*s || *end || errno || !isfinite(*out);
 }
 
 /* What the command line asked for. */
@@ -254,11 +255,11 @@ static int parse_args(Arena *a, int argc, char **argv, Request *r)
             opname = o;
         } else if (!strcmp(o, "--shape")) {
             if (nshapes == 16)
-                return usage_error("too many --shape options%s", "");
+                return usage_error("too many --shape options");
             shapes[nshapes++] = val;
         } else if (!strcmp(o, "--attr")) {
             if (nattrs == MAX_ATTRS)
-                return usage_error("too many --attr options%s", "");
+                return usage_error("too many --attr options");
             attrs[nattrs++] = val;
         } else if (!strcmp(o, "--dtype")) {
             if (strcmp(val, "f32") && strcmp(val, "float32") && strcmp(val, "float"))
@@ -294,11 +295,11 @@ static int parse_args(Arena *a, int argc, char **argv, Request *r)
             r->arch = val;
         } else if (!strcmp(o, "-o")) {
             if (!*val)
-                return usage_error("-o needs a folder, not an empty name%s", "");
+                return usage_error("-o needs a folder, not an empty name");
             r->outdir = val;
         } else if (!strcmp(o, "--input")) {
             if (r->nruntime == 3)
-                return usage_error("too many --input options%s", "");
+                return usage_error("too many --input options");
             r->runtime[r->nruntime++] = val;
         } else if (!strcmp(o, "--keep")) {
             r->keep = 1;
@@ -309,24 +310,20 @@ static int parse_args(Arena *a, int argc, char **argv, Request *r)
         }
     }
     if (!opname)
-        return usage_error("compare needs an OP, e.g. kiln compare MatMul --shape A=64x64 --shape B=64x64%s", "");
-    {
-        {
-            /* OP, or OP+Relu */
-            const char *plus = strchr(opname, '+');
-            size_t n = plus ? (size_t)(plus - opname) : strlen(opname);
-            for (size_t k = 0; k < sizeof cmp_ops / sizeof cmp_ops[0]; k++)
-                if (strlen(cmp_ops[k].name) == n && !strncmp(cmp_ops[k].name, opname, n))
-                    r->op = &cmp_ops[k];
-            if (!r->op)
-                return usage_error("unknown OP '%s' (compare knows MatMul, Gemm, Conv, Softmax, "
-                                   "LayerNormalization, each maybe +Relu)",
-                                   opname);
-            if (plus && strcmp(plus, "+Relu"))
-                return usage_error("unknown chain '%s' (compare fuses +Relu)", plus);
-            r->relu = plus != NULL;
-        }
-    }
+        return usage_error("compare needs an OP, e.g. kiln compare MatMul --shape A=64x64 --shape B=64x64");
+    /* OP, or OP+Relu */
+    const char *plus = strchr(opname, '+');
+    size_t n = plus ? (size_t)(plus - opname) : strlen(opname);
+    for (size_t k = 0; k < sizeof cmp_ops / sizeof cmp_ops[0]; k++)
+        if (strlen(cmp_ops[k].name) == n && !strncmp(cmp_ops[k].name, opname, n))
+            r->op = &cmp_ops[k];
+    if (!r->op)
+        return usage_error("unknown OP '%s' (compare knows MatMul, Gemm, Conv, Softmax, LayerNormalization, "
+                           "each maybe +Relu)",
+                           opname);
+    if (plus && strcmp(plus, "+Relu"))
+        return usage_error("unknown chain '%s' (compare fuses +Relu)", plus);
+    r->relu = plus != NULL;
     for (int k = 0; k < nattrs; k++)
         if (parse_attr(a, r, attrs[k]))
             return 2;

@@ -153,6 +153,8 @@ usage ref-openblas-softmax "covers MatMul, Gemm and Conv" Softmax --shape input=
 usage ref-no-file "no C file" MatMul --shape A=2x2 --shape B=2x2 --ref nosuch.c:f
 usage ref-bad-func "not a C function name" MatMul --shape A=2x2 --shape B=2x2 --ref "$user:a(b)"
 usage unknown-option "unknown option '--bogus'" MatMul --shape A=2x2 --shape B=2x2 --bogus
+usage rtol-inf "expects a number" MatMul --shape A=2x2 --shape B=2x2 --rtol inf
+usage alpha-nan "expects a number" Gemm --shape A=2x2 --shape B=2x2 --attr alpha=nan
 usage missing-value "needs a value" MatMul --shape A=2x2 --shape B=2x2 --iters
 
 exit $failed
