@@ -7,6 +7,7 @@
  *   kiln check   MODEL.onnx TESTDIR [same options] [--rtol R --atol A]
  *   kiln bench   MODEL.onnx [same options] [--iters N] [--profile]
  *   kiln inspect MODEL.onnx [--arch ARCH]
+ *   kiln compare OP --shape NAME=DIMS... [...]   (compare/compare.c parses its own)
  *
  * Exit codes: 0 success, 1 the model or its data is wrong or unsupported,
  * 2 usage error. This is the only file that exits.
