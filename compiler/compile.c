@@ -239,6 +239,17 @@ void remove_outputs(const char *dir)
     arena_free(a);
 }
 
+/* The host's instruction set; float contraction into FMA (the Kernel IR's
+ * reductions are reassociated anyway); libm calls that need not set errno,
+ * so that they vectorize. */
+const char *build_cflags(Arena *a, const Options *o)
+{
+    const char *isa = machine_arch(o->arch)->cflags;
+    return o->opt >= 3   ? arena_printf(a, "-O3 %s -ffp-contract=fast -fno-math-errno", isa)
+           : o->opt == 2 ? arena_printf(a, "-O2 %s -fno-math-errno", isa)
+           : o->opt == 1 ? "-O1" : "-O0";
+}
+
 /* The target's sources, the runtime and build.sh, into the folder tmp. */
 static int write_sources(Arena *a, const Compiled *c, const Options *o, const Target *t, const char *tmp, Diag *d)
 {
@@ -254,13 +265,7 @@ static int write_sources(Arena *a, const Compiled *c, const Options *o, const Ta
         char *script = board_script(a, o->board, !strcmp(o->emit, "lib"), o->opt, tmp);
         return board_write_files(a, o->board, tmp, d) || write_text(a, tmp, "build.sh", script, strlen(script), d);
     }
-    /* the host's instruction set; float contraction into FMA (the Kernel
-     * IR's reductions are reassociated anyway); libm calls that need not
-     * set errno, so that they vectorize */
-    const char *isa = machine_arch(o->arch)->cflags;
-    const char *cflags = o->opt >= 3   ? arena_printf(a, "-O3 %s -ffp-contract=fast -fno-math-errno", isa)
-                         : o->opt == 2 ? arena_printf(a, "-O2 %s -fno-math-errno", isa)
-                         : o->opt == 1 ? "-O1" : "-O0";
+    const char *cflags = build_cflags(a, o);
     const char *pool = o->threads > 1 ? arena_printf(a, "-DKILN_PAR_THREADS=%d -pthread", o->threads) : "";
     char *script = arena_printf(a, build_sh, cflags, pool);
     return write_text(a, tmp, "build.sh", script, strlen(script), d);

@@ -55,8 +55,14 @@ int emit_and_build(const Compiled *c, const Options *o, const char *dir, Diag *d
  * the generated sources, the runtime, build.sh; not build.log), by unlink:
  * a symlink of those names is removed, never its target. */
 void remove_outputs(const char *dir);
+/* The C compiler flags of build.sh's CFLAGS for o (-O, instruction set). */
+const char *build_cflags(Arena *a, const Options *o);
 /* kiln compile */
 int cmd_compile(const Options *o);
+
+/* ---------------------------------------------------- compare/compare.c */
+/* kiln compare OP [options]: argv are the arguments after "compare". */
+int cmd_compare(int argc, char **argv);
 
 /* -------------------------------------------------------------- check.c */
 int cmd_check(const Options *o);

@@ -17,5 +17,7 @@ extern const EmbeddedFile kiln_embedded[]; /* ends with {0} */
 /* The boards of targets/boards/: "cortex-m4/board.txt", "cortex-m4/startup.c",
  * ... (targets/boards/board.c reads them); ends with {0}. */
 extern const EmbeddedFile kiln_boards[];
+/* kiln compare's harness sources (compiler/compare/), written only by it */
+extern const EmbeddedFile kiln_compare_files[];
 
 #endif

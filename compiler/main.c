@@ -7,6 +7,7 @@
  *   kiln check   MODEL.onnx TESTDIR [same options] [--rtol R --atol A]
  *   kiln bench   MODEL.onnx [same options] [--iters N] [--profile]
  *   kiln inspect MODEL.onnx [--arch ARCH]
+ *   kiln compare OP --shape NAME=DIMS... [...]   (compare/compare.c parses its own)
  *
  * Exit codes: 0 success, 1 the model or its data is wrong or unsupported,
  * 2 usage error. This is the only file that exits.
@@ -23,6 +24,7 @@ static const char usage_text[] =
     "       kiln check   MODEL.onnx TESTDIR [options] [--rtol R] [--atol A]\n"
     "       kiln bench   MODEL.onnx [options] [--iters N] [--profile]\n"
     "       kiln inspect MODEL.onnx [--arch ARCH]\n"
+    "       kiln compare OP --shape NAME=DIMS... [--ref naive|openblas|FILE.c:FUNC] (kiln compare --help)\n"
     "options:\n"
     "  -o DIR               output folder (compile; check/bench keep their build there)\n"
     "  --target c           code generator (only c today)\n"
@@ -80,6 +82,8 @@ int main(int argc, char **argv)
         printf("kiln 0.1.0\n");
         return 0;
     }
+    if (!strcmp(cmd, "compare"))
+        return cmd_compare(argc - 2, argv + 2);
     int is_compile = !strcmp(cmd, "compile"), is_check = !strcmp(cmd, "check");
     int is_bench = !strcmp(cmd, "bench"), is_inspect = !strcmp(cmd, "inspect");
     if (!is_compile && !is_check && !is_bench && !is_inspect)

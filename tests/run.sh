@@ -10,7 +10,8 @@
 # this script runs them all and ends with the line "N passed, N failed".
 # Suites: C unit tests (tests/unit), golden --dump files (tests/golden),
 # bad-input diagnostics (tests/errors), bundled and PyTorch-exported models
-# (tests/models), graphs of 100,000 nodes compiled in under a minute
+# (tests/models), `kiln compare` against its references (tests/compare),
+# graphs of 100,000 nodes compiled in under a minute
 # (tests/scale), the decoder of models/llm against its hand-written
 # forward pass (tests/llm), the embedded boards under their emulators
 # (tests/boards: kiln check --arch cortex-m4|aarch64-linux|riscv64-linux on
@@ -49,6 +50,7 @@ run_suite unit      sh tests/unit/run.sh build
 run_suite golden    sh tests/golden/run.sh build/kiln
 run_suite errors    sh tests/errors/run.sh build/kiln
 run_suite models    sh tests/models/run.sh build/kiln
+run_suite compare   sh tests/compare/run.sh build/kiln
 run_suite scale     sh tests/scale/run.sh build/kiln
 run_suite llm       sh tests/llm/run.sh build/kiln
 run_suite boards    sh tests/boards/run.sh build/kiln
@@ -75,6 +77,7 @@ if [ $asan -eq 1 ]; then
         run_suite asan-golden  sanitized sh tests/golden/run.sh build-asan/kiln
         run_suite asan-errors  sanitized sh tests/errors/run.sh build-asan/kiln
         run_suite asan-models  sanitized sh tests/models/run.sh build-asan/kiln
+        run_suite asan-compare sanitized sh tests/compare/run.sh build-asan/kiln
         run_suite asan-onnx    sanitized python3 tests/onnx/run_conformance.py --kiln build-asan/kiln --no-doc
     else
         tail -n 20 "$blog" >&2

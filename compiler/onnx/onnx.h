@@ -33,4 +33,21 @@ int onnx_import(Arena *a, const char *path, int lenient, ImportResult *out, Diag
 /* Read a serialized TensorProto (a test's input_0.pb) into `out`. */
 int onnx_read_tensor(Arena *a, const char *path, Tensor *out, Diag *d);
 
+/* --------------------------------------------------------------- write.c */
+/* A model of one operator (kiln compare): node op(inputs...), then each
+ * unary op of post[] applied in turn, its result the graph output "Y".
+ * An input with data is an initializer, one without a graph input. */
+typedef struct OpModel {
+    const char *op;            /* ONNX op_type, default domain */
+    int opset;
+    const Attr *attrs;         /* [nattrs] INT, FLOAT, STRING, INTS, FLOATS */
+    int nattrs;
+    const Tensor *inputs;      /* [ninputs] the node's inputs, in order */
+    int ninputs;
+    const char *const *post;   /* [npost] unary op_types: the fused chain */
+    int npost;
+} OpModel;
+/* Write m as an ONNX model file at path; returns 0 or 1 with a message. */
+int onnx_write_op_model(const OpModel *m, const char *path, Diag *d);
+
 #endif

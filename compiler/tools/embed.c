@@ -7,7 +7,9 @@
  *   -> const EmbeddedFile kiln_embedded[] = {{"NAME", bytes, size}, ..., {0}};
  *
  * --symbol names the array (default kiln_embedded): the boards of
- * targets/boards/ are a second array, kiln_boards.
+ * targets/boards/ are a second array, kiln_boards; the harness of `kiln
+ * compare`, which only that command writes out, a third,
+ * kiln_compare_files.
  */
 #include <stdio.h>
 #include <string.h>
