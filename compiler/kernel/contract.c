@@ -197,10 +197,23 @@ static void choose_tile(Plan *pl, const Machine *m)
         }
 }
 
+/* Is B a weight packed at compile time? Only a weight that every batch
+ * iteration reads alike: one whose index uses a batch loop (a batched
+ * MatMul by a constant [b, K, N]) is read as a runtime B is. */
+static int b_packable(const Program *p, const Plan *pl, const Expr *B)
+{
+    const Buffer *bb = &p->bufs[B->buf];
+    if (bb->kind != BUF_WEIGHT || !bb->data)
+        return 0;
+    for (int i = 0; i < pl->nb; i++)
+        if (uses(B->a, pl->bvars[i]))
+            return 0;
+    return 1;
+}
+
 /* Can B (a load) be the vector operand with N loop variable nvar? */
 static int b_ok(Program *p, Kernel *k, Plan *pl, Expr *B, int *rvars, int nr)
 {
-    const Buffer *bb = &p->bufs[B->buf];
     int vars[2 * MAXL + 1];
     int64_t base, coef[2 * MAXL + 1];
     vars[0] = pl->nvar;
@@ -210,10 +223,7 @@ static int b_ok(Program *p, Kernel *k, Plan *pl, Expr *B, int *rvars, int nr)
         vars[nr + 1 + i] = pl->bvars[i];
     if (!affine(p, k, B->a, vars, nr + 1 + pl->nb, &base, coef))
         return 0;
-    for (int i = 0; i < pl->nb; i++)
-        if (uses(B->a, pl->bvars[i]) && bb->kind == BUF_WEIGHT)
-            return 0; /* a packed weight must not depend on batch */
-    if (bb->kind == BUF_WEIGHT && bb->data)
+    if (b_packable(p, pl, B))
         return 1;
     return coef[0] == 1; /* in place: contiguous along N */
 }
@@ -486,8 +496,7 @@ static double plan_cost(const Program *p, const Plan *pl, const Machine *m)
     double compute = tiles * (double)pl->K * pl->MR * pl->NRv / (m->fma ? 2.0 : 1.0);
     double outs = (double)pl->M * (double)pl->N;
     double epi = pl->contiguous ? outs / pl->lanes * 2 : outs;
-    const Buffer *bb = &p->bufs[pl->B->buf];
-    int packed = bb->kind == BUF_WEIGHT && bb->data;
+    int packed = b_packable(p, pl, pl->B);
     double pack = 0;
     if (!packed && pl->N % NR && pl->M >= 2 * pl->MR)
         pack = (double)pl->K * (double)((pl->N + NR - 1) / NR) * pl->NRv * 2;
@@ -592,7 +601,7 @@ static int contract_nest(Program *p, Kernel *k, Stmt **link, const Machine *m)
         sscanf(getenv("KILN_TILE"), "%dx%d", &pl.MR, &pl.NRv);
     int64_t NR = (int64_t)pl.NRv * pl.lanes, NB = (pl.N + NR - 1) / NR, MB = (pl.M + pl.MR - 1) / pl.MR;
     const Buffer *bb = &p->bufs[pl.B->buf];
-    pl.packed = bb->kind == BUF_WEIGHT && bb->data;
+    pl.packed = b_packable(p, &pl, pl.B);
     if (pl.packed && (pl.bpack = pack_b(p, k, &pl, rvars, rext, n->nr)) < 0)
         return 0;
     pl.b_outer = pl.K * pl.N * 4 > m->l2 / 2;

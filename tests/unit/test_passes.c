@@ -64,6 +64,38 @@ static Program *build_matmul(Arena *a)
     return p;
 }
 
+/* y[b, m, n] = sum_k x[b, m, k] * w[b, k, n], w a weight of its own per
+ * batch (a batched MatMul by a constant): w cannot be one packed panel,
+ * so it is read in place like a runtime operand, and still blocked. */
+static Program *build_bmm_weight(Arena *a)
+{
+    enum { BB = 3, BM = 9, BK = 21, BN = 40 };
+    Program *p = prog_new(a, "t");
+    Shape sx = {3, {BB, BM, BK}}, sw = {3, {BB, BK, BN}}, sy = {3, {BB, BM, BN}};
+    int bx = prog_add_buf(p, "x", BUF_INPUT, DT_F32, &sx);
+    int by = prog_add_buf(p, "y", BUF_OUTPUT, DT_F32, &sy);
+    int bw = prog_add_buf(p, "w", BUF_WEIGHT, DT_F32, &sw);
+    p->bufs[bw].data = weights(a, BB * BK * BN, 3);
+    p->bufs[by].index = 0;
+    Kernel *k = prog_add_kernel(p, "k0_bmm");
+    KB b;
+    kb_init(&b, p, k);
+    Expr *bt = kb_v(&b, kb_for_k(&b, "b", BB, IT_DATA));
+    Expr *m = kb_v(&b, kb_for_k(&b, "m", BM, IT_DATA));
+    Expr *n = kb_v(&b, kb_for_k(&b, "n", BN, IT_DATA));
+    int acc = kb_let(&b, "acc", ke_float(a, DT_F32, 0));
+    Expr *kk = kb_v(&b, kb_for_k(&b, "k", BK, IT_REDUCE));
+    Expr *xc[3] = {bt, m, kk}, *wc[3] = {bt, kk, n}, *yc[3] = {bt, m, n};
+    kb_assign(&b, acc, ke_bin(a, B_ADD, kb_v(&b, acc), ke_bin(a, B_MUL, ke_load(a, p, bx, kb_flat(&b, &sx, xc)),
+                                                                 ke_load(a, p, bw, kb_flat(&b, &sw, wc)))));
+    kb_end(&b);
+    kb_store(&b, by, kb_flat(&b, &sy, yc), kb_v(&b, acc));
+    kb_end(&b);
+    kb_end(&b);
+    kb_end(&b);
+    return p;
+}
+
 /* y[m, n] = sum_k x[m, k] * z[k, n] with both operands inputs: the vector
  * operand is read in place. */
 static Program *build_matmul_rt(Arena *a)
@@ -395,6 +427,16 @@ static void test_passes_keep_results(void)
         check_case("matmul", build_matmul, m, 1);
         check_case("matmul_rt", build_matmul_rt, m, 1);
         check_case("matmul_rt_big", build_matmul_rt_big, m, 1);
+        check_case("bmm_weight", build_bmm_weight, m, 1);
+        if (m->vec_bytes >= 32) {
+            /* and it is register blocked */
+            Arena *a = arena_new();
+            Diag d = {.file = "bmm_weight"};
+            Program *p = build_bmm_weight(a);
+            CHECK_MSG(contract_kernel(p, &p->kernels[0], m, &d) == 1, "bmm_weight on %s: not register blocked",
+                      m->name);
+            arena_free(a);
+        }
         check_case("conv", build_conv, m, 1);
         check_case("rows", build_rows, m, 1);
         check_case("pool", build_pool, m, 1);
