@@ -27,12 +27,15 @@
  *   float -> f4e2m1   the same rounding, always saturating (no inf, no
  *                     NaN); NaN becomes the zero of the other sign, as
  *                     ml_dtypes does.
- *   float -> f8e8m0   the exponent of the f32 value (f64 rounds to f32
- *                     first, as the reference does), rounded up when any
- *                     mantissa bit is set (round_mode "up"), by guard,
- *                     round and sticky bits ("nearest"), or not ("down");
- *                     saturate keeps 2^127 from rounding into NaN; NaN and
- *                     inf become NaN (0xff). The sign is ignored.
+ *   float -> f8e8m0   the exponent field of the f32 value (f64 rounds to
+ *                     f32 first), rounded up when any mantissa bit is set
+ *                     (round_mode "up"), by guard, round and sticky bits
+ *                     ("nearest"), or not ("down"), as the reference
+ *                     does; saturate keeps 2^127 from rounding into NaN
+ *                     and makes inf 2^127 (the spec's table; the
+ *                     reference makes it NaN), else inf is NaN (0xff), as
+ *                     NaN always is. The sign is ignored (negative values
+ *                     are undefined).
  *   x -> 4/2-bit int  the integer (floats truncate, as Cast does for fixed
  *                     point) wrapped to the width.
  *
@@ -124,7 +127,7 @@ Expr *pk_decode(KB *b, DType t, Expr *code)
     case DT_F8E8M0: {
         /* 2^(c - 127): the f32 exponent field, except 2^-127 (a subnormal) and NaN */
         Expr *cu = ke_cast(a, DT_U32, c);
-        Expr *bits = SEL(BIN(B_EQ, c, i32(a, 0)), ke_int(a, DT_U32, 0x00200000),
+        Expr *bits = SEL(BIN(B_EQ, c, i32(a, 0)), ke_int(a, DT_U32, 0x00400000),
                          SEL(BIN(B_EQ, c, i32(a, 255)), ke_int(a, DT_U32, 0x7fc00000),
                              BIN(B_SHL, cu, ke_int(a, DT_U32, 23))));
         return ke_bitcast(a, DT_F32, bits);
@@ -211,7 +214,11 @@ static Expr *e8m0_code(KB *b, Expr *x, PkMode m)
             nz = BIN(B_AND, nz, BIN(B_NE, e, i32(a, 0xfe)));
         up = SEL(nz, i32(a, 1), i32(a, 0));
     }
-    return SEL(BIN(B_EQ, e, i32(a, 0xff)), i32(a, 0xff), BIN(B_ADD, e, up));
+    /* NaN stays NaN; inf is NaN too, or 2^127 when saturating (the spec's table) */
+    Expr *special = i32(a, 0xff);
+    if (m.saturate)
+        special = SEL(BIN(B_EQ, BIN(B_BAND, u, ke_int(a, DT_U32, 0x7fffff)), ke_int(a, DT_U32, 0)), i32(a, 0xfe), special);
+    return SEL(BIN(B_EQ, e, i32(a, 0xff)), special, BIN(B_ADD, e, up));
 }
 
 Expr *pk_encode(KB *b, DType t, Expr *x, PkMode m)
