@@ -103,7 +103,7 @@ static Expr *float_bits(KB *b, const FloatFormat *f, Expr *c)
         bits = SEL(BIN(B_EQ, mag, ke_int(a, DT_U32, (1 << (E + M)) - 1)), qnan, bits);
         break;
     case FF_FNUZ: /* 0x80 (a "negative zero"): NaN, the sign cleared below */
-        bits = SEL(BIN(B_EQ, cu, ke_int(a, DT_U32, 1 << (E + M))), BIN(B_BOR, qnan, BIN(B_SHL, ke_int(a, DT_U32, 1), ke_int(a, DT_U32, 31))), bits);
+        bits = SEL(BIN(B_EQ, cu, ke_int(a, DT_U32, 1 << (E + M))), ke_int(a, DT_U32, 0xffc00000), bits);
         break;
     case FF_IEEE: /* top exponent: inf, or NaN */
         bits = SEL(BIN(B_EQ, ex, ke_int(a, DT_U32, (1 << E) - 1)),
@@ -165,10 +165,15 @@ static Expr *float_code(KB *b, const FloatFormat *f, Expr *x, int saturate)
     Expr *te = named(b, "te", BIN(B_ADD, BIN(B_MAX, e, i32(a, 1)), i32(a, f->bias - SB)));
     Expr *sh = BIN(B_ADD, i32(a, MS - M), BIN(B_MAX, i32(a, 0), BIN(B_SUB, i32(a, 1), te)));
     sh = named(b, "sh", ke_cast(a, ut, BIN(B_MIN, sh, i32(a, W - 1))));
-    /* round to nearest even: add half less one, plus the bit that stays */
-    Expr *half = BIN(B_SUB, BIN(B_SHL, UK(1), BIN(B_SUB, sh, UK(1))), UK(1));
-    Expr *keep = BIN(B_BAND, BIN(B_SHR, sig, sh), UK(1));
-    Expr *rounded = BIN(B_SHR, BIN(B_ADD, BIN(B_ADD, sig, half), keep), sh);
+    /* round to nearest even: g keeps one bit more than the result (the
+     * guard); up when it is set and anything under it is (sticky), or the
+     * result is odd. (Only variables shift left: a constant 1 << sh could
+     * print as a C int.) */
+    Expr *g = named(b, "g", BIN(B_SHR, sig, BIN(B_SUB, sh, UK(1))));
+    Expr *sticky = BIN(B_NE, BIN(B_SHL, g, BIN(B_SUB, sh, UK(1))), sig);
+    Expr *guard = BIN(B_NE, BIN(B_BAND, g, UK(1)), UK(0));
+    Expr *odd = BIN(B_NE, BIN(B_BAND, g, UK(2)), UK(0));
+    Expr *rounded = BIN(B_ADD, BIN(B_SHR, g, UK(1)), SEL(BIN(B_AND, guard, BIN(B_OR, sticky, odd)), UK(1), UK(0)));
     Expr *base = BIN(B_SHL, BIN(B_MAX, i32(a, 0), BIN(B_SUB, te, i32(a, 1))), i32(a, M));
     Expr *code = named(b, "q", BIN(B_ADD, ke_cast(a, DT_I32, rounded), base));
     Expr *sbit = BIN(B_SHL, s, i32(a, top));

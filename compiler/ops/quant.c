@@ -135,16 +135,11 @@ static int need_scalar(Graph *g, Node *n, int i, Diag *d)
     return 0;
 }
 
-/* "f32" for a type kiln knows, else ONNX's name of the type (the float8,
- * 4-bit and 2-bit types kiln cannot compute yet), else its code. */
+/* "f32" for a type kiln knows, else its code. */
 static const char *type_text(char *buf, size_t size, int64_t code)
 {
-    static const char *onnx_names[] = {"float8e4m3fn", "float8e4m3fnuz", "float8e5m2", "float8e5m2fnuz", "uint4",
-                                       "int4", "float4e2m1", "float8e8m0", "uint2", "int2"}; /* codes 17.. */
     if (code > 0 && code < 64 && dtype_known((int)code))
         snprintf(buf, size, "%s", dtype_name((DType)code));
-    else if (code >= 17 && code < 17 + (int64_t)(sizeof onnx_names / sizeof *onnx_names))
-        snprintf(buf, size, "%s", onnx_names[code - 17]);
     else
         snprintf(buf, size, "element type %lld", (long long)code);
     return buf;

@@ -54,6 +54,28 @@ def floats(name, arr):
     return t
 
 
+def f8_values(E, M, bias, max_code):
+    """The magnitudes of a float8 format's codes 0..max_code, from its definition."""
+    out = []
+    for c in range(max_code + 1):
+        e, m = c >> M, c & ((1 << M) - 1)
+        out.append((1 + m / 2**M) * 2.0**(e - bias) if e else m / 2**M * 2.0**(1 - bias))
+    return out
+
+
+def f8_encode(x, E, M, bias, max_code, saturate, ieee):
+    """Cast's code of x (finite, not NaN): the nearest value, ties to the even
+    code; past the largest (rounded with an unbounded exponent) +-max when
+    saturating, else +-inf (ieee: e5m2) or NaN with the sign (e4m3fn)."""
+    vals = f8_values(E, M, bias, max_code)
+    s = 0x80 if np.signbit(x) else 0
+    ax, top, ulp = abs(float(x)), vals[-1], vals[-1] - vals[-2]
+    if ax > top + ulp / 2 or (ax == top + ulp / 2 and max_code & 1):
+        return (max_code if saturate else max_code + 1 if ieee else 0x7f) | s
+    best = min(range(max_code + 1), key=lambda c: (abs(ax - vals[c]), c & 1))
+    return best | s
+
+
 def main(out_dir):
     def write(name, data):
         p = os.path.join(out_dir, name)
@@ -97,6 +119,30 @@ def main(out_dir):
         [floats("s", scale), packed("z", U2, [3], zp, 2)]))
     write("quantize_uint2/input_0.pb", floats("x", x).SerializeToString())
     write("quantize_uint2/output_0.pb", packed("y", U2, [3, 3], q.ravel(), 2).SerializeToString())
+
+    # Cast to float8 in the generated C, from f64 (through u64 bits) and from
+    # f32 (u32): values on, halfway between and near each representable one,
+    # and past the largest
+    rng = np.random.RandomState(17)
+    for name, src, np_src, to, (E, M, bias, mx), sat, ieee in [
+            ("cast_f64_e4m3fn", TensorProto.DOUBLE, np.float64, F8, (4, 3, 7, 0x7e), 1, 0),
+            ("cast_f32_e5m2", F, np.float32, 19, (5, 2, 15, 0x7b), 0, 1)]:
+        vals = f8_values(E, M, bias, mx)
+        mids = [(a + b) / 2 for a, b in zip(vals, vals[1:])]
+        x = np.array(vals + mids + [v * 1.0001 for v in mids] + [v * 0.9999 for v in mids]
+                     + list(rng.standard_normal(200) * 2.0**rng.randint(-12, 12, 200))
+                     + [vals[-1] * 1.2, vals[-1] * 4], np_src)
+        x = np.concatenate([x, -x])
+        codes = [f8_encode(v, E, M, bias, mx, sat, ieee) for v in x]
+        write(name + ".onnx", model(
+            [helper.make_node("Cast", ["x"], ["y"], name="cast_1", to=to, saturate=sat)],
+            [("x", src, [len(x)])], [("y", to, [len(x)])]))
+        t = TensorProto()
+        t.name, t.data_type = "x", src
+        t.dims.append(len(x))
+        t.raw_data = x.astype(np.dtype(np_src).newbyteorder("<")).tobytes()
+        write(name + "/input_0.pb", t.SerializeToString())
+        write(name + "/output_0.pb", packed("y", to, [len(x)], codes, 8).SerializeToString())
 
 
 if __name__ == "__main__":
