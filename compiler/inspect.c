@@ -103,7 +103,7 @@ int cmd_inspect(const Options *o)
     int64_t pbytes = 0, nconst = 0;
     for (int i = 0; i < g->nvalues; i++)
         if (g->values[i].kind == VAL_CONST) {
-            add_bytes(&pbytes, shape_numel(&g->values[i].shape), dtype_size(g->values[i].dtype));
+            add_bytes(&pbytes, dtype_bytes(g->values[i].dtype, shape_numel(&g->values[i].shape)), 1);
             nconst++;
         }
     printf("params   %lld bytes in %lld initializers\n", (long long)pbytes, (long long)nconst);

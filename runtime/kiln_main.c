@@ -62,7 +62,7 @@ static void fill(void *data, int dtype, size_t numel)
         case 9: ((uint8_t *)data)[i] = v > 0; break;
         case 10: ((uint16_t *)data)[i] = kiln_f32_to_f16((float)v); break;
         case 16: ((uint16_t *)data)[i] = kiln_f32_to_bf16((float)v); break;
-        default: memset((char *)data + i * (size_t)kiln_dtype_size(dtype), 0, (size_t)kiln_dtype_size(dtype));
+        default: break; /* zeros (calloc): integers, and the packed types */
         }
     }
 }
@@ -94,7 +94,7 @@ static void summarize(const model_tensor *t, const void *data, int index)
         case 2: case 9: v = ((const uint8_t *)data)[i]; break;
         case 10: v = kiln_f16_to_f32(((const uint16_t *)data)[i]); break;
         case 16: v = kiln_bf16_to_f32(((const uint16_t *)data)[i]); break;
-        default: v = 0;
+        default: v = t->dtype >= 17 && t->dtype <= 26 ? kiln_packed_value(t->dtype, data, i) : 0;
         }
         if (i < 8)
             printf(" %.6g", v);
@@ -189,7 +189,7 @@ int main(int argc, char **argv)
         const model_tensor *mt = &model_inputs[i];
         char err[512], a[256], b[256], name[256];
         if (!nin) {
-            size_t bytes = numel_of(mt) * (size_t)kiln_dtype_size(mt->dtype);
+            size_t bytes = kiln_dtype_bytes(mt->dtype, numel_of(mt));
             inputs[i] = calloc(1, bytes ? bytes : 1);
             if (!inputs[i])
                 return fprintf(stderr, "model: out of memory\n"), 1;
@@ -213,7 +213,7 @@ int main(int argc, char **argv)
         inputs[i] = tin[i].data;
     }
     for (int i = 0; i < MODEL_NUM_OUTPUTS; i++) {
-        size_t bytes = numel_of(&model_outputs[i]) * (size_t)kiln_dtype_size(model_outputs[i].dtype);
+        size_t bytes = kiln_dtype_bytes(model_outputs[i].dtype, numel_of(&model_outputs[i]));
         outputs[i] = calloc(1, bytes ? bytes : 1);
         if (!outputs[i])
             return fprintf(stderr, "model: out of memory\n"), 1;
@@ -247,7 +247,7 @@ int main(int argc, char **argv)
             t.rank = model_outputs[i].rank;
             memcpy(t.dims, model_outputs[i].dims, sizeof t.dims);
             t.data = outputs[i];
-            t.bytes = numel_of(&model_outputs[i]) * (size_t)kiln_dtype_size(t.dtype);
+            t.bytes = kiln_dtype_bytes(t.dtype, numel_of(&model_outputs[i]));
             char path[4096];
             int len = snprintf(path, sizeof path, "%s/output_%d.pb", outdir, i);
             if (len < 0 || (size_t)len >= sizeof path) {

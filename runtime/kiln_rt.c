@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,22 +26,69 @@
 #include <time.h>
 #include <unistd.h>
 
-int kiln_dtype_size(int t)
+int kiln_dtype_bits(int t)
 {
     switch (t) {
-    case 1: case 6: case 12: return 4;        /* f32 i32 u32 */
-    case 2: case 3: case 9: return 1;         /* u8 i8 bool */
-    case 4: case 5: case 10: case 16: return 2; /* u16 i16 f16 bf16 */
-    case 7: case 11: case 13: return 8;       /* i64 f64 u64 */
+    case 1: case 6: case 12: return 32;       /* f32 i32 u32 */
+    case 2: case 3: case 9: return 8;         /* u8 i8 bool */
+    case 4: case 5: case 10: case 16: return 16; /* u16 i16 f16 bf16 */
+    case 7: case 11: case 13: return 64;      /* i64 f64 u64 */
+    case 17: case 18: case 19: case 20: case 24: return 8; /* the float8 family, f8e8m0 */
+    case 21: case 22: case 23: return 4;      /* u4 i4 f4e2m1 */
+    case 25: case 26: return 2;               /* u2 i2 */
     default: return 0;
     }
+}
+
+int kiln_dtype_size(int t) { return kiln_dtype_bits(t) % 8 ? 0 : kiln_dtype_bits(t) / 8; }
+
+size_t kiln_dtype_bytes(int t, size_t numel)
+{
+    int bits = kiln_dtype_bits(t);
+    return bits % 8 == 0 ? numel * (size_t)(bits / 8) : (numel / (size_t)(8 / bits)) + (numel % (size_t)(8 / bits) != 0);
 }
 
 const char *kiln_dtype_name(int t)
 {
     static const char *names[] = {"undefined", "f32", "u8", "i8", "u16", "i16", "i32", "i64", "string",
-                                  "bool", "f16", "f64", "u32", "u64", "c64", "c128", "bf16"};
-    return t >= 0 && t <= 16 ? names[t] : "dt?";
+                                  "bool", "f16", "f64", "u32", "u64", "c64", "c128", "bf16", "f8e4m3fn",
+                                  "f8e4m3fnuz", "f8e5m2", "f8e5m2fnuz", "u4", "i4", "f4e2m1", "f8e8m0", "u2", "i2"};
+    return t >= 0 && t <= 26 ? names[t] : "dt?";
+}
+
+/* The value of a code of a packed float format: 1 sign bit, e exponent
+ * bits (bias b), m mantissa bits; nan/inf say which codes are special. */
+static double small_float(unsigned c, int e, int m, int b, int nan, int inf)
+{
+    int sign = (c >> (e + m)) & 1;
+    unsigned mag = c & ((1u << (e + m)) - 1), ex = mag >> m, mt = mag & ((1u << m) - 1);
+    double v;
+    if (nan)
+        return 0.0 / 0.0;
+    if (inf)
+        v = 1.0 / 0.0;
+    else if (ex)
+        v = ldexp(1.0 + ldexp((double)mt, -m), (int)ex - b);
+    else
+        v = ldexp((double)mt, 1 - b - m);
+    return sign ? -v : v;
+}
+
+double kiln_packed_value(int t, const void *data, size_t i)
+{
+    int bits = kiln_dtype_bits(t), per = 8 / bits;
+    unsigned c = (((const uint8_t *)data)[i / (size_t)per] >> (i % (size_t)per * (size_t)bits)) & ((1u << bits) - 1);
+    switch (t) {
+    case 17: return small_float(c, 4, 3, 7, (c & 0x7f) == 0x7f, 0);
+    case 18: return small_float(c, 4, 3, 8, c == 0x80, 0);
+    case 19: return small_float(c, 5, 2, 15, (c & 0x7f) > 0x7c, (c & 0x7f) == 0x7c);
+    case 20: return small_float(c, 5, 2, 16, c == 0x80, 0);
+    case 23: return small_float(c, 2, 1, 1, 0, 0);
+    case 24: return c == 0xff ? 0.0 / 0.0 : ldexp(1.0, (int)c - 127);
+    case 22: return (double)((int)(c ^ 8) - 8);
+    case 26: return (double)((int)(c ^ 2) - 2);
+    default: return c; /* u4 u2 */
+    }
 }
 
 const char *kiln_shape_str(int rank, const int64_t *dims, char *buf, size_t size)
@@ -192,7 +240,7 @@ static int field_for_dtype(int t)
     case 7: return 7;                                                      /* i64 */
     case 12: case 13: return 11;                                           /* u32 u64 */
     case 2: case 3: case 4: case 5: case 6: case 9: case 10: case 16: return 5; /* narrow */
-    default: return 0;
+    default: return t >= 17 && t <= 26 ? 5 : 0; /* packed: a byte per entry */
     }
 }
 
@@ -206,7 +254,7 @@ static const char *field_name(int field)
  * fields carry IEEE bits, int32_data carries every narrow type. */
 static void store_elem(int dtype, void *data, size_t i, uint64_t bits)
 {
-    switch (kiln_dtype_size(dtype)) {
+    switch (kiln_dtype_bits(dtype) < 8 ? 1 : kiln_dtype_size(dtype)) { /* packed: entry i is byte i */
     case 1: ((uint8_t *)data)[i] = (uint8_t)bits; break;
     case 2: ((uint16_t *)data)[i] = (uint16_t)bits; break;
     case 4: ((uint32_t *)data)[i] = (uint32_t)bits; break;
@@ -333,10 +381,11 @@ static int parse(const unsigned char *buf, size_t size, Parsed *pt, kiln_tensor 
 
 /* t's rank and dims from the parsed dims, and its element count and byte
  * size, checked: returns 1 when a dim is negative, 2 when the count or the
- * size overflows. */
+ * size overflows. *numel is the number of typed-field entries the values
+ * take: elements, or bytes of a packed type. */
 static int shape_of(const List *dims, kiln_tensor *t, size_t *numel)
 {
-    size_t n = 1, elem = (size_t)kiln_dtype_size(t->dtype);
+    size_t n = 1, elem = kiln_dtype_size(t->dtype) ? (size_t)kiln_dtype_size(t->dtype) : 1;
     t->rank = (int)dims->n;
     for (size_t i = 0; i < dims->n; i++) {
         uint64_t dm = dims->v[i];
@@ -349,8 +398,8 @@ static int shape_of(const List *dims, kiln_tensor *t, size_t *numel)
     }
     if (n > SIZE_MAX / elem)
         return 2;
-    *numel = n;
-    t->bytes = n * elem;
+    t->bytes = kiln_dtype_bytes(t->dtype, n);
+    *numel = kiln_dtype_size(t->dtype) ? n : t->bytes;
     return 0;
 }
 
@@ -368,7 +417,7 @@ int kiln_read_tensor(const char *path, kiln_tensor *t, char *err, size_t errlen)
     char sh[256];
     if (parse(buf, size, &pt, t))
         snprintf(err, errlen, "%s: not a valid TensorProto file", path);
-    else if (!pt.has_type || !kiln_dtype_size(t->dtype))
+    else if (!pt.has_type || !kiln_dtype_bits(t->dtype))
         snprintf(err, errlen, "%s: unsupported or missing element type %d", path, t->dtype);
     else if (pt.external)
         snprintf(err, errlen, "%s: external data is not supported in tensor files", path);

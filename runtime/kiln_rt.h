@@ -23,8 +23,15 @@ typedef struct kiln_tensor {
     size_t bytes;
 } kiln_tensor;
 
-/* Bytes per element of ONNX dtype code; 0 if unsupported. */
+/* Bytes per element of ONNX dtype code; 0 if unsupported or under a byte. */
 int kiln_dtype_size(int dtype);
+/* Bits per element (4 for int4); 0 if unsupported. */
+int kiln_dtype_bits(int dtype);
+/* Bytes that numel elements take, packed as ONNX packs the float8, 4-bit
+ * and 2-bit types (one, two or four to a byte, the first in the low bits). */
+size_t kiln_dtype_bytes(int dtype, size_t numel);
+/* Element i of data of a packed type (ONNX codes 17 to 26) as a double. */
+double kiln_packed_value(int dtype, const void *data, size_t i);
 const char *kiln_dtype_name(int dtype);
 /* "1x3x224x224" into buf. */
 const char *kiln_shape_str(int rank, const int64_t *dims, char *buf, size_t size);
@@ -32,7 +39,8 @@ const char *kiln_shape_str(int rank, const int64_t *dims, char *buf, size_t size
 /* Read a TensorProto file (a regular file; a FIFO or device is refused).
  * Values must sit where ONNX puts them for the data_type (raw_data, or
  * float_data for f32, double_data for f64, int64_data for i64, uint64_data
- * for u32/u64, int32_data for the narrower types), packed or not; anything
+ * for u32/u64, int32_data for the narrower types, one byte of a packed
+ * type per entry), packed or not; anything
  * else, a count or size that overflows, or a field running past the end is
  * an error. Returns 0, or non-zero with a one-line message in err. */
 int kiln_read_tensor(const char *path, kiln_tensor *t, char *err, size_t errlen);

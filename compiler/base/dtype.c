@@ -8,19 +8,21 @@
 #include "kiln.h"
 #include "../../runtime/kiln_f16.h"
 
+#include <assert.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 typedef struct DTypeInfo {
     int id;            /* ONNX code */
     const char *name;  /* short name used in dumps: "f32" */
-    int size;          /* bytes */
+    int bits;          /* bits per element */
     const char *ctype; /* C type of one element */
     char cls;          /* F float, S signed, U unsigned, B bool, X unsupported */
 } DTypeInfo;
 
 static const DTypeInfo dtinfo[] = {
-#define DT(e, id, name, size, ctype, cls) {id, name, size, ctype, cls},
+#define DT(e, id, name, bits, ctype, cls) {id, name, bits, ctype, cls},
     KILN_DTYPES(DT)
 #undef DT
 };
@@ -52,7 +54,19 @@ int dtype_is_half(DType t) { return t == DT_F16 || t == DT_BF16; }
 int dtype_size(DType t)
 {
     const DTypeInfo *d = info(t);
-    return d ? d->size : 0;
+    return d && d->bits % 8 == 0 ? d->bits / 8 : 0;
+}
+
+int dtype_bits(DType t)
+{
+    const DTypeInfo *d = info(t);
+    return d ? d->bits : 0;
+}
+
+int64_t dtype_bytes(DType t, int64_t numel)
+{
+    int bits = dtype_bits(t);
+    return bits % 8 == 0 ? numel * (bits / 8) : (numel * bits + 7) / 8;
 }
 
 int dtype_known(int code) { return info((DType)code) != NULL; }
@@ -66,7 +80,73 @@ static char cls(DType t)
 int dtype_is_float(DType t) { return cls(t) == 'F'; }
 int dtype_is_int(DType t) { return cls(t) == 'S' || cls(t) == 'U'; }
 int dtype_is_signed(DType t) { return cls(t) == 'S' || cls(t) == 'F'; }
-int dtype_is_computable(DType t) { return cls(t) != 'X'; }
+int dtype_is_computable(DType t) { return cls(t) != 'X' && cls(t) != 'P'; }
+int dtype_is_packed(DType t) { return cls(t) == 'P'; }
+int dtype_packed_float(DType t)
+{
+    return t == DT_F8E4M3FN || t == DT_F8E4M3FNUZ || t == DT_F8E5M2 || t == DT_F8E5M2FNUZ || t == DT_F4E2M1 ||
+           t == DT_F8E8M0;
+}
+
+/* ---------------------------------------------------------- packed types */
+
+int dtype_float_format(DType t, FloatFormat *out)
+{
+    switch (t) {
+    case DT_F8E4M3FN: *out = (FloatFormat){4, 3, 7, FF_FN, 0x7e}; return 0;
+    case DT_F8E4M3FNUZ: *out = (FloatFormat){4, 3, 8, FF_FNUZ, 0x7f}; return 0;
+    case DT_F8E5M2: *out = (FloatFormat){5, 2, 15, FF_IEEE, 0x7b}; return 0;
+    case DT_F8E5M2FNUZ: *out = (FloatFormat){5, 2, 16, FF_FNUZ, 0x7f}; return 0;
+    case DT_F4E2M1: *out = (FloatFormat){2, 1, 1, FF_NONE, 0x7}; return 0;
+    default: return 1;
+    }
+}
+
+unsigned dtype_packed_code(DType t, const void *data, int64_t i)
+{
+    int bits = dtype_bits(t), per = 8 / bits;
+    unsigned byte = ((const uint8_t *)data)[i / per];
+    return (byte >> (i % per * bits)) & ((1u << bits) - 1);
+}
+
+int dtype_packed_isnan(DType t, unsigned c)
+{
+    FloatFormat f;
+    if (t == DT_F8E8M0)
+        return c == 0xff;
+    if (dtype_float_format(t, &f))
+        return 0;
+    unsigned mag = c & ((1u << (f.ebits + f.mbits)) - 1);
+    switch (f.kind) {
+    case FF_FN: return mag == (1u << (f.ebits + f.mbits)) - 1;
+    case FF_FNUZ: return c == 1u << (f.ebits + f.mbits);
+    case FF_IEEE: return mag > f.max + 1;
+    default: return 0;
+    }
+}
+
+double dtype_packed_value(DType t, unsigned c)
+{
+    FloatFormat f;
+    switch (t) {
+    case DT_U4: case DT_U2: return c;
+    case DT_I4: return (double)((int)(c ^ 8) - 8);
+    case DT_I2: return (double)((int)(c ^ 2) - 2);
+    case DT_F8E8M0: return c == 0xff ? NAN : ldexp(1, (int)c - 127);
+    default: break;
+    }
+    if (dtype_float_format(t, &f))
+        return 0;
+    int sign = (c >> (f.ebits + f.mbits)) & 1;
+    unsigned mag = c & ((1u << (f.ebits + f.mbits)) - 1);
+    if (dtype_packed_isnan(t, c))
+        return sign ? -NAN : NAN;
+    if (f.kind == FF_IEEE && mag == f.max + 1)
+        return sign ? -INFINITY : INFINITY;
+    int ex = (int)(mag >> f.mbits), mt = (int)(mag & ((1u << f.mbits) - 1));
+    double v = ex ? ldexp(1 + ldexp(mt, -f.mbits), ex - f.bias) : ldexp(mt, 1 - f.bias - f.mbits);
+    return sign ? -v : v;
+}
 
 DType dtype_parse(const char *name)
 {
@@ -98,7 +178,10 @@ double dtype_get_f(DType t, const void *p, int64_t i)
     case DT_U64: return (double)((const uint64_t *)p)[i];
     case DT_F16: return kiln_f16_to_f32(((const uint16_t *)p)[i]);
     case DT_BF16: return kiln_bf16_to_f32(((const uint16_t *)p)[i]);
-    default: return (double)dtype_get_i(t, p, i);
+    default:
+        if (dtype_is_packed(t))
+            return dtype_packed_value(t, dtype_packed_code(t, p, i));
+        return (double)dtype_get_i(t, p, i);
     }
 }
 
@@ -116,7 +199,11 @@ int64_t dtype_get_i(DType t, const void *p, int64_t i)
     case DT_U64: return (int64_t)((const uint64_t *)p)[i];
     case DT_I64: case DT_INDEX: return ((const int64_t *)p)[i];
     case DT_F16: case DT_BF16: return (int64_t)dtype_get_f(t, p, i);
-    default: return 0;
+    default: {
+        double v = dtype_is_packed(t) ? dtype_get_f(t, p, i) : 0;
+        /* a float8 NaN reads as 0, f8e8m0's 2^127 as INT64_MAX */
+        return v != v ? 0 : v >= 0x1p63 ? INT64_MAX : v <= -0x1p63 ? INT64_MIN : (int64_t)v;
+    }
     }
 }
 
@@ -148,7 +235,7 @@ void dtype_set_i(DType t, void *p, int64_t i, int64_t v)
     case DT_U64: ((uint64_t *)p)[i] = (uint64_t)v; break;
     case DT_I64: case DT_INDEX: ((int64_t *)p)[i] = v; break;
     case DT_F16: case DT_BF16: dtype_set_f(t, p, i, (double)v); break;
-    default: break;
+    default: assert(!dtype_is_packed(t)); break; /* packed values are written by lowered kernels only */
     }
 }
 

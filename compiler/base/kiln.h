@@ -82,30 +82,48 @@ int diag_take(Diag *d, const Diag *src);
  * C type below) and computed in float: values round to them when stored or
  * cast (runtime/kiln_f16.h).
  *
- *  DT(enum, onnx id, name, bytes, C type, class) -- class: F float, S signed
- *  integer, U unsigned integer, B bool, X not computable yet */
+ * The packed types (class P: the float8 family, float8e8m0, float4e2m1 and
+ * the 4- and 2-bit integers) are storage only, as ONNX stores them in a
+ * TensorProto's raw_data: one byte per 8-bit element, two 4-bit elements per
+ * byte and four 2-bit elements per byte, the first in the low bits. Graph
+ * values and tensors have these types; Kernel IR never does: their buffers
+ * are u8 and lowering converts elements with integer arithmetic
+ * (kernel/packed.c), so no printer knows them.
+ *
+ *  DT(enum, onnx id, name, bits, C type, class) -- class: F float, S signed
+ *  integer, U unsigned integer, B bool, P packed (above), X not computable */
 #define KILN_DTYPES(DT)                                   \
     DT(DT_UNDEF, 0, "undefined", 0, "void", 'X')          \
-    DT(DT_F32, 1, "f32", 4, "float", 'F')                 \
-    DT(DT_U8, 2, "u8", 1, "uint8_t", 'U')                 \
-    DT(DT_I8, 3, "i8", 1, "int8_t", 'S')                  \
-    DT(DT_U16, 4, "u16", 2, "uint16_t", 'U')              \
-    DT(DT_I16, 5, "i16", 2, "int16_t", 'S')               \
-    DT(DT_I32, 6, "i32", 4, "int32_t", 'S')               \
-    DT(DT_I64, 7, "i64", 8, "int64_t", 'S')               \
+    DT(DT_F32, 1, "f32", 32, "float", 'F')                \
+    DT(DT_U8, 2, "u8", 8, "uint8_t", 'U')                 \
+    DT(DT_I8, 3, "i8", 8, "int8_t", 'S')                  \
+    DT(DT_U16, 4, "u16", 16, "uint16_t", 'U')             \
+    DT(DT_I16, 5, "i16", 16, "int16_t", 'S')              \
+    DT(DT_I32, 6, "i32", 32, "int32_t", 'S')              \
+    DT(DT_I64, 7, "i64", 64, "int64_t", 'S')              \
     DT(DT_STRING, 8, "string", 0, "void", 'X')            \
-    DT(DT_BOOL, 9, "bool", 1, "uint8_t", 'B')             \
-    DT(DT_F16, 10, "f16", 2, "uint16_t", 'F')             \
-    DT(DT_F64, 11, "f64", 8, "double", 'F')               \
-    DT(DT_U32, 12, "u32", 4, "uint32_t", 'U')             \
-    DT(DT_U64, 13, "u64", 8, "uint64_t", 'U')             \
-    DT(DT_C64, 14, "c64", 8, "void", 'X')                 \
-    DT(DT_C128, 15, "c128", 16, "void", 'X')              \
-    DT(DT_BF16, 16, "bf16", 2, "uint16_t", 'F')           \
-    DT(DT_INDEX, 64, "index", 8, "ptrdiff_t", 'S')
+    DT(DT_BOOL, 9, "bool", 8, "uint8_t", 'B')             \
+    DT(DT_F16, 10, "f16", 16, "uint16_t", 'F')            \
+    DT(DT_F64, 11, "f64", 64, "double", 'F')              \
+    DT(DT_U32, 12, "u32", 32, "uint32_t", 'U')            \
+    DT(DT_U64, 13, "u64", 64, "uint64_t", 'U')            \
+    DT(DT_C64, 14, "c64", 64, "void", 'X')                \
+    DT(DT_C128, 15, "c128", 128, "void", 'X')             \
+    DT(DT_BF16, 16, "bf16", 16, "uint16_t", 'F')          \
+    DT(DT_F8E4M3FN, 17, "f8e4m3fn", 8, "uint8_t", 'P')    \
+    DT(DT_F8E4M3FNUZ, 18, "f8e4m3fnuz", 8, "uint8_t", 'P')\
+    DT(DT_F8E5M2, 19, "f8e5m2", 8, "uint8_t", 'P')        \
+    DT(DT_F8E5M2FNUZ, 20, "f8e5m2fnuz", 8, "uint8_t", 'P')\
+    DT(DT_U4, 21, "u4", 4, "uint8_t", 'P')                \
+    DT(DT_I4, 22, "i4", 4, "uint8_t", 'P')                \
+    DT(DT_F4E2M1, 23, "f4e2m1", 4, "uint8_t", 'P')        \
+    DT(DT_F8E8M0, 24, "f8e8m0", 8, "uint8_t", 'P')        \
+    DT(DT_U2, 25, "u2", 2, "uint8_t", 'P')                \
+    DT(DT_I2, 26, "i2", 2, "uint8_t", 'P')                \
+    DT(DT_INDEX, 64, "index", 64, "ptrdiff_t", 'S')
 
 typedef enum DType {
-#define DT(e, id, name, size, ctype, cls) e = id,
+#define DT(e, id, name, bits, ctype, cls) e = id,
     KILN_DTYPES(DT)
 #undef DT
 } DType;
@@ -114,23 +132,54 @@ const char *dtype_name(DType t);   /* "f32"; "dt?" for an unknown code */
 const char *dtype_ctype(DType t);  /* C type of the stored element: "float", "uint16_t" for f16 */
 const char *dtype_value_ctype(DType t); /* C type values compute in: "float" for f16 */
 int dtype_is_half(DType t);        /* f16 or bf16: stored as bits, computed in float */
-int dtype_size(DType t);           /* bytes per element; 0 if not storable */
+int dtype_size(DType t);           /* bytes per element; 0 if not storable or under a byte (u4, i2, ...) */
+int dtype_bits(DType t);           /* bits per element (4 for u4); 0 if not storable */
+/* Bytes that numel elements of t take (packed types: ceil(numel * bits / 8)). */
+int64_t dtype_bytes(DType t, int64_t numel);
 int dtype_known(int code);         /* code names a DType of the table */
 int dtype_is_float(DType t);
 int dtype_is_int(DType t);         /* signed or unsigned integer */
 int dtype_is_signed(DType t);      /* signed integer or float */
 int dtype_is_computable(DType t);  /* kernels can compute with it */
+int dtype_is_packed(DType t);      /* class P: stored as bytes, converted by lowering */
+/* A packed type's elements are floats (the float8 family, f8e8m0, f4e2m1)
+ * or, when 0, integers (u4, i4, u2, i2). */
+int dtype_packed_float(DType t);
 DType dtype_parse(const char *name); /* "f32" -> DT_F32; DT_UNDEF if unknown */
 
 /* v wrapped to the width of integer type t (bool: v != 0), as a store of v
  * to a t would; 64-bit types unchanged. */
 int64_t dtype_wrap(DType t, int64_t v);
 /* Read element i of a buffer of type t as a double / int64 (for constant
- * folding and shape arithmetic), and write one. */
+ * folding and shape arithmetic), and write one. A packed element reads as
+ * its value (dtype_packed_code decodes it); writing one is not supported
+ * (nothing folds into a packed type outside lowering). */
 double dtype_get_f(DType t, const void *data, int64_t i);
 int64_t dtype_get_i(DType t, const void *data, int64_t i);
 void dtype_set_f(DType t, void *data, int64_t i, double v);
 void dtype_set_i(DType t, void *data, int64_t i, int64_t v);
+/* How a packed float type encodes a value: a sign bit, then `ebits`
+ * exponent bits (bias `bias`; 0 is subnormal) and `mbits` mantissa bits.
+ * The codes past `max` (the largest finite magnitude) are specials: with
+ * FF_FN all ones is NaN (f8e4m3fn), with FF_FNUZ the one code 0x80 is NaN
+ * and there is no -0 (f8e4m3fnuz, f8e5m2fnuz), FF_IEEE has infinities and
+ * NaNs as IEEE does (f8e5m2), FF_NONE has no specials (f4e2m1). f8e8m0 is
+ * not such a format (an exponent alone): dtype_float_format fails on it. */
+enum { FF_FN, FF_FNUZ, FF_IEEE, FF_NONE };
+typedef struct FloatFormat {
+    int ebits, mbits, bias;
+    int kind;      /* FF_* */
+    unsigned max;  /* code of the largest finite value */
+} FloatFormat;
+/* t's format; returns 1 if t is not a packed float of this kind. */
+int dtype_float_format(DType t, FloatFormat *out);
+/* The bits of element i of packed data of type t (0 .. 2^bits - 1). */
+unsigned dtype_packed_code(DType t, const void *data, int64_t i);
+/* The value of packed code c of type t: NaN for a float8 NaN, +-inf for
+ * f8e5m2's infinities, the integer for u4/i4/u2/i2. */
+double dtype_packed_value(DType t, unsigned c);
+/* Is packed code c of type t a NaN? */
+int dtype_packed_isnan(DType t, unsigned c);
 
 /* ---------------------------------------------------------------- shape.c */
 
@@ -164,7 +213,7 @@ typedef struct Tensor {
     const char *source;/* file it was read from (for messages), or NULL */
     DType dtype;
     Shape shape;
-    void *data;        /* numel * dtype_size bytes, little-endian, row-major */
+    void *data;        /* dtype_bytes(dtype, numel) bytes, little-endian, row-major (packed as raw_data) */
 } Tensor;
 
 /* --------------------------------------------------------------- util.c */

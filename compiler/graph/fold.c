@@ -77,7 +77,7 @@ int graph_fold_node(Graph *g, Node *n, int *out_folded, Diag *d)
                 g->values[n->out[i]].data = arena_alloc(g->arena, 1);
     } else if (oi->flags & OPF_VIEW) {
         Value *in = &g->values[n->in[0]], *out = &g->values[n->out[0]];
-        size_t bytes = (size_t)(shape_numel(&out->shape) * dtype_size(out->dtype));
+        size_t bytes = (size_t)dtype_bytes(out->dtype, shape_numel(&out->shape));
         out->data = arena_alloc(g->arena, bytes ? bytes : 1);
         if (bytes)
             memcpy(out->data, in->data, bytes);

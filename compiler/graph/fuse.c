@@ -8,7 +8,8 @@
  *   - is not a graph output,
  *   - has the elementwise node's output shape (it is not broadcast up),
  * and the producer can take an epilogue (not OPF_NOEPI) and has no other
- * output anyone reads. Such a node joins the group: lowering applies it to
+ * output anyone reads, and no value involved has a packed type (float8,
+ * 4-bit, 2-bit: a Cast to or from one loads and stores whole bytes itself). Such a node joins the group: lowering applies it to
  * each value the producer stores, so Conv -> Add(bias) -> Relu is one loop
  * nest and the intermediate tensors never exist. Chains are linear, so a
  * group is a producer plus a list.
@@ -19,6 +20,18 @@
  */
 #include "graph.h"
 #include "../ops/op.h"
+
+/* Does n read or write a value of a packed type? */
+static int touches_packed(const Graph *g, const Node *n)
+{
+    for (int i = 0; i < n->nin; i++)
+        if (n->in[i] != VNONE && dtype_is_packed(g->values[n->in[i]].dtype))
+            return 1;
+    for (int i = 0; i < n->nout; i++)
+        if (n->out[i] != VNONE && dtype_is_packed(g->values[n->out[i]].dtype))
+            return 1;
+    return 0;
+}
 
 /* Does p have an output other than out[0] that someone reads? */
 static int other_outputs_used(const Graph *g, const Node *p)
@@ -41,7 +54,7 @@ int graph_fuse(Graph *g, Diag *d)
         if (n->dead || !optab[n->op].lower)
             continue;
         int joined = 0;
-        if (optab[n->op].flags & OPF_EW) {
+        if ((optab[n->op].flags & OPF_EW) && !touches_packed(g, n)) {
             const Value *out = &g->values[n->out[0]];
             for (int j = 0; j < n->nin && !joined; j++) {
                 ValueId v = n->in[j];

@@ -44,7 +44,7 @@ ValueId graph_add_const(Graph *g, const char *name, DType t, const Shape *s, con
     v->dtype = t;
     v->shape = *s;
     v->typed = 1;
-    size_t bytes = (size_t)(shape_numel(s) * dtype_size(t));
+    size_t bytes = (size_t)dtype_bytes(t, shape_numel(s));
     v->data = arena_alloc(g->arena, bytes ? bytes : 1);
     if (data && bytes)
         memcpy(v->data, data, bytes);
@@ -151,13 +151,13 @@ static void dump_type(FILE *f, const Value *v)
 static void dump_data(FILE *f, const Value *v)
 {
     int64_t n = shape_numel(&v->shape);
-    if (!v->data || n > 8 || !dtype_is_computable(v->dtype))
+    if (!v->data || n > 8 || !(dtype_is_computable(v->dtype) || dtype_is_packed(v->dtype)))
         return;
     fputs(" = [", f);
     for (int64_t i = 0; i < n; i++) {
         if (i)
             fputs(", ", f);
-        if (dtype_is_float(v->dtype))
+        if (dtype_is_float(v->dtype) || dtype_packed_float(v->dtype))
             fprintf(f, "%.9g", dtype_get_f(v->dtype, v->data, i));
         else
             fprintf(f, "%lld", (long long)dtype_get_i(v->dtype, v->data, i));

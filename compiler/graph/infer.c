@@ -10,6 +10,11 @@
 #include "graph.h"
 #include "../ops/op.h"
 
+/* May n read and write values of packed types (float8, 4-bit, 2-bit)?
+ * The ops that convert them (OPF_PACKED), and views, which only pass
+ * their bytes on. */
+static int takes_packed(const Node *n) { return (optab[n->op].flags & (OPF_PACKED | OPF_VIEW)) != 0; }
+
 static int check_inputs(Graph *g, Node *n, Diag *d)
 {
     for (int i = 0; i < n->nin; i++) {
@@ -22,7 +27,12 @@ static int check_inputs(Graph *g, Node *n, Diag *d)
         const Value *v = &g->values[n->in[i]];
         if (!v->typed)
             return diag_node(d, g, n, "input '%s' has no type (internal error: not inferred)", v->name);
-        if (!dtype_is_computable(v->dtype))
+        if (dtype_is_packed(v->dtype) && !takes_packed(n))
+            return diag_node(d, g, n,
+                             "input '%s' has element type %s, which kiln supports only in Cast, CastLike, "
+                             "QuantizeLinear, DequantizeLinear and reshaping views",
+                             v->name, dtype_name(v->dtype));
+        if (!dtype_is_computable(v->dtype) && !dtype_is_packed(v->dtype))
             return diag_node(d, g, n, "input '%s' has element type %s, which kiln does not support yet",
                              v->name, dtype_name(v->dtype));
     }
@@ -67,6 +77,9 @@ int graph_infer(Graph *g, Diag *d)
             char sh[160];
             if (!v->typed)
                 return diag_node(d, g, n, "output %d was not typed (internal error)", j);
+            if (dtype_is_packed(v->dtype) && !takes_packed(n) && v->kind != VAL_CONST)
+                return diag_node(d, g, n, "output '%s' has element type %s, which only Cast and QuantizeLinear make",
+                                 v->name, dtype_name(v->dtype));
             if (shape_check(&v->shape, dtype_size(v->dtype), &numel))
                 return diag_node(d, g, n, "output '%s' of shape %s (%s) would hold more than 2^40 bytes", v->name,
                                  shape_str(&v->shape, sh, sizeof sh), dtype_name(v->dtype));

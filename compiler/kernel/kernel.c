@@ -60,11 +60,20 @@ int prog_add_buf(Program *p, const char *name, BufKind kind, DType t, const Shap
     b->label = arena_strdup(p->arena, name ? name : "");
     b->kind = kind;
     b->dtype = t;
+    b->elem = t;
     b->shape = *s;
     b->numel = shape_numel(s);
     b->alias = -1;
     b->value = -1;
     b->first = b->last = -1;
+    return id;
+}
+
+int prog_add_packed(Program *p, const char *name, BufKind kind, DType t, const Shape *s)
+{
+    int id = prog_add_buf(p, name, kind, DT_U8, s);
+    p->bufs[id].elem = t;
+    p->bufs[id].numel = dtype_bytes(t, shape_numel(s));
     return id;
 }
 

@@ -171,6 +171,9 @@ typedef struct Buffer {
     DType dtype;
     int64_t numel;       /* elements */
     Shape shape;         /* logical shape, for comments */
+    DType elem;          /* type of the tensor it holds: dtype, or a packed type (kiln.h) whose
+                          * elements its bytes hold; then dtype is u8, numel the byte count and
+                          * shape the tensor's (prog_add_packed) */
     int index;           /* BUF_INPUT/BUF_OUTPUT: position in the model's list */
     int64_t offset;      /* BUF_WEIGHT: blob offset; BUF_ARENA: arena offset; bytes */
     const void *data;    /* BUF_WEIGHT: numel elements */
@@ -234,6 +237,10 @@ const Machine *machine_arch(const char *arch);
 /* -------------------------------------------------------------- kernel.c */
 Program *prog_new(Arena *a, const char *model);
 int prog_add_buf(Program *p, const char *name, BufKind kind, DType t, const Shape *s);
+/* A buffer of u8 holding a tensor of packed type t and shape s as ONNX
+ * stores it (dtype_bytes(t, numel) bytes); kernels read and write its
+ * bytes (kernel/packed.c). */
+int prog_add_packed(Program *p, const char *name, BufKind kind, DType t, const Shape *s);
 Kernel *prog_add_kernel(Program *p, const char *name);
 int kernel_add_var(Program *p, Kernel *k, const char *name, DType t);
 /* A variable of `lanes` lanes (a vector local). */
@@ -351,6 +358,34 @@ void kb_else(KB *b);
 void kb_comment(KB *b, const char *text);                  /* on the next stmt */
 /* Flat row-major index of coords[rank] into shape s. */
 Expr *kb_flat(KB *b, const Shape *s, Expr *const *coords);
+
+/* ------------------------------------------------------------ packed.c */
+/* Conversions between the packed types (float8, f8e8m0, f4e2m1, 4- and
+ * 2-bit integers, kept as their codes in bytes) and the types kernels
+ * compute in, written as ordinary integer and float expressions (shifts,
+ * masks, compares, selects, f32 <-> u32 bitcasts): no printer knows the
+ * packed types. Codes are i32 values in [0, 2^bits). Locals are let at b's
+ * cursor so that a code or a value is computed once. */
+/* The type a packed type's values compute in: f32 for the float types,
+ * i32 for the integers. */
+DType pk_calc_type(DType t);
+/* The value of code (i32) of packed type t, in pk_calc_type(t): exact
+ * (every such value is an f32); NaNs keep their sign. */
+Expr *pk_decode(KB *b, DType t, Expr *code);
+/* How a value converts to a packed float type (Cast's attributes). */
+enum { PK_ROUND_UP, PK_ROUND_DOWN, PK_ROUND_NEAREST }; /* f8e8m0's round_mode */
+typedef struct PkMode {
+    int saturate;    /* out of range values become the largest finite one */
+    int round;       /* PK_ROUND_*, f8e8m0 only */
+} PkMode;
+/* The code (i32) of value x (any computable type) converted to packed
+ * type t: floats round to nearest even, saturating or not as ONNX's Cast
+ * says (f4e2m1 always saturates, and a NaN becomes a zero of the other
+ * sign, as the reference's ml_dtypes does); f8e8m0 follows m.round;
+ * integers wrap to the width, as Cast does for fixed point. */
+Expr *pk_encode(KB *b, DType t, Expr *x, PkMode m);
+/* The code of element `index` (a flat DT_INDEX) of packed buffer buf. */
+Expr *pk_load(KB *b, int buf, Expr *index);
 
 /* ------------------------------------------------------------- print.c */
 /* --dump kernel: the program as stable text. */

@@ -11,6 +11,9 @@
  * Buffers: graph inputs and outputs come first, in model order; constants
  * become weight buffers and node outputs arena buffers the first time a
  * kernel touches them, so nothing unused reaches the generated program.
+ * A value of a packed type (float8, 4-bit, 2-bit) lives in a u8 buffer of
+ * its bytes: lw_load decodes an element (kernel/packed.c), and the ops
+ * that make such values store them with lw_store_packed, a byte at a time.
  */
 #include "lower.h"
 #include "../ops/op.h"
@@ -69,6 +72,14 @@ static void *stored_data(Arena *a, const Value *x)
     return out;
 }
 
+/* A buffer for a tensor of x's type and shape s: u8 bytes for a packed type. */
+static int value_buf(Program *p, const char *name, BufKind kind, const Value *x, const Shape *s)
+{
+    if (dtype_is_packed(x->dtype))
+        return prog_add_packed(p, name, kind, x->dtype, s);
+    return prog_add_buf(p, name, kind, x->dtype, s);
+}
+
 int lw_buf(Lower *L, ValueId v)
 {
     if (L->vbuf[v] >= 0)
@@ -76,7 +87,8 @@ int lw_buf(Lower *L, ValueId v)
     const Value *x = &L->g->values[v];
     BufKind kind = x->kind == VAL_CONST ? BUF_WEIGHT : BUF_ARENA;
     Shape st = value_storage_shape(x);
-    int b = prog_add_buf(L->p, x->name, kind, x->dtype, &st);
+    assert(!dtype_is_packed(x->dtype) || (!x->permuted && !x->haloed)); /* graph_layout leaves them row-major */
+    int b = value_buf(L->p, x->name, kind, x, &st);
     L->p->bufs[b].value = v;
     if (kind == BUF_WEIGHT)
         L->p->bufs[b].data = stored_data(L->p->arena, x);
@@ -134,7 +146,10 @@ Expr *lw_load(Lower *L, ValueId v, Expr *const *coords)
 {
     int b = lw_buf(L, v);
     const Value *x = &L->g->values[v];
-    return ke_load(L->p->arena, L->p, b, value_flat(L, x, &x->shape, coords, 1));
+    Expr *flat = value_flat(L, x, &x->shape, coords, 1);
+    if (dtype_is_packed(x->dtype))
+        return pk_decode(&L->kb, x->dtype, pk_load(&L->kb, b, flat));
+    return ke_load(L->p->arena, L->p, b, flat);
 }
 
 Expr *lw_load_bcast(Lower *L, ValueId v, int rank, Expr *const *coords)
@@ -190,7 +205,58 @@ void lw_store(Lower *L, Node *n, int out, Expr *const *coords, Expr *value)
     if (v == VNONE)
         return;
     const Value *x = &L->g->values[v];
+    if (dtype_is_packed(x->dtype)) {
+        lw_error(L, n, "output '%s' of type %s is stored element by element (internal error: use lw_store_packed)",
+                 x->name, dtype_name(x->dtype));
+        return;
+    }
     kb_store(&L->kb, lw_buf(L, v), value_flat(L, x, &x->shape, coords, 1), value);
+}
+
+void lw_store_packed(Lower *L, Node *n, int out, LwCode code, void *arg)
+{
+    Arena *a = L->p->arena;
+    KB *b = &L->kb;
+    const Value *x = &L->g->values[n->out[out]];
+    const Shape *s = &x->shape;
+    int buf = lw_buf(L, n->out[out]), bits = dtype_bits(x->dtype), per = 8 / bits;
+    int64_t numel = shape_numel(s), nbytes = dtype_bytes(x->dtype, numel), stride[KILN_MAX_RANK];
+    Expr *c[KILN_MAX_RANK];
+    if (per == 1) { /* a byte per element: the plain loops over the coordinates */
+        lw_loops(L, s, NULL, c);
+        Expr *v = code(L, n, c, arg);
+        if (v) /* else code reported an error */
+            kb_store(b, buf, kb_flat(b, s, c), ke_cast(a, DT_U8, v));
+        lw_end_loops(L, s);
+        return;
+    }
+    /* one iteration per byte, computing each element it holds: no two
+     * iterations write one byte. The last byte's unused bits are 0. */
+    kb_comment(b, arena_printf(a, "%d elements of %s per byte, the first in the low bits", per,
+                               dtype_name(x->dtype)));
+    shape_strides(s, stride);
+    Expr *byte = kb_v(b, kb_for_k(b, "byte", nbytes, IT_DATA)), *packed = NULL;
+    for (int j = 0; j < per; j++) {
+        Expr *e = ke_bin(a, B_ADD, ke_bin(a, B_MUL, byte, ke_idx(a, per)), ke_idx(a, j));
+        int past = numel % per && j >= numel % per; /* the last byte lacks element j */
+        Expr *ec = past ? ke_bin(a, B_MIN, e, ke_idx(a, numel - 1)) : e;
+        for (int d = 0; d < s->rank; d++) {
+            c[d] = ke_bin(a, B_DIV, ec, ke_idx(a, stride[d]));
+            if (d > 0)
+                c[d] = ke_bin(a, B_MOD, c[d], ke_idx(a, s->dim[d]));
+        }
+        Expr *v = code(L, n, c, arg);
+        if (!v) { /* code reported an error */
+            kb_end(b);
+            return;
+        }
+        if (past)
+            v = ke_select(a, ke_bin(a, B_LT, e, ke_idx(a, numel)), v, ke_int(a, DT_I32, 0));
+        v = ke_bin(a, B_SHL, v, ke_int(a, DT_I32, j * bits));
+        packed = packed ? ke_bin(a, B_BOR, packed, v) : v;
+    }
+    kb_store(b, buf, byte, ke_cast(a, DT_U8, packed));
+    kb_end(b);
 }
 
 int lw_const(Lower *L, const char *name, DType t, const Shape *s, const void *data)
@@ -335,7 +401,7 @@ static Kernel *open_kernel(Lower *L, Node **nodes, int nn)
 }
 
 /* dst[i] = src[i] over `numel` elements (outputs that are views, inputs or
- * constants). */
+ * constants; the bytes of packed ones). */
 static void copy_kernel(Lower *L, Node *n, const char *what, int dst, int src, int64_t numel)
 {
     Arena *a = L->p->arena;
@@ -375,7 +441,7 @@ int kernel_lower(Graph *g, Program **out, Diag *d)
     p->inputs = arena_alloc(a, sizeof(int) * (size_t)(g->ninputs + 1));
     for (int i = 0; i < g->ninputs; i++) {
         const Value *v = &g->values[g->inputs[i]];
-        int b = prog_add_buf(p, v->name, BUF_INPUT, v->dtype, &v->shape);
+        int b = value_buf(p, v->name, BUF_INPUT, v, &v->shape);
         p->bufs[b].index = i;
         p->bufs[b].value = g->inputs[i];
         L->vbuf[g->inputs[i]] = b;
@@ -388,7 +454,7 @@ int kernel_lower(Graph *g, Program **out, Diag *d)
         const Value *v = &g->values[g->inputs[i]];
         if (!v->specialized)
             continue;
-        int w = prog_add_buf(p, arena_printf(a, "%s_expected", v->name), BUF_WEIGHT, v->dtype, &v->shape);
+        int w = value_buf(p, arena_printf(a, "%s_expected", v->name), BUF_WEIGHT, v, &v->shape);
         p->bufs[w].data = v->known;
         p->guard_in[p->nguards] = p->inputs[i];
         p->guard_w[p->nguards++] = w;
@@ -398,7 +464,7 @@ int kernel_lower(Graph *g, Program **out, Diag *d)
     for (int i = 0; i < g->noutputs; i++) {
         ValueId vid = g->outputs[i];
         const Value *v = &g->values[vid];
-        int b = prog_add_buf(p, v->name, BUF_OUTPUT, v->dtype, &v->shape);
+        int b = value_buf(p, v->name, BUF_OUTPUT, v, &v->shape);
         p->bufs[b].index = i;
         p->bufs[b].value = vid;
         p->outputs[i] = b;
@@ -437,7 +503,7 @@ int kernel_lower(Graph *g, Program **out, Diag *d)
         if (optab[n->op].flags & OPF_VIEW) {
             ValueId x = n->in[0], y = n->out[0];
             if (g->values[y].output >= 0)
-                copy_kernel(L, n, NULL, L->vbuf[y], lw_buf(L, x), shape_numel(&g->values[y].shape));
+                copy_kernel(L, n, NULL, L->vbuf[y], lw_buf(L, x), p->bufs[L->vbuf[y]].numel);
             else
                 L->vbuf[y] = lw_buf(L, x);
             continue;
@@ -464,7 +530,7 @@ int kernel_lower(Graph *g, Program **out, Diag *d)
         ValueId vid = g->outputs[i];
         const Value *v = &g->values[vid];
         if (v->kind != VAL_NODE)
-            copy_kernel(L, NULL, v->name, p->outputs[i], lw_buf(L, vid), shape_numel(&v->shape));
+            copy_kernel(L, NULL, v->name, p->outputs[i], lw_buf(L, vid), p->bufs[p->outputs[i]].numel);
     }
     *out = p;
     return 0;
@@ -479,7 +545,7 @@ int kernel_lower_node(Graph *g, Node *n, Arena *a, Program **out, Diag *d)
         if (v == VNONE)
             continue;
         const Value *x = &g->values[v];
-        int b = prog_add_buf(p, x->name, BUF_OUTPUT, x->dtype, &x->shape);
+        int b = value_buf(p, x->name, BUF_OUTPUT, x, &x->shape);
         p->bufs[b].index = j;
         p->bufs[b].value = v;
         L->vbuf[v] = b;

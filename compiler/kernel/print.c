@@ -187,7 +187,11 @@ void prog_dump(const Program *p, void *file)
             fprintf(f, " %d", b->index);
         else
             fprintf(f, " @%lld", (long long)b->offset);
-        fprintf(f, " %s[%s]", dtype_name(b->dtype), b->shape.rank ? shape_str(&b->shape, sh, sizeof sh) : "");
+        if (b->elem != b->dtype) /* packed into bytes */
+            fprintf(f, " %s[%lld] packs %s[%s]", dtype_name(b->dtype), (long long)b->numel, dtype_name(b->elem),
+                    b->shape.rank ? shape_str(&b->shape, sh, sizeof sh) : "");
+        else
+            fprintf(f, " %s[%s]", dtype_name(b->dtype), b->shape.rank ? shape_str(&b->shape, sh, sizeof sh) : "");
         if (b->kind == BUF_ARENA)
             fprintf(f, " live k%d..k%d", b->first, b->last);
         if (b->kind == BUF_OUTPUT && p->out_alias && p->out_alias[b->index] >= 0)

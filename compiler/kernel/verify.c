@@ -59,6 +59,8 @@ static int expr_ok(Check *c, const Expr *e, int depth, KRange *r)
     *r = krange_top();
     if (e->lanes < 1 || e->lanes > KILN_MAX_LANES)
         return bad(c, "expression with an invalid lane count");
+    if (!dtype_is_computable(e->type))
+        return bad(c, "expression of a type kernels do not compute (packed types are converted by kernel/packed.c)");
     if (depth > KILN_MAX_EXPR_DEPTH) {
         snprintf(msg, sizeof msg, "expression deeper than %d", KILN_MAX_EXPR_DEPTH);
         return overflow(c, msg);
@@ -256,6 +258,14 @@ int prog_verify(const Program *p, Diag *d)
         if (j >= p->ninputs || (j >= 0 && p->bufs[p->inputs[j]].numel != p->bufs[p->outputs[i]].numel))
             return diag_error(d, "invalid Kernel IR: output %d in place of input %d, which does not exist or has "
                                  "another size", i, j);
+    }
+    for (int i = 0; i < p->nbufs; i++) {
+        const Buffer *b = &p->bufs[i];
+        int packed_ok = b->dtype == DT_U8 && dtype_is_packed(b->elem) &&
+                        b->numel == dtype_bytes(b->elem, shape_numel(&b->shape));
+        if (b->elem != b->dtype ? !packed_ok : !dtype_is_computable(b->dtype))
+            return diag_error(d, "buffer %s: type %s holding %s: packed types live in u8 buffers of their byte count",
+                              b->name, dtype_name(b->dtype), dtype_name(b->elem));
     }
     Arena *a = arena_new();
     int rc = 0;

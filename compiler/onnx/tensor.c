@@ -177,7 +177,7 @@ static const char *typed_field(DType t)
     case DT_U32: case DT_U64: return "uint64_data";
     case DT_I32: case DT_I16: case DT_I8: case DT_U16: case DT_U8: case DT_BOOL:
     case DT_F16: case DT_BF16: return "int32_data";
-    default: return NULL;
+    default: return dtype_is_packed(t) ? "int32_data" : NULL;
     }
 }
 
@@ -196,10 +196,19 @@ static const char *stray_field(const Onnx__TensorProto *tp, const char *field)
 }
 
 /* Fill dst (unless NULL) from the typed field that carries dtype t; returns
- * the number of elements the field holds, or -1 if t has no typed field. */
+ * the number of entries the field holds, or -1 if t has no typed field. n is
+ * the number of entries it must hold: the element count, or for a packed type
+ * its byte count (int32_data holds one byte of packed elements per entry). */
 static int64_t typed(const Onnx__TensorProto *tp, DType t, void *dst, int64_t n)
 {
     int64_t have;
+    if (dtype_is_packed(t)) {
+        have = (int64_t)tp->n_int32_data;
+        if (dst && have == n)
+            for (int64_t i = 0; i < n; i++)
+                ((uint8_t *)dst)[i] = (uint8_t)tp->int32_data[i];
+        return have;
+    }
     switch (t) {
     case DT_F32:
         have = (int64_t)tp->n_float_data;
@@ -246,8 +255,8 @@ int pb_tensor(Arena *a, const Onnx__TensorProto *tp, const char *dir, const char
         tp->data_type == DT_INDEX)
         return diag_error(d, "tensor '%s': unsupported element type %d", what, (int)tp->data_type);
     t.dtype = (DType)tp->data_type;
-    int size = dtype_size(t.dtype);
-    if (t.dtype == DT_STRING || size == 0)
+    int size = dtype_size(t.dtype) ? dtype_size(t.dtype) : 1; /* shape_check's bound; packed: at most 1 */
+    if (t.dtype == DT_STRING || !dtype_bits(t.dtype))
         return diag_error(d, "tensor '%s': element type %s is not supported", what, dtype_name(t.dtype));
     if (tp->n_dims > KILN_MAX_RANK)
         return diag_error(d, "tensor '%s': rank %zu exceeds kiln's limit of %d", what, tp->n_dims,
@@ -266,7 +275,7 @@ int pb_tensor(Arena *a, const Onnx__TensorProto *tp, const char *dir, const char
         return diag_error(d, "tensor '%s': segmented tensors are not supported", what);
     /* the data must be there before anything of the declared size is
      * allocated: a bad file must not ask for gigabytes */
-    int64_t bytes = n * size;
+    int64_t bytes = dtype_bytes(t.dtype, n);
     const char *field = typed_field(t.dtype), *stray;
     int is_external = tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
     if ((is_external || tp->has_raw_data) && (stray = stray_field(tp, NULL)))
@@ -287,14 +296,16 @@ int pb_tensor(Arena *a, const Onnx__TensorProto *tp, const char *dir, const char
         if (field && (stray = stray_field(tp, field)))
             return diag_error(d, "tensor '%s': its values are in %s, but a %s tensor carries them in %s", what,
                               stray, dtype_name(t.dtype), field ? field : "raw_data");
-        int64_t have = typed(tp, t.dtype, NULL, n);
+        int64_t want = dtype_is_packed(t.dtype) ? bytes : n;
+        int64_t have = typed(tp, t.dtype, NULL, want);
         if (have < 0)
             return diag_error(d, "tensor '%s': no data field for type %s", what, dtype_name(t.dtype));
-        if (have != n)
-            return diag_error(d, "tensor '%s': holds %lld elements, but shape %s needs %lld", what,
-                              (long long)have, shape_str(&t.shape, sh, sizeof sh), (long long)n);
+        if (have != want)
+            return diag_error(d, "tensor '%s': holds %lld %s, but shape %s of %s needs %lld", what, (long long)have,
+                              dtype_is_packed(t.dtype) ? "int32_data entries" : "elements",
+                              shape_str(&t.shape, sh, sizeof sh), dtype_name(t.dtype), (long long)want);
         t.data = arena_alloc(a, (size_t)(bytes ? bytes : 1));
-        typed(tp, t.dtype, t.data, n);
+        typed(tp, t.dtype, t.data, want);
     }
     *out = t;
     return 0;

@@ -95,11 +95,35 @@ int infer_clip(Graph *g, Node *n, Diag *d)
     return infer_unary(g, n, d);
 }
 
+/* How a Cast converts to a packed float type: attributes saturate (1) and
+ * round_mode ("up"; f8e8m0 only). */
+static int cast_mode(Graph *g, Node *n, PkMode *out, Diag *d)
+{
+    int64_t sat;
+    const char *rm;
+    if (attr_int(g, n, "saturate", 1, &sat, d) || attr_str(g, n, "round_mode", "up", &rm, d))
+        return 1;
+    out->saturate = sat != 0;
+    if (!strcmp(rm, "up"))
+        out->round = PK_ROUND_UP;
+    else if (!strcmp(rm, "down"))
+        out->round = PK_ROUND_DOWN;
+    else if (!strcmp(rm, "nearest"))
+        out->round = PK_ROUND_NEAREST;
+    else
+        return diag_node(d, g, n, "attribute 'round_mode' is '%s', expected 'up', 'down' or 'nearest'", rm);
+    return 0;
+}
+
 /* Cast, and CastLike, which is a Cast to the type of its second input: the
  * node is rewritten into that Cast here, so nothing downstream reads the
- * second input (it only supplies a type). */
+ * second input (it only supplies a type). Casts to and from the packed
+ * types (float8, 4-bit, 2-bit) convert through kernel/packed.c. */
 int infer_cast(Graph *g, Node *n, Diag *d)
 {
+    PkMode mode;
+    if (cast_mode(g, n, &mode, d))
+        return 1;
     const Value *x = op_in(g, n, 0);
     DType to;
     if (n->op == OP_CASTLIKE) {
@@ -121,7 +145,7 @@ int infer_cast(Graph *g, Node *n, Diag *d)
             return diag_node(d, g, n, "cast to unknown element type %lld", (long long)t);
         to = (DType)t;
     }
-    if (!dtype_is_computable(to))
+    if (!dtype_is_computable(to) && !dtype_is_packed(to))
         return diag_node(d, g, n, "cast to %s is not supported yet", dtype_name(to));
     op_set_out(g, n, 0, to, &x->shape);
     return 0;
@@ -337,7 +361,15 @@ Expr *ew_scalar(Lower *L, Node *n, Expr **args)
     }
     case OP_CAST: {
         const Value *out = &g->values[n->out[0]];
-        return ke_cast(a, out->dtype, x);
+        PkMode m;
+        Diag tmp = lw_diag(L);
+        if (!dtype_is_packed(out->dtype))
+            return ke_cast(a, out->dtype, x);
+        if (cast_mode(g, n, &m, &tmp)) {
+            lw_error(L, n, "bad attributes (internal error)");
+            return NULL;
+        }
+        return pk_encode(lw_kb(L), out->dtype, x, m); /* the code, which lw_store_packed stores */
     }
     case OP_BITCAST: return ke_bitcast(a, g->values[n->out[0]].dtype, x);
     case OP_ADD: return BIN(B_ADD, x, args[1]);
@@ -421,6 +453,18 @@ Expr *ew_scalar(Lower *L, Node *n, Expr **args)
     }
 }
 
+/* Node n's value at output coordinates `coords`, its inputs loaded with
+ * broadcasting: for a packed output (a Cast), the element's code. */
+static Expr *ew_at(Lower *L, Node *n, Expr *const *coords, void *arg)
+{
+    Expr *args[64];
+    int rank = lw_graph(L)->values[n->out[0]].shape.rank;
+    (void)arg;
+    for (int i = 0; i < n->nin; i++)
+        args[i] = n->in[i] == VNONE ? NULL : lw_load_bcast(L, n->in[i], rank, coords);
+    return ew_scalar(L, n, args);
+}
+
 int lower_ew(Lower *L, Node *n)
 {
     Graph *g = lw_graph(L);
@@ -431,6 +475,10 @@ int lower_ew(Lower *L, Node *n)
     char sh[160];
     kb_comment(lw_kb(L), arena_printf(lw_arena(L), "%s, elementwise over %s", n->op_type,
                                       shape_str(&out->shape, sh, sizeof sh)));
+    if (dtype_is_packed(out->dtype)) { /* never fused (graph_fuse): stored a byte at a time */
+        lw_store_packed(L, n, 0, ew_at, NULL); /* an error in ew_scalar is in the lowering's Diag */
+        return 0;
+    }
     lw_loops(L, &out->shape, NULL, coords);
     for (int i = 0; i < n->nin; i++)
         args[i] = n->in[i] == VNONE ? NULL : lw_load_bcast(L, n->in[i], out->shape.rank, coords);

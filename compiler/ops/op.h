@@ -182,6 +182,15 @@ Expr *lw_load_bcast(Lower *L, ValueId v, int rank, Expr *const *coords);
 /* Store `value` as element coords[] of output `out` of n; with an epilogue,
  * applies the fused elementwise chain first and stores its result. */
 void lw_store(Lower *L, Node *n, int out, Expr *const *coords, Expr *value);
+/* The code (an i32 in [0, 2^bits)) of one element of a packed output at
+ * coords: what lw_store_packed stores (pk_encode of the element's value). */
+typedef Expr *(*LwCode)(Lower *L, Node *n, Expr *const *coords, void *arg);
+/* Store every element of output `out` of n, of a packed type (kiln.h):
+ * loops over its bytes, each iteration computing code(L, n, coords, arg)
+ * for each element the byte holds and writing the whole byte, so kernels
+ * writing packed outputs never race on a byte. lw_load of a packed value
+ * yields its decoded value (f32 for the float types, i32 for the integers). */
+void lw_store_packed(Lower *L, Node *n, int out, LwCode code, void *arg);
 /* A constant buffer holding a copy of data (numel of shape s, type t): for
  * tables a lowering computes at compile time (e.g. interpolation weights). */
 int lw_const(Lower *L, const char *name, DType t, const Shape *s, const void *data);

@@ -37,7 +37,7 @@ void op_set_const_out(Graph *g, Node *n, int i, DType t, const Shape *s, const v
         return;
     }
     Value *v = &g->values[n->out[i]];
-    size_t bytes = (size_t)numel * (size_t)dtype_size(t);
+    size_t bytes = (size_t)dtype_bytes(t, numel);
     v->dtype = t;
     v->shape = *s;
     v->typed = 1;

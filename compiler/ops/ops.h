@@ -19,7 +19,9 @@
  *            through lw_store, so it cannot take an epilogue;
  *            OPF_INPLACE its lowering reads input 0 only to copy it into the
  *            output, element for element, before anything else: the output
- *            may be input 0's own storage (--alias, graph/alias.c)
+ *            may be input 0's own storage (--alias, graph/alias.c);
+ *            OPF_PACKED reads and writes the packed types (float8, 4-bit,
+ *            2-bit: kiln.h), which no other op but a view may touch
  *   infer    shape and dtype rule
  *   lower    lowering to Kernel IR (NULL: folded or viewed, never lowered)
  */
@@ -72,8 +74,8 @@ OP(MISH,              "Mish",                "", 1, 1, 1, 1, OPF_EW,    infer_un
 OP(SWISH,             "Swish",               "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
 OP(THRESHOLDEDRELU,   "ThresholdedRelu",     "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
 OP(SHRINK,            "Shrink",              "", 1, 1, 1, 1, OPF_EW,    infer_unary,        lower_ew)         \
-OP(CAST,              "Cast",                "", 1, 1, 1, 1, OPF_EW,    infer_cast,         lower_ew)         \
-OP(CASTLIKE,          "CastLike",            "", 2, 2, 1, 1, OPF_EW,    infer_cast,         lower_ew)         \
+OP(CAST,              "Cast",                "", 1, 1, 1, 1, OPF_EW | OPF_PACKED, infer_cast,         lower_ew)         \
+OP(CASTLIKE,          "CastLike",            "", 2, 2, 1, 1, OPF_EW | OPF_PACKED, infer_cast,         lower_ew)         \
 OP(BITCAST,           "BitCast",             "", 1, 1, 1, 1, OPF_EW,    infer_bitcast,      lower_ew)         \
 /* elementwise, several inputs, numpy broadcasting */                                                        \
 OP(ADD,               "Add",                 "", 2, 2, 1, 1, OPF_EW,    infer_binary,       lower_ew)         \
@@ -177,8 +179,8 @@ OP(SOFTMAXCROSSENTROPYLOSS,"SoftmaxCrossEntropyLoss","",2,3,1,2,0,      infer_sc
 OP(ATTENTION,         "Attention",           "", 3, 7, 1, 4, OPF_NOEPI, infer_attention,    lower_attention)  \
 OP(ROTARYEMBEDDING,   "RotaryEmbedding",     "", 3, 4, 1, 1, 0,         infer_rotary,       lower_rotary)     \
 /* quantization (quant.c) */                                                                                  \
-OP(QUANTIZELINEAR,    "QuantizeLinear",      "", 2, 3, 1, 1, 0,         infer_quantize,     lower_quantize)   \
-OP(DEQUANTIZELINEAR,  "DequantizeLinear",    "", 2, 3, 1, 1, 0,         infer_quantize,     lower_quantize)   \
+OP(QUANTIZELINEAR,    "QuantizeLinear",      "", 2, 3, 1, 1, OPF_PACKED, infer_quantize,     lower_quantize)   \
+OP(DEQUANTIZELINEAR,  "DequantizeLinear",    "", 2, 3, 1, 1, OPF_PACKED, infer_quantize,     lower_quantize)   \
 OP(DYNAMICQUANTIZELINEAR,"DynamicQuantizeLinear","",1,1,3,3, OPF_NOEPI, infer_dynquant,     lower_dynquant)   \
 OP(MATMULINTEGER,     "MatMulInteger",       "", 2, 4, 1, 1, 0,         infer_matmulinteger,lower_matmulinteger) \
 OP(QLINEARMATMUL,     "QLinearMatMul",       "", 8, 8, 1, 1, 0,         infer_qlinearmatmul,lower_qlinearmatmul) \
@@ -239,6 +241,7 @@ enum {
     OPF_VIEW = 1 << 1,  /* output shares the input's storage */
     OPF_NOEPI = 1 << 2, /* cannot host a fused epilogue */
     OPF_INPLACE = 1 << 3, /* output may be input 0's storage (a copy, then updates) */
+    OPF_PACKED = 1 << 4, /* takes and makes packed types (lw_load decodes, lw_store_packed encodes) */
 };
 
 #endif

@@ -16,6 +16,13 @@
  * ceil(D / block_size) blocks); qparam_load() picks the element for a
  * coordinate of x.
  *
+ * The packed types (kiln.h) quantize the same way: 4- and 2-bit integers
+ * saturate to their ranges, and the float8 types and f4e2m1 take
+ * x / scale + zero_point converted as Cast converts (saturate attribute,
+ * kernel/packed.c); y is stored a byte at a time (lw_store_packed).
+ * Dequantizing one decodes x and its zero point (lw_load) and computes
+ * (x - zero_point) * scale, in f32 for the float types.
+ *
  * The integer ops accumulate (x - x_zero_point) * (w - w_zero_point) in
  * int32 with the loop nests of MatMul and Conv (the window geometry comes
  * from conv.c: taps in the padding are skipped, which is reading x as its
@@ -37,7 +44,8 @@
 #define CAST(t, x) ke_cast(a, (t), (x))
 
 static const DType q8_types[] = {DT_U8, DT_I8, DT_UNDEF};
-static const DType qout_types[] = {DT_U8, DT_I8, DT_U16, DT_I16, DT_UNDEF};
+static const DType qout_types[] = {DT_U8, DT_I8, DT_U16, DT_I16, DT_U4, DT_I4, DT_U2, DT_I2, DT_F8E4M3FN,
+                                   DT_F8E4M3FNUZ, DT_F8E5M2, DT_F8E5M2FNUZ, DT_F4E2M1, DT_UNDEF};
 static const DType scale_types[] = {DT_F32, DT_F64, DT_F16, DT_BF16, DT_UNDEF};
 
 /* Range of a quantized integer type. */
@@ -47,6 +55,10 @@ static void qrange(DType q, double *lo, double *hi)
     case DT_I8: *lo = -128, *hi = 127; break;
     case DT_U16: *lo = 0, *hi = 65535; break;
     case DT_I16: *lo = -32768, *hi = 32767; break;
+    case DT_U4: *lo = 0, *hi = 15; break;
+    case DT_I4: *lo = -8, *hi = 7; break;
+    case DT_U2: *lo = 0, *hi = 3; break;
+    case DT_I2: *lo = -2, *hi = 1; break;
     default: *lo = 0, *hi = 255; break;
     }
 }
@@ -66,7 +78,8 @@ static Expr *widened(Arena *a, Expr *v)
 }
 
 /* Float value v converted to integer type q, clamped to q's range first
- * (NaN goes to the low end). Emits one local, so v is computed once. */
+ * (NaN goes to the low end). Emits one local, so v is computed once. A
+ * packed q (4 or 2 bits) gives the clamped value as an i32. */
 static Expr *saturate(KB *b, DType q, Expr *v)
 {
     Arena *a = b->a;
@@ -78,7 +91,7 @@ static Expr *saturate(KB *b, DType q, Expr *v)
     Expr *top = ke_const(a, t, hi), *bot = ke_const(a, t, lo);
     /* r >= lo ? (r > hi ? hi : r) : lo */
     Expr *c = ke_select(a, BIN(B_GE, r, bot), ke_select(a, BIN(B_GT, r, top), top, r), bot);
-    return CAST(q, c);
+    return CAST(dtype_is_packed(q) ? DT_I32 : q, c);
 }
 
 /* saturate(round(v) + zp) into q, in v's float type; zp may be NULL. */
@@ -91,9 +104,12 @@ static Expr *requantize(KB *b, DType q, Expr *v, Expr *zp)
     return saturate(b, q, r);
 }
 
-/* x - zp of integer quantized values, in int32 (int64 for 32-bit x). */
+/* x - zp of integer quantized values, in int32 (int64 for 32-bit x); of
+ * decoded float8/float4 values, in f32. */
 static Expr *centered(Arena *a, Expr *x, Expr *zp)
 {
+    if (dtype_is_float(x->type))
+        return zp ? BIN(B_SUB, x, zp) : x;
     DType t = dtype_size(x->type) >= 4 ? DT_I64 : DT_I32;
     Expr *v = CAST(t, x);
     return zp ? BIN(B_SUB, v, CAST(t, zp)) : v;
@@ -119,16 +135,11 @@ static int need_scalar(Graph *g, Node *n, int i, Diag *d)
     return 0;
 }
 
-/* "f32" for a type kiln knows, else ONNX's name of the type (the float8,
- * 4-bit and 2-bit types kiln cannot compute yet), else its code. */
+/* "f32" for a type kiln knows, else its code. */
 static const char *type_text(char *buf, size_t size, int64_t code)
 {
-    static const char *onnx_names[] = {"float8e4m3fn", "float8e4m3fnuz", "float8e5m2", "float8e5m2fnuz", "uint4",
-                                       "int4", "float4e2m1", "float8e8m0", "uint2", "int2"}; /* codes 17.. */
     if (code > 0 && code < 64 && dtype_known((int)code))
         snprintf(buf, size, "%s", dtype_name((DType)code));
-    else if (code >= 17 && code < 17 + (int64_t)(sizeof onnx_names / sizeof *onnx_names))
-        snprintf(buf, size, "%s", onnx_names[code - 17]);
     else
         snprintf(buf, size, "element type %lld", (long long)code);
     return buf;
@@ -142,6 +153,7 @@ typedef struct QInfo {
     int64_t block;  /* block_size; 0 when not blocked */
     DType out;      /* y's type */
     DType calc;     /* float type of the division (Quantize) or the product (Dequantize) */
+    int saturate;   /* Quantize to a float8 type: out of range values become +-max */
 } QInfo;
 
 /* How parameter input i (scale or zero point) spreads over x: one value,
@@ -180,7 +192,8 @@ static int qparam_check(Graph *g, Node *n, int i, const Shape *x, QInfo *qi, int
 static int quant_read(Graph *g, Node *n, QInfo *qi, Diag *d)
 {
     static const DType qx_types[] = {DT_F32, DT_F64, DT_F16, DT_BF16, DT_I32, DT_UNDEF};
-    static const DType dx_types[] = {DT_U8, DT_I8, DT_U16, DT_I16, DT_I32, DT_UNDEF};
+    static const DType dx_types[] = {DT_U8, DT_I8, DT_U16, DT_I16, DT_I32, DT_U4, DT_I4, DT_U2, DT_I2, DT_F8E4M3FN,
+                                     DT_F8E4M3FNUZ, DT_F8E5M2, DT_F8E5M2FNUZ, DT_F4E2M1, DT_UNDEF};
     const Value *x = op_in(g, n, 0), *s = op_in(g, n, 1), *z = op_in(g, n, 2);
     int quantize = n->op == OP_QUANTIZELINEAR;
     int64_t axis, saturate_attr, out_dtype, precision; /* saturate: float8 only, read to check its kind */
@@ -189,6 +202,7 @@ static int quant_read(Graph *g, Node *n, QInfo *qi, Diag *d)
         attr_int(g, n, "output_dtype", 0, &out_dtype, d) || attr_int(g, n, "saturate", 1, &saturate_attr, d) ||
         attr_int(g, n, "precision", 0, &precision, d))
         return 1;
+    qi->saturate = saturate_attr != 0;
     if (qi->block < 0)
         return diag_node(d, g, n, "attribute 'block_size' is %lld, expected a positive block size (or 0)",
                          (long long)qi->block);
@@ -206,7 +220,8 @@ static int quant_read(Graph *g, Node *n, QInfo *qi, Diag *d)
             for (const DType *t = qout_types; *t != DT_UNDEF; t++)
                 ok |= *t == out_dtype;
             if (!ok)
-                return diag_node(d, g, n, "quantizing to %s is not supported (kiln quantizes to u8, i8, u16, i16)",
+                return diag_node(d, g, n, "quantizing to %s is not supported (kiln quantizes to 16-, 8-, 4- and 2-bit "
+                                 "integers, the float8 types and float4e2m1)",
                                  type_text(t1, sizeof t1, out_dtype));
         }
         /* the division runs in `precision`, else in the scale's float type */
@@ -258,31 +273,51 @@ static Expr *qparam_load(Lower *L, ValueId v, const QInfo *qi, Expr *const *xc)
     return lw_load(L, v, c);
 }
 
+/* Element c of y: quantized (for a packed y, its code) or dequantized. */
+static Expr *quant_at(Lower *L, Node *n, Expr *const *c, void *arg)
+{
+    const QInfo *qi = arg;
+    KB *b = lw_kb(L);
+    Arena *a = lw_arena(L);
+    ValueId zv = n->nin > 2 ? n->in[2] : VNONE;
+    Expr *x = lw_load(L, n->in[0], c);
+    Expr *s = CAST(qi->calc, qparam_load(L, n->in[1], qi, c));
+    Expr *z = zv != VNONE ? qparam_load(L, zv, qi, c) : NULL;
+    if (n->op != OP_QUANTIZELINEAR)
+        return CAST(qi->out, BIN(B_MUL, CAST(qi->calc, centered(a, x, z)), s));
+    Expr *v = rounded(a, BIN(B_DIV, CAST(qi->calc, x), s));
+    PkMode mode = {.saturate = qi->saturate};
+    if (dtype_is_packed(qi->out) && dtype_packed_float(qi->out)) {
+        /* x / scale + zero_point, converted as Cast would */
+        v = widened(a, v);
+        if (z)
+            v = BIN(B_ADD, v, CAST(v->type, z));
+        return pk_encode(b, qi->out, v, mode);
+    }
+    Expr *y = requantize(b, qi->out, v, z);
+    return dtype_is_packed(qi->out) ? pk_encode(b, qi->out, y, mode) : y;
+}
+
 int lower_quantize(Lower *L, Node *n)
 {
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
-    Arena *a = lw_arena(L);
     QInfo qi;
     Diag d = lw_diag(L);
     if (quant_read(g, n, &qi, &d))
         return lw_error(L, n, "bad inputs (internal error)");
     const Shape *xs = &g->values[n->in[0]].shape;
-    ValueId zv = n->nin > 2 ? n->in[2] : VNONE;
-    Expr *c[KILN_MAX_RANK], *y;
+    Expr *c[KILN_MAX_RANK];
     if (n->op == OP_QUANTIZELINEAR)
         kb_comment(b, "y[i...] = saturate(round(x[i...] / scale) + zero_point)");
     else
         kb_comment(b, "y[i...] = (x[i...] - zero_point) * scale");
+    if (dtype_is_packed(qi.out)) {
+        lw_store_packed(L, n, 0, quant_at, &qi);
+        return 0;
+    }
     lw_loops(L, xs, NULL, c);
-    Expr *x = lw_load(L, n->in[0], c);
-    Expr *s = CAST(qi.calc, qparam_load(L, n->in[1], &qi, c));
-    Expr *z = zv != VNONE ? qparam_load(L, zv, &qi, c) : NULL;
-    if (n->op == OP_QUANTIZELINEAR)
-        y = requantize(b, qi.out, rounded(a, BIN(B_DIV, CAST(qi.calc, x), s)), z);
-    else
-        y = CAST(qi.out, BIN(B_MUL, CAST(qi.calc, centered(a, x, z)), s));
-    lw_store(L, n, 0, c, y);
+    lw_store(L, n, 0, c, quant_at(L, n, c, &qi));
     lw_end_loops(L, xs);
     return 0;
 }

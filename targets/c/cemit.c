@@ -775,7 +775,7 @@ static void emit_tensor_table(FILE *f, const Program *p, const char *pre, const 
         const Buffer *b = &p->bufs[bufs[i]];
         fputs("    {\"", f);
         c_text(f, b->label);
-        fprintf(f, "\", %d, %d, {", (int)b->dtype, b->shape.rank);
+        fprintf(f, "\", %d, %d, {", (int)b->elem, b->shape.rank);
         for (int d = 0; d < b->shape.rank; d++)
             fprintf(f, "%s%lld", d ? ", " : "", (long long)b->shape.dim[d]);
         fputs("}},\n", f);
@@ -813,13 +813,13 @@ static int emit_header(const Program *p, const char *dir, const char *pre, int p
         const Buffer *b = &p->bufs[p->inputs[i]];
         fprintf(f, "/* input %d '", i);
         c_text(f, b->label);
-        fprintf(f, "': %s[%s] */\n", dtype_name(b->dtype), shape_str(&b->shape, sh, sizeof sh));
+        fprintf(f, "': %s[%s] */\n", dtype_name(b->elem), shape_str(&b->shape, sh, sizeof sh));
     }
     for (int i = 0; i < p->noutputs; i++) {
         const Buffer *b = &p->bufs[p->outputs[i]];
         fprintf(f, "/* output %d '", i);
         c_text(f, b->label);
-        fprintf(f, "': %s[%s]", dtype_name(b->dtype), shape_str(&b->shape, sh, sizeof sh));
+        fprintf(f, "': %s[%s]", dtype_name(b->elem), shape_str(&b->shape, sh, sizeof sh));
         if (p->out_alias && p->out_alias[i] >= 0)
             fprintf(f, ", updated in place of input %d: pass input %d's buffer", p->out_alias[i], p->out_alias[i]);
         fprintf(f, " */\n");
