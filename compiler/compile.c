@@ -111,6 +111,11 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
         return 1;
     if (o->dump && !strcmp(o->dump, "kernel"))
         prog_dump(p, stdout);
+    if (o->dump && !strcmp(o->dump, "llvm")) {
+        EmitOptions eo = {.prefix = "model", .opt = o->opt, .arch = o->arch};
+        if (llvm_dump(p, &eo, stdout, d))
+            return 1;
+    }
     out->prog = p;
     return 0;
 }
@@ -158,6 +163,8 @@ static const char build_sh[] =
     "failed=0\n"
     "for p in $pids; do wait \"$p\" || failed=1; done\n"
     "[ $failed -eq 0 ] || exit 1\n"
+    "# the kernels another code generator built (--target llvm)\n"
+    "[ ! -f model_kernels.o ] || objs=\"$objs model_kernels.o\"\n"
     "if [ \"$1\" = lib ]; then\n"
     "    $CC -c weights.S -o weights.o\n"
     "    rm -f libmodel.a\n"
@@ -182,6 +189,7 @@ static const struct {
     {"weights.S", 0}, {"build.sh", 0},   {"model.tmp", 0}, {"model.o", 0},   {"weights.o", 0},
     {"build.log", 0}, {"model_1.c", 0}, {"model_2.c", 0}, {"model_3.c", 0}, {"model_1.o", 0},
     {"model_2.o", 0}, {"model_3.o", 0}, {"kiln_rt.o", 0}, {"kiln_main.o", 0}, {"kiln_par.o", 0},
+    {"model_kernels.o", 0},
 };
 
 static int is_product(const char *name)
@@ -229,7 +237,7 @@ void remove_outputs(const char *dir)
 /* The target's sources, the runtime and build.sh, into the folder tmp. */
 static int write_sources(Arena *a, const Compiled *c, const Options *o, const Target *t, const char *tmp, Diag *d)
 {
-    EmitOptions eo = {"model", o->profile};
+    EmitOptions eo = {.prefix = "model", .profile = o->profile, .opt = o->opt, .arch = o->arch};
     if (t->emit(c->prog, tmp, &eo, d))
         return 1;
     for (const EmbeddedFile *f = kiln_embedded; f->name; f++)
