@@ -220,9 +220,7 @@ static LLVMValueRef cast(LG *g, LLVMValueRef v, DType from, DType to)
             return v;
     }
     if (is_f(from) && is_f(to))
-        return LLVMGetTypeKind(LLVMGetElementType(like(LLVMTypeOf(v), 2))) == LLVMDoubleTypeKind
-                   ? LLVMBuildFPTrunc(g->b, v, tt, "")
-                   : LLVMBuildFPExt(g->b, v, tt, "");
+        return from == DT_F64 ? LLVMBuildFPTrunc(g->b, v, tt, "") : LLVMBuildFPExt(g->b, v, tt, "");
     if (from == DT_BOOL)
         return is_f(to) ? LLVMBuildUIToFP(g->b, v, tt, "") : LLVMBuildZExt(g->b, v, tt, "");
     if (is_f(to))
