@@ -610,7 +610,7 @@ LLVMValueRef lg_var(LG *g, int v)
 {
     if (!g->var[v]) {
         const Var *vr = &g->k->vars[v];
-        g->var[v] = LLVMBuildAlloca(g->ab, lg_type(g, vr->type, vr->lanes), "");
+        g->var[v] = LLVMBuildAlloca(g->ab, lg_type(g, vr->type, vr->lanes), vr->name);
     }
     return g->var[v];
 }
