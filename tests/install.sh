@@ -5,10 +5,11 @@
 # and fuzzes it: clang and libclang-rt-14-dev (libFuzzer), llvm-14 (the
 # llvm-symbolizer that puts file:line in the sanitizers' stacks), and
 # python3-onnx/python3-numpy for the seeds and the structural mutator.
+# llvm-19-dev: the LLVM target (--target llvm), found through llvm-config-19.
 set -e
 need=""
 for pkg in gcc pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libonnx-dev python3 \
-           clang libclang-rt-14-dev llvm-14 python3-onnx python3-numpy; do
+           clang libclang-rt-14-dev llvm-14 python3-onnx python3-numpy llvm-19-dev; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
 done
 if [ -n "$need" ]; then
