@@ -296,9 +296,10 @@ static void kernel(LG *g, const Kernel *k)
     end_fn(g, entry);
 }
 
-/* The program's kernels as a verified module in cx (*out), or 1. */
+/* The program's kernels as a verified module in cx (*out), or 1; the
+ * vector math they call in vm[VM_COUNT]. */
 static int build_module(const Program *p, const EmitOptions *o, LLVMContextRef cx, Arena *a, LLVMModuleRef *out,
-                        Diag *d)
+                        unsigned *vm, Diag *d)
 {
     LG g = {0};
     g.cx = cx;
@@ -330,7 +331,41 @@ static int build_module(const Program *p, const EmitOptions *o, LLVMContextRef c
     }
     LLVMDisposeMessage(msg);
     *out = g.m;
+    if (vm)
+        memcpy(vm, g.vecmath, sizeof g.vecmath);
     return 0;
+}
+
+/* The vector math the kernels call, appended to DIR/PREFIX.c: kiln_vec.h's
+ * functions on arrays (PREFIX_vec_FN_f32xW), built with the host side. */
+static int write_vecmath(const char *path, const char *pre, const unsigned *vm, Diag *d)
+{
+    int any = 0;
+    for (int i = 0; i < VM_COUNT; i++)
+        any |= vm[i] != 0;
+    if (!any)
+        return 0;
+    FILE *f = fopen(path, "a");
+    if (!f)
+        return diag_error(d, "cannot write %s", path);
+    fprintf(f, "\n/* Vector math of the kernels in %s_kernels.o: kiln_vec.h's, as the C target\n"
+               " * computes it, on arrays (no vector crosses the call). */\n#include \"kiln_vec.h\"\n", pre);
+    for (int i = 0; i < VM_COUNT; i++)
+        for (int w = 0; w < 3; w++) {
+            if (!(vm[i] >> w & 1))
+                continue;
+            const char *fn = lg_vecmath_name[i];
+            int lanes = 4 << w;
+            const char *args = i == VM_POW ? "const float *a, const float *b" : "const float *a";
+            fprintf(f, "void %s_vec_%s_f32x%d(float *y, %s);\n", pre, fn, lanes, args);
+            fprintf(f, "void %s_vec_%s_f32x%d(float *y, %s)\n{\n    kiln_store_f32x%d(y, kiln_%s_f32x%d(", pre, fn,
+                    lanes, args, lanes, fn, lanes);
+            if (i == VM_POW)
+                fprintf(f, "kiln_load_f32x%d(a), kiln_load_f32x%d(b)));\n}\n", lanes, lanes);
+            else
+                fprintf(f, "kiln_load_f32x%d(a)));\n}\n", lanes);
+        }
+    return fclose(f) ? diag_error(d, "cannot write %s", path) : 0;
 }
 
 int llvm_available(void) { return 1; }
@@ -340,7 +375,7 @@ int llvm_dump(const Program *p, const EmitOptions *o, void *file, Diag *d)
     LLVMContextRef cx = LLVMContextCreate();
     Arena *a = arena_new();
     LLVMModuleRef m;
-    int rc = build_module(p, o, cx, a, &m, d);
+    int rc = build_module(p, o, cx, a, &m, NULL, d);
     if (!rc) {
         char *text = LLVMPrintModuleToString(m);
         fputs(text, file);
@@ -417,8 +452,13 @@ int llvm_program(const Program *p, const char *dir, const EmitOptions *o, Diag *
     int rc = cemit_program(p, dir, &co, d);
     LLVMContextRef cx = LLVMContextCreate();
     LLVMModuleRef m;
+    unsigned vm[VM_COUNT];
     if (!rc)
-        rc = build_module(p, &co, cx, a, &m, d);
+        rc = build_module(p, &co, cx, a, &m, vm, d);
+    if (!rc && write_vecmath(arena_printf(a, "%s/%s.c", dir, pre), pre, vm, d)) {
+        LLVMDisposeModule(m);
+        rc = 1;
+    }
     if (!rc) {
         rc = host_object(m, o ? o->opt : 3, arena_printf(a, "%s/%s", dir, obj), d);
         LLVMDisposeModule(m);

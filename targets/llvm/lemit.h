@@ -9,6 +9,12 @@
 
 #include <llvm-c/Core.h>
 
+/* f32 vector functions the kernels take from kiln_vec.h (the C target's,
+ * so both targets compute the same values): PREFIX_vec_FN_f32xW(y, x[, x2])
+ * on arrays, defined in model.c by lemit.c. */
+enum { VM_EXP, VM_LOG, VM_TANH, VM_ERF, VM_SIN, VM_COS, VM_POW, VM_COUNT };
+extern const char *const lg_vecmath_name[VM_COUNT];
+
 /* The state of building one module, and of the function being built. */
 typedef struct LG {
     LLVMContextRef cx;
@@ -25,6 +31,7 @@ typedef struct LG {
     const KUse *use;         /* the kernel's buffers (kernel_uses) */
     int nuse;
     const char *bad;         /* first construct that could not be built, or NULL */
+    unsigned vecmath[VM_COUNT]; /* f32 vector math the kernels call: bit 0/1/2 for 4/8/16 lanes */
 } LG;
 
 /* ------------------------------------------------------------ lexpr.c */

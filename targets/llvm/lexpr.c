@@ -144,6 +144,43 @@ static LLVMValueRef libm(LG *g, const char *name, LLVMValueRef *x, int nargs)
     return out;
 }
 
+const char *const lg_vecmath_name[VM_COUNT] = {"exp", "log", "tanh", "erf", "sin", "cos", "pow"};
+
+/* kiln_vec.h's function fn of f32 vectors x[0..nargs) (4, 8 or 16 lanes),
+ * through PREFIX_vec_FN_f32xW(float *y, const float *x...): arrays, so that
+ * no vector crosses the call (no ABI question between LLVM and the C
+ * compiler). NULL for another width. */
+static LLVMValueRef vecmath(LG *g, int fn, LLVMValueRef *x, int nargs)
+{
+    int lanes = lanes_of(x[0]);
+    if (lanes != 4 && lanes != 8 && lanes != 16)
+        return NULL;
+    g->vecmath[fn] |= lanes == 4 ? 1u : lanes == 8 ? 2u : 4u;
+    const char *name = arena_printf(g->a, "%s_vec_%s_f32x%d", g->pre, lg_vecmath_name[fn], lanes);
+    LLVMTypeRef pt[3];
+    for (int i = 0; i <= nargs; i++)
+        pt[i] = LLVMPointerTypeInContext(g->cx, 0);
+    LLVMTypeRef ft = LLVMFunctionType(LLVMVoidTypeInContext(g->cx), pt, (unsigned)nargs + 1, 0);
+    LLVMValueRef f = LLVMGetNamedFunction(g->m, name);
+    if (!f) {
+        f = LLVMAddFunction(g->m, name, ft);
+        LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
+                                LLVMCreateEnumAttribute(g->cx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
+    }
+    LLVMTypeRef vt = LLVMTypeOf(x[0]);
+    LLVMValueRef mem[3];
+    for (int i = 0; i <= nargs; i++) {
+        mem[i] = LLVMBuildAlloca(g->ab, vt, "");
+        LLVMSetAlignment(mem[i], 64);
+        if (i)
+            LLVMSetAlignment(LLVMBuildStore(g->b, x[i - 1], mem[i]), 64);
+    }
+    LLVMBuildCall2(g->b, ft, f, mem, (unsigned)nargs + 1, "");
+    LLVMValueRef y = LLVMBuildLoad2(g->b, vt, mem[0], "");
+    LLVMSetAlignment(y, 64);
+    return y;
+}
+
 /* x != 0 as i1 (lanes). */
 static LLVMValueRef nonzero(LG *g, LLVMValueRef x, DType t)
 {
@@ -330,6 +367,13 @@ static LLVMValueRef unary(LG *g, const Expr *e)
     case U_ERF: fn = "erf"; break;
     default: break;
     }
+    if (lanes > 1 && t == DT_F32) {
+        int vm = op == U_EXP ? VM_EXP : op == U_LOG ? VM_LOG : op == U_TANH ? VM_TANH : op == U_ERF ? VM_ERF
+               : op == U_SIN ? VM_SIN : op == U_COS ? VM_COS : -1;
+        LLVMValueRef v = vm >= 0 ? vecmath(g, vm, &x, 1) : NULL;
+        if (v)
+            return v;
+    }
     if (in)
         return intr1(g, in, x);
     if (fn)
@@ -386,8 +430,10 @@ static LLVMValueRef binop(LG *g, BinOp op, DType t, LLVMValueRef x, LLVMValueRef
     case B_POW:
         if (f) {
             LLVMTypeRef ty = LLVMTypeOf(x);
-            LLVMValueRef a[2] = {x, y};
-            return lg_intrinsic(g, "llvm.pow", &ty, 1, a, 2);
+            LLVMValueRef a[2] = {x, y}, v = NULL;
+            if (t == DT_F32 && lanes_of(x) > 1)
+                v = vecmath(g, VM_POW, a, 2);
+            return v ? v : lg_intrinsic(g, "llvm.pow", &ty, 1, a, 2);
         }
         break; /* integers: ipow() below */
     case B_ATAN2: {
