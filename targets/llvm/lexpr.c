@@ -291,8 +291,8 @@ static LLVMValueRef bitcast(LG *g, const Expr *e)
     LLVMValueRef v = lg_expr(g, e->a);
     if (to == DT_BOOL)
         return nonzero(g, v, from);
-    if (dtype_is_half(from))
-        v = lg_narrow(g, v, from); /* its 16 bits */
+    if (dtype_is_half(from) || from == DT_BOOL)
+        v = lg_narrow(g, v, from); /* its stored bits: 16 for f16/bf16, a byte for bool */
     int lanes = e->lanes;
     LLVMTypeRef bits = dtype_is_half(to) ? like(LLVMInt16TypeInContext(g->cx), lanes) : lg_type(g, to, lanes);
     v = LLVMBuildBitCast(g->b, v, bits, "");
