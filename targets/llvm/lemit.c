@@ -228,16 +228,13 @@ static void call(LG *g, const Stmt *s)
     LLVMBuildCall2(g->b, ft, f, args, (unsigned)s->nargs, "");
 }
 
-static const char *g_kname; /* the kernel's symbol, for its outlined loops */
-static int g_npar;
-
 static void block(LG *g, const Stmt *s, int top)
 {
     for (; s; s = s->next) {
         switch (s->kind) {
         case S_LOOP:
             if (s->loop == L_PARALLEL && top)
-                parallel(g, s, g_kname, g_npar++);
+                parallel(g, s, g->kname, g->npar++);
             else /* serial, unrolled or vector loops the passes left, GPU kinds: in order */
                 loop(g, s, LLVMConstInt(i64t(g), 0, 0), lg_expr(g, s->extent));
             break;
@@ -290,8 +287,8 @@ static void kernel(LG *g, const Kernel *k)
             LLVMSetValueName2(g->buf[use[i].buf], g->p->bufs[use[i].buf].name,
                               strlen(g->p->bufs[use[i].buf].name));
         }
-    g_kname = name;
-    g_npar = 0;
+    g->kname = name;
+    g->npar = 0;
     block(g, k->body, 1);
     end_fn(g, entry);
 }

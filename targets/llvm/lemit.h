@@ -30,6 +30,8 @@ typedef struct LG {
     LLVMValueRef *buf;       /* [p->nbufs] each buffer's storage in fn (params, locals on first use) */
     const KUse *use;         /* the kernel's buffers (kernel_uses) */
     int nuse;
+    const char *kname;       /* the kernel's symbol, for its outlined loops */
+    int npar;                /* parallel loops outlined so far */
     const char *bad;         /* first construct that could not be built, or NULL */
     unsigned vecmath[VM_COUNT]; /* f32 vector math the kernels call: bit 0/1/2 for 4/8/16 lanes */
 } LG;
