@@ -188,6 +188,8 @@ static void store(LG *g, const Stmt *s)
     }
     LLVMValueRef al = LLVMConstInt(LLVMInt32TypeInContext(g->cx), align, 0);
     LLVMValueRef mask = s->mask ? lg_expr(g, s->mask) : NULL;
+    if (mask && s->mask->lanes == 1)
+        mask = lg_splat(g, mask, lanes); /* one condition for every lane */
     if (s->index->kind == E_RAMP && s->index->i == 1) {
         LLVMValueRef at = lg_addr(g, s->buf, lg_expr(g, s->index->a));
         if (!mask) {

@@ -632,6 +632,8 @@ static LLVMValueRef load(LG *g, const Expr *e)
     }
     LLVMTypeRef vt = LLVMVectorType(st, (unsigned)lanes);
     LLVMValueRef mask = e->b ? lg_expr(g, e->b) : NULL, v;
+    if (mask && e->b->lanes == 1)
+        mask = lg_splat(g, mask, lanes); /* one condition for every lane */
     LLVMValueRef al = LLVMConstInt(i32t(g), align, 0);
     if (contiguous(e->a)) {
         LLVMValueRef at = lg_addr(g, e->buf, lg_expr(g, e->a->a));
