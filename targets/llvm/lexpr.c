@@ -12,8 +12,9 @@
  * shifts work in i32, as C promotes them), float min/max propagate NaN,
  * float to integer conversions saturate (NaN is 0) and then wrap, a
  * horizontal reduction combines lane i with lane i + W/2 (kiln_vec.h's
- * order). Math functions are LLVM intrinsics where LLVM has one, libm
- * calls (lane by lane for vectors) where it has none.
+ * order). Math functions of f32 vectors of 4, 8 or 16 lanes call
+ * kiln_vec.h's (vecmath), other math is an LLVM intrinsic where LLVM has
+ * one and a libm call (lane by lane in a vector) where it has none.
  */
 #include "lemit.h"
 
