@@ -118,6 +118,11 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
         return 1;
     if (o->dump && !strcmp(o->dump, "kernel"))
         prog_dump(p, stdout);
+    if (o->dump && !strcmp(o->dump, "llvm")) {
+        EmitOptions eo = {.prefix = "model", .opt = o->opt, .arch = o->arch};
+        if (llvm_dump(p, &eo, stdout, d))
+            return 1;
+    }
     out->prog = p;
     return 0;
 }
@@ -165,6 +170,8 @@ static const char build_sh[] =
     "failed=0\n"
     "for p in $pids; do wait \"$p\" || failed=1; done\n"
     "[ $failed -eq 0 ] || exit 1\n"
+    "# the kernels another code generator built (--target llvm)\n"
+    "[ ! -f model_kernels.o ] || objs=\"$objs model_kernels.o\"\n"
     "if [ \"$1\" = lib ]; then\n"
     "    $CC -c weights.S -o weights.o\n"
     "    rm -f libmodel.a\n"
@@ -195,6 +202,7 @@ static const struct {
     {"model.ci", 0}, {"model_1.su", 0}, {"model_1.ci", 0}, {"model_2.su", 0}, {"model_2.ci", 0},
     {"model_3.su", 0}, {"model_3.ci", 0}, {"kiln_rt.su", 0}, {"kiln_rt.ci", 0}, {"kiln_main.su", 0},
     {"kiln_main.ci", 0}, {"startup.su", 0}, {"startup.ci", 0},
+    {"model_kernels.o", 0},
 };
 
 static int is_product(const char *name)
@@ -253,7 +261,7 @@ const char *build_cflags(Arena *a, const Options *o)
 /* The target's sources, the runtime and build.sh, into the folder tmp. */
 static int write_sources(Arena *a, const Compiled *c, const Options *o, const Target *t, const char *tmp, Diag *d)
 {
-    EmitOptions eo = {"model", o->profile};
+    EmitOptions eo = {.prefix = "model", .profile = o->profile, .opt = o->opt, .arch = o->arch};
     if (t->emit(c->prog, tmp, &eo, d))
         return 1;
     for (const EmbeddedFile *f = kiln_embedded; f->name; f++)

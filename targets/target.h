@@ -3,9 +3,11 @@
  * files in an output folder; building them is the driver's business.
  *
  * Targets are data: one row each in targets[] (target.c), selected by
- * --target. Only the C target exists today; CUDA C will reuse the C printer
- * with another dialect (cemit.c's Dialect), LLVM/PTX will walk the same
- * Kernel IR through the LLVM C API.
+ * --target. The C target prints C; the LLVM target (targets/llvm/) builds
+ * the kernels through the LLVM C API into an object file and leaves the
+ * host side (model.h, model_run, the weights) to the C printer, whose
+ * model.c then only declares and calls the kernels. CUDA C will reuse the C
+ * printer with another dialect (cemit.c's Dialect).
  */
 #ifndef KILN_TARGET_H
 #define KILN_TARGET_H
@@ -15,6 +17,12 @@
 typedef struct EmitOptions {
     const char *prefix;   /* C symbol prefix and file stem: "model" */
     int profile;          /* time each kernel (kiln bench --profile) */
+    int opt;              /* -O level (the LLVM target's pass pipeline) */
+    const char *arch;     /* --arch, NULL for the host */
+    /* C target: NULL prints the kernels; a file name (the object another
+     * target built them into) prints only their declarations, as extern
+     * functions PREFIX_KERNEL, and model_run calls those */
+    const char *extern_kernels;
 } EmitOptions;
 
 typedef struct Target {
@@ -31,5 +39,15 @@ extern const int ntargets;
 /* ---------------------------------------------------------- c/cemit.c */
 /* Write DIR/model.c, model.h, weights.bin and weights.S. */
 int cemit_program(const Program *p, const char *dir, const EmitOptions *o, Diag *d);
+
+/* -------------------------------------------------------- llvm/lemit.c */
+/* Write the C target's files (kernels declared, not printed) and
+ * DIR/model_kernels.o, the kernels built by LLVM for the host. Built
+ * without LLVM (llvm/nollvm.c), it says so and fails. */
+int llvm_program(const Program *p, const char *dir, const EmitOptions *o, Diag *d);
+/* --dump llvm: the kernels' LLVM module, verified, before optimization. */
+int llvm_dump(const Program *p, const EmitOptions *o, void *file, Diag *d);
+/* 1 when this kiln was built with LLVM. */
+int llvm_available(void);
 
 #endif

@@ -7,10 +7,11 @@
 # python3-onnx/python3-numpy for the seeds and the structural mutator.
 # The boards (tests/boards, targets/boards/): the cross compilers with
 # newlib for the Cortex-M4, and qemu to run what they build.
+# llvm-19-dev: the LLVM target (--target llvm), found through llvm-config-19.
 set -e
 need=""
 for pkg in gcc pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libonnx-dev python3 \
-           clang libclang-rt-14-dev llvm-14 python3-onnx python3-numpy \
+           clang libclang-rt-14-dev llvm-14 python3-onnx python3-numpy llvm-19-dev \
            gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm gcc-aarch64-linux-gnu \
            gcc-riscv64-linux-gnu qemu-user; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"

@@ -18,7 +18,10 @@
 # the bundled models and some node tests, the static library's symbols, the
 # fit report), and the ONNX node conformance suite (tests/onnx: every
 # test listed in tests/onnx/expected_pass.txt must pass; docs/conformance.md
-# is rewritten with the result of all 1802).
+# is rewritten with the result of all 1802). The LLVM target gets the
+# bundled models (models-llvm) and every 4th listed node test (onnx-llvm,
+# a sample that keeps CI short; `python3 tests/onnx/run_conformance.py
+# --target llvm --listed` runs them all).
 #
 # Then the same suites again with kiln built with AddressSanitizer and
 # UndefinedBehaviorSanitizer (build-asan/), their lines prefixed "asan/"
@@ -55,6 +58,8 @@ run_suite scale     sh tests/scale/run.sh build/kiln
 run_suite llm       sh tests/llm/run.sh build/kiln
 run_suite boards    sh tests/boards/run.sh build/kiln
 run_suite onnx      python3 tests/onnx/run_conformance.py --kiln build/kiln
+run_suite models-llvm sh tests/models/run.sh build/kiln llvm
+run_suite onnx-llvm python3 tests/onnx/run_conformance.py --kiln build/kiln --target llvm --listed --every 4
 
 # --- the same suites on kiln built with ASan+UBSan
 # A sanitizer report aborts (status 134), which every suite counts as a

@@ -977,7 +977,7 @@ static int share_kernels(const Program *p, Arena *a, const char **bname, int *sa
 int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Diag *d)
 {
     const char *pre = opt && opt->prefix ? opt->prefix : "model";
-    int profile = opt && opt->profile;
+    int profile = opt && opt->profile, ext = opt && opt->extern_kernels;
     if (emit_header(p, dir, pre, profile, d) || emit_weights(p, dir, pre, d))
         return 1;
     char path[4096];
@@ -999,18 +999,29 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
     memset(need, 0, sizeof need);
     for (int i = 0; i < p->nkernels; i++)
         need_block(need, p->kernels[i].body);
-    if (need[H_VEC][0])
+    if (need[H_VEC][0] && !ext)
         fprintf(f, "#include \"kiln_vec.h\" /* vector types and math */\n");
-    if (prog_parallel(p))
+    if (prog_parallel(p) && !ext)
         fprintf(f, "#include \"kiln_par.h\" /* the thread pool */\n");
     fprintf(f, "#include \"%s.h\"\n\n", pre);
     fprintf(f, "extern const unsigned char %s_weights[]; /* weights.S */\n\n", pre);
-    emit_helpers(f, need, &c_dialect);
-    /* kernels that print the same but for names (repeated blocks of a
-     * network) share one function: same[i] is the first such kernel */
     int nk = p->nkernels, nparts = 1;
     int *same = arena_alloc(a, sizeof(int) * (size_t)(nk + 1));
     const char **bname = arena_alloc(a, sizeof(char *) * (size_t)(p->nbufs + 1));
+    if (ext) {
+        /* the kernels are another target's (an object file): declared
+         * here under their prefixed names, one function each */
+        fprintf(f, "/* The kernels, built by another code generator into %s. */\n", opt->extern_kernels);
+        for (int i = 0; i < nk; i++) {
+            same[i] = i;
+            emit_kernel_as(f, p, &p->kernels[i], &c_dialect, a, bname, "void",
+                           arena_printf(a, "%s_%s", pre, p->kernels[i].name), 1, 0);
+        }
+        goto run;
+    }
+    emit_helpers(f, need, &c_dialect);
+    /* kernels that print the same but for names (repeated blocks of a
+     * network) share one function: same[i] is the first such kernel */
     if (share_kernels(p, a, bname, same)) {
         fclose(f);
         arena_free(a);
@@ -1094,6 +1105,7 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
             return diag_error(d, "cannot write %s", ppath);
         }
     }
+run:
     fprintf(f, "\n");
     emit_tensor_table(f, p, pre, "inputs", p->inputs, p->ninputs);
     emit_tensor_table(f, p, pre, "outputs", p->outputs, p->noutputs);
@@ -1134,7 +1146,7 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
         const char *fn = p->kernels[same[i]].name;
         if (same[i] != i)
             fprintf(f, "    /* %s */\n", k->name);
-        fprintf(f, "    %s(", nparts > 1 ? arena_printf(a, "%s_%s", pre, fn) : fn);
+        fprintf(f, "    %s(", nparts > 1 || ext ? arena_printf(a, "%s_%s", pre, fn) : fn);
         for (int j = 0, n = 0; j < nuse; j++) {
             if (p->bufs[use[j].buf].kind == BUF_LOCAL)
                 continue;

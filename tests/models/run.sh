@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/models/run.sh KILN: check every bundled model against its reference
+# tests/models/run.sh KILN [TARGET]: check every bundled model against its reference
 # data. For each models/<name>/ with a test_data_set_0 it runs
 #
 #   KILN check models/<name>/model.onnx models/<name>/test_data_set_0 --rtol 1e-3 --atol 1e-4
@@ -7,9 +7,12 @@
 # and prints one line: "PASS models/<name>" or
 # "FAIL models/<name>: <first line of kiln's stderr>"; then the same with
 # --threads 2 (the generated code's parallel loops on kiln's thread pool):
-# "PASS models/<name> --threads 2". Exits 1 if any failed.
+# "PASS models/<name> --threads 2". With TARGET (llvm), every check runs
+# with --target TARGET and its lines end with " --target TARGET".
+# Exits 1 if any failed.
 # Run from the repository root (tests/run.sh does).
 kiln=${1:-build/kiln}
+target=${2:-}
 case $kiln in
     */*) ;;
     *) kiln=./$kiln ;;
@@ -29,8 +32,9 @@ for dir in models/*/; do
     for threads in 1 2; do
         name=$dir
         [ $threads -eq 1 ] || name="$dir --threads $threads"
+        [ -z "$target" ] || name="$name --target $target"
         if "$kiln" check "$dir/model.onnx" "$dir/test_data_set_0" --rtol 1e-3 --atol 1e-4 \
-            --threads $threads >/dev/null 2>"$err"; then
+            --threads $threads ${target:+--target "$target"} >/dev/null 2>"$err"; then
             echo "PASS $name"
         else
             rc=$?

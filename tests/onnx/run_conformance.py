@@ -17,9 +17,17 @@ and reports the results:
 It exits 1 if any listed test failed, else 0. The list only grows: after a
 run, `--update` appends every newly passing test to expected_pass.txt.
 
+`--target T` passes --target T to every `kiln check` (lines read "PASS
+onnx/<test> --target T"). The list and docs/conformance.md are the C
+target's: with another target the doc is never rewritten and --update is
+refused. `--listed` runs only the listed tests (the question "does every
+test the C target passes also pass with --target llvm"), `--every K` only
+every K-th of them in name order (a sample for CI; --every 1 is all).
+
   python3 tests/onnx/run_conformance.py --kiln build/kiln
   python3 tests/onnx/run_conformance.py --only 'test_(abs|relu)' --no-doc
   python3 tests/onnx/run_conformance.py --update
+  python3 tests/onnx/run_conformance.py --target llvm --listed
 
 Standard library only (CI has Debian's python3 and nothing else).
 """
@@ -45,11 +53,13 @@ HEADER = """\
 """
 
 
-def run_test(kiln, tests, name, timeout):
+def run_test(kiln, tests, name, timeout, target=None):
     """Runs kiln check on one test; returns None if it passed, else the reason."""
     folder = tests / name
     with tempfile.TemporaryDirectory(prefix="kiln-conf-") as tmp:
         cmd = [str(kiln), "check", str(folder / "model.onnx"), str(folder / "test_data_set_0")]
+        if target:
+            cmd += ["--target", target]
         try:
             # A session of its own, so that a timeout kills the C compiler and
             # the generated program too, not only kiln.
@@ -222,7 +232,17 @@ def main():
     ap.add_argument("--only", metavar="REGEX", type=regex, help="run only the tests whose name matches (re.search); no doc")
     ap.add_argument("--update", action="store_true", help="append newly passing tests to expected_pass.txt")
     ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/conformance.md")
+    ap.add_argument("--target", help="code generator passed to kiln check (default: kiln's, c)")
+    ap.add_argument("--listed", action="store_true", help="run only the tests listed in expected_pass.txt")
+    ap.add_argument("--every", type=int, default=1, metavar="K",
+                    help="with --listed: only every K-th listed test, in name order (default: 1, all)")
     args = ap.parse_args()
+    other = args.target not in (None, "c")
+    if other and args.update:
+        ap.error("--update keeps the C target's list: not with --target " + args.target)
+    if args.every < 1 or (args.every > 1 and not args.listed):
+        ap.error("--every needs --listed and a count from 1")
+    suffix = f" --target {args.target}" if other else ""
 
     kiln, tests = args.kiln.resolve(), find_tests(args.tests)
     if not kiln.is_file():
@@ -238,10 +258,13 @@ def main():
         names = [n for n in names if args.only.search(n)]
     expected = read_expected()
     listed = sorted(expected if not args.only else {n for n in expected if args.only.search(n)})
+    if args.listed:
+        listed = listed[::args.every]
+        names = [n for n in names if n in set(listed)]
 
     results = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = {pool.submit(run_test, kiln, tests, n, args.timeout): n for n in names}
+        futures = {pool.submit(run_test, kiln, tests, n, args.timeout, args.target): n for n in names}
         for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
             results[futures[future]] = future.result()
             if done % 100 == 0 or done == len(names):
@@ -252,10 +275,10 @@ def main():
     for name in listed:
         reason = results.get(name, f"no such test in {tests}")
         if reason is None:
-            print(f"PASS onnx/{name}")
+            print(f"PASS onnx/{name}{suffix}")
         else:
             failed += 1
-            print(f"FAIL onnx/{name}: {reason}")
+            print(f"FAIL onnx/{name}{suffix}: {reason}")
     passing = {n for n, r in results.items() if r is None}
     new = sorted(passing - expected)
     if args.update and new:
@@ -264,13 +287,16 @@ def main():
     what = f"{len(passing)} of {len(names)} node tests pass"
     if args.only:
         what += f" (--only {args.only.pattern!r})"
+    if args.listed:
+        what += " (listed only" + (f", every {args.every}th" if args.every > 1 else "") + ")"
+    what += suffix
     state = "all pass" if not failed else f"{failed} fail"
     news = f"newly passing: {len(new)}"
     if new:
         news += " (added to the list)" if args.update else " (run with --update to add them)"
     print(f"conformance: {what} (expected list: {len(listed)}, {state}); {news}")
 
-    if not args.only and not args.no_doc:
+    if not args.only and not args.no_doc and not args.listed and not other:
         write_doc(tests, results)
     return 1 if failed else 0
 

@@ -1,0 +1,468 @@
+/*
+ * lemit.c: the LLVM target. Kernel IR -> an LLVM module, built through the
+ * LLVM C API, verified, optimized by the new pass manager
+ * ("default<O3>" for -O3) and written as an object file for the host CPU.
+ *
+ * The split: LLVM builds the kernels, the C printer the host side. Each
+ * kernel becomes an external function PREFIX_KERNEL(ptr noalias, ...)
+ * whose parameters are the buffers it touches (kernel_uses order, as the C
+ * target's), into model_kernels.o; cemit_program with extern_kernels
+ * writes model.h, the weights and a model.c whose model_run calls those
+ * functions, so build.sh links them exactly as it links the C target's
+ * output (plus the object). Loops are plain counted loops over allocas
+ * (SROA makes them SSA); a parallel loop at a kernel's top level is
+ * outlined into PREFIX_KERNEL_parI(ctx, lo, hi), ctx an array of the
+ * buffer pointers, run by kiln_par_for (runtime/kiln_par.c), as the C
+ * target does.
+ */
+#include "lemit.h"
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include <stdio.h>
+#include <string.h>
+
+static LLVMTypeRef ptrt(LG *g) { return LLVMPointerTypeInContext(g->cx, 0); }
+static LLVMTypeRef i64t(LG *g) { return LLVMInt64TypeInContext(g->cx); }
+
+static void attr(LG *g, LLVMValueRef f, LLVMAttributeIndex at, const char *name)
+{
+    LLVMAddAttributeAtIndex(f, at, LLVMCreateEnumAttribute(g->cx, LLVMGetEnumAttributeKindForName(name, strlen(name)), 0));
+}
+
+static void block(LG *g, const Stmt *s, int top);
+
+/* Start building function f: an entry block that holds the allocas, and a
+ * body block where the builder goes. The kernel's local buffers (register
+ * tiles) are allocated in every function that may use them. */
+static LLVMBasicBlockRef begin_fn(LG *g, LLVMValueRef f)
+{
+    g->fn = f;
+    LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(g->cx, f, "entry");
+    LLVMPositionBuilderAtEnd(g->ab, entry);
+    LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->cx, f, "body"));
+    g->var = arena_alloc(g->a, sizeof(LLVMValueRef) * (size_t)(g->k->nvars + 1));
+    memset(g->var, 0, sizeof(LLVMValueRef) * (size_t)(g->k->nvars + 1));
+    g->buf = arena_alloc(g->a, sizeof(LLVMValueRef) * (size_t)(g->p->nbufs + 1));
+    memset(g->buf, 0, sizeof(LLVMValueRef) * (size_t)(g->p->nbufs + 1));
+    for (int i = 0; i < g->nuse; i++) {
+        const Buffer *bf = &g->p->bufs[g->use[i].buf];
+        if (bf->kind != BUF_LOCAL)
+            continue;
+        LLVMValueRef m = LLVMBuildAlloca(g->ab, LLVMArrayType2(lg_store_type(g, bf->dtype), (uint64_t)bf->numel), "");
+        LLVMSetAlignment(m, 64);
+        g->buf[g->use[i].buf] = m;
+    }
+    return entry;
+}
+
+static void end_fn(LG *g, LLVMBasicBlockRef entry)
+{
+    LLVMBuildRetVoid(g->b);
+    LLVMBuildBr(g->ab, LLVMGetNextBasicBlock(entry));
+}
+
+/* for var in [lo, hi): body */
+static void loop(LG *g, const Stmt *s, LLVMValueRef lo, LLVMValueRef hi)
+{
+    LLVMValueRef slot = lg_var(g, s->var);
+    LLVMBuildStore(g->b, lo, slot);
+    LLVMBasicBlockRef cond = LLVMAppendBasicBlockInContext(g->cx, g->fn, "for");
+    LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(g->cx, g->fn, "do");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->cx, g->fn, "done");
+    LLVMBuildBr(g->b, cond);
+    LLVMPositionBuilderAtEnd(g->b, cond);
+    LLVMValueRef i = LLVMBuildLoad2(g->b, i64t(g), slot, "");
+    LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, i, hi, ""), body, done);
+    LLVMPositionBuilderAtEnd(g->b, body);
+    block(g, s->body, 0);
+    i = LLVMBuildLoad2(g->b, i64t(g), slot, "");
+    LLVMBuildStore(g->b, LLVMBuildNSWAdd(g->b, i, LLVMConstInt(i64t(g), 1, 0), ""), slot);
+    LLVMBuildBr(g->b, cond);
+    LLVMPositionBuilderAtEnd(g->b, done);
+}
+
+/* Parallel loop s (the kernel's n-th): its body outlined into
+ * NAME_parN(ctx, lo, hi), ctx the array of the kernel's buffer pointers,
+ * and run through kiln_par_for(NAME_parN, ctx, extent). */
+static void parallel(LG *g, const Stmt *s, const char *kname, int n)
+{
+    int np = 0;
+    for (int i = 0; i < g->nuse; i++)
+        np += g->p->bufs[g->use[i].buf].kind != BUF_LOCAL;
+    LLVMTypeRef arr = LLVMArrayType2(ptrt(g), (uint64_t)(np ? np : 1));
+    LLVMValueRef ctx = LLVMBuildAlloca(g->ab, arr, "ctx");
+    for (int i = 0, j = 0; i < g->nuse; i++) {
+        if (g->p->bufs[g->use[i].buf].kind == BUF_LOCAL)
+            continue;
+        LLVMValueRef ix[2] = {LLVMConstInt(i64t(g), 0, 0), LLVMConstInt(i64t(g), (unsigned long long)j++, 0)};
+        LLVMBuildStore(g->b, g->buf[g->use[i].buf], LLVMBuildGEP2(g->b, arr, ctx, ix, 2, ""));
+    }
+    LLVMTypeRef pt[3] = {ptrt(g), i64t(g), i64t(g)};
+    LLVMTypeRef bt = LLVMFunctionType(LLVMVoidTypeInContext(g->cx), pt, 3, 0);
+    LLVMValueRef body = LLVMAddFunction(g->m, arena_printf(g->a, "%s_par%d", kname, n), bt);
+    LLVMSetLinkage(body, LLVMInternalLinkage);
+    attr(g, body, LLVMAttributeFunctionIndex, "nounwind");
+    LLVMTypeRef rt[3] = {ptrt(g), ptrt(g), i64t(g)};
+    LLVMTypeRef runt = LLVMFunctionType(LLVMVoidTypeInContext(g->cx), rt, 3, 0);
+    LLVMValueRef run = LLVMGetNamedFunction(g->m, "kiln_par_for");
+    if (!run)
+        run = LLVMAddFunction(g->m, "kiln_par_for", runt);
+    LLVMValueRef args[3] = {body, ctx, lg_expr(g, s->extent)};
+    LLVMBuildCall2(g->b, runt, run, args, 3, "");
+
+    /* the outlined body, built with its own allocas and buffer table */
+    LLVMValueRef fn = g->fn, *var = g->var, *buf = g->buf;
+    LLVMBasicBlockRef here = LLVMGetInsertBlock(g->b), alloc = LLVMGetInsertBlock(g->ab);
+    LLVMBasicBlockRef entry = begin_fn(g, body);
+    for (int i = 0, j = 0; i < g->nuse; i++) {
+        if (g->p->bufs[g->use[i].buf].kind == BUF_LOCAL)
+            continue;
+        LLVMValueRef ix[2] = {LLVMConstInt(i64t(g), 0, 0), LLVMConstInt(i64t(g), (unsigned long long)j++, 0)};
+        LLVMValueRef at = LLVMBuildGEP2(g->b, arr, LLVMGetParam(body, 0), ix, 2, "");
+        g->buf[g->use[i].buf] = LLVMBuildLoad2(g->b, ptrt(g), at, g->p->bufs[g->use[i].buf].name);
+    }
+    loop(g, s, LLVMGetParam(body, 1), LLVMGetParam(body, 2));
+    end_fn(g, entry);
+    g->fn = fn;
+    g->var = var;
+    g->buf = buf;
+    LLVMPositionBuilderAtEnd(g->b, here);
+    LLVMPositionBuilderAtEnd(g->ab, alloc);
+}
+
+/* Run `then` when scalar condition c holds (an else block when els). */
+static void branch(LG *g, LLVMValueRef c, const Stmt *then, const Stmt *els)
+{
+    LLVMBasicBlockRef tb = LLVMAppendBasicBlockInContext(g->cx, g->fn, "then");
+    LLVMBasicBlockRef eb = els ? LLVMAppendBasicBlockInContext(g->cx, g->fn, "else") : NULL;
+    LLVMBasicBlockRef jb = LLVMAppendBasicBlockInContext(g->cx, g->fn, "endif");
+    LLVMBuildCondBr(g->b, c, tb, eb ? eb : jb);
+    LLVMPositionBuilderAtEnd(g->b, tb);
+    block(g, then, 0);
+    LLVMBuildBr(g->b, jb);
+    if (eb) {
+        LLVMPositionBuilderAtEnd(g->b, eb);
+        block(g, els, 0);
+        LLVMBuildBr(g->b, jb);
+    }
+    LLVMPositionBuilderAtEnd(g->b, jb);
+}
+
+static LLVMValueRef truth(LG *g, const Expr *e)
+{
+    LLVMValueRef c = lg_expr(g, e);
+    if (e->type == DT_BOOL)
+        return c;
+    LLVMValueRef z = LLVMConstNull(LLVMTypeOf(c));
+    return dtype_is_float(e->type) ? LLVMBuildFCmp(g->b, LLVMRealUNE, c, z, "") : LLVMBuildICmp(g->b, LLVMIntNE, c, z, "");
+}
+
+static void store(LG *g, const Stmt *s)
+{
+    DType t = g->p->bufs[s->buf].dtype;
+    unsigned align = (unsigned)dtype_size(t);
+    int lanes = s->index->lanes;
+    LLVMValueRef v = lg_expr(g, s->value);
+    if (lanes > 1 && s->value->lanes == 1)
+        v = lg_splat(g, v, lanes);
+    v = lg_narrow(g, v, t);
+    if (lanes == 1) {
+        LLVMValueRef at = lg_addr(g, s->buf, lg_expr(g, s->index));
+        LLVMBasicBlockRef jb = NULL;
+        if (s->mask) { /* a scalar under a mask: written when it is on */
+            LLVMBasicBlockRef wb = LLVMAppendBasicBlockInContext(g->cx, g->fn, "mstore");
+            jb = LLVMAppendBasicBlockInContext(g->cx, g->fn, "mjoin");
+            LLVMBuildCondBr(g->b, lg_expr(g, s->mask), wb, jb);
+            LLVMPositionBuilderAtEnd(g->b, wb);
+        }
+        LLVMSetAlignment(LLVMBuildStore(g->b, v, at), align);
+        if (jb) {
+            LLVMBuildBr(g->b, jb);
+            LLVMPositionBuilderAtEnd(g->b, jb);
+        }
+        return;
+    }
+    LLVMValueRef al = LLVMConstInt(LLVMInt32TypeInContext(g->cx), align, 0);
+    LLVMValueRef mask = s->mask ? lg_expr(g, s->mask) : NULL;
+    if (mask && s->mask->lanes == 1)
+        mask = lg_splat(g, mask, lanes); /* one condition for every lane */
+    if (s->index->kind == E_RAMP && s->index->i == 1) {
+        LLVMValueRef at = lg_addr(g, s->buf, lg_expr(g, s->index->a));
+        if (!mask) {
+            LLVMSetAlignment(LLVMBuildStore(g->b, v, at), align);
+            return;
+        }
+        LLVMTypeRef ov[2] = {LLVMTypeOf(v), LLVMTypeOf(at)};
+        LLVMValueRef a[4] = {v, at, al, mask};
+        lg_intrinsic(g, "llvm.masked.store", ov, 2, a, 4);
+        return;
+    }
+    /* a scatter: lanes written in order, as the C target's loop does */
+    LLVMValueRef at = lg_addr(g, s->buf, lg_expr(g, s->index));
+    LLVMTypeRef ov[2] = {LLVMTypeOf(v), LLVMTypeOf(at)};
+    LLVMValueRef a[4] = {v, at, al, mask ? mask : lg_all_true(g, lanes)};
+    lg_intrinsic(g, "llvm.masked.scatter", ov, 2, a, 4);
+}
+
+/* A call of a runtime routine: integers and variables by value, loads as
+ * the address of their element. */
+static void call(LG *g, const Stmt *s)
+{
+    LLVMValueRef args[16];
+    LLVMTypeRef types[16];
+    if (s->nargs > 16) {
+        g->bad = g->bad ? g->bad : "a runtime call of more than 16 arguments";
+        return;
+    }
+    for (int i = 0; i < s->nargs; i++) {
+        const Expr *e = s->args[i];
+        args[i] = e->kind == E_LOAD ? lg_addr(g, e->buf, lg_expr(g, e->a)) : lg_expr(g, e);
+        types[i] = LLVMTypeOf(args[i]);
+    }
+    LLVMTypeRef ft = LLVMFunctionType(LLVMVoidTypeInContext(g->cx), types, (unsigned)s->nargs, 0);
+    LLVMValueRef f = LLVMGetNamedFunction(g->m, s->routine);
+    if (!f)
+        f = LLVMAddFunction(g->m, s->routine, ft);
+    LLVMBuildCall2(g->b, ft, f, args, (unsigned)s->nargs, "");
+}
+
+static void block(LG *g, const Stmt *s, int top)
+{
+    for (; s; s = s->next) {
+        switch (s->kind) {
+        case S_LOOP:
+            if (s->loop == L_PARALLEL && top)
+                parallel(g, s, g->kname, g->npar++);
+            else /* serial, unrolled or vector loops the passes left, GPU kinds: in order */
+                loop(g, s, LLVMConstInt(i64t(g), 0, 0), lg_expr(g, s->extent));
+            break;
+        case S_STORE:
+            store(g, s);
+            break;
+        case S_LET:
+        case S_ASSIGN: {
+            const Var *v = &g->k->vars[s->var];
+            LLVMValueRef x = lg_expr(g, s->value);
+            if (v->lanes > 1 && s->value->lanes == 1)
+                x = lg_splat(g, x, v->lanes);
+            LLVMBuildStore(g->b, x, lg_var(g, s->var));
+            break;
+        }
+        case S_IF:
+            branch(g, truth(g, s->value), s->body, s->els);
+            break;
+        case S_CALL:
+            call(g, s);
+            break;
+        }
+    }
+}
+
+/* Kernel k as the external function PREFIX_NAME(buffers...). */
+static void kernel(LG *g, const Kernel *k)
+{
+    KUse *use;
+    g->k = k;
+    g->nuse = kernel_uses(k, g->a, &use);
+    g->use = use;
+    LLVMTypeRef *pt = arena_alloc(g->a, sizeof(LLVMTypeRef) * (size_t)(g->nuse + 1));
+    int np = 0;
+    for (int i = 0; i < g->nuse; i++)
+        if (g->p->bufs[use[i].buf].kind != BUF_LOCAL)
+            pt[np++] = ptrt(g);
+    const char *name = arena_printf(g->a, "%s_%s", g->pre, k->name);
+    LLVMTypeRef ft = LLVMFunctionType(LLVMVoidTypeInContext(g->cx), pt, (unsigned)np, 0);
+    LLVMValueRef f = LLVMAddFunction(g->m, name, ft);
+    attr(g, f, LLVMAttributeFunctionIndex, "nounwind");
+    for (int i = 0; i < np; i++) {
+        attr(g, f, (LLVMAttributeIndex)(i + 1), "noalias"); /* the C target's restrict */
+        attr(g, f, (LLVMAttributeIndex)(i + 1), "nocapture");
+    }
+    LLVMBasicBlockRef entry = begin_fn(g, f);
+    for (int i = 0, j = 0; i < g->nuse; i++)
+        if (g->p->bufs[use[i].buf].kind != BUF_LOCAL) {
+            g->buf[use[i].buf] = LLVMGetParam(f, (unsigned)j++);
+            LLVMSetValueName2(g->buf[use[i].buf], g->p->bufs[use[i].buf].name,
+                              strlen(g->p->bufs[use[i].buf].name));
+        }
+    g->kname = name;
+    g->npar = 0;
+    block(g, k->body, 1);
+    end_fn(g, entry);
+}
+
+/* The program's kernels as a verified module in cx (*out), or 1; the
+ * vector math they call in vm[VM_COUNT]. */
+static int build_module(const Program *p, const EmitOptions *o, LLVMContextRef cx, Arena *a, LLVMModuleRef *out,
+                        unsigned *vm, Diag *d)
+{
+    LG g = {0};
+    g.cx = cx;
+    g.m = LLVMModuleCreateWithNameInContext("kiln", cx);
+    g.b = LLVMCreateBuilderInContext(cx);
+    g.ab = LLVMCreateBuilderInContext(cx);
+    g.p = p;
+    g.a = a;
+    g.pre = o && o->prefix ? o->prefix : "model";
+    for (int i = 0; i < p->nkernels && !g.bad; i++) {
+        kernel(&g, &p->kernels[i]);
+        if (g.bad)
+            g.bad = arena_printf(a, "%s in kernel %s", g.bad, p->kernels[i].name);
+    }
+    LLVMDisposeBuilder(g.b);
+    LLVMDisposeBuilder(g.ab);
+    if (g.bad) {
+        LLVMDisposeModule(g.m);
+        return diag_error(d, "the LLVM target cannot build %s", g.bad);
+    }
+    char *msg = NULL;
+    if (LLVMVerifyModule(g.m, LLVMReturnStatusAction, &msg)) {
+        char line[300];
+        snprintf(line, sizeof line, "%s", msg ? msg : "");
+        line[strcspn(line, "\n")] = 0;
+        LLVMDisposeMessage(msg);
+        LLVMDisposeModule(g.m);
+        return diag_error(d, "internal error: LLVM rejected the kernels' module: %s", line);
+    }
+    LLVMDisposeMessage(msg);
+    *out = g.m;
+    if (vm)
+        memcpy(vm, g.vecmath, sizeof g.vecmath);
+    return 0;
+}
+
+/* The vector math the kernels call, appended to DIR/PREFIX.c: kiln_vec.h's
+ * functions on arrays (PREFIX_vec_FN_f32xW), built with the host side. */
+static int write_vecmath(const char *path, const char *pre, const unsigned *vm, Diag *d)
+{
+    int any = 0;
+    for (int i = 0; i < VM_COUNT; i++)
+        any |= vm[i] != 0;
+    if (!any)
+        return 0;
+    FILE *f = fopen(path, "a");
+    if (!f)
+        return diag_error(d, "cannot write %s", path);
+    fprintf(f, "\n/* Vector math of the kernels in %s_kernels.o: kiln_vec.h's, as the C target\n"
+               " * computes it, on arrays (no vector crosses the call). */\n#include \"kiln_vec.h\"\n", pre);
+    for (int i = 0; i < VM_COUNT; i++)
+        for (int w = 0; w < 3; w++) {
+            if (!(vm[i] >> w & 1))
+                continue;
+            const char *fn = lg_vecmath_name[i];
+            int lanes = 4 << w;
+            const char *args = i == VM_POW ? "const float *a, const float *b" : "const float *a";
+            fprintf(f, "void %s_vec_%s_f32x%d(float *y, %s);\n", pre, fn, lanes, args);
+            fprintf(f, "void %s_vec_%s_f32x%d(float *y, %s)\n{\n    kiln_store_f32x%d(y, kiln_%s_f32x%d(", pre, fn,
+                    lanes, args, lanes, fn, lanes);
+            if (i == VM_POW)
+                fprintf(f, "kiln_load_f32x%d(a), kiln_load_f32x%d(b)));\n}\n", lanes, lanes);
+            else
+                fprintf(f, "kiln_load_f32x%d(a)));\n}\n", lanes);
+        }
+    return fclose(f) ? diag_error(d, "cannot write %s", path) : 0;
+}
+
+int llvm_available(void) { return 1; }
+
+int llvm_dump(const Program *p, const EmitOptions *o, void *file, Diag *d)
+{
+    LLVMContextRef cx = LLVMContextCreate();
+    Arena *a = arena_new();
+    LLVMModuleRef m;
+    int rc = build_module(p, o, cx, a, &m, NULL, d);
+    if (!rc) {
+        char *text = LLVMPrintModuleToString(m);
+        fputs(text, file);
+        LLVMDisposeMessage(text);
+        LLVMDisposeModule(m);
+    }
+    arena_free(a);
+    LLVMContextDispose(cx);
+    return rc;
+}
+
+/* Optimize m for the host CPU at level opt and write it as an object file
+ * to path. */
+static int host_object(LLVMModuleRef m, int opt, const char *path, Diag *d)
+{
+    LLVMInitializeNativeTarget();
+    LLVMInitializeNativeAsmPrinter();
+    char *triple = LLVMGetDefaultTargetTriple(), *err = NULL;
+    LLVMTargetRef target;
+    if (LLVMGetTargetFromTriple(triple, &target, &err)) {
+        int rc = diag_error(d, "LLVM has no target for the host (%s): %s", triple, err ? err : "");
+        LLVMDisposeMessage(err);
+        LLVMDisposeMessage(triple);
+        return rc;
+    }
+    char *cpu = LLVMGetHostCPUName(), *features = LLVMGetHostCPUFeatures();
+    LLVMCodeGenOptLevel level = opt >= 3 ? LLVMCodeGenLevelAggressive : opt == 2 ? LLVMCodeGenLevelDefault
+                                : opt == 1 ? LLVMCodeGenLevelLess : LLVMCodeGenLevelNone;
+    /* position independent: the host cc links a PIE by default */
+    LLVMTargetMachineRef tm =
+        LLVMCreateTargetMachine(target, triple, cpu, features, level, LLVMRelocPIC, LLVMCodeModelDefault);
+    LLVMSetTarget(m, triple);
+    LLVMTargetDataRef layout = LLVMCreateTargetDataLayout(tm);
+    LLVMSetModuleDataLayout(m, layout);
+    LLVMDisposeTargetData(layout);
+    LLVMDisposeMessage(cpu);
+    LLVMDisposeMessage(features);
+    LLVMDisposeMessage(triple);
+    int rc = 0;
+    LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+    LLVMPassBuilderOptionsSetLoopVectorization(po, opt >= 2);
+    LLVMPassBuilderOptionsSetSLPVectorization(po, opt >= 2);
+    LLVMPassBuilderOptionsSetLoopUnrolling(po, opt >= 2);
+    LLVMPassBuilderOptionsSetLoopInterleaving(po, opt >= 2);
+    char passes[32];
+    snprintf(passes, sizeof passes, "default<O%d>", opt < 0 ? 0 : opt > 3 ? 3 : opt);
+    LLVMErrorRef e = LLVMRunPasses(m, passes, tm, po);
+    LLVMDisposePassBuilderOptions(po);
+    if (e) {
+        char *msg = LLVMGetErrorMessage(e);
+        rc = diag_error(d, "internal error: LLVM's %s pipeline failed: %s", passes, msg);
+        LLVMDisposeErrorMessage(msg);
+    }
+    if (!rc && LLVMTargetMachineEmitToFile(tm, m, (char *)path, LLVMObjectFile, &err)) {
+        rc = diag_error(d, "cannot write %s: %s", path, err ? err : "");
+        LLVMDisposeMessage(err);
+    }
+    LLVMDisposeTargetMachine(tm);
+    return rc;
+}
+
+int llvm_program(const Program *p, const char *dir, const EmitOptions *o, Diag *d)
+{
+    if (o && o->arch && strcmp(o->arch, "host"))
+        return diag_error(d, "--target llvm builds for the host only, not --arch %s", o->arch);
+    const char *pre = o && o->prefix ? o->prefix : "model";
+    Arena *a = arena_new();
+    const char *obj = arena_printf(a, "%s_kernels.o", pre);
+    EmitOptions co = {0};
+    if (o)
+        co = *o;
+    co.prefix = pre;
+    co.extern_kernels = obj;
+    int rc = cemit_program(p, dir, &co, d);
+    LLVMContextRef cx = LLVMContextCreate();
+    LLVMModuleRef m;
+    unsigned vm[VM_COUNT];
+    if (!rc)
+        rc = build_module(p, &co, cx, a, &m, vm, d);
+    if (!rc && write_vecmath(arena_printf(a, "%s/%s.c", dir, pre), pre, vm, d)) {
+        LLVMDisposeModule(m);
+        rc = 1;
+    }
+    if (!rc) {
+        rc = host_object(m, o ? o->opt : 3, arena_printf(a, "%s/%s", dir, obj), d);
+        LLVMDisposeModule(m);
+    }
+    LLVMContextDispose(cx);
+    arena_free(a);
+    return rc;
+}

@@ -1,0 +1,62 @@
+/*
+ * lemit.h: what the LLVM target's files share (lexpr.c builds expressions,
+ * lemit.c statements, functions, the module and the object file).
+ */
+#ifndef KILN_LEMIT_H
+#define KILN_LEMIT_H
+
+#include "../target.h"
+
+#include <llvm-c/Core.h>
+
+/* f32 vector functions the kernels take from kiln_vec.h (the C target's,
+ * so both targets compute the same values): PREFIX_vec_FN_f32xW(y, x[, x2])
+ * on arrays, defined in model.c by lemit.c. */
+enum { VM_EXP, VM_LOG, VM_TANH, VM_ERF, VM_SIN, VM_COS, VM_POW, VM_COUNT };
+extern const char *const lg_vecmath_name[VM_COUNT];
+
+/* The state of building one module, and of the function being built. */
+typedef struct LG {
+    LLVMContextRef cx;
+    LLVMModuleRef m;
+    LLVMBuilderRef b;        /* where instructions go */
+    LLVMBuilderRef ab;       /* the entry block of the function: allocas */
+    const Program *p;
+    const Kernel *k;
+    Arena *a;
+    const char *pre;         /* symbol prefix: "model" */
+    LLVMValueRef fn;         /* the function being built */
+    LLVMValueRef *var;       /* [k->nvars] each variable's alloca in fn, made on first use */
+    LLVMValueRef *buf;       /* [p->nbufs] each buffer's storage in fn (params, locals on first use) */
+    const KUse *use;         /* the kernel's buffers (kernel_uses) */
+    int nuse;
+    const char *kname;       /* the kernel's symbol, for its outlined loops */
+    int npar;                /* parallel loops outlined so far */
+    const char *bad;         /* first construct that could not be built, or NULL */
+    unsigned vecmath[VM_COUNT]; /* f32 vector math the kernels call: bit 0/1/2 for 4/8/16 lanes */
+} LG;
+
+/* ------------------------------------------------------------ lexpr.c */
+/* The LLVM type values of t compute in (f16/bf16: float, bool: i1, index:
+ * i64), a vector of them for lanes > 1. */
+LLVMTypeRef lg_type(LG *g, DType t, int lanes);
+/* The type t is stored as in memory (f16/bf16: i16, bool: i8). */
+LLVMTypeRef lg_store_type(LG *g, DType t);
+/* Expression e as a value of lg_type(e->type, e->lanes). */
+LLVMValueRef lg_expr(LG *g, const Expr *e);
+/* A stored element (or vector of them) of type t as the value it computes
+ * as, and back. */
+LLVMValueRef lg_widen(LG *g, LLVMValueRef v, DType t);
+LLVMValueRef lg_narrow(LG *g, LLVMValueRef v, DType t);
+/* &buf[index] for a scalar index; a vector of addresses for a vector one. */
+LLVMValueRef lg_addr(LG *g, int buf, LLVMValueRef index);
+/* Call intrinsic `name` overloaded on types over[0..nover). */
+LLVMValueRef lg_intrinsic(LG *g, const char *name, LLVMTypeRef *over, int nover, LLVMValueRef *args, int nargs);
+/* An i1 (vector) that is true in every lane. */
+LLVMValueRef lg_all_true(LG *g, int lanes);
+/* Scalar x repeated in `lanes` lanes. */
+LLVMValueRef lg_splat(LG *g, LLVMValueRef x, int lanes);
+/* The alloca of variable v in the current function. */
+LLVMValueRef lg_var(LG *g, int v);
+
+#endif
