@@ -252,7 +252,12 @@ static void binary(Out *o, const Expr *e, int need)
     }
     int inner = cast ? 0 : need;
     open_paren(o, prec, inner);
-    expr(o, e->a, prec);
+    /* a constant shifted left is a C int unless told: (uint64_t)1 << s */
+    int wide = op == B_SHL && e->a->kind == E_CONST &&
+               (t == DT_U64 || t == DT_I64 || t == DT_U32 || t == DT_INDEX);
+    if (wide)
+        fprintf(f, "(%s)", ctype(o, t));
+    expr(o, e->a, wide ? P_UNARY : prec);
     fprintf(f, " %s ", binop_c(op));
     expr(o, e->b, prec + 1); /* left-associative: the right operand binds tighter */
     close_paren(o, prec, inner);

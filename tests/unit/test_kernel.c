@@ -1,13 +1,19 @@
 /*
  * test_kernel.c: the Kernel IR by itself: the expression constructors'
  * simplifications, the builder, the interpreter's semantics (which constant
- * folding relies on), the verifier, simplify and arena planning.
+ * folding relies on), the verifier, simplify and arena planning; one case
+ * of the C printer.
  */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include "check.h"
 #include "kernel/kernel.h"
+#include "../targets/target.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* y[j, i] = 2 * a[i, j] for a 2x3 input, run by the interpreter */
 static void test_build_and_interp(void)
@@ -329,6 +335,48 @@ static void test_split_keeps_results(void)
     }
 }
 
+
+/* The C printer gives a constant shifted left its type: 1 << s of u64
+ * printed as an int would shift an int (wrong from s = 31 on). */
+static void test_c_shift_constant(void)
+{
+    Arena *a = arena_new();
+    Diag d = {.file = "test"};
+    Program *p = prog_new(a, "t");
+    Shape s = {1, {4}};
+    int bx = prog_add_buf(p, "s", BUF_INPUT, DT_U64, &s);
+    int by = prog_add_buf(p, "y", BUF_OUTPUT, DT_U64, &s);
+    p->bufs[by].index = 0;
+    p->ninputs = p->noutputs = 1;
+    p->inputs = &bx;
+    p->outputs = &by;
+    Kernel *k = prog_add_kernel(p, "k0_shl");
+    KB b;
+    kb_init(&b, p, k);
+    Expr *i = kb_v(&b, kb_for(&b, "i", 4));
+    kb_store(&b, by, i, ke_bin(a, B_SHL, ke_int(a, DT_U64, 1), ke_load(a, p, bx, i)));
+    kb_end(&b);
+    char dir[] = "/tmp/kiln-test-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    EmitOptions eo = {.prefix = "model"};
+    CHECK_MSG(cemit_program(p, dir, &eo, &d) == 0, "%s", d.msg);
+    char path[128], text[16384];
+    snprintf(path, sizeof path, "%s/model.c", dir);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    text[n] = 0;
+    if (f)
+        fclose(f);
+    CHECK_MSG(strstr(text, "(uint64_t)1 << ") != NULL, "1 << s printed without its type");
+    const char *files[] = {"model.c", "model.h", "weights.bin", "weights.S"};
+    for (size_t j = 0; j < sizeof files / sizeof files[0]; j++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[j]);
+        unlink(path);
+    }
+    rmdir(dir);
+    arena_free(a);
+}
+
 int main(void)
 {
     RUN(test_build_and_interp);
@@ -338,5 +386,6 @@ int main(void)
     RUN(test_simplify_unit_loops);
     RUN(test_plan_reuses_by_liveness);
     RUN(test_split_keeps_results);
+    RUN(test_c_shift_constant);
     return check_total_failed != 0;
 }
