@@ -54,6 +54,18 @@ static int usage(const char *fmt, const char *arg)
     return 2;
 }
 
+/* The NAME of a NAME=VALUE flag argument (eq points at its '='), as a
+ * string of its own that lives for the whole run; NULL if out of memory. */
+static char *name_before(const char *val, const char *eq)
+{
+    char *name = malloc((size_t)(eq - val) + 1);
+    if (name) {
+        memcpy(name, val, (size_t)(eq - val));
+        name[eq - val] = 0;
+    }
+    return name;
+}
+
 static int parse_double(const char *s, double *out)
 {
     char *end;
@@ -156,11 +168,9 @@ int main(int argc, char **argv)
             const char *eq = strchr(val, '=');
             if (!eq || eq == val || !eq[1] || o.naliases == MAX_BINDS)
                 return usage("--alias expects OUTPUT=INPUT, e.g. k_cache_out=k_cache, not '%s'", val);
-            char *name = malloc((size_t)(eq - val) + 1);
+            char *name = name_before(val, eq);
             if (!name)
                 return 1;
-            memcpy(name, val, (size_t)(eq - val));
-            name[eq - val] = 0;
             o.aliases[o.naliases].output = name;
             o.aliases[o.naliases++].input = eq + 1;
         } else if (!strcmp(a, "--shape")) {
@@ -169,11 +179,9 @@ int main(int argc, char **argv)
             if (!eq || eq == val || o.nbinds == MAX_BINDS)
                 return usage("--shape expects NAME=DIMS, e.g. x=1x3x224x224, not '%s'", val);
             ShapeBind *b = &o.binds[o.nbinds++];
-            char *name = malloc((size_t)(eq - val) + 1);
+            char *name = name_before(val, eq);
             if (!name)
                 return 1;
-            memcpy(name, val, (size_t)(eq - val));
-            name[eq - val] = 0;
             b->name = name;
             if (shape_parse(eq + 1, &b->shape))
                 return usage("--shape expects NAME=DIMS, e.g. x=1x3x224x224, not '%s'", val);
