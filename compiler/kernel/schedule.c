@@ -323,6 +323,14 @@ static int64_t work(const Stmt *s)
     return total;
 }
 
+/* Loop iterations under the one statement s (not its successors). */
+static int64_t work_of(const Stmt *s)
+{
+    Stmt one = *s;
+    one.next = NULL;
+    return work(&one);
+}
+
 /* The first data-parallel loop at a kernel's top level runs on the
  * thread pool when the kernel does enough work to pay for waking it. */
 enum { PARALLEL_MIN_WORK = 16384 };
@@ -346,7 +354,7 @@ static void sched_threads(Sched *s)
     for (Stmt *st = s->k->body; st; st = st->next) {
         int64_t n;
         if (st->kind != S_LOOP || st->iter != IT_DATA || st->loop != L_SERIAL || !ke_is_const(st->extent, &n) ||
-            n < 2 || work(st) < PARALLEL_MIN_WORK || !stores_use(s->p, st->body, st->var))
+            n < 2 || work_of(st) < PARALLEL_MIN_WORK || !stores_use(s->p, st->body, st->var))
             continue;
         unsigned char *decl = arena_alloc(s->p->arena, (size_t)s->k->nvars + 1);
         int fr = 0;
