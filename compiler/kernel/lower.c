@@ -436,6 +436,7 @@ int kernel_lower(Graph *g, Program **out, Diag *d)
     Program *p = prog_new(g->arena, g->file);
     Lower *L = lower_new(g, p, d);
     Arena *a = p->arena;
+    unsigned char *done = arena_alloc(a, (size_t)g->nnodes + 1); /* nodes lowered (inplace_group) */
 
     p->ninputs = g->ninputs;
     p->inputs = arena_alloc(a, sizeof(int) * (size_t)(g->ninputs + 1));
@@ -502,6 +503,7 @@ int kernel_lower(Graph *g, Program **out, Diag *d)
             continue;
         if (optab[n->op].flags & OPF_VIEW) {
             ValueId x = n->in[0], y = n->out[0];
+            done[i] = 1;
             if (g->values[y].output >= 0)
                 copy_kernel(L, n, NULL, L->vbuf[y], lw_buf(L, x), p->bufs[L->vbuf[y]].numel);
             else
@@ -512,11 +514,12 @@ int kernel_lower(Graph *g, Program **out, Diag *d)
             continue; /* not lowered, or not the last node of its group */
         Node **group = &members[gstart[n->group]];
         int nn = gstart[n->group + 1] - gstart[n->group];
-        open_kernel(L, group, nn);
+        Kernel *k = open_kernel(L, group, nn);
         for (int j = 0; j < nn; j++)
             for (int o = 0; o < group[j]->nout; o++)
                 if (group[j]->out[o] != VNONE)
                     zero_halo(L, group[j]->out[o]);
+        Stmt **start = L->kb.tail[0]; /* the group's own statements begin here */
         L->epi = group + 1;
         L->nepi = nn - 1;
         int rc = optab[group[0]->op].lower(L, group[0]);
@@ -524,6 +527,9 @@ int kernel_lower(Graph *g, Program **out, Diag *d)
         L->nepi = 0;
         if (rc || d->nerrors)
             return 1;
+        for (int j = 0; j < nn; j++)
+            done[group[j] - g->nodes] = 1;
+        inplace_group(g, p, L->vbuf, done, group, nn, k, *start);
     }
     /* outputs that no node writes: inputs and constants */
     for (int i = 0; i < g->noutputs; i++) {

@@ -15,4 +15,12 @@ int kernel_lower(Graph *g, Program **out, Diag *d);
  * inputs are weight buffers, outputs are output buffers (for folding). */
 int kernel_lower_node(Graph *g, Node *n, Arena *a, Program **out, Diag *d);
 
+/* inplace.c: after lowering fusion group `group` (nn nodes) into kernel k,
+ * whose statements from `start` on are the group's own (before it: the
+ * outputs' zero borders), write each output over an input buffer that dies
+ * with the group where that is sound; vbuf follows. done[i]: node i of g
+ * is lowered (the group's nodes included). Returns how many. */
+int inplace_group(const Graph *g, Program *p, int *vbuf, const unsigned char *done, Node *const *group, int nn,
+                  Kernel *k, const Stmt *start);
+
 #endif

@@ -75,8 +75,10 @@ model("residual",
       [vi("x", [1, 2, 5, 5])], [vi("y", [1, 2, 5, 5])],
       [tensor("wa", [2, 2, 3, 3]), tensor("wb", [2, 2, 1, 1])])
 
-# A chain whose intermediates must exist (each is read twice): the arena
-# reuses a slot once a value is dead.
+# A chain whose intermediates must exist (each is read twice): each dies
+# in the kernel after the one making it, which reads it only at the element
+# it stores, so it is written over it (kernel/inplace.c): one arena slot
+# serves the whole chain, the other buffers are `unused`.
 model("arena_reuse",
       [helper.make_node("Exp", ["x"], ["a"], name="e1"),
        helper.make_node("Mul", ["a", "a"], ["b"], name="m1"),
