@@ -47,24 +47,7 @@ static int64_t gcd(int64_t x, int64_t y)
     return x;
 }
 
-static KRange range_of(const DivMod *c, const Expr *e)
-{
-    KRange x, y, r;
-    if (e->lanes != 1 || e->type != DT_INDEX)
-        return krange_top();
-    switch (e->kind) {
-    case E_CONST:
-        return krange_span(e->i, e->i);
-    case E_VAR:
-        return c->vr[e->var];
-    case E_BINARY:
-        x = range_of(c, e->a);
-        y = range_of(c, e->b);
-        return krange_bin((BinOp)e->op, x, y, &r) ? krange_top() : r;
-    default:
-        return krange_top();
-    }
-}
+static KRange range_of(const DivMod *c, const Expr *e) { return krange_of(e, c->vr); }
 
 /* A number that divides every value of e (0: e is 0), 1 when none is known. */
 static int64_t divisor_of(const Expr *e)

@@ -921,3 +921,20 @@ int krange_bin(BinOp op, KRange x, KRange y, KRange *out)
         return 0;
     }
 }
+
+KRange krange_of(const Expr *e, const KRange *vr)
+{
+    KRange r;
+    if (e->lanes != 1 || e->type != DT_INDEX)
+        return krange_top();
+    switch (e->kind) {
+    case E_CONST:
+        return krange_span(e->i, e->i);
+    case E_VAR:
+        return vr[e->var];
+    case E_BINARY:
+        return krange_bin((BinOp)e->op, krange_of(e->a, vr), krange_of(e->b, vr), &r) ? krange_top() : r;
+    default:
+        return krange_top();
+    }
+}

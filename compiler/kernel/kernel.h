@@ -294,6 +294,10 @@ KRange krange_span(int64_t lo, int64_t hi);  /* [lo, hi] */
  * min, max (unknown for any other op or operand); 1 when it can leave
  * int64. */
 int krange_bin(BinOp op, KRange x, KRange y, KRange *out);
+/* The range of scalar index expression e, variable v ranging over vr[v]:
+ * constants, variables and the operations krange_bin knows; unknown for
+ * anything else (a load, a vector, a non-index type) or on overflow. */
+KRange krange_of(const Expr *e, const KRange *vr);
 /* e = coef*var + rest, rest free of var, coef a constant (sums, differences
  * and constant multiples of scalar index expressions)? 1 and *coef if so. */
 int ke_coef(const Expr *e, int var, int64_t *coef);

@@ -35,34 +35,6 @@
 
 #include <string.h>
 
-/* The range of index expression e over the loops in scope (ext[v]: the
- * extent of loop variable v, 0 if v is not one); 0 if it cannot be
- * bounded (a let, a load, an operation other than + - *, an overflow). */
-static int range(const int64_t *ext, const Expr *e, KRange *r)
-{
-    KRange a, b;
-    int64_t c;
-    switch (e->kind) {
-    case E_CONST:
-        if (!ke_is_const(e, &c))
-            return 0;
-        *r = krange_span(c, c);
-        return 1;
-    case E_VAR:
-        if (ext[e->var] <= 0)
-            return 0;
-        *r = krange_span(0, ext[e->var] - 1);
-        return 1;
-    case E_BINARY:
-        if (e->lanes != 1 || (e->op != B_ADD && e->op != B_SUB && e->op != B_MUL) || !range(ext, e->a, &a) ||
-            !range(ext, e->b, &b))
-            return 0;
-        return !krange_bin((BinOp)e->op, a, b, r) && r->known;
-    default:
-        return 0;
-    }
-}
-
 typedef struct Fuse {
     Arena *a;
     const Program *p;
@@ -70,7 +42,7 @@ typedef struct Fuse {
     int outer;    /* the loop variable of the nest being looked at */
     int64_t S;    /* the slice: T's elements per outer iteration */
     Expr *off;    /* added to every T index (rebase_block), or NULL */
-    int64_t *ext; /* [nvars]: loop extents in scope (range) */
+    KRange *vr;   /* [nvars]: each loop variable's range in scope (krange_of) */
     int ok;
 } Fuse;
 
@@ -79,8 +51,10 @@ typedef struct Fuse {
 static int slice_index(Fuse *f, const Expr *e)
 {
     int64_t c;
-    KRange r;
-    return ke_coef(e, f->outer, &c) && c == f->S && range(f->ext, e, &r) && r.lo >= 0 && r.hi < f->S;
+    if (!ke_coef(e, f->outer, &c) || c != f->S)
+        return 0;
+    KRange r = krange_of(e, f->vr);
+    return r.known && r.lo >= 0 && r.hi < f->S;
 }
 
 /* Every load of T in e is a slice load. */
@@ -107,9 +81,9 @@ static void check_block(Fuse *f, const Stmt *s, int store_t, int only_t)
                 f->ok = 0;
                 return;
             }
-            f->ext[s->var] = n;
+            f->vr[s->var] = krange_span(0, n - 1);
             check_block(f, s->body, store_t, only_t);
-            f->ext[s->var] = 0;
+            f->vr[s->var] = krange_top();
             break;
         }
         case S_STORE:
@@ -237,14 +211,15 @@ static int try_fuse(Program *p, Kernel *k, Stmt *pl, const int *kernel_count, Ar
         else
             i++, j++;
     }
-    int64_t *ext = arena_alloc(tmp, sizeof(int64_t) * (size_t)(k->nvars + 1));
-    Fuse f = {p->arena, p, t, pl->var, tb->numel / n, NULL, ext, 1};
-    memset(f.ext, 0, sizeof(int64_t) * (size_t)(k->nvars + 1));
-    f.ext[pl->var] = 1; /* the outer variable held at 0 (slice_index) */
+    KRange *vr = arena_alloc(tmp, sizeof(KRange) * (size_t)(k->nvars + 1));
+    for (int v = 0; v < k->nvars; v++)
+        vr[v] = krange_top();
+    Fuse f = {p->arena, p, t, pl->var, tb->numel / n, NULL, vr, 1};
+    f.vr[pl->var] = krange_span(0, 0); /* the outer variable held at 0 (slice_index) */
     check_block(&f, pl->body, 1, 1);
     f.outer = cl->var;
-    f.ext[pl->var] = 0;
-    f.ext[cl->var] = 1;
+    f.vr[pl->var] = krange_top();
+    f.vr[cl->var] = krange_span(0, 0);
     check_block(&f, cl->body, 0, 0);
     if (!f.ok)
         return 0;
