@@ -8,7 +8,8 @@
  * Substitution rebuilds expressions through the folding constructors, so
  * n*4096 + c*64 with n = 0 prints as c*64. A store of an element onto
  * itself (b[i] = b[i]: the copy that starts a scatter whose output is its
- * input's storage, --alias) does nothing and goes.
+ * input's storage, --alias; an identity Pad written over its input,
+ * inplace.c) does nothing and goes, and so does a kernel left empty.
  */
 #include "kernel.h"
 
@@ -68,7 +69,12 @@ static void simplify_block(Arena *a, Stmt **link)
 int prog_simplify(Program *p, Diag *d)
 {
     (void)d;
-    for (int i = 0; i < p->nkernels; i++)
+    int n = 0;
+    for (int i = 0; i < p->nkernels; i++) {
         simplify_block(p->arena, &p->kernels[i].body);
+        if (p->kernels[i].body) /* a kernel left with nothing to do goes */
+            p->kernels[n++] = p->kernels[i];
+    }
+    p->nkernels = n;
     return 0;
 }
