@@ -54,7 +54,7 @@ from onnx import helper, numpy_helper
 try:
     import onnxruntime as ort
     from onnxruntime import quantization as oq
-except ImportError as e:  # tests/tiny/run.sh turns exit 3 into a SKIP line
+except ImportError as e:  # one line, exit 3 (tests/tiny/run.sh checks the import first and SKIPs)
     print(f"make_tiny.py: onnxruntime.quantization is not available: {e}", file=sys.stderr)
     sys.exit(3)
 
