@@ -126,7 +126,7 @@ board_ready() {
 if board_ready cortex-m4; then
     for k in float int8; do
         for m in $names; do
-            check cortex-m4 $k $m
+            check cortex-m4 "$k" "$m"
         done
     done
     nm=$(key cortex-m4 cc)
