@@ -16,7 +16,10 @@
 # forward pass (tests/llm), the embedded boards under their emulators
 # (tests/boards: kiln check --arch cortex-m4|aarch64-linux|riscv64-linux on
 # the bundled models and some node tests, the static library's symbols, the
-# fit report), and the ONNX node conformance suite (tests/onnx: every
+# fit report), the MLPerf Tiny models, float and int8, on the boards
+# (tests/tiny: made by models/bench/make_bench_models.py and
+# models/tiny/make_tiny.py, kiln check --arch under the emulators, the
+# library's symbols), and the ONNX node conformance suite (tests/onnx: every
 # test listed in tests/onnx/expected_pass.txt must pass; docs/conformance.md
 # is rewritten with the result of all 1802). The LLVM target gets the
 # bundled models (models-llvm) and every 4th listed node test (onnx-llvm,
@@ -57,6 +60,7 @@ run_suite compare   sh tests/compare/run.sh build/kiln
 run_suite scale     sh tests/scale/run.sh build/kiln
 run_suite llm       sh tests/llm/run.sh build/kiln
 run_suite boards    sh tests/boards/run.sh build/kiln
+run_suite tiny      sh tests/tiny/run.sh build/kiln
 run_suite onnx      python3 tests/onnx/run_conformance.py --kiln build/kiln
 run_suite models-llvm sh tests/models/run.sh build/kiln llvm
 run_suite onnx-llvm python3 tests/onnx/run_conformance.py --kiln build/kiln --target llvm --listed --every 4
