@@ -160,32 +160,33 @@ static int parse_args(Arena *a, int argc, char **argv, MRequest *r)
 static const char *arg_text(Arena *a, const Graph *g, const SwapArg *s, int output)
 {
     if (s->value == VNONE)
-        return "absent (NULL)";
+        return "absent: NULL";
     const Value *x = &g->values[s->value];
     char sh[192];
     const char *t = arena_printf(a, "'%s' %s[%s]", x->name, dtype_name(x->dtype), shape_str(&x->shape, sh, sizeof sh));
     if (s->konst)
-        return arena_printf(a, "%s, a constant: the model's data", t);
+        return arena_printf(a, "%s: a constant, the model's data", t);
     if (!s->convert)
-        return arena_printf(a, "%s, in place", t);
+        return arena_printf(a, "%s: kiln's buffer, dense row-major", t);
     const char *order = "";
     if (x->permuted) {
-        order = " in dims order";
+        order = " with its dims in the order";
         for (int i = 0; i < x->shape.rank; i++)
-            order = arena_printf(a, "%s %d", order, x->perm[i]);
+            order = arena_printf(a, "%s%s%d", order, i ? "," : " ", x->perm[i]);
     }
-    return arena_printf(a, "%s, kiln stores it%s%s: converted %s", t, order,
-                        x->haloed ? (x->permuted ? " with a zero border" : " with a zero border") : "",
+    return arena_printf(a, "%s: kiln stores it%s%s, copied %s", t, order,
+                        x->haloed ? (x->permuted ? " and a zero border" : " with a zero border") : "",
                         output ? "from row-major after the call" : "to row-major before the call");
 }
 
-/* The plan of kernel k, indented; attributes of its nodes too. */
-static void print_plan(Arena *a, const Graph *g, const SwapPlan *pl)
+/* The nodes and arguments of a swap, each line after `ind`; the nodes'
+ * attributes too. */
+static void print_plan(Arena *a, const Graph *g, const SwapPlan *pl, const char *ind)
 {
-    printf("    nodes  ");
+    printf("%s%-10s ", ind, "nodes");
     for (int j = 0; j < pl->nnodes; j++) {
         const Node *n = pl->nodes[j];
-        printf("%s'%s' (%s)", j ? " -> " : " ", n->name, n->op_type);
+        printf("%s'%s' (%s)", j ? " -> " : "", n->name, n->op_type);
         for (int i = 0; i < n->nattr; i++) {
             const Attr *at = &n->attr[i];
             printf("%s%s=", i ? " " : " [", at->name);
@@ -209,9 +210,9 @@ static void print_plan(Arena *a, const Graph *g, const SwapPlan *pl)
     }
     printf("\n");
     for (int i = 0; i < pl->nin; i++)
-        printf("    %s %d  %s\n", i ? "      " : "inputs", i, arg_text(a, g, &pl->in[i], 0));
+        printf("%sinput %-4d %s\n", ind, i, arg_text(a, g, &pl->in[i], 0));
     for (int i = 0; i < pl->nout; i++)
-        printf("    %s %d  %s\n", i ? "       " : "outputs", i, arg_text(a, g, &pl->out[i], 1));
+        printf("%soutput %-3d %s\n", ind, i, arg_text(a, g, &pl->out[i], 1));
 }
 
 static int list_kernels(Arena *a, const Compiled *c)
@@ -226,7 +227,7 @@ static int list_kernels(Arena *a, const Compiled *c)
         if (swap_plan(c->graph, p, k, &pl, &d))
             printf("    not swappable: %s\n", d.msg);
         else
-            print_plan(a, c->graph, &pl);
+            print_plan(a, c->graph, &pl, "    ");
     }
     return 0;
 }
@@ -362,7 +363,7 @@ static int64_t compare_output(Arena *a, const char *dir, int i, const Buffer *b,
             first = j;
     }
     char sh[192];
-    printf("  output %d   '%s' %s[%s]: max abs error %.3g, max rel error %.3g over %lld elements: %s", i, b->label,
+    printf("  model output %d '%s' %s[%s]: max abs error %.3g, max rel error %.3g over %lld elements: %s", i, b->label,
            dtype_name(t), shape_str(&b->shape, sh, sizeof sh), mabs, mrel, (long long)n, bad ? "DIFFER" : "ok");
     if (bad)
         printf(" (%lld differ, the first at %lld)", (long long)bad, (long long)first);
@@ -593,15 +594,19 @@ int cmd_compare_model(int argc, char **argv)
     const Kernel *kk = &c.prog->kernels[k];
     printf("kiln compare: %s, kernel %s (%ld thread%s, -O%ld) against %s\n", r.model, kk->name, r.threads,
            r.threads > 1 ? "s" : "", r.opt, r.user_func);
-    print_plan(a, c.graph, &pl);
-    int conv = 0;
-    for (int i = 0; i < pl.nin; i++)
-        conv += pl.in[i].convert;
-    for (int i = 0; i < pl.nout; i++)
-        conv += pl.out[i].convert;
-    printf("  layout     %s\n", conv ? "converted around the call (counted in the swapped model's time)"
-                                     : "no conversion: every value is dense row-major in kiln's build");
-    printf("  inputs     %s\n", r.data ? arena_printf(a, "%s/input_N.pb", r.data)
+    print_plan(a, c.graph, &pl, "  ");
+    const char *conv = "";
+    for (int i = 0; i < pl.nin + pl.nout; i++) {
+        const SwapArg *s = i < pl.nin ? &pl.in[i] : &pl.out[i - pl.nin];
+        if (s->convert)
+            conv = arena_printf(a, "%s%s%s %d", conv, *conv ? ", " : "", i < pl.nin ? "input" : "output",
+                                i < pl.nin ? i : i - pl.nin);
+    }
+    if (*conv)
+        printf("  layout     converted: %s (the copies count in the swapped model's time)\n", conv);
+    else
+        printf("  layout     no conversion: kiln stores every value the call touches dense row-major\n");
+    printf("  run on     %s\n", r.data ? arena_printf(a, "%s/input_N.pb", r.data)
                                        : arena_printf(a, "seeded random (seed %ld)", r.seed));
     double max_abs = 0, max_rel = 0;
     int64_t bad = 0;
