@@ -4,16 +4,20 @@
  * from kiln/libmodel.a) and the one with the kernel swapped for the
  * user's function (swap.h, swap_run). Arguments:
  *
- *   harness INPUTS.bin ITERS WARMUP BUDGET_S
+ *   harness INPUTS.bin ITERS WARMUP BUDGET_S KERNEL
  *
  * INPUTS.bin holds the model's inputs, dense, one after the other. It runs
  * each build once, writes their outputs to kiln_out_I.bin and
  * swap_out_I.bin (kiln compares them), then times them interleaved:
  * WARMUP untimed rounds, then rounds of one call of each, alternating
  * which goes first, until ITERS rounds or BUDGET_S seconds (at least 3
- * rounds). Last line:
+ * rounds). Both builds are profiling builds (each kernel's time added to
+ * PREFIX_kernel_ms[]), and kc_swap.c adds the user's function's own time
+ * to kc_func_ms: the swapped kernel's time less that is its conversions.
+ * Last lines:
  *
- *   kc_result kiln_ms=MEDIAN ref_ms=MEDIAN rounds=R
+ *   kc_kernel kiln_ms=MEDIAN swap_ms=MEDIAN func_ms=MEDIAN  (kernel KERNEL, in those rounds)
+ *   kc_result kiln_ms=MEDIAN ref_ms=MEDIAN rounds=R    (the whole models)
  *
  * or one line "kc_error: ..." and exit 3.
  */
@@ -64,6 +68,11 @@ static size_t tensor_bytes(const model_tensor *t)
     }
 }
 
+/* the profiling builds' clock (kiln_rt.c's, which libmodel.a leaves out) */
+double kiln_now_ms(void) { return now_ms(); }
+
+extern double kc_func_ms; /* kc_swap.c */
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -88,9 +97,11 @@ static void run_swap(void)
 
 int main(int argc, char **argv)
 {
-    if (argc < 5)
-        fail("usage: harness INPUTS.bin ITERS WARMUP BUDGET_S", NULL);
-    int iters = atoi(argv[2]), warmup = atoi(argv[3]);
+    if (argc < 6)
+        fail("usage: harness INPUTS.bin ITERS WARMUP BUDGET_S KERNEL", NULL);
+    int iters = atoi(argv[2]), warmup = atoi(argv[3]), kernel = atoi(argv[5]);
+    if (kernel < 0 || kernel >= MODEL_NUM_KERNELS || kernel >= SWAP_NUM_KERNELS)
+        fail("no such kernel", argv[5]);
     double budget_s = atof(argv[4]);
     if (iters < 1)
         iters = 1;
@@ -137,20 +148,34 @@ int main(int argc, char **argv)
         run_kiln();
         run_swap();
     }
+    /* the kernel's time in each round, from the sums before and after */
+    double *kk = malloc(sizeof(double) * (size_t)iters), *ks = malloc(sizeof(double) * (size_t)iters);
+    double *kf = malloc(sizeof(double) * (size_t)iters);
+    if (!kk || !ks || !kf)
+        fail("out of memory", NULL);
     start = now_ms();
     int rounds = 0;
     while (rounds < iters && (rounds < 3 || now_ms() - start < budget_s * 1e3)) {
         for (int side = 0; side < 2; side++) {
             int k = (side == 0) == (rounds % 2 == 0);
+            double k0 = model_kernel_ms[kernel], s0 = swap_kernel_ms[kernel], f0 = kc_func_ms;
             double t0 = now_ms();
             if (k)
                 run_kiln();
             else
                 run_swap();
             (k ? tk : ts)[rounds] = now_ms() - t0;
+            if (k)
+                kk[rounds] = model_kernel_ms[kernel] - k0;
+            else
+                ks[rounds] = swap_kernel_ms[kernel] - s0, kf[rounds] = kc_func_ms - f0;
         }
         rounds++;
     }
+    qsort(kk, (size_t)rounds, sizeof *kk, cmp_double);
+    qsort(ks, (size_t)rounds, sizeof *ks, cmp_double);
+    qsort(kf, (size_t)rounds, sizeof *kf, cmp_double);
+    printf("kc_kernel kiln_ms=%.6f swap_ms=%.6f func_ms=%.6f\n", kk[rounds / 2], ks[rounds / 2], kf[rounds / 2]);
     qsort(tk, (size_t)rounds, sizeof *tk, cmp_double);
     qsort(ts, (size_t)rounds, sizeof *ts, cmp_double);
     printf("kc_result kiln_ms=%.6f ref_ms=%.6f rounds=%d\n", tk[rounds / 2], ts[rounds / 2], rounds);
