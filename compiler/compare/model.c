@@ -630,13 +630,10 @@ int cmd_compare_model(int argc, char **argv)
     if (rc)
         goto done;
     printf("  agreement  %s (rtol %g, atol %g against kiln's outputs)\n", bad ? "DIFFER" : "ok", r.rtol, r.atol);
-    printf("  the kernel, median of the same rounds:\n");
-    printf("  kiln       %10.4f ms\n", res.kernel_kiln_ms);
-    printf("  swapped    %10.4f ms  (%s %.4f ms, conversions and call %.4f ms)\n", res.kernel_swap_ms,
-           r.user_func, res.func_ms, res.kernel_swap_ms - res.func_ms);
-    printf("  the whole model, median of %d interleaved rounds:\n", res.rounds);
-    printf("  kiln       %10.4f ms\n", res.kiln_ms);
-    printf("  swapped    %10.4f ms\n", res.ref_ms);
+    printf("  median of %d interleaved rounds (both builds time each kernel):\n", res.rounds);
+    printf("  kernel     kiln %.4g ms, swapped %.4g ms (%s %.4g ms, conversions and call %.4g ms)\n",
+           res.kernel_kiln_ms, res.kernel_swap_ms, r.user_func, res.func_ms, res.kernel_swap_ms - res.func_ms);
+    printf("  model      kiln %.4g ms, swapped %.4g ms\n", res.kiln_ms, res.ref_ms);
     double ratio = res.kiln_ms > 0 ? res.ref_ms / res.kiln_ms : 0;
     printf("  ratio      %.3f (swapped model's time / kiln's: above 1, kiln's kernel is faster)\n", ratio);
     printf("kiln_ms=%.4f ref_ms=%.4f ratio=%.3f max_abs_err=%.3g max_rel_err=%.3g\n", res.kiln_ms, res.ref_ms, ratio,
