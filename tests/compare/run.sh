@@ -17,10 +17,11 @@
 #     (tests/compare/user_lenet.c, user_mobilenetv3.c): --kernel list names
 #     the nodes and the conversions; a right function passes (a Conv+Relu
 #     whose input and output kiln stores channels last, a Gemm+Relu on the
-#     test's inputs, a chain whose output has a zero border, on 2
-#     threads); a wrong one exits 1 with one line; a model and a file
-#     whose paths hold shell characters run nothing. The bad-input cases of
-#     that mode are tests/errors/cases_compare.txt.
+#     test's inputs, a chain whose output has a zero border and one that
+#     reads a value inside its border, on 2 threads); a wrong one exits 1
+#     with one line; a model and a file whose paths hold shell characters
+#     run nothing. The bad-input cases of that mode are
+#     tests/errors/cases_compare.txt.
 # Timing is cut short (--iters 3 --budget 0.2): this checks behaviour, not
 # speed. POSIX sh. Run from anywhere.
 
@@ -166,6 +167,8 @@ agree kernel-gemm-relu-data "$lenet" --kernel k5 --ref "$mine:fc1_relu" --data "
 agree kernel-threads "$lenet" --kernel k2 --ref "$mine:conv2_relu" --threads 2
 agree kernel-halo "$root/models/mobilenetv3/model.onnx" --kernel k1__HardSigmoid__Mul \
     --ref "$root/tests/compare/user_mobilenetv3.c:hardswish"
+agree kernel-halo-input "$root/models/mobilenetv3/model.onnx" --kernel k7__Mul_2__Add \
+    --ref "$root/tests/compare/user_mobilenetv3.c:se_scale_add"
 # the report says which arguments were converted
 (cd "$work" && $kiln compare "$lenet" --kernel k2 --ref "$mine:conv2_relu" $fast) >"$work/out" 2>&1
 if grep -q "^  layout     converted: input 0, output 0 " "$work/out"; then

@@ -19,3 +19,16 @@ void hardswish(const void *const *inputs, void *const *outputs)
         y[i] = h * x2[i];
     }
 }
+
+/* k7: '/Mul_2' -> '/Add', the squeeze-excitation scale and the residual:
+ * inputs X (1,16,8,8), S (1,16,1,1) (broadcast over the pixels) and R
+ * (1,16,8,8) -> Y = X * S + R. kiln stores X and Y channels last and R
+ * inside its zero border: the copy of R reads around that border. */
+void se_scale_add(const void *const *inputs, void *const *outputs)
+{
+    const float *x = inputs[0], *s = inputs[1], *r = inputs[2];
+    float *y = outputs[0];
+    for (int c = 0; c < 16; c++)
+        for (int p = 0; p < 64; p++)
+            y[c * 64 + p] = x[c * 64 + p] * s[c] + r[c * 64 + p];
+}
