@@ -424,7 +424,8 @@ static int build_and_run(Arena *a, const MRequest *r, const Options *o, const Co
     const char *sdir = arena_printf(a, "%s/swap", dir);
     if (compile_model(a, &so, known, nknown, NULL, 0, &sc, &cd))
         return diag_error(d, "%s", cd.msg);
-    if (mkdir(sdir, 0777) && errno != EEXIST)
+    remove_tree(sdir); /* nothing of an earlier run in -o DIR (a swap_1.c) is built again */
+    if (mkdir(sdir, 0777))
         return diag_error(d, "cannot create %s: %s", sdir, strerror(errno));
     EmitOptions eo = {.prefix = "swap", .profile = 1, .opt = o->opt, .arch = o->arch};
     if (target_find("c")->emit(sc.prog, sdir, &eo, &cd))
