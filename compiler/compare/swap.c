@@ -220,10 +220,18 @@ int prog_swap(Graph *g, Program *p, const char *kernel, const char *routine, Dia
     k->body = NULL;
     kb_init(&b, p, k);
     Expr **args = arena_alloc(a, sizeof(Expr *) * (size_t)(pl.nin + pl.nout + 1));
-    int nargs = 0, plain[SWAP_MAX];
-    for (int i = 0; i < pl.nin; i++)
-        if (pl.in[i].value != VNONE)
-            args[nargs++] = ke_load(a, p, call_buffer(p, g, &b, &pl.in[i], 1), ke_idx(a, 0));
+    int nargs = 0, plain[SWAP_MAX], inbuf[SWAP_MAX];
+    for (int i = 0; i < pl.nin; i++) {
+        if (pl.in[i].value == VNONE)
+            continue;
+        inbuf[i] = -1;
+        for (int j = 0; j < i; j++) /* a value read twice is copied once */
+            if (pl.in[j].value == pl.in[i].value)
+                inbuf[i] = inbuf[j];
+        if (inbuf[i] < 0)
+            inbuf[i] = call_buffer(p, g, &b, &pl.in[i], 1);
+        args[nargs++] = ke_load(a, p, inbuf[i], ke_idx(a, 0));
+    }
     int nout = 0;
     for (int i = 0; i < pl.nout; i++) {
         plain[i] = -1;
