@@ -113,6 +113,9 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
         if (prog_divmod(p, d) || verify_prog(p, "divmod", d))
             return 1;
     }
+    /* kiln compare --kernel: one kernel calls the user's function instead */
+    if (o->swap_kernel && (prog_swap(g, p, o->swap_kernel, o->swap_routine, d) || verify_prog(p, "swap", d)))
+        return 1;
     /* arena offsets by liveness, weight blob layout */
     if (prog_plan(p, d))
         return 1;

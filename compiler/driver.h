@@ -30,6 +30,9 @@ typedef struct Options {
     int iters;                 /* bench --iters */
     int profile;               /* bench --profile */
     int keep;                  /* keep check/bench's temporary folder */
+    /* kiln compare --kernel: the kernel (its name) replaced by a call of
+     * swap_routine before planning (compare/swap.c); NULL for none */
+    const char *swap_kernel, *swap_routine;
 } Options;
 
 /* What compile_model produces. */
@@ -59,6 +62,31 @@ void remove_outputs(const char *dir);
 const char *build_cflags(Arena *a, const Options *o);
 /* kiln compile */
 int cmd_compile(const Options *o);
+
+/* ------------------------------------------------------- compare/swap.c */
+/* How a kernel's group meets the user's function: one argument. */
+enum { SWAP_MAX = 32 };
+typedef struct SwapArg {
+    ValueId value;             /* the ONNX value; VNONE: an absent optional one (NULL) */
+    int node, slot;            /* its node (index in SwapPlan.nodes) and input/output slot */
+    int buf;                   /* kiln's buffer holding it, -1 for a constant or absent */
+    int konst;                 /* a constant: handed over as the model's data */
+    int convert;               /* kiln stores it reordered or with a halo: copied */
+} SwapArg;
+typedef struct SwapPlan {
+    int kernel;                /* index in Program.kernels */
+    const Node *nodes[SWAP_MAX]; /* the group: the producer, then its chain */
+    int nnodes;
+    SwapArg in[SWAP_MAX], out[SWAP_MAX];
+    int nin, nout;
+} SwapPlan;
+/* The arguments of kernel `kernel` of p (compiled from g) for a user's
+ * function in its place; 1 with a message when it cannot be swapped. */
+int swap_plan(const Graph *g, const Program *p, int kernel, SwapPlan *out, Diag *d);
+/* Replace the body of the kernel named `kernel` by a call of `routine`
+ * (the pointers of swap_plan's arguments, inputs then outputs, absent
+ * ones left out) between the copies its layouts need. */
+int prog_swap(Graph *g, Program *p, const char *kernel, const char *routine, Diag *d);
 
 /* ---------------------------------------------------- compare/compare.c */
 /* kiln compare OP [options]: argv are the arguments after "compare". */

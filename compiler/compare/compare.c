@@ -22,6 +22,7 @@
 #include "../driver.h"
 #include "../embedded.h"
 #include "../onnx/onnx.h"
+#include "compare.h"
 #include "kiln_cmp.h"
 
 #include <errno.h>
@@ -67,10 +68,12 @@ static const char usage_text[] =
     "  --rtol R --atol A    agreement: |kiln - ref| <= atol + rtol*|ref| (default 1e-3, 1e-4)\n"
     "  --peak GFLOPS        the machine's FMA peak for --threads (default: measured)\n"
     "  -O0..-O3 --arch ARCH as for kiln compile;  -o DIR  build there and keep it;  --keep\n"
-    "last line: kiln_ms=.. ref_ms=.. ratio=ref_ms/kiln_ms max_abs_err=.. max_rel_err=..\n";
+    "last line: kiln_ms=.. ref_ms=.. ratio=ref_ms/kiln_ms max_abs_err=.. max_rel_err=..\n"
+    "one kernel of a model: kiln compare MODEL.onnx --kernel NAME --ref FILE.c:FUNC (kiln compare MODEL.onnx\n"
+    "                       --kernel list --help)\n";
 
 /* One line on stderr; exit status 2. */
-static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt, ...)
+int cmp_usage(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -81,7 +84,7 @@ static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt, ..
     return 2;
 }
 
-static int parse_int(const char *s, long lo, long hi, long *out)
+int cmp_parse_int(const char *s, long lo, long hi, long *out)
 {
     char *end;
     errno = 0;
@@ -92,7 +95,7 @@ static int parse_int(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
-static int parse_num(const char *s, double *out)
+int cmp_parse_num(const char *s, double *out)
 {
     char *end;
     errno = 0;
@@ -153,29 +156,29 @@ static int parse_attr(Arena *a, Request *r, const char *arg)
 {
     const char *eq = strchr(arg, '=');
     if (!eq || eq == arg)
-        return usage_error("--attr expects NAME=VALUE, not '%s'", arg);
+        return cmp_usage("--attr expects NAME=VALUE, not '%s'", arg);
     char *name = arena_alloc(a, (size_t)(eq - arg) + 1);
     memcpy(name, arg, (size_t)(eq - arg));
     const char *val = eq + 1;
     char kind = attr_kind(r->op, name);
     if (!kind)
-        return usage_error("attribute '%s' is not one compare's references implement for this op", name);
+        return cmp_usage("attribute '%s' is not one compare's references implement for this op", name);
     if (find_attr(r, name) || r->nattrs == MAX_ATTRS)
-        return usage_error("attribute '%s' given twice", name);
+        return cmp_usage("attribute '%s' given twice", name);
     Attr *at = &r->attrs[r->nattrs++];
     at->name = name;
     long v;
     switch (kind) {
     case 'i':
         at->kind = ATTR_INT;
-        if (parse_int(val, -1000000, 1000000, &v))
-            return usage_error("--attr %s expects an integer", arg);
+        if (cmp_parse_int(val, -1000000, 1000000, &v))
+            return cmp_usage("--attr %s expects an integer", arg);
         at->i = v;
         return 0;
     case 'f':
         at->kind = ATTR_FLOAT;
-        if (parse_num(val, &at->f))
-            return usage_error("--attr %s expects a number", arg);
+        if (cmp_parse_num(val, &at->f))
+            return cmp_usage("--attr %s expects a number", arg);
         return 0;
     case 's':
         at->kind = ATTR_STRING;
@@ -189,7 +192,7 @@ static int parse_attr(Arena *a, Request *r, const char *arg)
             errno = 0;
             long long x = strtoll(p, &end, 10);
             if (end == p || errno || x < 0 || x > 1000000 || (*end && *end != ','))
-                return usage_error("--attr %s expects a list of integers >= 0, e.g. 1,1,1,1", arg);
+                return cmp_usage("--attr %s expects a list of integers >= 0, e.g. 1,1,1,1", arg);
             at->ints[at->n++] = x;
             if (!*end)
                 return 0;
@@ -201,17 +204,17 @@ static int parse_attr(Arena *a, Request *r, const char *arg)
 /* --ref FILE.c:FUNC: FUNC must be a C identifier (it is called by name
  * from generated code); the file is passed to the compiler as one
  * argument, never through a shell. */
-static int parse_user_ref(Arena *a, Request *r, const char *val)
+int cmp_parse_ref(Arena *a, const char *val, const char **out_file, const char **out_func)
 {
     const char *colon = strrchr(val, ':');
     if (!colon || colon == val || !colon[1])
-        return usage_error("--ref expects naive, openblas or FILE.c:FUNC, not '%s'", val);
+        return cmp_usage("--ref expects naive, openblas or FILE.c:FUNC, not '%s'", val);
     const char *f = colon + 1;
     int ok = (*f >= 'a' && *f <= 'z') || (*f >= 'A' && *f <= 'Z') || *f == '_';
     for (const char *p = f; *p && ok; p++)
         ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_';
     if (!ok || strlen(f) > 200 || !strncmp(f, "kc_", 3) || !strncmp(f, "model_", 6) || !strcmp(f, "main"))
-        return usage_error("--ref FILE.c:FUNC: '%s' is not a C function name compare can call (not main, kc_*, "
+        return cmp_usage("--ref FILE.c:FUNC: '%s' is not a C function name compare can call (not main, kc_*, "
                            "model_*)",
                            f);
     char *given = arena_alloc(a, (size_t)(colon - val) + 1);
@@ -221,12 +224,19 @@ static int parse_user_ref(Arena *a, Request *r, const char *val)
     struct stat st;
     char *abs = stat(given, &st) || !S_ISREG(st.st_mode) ? NULL : realpath(given, NULL);
     if (!abs)
-        return usage_error("--ref: no C file '%s'", given);
+        return cmp_usage("--ref: no C file '%s'", given);
     char *file = arena_strdup(a, abs);
     free(abs);
+    *out_file = file;
+    *out_func = f;
+    return 0;
+}
+
+static int parse_user_ref(Arena *a, Request *r, const char *val)
+{
+    if (cmp_parse_ref(a, val, &r->user_file, &r->user_func))
+        return 2;
     r->ref = KC_REF_USER;
-    r->user_file = file;
-    r->user_func = f;
     return 0;
 }
 
@@ -245,25 +255,25 @@ static int parse_args(Arena *a, int argc, char **argv, Request *r)
                     !strcmp(o, "--rtol") || !strcmp(o, "--atol") || !strcmp(o, "--peak") || !strcmp(o, "--seed") ||
                     !strcmp(o, "--budget") || !strcmp(o, "--warmup") || !strcmp(o, "--arch") || !strcmp(o, "-o") || !strcmp(o, "--input");
         if (takes && !val)
-            return usage_error("option '%s' needs a value", o);
+            return cmp_usage("option '%s' needs a value", o);
         if (takes)
             i++;
         double x;
         if (o[0] != '-' || !o[1]) {
             if (opname)
-                return usage_error("unexpected argument '%s'", o);
+                return cmp_usage("unexpected argument '%s'", o);
             opname = o;
         } else if (!strcmp(o, "--shape")) {
             if (nshapes == 16)
-                return usage_error("too many --shape options");
+                return cmp_usage("too many --shape options");
             shapes[nshapes++] = val;
         } else if (!strcmp(o, "--attr")) {
             if (nattrs == MAX_ATTRS)
-                return usage_error("too many --attr options");
+                return cmp_usage("too many --attr options");
             attrs[nattrs++] = val;
         } else if (!strcmp(o, "--dtype")) {
             if (strcmp(val, "f32") && strcmp(val, "float32") && strcmp(val, "float"))
-                return usage_error("--dtype %s: compare supports f32 only", val);
+                return cmp_usage("--dtype %s: compare supports f32 only", val);
         } else if (!strcmp(o, "--ref")) {
             if (!strcmp(val, "naive"))
                 r->ref = KC_REF_NAIVE;
@@ -272,45 +282,45 @@ static int parse_args(Arena *a, int argc, char **argv, Request *r)
             else if (parse_user_ref(a, r, val))
                 return 2;
         } else if (!strcmp(o, "--iters")) {
-            if (parse_int(val, 1, 1000000, &r->iters))
-                return usage_error("--iters expects a count from 1, not '%s'", val);
+            if (cmp_parse_int(val, 1, 1000000, &r->iters))
+                return cmp_usage("--iters expects a count from 1, not '%s'", val);
         } else if (!strcmp(o, "--warmup")) {
-            if (parse_int(val, 0, 1000000, &r->warmup))
-                return usage_error("--warmup expects a count from 0, not '%s'", val);
+            if (cmp_parse_int(val, 0, 1000000, &r->warmup))
+                return cmp_usage("--warmup expects a count from 0, not '%s'", val);
         } else if (!strcmp(o, "--seed")) {
-            if (parse_int(val, 0, 2147483647, &r->seed))
-                return usage_error("--seed expects an integer from 0, not '%s'", val);
+            if (cmp_parse_int(val, 0, 2147483647, &r->seed))
+                return cmp_usage("--seed expects an integer from 0, not '%s'", val);
         } else if (!strcmp(o, "--threads")) {
-            if (parse_int(val, 1, 1024, &r->threads))
-                return usage_error("--threads expects a count from 1, not '%s'", val);
+            if (cmp_parse_int(val, 1, 1024, &r->threads))
+                return cmp_usage("--threads expects a count from 1, not '%s'", val);
         } else if (!strcmp(o, "--rtol") || !strcmp(o, "--atol") || !strcmp(o, "--peak") || !strcmp(o, "--budget")) {
-            if (parse_num(val, &x) || x < 0 || (x == 0 && o[2] == 'p'))
-                return usage_error(o[2] == 'p' ? "--peak expects GFLOP/s > 0, not '%s'"
+            if (cmp_parse_num(val, &x) || x < 0 || (x == 0 && o[2] == 'p'))
+                return cmp_usage(o[2] == 'p' ? "--peak expects GFLOP/s > 0, not '%s'"
                                                : "this option expects a number >= 0, not '%s'",
                                    val);
             *(o[2] == 'r' ? &r->rtol : o[2] == 'a' ? &r->atol : o[2] == 'p' ? &r->peak : &r->budget) = x;
         } else if (!strcmp(o, "--arch")) {
             if (!machine_arch(val))
-                return usage_error("unknown --arch '%s'", val);
+                return cmp_usage("unknown --arch '%s'", val);
             r->arch = val;
         } else if (!strcmp(o, "-o")) {
             if (!*val)
-                return usage_error("-o needs a folder, not an empty name");
+                return cmp_usage("-o needs a folder, not an empty name");
             r->outdir = val;
         } else if (!strcmp(o, "--input")) {
             if (r->nruntime == 3)
-                return usage_error("too many --input options");
+                return cmp_usage("too many --input options");
             r->runtime[r->nruntime++] = val;
         } else if (!strcmp(o, "--keep")) {
             r->keep = 1;
         } else if (o[1] == 'O' && o[2] >= '0' && o[2] <= '3' && !o[3]) {
             r->opt = o[2] - '0';
         } else {
-            return usage_error("unknown option '%s'", o);
+            return cmp_usage("unknown option '%s'", o);
         }
     }
     if (!opname)
-        return usage_error("compare needs an OP, e.g. kiln compare MatMul --shape A=64x64 --shape B=64x64");
+        return cmp_usage("compare needs an OP, e.g. kiln compare MatMul --shape A=64x64 --shape B=64x64");
     /* OP, or OP+Relu */
     const char *plus = strchr(opname, '+');
     size_t n = plus ? (size_t)(plus - opname) : strlen(opname);
@@ -318,11 +328,11 @@ static int parse_args(Arena *a, int argc, char **argv, Request *r)
         if (strlen(cmp_ops[k].name) == n && !strncmp(cmp_ops[k].name, opname, n))
             r->op = &cmp_ops[k];
     if (!r->op)
-        return usage_error("unknown OP '%s' (compare knows MatMul, Gemm, Conv, Softmax, LayerNormalization, "
+        return cmp_usage("unknown OP '%s' (compare knows MatMul, Gemm, Conv, Softmax, LayerNormalization, "
                            "each maybe +Relu)",
                            opname);
     if (plus && strcmp(plus, "+Relu"))
-        return usage_error("unknown chain '%s' (compare fuses +Relu)", plus);
+        return cmp_usage("unknown chain '%s' (compare fuses +Relu)", plus);
     r->relu = plus != NULL;
     for (int k = 0; k < nattrs; k++)
         if (parse_attr(a, r, attrs[k]))
@@ -335,30 +345,30 @@ static int parse_args(Arena *a, int argc, char **argv, Request *r)
                 !strncmp(r->op->in[j], shapes[s], (size_t)(eq - shapes[s])))
                 k = j;
         if (!eq || k < 0)
-            return usage_error("--shape %s: expected NAME=DIMS with NAME an input of the op", shapes[s]);
+            return cmp_usage("--shape %s: expected NAME=DIMS with NAME an input of the op", shapes[s]);
         if (r->in[k].name)
-            return usage_error("--shape %s: given twice", shapes[s]);
+            return cmp_usage("--shape %s: given twice", shapes[s]);
         if (shape_parse(eq + 1, &r->in[k].shape) || r->in[k].shape.rank == 0)
-            return usage_error("--shape %s: DIMS must be like 1x3x224x224", shapes[s]);
+            return cmp_usage("--shape %s: DIMS must be like 1x3x224x224", shapes[s]);
         for (int d = 0; d < r->in[k].shape.rank; d++)
             if (r->in[k].shape.dim[d] < 1 || r->in[k].shape.dim[d] > (1 << 24))
-                return usage_error("--shape %s: every dim must be from 1 to 2^24", shapes[s]);
+                return cmp_usage("--shape %s: every dim must be from 1 to 2^24", shapes[s]);
         r->in[k].name = r->op->in[k];
     }
     for (int k = 0; k < r->op->nreq; k++)
         if (!r->in[k].name)
-            return usage_error("%s needs --shape for its input '%s'", r->op->name, r->op->in[k]);
+            return cmp_usage("%s needs --shape for its input '%s'", r->op->name, r->op->in[k]);
     for (int i = 0; i < r->nruntime; i++) {
         int k = -1;
         for (int j = 0; j < 3; j++)
             if (r->op->in[j] && !strcmp(r->op->in[j], r->runtime[i]))
                 k = j;
         if (k < 0)
-            return usage_error("--input %s: not an input of %s", r->runtime[i], r->op->name);
+            return cmp_usage("--input %s: not an input of %s", r->runtime[i], r->op->name);
         r->runtime_mask |= 1 << k;
     }
     if (r->ref == KC_REF_OPENBLAS && r->op->op != KC_MATMUL && r->op->op != KC_GEMM && r->op->op != KC_CONV)
-        return usage_error("--ref openblas covers MatMul, Gemm and Conv, not %s", r->op->name);
+        return cmp_usage("--ref openblas covers MatMul, Gemm and Conv, not %s", r->op->name);
     return 0;
 }
 
@@ -376,7 +386,7 @@ static int ints_attr(const Request *r, const char *name, int n, int64_t def, int
 {
     const Attr *a = find_attr(r, name);
     if (a && a->n != n)
-        return usage_error("--attr %s needs %d values for a 2-D Conv", name, n);
+        return cmp_usage("--attr %s needs %d values for a 2-D Conv", name, n);
     for (int i = 0; i < n; i++)
         out[i] = a ? a->ints[i] : def;
     return 0;
@@ -396,21 +406,21 @@ static int geometry(Request *r, kc_spec *s, Shape *out, double *flops, double *b
     switch (r->op->op) {
     case KC_MATMUL: {
         if (x->rank < 2 || w->rank < 2)
-            return usage_error("MatMul: compare needs A and B of rank 2 or more");
+            return cmp_usage("MatMul: compare needs A and B of rank 2 or more");
         int64_t M = x->dim[x->rank - 2], K = x->dim[x->rank - 1], N = w->dim[w->rank - 1];
         if (w->dim[w->rank - 2] != K)
-            return usage_error("MatMul: A's last dim %lld differs from B's next to last %lld", (long long)K,
+            return cmp_usage("MatMul: A's last dim %lld differs from B's next to last %lld", (long long)K,
                                (long long)w->dim[w->rank - 2]);
         int nb = (x->rank > w->rank ? x->rank : w->rank) - 2;
         if (nb > KC_MAX_BATCH)
-            return usage_error("MatMul: more than %d batch dims", KC_MAX_BATCH);
+            return cmp_usage("MatMul: more than %d batch dims", KC_MAX_BATCH);
         int64_t as = 1, bs = 1, nbatch = 1;
         out->rank = nb + 2;
         for (int i = nb - 1; i >= 0; i--) {
             int ai = i - (nb - (x->rank - 2)), bi = i - (nb - (w->rank - 2));
             int64_t ad = ai >= 0 ? x->dim[ai] : 1, bd = bi >= 0 ? w->dim[bi] : 1;
             if (ad != bd && ad != 1 && bd != 1)
-                return usage_error("MatMul: batch dims %lld and %lld do not broadcast", (long long)ad, (long long)bd);
+                return cmp_usage("MatMul: batch dims %lld and %lld do not broadcast", (long long)ad, (long long)bd);
             s->bdims[i] = ad > bd ? ad : bd;
             s->astr[i] = ad == 1 ? 0 : as;
             s->bstr[i] = bd == 1 ? 0 : bs;
@@ -426,18 +436,18 @@ static int geometry(Request *r, kc_spec *s, Shape *out, double *flops, double *b
     case KC_GEMM: {
         int64_t ta = attr_i(r, "transA", 0), tb = attr_i(r, "transB", 0);
         if (x->rank != 2 || w->rank != 2)
-            return usage_error("Gemm: A and B must have rank 2");
+            return cmp_usage("Gemm: A and B must have rank 2");
         int64_t M = ta ? x->dim[1] : x->dim[0], K = ta ? x->dim[0] : x->dim[1];
         int64_t N = tb ? w->dim[0] : w->dim[1], KB = tb ? w->dim[1] : w->dim[0];
         if (K != KB)
-            return usage_error("Gemm: the inner dims %lld and %lld differ", (long long)K, (long long)KB);
+            return cmp_usage("Gemm: the inner dims %lld and %lld differ", (long long)K, (long long)KB);
         p[0] = M, p[1] = K, p[2] = N, p[3] = ta != 0, p[4] = tb != 0;
         s->f[0] = attr_f(r, "alpha", 1.0), s->f[1] = attr_f(r, "beta", 1.0);
         if (r->in[2].name) {
             const Shape *c = &r->in[2].shape;
             int64_t cr = c->rank == 2 ? c->dim[0] : 1, cc = c->dim[c->rank - 1];
             if (c->rank > 2 || (cr != 1 && cr != M) || (cc != 1 && cc != N))
-                return usage_error("Gemm: C does not broadcast to %lldx%lld", (long long)M, (long long)N);
+                return cmp_usage("Gemm: C does not broadcast to %lldx%lld", (long long)M, (long long)N);
             p[5] = 1, p[6] = cr == 1 ? 0 : cc, p[7] = cc == 1 ? 0 : 1;
         }
         out->rank = 2, out->dim[0] = M, out->dim[1] = N;
@@ -446,21 +456,21 @@ static int geometry(Request *r, kc_spec *s, Shape *out, double *flops, double *b
     }
     case KC_CONV: {
         if (x->rank != 4 || w->rank != 4)
-            return usage_error("Conv: compare covers 2-D convolutions (X and W of rank 4)");
+            return cmp_usage("Conv: compare covers 2-D convolutions (X and W of rank 4)");
         int64_t N = x->dim[0], C = x->dim[1], H = x->dim[2], W = x->dim[3];
         int64_t M = w->dim[0], KH = w->dim[2], KW = w->dim[3], G = attr_i(r, "group", 1);
         int64_t st[2] = {0}, dl[2] = {0}, pd[4] = {0}, ks[2] = {0};
         if (ints_attr(r, "strides", 2, 1, st) || ints_attr(r, "dilations", 2, 1, dl) || ints_attr(r, "pads", 4, 0, pd))
             return 2;
         if (find_attr(r, "kernel_shape") && (ints_attr(r, "kernel_shape", 2, 1, ks) || ks[0] != KH || ks[1] != KW))
-            return usage_error("Conv: kernel_shape must be W's last two dims");
+            return cmp_usage("Conv: kernel_shape must be W's last two dims");
         if (G < 1 || C % G || M % G || w->dim[1] * G != C)
-            return usage_error("Conv: group %lld with X's %lld channels, W's %lld x %lld", (long long)G,
+            return cmp_usage("Conv: group %lld with X's %lld channels, W's %lld x %lld", (long long)G,
                                (long long)C, (long long)M, (long long)w->dim[1]);
         if (st[0] < 1 || st[1] < 1 || dl[0] < 1 || dl[1] < 1)
-            return usage_error("Conv: strides and dilations must be >= 1");
+            return cmp_usage("Conv: strides and dilations must be >= 1");
         if (r->in[2].name && (r->in[2].shape.rank != 1 || r->in[2].shape.dim[0] != M))
-            return usage_error("Conv: B must have shape %lld", (long long)M);
+            return cmp_usage("Conv: B must have shape %lld", (long long)M);
         const Attr *ap = find_attr(r, "auto_pad");
         const char *mode = ap ? ap->s : "NOTSET";
         int64_t ekh = (KH - 1) * dl[0] + 1, ekw = (KW - 1) * dl[1] + 1, OH, OW;
@@ -478,10 +488,10 @@ static int geometry(Request *r, kc_spec *s, Shape *out, double *flops, double *b
             if (H + pd[0] + pd[2] < ekh || W + pd[1] + pd[3] < ekw)
                 OH = OW = 0;
         } else {
-            return usage_error("Conv: auto_pad must be NOTSET, VALID, SAME_UPPER or SAME_LOWER, not '%s'", mode);
+            return cmp_usage("Conv: auto_pad must be NOTSET, VALID, SAME_UPPER or SAME_LOWER, not '%s'", mode);
         }
         if (OH < 1 || OW < 1)
-            return usage_error("Conv: the kernel does not fit the padded input");
+            return cmp_usage("Conv: the kernel does not fit the padded input");
         int64_t g[] = {N, C, H, W, M, KH, KW, OH, OW, st[0], st[1], pd[0], pd[1], dl[0], dl[1], G, r->in[2].name != 0};
         memcpy(p, g, sizeof g);
         out->dim[1] = M, out->dim[2] = OH, out->dim[3] = OW;
@@ -492,7 +502,7 @@ static int geometry(Request *r, kc_spec *s, Shape *out, double *flops, double *b
     case KC_LAYERNORM: {
         int64_t axis = attr_i(r, "axis", -1);
         if (axis < -x->rank || axis >= x->rank)
-            return usage_error("%s: axis %lld is outside X's rank %d", op, (long long)axis, x->rank);
+            return cmp_usage("%s: axis %lld is outside X's rank %d", op, (long long)axis, x->rank);
         int ax = (int)(axis < 0 ? axis + x->rank : axis);
         if (r->op->op == KC_SOFTMAX) {
             p[0] = prod(x, 0, ax), p[1] = x->dim[ax], p[2] = prod(x, ax + 1, x->rank);
@@ -500,7 +510,7 @@ static int geometry(Request *r, kc_spec *s, Shape *out, double *flops, double *b
             return 0;
         }
         if (attr_i(r, "stash_type", 1) != 1)
-            return usage_error("LayerNormalization: compare supports stash_type 1 only");
+            return cmp_usage("LayerNormalization: compare supports stash_type 1 only");
         Shape norm = {.rank = x->rank - ax};
         memcpy(norm.dim, x->dim + ax, sizeof(int64_t) * (size_t)norm.rank);
         for (int k = 1; k < 3; k++) {
@@ -508,7 +518,7 @@ static int geometry(Request *r, kc_spec *s, Shape *out, double *flops, double *b
                 r->in[k].name = r->op->in[k];
                 r->in[k].shape = norm;
             } else if (!shape_equal(&r->in[k].shape, &norm)) {
-                return usage_error("LayerNormalization: %s must have X's shape from the axis on", r->op->in[k]);
+                return cmp_usage("LayerNormalization: %s must have X's shape from the axis on", r->op->in[k]);
             }
         }
         p[0] = prod(x, 0, ax), p[1] = prod(&norm, 0, norm.rank), p[2] = 1;
@@ -539,7 +549,7 @@ static float *random_data(Arena *a, int64_t n, long seed, int k)
 }
 
 /* argv of the C compiler: $CC (words) or cc, then the words of flags. */
-static int cc_argv(Arena *a, const char *flags, char **argv, int max)
+int cmp_cc_argv(Arena *a, const char *flags, char **argv, int max)
 {
     int n = 0;
     const char *cc = getenv("CC");
@@ -552,7 +562,7 @@ static int cc_argv(Arena *a, const char *flags, char **argv, int max)
 
 /* Run argv in dir with its output in dir/LOG; on failure a message naming
  * what failed and the first error line of the log. */
-static int run_step(Arena *a, char **argv, const char *dir, const char *log, const char *what, Diag *d)
+int cmp_run_step(Arena *a, char **argv, const char *dir, const char *log, const char *what, Diag *d)
 {
     char *path = arena_printf(a, "%s/%s", dir, log);
     int st = run_argv(argv, dir, path);
@@ -676,22 +686,22 @@ static int build_and_run(Arena *a, Request *r, kc_spec *s, const Shape *want, co
     int nsrc = r->ref == KC_REF_USER ? 4 : 3;
     char *argv[96];
     for (int i = 0; i < nsrc; i++) {
-        int n = cc_argv(a, flags, argv, 90);
+        int n = cmp_cc_argv(a, flags, argv, 90);
         /* the user's file by its path, as one argument: no shell */
         argv[n++] = "-c", argv[n++] = (char *)srcs[i], argv[n++] = "-o", argv[n++] = (char *)objs[i];
         argv[n] = NULL;
         const char *what = i == 3 ? arena_printf(a, "compiling %s", r->user_file)
                                   : arena_printf(a, "compiling the harness's %s", srcs[i]);
-        if (run_step(a, argv, dir, "build.log", what, d))
+        if (cmp_run_step(a, argv, dir, "build.log", what, d))
             return 1;
     }
-    int n = cc_argv(a, flags, argv, 80);
+    int n = cmp_cc_argv(a, flags, argv, 80);
     argv[n++] = "-o", argv[n++] = "harness";
     for (int i = 0; i < nsrc; i++)
         argv[n++] = (char *)objs[i];
     argv[n++] = "kiln/libmodel.a", argv[n++] = "-lm", argv[n++] = "-ldl";
     argv[n] = NULL;
-    if (run_step(a, argv, dir, "build.log", "linking the harness", d))
+    if (cmp_run_step(a, argv, dir, "build.log", "linking the harness", d))
         return 1;
 
     /* one file of all inputs, in order */
@@ -748,6 +758,12 @@ static void print_side(const char *name, double ms, double flops, double bytes, 
 
 int cmd_compare(int argc, char **argv)
 {
+    /* a model and one of its kernels: model.c */
+    for (int i = 0; i < argc; i++) {
+        size_t n = strlen(argv[i]);
+        if (!strcmp(argv[i], "--kernel") || (i == 0 && n > 5 && !strcmp(argv[i] + n - 5, ".onnx")))
+            return cmd_compare_model(argc, argv);
+    }
     for (int i = 0; i < argc; i++)
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             fputs(usage_text, stdout);
@@ -763,13 +779,13 @@ int cmd_compare(int argc, char **argv)
     for (int k = 0; k < 3 && !rc; k++) {
         int64_t n;
         if (r.in[k].name && (shape_check(&r.in[k].shape, 4, &n) || n > ((int64_t)1 << 31)))
-            rc = usage_error("input '%s' is too large", r.in[k].name);
+            rc = cmp_usage("input '%s' is too large", r.in[k].name);
     }
     if (!rc)
         rc = geometry(&r, &s, &want, &flops, &bytes);
     int64_t nout;
     if (!rc && (shape_check(&want, 4, &nout) || nout > ((int64_t)1 << 31)))
-        rc = usage_error("the output %s would be too large", "Y");
+        rc = cmp_usage("the output %s would be too large", "Y");
     if (rc) {
         arena_free(a);
         return rc;

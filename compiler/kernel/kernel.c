@@ -141,6 +141,7 @@ Kernel *prog_add_kernel(Program *p, const char *name)
 {
     Kernel *k = ARENA_PUSH(p->arena, p->kernels, p->nkernels, p->cap_kernels);
     k->name = arena_strdup(p->arena, name);
+    k->group = -1;
     return k;
 }
 
@@ -784,8 +785,15 @@ static void use_block(UseList *l, const Stmt *s)
         use_expr(l, s->extent);
         use_expr(l, s->index);
         use_expr(l, s->value);
-        for (int i = 0; i < s->nargs; i++)
-            use_expr(l, s->args[i]);
+        for (int i = 0; i < s->nargs; i++) {
+            const Expr *e = s->args[i];
+            if (i >= s->nargs - s->nout && e->kind == E_LOAD) { /* written by the routine */
+                use_add(l, e->buf, KU_WRITE);
+                use_expr(l, e->a);
+            } else {
+                use_expr(l, e);
+            }
+        }
         use_block(l, s->body);
         use_block(l, s->els);
     }

@@ -5,7 +5,7 @@
  * weights, and intermediates placed in one arena) and a list of kernels run
  * in order. A Kernel is a loop nest over flat buffers:
  *
- *   Stmt   loop | store | let/assign of a local | if | call of a runtime routine
+ *   Stmt   loop | store | let/assign of a local | if | call of a routine
  *   Expr   const | var | load | unary | binary | select | cast | bitcast |
  *          broadcast | ramp | horizontal reduce     (typed, with lanes)
  *
@@ -144,9 +144,11 @@ typedef struct Stmt {
     Expr *mask;          /* S_STORE: lanes written (bool), NULL for all */
     Expr *value;         /* S_STORE, S_LET, S_ASSIGN: value; S_IF: condition */
     /* S_CALL */
-    const char *routine; /* runtime function name (kiln_rt_*) */
+    const char *routine; /* function name (a C identifier: kiln_rt_*, or kiln compare's kc_swap) */
     int nargs;
-    Expr **args;         /* S_CALL: E_VAR/E_CONST/E_LOAD(addr-of) arguments */
+    Expr **args;         /* S_CALL: E_VAR/E_CONST values and E_LOAD addresses (of that element) */
+    int nout;            /* S_CALL: the last nout args are addresses of buffers the routine
+                          * writes (not inputs or weights); it only reads the others */
     const char *comment; /* shown above the statement in dumps and C */
 } Stmt;
 
@@ -185,6 +187,9 @@ typedef struct Buffer {
 typedef struct Kernel {
     const char *name;    /* "k3_conv_12_relu_13" */
     const char *comment; /* the nodes it computes, one per line */
+    int group;           /* provenance: the fusion group (graph_fuse) it computes, -1 for a copy
+                          * into a graph output; kiln compare --kernel reads it, no pass or
+                          * printer does */
     Stmt *body;
     Var *vars;
     int nvars, cap_vars;

@@ -396,6 +396,7 @@ static Kernel *open_kernel(Lower *L, Node **nodes, int nn)
     }
     Kernel *k = prog_add_kernel(L->p, c_ident(a, name, 64));
     k->comment = arena_strdup(a, comment);
+    k->group = nodes[0]->group;
     kb_init(&L->kb, L->p, k);
     return k;
 }

@@ -163,10 +163,12 @@ static void print_block(FILE *f, const Program *p, const Kernel *k, const Stmt *
             }
             break;
         case S_CALL:
+            /* loads are addresses; the written ones after "->" */
             fprintf(f, "call %s(", s->routine);
             for (int i = 0; i < s->nargs; i++) {
-                if (i)
-                    fputs(", ", f);
+                fputs(i == s->nargs - s->nout ? (i ? " -> " : "-> ") : i ? ", " : "", f);
+                if (s->args[i]->kind == E_LOAD)
+                    fputc('&', f);
                 print_expr(f, p, k, s->args[i]);
             }
             fputs(")\n", f);

@@ -240,8 +240,19 @@ static int block_ok(Check *c, const Stmt *s, int64_t trips)
                 rc = value_ok(c, s->value) || block_ok(c, s->body, trips) || block_ok(c, s->els, trips);
             break;
         case S_CALL:
-            for (int i = 0; i < s->nargs && !rc; i++)
-                rc = value_ok(c, s->args[i]);
+            if (s->nout < 0 || s->nout > s->nargs || !s->routine)
+                rc = bad(c, "call with more written arguments than arguments, or no routine");
+            for (int i = 0; i < s->nargs && !rc; i++) {
+                const Expr *e = s->args[i];
+                rc = value_ok(c, e);
+                if (!rc && e->lanes != 1)
+                    rc = bad(c, "call argument of several lanes");
+                if (!rc && i >= s->nargs - s->nout) {
+                    if (e->kind != E_LOAD || c->p->bufs[e->buf].kind == BUF_INPUT ||
+                        c->p->bufs[e->buf].kind == BUF_WEIGHT)
+                        rc = bad(c, "call writes an argument that is not the address of a writable buffer");
+                }
+            }
             break;
         }
     }

@@ -513,6 +513,8 @@ static void block(Out *o, const Stmt *s, int depth)
             for (int i = 0; i < s->nargs; i++) {
                 if (i)
                     fputs(", ", f);
+                if (s->args[i]->kind == E_LOAD) /* an address */
+                    fputc('&', f);
                 expr(o, s->args[i], 0);
             }
             fputs(");\n", f);
@@ -604,6 +606,47 @@ static void emit_helpers(FILE *f, unsigned char need[H_COUNT][128], const Dialec
                     c, c);
         }
     }
+}
+
+/* A prototype for each routine block s calls (S_CALL) that seen[] (*nseen
+ * names, at most 64) does not hold yet, from its first call: a load
+ * argument is a pointer to its buffer's type (const unless the routine
+ * writes it), a value its C type. */
+static void emit_routines_in(FILE *f, const Program *p, const Stmt *s, const char **seen, int *nseen)
+{
+    for (; s; s = s->next) {
+        emit_routines_in(f, p, s->body, seen, nseen);
+        emit_routines_in(f, p, s->els, seen, nseen);
+        if (s->kind != S_CALL)
+            continue;
+        int dup = 0;
+        for (int i = 0; i < *nseen; i++)
+            dup |= !strcmp(seen[i], s->routine);
+        if (dup || *nseen == 64)
+            continue;
+        seen[(*nseen)++] = s->routine;
+        fprintf(f, "void %s(", s->routine);
+        for (int i = 0; i < s->nargs; i++) {
+            const Expr *e = s->args[i];
+            if (i)
+                fputs(", ", f);
+            if (e->kind == E_LOAD)
+                fprintf(f, "%s%s *", i >= s->nargs - s->nout ? "" : "const ", dtype_ctype(p->bufs[e->buf].dtype));
+            else
+                fputs(e->type == DT_INDEX ? "ptrdiff_t" : dtype_ctype(e->type), f);
+        }
+        fputs(s->nargs ? ");\n" : "void);\n", f);
+    }
+}
+
+static void emit_routines(FILE *f, const Program *p)
+{
+    const char *seen[64];
+    int nseen = 0;
+    for (int k = 0; k < p->nkernels; k++)
+        emit_routines_in(f, p, p->kernels[k].body, seen, &nseen);
+    if (nseen)
+        fputc('\n', f);
 }
 
 /* Is nm one of the names the C printer gives buffers (a kind letter, a
@@ -1025,6 +1068,7 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
         goto run;
     }
     emit_helpers(f, need, &c_dialect);
+    emit_routines(f, p);
     /* kernels that print the same but for names (repeated blocks of a
      * network) share one function: same[i] is the first such kernel */
     if (share_kernels(p, a, bname, same)) {
@@ -1101,6 +1145,7 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
             fprintf(pf, "#include \"kiln_par.h\"\n");
         fputc('\n', pf);
         emit_helpers(pf, need, &c_dialect);
+        emit_routines(pf, p);
         for (int i = 0; i < nk; i++)
             if (part[i] == j && same[i] == i)
                 fwrite(text[i], 1, len[i], pf);

@@ -12,7 +12,16 @@
 #     passes, one that forgets the Relu exits 1 with one line, one that
 #     crashes exits 1 with one line; a file path with shell characters is
 #     compiled as it is, running nothing;
-#   - bad flags exit 2 with exactly one line on stderr.
+#   - bad flags exit 2 with exactly one line on stderr;
+#   - one kernel of a bundled model swapped for a user's function
+#     (tests/compare/user_lenet.c, user_mobilenetv3.c): --kernel list names
+#     the nodes and the conversions; a right function passes (a Conv+Relu
+#     whose input and output kiln stores channels last, a Gemm+Relu on the
+#     test's inputs, a chain whose output has a zero border and one that
+#     reads a value inside its border, on 2 threads); a wrong one exits 1
+#     with one line; a model and a file whose paths hold shell characters
+#     run nothing. The bad-input cases of that mode are
+#     tests/errors/cases_compare.txt.
 # Timing is cut short (--iters 3 --budget 0.2): this checks behaviour, not
 # speed. POSIX sh. Run from anywhere.
 
@@ -134,6 +143,44 @@ mkdir -p "$odd" && cp "$user" "$odd/a;b.c"
 agree user-odd-path $conv --ref "$odd/a;b.c:conv_relu"
 if [ -e "$work/INJECTED" ]; then
     fail user-odd-path-injection "a file name ran as a command"
+fi
+
+# --- one kernel of a model swapped for the user's function
+lenet=$root/models/lenet/model.onnx
+mine=$root/tests/compare/user_lenet.c
+(cd "$work" && $kiln compare "$lenet" --kernel list) >"$work/out" 2>"$work/err"
+rc=$?
+if [ $rc -ne 0 ] || [ -s "$work/err" ]; then
+    fail kernel-list "exit $rc: $(head -n 1 "$work/err")"
+elif ! grep -q "^  k2__conv2_Conv__Relu_1\$" "$work/out" ||
+    ! grep -q "nodes      '/conv2/Conv' (Conv) \[.*\] -> '/Relu_1' (Relu)" "$work/out" ||
+    ! grep -q "input 0    '/pool1/MaxPool_output_0' f32\[1x6x14x14\]: kiln stores it with its dims in the order 0,2,3,1, copied to row-major" "$work/out" ||
+    ! grep -q "input 1    'conv2.weight' f32\[16x6x5x5\]: a constant" "$work/out"; then
+    fail kernel-list "the listing lacks k2's nodes or arguments"
+else
+    echo "PASS compare/kernel-list"
+fi
+agree kernel-conv-relu "$lenet" --kernel k2__conv2_Conv__Relu_1 --ref "$mine:conv2_relu"
+differ kernel-conv-relu-wrong "the model with conv2_relu_wrong in kernel k2__conv2_Conv__Relu_1 disagrees with kiln's: [0-9]+ output elements" \
+    "$lenet" --kernel k2 --ref "$mine:conv2_relu_wrong"
+agree kernel-gemm-relu-data "$lenet" --kernel k5 --ref "$mine:fc1_relu" --data "$root/models/lenet/test_data_set_0"
+agree kernel-threads "$lenet" --kernel k2 --ref "$mine:conv2_relu" --threads 2
+agree kernel-halo "$root/models/mobilenetv3/model.onnx" --kernel k1__HardSigmoid__Mul \
+    --ref "$root/tests/compare/user_mobilenetv3.c:hardswish"
+agree kernel-halo-input "$root/models/mobilenetv3/model.onnx" --kernel k7__Mul_2__Add \
+    --ref "$root/tests/compare/user_mobilenetv3.c:se_scale_add"
+# the report says which arguments were converted
+(cd "$work" && $kiln compare "$lenet" --kernel k2 --ref "$mine:conv2_relu" $fast) >"$work/out" 2>&1
+if grep -q "^  layout     converted: input 0, output 0 " "$work/out"; then
+    echo "PASS compare/kernel-layout-report"
+else
+    fail kernel-layout-report "no 'layout converted: input 0, output 0' line"
+fi
+# a model and a file whose paths hold shell characters: arguments, nothing more
+cp "$lenet" "$odd/m;\$(touch x).onnx" && cp "$mine" "$odd/u \$(touch x).c"
+agree kernel-odd-path "$odd/m;\$(touch x).onnx" --kernel k2 --ref "$odd/u \$(touch x).c:conv2_relu"
+if [ -e "$work/INJECTED" ] || [ -e "$work/x" ]; then
+    fail kernel-odd-path-injection "a path ran as a command"
 fi
 
 # --- bad flags: exit 2, one line

@@ -377,6 +377,84 @@ static void test_c_shift_constant(void)
     arena_free(a);
 }
 
+/* S_CALL: load arguments are addresses, the last nout written. kernel_uses
+ * counts a written one as a write (the C parameter is not const), the
+ * verifier refuses a call that writes a weight, the dump marks the written
+ * ones, and the C printer declares the routine and passes addresses. */
+static void test_call_args(void)
+{
+    Arena *a = arena_new();
+    Diag d = {.file = "test"};
+    Program *p = prog_new(a, "t");
+    Shape s = {1, {4}};
+    static const float wdata[4] = {1, 2, 3, 4};
+    int bx = prog_add_buf(p, "x", BUF_INPUT, DT_F32, &s);
+    int bw = prog_add_buf(p, "w", BUF_WEIGHT, DT_F32, &s);
+    int bt = prog_add_buf(p, "t", BUF_ARENA, DT_F32, &s);
+    int by = prog_add_buf(p, "y", BUF_OUTPUT, DT_F32, &s);
+    p->bufs[bw].data = wdata;
+    p->bufs[by].index = 0;
+    p->ninputs = p->noutputs = 1;
+    p->inputs = &bx;
+    p->outputs = &by;
+    Kernel *k = prog_add_kernel(p, "k0_call");
+    Stmt *call = stmt_new(a, S_CALL);
+    call->routine = "user_fn";
+    call->nargs = 3;
+    call->nout = 1;
+    call->args = arena_alloc(a, sizeof(Expr *) * 3);
+    call->args[0] = ke_load(a, p, bx, ke_idx(a, 0));
+    call->args[1] = ke_load(a, p, bw, ke_idx(a, 0));
+    call->args[2] = ke_load(a, p, bt, ke_idx(a, 0));
+    k->body = call;
+    KB b;
+    kb_init(&b, p, k);
+    Expr *i = kb_v(&b, kb_for(&b, "i", 4));
+    kb_store(&b, by, i, ke_load(a, p, bt, i));
+    kb_end(&b);
+    CHECK_MSG(prog_verify(p, &d) == 0, "%s", d.msg);
+    KUse *use;
+    int n = kernel_uses(k, a, &use), rw[4] = {0};
+    for (int j = 0; j < n; j++)
+        rw[use[j].buf] = use[j].rw;
+    CHECK(rw[bx] == KU_READ && rw[bw] == KU_READ && (rw[bt] & KU_WRITE) && rw[by] == KU_WRITE);
+
+    char *dump = NULL;
+    size_t dlen = 0;
+    FILE *m = open_memstream(&dump, &dlen);
+    prog_dump(p, m);
+    fclose(m);
+    CHECK_MSG(strstr(dump, "call user_fn(&") && strstr(dump, " -> &"), "dump: %s", dump);
+    free(dump);
+
+    char dir[] = "/tmp/kiln-test-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    EmitOptions eo = {.prefix = "model"};
+    CHECK_MSG(cemit_program(p, dir, &eo, &d) == 0, "%s", d.msg);
+    char path[128], text[16384];
+    snprintf(path, sizeof path, "%s/model.c", dir);
+    FILE *f = fopen(path, "r");
+    size_t len = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    text[len] = 0;
+    if (f)
+        fclose(f);
+    CHECK_MSG(strstr(text, "void user_fn(const float *, const float *, float *);") != NULL, "no prototype: %s", text);
+    CHECK_MSG(strstr(text, "user_fn(&x0_x[0], &w1_w[0], &t2_t[0]);") != NULL, "no call of addresses: %s", text);
+    CHECK_MSG(strstr(text, ", float *restrict t2_t") != NULL, "the written buffer is const: %s", text);
+    const char *files[] = {"model.c", "model.h", "weights.bin", "weights.S"};
+    for (size_t j = 0; j < sizeof files / sizeof files[0]; j++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[j]);
+        unlink(path);
+    }
+    rmdir(dir);
+
+    /* a call may not write a weight or an input */
+    call->nout = 2;
+    Diag d2 = {.file = "test"};
+    CHECK(prog_verify(p, &d2) != 0 && strstr(d2.msg, "not the address of a writable buffer"));
+    arena_free(a);
+}
+
 int main(void)
 {
     RUN(test_build_and_interp);
@@ -387,5 +465,6 @@ int main(void)
     RUN(test_plan_reuses_by_liveness);
     RUN(test_split_keeps_results);
     RUN(test_c_shift_constant);
+    RUN(test_call_args);
     return check_total_failed != 0;
 }
