@@ -77,7 +77,7 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
         graph_dump(g, stdout);
     /* one loop nest per fusion group */
     Program *p;
-    if (kernel_lower(g, &p, d) || prog_verify(p, d))
+    if (kernel_lower(g, !o->no_inplace, &p, d) || prog_verify(p, d))
         return 1;
     p->threads = o->threads;
     /* loops of extent 1 removed, constant conditions resolved */

@@ -33,6 +33,10 @@ typedef struct Options {
     /* kiln compare --kernel: the kernel (its name) replaced by a call of
      * swap_routine before planning (compare/swap.c); NULL for none */
     const char *swap_kernel, *swap_routine;
+    /* lower without writing a value over another (kernel/inplace.c): kiln
+     * compare --kernel builds both programs so, for a kernel's inputs and
+     * outputs are separate arrays a user's function can be handed */
+    int no_inplace;
 } Options;
 
 /* What compile_model produces. */

@@ -541,6 +541,7 @@ int cmd_compare_model(int argc, char **argv)
     o.threads = (int)r.threads;
     o.arch = r.arch;
     o.profile = 1; /* each kernel timed, in both builds */
+    o.no_inplace = 1; /* both builds keep every value in a buffer of its own (swap_plan) */
     memcpy(o.binds, r.binds, sizeof r.binds);
     o.nbinds = r.nbinds;
 

@@ -432,7 +432,7 @@ static Lower *lower_new(Graph *g, Program *p, Diag *d)
     return L;
 }
 
-int kernel_lower(Graph *g, Program **out, Diag *d)
+int kernel_lower(Graph *g, int inplace, Program **out, Diag *d)
 {
     Program *p = prog_new(g->arena, g->file);
     Lower *L = lower_new(g, p, d);
@@ -530,7 +530,8 @@ int kernel_lower(Graph *g, Program **out, Diag *d)
             return 1;
         for (int j = 0; j < nn; j++)
             done[group[j] - g->nodes] = 1;
-        inplace_group(g, p, L->vbuf, done, group, nn, k, *start);
+        if (inplace)
+            inplace_group(g, p, L->vbuf, done, group, nn, k, *start);
     }
     /* outputs that no node writes: inputs and constants */
     for (int i = 0; i < g->noutputs; i++) {

@@ -8,8 +8,12 @@
 #include "kernel.h"
 
 /* Lower every fusion group of g (in node order) into one kernel each; views
- * share their input's buffer. The Program is allocated in g->arena. */
-int kernel_lower(Graph *g, Program **out, Diag *d);
+ * share their input's buffer; with `inplace`, a group's output may be
+ * written over an input that dies with it (inplace.c; kiln compare
+ * --kernel, which hands a kernel's inputs and outputs to a user's
+ * function as separate arrays, lowers without). The Program is allocated in
+ * g->arena. */
+int kernel_lower(Graph *g, int inplace, Program **out, Diag *d);
 
 /* Lower node n alone into a Program of its own, allocated in `a`: constant
  * inputs are weight buffers, outputs are output buffers (for folding). */

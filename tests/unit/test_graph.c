@@ -216,7 +216,7 @@ static void test_bn_folds_into_gemm(void)
     CHECK(g->nodes[1].dead && !g->nodes[0].dead && g->nodes[0].out[0] == y);
     CHECK(graph_dce(g, &d) == 0 && graph_fuse(g, &d) == 0);
     Program *p;
-    CHECK(kernel_lower(g, &p, &d) == 0 && prog_verify(p, &d) == 0);
+    CHECK(kernel_lower(g, 1, &p, &d) == 0 && prog_verify(p, &d) == 0);
     void *ins[1] = {xin}, *outs[1] = {got};
     CHECK(run_program(p, ins, outs, &d) == 0);
     for (int i = 0; i < 4; i++)
@@ -239,7 +239,7 @@ static void test_lower_fused_program(void)
     Diag d = {.file = "m.onnx"};
     CHECK(graph_infer(g, &d) == 0 && graph_dce(g, &d) == 0 && graph_fuse(g, &d) == 0);
     Program *p;
-    CHECK(kernel_lower(g, &p, &d) == 0 && prog_simplify(p, &d) == 0 && prog_verify(p, &d) == 0);
+    CHECK(kernel_lower(g, 1, &p, &d) == 0 && prog_simplify(p, &d) == 0 && prog_verify(p, &d) == 0);
     CHECK(prog_plan(p, &d) == 0);
     CHECK(p->nkernels == 1 && strstr(p->kernels[0].name, "fc_add_relu") != NULL);
     CHECK(p->arena_bytes == 0); /* nothing intermediate is materialized */
