@@ -261,7 +261,7 @@ const char *build_cflags(Arena *a, const Options *o)
 /* The target's sources, the runtime and build.sh, into the folder tmp. */
 static int write_sources(Arena *a, const Compiled *c, const Options *o, const Target *t, const char *tmp, Diag *d)
 {
-    EmitOptions eo = {.prefix = "model", .profile = o->profile, .opt = o->opt, .arch = o->arch};
+    EmitOptions eo = {.prefix = "model", .profile = o->profile, .opt = o->opt, .arch = o->arch, .board = o->board};
     if (t->emit(c->prog, tmp, &eo, d))
         return 1;
     for (const EmbeddedFile *f = kiln_embedded; f->name; f++)
