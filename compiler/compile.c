@@ -202,7 +202,7 @@ static const struct {
     {"model.ci", 0}, {"model_1.su", 0}, {"model_1.ci", 0}, {"model_2.su", 0}, {"model_2.ci", 0},
     {"model_3.su", 0}, {"model_3.ci", 0}, {"kiln_rt.su", 0}, {"kiln_rt.ci", 0}, {"kiln_main.su", 0},
     {"kiln_main.ci", 0}, {"startup.su", 0}, {"startup.ci", 0},
-    {"model_kernels.o", 0},
+    {"model_kernels.o", 0}, {"model_kernels.ci", 0},
 };
 
 static int is_product(const char *name)

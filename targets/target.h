@@ -43,6 +43,11 @@ extern const int ntargets;
 /* ---------------------------------------------------------- c/cemit.c */
 /* Write DIR/model.c, model.h, weights.bin and weights.S. */
 int cemit_program(const Program *p, const char *dir, const EmitOptions *o, Diag *d);
+/* same[i] (for each of p's kernels): the first kernel that prints the same
+ * as kernel i but for names, so that calling it with kernel i's buffers
+ * computes what kernel i does (repeated blocks of a network share one
+ * function; model_run calls same[i]). 0, or 1 if out of memory. */
+int cemit_share_kernels(const Program *p, Arena *a, int *same);
 
 /* -------------------------------------------------------- llvm/lemit.c */
 /* Write the C target's files (kernels declared, not printed) and

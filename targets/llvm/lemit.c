@@ -324,7 +324,14 @@ static int build_module(const Program *p, const EmitOptions *o, LLVMContextRef c
     g.p = p;
     g.a = a;
     g.pre = o && o->prefix ? o->prefix : "model";
+    /* one function for the kernels that share one (cemit_share_kernels:
+     * model.c calls kernel same[i] for kernel i) */
+    int *same = arena_alloc(a, sizeof(int) * (size_t)(p->nkernels + 1));
+    if (cemit_share_kernels(p, a, same))
+        g.bad = "the kernels (out of memory)";
     for (int i = 0; i < p->nkernels && !g.bad; i++) {
+        if (same[i] != i)
+            continue;
         kernel(&g, &p->kernels[i]);
         if (g.bad)
             g.bad = arena_printf(a, "%s in kernel %s", g.bad, p->kernels[i].name);
@@ -468,12 +475,115 @@ static int target_machine(const EmitOptions *o, Arena *a, LLVMTargetMachineRef *
     return 0;
 }
 
+/*
+ * The stack frames of the object's functions, for a board's worst-case
+ * stack (boards/stack.c sums frames along the calls from model_run, read
+ * from gcc's call graphs, -fcallgraph-info=su): LLVM reports a function's
+ * frame as a diagnostic when it is larger than the function's
+ * "warn-stack-size"; with that at 0, every frame but an empty one is
+ * reported. write_object then writes PREFIX_kernels.ci, the object's call
+ * graph in gcc's form: each function with its frame, its direct calls
+ * after optimization (and memset, memcpy, memmove where LLVM made them,
+ * outside the build), so the kernels' frames count in the report.
+ */
+typedef struct Frame {
+    const char *name;        /* a function whose frame LLVM reported */
+    int64_t bytes;
+} Frame;
+
+typedef struct Frames {
+    Arena *a;
+    Frame *f;
+    int n, cap;
+    const char *error;       /* LLVM's first error, if any */
+} Frames;
+
+static void on_diagnostic(LLVMDiagnosticInfoRef di, void *ctx)
+{
+    Frames *fr = ctx;
+    char *msg = LLVMGetDiagInfoDescription(di);
+    long long n;
+    const char *sz = strstr(msg, "stack frame size ("), *fn = strstr(msg, "in function '");
+    if (sz && fn && sscanf(sz, "stack frame size (%lld)", &n) == 1) {
+        fn += strlen("in function '");
+        Frame *f = ARENA_PUSH(fr->a, fr->f, fr->n, fr->cap);
+        f->name = arena_printf(fr->a, "%.*s", (int)strcspn(fn, "'"), fn);
+        f->bytes = n;
+    } else if (LLVMGetDiagInfoSeverity(di) == LLVMDSError && !fr->error) {
+        fr->error = arena_strdup(fr->a, msg);
+    }
+    LLVMDisposeMessage(msg);
+}
+
+static int is_defined(LLVMValueRef f) { return LLVMCountBasicBlocks(f) > 0; }
+
+/* A function's node title: its name, "OBJ:name" for one of internal
+ * linkage (as gcc titles a static function). */
+static const char *node_title(Arena *a, const char *obj, LLVMValueRef f)
+{
+    size_t len;
+    const char *name = LLVMGetValueName2(f, &len);
+    return LLVMGetLinkage(f) == LLVMInternalLinkage ? arena_printf(a, "%s:%.*s", obj, (int)len, name)
+                                                    : arena_printf(a, "%.*s", (int)len, name);
+}
+
+/* The call graph of m, with the frames fr, as gcc's VCG text to path. */
+static int write_frames(LLVMModuleRef m, const Frames *fr, const char *obj, const char *path, Diag *d)
+{
+    Arena *a = fr->a;
+    char *t = arena_printf(a, "graph: { title: \"%s\"\n", obj);
+    for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f)) {
+        if (!is_defined(f))
+            continue;
+        const char *title = node_title(a, obj, f), *name = LLVMGetValueName2(f, &(size_t){0});
+        int64_t bytes = 0;
+        for (int i = 0; i < fr->n; i++)
+            if (!strcmp(fr->f[i].name, name))
+                bytes = fr->f[i].bytes;
+        t = arena_printf(a, "%snode: { title: \"%s\" label: \"%s\\n%s\\n%lld bytes (static)\" }\n", t, title,
+                         name, obj, (long long)bytes);
+        for (LLVMBasicBlockRef bb = LLVMGetFirstBasicBlock(f); bb; bb = LLVMGetNextBasicBlock(bb))
+            for (LLVMValueRef in = LLVMGetFirstInstruction(bb); in; in = LLVMGetNextInstruction(in)) {
+                LLVMValueRef callee = LLVMIsACallInst(in) ? LLVMGetCalledValue(in) : NULL;
+                if (!callee || !LLVMIsAFunction(callee))
+                    continue;
+                const char *to = node_title(a, obj, callee);
+                if (LLVMGetIntrinsicID(callee)) {
+                    /* those LLVM lowers to a C library call */
+                    const char *lib[] = {"memset", "memcpy", "memmove"};
+                    to = NULL;
+                    for (int i = 0; i < 3; i++)
+                        if (!strncmp(LLVMGetValueName2(callee, &(size_t){0}), arena_printf(a, "llvm.%s.", lib[i]),
+                                     strlen(lib[i]) + 6))
+                            to = lib[i];
+                    if (!to)
+                        continue;
+                }
+                t = arena_printf(a, "%sedge: { sourcename: \"%s\" targetname: \"%s\" }\n", t, title, to);
+            }
+    }
+    t = arena_printf(a, "%s}\n", t);
+    if (write_file(path, t, strlen(t)))
+        return diag_error(d, "cannot write %s", path);
+    return 0;
+}
+
 /* Optimize m (built for tm) at level opt and write it as an object file
- * to path. */
-static int write_object(LLVMModuleRef m, LLVMTargetMachineRef tm, int opt, const char *path, Diag *d)
+ * to path; with ci, its call graph and frames to ci too. */
+static int write_object(LLVMModuleRef m, LLVMTargetMachineRef tm, int opt, const char *path, const char *ci,
+                        Arena *a, Diag *d)
 {
     char *err = NULL;
     int rc = 0;
+    Frames fr = {.a = a};
+    LLVMContextRef cx = LLVMGetModuleContext(m);
+    if (ci) {
+        for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f))
+            if (is_defined(f))
+                LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
+                                        LLVMCreateStringAttribute(cx, "warn-stack-size", 15, "0", 1));
+        LLVMContextSetDiagnosticHandler(cx, on_diagnostic, &fr);
+    }
     LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
     LLVMPassBuilderOptionsSetLoopVectorization(po, opt >= 2);
     LLVMPassBuilderOptionsSetSLPVectorization(po, opt >= 2);
@@ -491,6 +601,13 @@ static int write_object(LLVMModuleRef m, LLVMTargetMachineRef tm, int opt, const
     if (!rc && LLVMTargetMachineEmitToFile(tm, m, (char *)path, LLVMObjectFile, &err)) {
         rc = diag_error(d, "cannot write %s: %s", path, err ? err : "");
         LLVMDisposeMessage(err);
+    }
+    if (ci) {
+        LLVMContextSetDiagnosticHandler(cx, NULL, NULL);
+        if (!rc && fr.error)
+            rc = diag_error(d, "internal error: LLVM: %s", fr.error);
+        if (!rc)
+            rc = write_frames(m, &fr, strrchr(path, '/') ? strrchr(path, '/') + 1 : path, ci, d);
     }
     return rc;
 }
@@ -519,7 +636,8 @@ int llvm_program(const Program *p, const char *dir, const EmitOptions *o, Diag *
         rc = 1;
     }
     if (!rc) {
-        rc = write_object(m, tm, o ? o->opt : 3, arena_printf(a, "%s/%s", dir, obj), d);
+        const char *ci = o && o->board ? arena_printf(a, "%s/%s_kernels.ci", dir, pre) : NULL;
+        rc = write_object(m, tm, o ? o->opt : 3, arena_printf(a, "%s/%s", dir, obj), ci, a, d);
         LLVMDisposeModule(m);
     }
     if (tm)

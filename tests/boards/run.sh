@@ -12,7 +12,8 @@
 #                              only memcpy/memset/memmove/memcmp, libm and the
 #                              compiler's arithmetic helpers (no malloc, free,
 #                              printf, file I/O); and compile reports the
-#                              worst-case stack of model_run
+#                              worst-case stack of model_run, with every
+#                              kernel's frame counted
 #   boards/<b>/lib-check-fails the same symbol check rejects an object that
 #                              calls malloc and printf (it is not vacuous)
 # and once: boards/fit (inspect --arch cortex-m4 says the model fits, and a
@@ -146,6 +147,8 @@ for b in cortex-m4 aarch64-linux riscv64-linux; do
             fail "$name" "$why"
         elif [ -z "$stack" ] || [ -z "$frame" ] || [ "$stack" -lt "$frame" ]; then
             fail "$name" "no worst-case stack of model_run at least its own frame (${frame:-?} bytes) in: $(first_line "$err" "")"
+        elif grep -q "not counted, outside the build:.* model_k" "$err"; then
+            fail "$name" "the kernels' frames are not counted: $(grep 'stack of model_run' "$err")"
         else
             pass "$name"
         fi
