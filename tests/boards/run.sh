@@ -24,8 +24,9 @@
 # With TARGET (llvm), the cases per board (models, node, lib) run with
 # --target TARGET, their lines ending " --target TARGET"; the cases of the
 # board machinery itself (lib-check-fails and the ones run once) are the
-# C run's and are left out. Exits 1 if any failed. Run from the
-# repository root (tests/run.sh does).
+# C run's and are left out; with llvm, boards/no-llvm-triple checks that
+# a board folder without llvm_triple is one clear line, exit 1. Exits 1 if
+# any failed. Run from the repository root (tests/run.sh does).
 kiln=${1:-build/kiln}
 target=${2:-}
 suffix=${target:+ --target $target}
@@ -172,6 +173,22 @@ for b in cortex-m4 aarch64-linux riscv64-linux; do
     fi
     rm -f "$tmp/bad.o" "$tmp/bad.a"
 done
+
+# --target llvm on a board folder without llvm_triple: one line, exit 1
+if [ "$target" = llvm ]; then
+    name="boards/no-llvm-triple$suffix"
+    mkdir -p "$tmp/nollvm"
+    grep -v '^llvm_' targets/boards/aarch64-linux/board.txt >"$tmp/nollvm/board.txt"
+    "$kiln" compile --arch "$tmp/nollvm" --target llvm models/mlp/model.onnx -o "$tmp/nollvm-out" >/dev/null 2>"$err"
+    rc=$?
+    if [ $rc -ne 1 ] || [ "$(wc -l <"$err")" -ne 1 ] || ! grep -q "board nollvm has no llvm_triple" "$err"; then
+        fail "$name" "exit $rc, expected 1 and one line saying the board has no llvm_triple: $(first_line "$err" "")"
+    elif [ -e "$tmp/nollvm-out/model" ]; then
+        fail "$name" "a model was built"
+    else
+        pass "$name"
+    fi
+fi
 
 # the cases that follow test the board machinery, the same for every target
 [ -z "$target" ] || exit $status
