@@ -158,9 +158,26 @@ static LLVMValueRef vecmath(LG *g, int fn, LLVMValueRef *x, int nargs)
     LLVMTypeRef ft = LLVMFunctionType(LLVMVoidTypeInContext(g->cx), pt, (unsigned)nargs + 1, 0);
     LLVMValueRef f = LLVMGetNamedFunction(g->m, name);
     if (!f) {
+        /* it reads its arguments' arrays and writes y's, and no memory of
+         * the kernels (memory(argmem: readwrite, inaccessiblemem:
+         * readwrite), MemoryEffects' encoding: ModRef, 3, for argument
+         * memory in bits 0-1 and for memory outside the module, such as
+         * the errno of the libm its far lanes may call, in bits 2-3); it
+         * keeps no pointer: what LLVM holds in registers across the call
+         * stays there */
         f = LLVMAddFunction(g->m, name, ft);
+        const char *fa[] = {"nounwind", "willreturn", "nosync", "nofree"};
+        for (int i = 0; i < 4; i++)
+            LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
+                                    LLVMCreateEnumAttribute(g->cx, LLVMGetEnumAttributeKindForName(fa[i], strlen(fa[i])), 0));
         LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
-                                LLVMCreateEnumAttribute(g->cx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
+                                LLVMCreateEnumAttribute(g->cx, LLVMGetEnumAttributeKindForName("memory", 6), 3 | 3 << 2));
+        for (int i = 0; i <= nargs; i++) {
+            const char *pa[] = {"noalias", "nocapture"};
+            for (int j = 0; j < 2; j++)
+                LLVMAddAttributeAtIndex(f, (LLVMAttributeIndex)(i + 1),
+                                        LLVMCreateEnumAttribute(g->cx, LLVMGetEnumAttributeKindForName(pa[j], strlen(pa[j])), 0));
+        }
     }
     LLVMTypeRef vt = LLVMTypeOf(x[0]);
     LLVMValueRef mem[3];
