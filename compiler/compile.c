@@ -205,7 +205,7 @@ static const struct {
     {"model.ci", 0}, {"model_1.su", 0}, {"model_1.ci", 0}, {"model_2.su", 0}, {"model_2.ci", 0},
     {"model_3.su", 0}, {"model_3.ci", 0}, {"kiln_rt.su", 0}, {"kiln_rt.ci", 0}, {"kiln_main.su", 0},
     {"kiln_main.ci", 0}, {"startup.su", 0}, {"startup.ci", 0},
-    {"model_kernels.o", 0},
+    {"model_kernels.o", 0}, {"model_kernels.ci", 0},
 };
 
 static int is_product(const char *name)
@@ -264,7 +264,7 @@ const char *build_cflags(Arena *a, const Options *o)
 /* The target's sources, the runtime and build.sh, into the folder tmp. */
 static int write_sources(Arena *a, const Compiled *c, const Options *o, const Target *t, const char *tmp, Diag *d)
 {
-    EmitOptions eo = {.prefix = "model", .profile = o->profile, .opt = o->opt, .arch = o->arch};
+    EmitOptions eo = {.prefix = "model", .profile = o->profile, .opt = o->opt, .arch = o->arch, .board = o->board};
     if (t->emit(c->prog, tmp, &eo, d))
         return 1;
     for (const EmbeddedFile *f = kiln_embedded; f->name; f++)

@@ -29,7 +29,7 @@ static const char usage_text[] =
     "options:\n"
     "  -o DIR               output folder (compile; check/bench keep their build there)\n"
     "  --target c|llvm      code generator: c (portable C99, the default) or llvm\n"
-    "                       (kernels built by LLVM for the host CPU)\n"
+    "                       (kernels built by LLVM for the host CPU or the --arch board)\n"
     "  --arch ARCH          machine to schedule and build for: host (default), generic,\n"
     "                       x86-64-avx2, x86-64-avx512, aarch64; or a board, built with\n"
     "                       its cross toolchain and run under its emulator: cortex-m4,\n"

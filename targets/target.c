@@ -7,7 +7,7 @@
 
 const Target targets[] = {
     {"c", "portable C99, built with the host cc", cemit_program},
-    {"llvm", "kernels built by LLVM for the host CPU", llvm_program},
+    {"llvm", "kernels built by LLVM for the host CPU or the board", llvm_program},
 };
 const int ntargets = (int)(sizeof targets / sizeof targets[0]);
 

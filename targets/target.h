@@ -14,11 +14,15 @@
 
 #include "../compiler/kernel/kernel.h"
 
+struct Board; /* targets/boards/board.h */
+
 typedef struct EmitOptions {
     const char *prefix;   /* C symbol prefix and file stem: "model" */
     int profile;          /* time each kernel (kiln bench --profile) */
     int opt;              /* -O level (the LLVM target's pass pipeline) */
     const char *arch;     /* --arch, NULL for the host */
+    const struct Board *board; /* --arch BOARD: the board (the LLVM target's
+                           * triple, CPU and features), else NULL */
     /* C target: NULL prints the kernels; a file name (the object another
      * target built them into) prints only their declarations, as extern
      * functions PREFIX_KERNEL, and model_run calls those */
@@ -39,11 +43,17 @@ extern const int ntargets;
 /* ---------------------------------------------------------- c/cemit.c */
 /* Write DIR/model.c, model.h, weights.bin and weights.S. */
 int cemit_program(const Program *p, const char *dir, const EmitOptions *o, Diag *d);
+/* same[i] (for each of p's kernels): the first kernel that prints the same
+ * as kernel i but for names, so that calling it with kernel i's buffers
+ * computes what kernel i does (repeated blocks of a network share one
+ * function; model_run calls same[i]). 0, or 1 if out of memory. */
+int cemit_share_kernels(const Program *p, Arena *a, int *same);
 
 /* -------------------------------------------------------- llvm/lemit.c */
 /* Write the C target's files (kernels declared, not printed) and
- * DIR/model_kernels.o, the kernels built by LLVM for the host. Built
- * without LLVM (llvm/nollvm.c), it says so and fails. */
+ * DIR/model_kernels.o, the kernels built by LLVM for the host, or for the
+ * board's llvm_triple, llvm_cpu and llvm_features. Built without LLVM
+ * (llvm/nollvm.c), it says so and fails. */
 int llvm_program(const Program *p, const char *dir, const EmitOptions *o, Diag *d);
 /* --dump llvm: the kernels' LLVM module, verified, before optimization. */
 int llvm_dump(const Program *p, const EmitOptions *o, void *file, Diag *d);

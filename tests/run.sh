@@ -24,7 +24,10 @@
 # is rewritten with the result of all 1802). The LLVM target gets the
 # bundled models (models-llvm) and every 4th listed node test (onnx-llvm,
 # a sample that keeps CI short; `python3 tests/onnx/run_conformance.py
-# --target llvm --listed` runs them all).
+# --target llvm --listed` runs them all); on the boards (boards-llvm: the
+# per-board cases of tests/boards with --target llvm) and every 40th
+# listed node test built by LLVM for aarch64-linux under qemu-aarch64
+# (onnx-llvm-aarch64).
 #
 # Then the same suites again with kiln built with AddressSanitizer and
 # UndefinedBehaviorSanitizer (build-asan/), their lines prefixed "asan/"
@@ -64,6 +67,9 @@ run_suite tiny      sh tests/tiny/run.sh build/kiln
 run_suite onnx      python3 tests/onnx/run_conformance.py --kiln build/kiln
 run_suite models-llvm sh tests/models/run.sh build/kiln llvm
 run_suite onnx-llvm python3 tests/onnx/run_conformance.py --kiln build/kiln --target llvm --listed --every 4
+run_suite boards-llvm sh tests/boards/run.sh build/kiln llvm
+run_suite onnx-llvm-aarch64 python3 tests/onnx/run_conformance.py --kiln build/kiln --target llvm \
+    --arch aarch64-linux --listed --every 40
 
 # --- the same suites on kiln built with ASan+UBSan
 # A sanitizer report aborts (status 134), which every suite counts as a

@@ -108,7 +108,10 @@ static void probe(Sched *s, const Stmt *st, int var, Probe *pr)
             if (st->value->kind == E_BINARY && (st->value->op == B_ADD || st->value->op == B_MAX ||
                                                 st->value->op == B_MIN)) {
                 pr->folds++;
-                set_lanes(s, pr, s->k->vars[st->var].type);
+                /* an index counter (AveragePool's count) is the same in
+                 * every lane: it does not choose the width */
+                if (s->k->vars[st->var].type != DT_INDEX)
+                    set_lanes(s, pr, s->k->vars[st->var].type);
             } else {
                 pr->other++;
             }

@@ -156,6 +156,10 @@ static void steps_of(Arena *a, const Board *b, int lib, int opt, const char *dir
     add(&w, "weights.o");
     add(&objs, "weights.o");
     s->argv[s->n++] = done(a, &w);
+    /* the kernels another code generator built for the board (--target
+     * llvm): linked or archived with the rest */
+    if (!access(arena_printf(a, "%s/model_kernels.o", dir), F_OK))
+        add(&objs, "model_kernels.o");
     Vec l = {0};
     if (lib) {
         add_words(&l, &b->ar);

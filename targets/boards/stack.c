@@ -8,7 +8,9 @@
  *   edge: { sourcename: "model_run" targetname: "model.c:k2" ... }
  *
  * A node with "N bytes" is a function compiled here, with its frame; one
- * without is outside the build (libm, memcpy). The worst case is the
+ * without is outside the build (libm, memcpy). The LLVM target writes the
+ * same for its object (model_kernels.ci, targets/llvm/lemit.c), so the
+ * kernels it built count too. The worst case is the
  * deepest sum of frames along a chain of calls from the root; a cycle
  * (recursion) or a frame of dynamic size has no bound and is an error.
  */

@@ -990,9 +990,10 @@ static char *print_kernel(const Program *p, const Kernel *k, Arena *a, const cha
  * call of kernel same[i] with kernel i's buffers computes what kernel i
  * would. Keys are compared by a hash, then in full. 0, or 1 if out of
  * memory. */
-static int share_kernels(const Program *p, Arena *a, const char **bname, int *same)
+int cemit_share_kernels(const Program *p, Arena *a, int *same)
 {
     int nk = p->nkernels;
+    const char **bname = arena_alloc(a, sizeof(char *) * (size_t)(p->nbufs + 1));
     char **key = arena_alloc(a, sizeof(char *) * (size_t)(nk + 1));
     size_t *klen = arena_alloc(a, sizeof(size_t) * (size_t)(nk + 1));
     size_t cap = 16;
@@ -1056,26 +1057,26 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
     int nk = p->nkernels, nparts = 1;
     int *same = arena_alloc(a, sizeof(int) * (size_t)(nk + 1));
     const char **bname = arena_alloc(a, sizeof(char *) * (size_t)(p->nbufs + 1));
-    if (ext) {
-        /* the kernels are another target's (an object file): declared
-         * here under their prefixed names, one function each */
-        fprintf(f, "/* The kernels, built by another code generator into %s. */\n", opt->extern_kernels);
-        for (int i = 0; i < nk; i++) {
-            same[i] = i;
-            emit_kernel_as(f, p, &p->kernels[i], &c_dialect, a, bname, "void",
-                           arena_printf(a, "%s_%s", pre, p->kernels[i].name), 1, 0);
-        }
-        goto run;
-    }
-    emit_helpers(f, need, &c_dialect);
-    emit_routines(f, p);
     /* kernels that print the same but for names (repeated blocks of a
      * network) share one function: same[i] is the first such kernel */
-    if (share_kernels(p, a, bname, same)) {
+    if (cemit_share_kernels(p, a, same)) {
         fclose(f);
         arena_free(a);
         return diag_error(d, "out of memory printing the kernels");
     }
+    if (ext) {
+        /* the kernels are another target's (an object file, which holds
+         * the shared ones once, as here): declared here under their
+         * prefixed names */
+        fprintf(f, "/* The kernels, built by another code generator into %s. */\n", opt->extern_kernels);
+        for (int i = 0; i < nk; i++)
+            if (same[i] == i)
+                emit_kernel_as(f, p, &p->kernels[i], &c_dialect, a, bname, "void",
+                               arena_printf(a, "%s_%s", pre, p->kernels[i].name), 1, 0);
+        goto run;
+    }
+    emit_helpers(f, need, &c_dialect);
+    emit_routines(f, p);
     /* each kernel's text, then the files they go to: a large program is
      * split over several, which build.sh compiles in parallel */
     char **text = arena_alloc(a, sizeof(char *) * (size_t)(nk + 1));

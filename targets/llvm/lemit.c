@@ -1,7 +1,8 @@
 /*
  * lemit.c: the LLVM target. Kernel IR -> an LLVM module, built through the
  * LLVM C API, verified, optimized by the new pass manager
- * ("default<O3>" for -O3) and written as an object file for the host CPU.
+ * ("default<O3>" for -O3) and written as an object file for the host CPU
+ * or for a board (board.txt's llvm_triple, llvm_cpu, llvm_features).
  *
  * The split: LLVM builds the kernels, the C printer the host side. Each
  * kernel becomes an external function PREFIX_KERNEL(ptr noalias, ...)
@@ -9,13 +10,16 @@
  * target's), into model_kernels.o; cemit_program with extern_kernels
  * writes model.h, the weights and a model.c whose model_run calls those
  * functions, so build.sh links them exactly as it links the C target's
- * output (plus the object). Loops are plain counted loops over allocas
+ * output (plus the object); a board's build (targets/boards/build.c)
+ * compiles model.c with the board's cc and adds the object to its link or
+ * archive. Loops are plain counted loops over allocas
  * (SROA makes them SSA); a parallel loop at a kernel's top level is
  * outlined into PREFIX_KERNEL_parI(ctx, lo, hi), ctx an array of the
  * buffer pointers, run by kiln_par_for (runtime/kiln_par.c), as the C
  * target does.
  */
 #include "lemit.h"
+#include "../boards/board.h"
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Target.h>
@@ -26,7 +30,7 @@
 #include <string.h>
 
 static LLVMTypeRef ptrt(LG *g) { return LLVMPointerTypeInContext(g->cx, 0); }
-static LLVMTypeRef i64t(LG *g) { return LLVMInt64TypeInContext(g->cx); }
+static LLVMTypeRef idxt(LG *g) { return g->index; }
 
 static void attr(LG *g, LLVMValueRef f, LLVMAttributeIndex at, const char *name)
 {
@@ -75,12 +79,12 @@ static void loop(LG *g, const Stmt *s, LLVMValueRef lo, LLVMValueRef hi)
     LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->cx, g->fn, "done");
     LLVMBuildBr(g->b, cond);
     LLVMPositionBuilderAtEnd(g->b, cond);
-    LLVMValueRef i = LLVMBuildLoad2(g->b, i64t(g), slot, "");
+    LLVMValueRef i = LLVMBuildLoad2(g->b, idxt(g), slot, "");
     LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, i, hi, ""), body, done);
     LLVMPositionBuilderAtEnd(g->b, body);
     block(g, s->body, 0);
-    i = LLVMBuildLoad2(g->b, i64t(g), slot, "");
-    LLVMBuildStore(g->b, LLVMBuildNSWAdd(g->b, i, LLVMConstInt(i64t(g), 1, 0), ""), slot);
+    i = LLVMBuildLoad2(g->b, idxt(g), slot, "");
+    LLVMBuildStore(g->b, LLVMBuildNSWAdd(g->b, i, LLVMConstInt(idxt(g), 1, 0), ""), slot);
     LLVMBuildBr(g->b, cond);
     LLVMPositionBuilderAtEnd(g->b, done);
 }
@@ -98,15 +102,15 @@ static void parallel(LG *g, const Stmt *s, const char *kname, int n)
     for (int i = 0, j = 0; i < g->nuse; i++) {
         if (g->p->bufs[g->use[i].buf].kind == BUF_LOCAL)
             continue;
-        LLVMValueRef ix[2] = {LLVMConstInt(i64t(g), 0, 0), LLVMConstInt(i64t(g), (unsigned long long)j++, 0)};
+        LLVMValueRef ix[2] = {LLVMConstInt(idxt(g), 0, 0), LLVMConstInt(idxt(g), (unsigned long long)j++, 0)};
         LLVMBuildStore(g->b, g->buf[g->use[i].buf], LLVMBuildGEP2(g->b, arr, ctx, ix, 2, ""));
     }
-    LLVMTypeRef pt[3] = {ptrt(g), i64t(g), i64t(g)};
+    LLVMTypeRef pt[3] = {ptrt(g), idxt(g), idxt(g)};
     LLVMTypeRef bt = LLVMFunctionType(LLVMVoidTypeInContext(g->cx), pt, 3, 0);
     LLVMValueRef body = LLVMAddFunction(g->m, arena_printf(g->a, "%s_par%d", kname, n), bt);
     LLVMSetLinkage(body, LLVMInternalLinkage);
     attr(g, body, LLVMAttributeFunctionIndex, "nounwind");
-    LLVMTypeRef rt[3] = {ptrt(g), ptrt(g), i64t(g)};
+    LLVMTypeRef rt[3] = {ptrt(g), ptrt(g), idxt(g)};
     LLVMTypeRef runt = LLVMFunctionType(LLVMVoidTypeInContext(g->cx), rt, 3, 0);
     LLVMValueRef run = LLVMGetNamedFunction(g->m, "kiln_par_for");
     if (!run)
@@ -121,7 +125,7 @@ static void parallel(LG *g, const Stmt *s, const char *kname, int n)
     for (int i = 0, j = 0; i < g->nuse; i++) {
         if (g->p->bufs[g->use[i].buf].kind == BUF_LOCAL)
             continue;
-        LLVMValueRef ix[2] = {LLVMConstInt(i64t(g), 0, 0), LLVMConstInt(i64t(g), (unsigned long long)j++, 0)};
+        LLVMValueRef ix[2] = {LLVMConstInt(idxt(g), 0, 0), LLVMConstInt(idxt(g), (unsigned long long)j++, 0)};
         LLVMValueRef at = LLVMBuildGEP2(g->b, arr, LLVMGetParam(body, 0), ix, 2, "");
         g->buf[g->use[i].buf] = LLVMBuildLoad2(g->b, ptrt(g), at, g->p->bufs[g->use[i].buf].name);
     }
@@ -238,7 +242,7 @@ static void block(LG *g, const Stmt *s, int top)
             if (s->loop == L_PARALLEL && top)
                 parallel(g, s, g->kname, g->npar++);
             else /* serial, unrolled or vector loops the passes left, GPU kinds: in order */
-                loop(g, s, LLVMConstInt(i64t(g), 0, 0), lg_expr(g, s->extent));
+                loop(g, s, LLVMConstInt(idxt(g), 0, 0), lg_expr(g, s->extent));
             break;
         case S_STORE:
             store(g, s);
@@ -296,19 +300,38 @@ static void kernel(LG *g, const Kernel *k)
 }
 
 /* The program's kernels as a verified module in cx (*out), or 1; the
- * vector math they call in vm[VM_COUNT]. */
-static int build_module(const Program *p, const EmitOptions *o, LLVMContextRef cx, Arena *a, LLVMModuleRef *out,
-                        unsigned *vm, Diag *d)
+ * vector math they call in vm[VM_COUNT]. With a target machine tm, the
+ * module gets its triple and data layout first (DT_INDEX is then its
+ * pointer-sized integer); without one (--dump llvm) it has neither. */
+static int build_module(const Program *p, const EmitOptions *o, LLVMContextRef cx, LLVMTargetMachineRef tm, Arena *a,
+                        LLVMModuleRef *out, unsigned *vm, Diag *d)
 {
     LG g = {0};
     g.cx = cx;
     g.m = LLVMModuleCreateWithNameInContext("kiln", cx);
+    g.index = LLVMInt64TypeInContext(cx);
+    if (tm) {
+        char *triple = LLVMGetTargetMachineTriple(tm);
+        LLVMSetTarget(g.m, triple);
+        LLVMDisposeMessage(triple);
+        LLVMTargetDataRef layout = LLVMCreateTargetDataLayout(tm);
+        LLVMSetModuleDataLayout(g.m, layout);
+        g.index = LLVMIntPtrTypeInContext(cx, layout);
+        LLVMDisposeTargetData(layout);
+    }
     g.b = LLVMCreateBuilderInContext(cx);
     g.ab = LLVMCreateBuilderInContext(cx);
     g.p = p;
     g.a = a;
     g.pre = o && o->prefix ? o->prefix : "model";
+    /* one function for the kernels that share one (cemit_share_kernels:
+     * model.c calls kernel same[i] for kernel i) */
+    int *same = arena_alloc(a, sizeof(int) * (size_t)(p->nkernels + 1));
+    if (cemit_share_kernels(p, a, same))
+        g.bad = "the kernels (out of memory)";
     for (int i = 0; i < p->nkernels && !g.bad; i++) {
+        if (same[i] != i)
+            continue;
         kernel(&g, &p->kernels[i]);
         if (g.bad)
             g.bad = arena_printf(a, "%s in kernel %s", g.bad, p->kernels[i].name);
@@ -374,7 +397,7 @@ int llvm_dump(const Program *p, const EmitOptions *o, void *file, Diag *d)
     LLVMContextRef cx = LLVMContextCreate();
     Arena *a = arena_new();
     LLVMModuleRef m;
-    int rc = build_module(p, o, cx, a, &m, NULL, d);
+    int rc = build_module(p, o, cx, NULL, a, &m, NULL, d);
     if (!rc) {
         char *text = LLVMPrintModuleToString(m);
         fputs(text, file);
@@ -386,34 +409,181 @@ int llvm_dump(const Program *p, const EmitOptions *o, void *file, Diag *d)
     return rc;
 }
 
-/* Optimize m for the host CPU at level opt and write it as an object file
- * to path. */
-static int host_object(LLVMModuleRef m, int opt, const char *path, Diag *d)
+/* The machine the object is for: the board's llvm_triple, llvm_cpu and
+ * llvm_features; else the host's triple with its CPU and features for
+ * --arch host, or the CPU of a machine name's -march= (x86-64-avx2:
+ * x86-64-v3; none: generic), as the C target's cflags choose. The code is
+ * position independent, as each toolchain's cc builds by default (the
+ * host's and Debian's cross gcc link PIE), except on bare metal (a triple
+ * whose OS is "none"), which has no loader. The float ABI is the
+ * triple's (thumbv7em-none-eabihf: hard, as the board's
+ * -mfloat-abi=hard); RISC-V's follows its features (+d: lp64d). Every
+ * target this LLVM was built with is initialized, so a board's triple
+ * needs no code here. */
+static int target_machine(const EmitOptions *o, Arena *a, LLVMTargetMachineRef *out, Diag *d)
 {
-    LLVMInitializeNativeTarget();
-    LLVMInitializeNativeAsmPrinter();
-    char *triple = LLVMGetDefaultTargetTriple(), *err = NULL;
+    const Board *bd = o ? o->board : NULL;
+    const char *arch = o ? o->arch : NULL;
+    LLVMInitializeAllTargetInfos();
+    LLVMInitializeAllTargets();
+    LLVMInitializeAllTargetMCs();
+    LLVMInitializeAllAsmPrinters();
+    const char *triple, *cpu, *features;
+    if (bd) {
+        if (!bd->llvm_triple)
+            return diag_error(d, "board %s has no llvm_triple in its board.txt: --target llvm cannot build for it",
+                              bd->name);
+        /* as llc and clang: "thumbv7em-none-eabihf" parsed as it is
+         * has the OS "eabihf" and no environment, so no hard float */
+        char *t = LLVMNormalizeTargetTriple(bd->llvm_triple);
+        triple = arena_strdup(a, t);
+        LLVMDisposeMessage(t);
+        cpu = bd->llvm_cpu ? bd->llvm_cpu : "generic";
+        features = bd->llvm_features ? bd->llvm_features : "";
+    } else {
+        char *t = LLVMGetDefaultTargetTriple();
+        triple = arena_strdup(a, t);
+        LLVMDisposeMessage(t);
+        if (!arch || !strcmp(arch, "host")) {
+            char *c = LLVMGetHostCPUName(), *f = LLVMGetHostCPUFeatures();
+            cpu = arena_strdup(a, c);
+            features = arena_strdup(a, f);
+            LLVMDisposeMessage(c);
+            LLVMDisposeMessage(f);
+        } else {
+            const Machine *mc = machine_arch(arch);
+            const char *march = mc && !strncmp(mc->cflags, "-march=", 7) ? mc->cflags + 7 : NULL;
+            cpu = march ? march : "generic";
+            features = "";
+        }
+    }
+    char *err = NULL;
     LLVMTargetRef target;
     if (LLVMGetTargetFromTriple(triple, &target, &err)) {
-        int rc = diag_error(d, "LLVM has no target for the host (%s): %s", triple, err ? err : "");
+        int rc = diag_error(d, "LLVM has no target for %s (%s): %s",
+                            bd ? arena_printf(a, "board %s", bd->name) : "the host", triple, err ? err : "");
         LLVMDisposeMessage(err);
-        LLVMDisposeMessage(triple);
         return rc;
     }
-    char *cpu = LLVMGetHostCPUName(), *features = LLVMGetHostCPUFeatures();
+    int opt = o ? o->opt : 3;
     LLVMCodeGenOptLevel level = opt >= 3 ? LLVMCodeGenLevelAggressive : opt == 2 ? LLVMCodeGenLevelDefault
                                 : opt == 1 ? LLVMCodeGenLevelLess : LLVMCodeGenLevelNone;
-    /* position independent: the host cc links a PIE by default */
-    LLVMTargetMachineRef tm =
-        LLVMCreateTargetMachine(target, triple, cpu, features, level, LLVMRelocPIC, LLVMCodeModelDefault);
-    LLVMSetTarget(m, triple);
-    LLVMTargetDataRef layout = LLVMCreateTargetDataLayout(tm);
-    LLVMSetModuleDataLayout(m, layout);
-    LLVMDisposeTargetData(layout);
-    LLVMDisposeMessage(cpu);
-    LLVMDisposeMessage(features);
-    LLVMDisposeMessage(triple);
+    LLVMRelocMode reloc = strstr(triple, "-none") ? LLVMRelocStatic : LLVMRelocPIC;
+    *out = LLVMCreateTargetMachine(target, triple, cpu, features, level, reloc, LLVMCodeModelDefault);
+    if (!*out)
+        return diag_error(d, "LLVM cannot make a target machine for %s (CPU %s)", triple, cpu);
+    return 0;
+}
+
+/*
+ * The stack frames of the object's functions, for a board's worst-case
+ * stack (boards/stack.c sums frames along the calls from model_run, read
+ * from gcc's call graphs, -fcallgraph-info=su): LLVM reports a function's
+ * frame as a diagnostic when it is larger than the function's
+ * "warn-stack-size"; with that at 0, every frame but an empty one is
+ * reported. write_object then writes PREFIX_kernels.ci, the object's call
+ * graph in gcc's form: each function with its frame, its direct calls
+ * after optimization (and memset, memcpy, memmove where LLVM made them,
+ * outside the build), so the kernels' frames count in the report.
+ */
+typedef struct Frame {
+    const char *name;        /* a function whose frame LLVM reported */
+    int64_t bytes;
+} Frame;
+
+typedef struct Frames {
+    Arena *a;
+    Frame *f;
+    int n, cap;
+    const char *error;       /* LLVM's first error, if any */
+} Frames;
+
+static void on_diagnostic(LLVMDiagnosticInfoRef di, void *ctx)
+{
+    Frames *fr = ctx;
+    char *msg = LLVMGetDiagInfoDescription(di);
+    long long n;
+    const char *sz = strstr(msg, "stack frame size ("), *fn = strstr(msg, "in function '");
+    if (sz && fn && sscanf(sz, "stack frame size (%lld)", &n) == 1) {
+        fn += strlen("in function '");
+        Frame *f = ARENA_PUSH(fr->a, fr->f, fr->n, fr->cap);
+        f->name = arena_printf(fr->a, "%.*s", (int)strcspn(fn, "'"), fn);
+        f->bytes = n;
+    } else if (LLVMGetDiagInfoSeverity(di) == LLVMDSError && !fr->error) {
+        fr->error = arena_strdup(fr->a, msg);
+    }
+    LLVMDisposeMessage(msg);
+}
+
+static int is_defined(LLVMValueRef f) { return LLVMCountBasicBlocks(f) > 0; }
+
+/* A function's node title: its name, "OBJ:name" for one of internal
+ * linkage (as gcc titles a static function). */
+static const char *node_title(Arena *a, const char *obj, LLVMValueRef f)
+{
+    size_t len;
+    const char *name = LLVMGetValueName2(f, &len);
+    return LLVMGetLinkage(f) == LLVMInternalLinkage ? arena_printf(a, "%s:%.*s", obj, (int)len, name)
+                                                    : arena_printf(a, "%.*s", (int)len, name);
+}
+
+/* The call graph of m, with the frames fr, as gcc's VCG text to path. */
+static int write_frames(LLVMModuleRef m, const Frames *fr, const char *obj, const char *path, Diag *d)
+{
+    Arena *a = fr->a;
+    char *t = arena_printf(a, "graph: { title: \"%s\"\n", obj);
+    for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f)) {
+        if (!is_defined(f))
+            continue;
+        const char *title = node_title(a, obj, f), *name = LLVMGetValueName2(f, &(size_t){0});
+        int64_t bytes = 0;
+        for (int i = 0; i < fr->n; i++)
+            if (!strcmp(fr->f[i].name, name))
+                bytes = fr->f[i].bytes;
+        t = arena_printf(a, "%snode: { title: \"%s\" label: \"%s\\n%s\\n%lld bytes (static)\" }\n", t, title,
+                         name, obj, (long long)bytes);
+        for (LLVMBasicBlockRef bb = LLVMGetFirstBasicBlock(f); bb; bb = LLVMGetNextBasicBlock(bb))
+            for (LLVMValueRef in = LLVMGetFirstInstruction(bb); in; in = LLVMGetNextInstruction(in)) {
+                LLVMValueRef callee = LLVMIsACallInst(in) ? LLVMGetCalledValue(in) : NULL;
+                if (!callee || !LLVMIsAFunction(callee))
+                    continue;
+                const char *to = node_title(a, obj, callee);
+                if (LLVMGetIntrinsicID(callee)) {
+                    /* those LLVM lowers to a C library call */
+                    const char *lib[] = {"memset", "memcpy", "memmove"};
+                    to = NULL;
+                    for (int i = 0; i < 3; i++)
+                        if (!strncmp(LLVMGetValueName2(callee, &(size_t){0}), arena_printf(a, "llvm.%s.", lib[i]),
+                                     strlen(lib[i]) + 6))
+                            to = lib[i];
+                    if (!to)
+                        continue;
+                }
+                t = arena_printf(a, "%sedge: { sourcename: \"%s\" targetname: \"%s\" }\n", t, title, to);
+            }
+    }
+    t = arena_printf(a, "%s}\n", t);
+    if (write_file(path, t, strlen(t)))
+        return diag_error(d, "cannot write %s", path);
+    return 0;
+}
+
+/* Optimize m (built for tm) at level opt and write it as an object file
+ * to path; with ci, its call graph and frames to ci too. */
+static int write_object(LLVMModuleRef m, LLVMTargetMachineRef tm, int opt, const char *path, const char *ci,
+                        Arena *a, Diag *d)
+{
+    char *err = NULL;
     int rc = 0;
+    Frames fr = {.a = a};
+    LLVMContextRef cx = LLVMGetModuleContext(m);
+    if (ci) {
+        for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f))
+            if (is_defined(f))
+                LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
+                                        LLVMCreateStringAttribute(cx, "warn-stack-size", 15, "0", 1));
+        LLVMContextSetDiagnosticHandler(cx, on_diagnostic, &fr);
+    }
     LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
     LLVMPassBuilderOptionsSetLoopVectorization(po, opt >= 2);
     LLVMPassBuilderOptionsSetSLPVectorization(po, opt >= 2);
@@ -432,14 +602,18 @@ static int host_object(LLVMModuleRef m, int opt, const char *path, Diag *d)
         rc = diag_error(d, "cannot write %s: %s", path, err ? err : "");
         LLVMDisposeMessage(err);
     }
-    LLVMDisposeTargetMachine(tm);
+    if (ci) {
+        LLVMContextSetDiagnosticHandler(cx, NULL, NULL);
+        if (!rc && fr.error)
+            rc = diag_error(d, "internal error: LLVM: %s", fr.error);
+        if (!rc)
+            rc = write_frames(m, &fr, strrchr(path, '/') ? strrchr(path, '/') + 1 : path, ci, d);
+    }
     return rc;
 }
 
 int llvm_program(const Program *p, const char *dir, const EmitOptions *o, Diag *d)
 {
-    if (o && o->arch && strcmp(o->arch, "host"))
-        return diag_error(d, "--target llvm builds for the host only, not --arch %s", o->arch);
     const char *pre = o && o->prefix ? o->prefix : "model";
     Arena *a = arena_new();
     const char *obj = arena_printf(a, "%s_kernels.o", pre);
@@ -451,17 +625,23 @@ int llvm_program(const Program *p, const char *dir, const EmitOptions *o, Diag *
     int rc = cemit_program(p, dir, &co, d);
     LLVMContextRef cx = LLVMContextCreate();
     LLVMModuleRef m;
+    LLVMTargetMachineRef tm = NULL;
     unsigned vm[VM_COUNT];
     if (!rc)
-        rc = build_module(p, &co, cx, a, &m, vm, d);
+        rc = target_machine(o, a, &tm, d);
+    if (!rc)
+        rc = build_module(p, &co, cx, tm, a, &m, vm, d);
     if (!rc && write_vecmath(arena_printf(a, "%s/%s.c", dir, pre), pre, vm, d)) {
         LLVMDisposeModule(m);
         rc = 1;
     }
     if (!rc) {
-        rc = host_object(m, o ? o->opt : 3, arena_printf(a, "%s/%s", dir, obj), d);
+        const char *ci = o && o->board ? arena_printf(a, "%s/%s_kernels.ci", dir, pre) : NULL;
+        rc = write_object(m, tm, o ? o->opt : 3, arena_printf(a, "%s/%s", dir, obj), ci, a, d);
         LLVMDisposeModule(m);
     }
+    if (tm)
+        LLVMDisposeTargetMachine(tm);
     LLVMContextDispose(cx);
     arena_free(a);
     return rc;

@@ -25,6 +25,8 @@ typedef struct LG {
     const Kernel *k;
     Arena *a;
     const char *pre;         /* symbol prefix: "model" */
+    LLVMTypeRef index;       /* DT_INDEX: the target's pointer-sized integer
+                              * (the C target's ptrdiff_t); i64 without one */
     LLVMValueRef fn;         /* the function being built */
     LLVMValueRef *var;       /* [k->nvars] each variable's alloca in fn, made on first use */
     LLVMValueRef *buf;       /* [p->nbufs] each buffer's storage in fn (params, locals on first use) */
@@ -38,7 +40,7 @@ typedef struct LG {
 
 /* ------------------------------------------------------------ lexpr.c */
 /* The LLVM type values of t compute in (f16/bf16: float, bool: i1, index:
- * i64), a vector of them for lanes > 1. */
+ * g->index), a vector of them for lanes > 1. */
 LLVMTypeRef lg_type(LG *g, DType t, int lanes);
 /* The type t is stored as in memory (f16/bf16: i16, bool: i8). */
 LLVMTypeRef lg_store_type(LG *g, DType t);

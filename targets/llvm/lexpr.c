@@ -3,7 +3,8 @@
  *
  * Values compute in the types the C target computes in: f16 and bf16 in
  * float (a load widens their bits, a store or a cast to them rounds), bool
- * in i1, DT_INDEX in i64. An expression of `lanes` > 1 is an LLVM vector of
+ * in i1, DT_INDEX in the target's pointer-sized integer (the C target's
+ * ptrdiff_t: i64, i32 on a 32-bit board). An expression of `lanes` > 1 is an LLVM vector of
  * that many elements, so vector loops stay vectors: a load at a ramp of
  * stride 1 is one vector load (llvm.masked.load under a mask), any other
  * index vector a gather (llvm.masked.gather), arithmetic works lane by lane
@@ -35,6 +36,7 @@ LLVMTypeRef lg_type(LG *g, DType t, int lanes)
     case DT_I8: case DT_U8: s = LLVMInt8TypeInContext(g->cx); break;
     case DT_I16: case DT_U16: s = LLVMInt16TypeInContext(g->cx); break;
     case DT_I32: case DT_U32: s = LLVMInt32TypeInContext(g->cx); break;
+    case DT_INDEX: s = g->index; break;
     default: s = LLVMInt64TypeInContext(g->cx); break;
     }
     return lanes > 1 ? LLVMVectorType(s, (unsigned)lanes) : s;
@@ -61,10 +63,10 @@ static int lanes_of(LLVMValueRef v)
 /* t, or a vector of `lanes` t. */
 static LLVMTypeRef like(LLVMTypeRef t, int lanes) { return lanes > 1 ? LLVMVectorType(t, (unsigned)lanes) : t; }
 
-/* Constant c of scalar type t in `lanes` lanes. */
-static LLVMValueRef cint(LLVMTypeRef t, unsigned long long c, int lanes)
+/* Scalar constant s repeated in `lanes` lanes (s itself for one lane):
+ * integer, float and bool constants alike. */
+static LLVMValueRef cconst(LLVMValueRef s, int lanes)
 {
-    LLVMValueRef s = LLVMConstInt(t, c, 0);
     if (lanes <= 1)
         return s;
     LLVMValueRef el[KILN_MAX_LANES];
@@ -73,16 +75,8 @@ static LLVMValueRef cint(LLVMTypeRef t, unsigned long long c, int lanes)
     return LLVMConstVector(el, (unsigned)lanes);
 }
 
-static LLVMValueRef cfloat(LLVMTypeRef t, double c, int lanes)
-{
-    LLVMValueRef s = LLVMConstReal(t, c);
-    if (lanes <= 1)
-        return s;
-    LLVMValueRef el[KILN_MAX_LANES];
-    for (int i = 0; i < lanes; i++)
-        el[i] = s;
-    return LLVMConstVector(el, (unsigned)lanes);
-}
+/* Integer constant c of scalar type t in `lanes` lanes. */
+static LLVMValueRef cint(LLVMTypeRef t, unsigned long long c, int lanes) { return cconst(LLVMConstInt(t, c, 0), lanes); }
 
 LLVMValueRef lg_all_true(LG *g, int lanes) { return cint(LLVMInt1TypeInContext(g->cx), 1, lanes); }
 
@@ -164,9 +158,26 @@ static LLVMValueRef vecmath(LG *g, int fn, LLVMValueRef *x, int nargs)
     LLVMTypeRef ft = LLVMFunctionType(LLVMVoidTypeInContext(g->cx), pt, (unsigned)nargs + 1, 0);
     LLVMValueRef f = LLVMGetNamedFunction(g->m, name);
     if (!f) {
+        /* it reads its arguments' arrays and writes y's, and no memory of
+         * the kernels (memory(argmem: readwrite, inaccessiblemem:
+         * readwrite), MemoryEffects' encoding: ModRef, 3, for argument
+         * memory in bits 0-1 and for memory outside the module, such as
+         * the errno of the libm its far lanes may call, in bits 2-3); it
+         * keeps no pointer: what LLVM holds in registers across the call
+         * stays there */
         f = LLVMAddFunction(g->m, name, ft);
+        const char *fa[] = {"nounwind", "willreturn", "nosync", "nofree"};
+        for (int i = 0; i < 4; i++)
+            LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
+                                    LLVMCreateEnumAttribute(g->cx, LLVMGetEnumAttributeKindForName(fa[i], strlen(fa[i])), 0));
         LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
-                                LLVMCreateEnumAttribute(g->cx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
+                                LLVMCreateEnumAttribute(g->cx, LLVMGetEnumAttributeKindForName("memory", 6), 3 | 3 << 2));
+        for (int i = 0; i <= nargs; i++) {
+            const char *pa[] = {"noalias", "nocapture"};
+            for (int j = 0; j < 2; j++)
+                LLVMAddAttributeAtIndex(f, (LLVMAttributeIndex)(i + 1),
+                                        LLVMCreateEnumAttribute(g->cx, LLVMGetEnumAttributeKindForName(pa[j], strlen(pa[j])), 0));
+        }
     }
     LLVMTypeRef vt = LLVMTypeOf(x[0]);
     LLVMValueRef mem[3];
@@ -193,15 +204,89 @@ static LLVMValueRef nonzero(LG *g, LLVMValueRef x, DType t)
 
 /* ------------------------------------------------------- f16 and bf16 */
 
+/* f16 in integer operations, as kiln_f16.h computes it: LLVM's fpext and
+ * fptrunc of half become library calls on targets without a conversion
+ * instruction (__extendhfsf2, __truncsfhf2), which some toolchains'
+ * libgcc lacks (riscv64's in GCC 12). Without branches, so vectors stay
+ * vectors. */
+
+/* i32 (vector) constant c. */
+static LLVMValueRef k32(LG *g, unsigned c, int lanes) { return cint(i32t(g), c, lanes); }
+
+/* The f16 bits v (i16) as a float: normal numbers rebiased, inf and NaN
+ * kept, subnormals m * 2^-24 (exact in float). */
+static LLVMValueRef f16_to_f32(LG *g, LLVMValueRef v, int lanes)
+{
+    LLVMBuilderRef b = g->b;
+    LLVMTypeRef it = like(i32t(g), lanes), ft = like(LLVMFloatTypeInContext(g->cx), lanes);
+    LLVMValueRef h = LLVMBuildZExt(b, v, it, "");
+    LLVMValueRef sign = LLVMBuildShl(b, LLVMBuildAnd(b, h, k32(g, 0x8000, lanes), ""), k32(g, 16, lanes), "");
+    LLVMValueRef e = LLVMBuildAnd(b, LLVMBuildLShr(b, h, k32(g, 10, lanes), ""), k32(g, 0x1f, lanes), "");
+    LLVMValueRef m = LLVMBuildAnd(b, h, k32(g, 0x3ff, lanes), "");
+    LLVMValueRef m13 = LLVMBuildShl(b, m, k32(g, 13, lanes), "");
+    LLVMValueRef normal = LLVMBuildOr(b, LLVMBuildShl(b, LLVMBuildAdd(b, e, k32(g, 112, lanes), ""), k32(g, 23, lanes), ""),
+                                      m13, "");
+    LLVMValueRef special = LLVMBuildOr(b, k32(g, 0x7f800000, lanes), m13, "");
+    LLVMValueRef sub = LLVMBuildFMul(b, LLVMBuildUIToFP(b, m, ft, ""),
+                                     cconst(LLVMConstReal(LLVMFloatTypeInContext(g->cx), 0x1p-24), lanes), "");
+    sub = LLVMBuildBitCast(b, sub, it, "");
+    LLVMValueRef r = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntEQ, e, k32(g, 0x1f, lanes), ""), special, normal, "");
+    r = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntEQ, e, k32(g, 0, lanes), ""), sub, r, "");
+    return LLVMBuildBitCast(b, LLVMBuildOr(b, r, sign, ""), ft, "");
+}
+
+/* hm + 1 where the bits below it, rem, are over half or half with hm odd:
+ * round to nearest even. */
+static LLVMValueRef round_even(LG *g, LLVMValueRef hm, LLVMValueRef rem, LLVMValueRef half, int lanes)
+{
+    LLVMBuilderRef b = g->b;
+    LLVMValueRef odd = LLVMBuildICmp(b, LLVMIntNE, LLVMBuildAnd(b, hm, k32(g, 1, lanes), ""), k32(g, 0, lanes), "");
+    LLVMValueRef up = LLVMBuildOr(b, LLVMBuildICmp(b, LLVMIntUGT, rem, half, ""),
+                                  LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntEQ, rem, half, ""), odd, ""), "");
+    return LLVMBuildAdd(b, hm, LLVMBuildZExt(b, up, LLVMTypeOf(hm), ""), "");
+}
+
+/* Float v as f16 bits (i16): round to nearest even, overflow to inf, NaN
+ * kept quiet, subnormals rounded at their own position. */
+static LLVMValueRef f32_to_f16(LG *g, LLVMValueRef v, int lanes)
+{
+    LLVMBuilderRef b = g->b;
+    LLVMTypeRef it = like(i32t(g), lanes);
+    LLVMValueRef x = LLVMBuildBitCast(b, v, it, "");
+    LLVMValueRef sign = LLVMBuildAnd(b, LLVMBuildLShr(b, x, k32(g, 16, lanes), ""), k32(g, 0x8000, lanes), "");
+    LLVMValueRef e = LLVMBuildAnd(b, LLVMBuildLShr(b, x, k32(g, 23, lanes), ""), k32(g, 0xff, lanes), "");
+    LLVMValueRef m = LLVMBuildAnd(b, x, k32(g, 0x7fffff, lanes), "");
+    LLVMValueRef ne = LLVMBuildSub(b, e, k32(g, 112, lanes), ""); /* the f16 exponent, signed */
+    /* inf, NaN (quiet, the top of its payload), overflow */
+    LLVMValueRef mhi = LLVMBuildLShr(b, m, k32(g, 13, lanes), "");
+    LLVMValueRef nan = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntNE, m, k32(g, 0, lanes), ""),
+                                       LLVMBuildOr(b, mhi, k32(g, 0x7e00, lanes), ""), k32(g, 0x7c00, lanes), "");
+    /* normal: ne in [1, 30] */
+    LLVMValueRef hn = LLVMBuildOr(b, LLVMBuildShl(b, ne, k32(g, 10, lanes), ""), mhi, "");
+    hn = round_even(g, hn, LLVMBuildAnd(b, m, k32(g, 0x1fff, lanes), ""), k32(g, 0x1000, lanes), lanes);
+    /* subnormal: ne in [-10, 0], the implicit bit shifted by 14 - ne
+     * (24 where the result is 0, or not this one: no shift out of range) */
+    LLVMValueRef neg = LLVMBuildICmp(b, LLVMIntSLT, ne, k32(g, (unsigned)-10, lanes), "");
+    LLVMValueRef out = LLVMBuildOr(b, neg, LLVMBuildICmp(b, LLVMIntSGT, ne, k32(g, 0, lanes), ""), "");
+    LLVMValueRef sh = LLVMBuildSelect(b, out, k32(g, 24, lanes), LLVMBuildSub(b, k32(g, 14, lanes), ne, ""), "");
+    LLVMValueRef mm = LLVMBuildOr(b, m, k32(g, 0x800000, lanes), "");
+    LLVMValueRef ones = LLVMBuildSub(b, LLVMBuildShl(b, k32(g, 1, lanes), sh, ""), k32(g, 1, lanes), "");
+    LLVMValueRef half = LLVMBuildShl(b, k32(g, 1, lanes), LLVMBuildSub(b, sh, k32(g, 1, lanes), ""), "");
+    LLVMValueRef hs = round_even(g, LLVMBuildLShr(b, mm, sh, ""), LLVMBuildAnd(b, mm, ones, ""), half, lanes);
+    hs = LLVMBuildSelect(b, neg, k32(g, 0, lanes), hs, "");
+    LLVMValueRef r = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLE, ne, k32(g, 0, lanes), ""), hs, hn, "");
+    r = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSGE, ne, k32(g, 31, lanes), ""), k32(g, 0x7c00, lanes), r, "");
+    r = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntEQ, e, k32(g, 0xff, lanes), ""), nan, r, "");
+    return LLVMBuildTrunc(b, LLVMBuildOr(b, r, sign, ""), like(LLVMInt16TypeInContext(g->cx), lanes), "");
+}
+
 LLVMValueRef lg_widen(LG *g, LLVMValueRef v, DType t)
 {
     int lanes = lanes_of(v);
     if (t == DT_BOOL)
         return LLVMBuildICmp(g->b, LLVMIntNE, v, LLVMConstNull(LLVMTypeOf(v)), "");
-    if (t == DT_F16) {
-        LLVMValueRef h = LLVMBuildBitCast(g->b, v, like(LLVMHalfTypeInContext(g->cx), lanes), "");
-        return LLVMBuildFPExt(g->b, h, like(LLVMFloatTypeInContext(g->cx), lanes), "");
-    }
+    if (t == DT_F16)
+        return f16_to_f32(g, v, lanes);
     if (t == DT_BF16) {
         LLVMValueRef w = LLVMBuildZExt(g->b, v, like(i32t(g), lanes), "");
         w = LLVMBuildShl(g->b, w, cint(i32t(g), 16, lanes), "");
@@ -215,11 +300,8 @@ LLVMValueRef lg_narrow(LG *g, LLVMValueRef v, DType t)
     int lanes = lanes_of(v);
     if (t == DT_BOOL)
         return LLVMBuildZExt(g->b, v, like(LLVMInt8TypeInContext(g->cx), lanes), "");
-    if (t == DT_F16) {
-        /* round to nearest even; a NaN stays quiet (kiln_f32_to_f16) */
-        LLVMValueRef h = LLVMBuildFPTrunc(g->b, v, like(LLVMHalfTypeInContext(g->cx), lanes), "");
-        return LLVMBuildBitCast(g->b, h, like(LLVMInt16TypeInContext(g->cx), lanes), "");
-    }
+    if (t == DT_F16)
+        return f32_to_f16(g, v, lanes); /* round to nearest even; a NaN stays quiet (kiln_f32_to_f16) */
     if (t == DT_BF16) {
         /* kiln_f32_to_bf16: x + 0x7fff + (x >> 16 & 1), NaN made quiet */
         LLVMTypeRef it = like(i32t(g), lanes);
@@ -274,7 +356,7 @@ static LLVMValueRef cast(LG *g, LLVMValueRef v, DType from, DType to)
         LLVMValueRef d = from == DT_F64 ? v : LLVMBuildFPExt(g->b, v, LLVMDoubleTypeInContext(g->cx), "");
         LLVMTypeRef ov[2] = {i64t(g), LLVMDoubleTypeInContext(g->cx)};
         LLVMValueRef r = lg_intrinsic(g, to == DT_U64 ? "llvm.fptoui.sat" : "llvm.fptosi.sat", ov, 2, &d, 1);
-        return to == DT_U64 || to == DT_I64 || to == DT_INDEX ? r : LLVMBuildTrunc(g->b, r, tt, "");
+        return LLVMGetIntTypeWidth(tt) == 64 ? r : LLVMBuildTrunc(g->b, r, tt, "");
     }
     /* integer to integer: extended by the source's sign, or truncated */
     unsigned fw = LLVMGetIntTypeWidth(lanes > 1 ? LLVMGetElementType(LLVMTypeOf(v)) : LLVMTypeOf(v));
@@ -315,7 +397,8 @@ static LLVMValueRef unary(LG *g, const Expr *e)
             return cint(LLVMInt1TypeInContext(g->cx), 0, lanes);
         if (op == U_ISNAN)
             return LLVMBuildFCmp(g->b, LLVMRealUNO, x, x, "");
-        return LLVMBuildFCmp(g->b, LLVMRealOEQ, intr1(g, "llvm.fabs", x), cfloat(lg_type(g, t, 1), INFINITY, lanes), "");
+        LLVMValueRef inf = cconst(LLVMConstReal(lg_type(g, t, 1), INFINITY), lanes);
+        return LLVMBuildFCmp(g->b, LLVMRealOEQ, intr1(g, "llvm.fabs", x), inf, "");
     }
     if (!is_f(t) && (op == U_FLOOR || op == U_CEIL || op == U_ROUND || op == U_TRUNC))
         return x;
@@ -682,7 +765,7 @@ LLVMValueRef lg_expr(LG *g, const Expr *e)
                 v &= (1ull << bits) - 1;
             c = LLVMConstInt(t, v, 0);
         }
-        return lanes > 1 ? lg_splat(g, c, lanes) : c;
+        return cconst(c, lanes);
     }
     case E_VAR: {
         const Var *vr = &g->k->vars[e->var];

@@ -2,8 +2,8 @@
 """tests/bench/run.py: kiln against ONNX Runtime and OpenBLAS (issue 13).
 
     python3 tests/bench/run.py [--kiln build/kiln] [--models a,b,...] [--threads 1,2]
-                               [--iters N] [--budget S] [--quick] [--kiln-args "-O3"]
-                               [--doc PATH]
+                               [--llvm-threads 1] [--iters N] [--budget S] [--quick]
+                               [--kiln-args "-O3"] [--doc PATH]
 
 Not part of tests/run.sh: tests assert behaviour, speed is measured here.
 Needs the pyenv python3 with onnx, numpy, onnxruntime and matplotlib (pip),
@@ -21,7 +21,12 @@ thread count it
   3. times both interleaved: R rounds of (kiln executable --bench k, then k
      ONNX Runtime runs), a warm-up before each batch, and reports for each
      side the median of the batch medians (at least --iters timed runs per
-     side; more, up to a time budget per model, when runs are fast);
+     side; more, up to a time budget per model, when runs are fast); for
+     the thread counts of --llvm-threads (default 1) the model is also
+     compiled with `--target llvm`, checked against ONNX Runtime the same
+     way, and its executable is a third side of the same rounds (C kiln,
+     LLVM kiln, ONNX Runtime), so that kiln-llvm/ORT and llvm/C come from
+     the same interleaved timings;
   4. computes the model's peak live set from the ONNX graph (below) and
      sets kiln's arena against it.
 The pseudo-models "gemm" and "conv" are the micro-benchmark: kiln-compiled
@@ -329,10 +334,10 @@ class Bench:
         self.blas_env = None
 
     # ---------------- kiln
-    def compile(self, model, outdir, threads):
+    def compile(self, model, outdir, threads, extra=()):
         if os.path.isdir(outdir):
             shutil.rmtree(outdir)
-        cmd = [self.kiln, "compile", model, "-o", outdir, "--threads", str(threads)] + self.kiln_args
+        cmd = [self.kiln, "compile", model, "-o", outdir, "--threads", str(threads)] + self.kiln_args + list(extra)
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         rc, out, err, secs = run(cmd, timeout=self.args.compile_timeout)
         ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -382,16 +387,20 @@ class Bench:
         rounds = max(1 if n < 10 else 2, min(10, n // 5))
         return rounds, int(math.ceil(n / rounds))
 
-    def interleave(self, est_ms, least, kiln_batch, ref_batch):
+    def interleave(self, est_ms, least, kiln_batch, ref_batch, *more):
+        """Rounds of one batch of each side in turn: kiln_batch, the batches
+        of `more` (other kiln builds), ref_batch. The medians of the batch
+        medians: kiln_ms, ref_ms and more_ms (a list, one per extra side)."""
         rounds, k = self.schedule(est_ms, least)
-        km, rm = [], []
+        sides = [kiln_batch] + list(more) + [ref_batch]
+        ms = [[] for _ in sides]
         for _ in range(rounds):
-            km.append(kiln_batch(k))
-            time.sleep(0.05)  # let the other side's threads go idle
-            rm.append(ref_batch(k))
-            time.sleep(0.05)
-        return {"kiln_ms": median(km), "ref_ms": median(rm), "rounds": rounds, "per_round": k,
-                "kiln_rounds": km, "ref_rounds": rm}
+            for i, batch in enumerate(sides):
+                ms[i].append(batch(k))
+                time.sleep(0.05)  # let the other side's threads go idle
+        return {"kiln_ms": median(ms[0]), "ref_ms": median(ms[-1]), "rounds": rounds, "per_round": k,
+                "kiln_rounds": ms[0], "ref_rounds": ms[-1], "more_ms": [median(m) for m in ms[1:-1]],
+                "more_rounds": ms[1:-1]}
 
     # ---------------- models
     def ensure_models(self, names):
@@ -464,19 +473,62 @@ class Bench:
             est = first_ms + ort_ms
             log("   first kiln run %.2f ms, ORT %.3f ms, %s (max abs %.3g, max rel %.3g)" % (
                 first_ms, ort_ms, "agree" if ok else "DISAGREE", mabs, mrel))
+            more = []
+            if t in self.args.llvm_threads:
+                lv = self.llvm_build(name, path, t, in_files, ort_s, data)
+                r["llvm"] = lv
+                if lv.get("exe"):
+                    lexe, lfirst = lv["exe"], lv["first_ms"]
+                    more.append(lambda k: self.kiln_batch(lexe, in_files, k, lfirst))
+                    est += lfirst
             try:
                 tm = self.interleave(est, self.args.iters, lambda k: self.kiln_batch(exe, in_files, k, first_ms),
-                                     lambda k: median(ort_s.time_runs(k)))
+                                     lambda k: median(ort_s.time_runs(k)), *more)
             except Exception as e:  # noqa: BLE001
                 r["error"] = str(e)
                 self.problem(name, t, r["error"], "")
                 continue
+            if more:
+                lv = r["llvm"]
+                lv.update({"kiln_ms": tm["more_ms"][0], "kiln_rounds": tm["more_rounds"][0],
+                           "ratio": tm["more_ms"][0] / tm["ref_ms"], "vs_c": tm["more_ms"][0] / tm["kiln_ms"]})
+            del tm["more_ms"], tm["more_rounds"]
             r.update(tm)
             r["ratio"] = tm["kiln_ms"] / tm["ref_ms"]
             log("   kiln %.3f ms, ORT %.3f ms, ratio %.2f (%d x %d runs)" % (
                 tm["kiln_ms"], tm["ref_ms"], r["ratio"], tm["rounds"], tm["per_round"]))
+            if more:
+                log("   kiln --target llvm %.3f ms, ratio %.2f, llvm/C %.2f" % (
+                    r["llvm"]["kiln_ms"], r["llvm"]["ratio"], r["llvm"]["vs_c"]))
         self.results["models"].append(row)
         self.save()
+
+    def llvm_build(self, name, path, t, in_files, ort_s, data):
+        """The model built with --target llvm, run once and compared with
+        ONNX Runtime: a dict with its compile figures, agreement, and exe
+        and first_ms when it can be timed."""
+        build = os.path.join(OUT, "build", "%s-t%d-llvm" % (name, t))
+        c = self.compile(path, build, t, ["--target", "llvm"])
+        lv = {k: c[k] for k in ("cmd", "compile_s", "compile_cpu_s", "ok")}
+        log("   --target llvm: compile %.2f s (CPU %.2f s), %s" % (c["compile_s"], c["compile_cpu_s"],
+                                                                "ok" if c["ok"] else c["error"]))
+        if not c["ok"]:
+            lv["error"] = c["error"]
+            self.problem(name + " --target llvm", t, c["error"], c["cmd"])
+            return lv
+        exe = os.path.join(build, "model")
+        try:
+            outs, first_ms = self.kiln_once(exe, in_files, os.path.join(build, "outputs"), len(ort_s.outputs))
+        except Exception as e:  # noqa: BLE001
+            lv["error"] = str(e)
+            self.problem(name + " --target llvm", t, lv["error"], c["cmd"])
+            return lv
+        ok, mabs, mrel = compare(outs, ort_s.ref)
+        lv.update({"agree": ok, "max_abs": mabs, "max_rel": mrel, "exe": exe, "first_ms": first_ms})
+        if not ok:
+            self.problem(name + " --target llvm", t, "kiln and ONNX Runtime disagree: max abs %.3g, max rel %.3g" % (
+                mabs, mrel), "%s; compare %s/outputs/output_N.pb with ONNX Runtime on %s" % (c["cmd"], build, data))
+        return lv
 
     def problem(self, name, threads, what, repro):
         self.results["problems"].append({"case": name, "threads": threads, "what": what, "repro": repro})
@@ -837,9 +889,24 @@ def report(results, meta, doc_path, png_name):
         lines.append((cs < 3.0 and rn["threads"][threads[0]].get("ok"),
                       "`kiln compile` of ResNet-18, C build included, under 3 s: %.2f s wall%s" % (
                           cs, (" (%.2f s of CPU time)" % cpu) if cpu is not None else "")))
+    for t in threads:
+        lv = [(m["model"], r["llvm"]) for m, r in rows_for(t) if r.get("llvm")]
+        if not lv:
+            continue
+        timed = [(n, x["vs_c"]) for n, x in lv if x.get("vs_c") is not None and x.get("agree")]
+        good = [n for n, v in timed if v <= 1.0]
+        worst = max(timed, key=lambda nv: nv[1]) if timed else None
+        lines.append((len(good) == len(lv),
+                      "`--target llvm` at least as fast as the C target on %d thread%s (llvm/C <= 1.0, same "
+                      "rounds): %d of %d models%s" % (t, "" if t == 1 else "s", len(good), len(lv),
+                                                      "; slowest %s at %.2f" % worst if worst else "")))
     agree = all(r.get("agree") for m in models for r in m["threads"].values())
     lines.append((agree, "kiln agrees with ONNX Runtime on every model and thread count (rtol %g, atol %g)" %
                   (RTOL, ATOL)))
+    lagree = [r["llvm"].get("agree") for m in models for r in m["threads"].values() if r.get("llvm")]
+    if lagree:
+        lines.append((all(lagree), "kiln `--target llvm` agrees with ONNX Runtime: %d of %d builds" % (
+            sum(1 for a in lagree if a), len(lagree))))
     arena_ok = [m["model"] for m in models if m["threads"].get(threads[0], {}).get("arena") is not None and
                 m["peak_live"] and m["threads"][threads[0]]["arena"] <= 1.1 * m["peak_live"]]
     lines.append((len(arena_ok) == len(models),
@@ -852,18 +919,29 @@ def report(results, meta, doc_path, png_name):
     for t in threads:
         w("## Models, %d thread%s" % (t, "" if t == 1 else "s"))
         w("")
-        w("| model | kiln ms | ORT ms | kiln/ORT | target | agree (max abs / rel err) | arena | peak live | "
-          "arena/peak | compile s (CPU) | runs |")
-        w("| --- | ---: | ---: | ---: | :---: | --- | ---: | ---: | ---: | ---: | ---: |")
+        has_llvm = any(m["threads"].get(t, {}).get("llvm") for m in models)
+        lhead, lrule = (" kiln-llvm ms | llvm/ORT | llvm/C |", " ---: | ---: | ---: |") if has_llvm else ("", "")
+        w("| model | kiln ms | ORT ms | kiln/ORT | target |%s agree (max abs / rel err) | arena | peak live | "
+          "arena/peak | compile s (CPU) | runs |" % lhead)
+        w("| --- | ---: | ---: | ---: | :---: |%s --- | ---: | ---: | ---: | ---: | ---: |" % lrule)
         for m in models:
             r = m["threads"].get(t)
             if r is None:
                 continue
             name = "%s<br><sub>%s</sub>" % (m["model"], m["description"])
             if not r.get("ok"):
-                w("| %s | compile failed | | | ❌ | %s | | %s | | %s | |" % (
-                    name, r.get("error", "").replace("|", "\\|"), fmt_bytes(m["peak_live"]), fmt_compile(r)))
+                w("| %s | compile failed | | | ❌ |%s %s | | %s | | %s | |" % (
+                    name, " | | |" if has_llvm else "", r.get("error", "").replace("|", "\\|"),
+                    fmt_bytes(m["peak_live"]), fmt_compile(r)))
                 continue
+            lcells = ""
+            if has_llvm:
+                lv = r.get("llvm") or {}
+                if lv.get("kiln_ms") is not None:
+                    lcells = " %s | %.2f | %.2f%s |" % (fmt_ms(lv["kiln_ms"]), lv["ratio"], lv["vs_c"],
+                                                       "" if lv.get("agree") else " (**disagrees**)")
+                else:
+                    lcells = " %s | | |" % ("—" if not lv else (lv.get("error") or "failed").replace("|", "\\|"))
             tgt = model_target(m["model"], t)
             ratio = r.get("ratio")
             agree = r.get("agree")
@@ -873,9 +951,10 @@ def report(results, meta, doc_path, png_name):
                 agree_s += " " + r["error"].replace("|", "\\|")
             met = ratio is not None and agree and ratio <= tgt
             ap = (r["arena"] / m["peak_live"]) if (r.get("arena") is not None and m["peak_live"]) else None
-            w("| %s | %s | %s | %s | %s ≤%.1f | %s | %s | %s | %s | %s | %s |" % (
+            w("| %s | %s | %s | %s | %s ≤%.1f |%s %s | %s | %s | %s | %s | %s |" % (
                 name, fmt_ms(r.get("kiln_ms")), fmt_ms(r.get("ref_ms")),
-                "%.2f" % ratio if ratio is not None else "—", mark(met), tgt, agree_s, fmt_bytes(r.get("arena")),
+                "%.2f" % ratio if ratio is not None else "—", mark(met), tgt, lcells, agree_s,
+                fmt_bytes(r.get("arena")),
                 fmt_bytes(m["peak_live"]) + ("*" if m["peak_unknown"] else ""),
                 "%.2f %s" % (ap, "✅" if ap <= 1.1 else "❌") if ap is not None else "—", fmt_compile(r),
                 "%d×%d" % (r["rounds"], r["per_round"]) if r.get("rounds") else "—"))
@@ -947,6 +1026,12 @@ def report(results, meta, doc_path, png_name):
       "(the compile time in the tables; in parentheses the CPU time of kiln and the C compiler). The executable's `--bench k` runs the model once, twice more to warm "
       "up, then k timed runs, and prints their median." % (
           (" " + meta["kiln_args"]) if meta["kiln_args"] else ""))
+    if meta.get("llvm_threads"):
+        w("- **kiln, LLVM target** (%s thread%s): the same model compiled with `--target llvm` (the kernels built "
+          "by LLVM 19 for the host CPU, the rest as the C target's), checked against ONNX Runtime like the C "
+          "build, and timed as a third side of the same interleaved rounds (C kiln, LLVM kiln, ONNX Runtime): "
+          "`llvm/ORT` is its median over ONNX Runtime's, `llvm/C` over the C build's." % (
+              ",".join(str(t) for t in meta["llvm_threads"]), "" if meta["llvm_threads"] == [1] else "s"))
     w("- **ONNX Runtime** %s: CPU provider, `ORT_ENABLE_ALL`, `intra_op_num_threads = N`, "
       "`inter_op_num_threads = 1`, `ORT_SEQUENTIAL`, inputs and outputs bound once (IOBinding) so that a "
       "timed run is `run_with_iobinding` alone; a warm-up run before each batch." % meta["ort"])
@@ -1028,6 +1113,9 @@ def main():
     ap.add_argument("--models", default=",".join(SUITE + MICRO),
                     help="comma-separated: %s, and gemm, conv (the micro-benchmark); default all" % ",".join(SUITE))
     ap.add_argument("--threads", default="1,2", help="thread counts, default 1,2")
+    ap.add_argument("--llvm-threads", default="1",
+                    help="thread counts (of --threads) also built with --target llvm and timed beside the C "
+                         "build, default 1; '' for none")
     ap.add_argument("--iters", type=int, default=None, help="least timed runs per side (default 10, --quick 3)")
     ap.add_argument("--budget", type=float, default=None,
                     help="seconds of timed runs per model and thread count, beyond --iters (default 4, --quick 0.5)")
@@ -1045,6 +1133,7 @@ def main():
     ap.add_argument("--report-only", action="store_true", help="rewrite the report from out/bench/results.json")
     args = ap.parse_args()
     args.threads = [int(t) for t in args.threads.split(",") if t]
+    args.llvm_threads = [int(t) for t in args.llvm_threads.split(",") if t and int(t) in args.threads]
     if args.iters is None:
         args.iters = 3 if args.quick else 10
     if args.micro_iters is None:
@@ -1094,6 +1183,7 @@ def main():
         meta = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M %Z").strip(),
                 "command": cmd, "threads": args.threads, "iters": args.iters, "budget": args.budget,
                 "micro_cap": args.micro_cap, "micro_iters": args.micro_iters, "kiln_args": args.kiln_args,
+                "llvm_threads": args.llvm_threads,
                 "machine": machine_meta(bench, args, load_start), "wall_s": time.time() - t0,
                 "load": "%s / %s" % (load_start, loadavg())}
         import onnxruntime as ort

@@ -1,6 +1,6 @@
 #!/bin/sh
-# tests/boards/run.sh KILN: kiln on the boards of targets/boards/, under
-# their emulators. One line per case, "PASS boards/..." or
+# tests/boards/run.sh KILN [TARGET]: kiln on the boards of targets/boards/,
+# under their emulators. One line per case, "PASS boards/..." or
 # "FAIL boards/...: reason"; a board whose cross compiler or emulator is
 # not installed gets one "SKIP boards/<board>: ..." line naming the package
 # (tests/install.sh installs them). Cases, per board:
@@ -12,16 +12,24 @@
 #                              only memcpy/memset/memmove/memcmp, libm and the
 #                              compiler's arithmetic helpers (no malloc, free,
 #                              printf, file I/O); and compile reports the
-#                              worst-case stack of model_run
+#                              worst-case stack of model_run, with every
+#                              kernel's frame counted
 #   boards/<b>/lib-check-fails the same symbol check rejects an object that
 #                              calls malloc and printf (it is not vacuous)
 # and once: boards/fit (inspect --arch cortex-m4 says the model fits, and a
 # copy of the board with 64K of flash says by how much it does not, and its
 # link fails), boards/folder-errors (a bad board folder is one clear line,
 # exit 2), boards/bench (bench --arch riscv64-linux ends with its summary
-# line), boards/arch-names (the machine names still work). Exits 1 if any
-# failed. Run from the repository root (tests/run.sh does).
+# line), boards/arch-names (the machine names still work).
+# With TARGET (llvm), the cases per board (models, node, lib) run with
+# --target TARGET, their lines ending " --target TARGET"; the cases of the
+# board machinery itself (lib-check-fails and the ones run once) are the
+# C run's and are left out; with llvm, boards/no-llvm-triple checks that
+# a board folder without llvm_triple is one clear line, exit 1. Exits 1 if
+# any failed. Run from the repository root (tests/run.sh does).
 kiln=${1:-build/kiln}
+target=${2:-}
+suffix=${target:+ --target $target}
 case $kiln in
     */*) ;;
     *) kiln=./$kiln ;;
@@ -98,31 +106,34 @@ for b in cortex-m4 aarch64-linux riscv64-linux; do
     for dir in models/*/; do
         dir=${dir%/}
         [ -d "$dir/test_data_set_0" ] || continue
-        name=boards/$b/models/${dir#models/}
-        if "$kiln" check --arch $b "$dir/model.onnx" "$dir/test_data_set_0" --rtol 1e-3 --atol 1e-4 \
-            >/dev/null 2>"$err" </dev/null; then
+        name="boards/$b/models/${dir#models/}$suffix"
+        if "$kiln" check --arch $b ${target:+--target "$target"} "$dir/model.onnx" "$dir/test_data_set_0" \
+            --rtol 1e-3 --atol 1e-4 >/dev/null 2>"$err" </dev/null; then
             pass "$name"
         else
             fail "$name" "$(first_line "$err" "kiln check exited $? with no message")"
         fi
     done
     for t in $nodetests; do
-        name=boards/$b/node/$t
+        name="boards/$b/node/$t$suffix"
         if [ ! -d "$node/$t" ]; then
             fail "$name" "no $node/$t"
             continue
         fi
-        if "$kiln" check --arch $b "$node/$t/model.onnx" "$node/$t/test_data_set_0" >/dev/null 2>"$err" </dev/null; then
+        if "$kiln" check --arch $b ${target:+--target "$target"} "$node/$t/model.onnx" "$node/$t/test_data_set_0" \
+            >/dev/null 2>"$err" </dev/null; then
             pass "$name"
         else
             fail "$name" "$(first_line "$err" "kiln check exited $? with no message")"
         fi
     done
     nm=${cc%gcc}nm
+    ar=$(key $b ar)
     for m in $libmodels; do
-        name=boards/$b/lib/$m
+        name="boards/$b/lib/$m$suffix"
         out=$tmp/lib-$b-$m
-        if ! "$kiln" compile --arch $b --emit lib "models/$m/model.onnx" -o "$out" >/dev/null 2>"$err"; then
+        if ! "$kiln" compile --arch $b ${target:+--target "$target"} --emit lib "models/$m/model.onnx" -o "$out" \
+            >/dev/null 2>"$err"; then
             fail "$name" "$(first_line "$err" "kiln compile exited with no message")"
             continue
         fi
@@ -131,19 +142,23 @@ for b in cortex-m4 aarch64-linux riscv64-linux; do
         frame=$(sed -n 's/.*:model_run[[:space:]]\([0-9][0-9]*\)[[:space:]].*/\1/p' "$out/model.su")
         if [ ! -f "$out/libmodel.a" ] || [ ! -f "$out/model.h" ]; then
             fail "$name" "no libmodel.a and model.h in $out"
+        elif [ -n "$target" ] && ! ${ar%% *} t "$out/libmodel.a" | grep -qx model_kernels.o; then
+            fail "$name" "libmodel.a holds no model_kernels.o: $(${ar%% *} t "$out/libmodel.a" | tr '\n' ' ')"
         elif ! why=$(check_symbols "$nm" "$out/libmodel.a"); then
             fail "$name" "$why"
         elif [ -z "$stack" ] || [ -z "$frame" ] || [ "$stack" -lt "$frame" ]; then
             fail "$name" "no worst-case stack of model_run at least its own frame (${frame:-?} bytes) in: $(first_line "$err" "")"
+        elif grep -q "not counted, outside the build:.* model_k" "$err"; then
+            fail "$name" "the kernels' frames are not counted: $(grep 'stack of model_run' "$err")"
         else
             pass "$name"
         fi
     done
+    [ -z "$target" ] || continue
     # the check itself must reject what the inference path may not call
     name=boards/$b/lib-check-fails
     printf '#include <stdio.h>\n#include <stdlib.h>\nint model_run(void) { void *p = malloc(8); printf("%%p", p); free(p); return 0; }\n' \
         >"$tmp/bad.c"
-    ar=$(key $b ar)
     if "$cc" -c "$tmp/bad.c" -o "$tmp/bad.o" 2>"$err" && ${ar%% *} rcs "$tmp/bad.a" "$tmp/bad.o" 2>>"$err"; then
         if why=$(check_symbols "$nm" "$tmp/bad.a"); then
             fail "$name" "an archive calling malloc and printf passed the symbol check"
@@ -158,6 +173,25 @@ for b in cortex-m4 aarch64-linux riscv64-linux; do
     fi
     rm -f "$tmp/bad.o" "$tmp/bad.a"
 done
+
+# --target llvm on a board folder without llvm_triple: one line, exit 1
+if [ "$target" = llvm ]; then
+    name="boards/no-llvm-triple$suffix"
+    mkdir -p "$tmp/nollvm"
+    grep -v '^llvm_' targets/boards/aarch64-linux/board.txt >"$tmp/nollvm/board.txt"
+    "$kiln" compile --arch "$tmp/nollvm" --target llvm models/mlp/model.onnx -o "$tmp/nollvm-out" >/dev/null 2>"$err"
+    rc=$?
+    if [ $rc -ne 1 ] || [ "$(wc -l <"$err")" -ne 1 ] || ! grep -q "board nollvm has no llvm_triple" "$err"; then
+        fail "$name" "exit $rc, expected 1 and one line saying the board has no llvm_triple: $(first_line "$err" "")"
+    elif [ -e "$tmp/nollvm-out/model" ]; then
+        fail "$name" "a model was built"
+    else
+        pass "$name"
+    fi
+fi
+
+# the cases that follow test the board machinery, the same for every target
+[ -z "$target" ] || exit $status
 
 # --- fit: measured flash and RAM against the board's, and a board too small
 if command -v arm-none-eabi-gcc >/dev/null 2>&1 && command -v qemu-system-arm >/dev/null 2>&1; then

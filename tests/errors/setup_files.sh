@@ -20,6 +20,8 @@
 #   quote-check-o KILN TMP   kiln check -o into such a folder
 #   quote-tmpdir KILN TMP    kiln check, passing and failing, with TMPDIR
 #                       such a folder, which must be empty afterwards
+#   board-nollvm TMP    TMP/board/, a copy of the aarch64-linux board without
+#                       its llvm_* lines (a board --target llvm cannot build for)
 # Every injected command would create TMP/pwned: the cases say `absent
 # TMP/pwned`.
 
@@ -40,6 +42,11 @@ z"
 }
 
 case $what in
+board-nollvm)
+    tmp=$1
+    mkdir -p "$tmp/board" || die "mkdir failed"
+    grep -v '^llvm_' targets/boards/aarch64-linux/board.txt >"$tmp/board/board.txt" || die "no aarch64-linux board.txt"
+    ;;
 plant)
     tmp=$1
     mkdir -p "$tmp/out" || die "mkdir failed"

@@ -23,11 +23,14 @@ target's: with another target the doc is never rewritten and --update is
 refused. `--listed` runs only the listed tests (the question "does every
 test the C target passes also pass with --target llvm"), `--every K` only
 every K-th of them in name order (a sample for CI; --every 1 is all).
+`--arch A` passes --arch A (a board: the program runs under its emulator)
+the same way, with the same rules (lines end " --arch A").
 
   python3 tests/onnx/run_conformance.py --kiln build/kiln
   python3 tests/onnx/run_conformance.py --only 'test_(abs|relu)' --no-doc
   python3 tests/onnx/run_conformance.py --update
   python3 tests/onnx/run_conformance.py --target llvm --listed
+  python3 tests/onnx/run_conformance.py --target llvm --arch aarch64-linux --listed --every 20
 
 Standard library only (CI has Debian's python3 and nothing else).
 """
@@ -53,13 +56,15 @@ HEADER = """\
 """
 
 
-def run_test(kiln, tests, name, timeout, target=None):
+def run_test(kiln, tests, name, timeout, target=None, arch=None):
     """Runs kiln check on one test; returns None if it passed, else the reason."""
     folder = tests / name
     with tempfile.TemporaryDirectory(prefix="kiln-conf-") as tmp:
         cmd = [str(kiln), "check", str(folder / "model.onnx"), str(folder / "test_data_set_0")]
         if target:
             cmd += ["--target", target]
+        if arch:
+            cmd += ["--arch", arch]
         try:
             # A session of its own, so that a timeout kills the C compiler and
             # the generated program too, not only kiln.
@@ -233,6 +238,7 @@ def main():
     ap.add_argument("--update", action="store_true", help="append newly passing tests to expected_pass.txt")
     ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/conformance.md")
     ap.add_argument("--target", help="code generator passed to kiln check (default: kiln's, c)")
+    ap.add_argument("--arch", help="--arch passed to kiln check (a board runs under its emulator; default: the host)")
     ap.add_argument("--listed", action="store_true", help="run only the tests listed in expected_pass.txt")
     ap.add_argument("--every", type=int, default=1, metavar="K",
                     help="with --listed: only every K-th listed test, in name order (default: 1, all)")
@@ -240,9 +246,11 @@ def main():
     other = args.target not in (None, "c")
     if other and args.update:
         ap.error("--update keeps the C target's list: not with --target " + args.target)
+    if args.arch and args.update:
+        ap.error("--update keeps the host's list: not with --arch " + args.arch)
     if args.every < 1 or (args.every > 1 and not args.listed):
         ap.error("--every needs --listed and a count from 1")
-    suffix = f" --target {args.target}" if other else ""
+    suffix = (f" --target {args.target}" if other else "") + (f" --arch {args.arch}" if args.arch else "")
 
     kiln, tests = args.kiln.resolve(), find_tests(args.tests)
     if not kiln.is_file():
@@ -264,7 +272,7 @@ def main():
 
     results = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = {pool.submit(run_test, kiln, tests, n, args.timeout, args.target): n for n in names}
+        futures = {pool.submit(run_test, kiln, tests, n, args.timeout, args.target, args.arch): n for n in names}
         for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
             results[futures[future]] = future.result()
             if done % 100 == 0 or done == len(names):
@@ -296,7 +304,7 @@ def main():
         news += " (added to the list)" if args.update else " (run with --update to add them)"
     print(f"conformance: {what} (expected list: {len(listed)}, {state}); {news}")
 
-    if not args.only and not args.no_doc and not args.listed and not other:
+    if not args.only and not args.no_doc and not args.listed and not other and not args.arch:
         write_doc(tests, results)
     return 1 if failed else 0
 
