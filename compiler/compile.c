@@ -123,6 +123,11 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
         if (llvm_dump(p, &eo, stdout, d))
             return 1;
     }
+    if (o->dump && !strcmp(o->dump, "ptx")) {
+        EmitOptions eo = {.prefix = "model", .opt = o->opt};
+        if (ptx_dump(p, &eo, stdout, d))
+            return 1;
+    }
     out->prog = p;
     return 0;
 }
@@ -161,6 +166,10 @@ static const char build_sh[] =
     "srcs=\"model.c\"\n"
     "for f in model_[0-9]*.c; do [ -f \"$f\" ] && srcs=\"$srcs $f\"; done\n"
     "[ \"$1\" = lib ] || srcs=\"$srcs kiln_rt.c kiln_main.c\"\n"
+    "# kernels as PTX (--target ptx): their text and the CUDA driver glue, which\n"
+    "# opens libcuda.so.1 when the model runs (no CUDA needed to build)\n"
+    "LIBS=-lm\n"
+    "[ ! -f model.ptx ] || { srcs=\"$srcs model_ptx.c kiln_cu.c\"; LIBS=\"$LIBS -ldl\"; }\n"
     "[ -z \"$POOL\" ] || srcs=\"$srcs kiln_par.c\"\n"
     "pids=\"\" objs=\"\"\n"
     "for f in $srcs; do\n"
@@ -177,7 +186,7 @@ static const char build_sh[] =
     "    rm -f libmodel.a\n"
     "    ${AR:-ar} rcs libmodel.a $objs weights.o\n"
     "else\n"
-    "    $CC $CFLAGS $POOL -o model.tmp $objs weights.S -lm\n"
+    "    $CC $CFLAGS $POOL -o model.tmp $objs weights.S $LIBS\n"
     "    mv model.tmp model\n"
     "fi\n";
 
@@ -203,6 +212,8 @@ static const struct {
     {"model_3.su", 0}, {"model_3.ci", 0}, {"kiln_rt.su", 0}, {"kiln_rt.ci", 0}, {"kiln_main.su", 0},
     {"kiln_main.ci", 0}, {"startup.su", 0}, {"startup.ci", 0},
     {"model_kernels.o", 0},
+    /* --target ptx */
+    {"model.ptx", 0}, {"model_ptx.c", 0}, {"model_ptx.o", 0}, {"kiln_cu.o", 0},
 };
 
 static int is_product(const char *name)

@@ -12,7 +12,8 @@
  * --profile (in a build made by `kiln bench --profile`) adds the time of
  * each kernel per run. Without --in, inputs are filled with a fixed
  * pseudo-random pattern (for benchmarking). All allocation happens here,
- * before model_run.
+ * before model_run. A GPU model (MODEL_DEVICE, --target ptx) opens its
+ * device first; without a GPU or driver it says so in one line and exits 1.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "kiln_f16.h"
@@ -182,6 +183,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "model: give the model's %d input(s) with --in FILE.pb\n", MODEL_NUM_INPUTS);
         return 2;
     }
+#ifdef MODEL_DEVICE
+    /* the driver, the device, the kernels and the weights, before any run */
+    if (model_device_open()) {
+        fprintf(stderr, "model: %s\n", model_device_error());
+        return 1;
+    }
+#endif
 
     void *inputs[MODEL_NUM_INPUTS + 1], *outputs[MODEL_NUM_OUTPUTS + 1];
     kiln_tensor tin[MODEL_NUM_INPUTS + 1];
@@ -233,6 +241,12 @@ int main(int argc, char **argv)
     double t0 = kiln_now_ms();
     int rc = model_run((const void *const *)inputs, outputs, arena);
     double t1 = kiln_now_ms();
+#ifdef MODEL_DEVICE
+    if (rc == MODEL_ERR_DEVICE) {
+        fprintf(stderr, "model: %s\n", model_device_error());
+        return 1;
+    }
+#endif
     if (rc) {
         fprintf(stderr, "model: an input differs from the value the model was compiled for "
                         "(kiln specializes inputs that decide shapes)\n");

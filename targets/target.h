@@ -50,4 +50,13 @@ int llvm_dump(const Program *p, const EmitOptions *o, void *file, Diag *d);
 /* 1 when this kiln was built with LLVM. */
 int llvm_available(void);
 
+/* --------------------------------------------------------- ptx/ptx.c */
+/* Write the host side (model.h, model.c calling the CUDA driver through
+ * kiln_cu.c, the weights) and the kernels as PTX for sm_90, built by LLVM's
+ * NVPTX backend: DIR/model.ptx and DIR/model_ptx.c, the same text as a C
+ * string. Built without LLVM (llvm/nollvm.c), it says so and fails. */
+int ptx_program(const Program *p, const char *dir, const EmitOptions *o, Diag *d);
+/* --dump ptx: the kernels' PTX. */
+int ptx_dump(const Program *p, const EmitOptions *o, void *file, Diag *d);
+
 #endif

@@ -788,7 +788,7 @@ static void emit_tensor_table(FILE *f, const Program *p, const char *pre, const 
     fputs("    {0, 0, 0, {0}},\n};\n", f);
 }
 
-static int emit_header(const Program *p, const char *dir, const char *pre, int profile, Diag *d)
+static int emit_header(const Program *p, const char *dir, const char *pre, int profile, const char *extra, Diag *d)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.h", dir, pre);
@@ -851,6 +851,8 @@ static int emit_header(const Program *p, const char *dir, const char *pre, int p
                 "#define %s_PROFILE 1\n#define %s_NUM_KERNELS %d\n"
                 "extern const char *const %s_kernel_names[];\nextern double %s_kernel_ms[];\n",
                 pre, pre, up, up, p->nkernels, pre, pre);
+    if (extra)
+        fputs(extra, f);
     fputs("\n#endif\n", f);
     return fclose(f) ? diag_error(d, "cannot write %s", path) : 0;
 }
@@ -983,7 +985,7 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
 {
     const char *pre = opt && opt->prefix ? opt->prefix : "model";
     int profile = opt && opt->profile, ext = opt && opt->extern_kernels;
-    if (emit_header(p, dir, pre, profile, d) || emit_weights(p, dir, pre, d))
+    if (emit_header(p, dir, pre, profile, NULL, d) || emit_weights(p, dir, pre, d))
         return 1;
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.c", dir, pre);
@@ -1166,4 +1168,23 @@ run:
     fputs("    return 0;\n}\n", f);
     arena_free(a);
     return fclose(f) ? diag_error(d, "cannot write %s", path) : 0;
+}
+
+/* ------------------------------------------------------------------------
+ * What another target's host side shares (targets/ptx/phost.c prints its
+ * own model_run, around these).
+ */
+void cemit_text(FILE *f, const char *s) { c_text(f, s); }
+
+int cemit_header(const Program *p, const char *dir, const char *pre, int profile, const char *extra, Diag *d)
+{
+    return emit_header(p, dir, pre, profile, extra, d);
+}
+
+int cemit_weights(const Program *p, const char *dir, const char *pre, Diag *d) { return emit_weights(p, dir, pre, d); }
+
+void cemit_tensor_tables(FILE *f, const Program *p, const char *pre)
+{
+    emit_tensor_table(f, p, pre, "inputs", p->inputs, p->ninputs);
+    emit_tensor_table(f, p, pre, "outputs", p->outputs, p->noutputs);
 }

@@ -37,6 +37,16 @@ enum { P_COND = 3, P_OR = 4, P_AND = 5, P_BOR = 6, P_BXOR = 7, P_BAND = 8, P_EQ 
 /* Print e, parenthesized if its precedence is below `need`. */
 void expr(Out *o, const Expr *e, int need);
 
+/* Shared with other targets' host printers (targets/ptx/phost.c): */
+/* text from the model inside a C string or comment, escaped */
+void cemit_text(FILE *f, const char *s);
+/* DIR/PREFIX.h, with `extra` (C declarations, or NULL) before its #endif */
+int cemit_header(const Program *p, const char *dir, const char *pre, int profile, const char *extra, Diag *d);
+/* DIR/weights.bin and DIR/weights.S */
+int cemit_weights(const Program *p, const char *dir, const char *pre, Diag *d);
+/* PREFIX_inputs[] and PREFIX_outputs[], the tensor tables of PREFIX.h */
+void cemit_tensor_tables(FILE *f, const Program *p, const char *pre);
+
 /* ------------------------------------------------------------- cvec.c */
 /* The C vector type of `lanes` elements of t (kiln_vec.h): "kiln_f32x8";
  * DT_INDEX vectors are int64 ones. */

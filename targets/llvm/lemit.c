@@ -65,8 +65,8 @@ static void end_fn(LG *g, LLVMBasicBlockRef entry)
     LLVMBuildBr(g->ab, LLVMGetNextBasicBlock(entry));
 }
 
-/* for var in [lo, hi): body */
-static void loop(LG *g, const Stmt *s, LLVMValueRef lo, LLVMValueRef hi)
+/* for var in [lo, hi) by step: body */
+static void loop_by(LG *g, const Stmt *s, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef step)
 {
     LLVMValueRef slot = lg_var(g, s->var);
     LLVMBuildStore(g->b, lo, slot);
@@ -80,9 +80,35 @@ static void loop(LG *g, const Stmt *s, LLVMValueRef lo, LLVMValueRef hi)
     LLVMPositionBuilderAtEnd(g->b, body);
     block(g, s->body, 0);
     i = LLVMBuildLoad2(g->b, i64t(g), slot, "");
-    LLVMBuildStore(g->b, LLVMBuildNSWAdd(g->b, i, LLVMConstInt(i64t(g), 1, 0), ""), slot);
+    LLVMBuildStore(g->b, LLVMBuildNSWAdd(g->b, i, step, ""), slot);
     LLVMBuildBr(g->b, cond);
     LLVMPositionBuilderAtEnd(g->b, done);
+}
+
+/* for var in [lo, hi): body */
+static void loop(LG *g, const Stmt *s, LLVMValueRef lo, LLVMValueRef hi)
+{
+    loop_by(g, s, lo, hi, LLVMConstInt(i64t(g), 1, 0));
+}
+
+/* NVVM special register `reg` ("tid.x") as an i64. */
+static LLVMValueRef sreg(LG *g, const char *reg)
+{
+    char name[64];
+    snprintf(name, sizeof name, "llvm.nvvm.read.ptx.sreg.%s", reg);
+    LLVMValueRef v = lg_intrinsic(g, name, NULL, 0, NULL, 0);
+    return LLVMBuildZExt(g->b, v, i64t(g), "");
+}
+
+/* A GPU loop: an L_GPU_BLOCK loop starts at the block's index and steps by
+ * the grid's size, an L_GPU_THREAD loop at the thread's index by the
+ * block's size, so each iteration runs once whatever the launch (one block
+ * of one thread runs them all). */
+static void gpu_loop(LG *g, const Stmt *s)
+{
+    int blk = s->loop == L_GPU_BLOCK;
+    LLVMValueRef lo = sreg(g, blk ? "ctaid.x" : "tid.x"), step = sreg(g, blk ? "nctaid.x" : "ntid.x");
+    loop_by(g, s, lo, lg_expr(g, s->extent), step);
 }
 
 /* Parallel loop s (the kernel's n-th): its body outlined into
@@ -214,6 +240,10 @@ static void call(LG *g, const Stmt *s)
 {
     LLVMValueRef args[16];
     LLVMTypeRef types[16];
+    if (g->gpu) {
+        g->bad = g->bad ? g->bad : arena_printf(g->a, "a call of runtime routine %s (host code)", s->routine);
+        return;
+    }
     if (s->nargs > 16) {
         g->bad = g->bad ? g->bad : "a runtime call of more than 16 arguments";
         return;
@@ -235,9 +265,12 @@ static void block(LG *g, const Stmt *s, int top)
     for (; s; s = s->next) {
         switch (s->kind) {
         case S_LOOP:
-            if (s->loop == L_PARALLEL && top)
+            if (g->gpu && (s->loop == L_GPU_BLOCK || s->loop == L_GPU_THREAD))
+                gpu_loop(g, s);
+            else if (s->loop == L_PARALLEL && top && !g->gpu)
                 parallel(g, s, g->kname, g->npar++);
-            else /* serial, unrolled or vector loops the passes left, GPU kinds: in order */
+            else /* serial, unrolled or vector loops the passes left, GPU kinds on a CPU,
+                  * parallel ones on a GPU: in order */
                 loop(g, s, LLVMConstInt(i64t(g), 0, 0), lg_expr(g, s->extent));
             break;
         case S_STORE:
@@ -277,6 +310,8 @@ static void kernel(LG *g, const Kernel *k)
     const char *name = arena_printf(g->a, "%s_%s", g->pre, k->name);
     LLVMTypeRef ft = LLVMFunctionType(LLVMVoidTypeInContext(g->cx), pt, (unsigned)np, 0);
     LLVMValueRef f = LLVMAddFunction(g->m, name, ft);
+    if (g->gpu)
+        LLVMSetFunctionCallConv(f, 71); /* PTX_Kernel: a .entry the host launches */
     attr(g, f, LLVMAttributeFunctionIndex, "nounwind");
     for (int i = 0; i < np; i++) {
         attr(g, f, (LLVMAttributeIndex)(i + 1), "noalias"); /* the C target's restrict */
@@ -295,12 +330,11 @@ static void kernel(LG *g, const Kernel *k)
     end_fn(g, entry);
 }
 
-/* The program's kernels as a verified module in cx (*out), or 1; the
- * vector math they call in vm[VM_COUNT]. */
-static int build_module(const Program *p, const EmitOptions *o, LLVMContextRef cx, Arena *a, LLVMModuleRef *out,
-                        unsigned *vm, Diag *d)
+int lg_build_module(const Program *p, const EmitOptions *o, LLVMContextRef cx, Arena *a, int gpu,
+                    LLVMModuleRef *out, unsigned *vm, Diag *d)
 {
     LG g = {0};
+    g.gpu = gpu;
     g.cx = cx;
     g.m = LLVMModuleCreateWithNameInContext("kiln", cx);
     g.b = LLVMCreateBuilderInContext(cx);
@@ -317,7 +351,7 @@ static int build_module(const Program *p, const EmitOptions *o, LLVMContextRef c
     LLVMDisposeBuilder(g.ab);
     if (g.bad) {
         LLVMDisposeModule(g.m);
-        return diag_error(d, "the LLVM target cannot build %s", g.bad);
+        return diag_error(d, "the %s target cannot build %s", gpu ? "ptx" : "LLVM", g.bad);
     }
     char *msg = NULL;
     if (LLVMVerifyModule(g.m, LLVMReturnStatusAction, &msg)) {
@@ -374,7 +408,7 @@ int llvm_dump(const Program *p, const EmitOptions *o, void *file, Diag *d)
     LLVMContextRef cx = LLVMContextCreate();
     Arena *a = arena_new();
     LLVMModuleRef m;
-    int rc = build_module(p, o, cx, a, &m, NULL, d);
+    int rc = lg_build_module(p, o, cx, a, 0, &m, NULL, d);
     if (!rc) {
         char *text = LLVMPrintModuleToString(m);
         fputs(text, file);
@@ -453,7 +487,7 @@ int llvm_program(const Program *p, const char *dir, const EmitOptions *o, Diag *
     LLVMModuleRef m;
     unsigned vm[VM_COUNT];
     if (!rc)
-        rc = build_module(p, &co, cx, a, &m, vm, d);
+        rc = lg_build_module(p, &co, cx, a, 0, &m, vm, d);
     if (!rc && write_vecmath(arena_printf(a, "%s/%s.c", dir, pre), pre, vm, d)) {
         LLVMDisposeModule(m);
         rc = 1;

@@ -34,7 +34,16 @@ typedef struct LG {
     int npar;                /* parallel loops outlined so far */
     const char *bad;         /* first construct that could not be built, or NULL */
     unsigned vecmath[VM_COUNT]; /* f32 vector math the kernels call: bit 0/1/2 for 4/8/16 lanes */
+    int gpu;                 /* building for NVPTX (targets/ptx): kernels are PTX entries, GPU loops
+                              * read the thread registers, math calls libdevice's __nv_ functions */
 } LG;
+
+/* ------------------------------------------------------------ lemit.c */
+/* The program's kernels as a verified module in cx (*out), or 1 with a
+ * message; the vector math they call in vm[VM_COUNT] (may be NULL). gpu:
+ * for NVPTX (see LG.gpu). */
+int lg_build_module(const Program *p, const EmitOptions *o, LLVMContextRef cx, Arena *a, int gpu,
+                    LLVMModuleRef *out, unsigned *vm, Diag *d);
 
 /* ------------------------------------------------------------ lexpr.c */
 /* The LLVM type values of t compute in (f16/bf16: float, bool: i1, index:

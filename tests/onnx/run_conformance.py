@@ -24,10 +24,21 @@ refused. `--listed` runs only the listed tests (the question "does every
 test the C target passes also pass with --target llvm"), `--every K` only
 every K-th of them in name order (a sample for CI; --every 1 is all).
 
+`--compile-only` (for a target whose programs cannot run here: ptx on a
+machine without a GPU) runs the same `kiln check` but judges only what
+can be judged without the device: the build must succeed (the host side
+compiled and linked by cc), and for --target ptx the PTX kiln wrote
+(model.ptx) must assemble with `ptxas -arch=sm_90` (--ptxas, default the
+one on PATH or /usr/local/cuda/bin/ptxas; without one the line says the
+PTX was not assembled). The run's own result is ignored: without a GPU it
+fails at the device. Lines read "PASS onnx/<test> --target ptx
+--compile-only".
+
   python3 tests/onnx/run_conformance.py --kiln build/kiln
   python3 tests/onnx/run_conformance.py --only 'test_(abs|relu)' --no-doc
   python3 tests/onnx/run_conformance.py --update
   python3 tests/onnx/run_conformance.py --target llvm --listed
+  python3 tests/onnx/run_conformance.py --target ptx --compile-only --listed
 
 Standard library only (CI has Debian's python3 and nothing else).
 """
@@ -35,6 +46,7 @@ import argparse
 import concurrent.futures
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -53,13 +65,15 @@ HEADER = """\
 """
 
 
-def run_test(kiln, tests, name, timeout, target=None):
+def run_test(kiln, tests, name, timeout, target=None, compile_only=False, ptxas=None):
     """Runs kiln check on one test; returns None if it passed, else the reason."""
     folder = tests / name
     with tempfile.TemporaryDirectory(prefix="kiln-conf-") as tmp:
         cmd = [str(kiln), "check", str(folder / "model.onnx"), str(folder / "test_data_set_0")]
         if target:
             cmd += ["--target", target]
+        if compile_only:
+            cmd += ["--keep"]  # the build stays in $TMPDIR/kiln-XXXXXX
         try:
             # A session of its own, so that a timeout kills the C compiler and
             # the generated program too, not only kiln.
@@ -77,6 +91,8 @@ def run_test(kiln, tests, name, timeout, target=None):
             if p.poll() is None:
                 kill(p)
                 p.wait()
+        if compile_only:
+            return judge_build(p, err, tests, tmp, target, ptxas, timeout)
     if p.returncode == 0:
         return None
     lines = [line.strip() for line in err.decode(errors="replace").splitlines() if line.strip()]
@@ -86,6 +102,34 @@ def run_test(kiln, tests, name, timeout, target=None):
     if p.returncode != 1:
         return f"kiln exited with status {p.returncode}: {first}"
     return first
+
+
+def judge_build(p, err, tests, tmp, target, ptxas, timeout):
+    """--compile-only: None if kiln check built the program (and, for ptx,
+    its PTX assembles), else the reason. Runs while tmp still exists."""
+    builds = [d for d in Path(tmp).glob("kiln-*") if (d / "model").is_file()]
+    if not builds:
+        lines = [line.strip() for line in err.decode(errors="replace").splitlines() if line.strip()]
+        first = clean(lines[0] if lines else "(no message)", tests, tmp)
+        if p.returncode < 0:
+            return f"kiln crashed ({signal.Signals(-p.returncode).name}): {first}"
+        return first
+    if target != "ptx":
+        return None
+    ptx = builds[0] / "model.ptx"
+    if not ptx.is_file():
+        return "no model.ptx in the build"
+    if not ptxas:
+        return None
+    try:
+        r = subprocess.run([ptxas, "-arch=sm_90", str(ptx), "-o", os.devnull], capture_output=True,
+                           timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"ptxas timed out after {timeout:g} s"
+    if r.returncode != 0:
+        lines = [line.strip() for line in r.stderr.decode(errors="replace").splitlines() if line.strip()]
+        return "ptxas: " + clean(lines[0] if lines else f"exit {r.returncode}", tests, tmp)
+    return None
 
 
 def kill(p):
@@ -236,6 +280,11 @@ def main():
     ap.add_argument("--listed", action="store_true", help="run only the tests listed in expected_pass.txt")
     ap.add_argument("--every", type=int, default=1, metavar="K",
                     help="with --listed: only every K-th listed test, in name order (default: 1, all)")
+    ap.add_argument("--compile-only", action="store_true",
+                    help="pass when the program builds (and, for --target ptx, its PTX assembles with ptxas); "
+                         "the run's result is not judged")
+    ap.add_argument("--ptxas", help="ptxas for --compile-only --target ptx (default: on PATH, else "
+                                    "/usr/local/cuda/bin/ptxas)")
     args = ap.parse_args()
     other = args.target not in (None, "c")
     if other and args.update:
@@ -243,6 +292,14 @@ def main():
     if args.every < 1 or (args.every > 1 and not args.listed):
         ap.error("--every needs --listed and a count from 1")
     suffix = f" --target {args.target}" if other else ""
+    ptxas = None
+    if args.compile_only:
+        if not other:
+            ap.error("--compile-only is for another target than c (--target ptx)")
+        suffix += " --compile-only"
+        ptxas = args.ptxas or shutil.which("ptxas") or "/usr/local/cuda/bin/ptxas"
+        if not Path(ptxas).is_file():
+            ptxas = None
 
     kiln, tests = args.kiln.resolve(), find_tests(args.tests)
     if not kiln.is_file():
@@ -264,7 +321,8 @@ def main():
 
     results = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = {pool.submit(run_test, kiln, tests, n, args.timeout, args.target): n for n in names}
+        futures = {pool.submit(run_test, kiln, tests, n, args.timeout, args.target, args.compile_only, ptxas): n
+                   for n in names}
         for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
             results[futures[future]] = future.result()
             if done % 100 == 0 or done == len(names):
@@ -290,6 +348,8 @@ def main():
     if args.listed:
         what += " (listed only" + (f", every {args.every}th" if args.every > 1 else "") + ")"
     what += suffix
+    if args.compile_only and args.target == "ptx":
+        what += f" (PTX assembled by {ptxas})" if ptxas else " (no ptxas: PTX not assembled)"
     state = "all pass" if not failed else f"{failed} fail"
     news = f"newly passing: {len(new)}"
     if new:
