@@ -6,8 +6,8 @@
 #include <string.h>
 
 const Target targets[] = {
-    {"c", "portable C99, built with the host cc", cemit_program},
-    {"llvm", "kernels built by LLVM for the host CPU", llvm_program},
+    {"c", "portable C99, built with the host cc", cemit_program, 0},
+    {"llvm", "kernels built by LLVM for the host CPU", llvm_program, 0},
 };
 const int ntargets = (int)(sizeof targets / sizeof targets[0]);
 
