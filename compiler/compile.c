@@ -83,7 +83,16 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
     /* loops of extent 1 removed, constant conditions resolved */
     if (prog_simplify(p, d) || prog_verify(p, d))
         return 1;
-    if (o->opt >= 1) {
+    const Target *tg = target_find(o->target ? o->target : "c");
+    if (tg && tg->gpu) {
+        /* GPU targets: each loop nest a grid, one thread per output (the
+         * CPU schedule's blocking, vectors and thread pool do not apply) */
+        if (prog_gpumap(p, machine_host(), d) || verify_prog(p, "gpumap", d))
+            return 1;
+        /* index divisions the loops prove */
+        if (o->opt >= 1 && (prog_divmod(p, d) || verify_prog(p, "divmod", d)))
+            return 1;
+    } else if (o->opt >= 1) {
         Machine mc = o->board ? o->board->machine : *machine_arch(o->arch);
         mc.threads = o->threads;
         /* one thread for a program too small to share */

@@ -6,9 +6,9 @@
 #include <string.h>
 
 const Target targets[] = {
-    {"c", "portable C99, built with the host cc", cemit_program},
-    {"llvm", "kernels built by LLVM for the host CPU", llvm_program},
-    {"ptx", "kernels as PTX (LLVM's NVPTX, sm_90) run through the CUDA driver", ptx_program},
+    {"c", "portable C99, built with the host cc", cemit_program, 0},
+    {"llvm", "kernels built by LLVM for the host CPU", llvm_program, 0},
+    {"ptx", "kernels as PTX (LLVM's NVPTX, sm_90) run through the CUDA driver", ptx_program, 1},
 };
 const int ntargets = (int)(sizeof targets / sizeof targets[0]);
 

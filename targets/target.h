@@ -29,6 +29,7 @@ typedef struct Target {
     const char *name;     /* --target value */
     const char *what;     /* one line for --help */
     int (*emit)(const Program *p, const char *dir, const EmitOptions *o, Diag *d);
+    int gpu;              /* runs on a GPU: compile_model maps kernels to grids (gpumap.c) */
 } Target;
 
 /* ------------------------------------------------------------- target.c */
