@@ -134,7 +134,7 @@ static int load(kiln_cu *c)
 }
 
 int kiln_cu_open(kiln_cu *c, const char *ptx, const char *const *names, int n, void **fn, size_t bytes,
-                 const void *weights, size_t wbytes, size_t woff, int events)
+                 const void *weights, size_t wbytes, size_t woff, int nev)
 {
     if (c->ready)
         return 0;
@@ -191,13 +191,14 @@ int kiln_cu_open(kiln_cu *c, const char *ptx, const char *const *names, int n, v
     kcu_stream s;
     CALL(c, "stream", api.cuStreamCreate(&s, 0));
     c->stream = (void *)s;
-    if (events) {
-        c->ev = calloc((size_t)n + 1, sizeof *c->ev);
+    if (nev > 0) {
+        c->ev = calloc((size_t)nev, sizeof *c->ev);
         if (!c->ev) {
             snprintf(c->err, sizeof c->err, "out of memory");
             return 1;
         }
-        for (int i = 0; i <= n; i++) {
+        c->nev = nev;
+        for (int i = 0; i < nev; i++) {
             kcu_event e;
             CALL(c, "event", api.cuEventCreate(&e, 0));
             c->ev[i] = (void *)e;
@@ -230,7 +231,7 @@ int kiln_cu_launch(kiln_cu *c, int k, unsigned grid, unsigned block, void **args
 
 int kiln_cu_mark(kiln_cu *c, int i)
 {
-    if (c->ev)
+    if (c->ev && i >= 0 && i < c->nev)
         CALL(c, "event record", api.cuEventRecord((kcu_event)c->ev[i], (kcu_stream)c->stream));
     return 0;
 }
@@ -244,7 +245,7 @@ int kiln_cu_sync(kiln_cu *c)
 double kiln_cu_ms(kiln_cu *c, int i, int j)
 {
     float ms = 0;
-    if (!c->ev || api.cuEventElapsedTime(&ms, (kcu_event)c->ev[i], (kcu_event)c->ev[j]))
+    if (!c->ev || i < 0 || j < 0 || i >= c->nev || j >= c->nev || api.cuEventElapsedTime(&ms, (kcu_event)c->ev[i], (kcu_event)c->ev[j]))
         return -1;
     return ms;
 }
@@ -253,7 +254,7 @@ void kiln_cu_close(kiln_cu *c)
 {
     if (!c->ready)
         return;
-    for (int i = 0; c->ev && i <= c->nfn; i++)
+    for (int i = 0; c->ev && i < c->nev; i++)
         api.cuEventDestroy_v2((kcu_event)c->ev[i]);
     free(c->ev);
     api.cuStreamDestroy_v2((kcu_stream)c->stream);

@@ -22,29 +22,30 @@ typedef struct kiln_cu {
     void *ctx;          /* CUcontext (the device's primary context) */
     void *mod;          /* CUmodule of the PTX */
     void *stream;       /* CUstream every copy and launch goes to */
-    void **fn;          /* [nfn] CUfunction of each kernel */
+    void **fn;          /* [nfn] CUfunction of each PTX entry */
     int nfn;
-    void **ev;          /* [nfn + 1] CUevent between kernels (--profile), or NULL */
+    void **ev;          /* [nev] CUevents between kernels (--profile), or NULL */
+    int nev;
     uint64_t base;      /* CUdeviceptr of the device allocation */
     size_t bytes;       /* its size */
     char err[512];      /* the last failure, one line */
 } kiln_cu;
 
 /* Open the driver and device 0, load ptx (NUL-terminated PTX text), find
- * the kernels names[0..n) into fn[0..n), allocate `bytes` of device memory
- * and copy weights (wbytes) to offset woff. events: create the events of
- * kiln_cu_mark. Idempotent once it succeeded. */
+ * the entries names[0..n) into fn[0..n), allocate `bytes` of device memory
+ * and copy weights (wbytes) to offset woff; create nev events for
+ * kiln_cu_mark (0: none). Idempotent once it succeeded. */
 int kiln_cu_open(kiln_cu *c, const char *ptx, const char *const *names, int n, void **fn, size_t bytes,
-                 const void *weights, size_t wbytes, size_t woff, int events);
+                 const void *weights, size_t wbytes, size_t woff, int nev);
 /* Copy host src to device offset off (n bytes), queued on the stream. */
 int kiln_cu_put(kiln_cu *c, size_t off, const void *src, size_t n);
 /* Copy device offset off to host dst (n bytes), queued on the stream;
  * dst holds it after kiln_cu_sync. */
 int kiln_cu_get(kiln_cu *c, void *dst, size_t off, size_t n);
-/* Launch kernel k on grid x block threads (x dimension); args as
+/* Launch entry k on grid x block threads (x dimension); args as
  * cuLaunchKernel takes them (the address of each parameter). */
 int kiln_cu_launch(kiln_cu *c, int k, unsigned grid, unsigned block, void **args);
-/* Record event i (0..nfn) on the stream (a kernel's start and end). */
+/* Record event i (0..nev-1) on the stream (a kernel's start and end). */
 int kiln_cu_mark(kiln_cu *c, int i);
 /* Wait for the stream; then any failure of the queued work shows. */
 int kiln_cu_sync(kiln_cu *c);

@@ -310,8 +310,6 @@ static void kernel(LG *g, const Kernel *k)
     const char *name = arena_printf(g->a, "%s_%s", g->pre, k->name);
     LLVMTypeRef ft = LLVMFunctionType(LLVMVoidTypeInContext(g->cx), pt, (unsigned)np, 0);
     LLVMValueRef f = LLVMAddFunction(g->m, name, ft);
-    if (g->gpu)
-        LLVMSetFunctionCallConv(f, 71); /* PTX_Kernel: a .entry the host launches */
     attr(g, f, LLVMAttributeFunctionIndex, "nounwind");
     for (int i = 0; i < np; i++) {
         attr(g, f, (LLVMAttributeIndex)(i + 1), "noalias"); /* the C target's restrict */
@@ -330,6 +328,67 @@ static void kernel(LG *g, const Kernel *k)
     end_fn(g, entry);
 }
 
+int lg_launch_uses(const Program *p, const Stmt *s, Arena *a, KUse **out)
+{
+    KUse *use;
+    int n = block_uses(s, 1, a, &use), m = 0;
+    for (int i = 0; i < n; i++)
+        if (p->bufs[use[i].buf].kind != BUF_LOCAL)
+            use[m++] = use[i];
+    *out = use;
+    return m;
+}
+
+/* Kernel k on a GPU (gpumap.c's form): each top-level launch, a block
+ * loop around a thread loop, becomes the PTX entry PREFIX_NAME_lI (the
+ * ptx_kernel calling convention) of the buffers it touches
+ * (lg_launch_uses), its loop variables read from %ctaid.x and %tid.x --
+ * the host launches exactly the loops' extents. A top-level statement of
+ * another form runs whole in a launch of one thread (its GPU loops, if
+ * any, step over every iteration: gpu_loop). */
+static void gpu_kernel(LG *g, const Kernel *k)
+{
+    KUse *use;
+    g->k = k;
+    g->nuse = kernel_uses(k, g->a, &use);
+    g->use = use; /* the kernel's locals are allocated in each launch that may use them */
+    int i = 0;
+    for (const Stmt *s = k->body; s; s = s->next, i++) {
+        KUse *lu;
+        int np = lg_launch_uses(g->p, s, g->a, &lu);
+        LLVMTypeRef *pt = arena_alloc(g->a, sizeof(LLVMTypeRef) * (size_t)(np + 1));
+        for (int j = 0; j < np; j++)
+            pt[j] = ptrt(g);
+        const char *name = arena_printf(g->a, "%s_%s_l%d", g->pre, k->name, i);
+        LLVMTypeRef ft = LLVMFunctionType(LLVMVoidTypeInContext(g->cx), pt, (unsigned)np, 0);
+        LLVMValueRef f = LLVMAddFunction(g->m, name, ft);
+        LLVMSetFunctionCallConv(f, 71); /* PTX_Kernel: a .entry the host launches */
+        attr(g, f, LLVMAttributeFunctionIndex, "nounwind");
+        for (int j = 0; j < np; j++) {
+            attr(g, f, (LLVMAttributeIndex)(j + 1), "noalias"); /* the C target's restrict */
+            attr(g, f, (LLVMAttributeIndex)(j + 1), "nocapture");
+        }
+        LLVMBasicBlockRef entry = begin_fn(g, f);
+        for (int j = 0; j < np; j++) {
+            const char *bn = g->p->bufs[lu[j].buf].name;
+            g->buf[lu[j].buf] = LLVMGetParam(f, (unsigned)j);
+            LLVMSetValueName2(g->buf[lu[j].buf], bn, strlen(bn));
+        }
+        g->kname = name;
+        const Stmt *t = s->kind == S_LOOP && s->loop == L_GPU_BLOCK ? s->body : NULL;
+        if (t && !t->next && t->kind == S_LOOP && t->loop == L_GPU_THREAD) {
+            LLVMBuildStore(g->b, sreg(g, "ctaid.x"), lg_var(g, s->var));
+            LLVMBuildStore(g->b, sreg(g, "tid.x"), lg_var(g, t->var));
+            block(g, t->body, 0);
+        } else {
+            Stmt one = *s;
+            one.next = NULL;
+            block(g, &one, 0);
+        }
+        end_fn(g, entry);
+    }
+}
+
 int lg_build_module(const Program *p, const EmitOptions *o, LLVMContextRef cx, Arena *a, int gpu,
                     LLVMModuleRef *out, unsigned *vm, Diag *d)
 {
@@ -343,7 +402,10 @@ int lg_build_module(const Program *p, const EmitOptions *o, LLVMContextRef cx, A
     g.a = a;
     g.pre = o && o->prefix ? o->prefix : "model";
     for (int i = 0; i < p->nkernels && !g.bad; i++) {
-        kernel(&g, &p->kernels[i]);
+        if (gpu)
+            gpu_kernel(&g, &p->kernels[i]);
+        else
+            kernel(&g, &p->kernels[i]);
         if (g.bad)
             g.bad = arena_printf(a, "%s in kernel %s", g.bad, p->kernels[i].name);
     }

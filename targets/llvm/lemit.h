@@ -45,6 +45,10 @@ typedef struct LG {
 int lg_build_module(const Program *p, const EmitOptions *o, LLVMContextRef cx, Arena *a, int gpu,
                     LLVMModuleRef *out, unsigned *vm, Diag *d);
 
+/* The buffers a GPU launch (top-level statement s of a mapped kernel)
+ * passes, in parameter order: s's uses but the kernel's locals. */
+int lg_launch_uses(const Program *p, const Stmt *s, Arena *a, KUse **out);
+
 /* ------------------------------------------------------------ lexpr.c */
 /* The LLVM type values of t compute in (f16/bf16: float, bool: i1, index:
  * i64), a vector of them for lanes > 1. */

@@ -18,6 +18,7 @@
  */
 #include "ptx.h"
 #include "../c/cemit.h"
+#include "../llvm/lemit.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -26,30 +27,16 @@ enum { DEV_ALIGN = 256 };
 
 static long long up_to(long long x) { return (x + DEV_ALIGN - 1) / DEV_ALIGN * DEV_ALIGN; }
 
-static long long extent_of(const Stmt *s, LoopKind kind)
+PtxLaunch ptx_launch(const Stmt *s)
 {
-    for (; s; s = s->next) {
-        int64_t n;
-        if (s->kind == S_LOOP && s->loop == kind)
-            return ke_is_const(s->extent, &n) && n > 0 ? n : 1;
-        if (s->kind == S_LOOP || s->kind == S_IF) {
-            long long e = extent_of(s->body, kind);
-            if (e > 1)
-                return e;
-            if (s->els && (e = extent_of(s->els, kind)) > 1)
-                return e;
-        }
+    PtxLaunch l = {1, 1};
+    const Stmt *t = s->kind == S_LOOP && s->loop == L_GPU_BLOCK ? s->body : NULL;
+    int64_t nb, nt;
+    if (t && !t->next && t->kind == S_LOOP && t->loop == L_GPU_THREAD && ke_is_const(s->extent, &nb) &&
+        ke_is_const(t->extent, &nt)) {
+        l.grid = nb;
+        l.block = nt;
     }
-    return 1;
-}
-
-PtxLaunch ptx_launch(const Kernel *k)
-{
-    PtxLaunch l = {extent_of(k->body, L_GPU_BLOCK), extent_of(k->body, L_GPU_THREAD)};
-    if (l.grid > 0x7fffffffLL)
-        l.grid = 0x7fffffffLL; /* the loops step by the grid: any size is right */
-    if (l.block > 1024)
-        l.block = 1024;
     return l;
 }
 
@@ -170,10 +157,18 @@ int phost_program(const Program *p, const char *dir, const EmitOptions *o, const
             pre, pre, pre);
     fprintf(f, "/* device memory: weights at 0, the arena at %lld, then inputs and outputs */\n", l.arena);
     fprintf(f, "#define DEV_BYTES %lldu\n#define DEV_ARENA %lldu\n\n", l.bytes, l.arena);
-    fprintf(f, "static const char *const kernel_syms[%d] = {\n", nk + 1);
+    int nl = 0;
     for (int i = 0; i < nk; i++)
-        fprintf(f, "    \"%s_%s\",\n", pre, p->kernels[i].name);
-    fprintf(f, "    0,\n};\nstatic void *kernel_fn[%d];\nstatic kiln_cu cu;\n\n", nk + 1);
+        for (const Stmt *s = p->kernels[i].body; s; s = s->next)
+            nl++;
+    fprintf(f, "/* the PTX entries: each kernel's launches, in order */\n");
+    fprintf(f, "static const char *const kernel_syms[%d] = {\n", nl + 1);
+    for (int i = 0; i < nk; i++) {
+        int j = 0;
+        for (const Stmt *s = p->kernels[i].body; s; s = s->next)
+            fprintf(f, "    \"%s_%s_l%d\",\n", pre, p->kernels[i].name, j++);
+    }
+    fprintf(f, "    0,\n};\nstatic void *kernel_fn[%d];\nstatic kiln_cu cu;\n\n", nl + 1);
     cemit_tensor_tables(f, p, pre);
     if (profile) {
         fprintf(f, "\ndouble %s_kernel_ms[%d];\n", pre, nk + 1);
@@ -186,7 +181,7 @@ int phost_program(const Program *p, const char *dir, const EmitOptions *o, const
             "\nint %s_device_open(void)\n{\n"
             "    return kiln_cu_open(&cu, %s_ptx, kernel_syms, %d, kernel_fn, DEV_BYTES, %s_weights, %lldu, 0, %d)"
             " ? %s_ERR_DEVICE : 0;\n}\n\n",
-            pre, pre, nk, pre, (long long)p->weight_bytes, profile, up);
+            pre, pre, nl, pre, (long long)p->weight_bytes, profile ? nk + 1 : 0, up);
     fprintf(f, "const char *%s_device_error(void) { return cu.err; }\n\n", pre);
     fprintf(f, "void %s_device_close(void) { kiln_cu_close(&cu); }\n\n", pre);
     fprintf(f, "int %s_run(const void *const inputs[], void *const outputs[], void *arena)\n{\n", pre);
@@ -214,26 +209,27 @@ int phost_program(const Program *p, const char *dir, const EmitOptions *o, const
         fprintf(f, "    if (kiln_cu_put(c, %lld, inputs[%d], %lld))\n        return %s_ERR_DEVICE;\n", l.out[i], j,
                 buf_bytes(&p->bufs[p->outputs[i]]), up);
     }
-    for (int i = 0; i < nk; i++) {
+    for (int i = 0, li = 0; i < nk; i++) {
         const Kernel *k = &p->kernels[i];
-        KUse *use;
-        int nuse = kernel_uses(k, a, &use), np = 0;
-        PtxLaunch lc = ptx_launch(k);
-        fprintf(f, "    { /* %s: %lld block(s) of %lld thread(s) */\n", k->name, lc.grid, lc.block);
-        for (int j = 0; j < nuse; j++) {
-            const Buffer *b = &p->bufs[use[j].buf];
-            if (b->kind == BUF_LOCAL)
-                continue;
-            fprintf(f, "        uint64_t a%d = d + %lld; /* %s */\n", np++, dev_off(&l, b), b->name);
-        }
-        fprintf(f, "        void *args[%d] = {", np ? np : 1);
-        for (int j = 0; j < np; j++)
-            fprintf(f, "%s&a%d", j ? ", " : "", j);
-        fprintf(f, "%s};\n", np ? "" : "0");
         if (profile)
-            fprintf(f, "        if (kiln_cu_mark(c, %d))\n            return %s_ERR_DEVICE;\n", i, up);
-        fprintf(f, "        if (kiln_cu_launch(c, %d, %lldu, %lldu, args))\n            return %s_ERR_DEVICE;\n    }\n",
-                i, lc.grid, lc.block, up);
+            fprintf(f, "    if (kiln_cu_mark(c, %d))\n        return %s_ERR_DEVICE;\n", i, up);
+        int j = 0;
+        for (const Stmt *s = k->body; s; s = s->next, j++, li++) {
+            KUse *use;
+            int np = lg_launch_uses(p, s, a, &use);
+            PtxLaunch lc = ptx_launch(s);
+            fprintf(f, "    { /* %s, launch %d: %lld block(s) of %lld thread(s) */\n", k->name, j, lc.grid, lc.block);
+            for (int u = 0; u < np; u++) {
+                const Buffer *b = &p->bufs[use[u].buf];
+                fprintf(f, "        uint64_t a%d = d + %lld; /* %s */\n", u, dev_off(&l, b), b->name);
+            }
+            fprintf(f, "        void *args[%d] = {", np ? np : 1);
+            for (int u = 0; u < np; u++)
+                fprintf(f, "%s&a%d", u ? ", " : "", u);
+            fprintf(f, "%s};\n", np ? "" : "0");
+            fprintf(f, "        if (kiln_cu_launch(c, %d, %lldu, %lldu, args))\n            return %s_ERR_DEVICE;\n    }\n",
+                    li, lc.grid, lc.block, up);
+        }
     }
     if (profile)
         fprintf(f, "    if (kiln_cu_mark(c, %d))\n        return %s_ERR_DEVICE;\n", nk, up);

@@ -10,17 +10,16 @@
 
 #include <stddef.h>
 
-/* One kernel's launch: blocks x threads (x dimension only). */
+/* A launch: blocks x threads (x dimension only). */
 typedef struct PtxLaunch {
     long long grid, block;
 } PtxLaunch;
 
 /* ------------------------------------------------------------ phost.c */
-/* Kernel k's launch: the extent of its first L_GPU_BLOCK loop (blocks)
- * and of its first L_GPU_THREAD loop (threads per block, at most 1024),
- * each 1 when it has none or the extent is not a constant. The PTX loops
- * step by the grid and block sizes, so any launch computes the same. */
-PtxLaunch ptx_launch(const Kernel *k);
+/* The launch of top-level statement s of a mapped kernel (gpumap.c): its
+ * L_GPU_BLOCK loop's extent in blocks of its L_GPU_THREAD loop's extent;
+ * one thread for a statement of another form. */
+PtxLaunch ptx_launch(const Stmt *s);
 /* DIR/PREFIX.h, weights.bin/.S, PREFIX.c (model_run: copies and launches
  * through kiln_cu.c), PREFIX_ptx.c (the PTX as a C string) and PREFIX.ptx
  * (the same text, for ptxas and for reading). */
