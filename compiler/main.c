@@ -28,8 +28,8 @@ static const char usage_text[] =
     "       kiln compare OP --shape NAME=DIMS... [--ref naive|openblas|FILE.c:FUNC] (kiln compare --help)\n"
     "options:\n"
     "  -o DIR               output folder (compile; check/bench keep their build there)\n"
-    "  --target c|llvm|ptx  code generator: c (portable C99, the default), llvm or ptx\n"
-    "                       (kernels built by LLVM for the host CPU), ptx (kernels as\n"
+    "  --target c|llvm|ptx  code generator: c (portable C99, the default), llvm\n"
+    "                       (kernels built by LLVM for the host CPU) or ptx (kernels as\n"
     "                       PTX for CUDA sm_90 by LLVM's NVPTX, run through the driver)\n"
     "  --arch ARCH          machine to schedule and build for: host (default), generic,\n"
     "                       x86-64-avx2, x86-64-avx512, aarch64; or a board, built with\n"
@@ -229,6 +229,8 @@ int main(int argc, char **argv)
         return usage("unexpected argument '%s'", pos[want]);
     if (o.board && o.threads > 1)
         return usage("--threads: a board (--arch %s) runs the model on one thread", o.board->name);
+    if (o.dump && !strcmp(o.dump, "ptx") && strcmp(o.target, "ptx"))
+        return usage("--dump ptx needs --target ptx (the kernels mapped to GPU launches)%s", "");
     o.model = pos[0];
     o.testdir = is_check ? pos[1] : NULL;
     if (is_compile && !o.outdir && !o.dump)

@@ -21,7 +21,12 @@
 # is rewritten with the result of all 1802). The LLVM target gets the
 # bundled models (models-llvm) and every 4th listed node test (onnx-llvm,
 # a sample that keeps CI short; `python3 tests/onnx/run_conformance.py
-# --target llvm --listed` runs them all).
+# --target llvm --listed` runs them all). The PTX target, which needs a GPU
+# to run, gets what can be checked without one: tests/ptx (driver
+# declarations against cuda.h, --dump ptx entries, goldens, every bundled
+# model's PTX assembling with ptxas) and every 8th listed node test built
+# with --target ptx and its PTX assembled (onnx-ptx, run_conformance.py
+# --compile-only; docs/gpu.md).
 #
 # Then the same suites again with kiln built with AddressSanitizer and
 # UndefinedBehaviorSanitizer (build-asan/), their lines prefixed "asan/"
@@ -60,6 +65,8 @@ run_suite boards    sh tests/boards/run.sh build/kiln
 run_suite onnx      python3 tests/onnx/run_conformance.py --kiln build/kiln
 run_suite models-llvm sh tests/models/run.sh build/kiln llvm
 run_suite onnx-llvm python3 tests/onnx/run_conformance.py --kiln build/kiln --target llvm --listed --every 4
+run_suite ptx       sh tests/ptx/run.sh build/kiln
+run_suite onnx-ptx  python3 tests/onnx/run_conformance.py --kiln build/kiln --target ptx --compile-only --listed --every 8
 
 # --- the same suites on kiln built with ASan+UBSan
 # A sanitizer report aborts (status 134), which every suite counts as a
@@ -83,6 +90,7 @@ if [ $asan -eq 1 ]; then
         run_suite asan-errors  sanitized sh tests/errors/run.sh build-asan/kiln
         run_suite asan-models  sanitized sh tests/models/run.sh build-asan/kiln
         run_suite asan-compare sanitized sh tests/compare/run.sh build-asan/kiln
+        run_suite asan-ptx     sanitized sh tests/ptx/run.sh build-asan/kiln
         run_suite asan-onnx    sanitized python3 tests/onnx/run_conformance.py --kiln build-asan/kiln --no-doc
     else
         tail -n 20 "$blog" >&2

@@ -127,10 +127,12 @@ int phost_program(const Program *p, const char *dir, const EmitOptions *o, const
         " * driver (libcuda.so.1). %s_run opens the device on its first call;\n"
         " * %s_device_open does it beforehand (driver, context, the PTX, device memory,\n"
         " * the weights). Both return %s_ERR_DEVICE when the GPU or its driver fails,\n"
-        " * and %s_device_error() then says how, in one line. */\n"
+        " * and %s_device_error() then says how, in one line. %s_device_ms() is the\n"
+        " * last run's kernels, first launch to last, in ms (CUDA events). */\n"
         "#define %s_DEVICE 1\n#define %s_ERR_DEVICE 2\n"
-        "int %s_device_open(void);\nconst char *%s_device_error(void);\nvoid %s_device_close(void);\n",
-        pre, pre, up, pre, up, up, pre, pre, pre);
+        "int %s_device_open(void);\nconst char *%s_device_error(void);\nvoid %s_device_close(void);\n"
+        "double %s_device_ms(void);\n",
+        pre, pre, up, pre, pre, up, up, pre, pre, pre, pre);
     int rc = cemit_header(p, dir, pre, profile, extra, d) || cemit_weights(p, dir, pre, d) ||
              write_ptx_c(dir, pre, ptx, len, d);
     if (rc) {
@@ -181,9 +183,10 @@ int phost_program(const Program *p, const char *dir, const EmitOptions *o, const
             "\nint %s_device_open(void)\n{\n"
             "    return kiln_cu_open(&cu, %s_ptx, kernel_syms, %d, kernel_fn, DEV_BYTES, %s_weights, %lldu, 0, %d)"
             " ? %s_ERR_DEVICE : 0;\n}\n\n",
-            pre, pre, nl, pre, (long long)p->weight_bytes, profile ? nk + 1 : 0, up);
+            pre, pre, nl, pre, (long long)p->weight_bytes, profile ? nk + 1 : 2, up);
     fprintf(f, "const char *%s_device_error(void) { return cu.err; }\n\n", pre);
     fprintf(f, "void %s_device_close(void) { kiln_cu_close(&cu); }\n\n", pre);
+    fprintf(f, "static double last_ms;\n\ndouble %s_device_ms(void) { return last_ms; }\n\n", pre);
     fprintf(f, "int %s_run(const void *const inputs[], void *const outputs[], void *arena)\n{\n", pre);
     fprintf(f, "    const unsigned char *w = %s_weights;\n    kiln_cu *c = &cu;\n", pre);
     fprintf(f, "    (void)inputs; (void)outputs; (void)arena; (void)w;\n");
@@ -209,6 +212,11 @@ int phost_program(const Program *p, const char *dir, const EmitOptions *o, const
         fprintf(f, "    if (kiln_cu_put(c, %lld, inputs[%d], %lld))\n        return %s_ERR_DEVICE;\n", l.out[i], j,
                 buf_bytes(&p->bufs[p->outputs[i]]), up);
     }
+    /* events: before each kernel and after the last (--profile), or
+     * before the first and after the last */
+    int last_ev = profile ? nk : 1;
+    if (!profile)
+        fprintf(f, "    if (kiln_cu_mark(c, 0))\n        return %s_ERR_DEVICE;\n", up);
     for (int i = 0, li = 0; i < nk; i++) {
         const Kernel *k = &p->kernels[i];
         if (profile)
@@ -231,13 +239,13 @@ int phost_program(const Program *p, const char *dir, const EmitOptions *o, const
                     li, lc.grid, lc.block, up);
         }
     }
-    if (profile)
-        fprintf(f, "    if (kiln_cu_mark(c, %d))\n        return %s_ERR_DEVICE;\n", nk, up);
+    fprintf(f, "    if (kiln_cu_mark(c, %d))\n        return %s_ERR_DEVICE;\n", last_ev, up);
     fprintf(f, "    /* outputs to the host */\n");
     for (int i = 0; i < p->noutputs; i++)
         fprintf(f, "    if (kiln_cu_get(c, outputs[%d], %lld, %lld))\n        return %s_ERR_DEVICE;\n", i, l.out[i],
                 buf_bytes(&p->bufs[p->outputs[i]]), up);
     fprintf(f, "    if (kiln_cu_sync(c))\n        return %s_ERR_DEVICE;\n", up);
+    fprintf(f, "    last_ms = kiln_cu_ms(c, 0, %d);\n", last_ev);
     if (profile)
         fprintf(f, "    for (int i = 0; i < %d; i++)\n        %s_kernel_ms[i] += kiln_cu_ms(c, i, i + 1);\n", nk, pre);
     fputs("    return 0;\n}\n", f);

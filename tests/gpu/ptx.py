@@ -238,7 +238,9 @@ def prepare(args):
     shutil.copy(Path(__file__), out / "ptx.py")
     for s in sorted(skipped):
         print(f"not prepared: {s}")
-    print(f"prepared {len(jobs) - len(skipped)} of {len(jobs)} in {out} ({time.time() - t0:.0f} s)")
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    print(f"prepared {len(jobs) - len(skipped)} of {len(jobs)} in {out} ({size / 1e6:.1f} MB, "
+          f"{time.time() - t0:.0f} s)")
     return 0
 
 # ------------------------------------------------------------------------- run
