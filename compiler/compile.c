@@ -212,6 +212,8 @@ static const struct {
     {"model_3.su", 0}, {"model_3.ci", 0}, {"kiln_rt.su", 0}, {"kiln_rt.ci", 0}, {"kiln_main.su", 0},
     {"kiln_main.ci", 0}, {"startup.su", 0}, {"startup.ci", 0},
     {"model_kernels.o", 0},
+    /* --target cuda */
+    {"model.cu", 0},
 };
 
 static int is_product(const char *name)
@@ -282,16 +284,38 @@ static int write_sources(Arena *a, const Compiled *c, const Options *o, const Ta
         char *script = board_script(a, o->board, !strcmp(o->emit, "lib"), o->opt, tmp);
         return board_write_files(a, o->board, tmp, d) || write_text(a, tmp, "build.sh", script, strlen(script), d);
     }
+    if (t->gpu) {
+        char *script = cuda_build_script(a, o->opt);
+        return write_text(a, tmp, "build.sh", script, strlen(script), d);
+    }
     const char *cflags = build_cflags(a, o);
     const char *pool = o->threads > 1 ? arena_printf(a, "-DKILN_PAR_THREADS=%d -pthread", o->threads) : "";
     char *script = arena_printf(a, build_sh, cflags, pool);
     return write_text(a, tmp, "build.sh", script, strlen(script), d);
 }
 
+/* Is there an nvcc for a CUDA build.sh to find: on PATH, in $CUDA_HOME/bin
+ * or /usr/local/cuda/bin (the order build.sh looks in)? */
+static int find_nvcc(Arena *a)
+{
+    const char *path = getenv("PATH");
+    for (const char *s = path ? path : ""; *s;) {
+        size_t n = strcspn(s, ":");
+        if (n && access(arena_printf(a, "%.*s/nvcc", (int)n, s), X_OK) == 0)
+            return 1;
+        s += n + (s[n] == ':');
+    }
+    const char *home = getenv("CUDA_HOME");
+    return access(arena_printf(a, "%s/bin/nvcc", home && *home ? home : "/usr/local/cuda"), X_OK) == 0;
+}
+
 /* Run `sh build.sh [lib]` in tmp with its output in tmp/build.log. On
  * failure the message names DIR/build.log, where emit_and_build keeps it. */
-static int build(Arena *a, const Options *o, const char *tmp, const char *dir, Diag *d)
+static int build(Arena *a, const Options *o, const Target *t, const char *tmp, const char *dir, Diag *d)
 {
+    if (t->gpu && !find_nvcc(a))
+        return diag_error(d, "--target %s needs nvcc (the CUDA toolkit): not found on PATH, in $CUDA_HOME/bin or "
+                             "/usr/local/cuda/bin (--emit src writes the sources without building them)", t->name);
     if (o->board)
         return board_build(a, o->board, !strcmp(o->emit, "lib"), o->opt, tmp, d);
     char *argv[] = {"sh", "build.sh", !strcmp(o->emit, "lib") ? "lib" : NULL, NULL};
@@ -362,7 +386,7 @@ int emit_and_build(const Compiled *c, const Options *o, const char *dir, Diag *d
     if (!rc)
         rc = write_sources(a, c, o, t, tmp, d);
     if (!rc && strcmp(o->emit, "src")) {
-        rc = build(a, o, tmp, dir, d);
+        rc = build(a, o, t, tmp, dir, d);
         built = 1;
     }
     if (!rc)

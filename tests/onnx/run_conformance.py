@@ -17,6 +17,10 @@ and reports the results:
 It exits 1 if any listed test failed, else 0. The list only grows: after a
 run, `--update` appends every newly passing test to expected_pass.txt.
 
+`--target cuda --compile-only` needs no GPU: kiln check writes the sources
+it would build (`--emit src`) and `nvcc -O3 -arch=sm_90 -c model.cu`
+compiles them; a test passes when both succeed (SKIP when there is no nvcc).
+
 `--target T` passes --target T to every `kiln check` (lines read "PASS
 onnx/<test> --target T"). The list and docs/conformance.md are the C
 target's: with another target the doc is never rewritten and --update is
@@ -28,6 +32,7 @@ every K-th of them in name order (a sample for CI; --every 1 is all).
   python3 tests/onnx/run_conformance.py --only 'test_(abs|relu)' --no-doc
   python3 tests/onnx/run_conformance.py --update
   python3 tests/onnx/run_conformance.py --target llvm --listed
+  python3 tests/onnx/run_conformance.py --target cuda --compile-only --listed --jobs 2
 
 Standard library only (CI has Debian's python3 and nothing else).
 """
@@ -35,6 +40,7 @@ import argparse
 import concurrent.futures
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -53,13 +59,41 @@ HEADER = """\
 """
 
 
-def run_test(kiln, tests, name, timeout, target=None):
-    """Runs kiln check on one test; returns None if it passed, else the reason."""
+def find_nvcc():
+    """nvcc on PATH, in $CUDA_HOME/bin or /usr/local/cuda/bin (as build.sh looks), or None."""
+    found = shutil.which("nvcc")
+    if found:
+        return found
+    cand = Path(os.environ.get("CUDA_HOME") or "/usr/local/cuda") / "bin/nvcc"
+    return str(cand) if os.access(cand, os.X_OK) else None
+
+
+def compile_cu(nvcc, src, timeout):
+    """nvcc -c of a --target cuda folder's model.cu (device and host code, as
+    its build.sh compiles it); None if it compiled, else the reason."""
+    cmd = [nvcc, "-O3", "-arch=sm_90", "-c", str(src / "model.cu"), "-o", str(src / "model.o")]
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
+                           start_new_session=True)
+    except subprocess.TimeoutExpired:
+        return f"nvcc timed out after {timeout:g} s"
+    if p.returncode == 0:
+        return None
+    lines = [line.strip() for line in p.stdout.decode(errors="replace").splitlines() if "error" in line]
+    return "nvcc failed: " + (lines[0] if lines else f"exit {p.returncode}")
+
+
+def run_test(kiln, tests, name, timeout, target=None, nvcc=None):
+    """Runs kiln check on one test; returns None if it passed, else the reason.
+    With nvcc (--compile-only), check only writes the sources it would build
+    (--emit src) and nvcc compiles them: no GPU needed."""
     folder = tests / name
     with tempfile.TemporaryDirectory(prefix="kiln-conf-") as tmp:
         cmd = [str(kiln), "check", str(folder / "model.onnx"), str(folder / "test_data_set_0")]
         if target:
             cmd += ["--target", target]
+        if nvcc:
+            cmd += ["--emit", "src", "-o", f"{tmp}/src"]
         try:
             # A session of its own, so that a timeout kills the C compiler and
             # the generated program too, not only kiln.
@@ -77,6 +111,8 @@ def run_test(kiln, tests, name, timeout, target=None):
             if p.poll() is None:
                 kill(p)
                 p.wait()
+        if p.returncode == 0 and nvcc:
+            return compile_cu(nvcc, Path(tmp) / "src", timeout)
     if p.returncode == 0:
         return None
     lines = [line.strip() for line in err.decode(errors="replace").splitlines() if line.strip()]
@@ -236,13 +272,27 @@ def main():
     ap.add_argument("--listed", action="store_true", help="run only the tests listed in expected_pass.txt")
     ap.add_argument("--every", type=int, default=1, metavar="K",
                     help="with --listed: only every K-th listed test, in name order (default: 1, all)")
+    ap.add_argument("--compile-only", action="store_true",
+                    help="with --target cuda: check writes the sources (--emit src) and nvcc -c compiles "
+                         "model.cu; nothing runs (no GPU needed)")
     args = ap.parse_args()
+    nvcc = None
+    if args.compile_only:
+        if args.target != "cuda":
+            ap.error("--compile-only is for --target cuda")
+        nvcc = find_nvcc()
+        if not nvcc:
+            print("SKIP onnx --target cuda --compile-only: nvcc not found (on PATH, in $CUDA_HOME/bin or "
+                  "/usr/local/cuda/bin)")
+            return 0
     other = args.target not in (None, "c")
     if other and args.update:
         ap.error("--update keeps the C target's list: not with --target " + args.target)
     if args.every < 1 or (args.every > 1 and not args.listed):
         ap.error("--every needs --listed and a count from 1")
     suffix = f" --target {args.target}" if other else ""
+    if args.compile_only:
+        suffix += " --compile-only"
 
     kiln, tests = args.kiln.resolve(), find_tests(args.tests)
     if not kiln.is_file():
@@ -264,7 +314,7 @@ def main():
 
     results = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = {pool.submit(run_test, kiln, tests, n, args.timeout, args.target): n for n in names}
+        futures = {pool.submit(run_test, kiln, tests, n, args.timeout, args.target, nvcc): n for n in names}
         for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
             results[futures[future]] = future.result()
             if done % 100 == 0 or done == len(names):
