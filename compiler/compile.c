@@ -223,6 +223,8 @@ static const struct {
     {"model_kernels.o", 0},
     /* --target ptx */
     {"model.ptx", 0}, {"model_ptx.c", 0}, {"model_ptx.o", 0}, {"kiln_cu.o", 0},
+    /* --target cuda */
+    {"model.cu", 0},
 };
 
 static int is_product(const char *name)
@@ -293,16 +295,38 @@ static int write_sources(Arena *a, const Compiled *c, const Options *o, const Ta
         char *script = board_script(a, o->board, !strcmp(o->emit, "lib"), o->opt, tmp);
         return board_write_files(a, o->board, tmp, d) || write_text(a, tmp, "build.sh", script, strlen(script), d);
     }
+    if (t->emit == cuda_program) { /* nvcc; --target ptx builds with cc (build_sh) */
+        char *script = cuda_build_script(a, o->opt);
+        return write_text(a, tmp, "build.sh", script, strlen(script), d);
+    }
     const char *cflags = build_cflags(a, o);
     const char *pool = o->threads > 1 ? arena_printf(a, "-DKILN_PAR_THREADS=%d -pthread", o->threads) : "";
     char *script = arena_printf(a, build_sh, cflags, pool);
     return write_text(a, tmp, "build.sh", script, strlen(script), d);
 }
 
+/* Is there an nvcc for a CUDA build.sh to find: on PATH, in $CUDA_HOME/bin
+ * or /usr/local/cuda/bin (the order build.sh looks in)? */
+static int find_nvcc(Arena *a)
+{
+    const char *path = getenv("PATH");
+    for (const char *s = path ? path : ""; *s;) {
+        size_t n = strcspn(s, ":");
+        if (n && access(arena_printf(a, "%.*s/nvcc", (int)n, s), X_OK) == 0)
+            return 1;
+        s += n + (s[n] == ':');
+    }
+    const char *home = getenv("CUDA_HOME");
+    return access(arena_printf(a, "%s/bin/nvcc", home && *home ? home : "/usr/local/cuda"), X_OK) == 0;
+}
+
 /* Run `sh build.sh [lib]` in tmp with its output in tmp/build.log. On
  * failure the message names DIR/build.log, where emit_and_build keeps it. */
-static int build(Arena *a, const Options *o, const char *tmp, const char *dir, Diag *d)
+static int build(Arena *a, const Options *o, const Target *t, const char *tmp, const char *dir, Diag *d)
 {
+    if (t->emit == cuda_program && !find_nvcc(a))
+        return diag_error(d, "--target %s needs nvcc (the CUDA toolkit): not found on PATH, in $CUDA_HOME/bin or "
+                             "/usr/local/cuda/bin (--emit src writes the sources without building them)", t->name);
     if (o->board)
         return board_build(a, o->board, !strcmp(o->emit, "lib"), o->opt, tmp, d);
     char *argv[] = {"sh", "build.sh", !strcmp(o->emit, "lib") ? "lib" : NULL, NULL};
@@ -373,7 +397,7 @@ int emit_and_build(const Compiled *c, const Options *o, const char *dir, Diag *d
     if (!rc)
         rc = write_sources(a, c, o, t, tmp, d);
     if (!rc && strcmp(o->emit, "src")) {
-        rc = build(a, o, tmp, dir, d);
+        rc = build(a, o, t, tmp, dir, d);
         built = 1;
     }
     if (!rc)

@@ -1,7 +1,7 @@
 /*
  * main.c: the kiln command line.
  *
- *   kiln compile MODEL.onnx -o OUTDIR [--target c|llvm|ptx] [--arch ARCH]
+ *   kiln compile MODEL.onnx -o OUTDIR [--target c|llvm|cuda|ptx] [--arch ARCH]
  *                [--emit exe|lib|src] [--shape NAME=1x3x224x224]... [-O0..3]
  *                [--threads N] [--dump graph|kernel|llvm|ptx]
  *   kiln check   MODEL.onnx TESTDIR [same options] [--rtol R --atol A]
@@ -28,14 +28,16 @@ static const char usage_text[] =
     "       kiln compare OP --shape NAME=DIMS... [--ref naive|openblas|FILE.c:FUNC] (kiln compare --help)\n"
     "options:\n"
     "  -o DIR               output folder (compile; check/bench keep their build there)\n"
-    "  --target c|llvm|ptx  code generator: c (portable C99, the default), llvm\n"
-    "                       (kernels built by LLVM for the host CPU) or ptx (kernels as\n"
-    "                       PTX for CUDA sm_90 by LLVM's NVPTX, run through the driver)\n"
+    "  --target T           code generator: c (portable C99, the default), llvm\n"
+    "                       (kernels built by LLVM for the host CPU), cuda (CUDA C\n"
+    "                       for an NVIDIA GPU, sm_90, built with nvcc) or ptx (PTX\n"
+    "                       for sm_90 by LLVM's NVPTX, run through the CUDA driver)\n"
     "  --arch ARCH          machine to schedule and build for: host (default), generic,\n"
     "                       x86-64-avx2, x86-64-avx512, aarch64; or a board, built with\n"
     "                       its cross toolchain and run under its emulator: cortex-m4,\n"
     "                       aarch64-linux, riscv64-linux, or a board folder DIR/\n"
     "  --emit exe|lib|src   executable (default), static library, or sources only\n"
+    "                       (check --emit src -o DIR: the sources check would build)\n"
     "  --shape NAME=DIMS    bind an input's shape, e.g. --shape x=1x3x224x224\n"
     "  --alias OUT=IN       compute output OUT in the storage of input IN (a cache\n"
     "                       updated in place by ScatterND; model_run takes one buffer)\n"
@@ -135,8 +137,8 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--target")) {
             NEED();
             if (!target_find(val))
-                return usage("unknown --target '%s' (available: c, llvm, ptx)", val);
-            if (strcmp(val, "c") && !llvm_available()) {
+                return usage("unknown --target '%s' (available: c, llvm, cuda, ptx)", val);
+            if ((!strcmp(val, "llvm") || !strcmp(val, "ptx")) && !llvm_available()) {
                 fprintf(stderr, "kiln: this kiln was built without LLVM: --target %s is not available\n", val);
                 return 2;
             }
@@ -235,6 +237,8 @@ int main(int argc, char **argv)
     o.testdir = is_check ? pos[1] : NULL;
     if (is_compile && !o.outdir && !o.dump)
         return usage("compile needs -o OUTDIR", NULL);
+    if (is_check && !strcmp(o.emit, "src") && !o.outdir)
+        return usage("check --emit src needs -o OUTDIR (where the sources go)", NULL);
     if (is_compile)
         return cmd_compile(&o);
     if (is_check)

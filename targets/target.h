@@ -6,8 +6,9 @@
  * --target. The C target prints C; the LLVM target (targets/llvm/) builds
  * the kernels through the LLVM C API into an object file and leaves the
  * host side (model.h, model_run, the weights) to the C printer, whose
- * model.c then only declares and calls the kernels. CUDA C will reuse the C
- * printer with another dialect (cemit.c's Dialect).
+ * model.c then only declares and calls the kernels. The CUDA target
+ * (targets/cuda/) prints kernels through the C printer in its CUDA dialect
+ * (cemit.h's Dialect) and writes model_run's host side itself.
  */
 #ifndef KILN_TARGET_H
 #define KILN_TARGET_H
@@ -40,6 +41,15 @@ extern const int ntargets;
 /* ---------------------------------------------------------- c/cemit.c */
 /* Write DIR/model.c, model.h, weights.bin and weights.S. */
 int cemit_program(const Program *p, const char *dir, const EmitOptions *o, Diag *d);
+
+/* ------------------------------------------------------- cuda/cuemit.c */
+/* The GPU --target cuda builds for unless CUDA_ARCH says otherwise. */
+#define CUDA_DEFAULT_ARCH "sm_90"
+/* Write DIR/model.cu (kernels as __global__ launches, model_run's host
+ * side), model.h, weights.bin and weights.S. */
+int cuda_program(const Program *p, const char *dir, const EmitOptions *o, Diag *d);
+/* The build.sh of a CUDA output folder (nvcc and cc), for -O level opt. */
+char *cuda_build_script(Arena *a, int opt);
 
 /* -------------------------------------------------------- llvm/lemit.c */
 /* Write the C target's files (kernels declared, not printed) and

@@ -5,7 +5,7 @@
 #   sh tests/run.sh --no-install [--no-asan] [--no-fuzz]
 #
 # Each suite prints one line per case, "PASS name" or "FAIL name: reason"
-# (only FAIL lines and the conformance progress, a line every 100 node
+# (only FAIL and SKIP lines and the conformance progress, a line every 100 node
 # tests, show while it runs);
 # this script runs them all and ends with the line "N passed, N failed".
 # Suites: C unit tests (tests/unit), golden --dump files (tests/golden),
@@ -21,12 +21,15 @@
 # is rewritten with the result of all 1802). The LLVM target gets the
 # bundled models (models-llvm) and every 4th listed node test (onnx-llvm,
 # a sample that keeps CI short; `python3 tests/onnx/run_conformance.py
-# --target llvm --listed` runs them all). The PTX target, which needs a GPU
-# to run, gets what can be checked without one: tests/ptx (driver
-# declarations against cuda.h, --dump ptx entries, goldens, every bundled
-# model's PTX assembling with ptxas) and every 8th listed node test built
-# with --target ptx and its PTX assembled (onnx-ptx, run_conformance.py
-# --compile-only; docs/gpu.md).
+# --target llvm --listed` runs them all). The CUDA target (no GPU needed;
+# a SKIP line without nvcc): tests/gpu/smoke.sh (cuda: builds with nvcc, the
+# one-line messages without a GPU or without nvcc) and every 8th listed node
+# test compiled by nvcc (onnx-cuda: run_conformance.py --target cuda
+# --compile-only); tests/gpu/run.sh runs them on a GPU (docs/gpu.md). The
+# PTX target, the same way without a GPU: tests/ptx (driver declarations
+# against cuda.h, --dump ptx entries, goldens, every bundled model's PTX
+# assembling with ptxas) and every 8th listed node test built with --target
+# ptx and its PTX assembled (onnx-ptx, run_conformance.py --compile-only).
 #
 # Then the same suites again with kiln built with AddressSanitizer and
 # UndefinedBehaviorSanitizer (build-asan/), their lines prefixed "asan/"
@@ -52,7 +55,7 @@ log=$(mktemp)
 run_suite() {
     echo "== $1" >&2
     shift
-    "$@" 2>&1 | tee -a "$log" | grep -E '^(FAIL|==|conformance progress)' >&2
+    "$@" 2>&1 | tee -a "$log" | grep -E '^(FAIL|SKIP|==|conformance progress)' >&2
 }
 run_suite unit      sh tests/unit/run.sh build
 run_suite golden    sh tests/golden/run.sh build/kiln
@@ -65,6 +68,8 @@ run_suite boards    sh tests/boards/run.sh build/kiln
 run_suite onnx      python3 tests/onnx/run_conformance.py --kiln build/kiln
 run_suite models-llvm sh tests/models/run.sh build/kiln llvm
 run_suite onnx-llvm python3 tests/onnx/run_conformance.py --kiln build/kiln --target llvm --listed --every 4
+run_suite cuda      sh tests/gpu/smoke.sh build/kiln
+run_suite onnx-cuda python3 tests/onnx/run_conformance.py --kiln build/kiln --target cuda --compile-only --listed --every 8
 run_suite ptx       sh tests/ptx/run.sh build/kiln
 run_suite onnx-ptx  python3 tests/onnx/run_conformance.py --kiln build/kiln --target ptx --compile-only --listed --every 8
 

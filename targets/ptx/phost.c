@@ -123,17 +123,15 @@ int phost_program(const Program *p, const char *dir, const EmitOptions *o, const
     Arena *a = arena_new();
     const char *extra = arena_printf(
         a,
-        "\n/* A GPU build (--target ptx): the kernels run on CUDA device 0 through the\n"
-        " * driver (libcuda.so.1). %s_run opens the device on its first call;\n"
-        " * %s_device_open does it beforehand (driver, context, the PTX, device memory,\n"
-        " * the weights). Both return %s_ERR_DEVICE when the GPU or its driver fails,\n"
-        " * and %s_device_error() then says how, in one line. %s_device_ms() is the\n"
-        " * last run's kernels, first launch to last, in ms (CUDA events). */\n"
-        "#define %s_DEVICE 1\n#define %s_ERR_DEVICE 2\n"
-        "int %s_device_open(void);\nconst char *%s_device_error(void);\nvoid %s_device_close(void);\n"
-        "double %s_device_ms(void);\n",
-        pre, pre, up, pre, pre, up, up, pre, pre, pre, pre);
-    int rc = cemit_header(p, dir, pre, profile, extra, d) || cemit_weights(p, dir, pre, d) ||
+        "\n/* --target ptx: the kernels are PTX run through the CUDA driver (libcuda.so.1,\n"
+        " * device 0), which %s_run opens on its first call; %s_device_open does it\n"
+        " * beforehand (driver, context, the PTX, device memory, the weights). Both\n"
+        " * return %s_ERR_DEVICE when the GPU or its driver fails (nothing is printed)\n"
+        " * and %s_device_error() then says how, in one line. */\n"
+        "#define %s_DEVICE 1\n"
+        "int %s_device_open(void);\nconst char *%s_device_error(void);\nvoid %s_device_close(void);\n",
+        pre, pre, up, pre, up, pre, pre, pre);
+    int rc = cemit_header(p, dir, pre, profile, 1, extra, d) || cemit_weights(p, dir, pre, d) ||
              write_ptx_c(dir, pre, ptx, len, d);
     if (rc) {
         arena_free(a);
@@ -171,7 +169,8 @@ int phost_program(const Program *p, const char *dir, const EmitOptions *o, const
             fprintf(f, "    \"%s_%s_l%d\",\n", pre, p->kernels[i].name, j++);
     }
     fprintf(f, "    0,\n};\nstatic void *kernel_fn[%d];\nstatic kiln_cu cu;\n\n", nl + 1);
-    cemit_tensor_tables(f, p, pre);
+    cemit_tensor_table(f, p, pre, "inputs", p->inputs, p->ninputs);
+    cemit_tensor_table(f, p, pre, "outputs", p->outputs, p->noutputs);
     if (profile) {
         fprintf(f, "\ndouble %s_kernel_ms[%d];\n", pre, nk + 1);
         fprintf(f, "const char *const %s_kernel_names[] = {\n", pre);
@@ -186,7 +185,7 @@ int phost_program(const Program *p, const char *dir, const EmitOptions *o, const
             pre, pre, nl, pre, (long long)p->weight_bytes, profile ? nk + 1 : 2, up);
     fprintf(f, "const char *%s_device_error(void) { return cu.err; }\n\n", pre);
     fprintf(f, "void %s_device_close(void) { kiln_cu_close(&cu); }\n\n", pre);
-    fprintf(f, "static double last_ms;\n\ndouble %s_device_ms(void) { return last_ms; }\n\n", pre);
+    fprintf(f, "static double last_ms;\n\ndouble %s_gpu_ms(void) { return last_ms; }\n\n", pre);
     fprintf(f, "int %s_run(const void *const inputs[], void *const outputs[], void *arena)\n{\n", pre);
     fprintf(f, "    const unsigned char *w = %s_weights;\n    kiln_cu *c = &cu;\n", pre);
     fprintf(f, "    (void)inputs; (void)outputs; (void)arena; (void)w;\n");

@@ -6,8 +6,9 @@ Two steps, because the GPU machine has cc, python3 and a driver but no kiln:
   here:   python3 tests/gpu/ptx.py prepare OUT [--kiln build/kiln] [--every K] [--only REGEX]
   there:  python3 OUT/ptx.py run OUT [--jobs N] [--bench]
 
-`prepare` compiles, with `kiln check --target ptx --keep` (the test data's
-shapes and specialized inputs, as kiln check compiles), every ONNX node test
+`prepare` writes, with `kiln check --target ptx --emit src` (the sources
+check would build: the test data's shapes and specialized inputs), for every
+ONNX node test
 listed in tests/onnx/expected_pass.txt (the C target passes them all) and
 every bundled model, and keeps of each build only the generated files
 (model.c, model.h, model.ptx, model_ptx.c, weights.bin, weights.S,
@@ -187,19 +188,21 @@ def kind_of(folder):
 def prepare_one(kiln, model, data, dest, timeout):
     """Compile one test into dest; None or the reason it could not."""
     with tempfile.TemporaryDirectory(prefix="kiln-gpu-") as tmp:
-        cmd = [str(kiln), "check", str(model), str(data), "--target", "ptx", "--keep"]
+        src = Path(tmp) / "src"
+        cmd = [str(kiln), "check", str(model), str(data), "--target", "ptx", "--emit", "src", "-o", str(src)]
         try:
-            p = subprocess.run(cmd, capture_output=True, timeout=timeout, env=dict(os.environ, TMPDIR=tmp))
+            p = subprocess.run(cmd, capture_output=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             return "kiln timed out"
-        builds = [d for d in Path(tmp).glob("kiln-*") if (d / "model.ptx").is_file()]
-        if not builds:
+        if p.returncode or not (src / "model.ptx").is_file():
             lines = p.stderr.decode(errors="replace").strip().splitlines()
             return lines[0] if lines else f"kiln exited {p.returncode}"
         dest.mkdir(parents=True)
         for f in KEEP:
-            shutil.copy(builds[0] / f, dest / f)
-        shutil.copytree(data, dest / "data")
+            shutil.copy(src / f, dest / f)
+        dest.joinpath("data").mkdir()
+        for f in Path(data).glob("*.pb"):
+            shutil.copy(f, dest / "data" / f.name)
     return None
 
 
@@ -279,9 +282,13 @@ def run_one(folder, rtol, atol, timeout):
 
 
 def bench_one(folder, timeout):
+    """The lines of `model --bench 100`: gpu_kernels (CUDA events) and the
+    machine-readable last one (whole runs)."""
     r = subprocess.run(["./model", "--bench", "100", "--quiet"], cwd=folder, capture_output=True, timeout=timeout)
-    last = r.stdout.decode(errors="replace").strip().splitlines()
-    return last[-1] if r.returncode == 0 and last else f"bench failed (exit {r.returncode})"
+    lines = r.stdout.decode(errors="replace").strip().splitlines()
+    if r.returncode or not lines:
+        return [f"bench failed (exit {r.returncode})"]
+    return [x for x in lines if x.startswith("gpu_kernels")] + [lines[-1]]
 
 
 def run(args):
@@ -312,7 +319,8 @@ def run(args):
     if args.bench:
         for c in cases:
             if c.parent.name == "models" and results[c] is None:
-                print(f"bench ptx-gpu/models/{c.name}: {bench_one(c, args.timeout)}")
+                for line in bench_one(c, args.timeout):
+                    print(f"bench ptx-gpu/models/{c.name}: {line}")
     total = sum(n[0] for n in counts.values())
     by = ", ".join(f"{k} {p}/{n}" for k, (p, n) in sorted(counts.items()))
     print(f"ptx-gpu: {total} of {len(cases)} pass ({by}) in {took:.0f} s")
