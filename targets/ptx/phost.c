@@ -12,9 +12,12 @@
  *
  * Device memory is one allocation laid out at compile time: the weight
  * blob, the arena (offsets of plan.c), then each input and each output,
- * every piece aligned to 256 bytes. With --profile, CUDA events between
+ * every piece aligned to 256 bytes. CUDA events before the first launch
+ * and after the last give model_gpu_ms(); with --profile, events between
  * the kernels time each one. Guards on specialized inputs compare the
- * host's input with the host's weights, as the C target does.
+ * host's input with the host's weights, as the C target does. The API is
+ * the CUDA target's (cemit_header with `device`), but nothing is printed:
+ * model_device_error() says what failed.
  */
 #include "ptx.h"
 #include "../c/cemit.h"
