@@ -753,6 +753,87 @@ static void emit_launches(Out *o, Arena *a, const char *decl, const char *name)
     fputs("}\n", f);
 }
 
+/* ------------------------------------------------- 32-bit indices (CUDA) */
+
+/* A GPU's integer unit is 32 bits wide: a 64-bit multiply takes several
+ * instructions and a 64-bit division by a constant many more. A kernel
+ * whose every index value provably fits in an int -- interval arithmetic
+ * over its loops' extents, as verify.c proves that index arithmetic stays
+ * in int64 -- has DT_INDEX printed as int in the CUDA dialect. An index
+ * read from memory, or kept in a local, has no known range: its kernel
+ * keeps 64-bit indices. */
+typedef struct Fit {
+    KRange *vr; /* [nvars] range of each loop variable; unknown for the rest */
+    int ok;
+} Fit;
+
+static KRange fit_expr(Fit *ft, const Expr *e)
+{
+    KRange ra, rb, r = krange_top();
+    if (!ft->ok || !e)
+        return r;
+    switch (e->kind) {
+    case E_CONST:
+        r = krange_span(e->i, e->i);
+        break;
+    case E_VAR:
+        r = ft->vr[e->var];
+        break;
+    case E_BINARY:
+        ra = fit_expr(ft, e->a);
+        rb = fit_expr(ft, e->b);
+        if (krange_bin((BinOp)e->op, ra, rb, &r))
+            ft->ok = 0;
+        break;
+    case E_SELECT:
+        fit_expr(ft, e->a);
+        ra = fit_expr(ft, e->b);
+        rb = fit_expr(ft, e->c);
+        if (ra.known && rb.known)
+            r = krange_span(ra.lo < rb.lo ? ra.lo : rb.lo, ra.hi > rb.hi ? ra.hi : rb.hi);
+        break;
+    case E_CAST:
+        ra = fit_expr(ft, e->a);
+        if (e->type == DT_INDEX && dtype_is_int(e->a->type) && e->a->type != DT_U64)
+            r = ra;
+        break;
+    default:
+        fit_expr(ft, e->a);
+        fit_expr(ft, e->b);
+        fit_expr(ft, e->c);
+        break;
+    }
+    if (e->type == DT_INDEX && (!r.known || r.lo < INT32_MIN || r.hi > INT32_MAX))
+        ft->ok = 0;
+    return r;
+}
+
+static void fit_block(Fit *ft, const Stmt *s)
+{
+    for (; s && ft->ok; s = s->next) {
+        KRange er = fit_expr(ft, s->extent);
+        if (s->kind == S_LOOP)
+            ft->vr[s->var] = er.known ? krange_span(0, er.hi > 0 ? er.hi - 1 : 0) : krange_top();
+        fit_expr(ft, s->index);
+        fit_expr(ft, s->mask);
+        fit_expr(ft, s->value);
+        for (int i = 0; i < s->nargs; i++)
+            fit_expr(ft, s->args[i]);
+        fit_block(ft, s->body);
+        fit_block(ft, s->els);
+    }
+}
+
+/* Does every index value of kernel k fit in an int? */
+static int index_fits_int(const Kernel *k, Arena *a)
+{
+    Fit ft = {arena_alloc(a, sizeof(KRange) * (size_t)(k->nvars + 1)), 1};
+    for (int v = 0; v < k->nvars; v++)
+        ft.vr[v] = krange_top();
+    fit_block(&ft, k->body);
+    return ft.ok;
+}
+
 /* Kernel k as C: `decl` is its storage and return type, `name` its C name
  * (unprefixed and static in a one-file program; prefixed and extern when
  * the kernels are split over several files). With `proto`, only its
@@ -763,6 +844,12 @@ void cemit_kernel(FILE *f, const Program *p, const Kernel *k, const Dialect *dl,
 {
     KUse *use;
     int nuse = kernel_uses(k, a, &use);
+    Dialect narrow_dl;
+    if (dl->gpu && index_fits_int(k, a)) {
+        narrow_dl = *dl;
+        narrow_dl.index_type = "int";
+        dl = &narrow_dl;
+    }
     Out o = {f, dl, p, k, NULL, NULL, name, key, use, nuse, 0};
     name_kernel(&o, a, bname);
     if (proto) {

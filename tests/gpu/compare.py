@@ -52,7 +52,8 @@ def diff(want, got, rtol, atol):
     w, g = want.astype(np.float64), got.astype(np.float64)
     nan = np.isnan(w) & np.isnan(g)
     inf = np.isinf(w) & (w == g)
-    d = np.where(nan | inf, 0.0, np.abs(w - g))
+    with np.errstate(invalid="ignore"):
+        d = np.where(nan | inf, 0.0, np.abs(w - g))
     d = np.where(np.isnan(d), np.inf, d)
     ok = bool(np.all(d <= atol + rtol * np.abs(np.where(nan | inf, 0.0, w))))
     mabs = float(d.max()) if d.size else 0.0

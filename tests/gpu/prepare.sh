@@ -70,18 +70,17 @@ done
 } >"$out/manifest.txt"
 # the sources of one check: FOLDER/src without the runtime files (run.sh
 # puts runtime/ back), the test data beside it
-emit() { # MODEL DATA FOLDER [check options]
-    m=$1 data=$2 dir=$3
-    shift 3
-    mkdir -p "$dir"
-    if ! "$kiln" check "$m" "$data" --target cuda --emit src -o "$dir/src" "$@" >"$dir/kiln.log" 2>&1; then
-        echo "prepare.sh: $(tail -1 "$dir/kiln.log")" >&2
-        rm -rf "$dir"
+emit() { # MODEL DATA FOLDER
+    e_dir=$3
+    mkdir -p "$e_dir"
+    if ! "$kiln" check "$1" "$2" --target cuda --emit src -o "$e_dir/src" >"$e_dir/kiln.log" 2>&1; then
+        echo "prepare.sh: $(tail -1 "$e_dir/kiln.log")" >&2
+        rm -rf "$e_dir"
         return 1
     fi
-    rm -f "$dir/kiln.log"
-    for f in "$dir"/src/kiln_*; do rm -f "$f"; done
-    cp "$data"/*.pb "$dir/"
+    rm -f "$e_dir/kiln.log"
+    for f in "$e_dir"/src/kiln_*; do rm -f "$f"; done
+    cp "$2"/*.pb "$e_dir/"
 }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -117,11 +116,12 @@ if [ "$node" = 1 ]; then
             rm -rf "$d"
         fi
     done
-    n=$(ls "$tmp/node" | grep -v '\.err$' | wc -l)
+    nm=$(ls "$tmp/node" | grep -c '^model_' || true)
+    n=$(ls "$tmp/node" | grep -v '\.err$' | grep -vc '^model_' || true)
     bad=$(ls "$tmp/node" | grep -c '\.err$' || true)
     rm -f "$tmp"/node/*.err
     tar czf "$out/node.tar.gz" -C "$tmp" node
-    echo "node: $n tests ($(wc -l <"$tmp/names") listed with plain output types, every $every; $bad failed to emit)" >>"$out/manifest.txt"
+    echo "node: $n node tests (of $(wc -l <"$tmp/names") listed with plain output types, every $every; $bad failed to emit) and $nm bundled models" >>"$out/manifest.txt"
 fi
 if [ -n "$models" ]; then
     mdir="$root/out/bench/models"

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""tests/gpu/torch_ref.py NAME DATA_DIR OUT_DIR ITERS: PyTorch eager on the GPU
+"""tests/gpu/torch_ref.py NAME DATA_DIR OUT_DIR ITERS [DEVICE]: PyTorch eager on the GPU
 for bench model NAME (models/bench/make_bench_models.py builds the module
 with its seed, as it did for the ONNX file kiln compiled), on the inputs
 DATA_DIR/input_N.pb; writes OUT_DIR/output_N.pb and prints
-"torch_ms=MEDIAN" (CUDA events around the forward, after 3 warm-up runs)."""
+"torch_ms=MEDIAN" (CUDA events around the forward, after 3 warm-up runs).
+DEVICE (default cuda) may be cpu, to check the script without a GPU."""
 import os
 import sys
+import time
 
 import numpy as np
 import torch
@@ -16,6 +18,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "models", "bench"))
 import make_bench_models as mb  # noqa: E402
 
 name, data, out, iters = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+dev = sys.argv[5] if len(sys.argv) > 5 else "cuda"
 captured = {}
 
 
@@ -25,24 +28,30 @@ def capture(out_root, nm, model, inputs, input_names, output_names, opset=13):
 
 mb.export = capture
 mb.build(None, name)
-model = captured["model"].eval().cuda()
+model = captured["model"].eval().to(dev)
 ins, i = [], 0
 while os.path.exists(f"{data}/input_{i}.pb"):
     t = TensorProto()
     with open(f"{data}/input_{i}.pb", "rb") as f:
         t.ParseFromString(f.read())
-    ins.append(torch.from_numpy(numpy_helper.to_array(t).copy()).cuda())
+    ins.append(torch.from_numpy(numpy_helper.to_array(t).copy()).to(dev))
     i += 1
 ms = []
 with torch.no_grad():
     for it in range(iters + 3):
-        e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        e0.record()
-        outs = model(*ins)
-        e1.record()
-        torch.cuda.synchronize()
+        if dev == "cuda":
+            e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            e0.record()
+            outs = model(*ins)
+            e1.record()
+            torch.cuda.synchronize()
+            t = e0.elapsed_time(e1)
+        else:
+            t0 = time.perf_counter()
+            outs = model(*ins)
+            t = (time.perf_counter() - t0) * 1e3
         if it >= 3:
-            ms.append(e0.elapsed_time(e1))
+            ms.append(t)
 outs = outs if isinstance(outs, tuple) else (outs,)
 os.makedirs(out, exist_ok=True)
 for i, o in enumerate(outs):
