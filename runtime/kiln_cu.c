@@ -82,11 +82,12 @@ KCU_FUNCS(F)
 #undef F
 #endif
 
-static struct {
+typedef struct kcu_api {
 #define F(name, ret, params) kcu_##name##_t name;
     KCU_FUNCS(F)
 #undef F
-} api;
+} kcu_api;
+static kcu_api api;
 
 /* Record the failure of `what` (result r) in c->err; returns 1. */
 static int fail(kiln_cu *c, const char *what, kcu_result r)
@@ -94,6 +95,8 @@ static int fail(kiln_cu *c, const char *what, kcu_result r)
     const char *s = NULL;
     if (api.cuGetErrorString)
         api.cuGetErrorString(r, &s);
+    if (!s && r == 34) /* CUDA_ERROR_STUB_LIBRARY */
+        s = "the CUDA toolkit's stub libcuda was loaded, not a driver";
     snprintf(c->err, sizeof c->err, "CUDA %s failed: %s (%d)", what, s ? s : "unknown error", (int)r);
     return 1;
 }
@@ -105,11 +108,13 @@ static int fail(kiln_cu *c, const char *what, kcu_result r)
             return fail((c), (what), r_);     \
     } while (0)
 
-/* Find every driver function; 1 with a message when there is no driver. */
+/* Find every driver function; 1 with a message when there is no driver
+ * (api is set only when all are found). */
 static int load(kiln_cu *c)
 {
     if (api.cuInit)
         return 0;
+    kcu_api found;
     c->lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
     if (!c->lib)
         c->lib = dlopen("libcuda.so", RTLD_NOW | RTLD_LOCAL);
@@ -127,9 +132,10 @@ static int load(kiln_cu *c)
         snprintf(c->err, sizeof c->err, "the CUDA driver has no %s: it is too old for this model", #name); \
         return 1;                                                                                    \
     }                                                                                                \
-    memcpy(&api.name, &f, sizeof f);
+    memcpy(&found.name, &f, sizeof f);
     KCU_FUNCS(F)
 #undef F
+    api = found;
     return 0;
 }
 
