@@ -3,7 +3,9 @@
 # cc and python3 (numpy, onnx, torch), where kiln is not built: it takes a
 # folder made by tests/gpu/prepare.sh on a machine with kiln.
 #
-#   sh tests/gpu/run.sh PACK [--out DIR] [--jobs N] [--node-every K] [--iters N] [--no-doc]
+#   sh tests/gpu/run.sh PACK [--out DIR] [--jobs N] [--node-every K] [--iters N] [--no-doc] [--append]
+#       (--append: DIR/results.txt keeps an earlier pack's numbers, and the
+#       report shows both: the bench models travel in several packs)
 #   sh tests/gpu/run.sh PACK --build-only [--jobs N] [--node-every K]
 #       (no GPU needed: builds every folder with nvcc and cc, runs nothing)
 #
@@ -32,7 +34,7 @@ root=$(pwd)
 pack=$1
 shift
 case "$pack" in /*) ;; *) pack="$root/$pack" ;; esac
-out=out/gpu jobs=$(nproc 2>/dev/null || echo 4) every=1 iters=50 doc=1 build_only=0
+out=out/gpu jobs=$(nproc 2>/dev/null || echo 4) every=1 iters=50 doc=1 build_only=0 append=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --out) out=$2; shift 2 ;;
@@ -41,6 +43,7 @@ while [ $# -gt 0 ]; do
     --iters) iters=$2; shift 2 ;;
     --no-doc) doc=0; shift ;;
     --build-only) build_only=1; shift ;;
+    --append) append=1; shift ;;
     *) echo "run.sh: unknown option '$1'" >&2; exit 2 ;;
     esac
 done
@@ -48,7 +51,7 @@ case "$out" in /*) ;; *) out="$root/$out" ;; esac
 [ -d "$pack/runtime" ] || { echo "run.sh: $pack is not a folder made by tests/gpu/prepare.sh" >&2; exit 1; }
 mkdir -p "$out"
 res="$out/results.txt"
-: >"$res"
+[ "$append" = 1 ] || : >"$res"
 note() { echo "$1" >>"$res"; }
 
 # ---------------------------------------------------------------- machine
@@ -133,7 +136,7 @@ if [ -f "$pack/node.tar.gz" ]; then
 fi
 
 # -------------------------------------------------------------- 2. models
-: >"$out/models.log"
+[ "$append" = 1 ] || : >"$out/models.log"
 mlist=""
 for m in $(ls "$pack/models" 2>/dev/null); do
     d="$work/models/$m"
@@ -170,7 +173,7 @@ done
 note "models=$mlist"
 
 # -------------------------------------------------------------- 3. MatMul
-: >"$out/matmul.log"
+[ "$append" = 1 ] || : >"$out/matmul.log"
 sizes=""
 if [ -d "$pack/matmul" ]; then
     "$NVCC" -O3 -arch=sm_90 -o "$work/sgemm_cublas" tests/gpu/sgemm_cublas.cu -lcublas >>"$out/matmul.log" 2>&1 ||
