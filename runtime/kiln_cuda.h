@@ -59,6 +59,10 @@ static unsigned char *kiln_cuda_setup(const void *weights, size_t wbytes, size_t
         return NULL;
     if (wbytes && kiln_cuda_check(cudaMemcpy(dev, weights, wbytes, cudaMemcpyHostToDevice), "cannot upload the weights"))
         return NULL;
+    /* a copy from pageable memory may return before its DMA is done, and
+     * the model's stream does not wait for the default one: wait here */
+    if (kiln_cuda_check(cudaDeviceSynchronize(), "cannot upload the weights"))
+        return NULL;
     if (kiln_cuda_check(cudaStreamCreateWithFlags(&kiln_cuda_stream, cudaStreamNonBlocking), "cannot create a stream"))
         return NULL;
     kiln_cuda_ev = (cudaEvent_t *)calloc((size_t)nev, sizeof *kiln_cuda_ev);

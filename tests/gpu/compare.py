@@ -127,6 +127,8 @@ def report(results, doc):
     for line in open(results):
         if "=" in line:
             k, v = line.rstrip("\n").split("=", 1)
+            if k in ("models", "matmul") and k in kv:
+                v = kv[k] + " " + v  # run.sh --append: one line per pack
             kv[k] = v
     g = kv.get
     lines = [f"Measured by `sh tests/gpu/run.sh` on **{g('device', '?')}** (driver {g('driver', '?')}, "
@@ -135,7 +137,7 @@ def report(results, doc):
         lines += ["### ONNX node tests on the GPU", "",
                   f"{g('node')} (built with nvcc, run on the GPU, outputs compared as `kiln check` does; "
                   f"the failures are listed in node.log).", ""]
-    models = [m for m in g("models", "").split() if m]
+    models = list(dict.fromkeys(m for m in g("models", "").split() if m))
     if models:
         lines += ["### Models, batch 1, fp32", "",
                   "| model | kiln run (copies in and out) ms | kiln kernels ms (CUDA events) | PyTorch eager ms "
@@ -145,7 +147,7 @@ def report(results, doc):
             lines.append(f"| {m} | {g(m + '.run_ms', '-')} | {g(m + '.gpu_ms', '-')} | {g(m + '.torch_ms', '-')} | "
                          f"{g(m + '.err_gpu', '-')} | {g(m + '.err_cpu', '-')} |")
         lines.append("")
-    sizes = [n for n in g("matmul", "").split() if n]
+    sizes = list(dict.fromkeys(n for n in g("matmul", "").split() if n))
     if sizes:
         lines += ["### MatMul, fp32, square N x N", "",
                   "| N | kiln ms | kiln GFLOP/s | cuBLAS ms | cuBLAS GFLOP/s | kiln / cuBLAS |",

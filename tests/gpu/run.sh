@@ -3,7 +3,9 @@
 # cc and python3 (numpy, onnx, torch), where kiln is not built: it takes a
 # folder made by tests/gpu/prepare.sh on a machine with kiln.
 #
-#   sh tests/gpu/run.sh PACK [--out DIR] [--jobs N] [--node-every K] [--iters N] [--no-doc]
+#   sh tests/gpu/run.sh PACK [--out DIR] [--jobs N] [--node-every K] [--iters N] [--no-doc] [--append]
+#       (--append: DIR/results.txt keeps an earlier pack's numbers, and the
+#       report shows both: the bench models travel in several packs)
 #   sh tests/gpu/run.sh PACK --build-only [--jobs N] [--node-every K]
 #       (no GPU needed: builds every folder with nvcc and cc, runs nothing)
 #
@@ -32,7 +34,7 @@ root=$(pwd)
 pack=$1
 shift
 case "$pack" in /*) ;; *) pack="$root/$pack" ;; esac
-out=out/gpu jobs=$(nproc 2>/dev/null || echo 4) every=1 iters=50 doc=1 build_only=0
+out=out/gpu jobs=$(nproc 2>/dev/null || echo 4) every=1 iters=50 doc=1 build_only=0 append=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --out) out=$2; shift 2 ;;
@@ -41,6 +43,7 @@ while [ $# -gt 0 ]; do
     --iters) iters=$2; shift 2 ;;
     --no-doc) doc=0; shift ;;
     --build-only) build_only=1; shift ;;
+    --append) append=1; shift ;;
     *) echo "run.sh: unknown option '$1'" >&2; exit 2 ;;
     esac
 done
@@ -48,7 +51,7 @@ case "$out" in /*) ;; *) out="$root/$out" ;; esac
 [ -d "$pack/runtime" ] || { echo "run.sh: $pack is not a folder made by tests/gpu/prepare.sh" >&2; exit 1; }
 mkdir -p "$out"
 res="$out/results.txt"
-: >"$res"
+[ "$append" = 1 ] || : >"$res"
 note() { echo "$1" >>"$res"; }
 
 # ---------------------------------------------------------------- machine
@@ -70,16 +73,17 @@ if [ "$build_only" = 1 ]; then
     { ls -d "$work"/node/* 2>/dev/null | awk -v k="$every" '(NR - 1) % k == 0'
       ls -d "$pack"/models/* "$pack"/matmul/* 2>/dev/null; } >"$work/dirs"
     export pack
-    xargs -P "$jobs" -I DIR sh -c '
-        d=DIR
-        case "$d" in "$pack"/*) t="$(dirname "$0")/all/$(basename "$(dirname "$d")")-$(basename "$d")"
+    export work
+    xargs -P "$jobs" -n 1 sh -c '
+        d=$1
+        case "$d" in "$pack"/*) t="$work/all/$(basename "$(dirname "$d")")-$(basename "$d")"
                                  mkdir -p "$t"; cp -r "$d/src" "$t/"; d=$t ;; esac
         cp "$pack"/runtime/* "$d/src/"
         if (cd "$d/src" && sh build.sh >build.log 2>&1) && [ -x "$d/src/model" ]; then
             echo "PASS gpu-build/$(basename "$d")"
         else
             echo "FAIL gpu-build/$(basename "$d"): $(grep -m1 -i error "$d/src/build.log")"
-        fi' "$work/x" <"$work/dirs" | tee "$work/log"
+        fi' sh <"$work/dirs" | tee "$work/log"
     echo "build-only: $(grep -c ^PASS "$work/log") of $(wc -l <"$work/dirs") folders built with $NVCC and cc in $(($(date +%s) - t0)) s"
     ! grep -q ^FAIL "$work/log"
     exit $?
@@ -107,20 +111,24 @@ if [ -f "$pack/node.tar.gz" ]; then
     ls "$work/node" | awk -v k="$every" '(NR - 1) % k == 0' >"$work/names"
     export pack work
     # build and run each test, $jobs at once; DIR/status says how far it got
-    xargs -P "$jobs" -I NAME sh -c '
-        d="$work/node/NAME"
+    xargs -P "$jobs" -n 1 sh -c '
+        d="$work/node/$1"
         cp "$pack"/runtime/* "$d/src/"
-        if ! (cd "$d/src" && sh build.sh >build.log 2>&1); then
+        if ! (cd "$d/src" && timeout 600 sh build.sh >build.log 2>&1); then
             echo "build failed: $(grep -m1 -i error "$d/src/build.log")" >"$d/status"; exit 0
         fi
         set -- ; i=0
         while [ -f "$d/input_$i.pb" ]; do set -- "$@" --in "$d/input_$i.pb"; i=$((i + 1)); done
         mkdir -p "$d/got"
-        if "$d/src/model" "$@" --out "$d/got" --quiet >"$d/run.log" 2>&1; then
+        timeout 120 "$d/src/model" "$@" --out "$d/got" --quiet >"$d/run.log" 2>&1
+        rc=$?
+        if [ $rc -eq 0 ]; then
             echo ok >"$d/status"
+        elif [ $rc -eq 124 ]; then
+            echo "run timed out after 120 s" >"$d/status"
         else
-            echo "run failed: $(head -1 "$d/run.log")" >"$d/status"
-        fi' <"$work/names"
+            echo "run failed (exit $rc): $(head -1 "$d/run.log")" >"$d/status"
+        fi' sh <"$work/names"
     python3 tests/gpu/compare.py node "$work/node" "$work/names" >"$out/node.log"
     summary=$(tail -1 "$out/node.log")
     note "node=${summary#node: } (every $every of the pack's tests; $(($(date +%s) - t0)) s)"
@@ -128,7 +136,7 @@ if [ -f "$pack/node.tar.gz" ]; then
 fi
 
 # -------------------------------------------------------------- 2. models
-: >"$out/models.log"
+[ "$append" = 1 ] || : >"$out/models.log"
 mlist=""
 for m in $(ls "$pack/models" 2>/dev/null); do
     d="$work/models/$m"
@@ -143,16 +151,16 @@ for m in $(ls "$pack/models" 2>/dev/null); do
     set --
     i=0
     while [ -f "$d/input_$i.pb" ]; do set -- "$@" --in "$d/input_$i.pb"; i=$((i + 1)); done
-    if ! "$d/src/model" "$@" --out "$d/got" --quiet >"$d/run.log" 2>&1; then
-        echo "$m: run failed: $(head -1 "$d/run.log")" | tee -a "$out/models.log"
+    if ! timeout 300 "$d/src/model" "$@" --out "$d/got" --quiet >"$d/run.log" 2>&1; then
+        echo "$m: run failed or timed out: $(head -1 "$d/run.log")" | tee -a "$out/models.log"
         continue
     fi
     cpu=$(python3 tests/gpu/compare.py outputs "$d" "$d/got")
     note "$m.err_cpu=$(echo "$cpu" | sed 's/max_abs=\([^ ]*\).*match=\(.*\)/\1 (within rtol 1e-3 atol 1e-4: \2)/')"
-    "$d/src/model" "$@" --bench "$iters" --quiet >"$d/bench.log" 2>&1
+    timeout 300 "$d/src/model" "$@" --bench "$iters" --quiet >"$d/bench.log" 2>&1
     note "$m.run_ms=$(sed -n 's/^median_ms=\([^ ]*\).*/\1/p' "$d/bench.log")"
     note "$m.gpu_ms=$(sed -n 's/^gpu_kernels median_ms=\([^ ]*\).*/\1/p' "$d/bench.log")"
-    if python3 tests/gpu/torch_ref.py "$m" "$d" "$d/torch" "$iters" >"$d/torch.log" 2>&1; then
+    if timeout 600 python3 tests/gpu/torch_ref.py "$m" "$d" "$d/torch" "$iters" >"$d/torch.log" 2>&1; then
         note "$m.torch_ms=$(sed -n 's/^torch_ms=//p' "$d/torch.log")"
         gpuerr=$(python3 tests/gpu/compare.py outputs "$d/torch" "$d/got")
         note "$m.err_gpu=$(echo "$gpuerr" | sed 's/max_abs=\([^ ]*\).*match=\(.*\)/\1 (within rtol 1e-3 atol 1e-4: \2)/')"
@@ -165,7 +173,7 @@ done
 note "models=$mlist"
 
 # -------------------------------------------------------------- 3. MatMul
-: >"$out/matmul.log"
+[ "$append" = 1 ] || : >"$out/matmul.log"
 sizes=""
 if [ -d "$pack/matmul" ]; then
     "$NVCC" -O3 -arch=sm_90 -o "$work/sgemm_cublas" tests/gpu/sgemm_cublas.cu -lcublas >>"$out/matmul.log" 2>&1 ||
@@ -180,12 +188,12 @@ if [ -d "$pack/matmul" ]; then
             continue
         fi
         reps=$((n >= 4096 ? 5 : 20))
-        "$d/src/model" --bench "$reps" --quiet >"$d/bench.log" 2>&1
+        timeout 300 "$d/src/model" --bench "$reps" --quiet >"$d/bench.log" 2>&1
         note "mm$n.kiln_ms=$(sed -n 's/^gpu_kernels median_ms=\([^ ]*\).*/\1/p' "$d/bench.log")"
         [ -x "$work/sgemm_cublas" ] && note "mm$n.cublas_ms=$("$work/sgemm_cublas" "$n" "$reps" | sed -n 's/.*median_ms=\([^ ]*\).*/\1/p')"
         if [ "$n" = 1024 ]; then
             python3 tests/gpu/compare.py matmul-inputs "$n" "$d"
-            "$d/src/model" --in "$d/A.pb" --in "$d/B.pb" --out "$d/got" --quiet >"$d/run.log" 2>&1
+            timeout 120 "$d/src/model" --in "$d/A.pb" --in "$d/B.pb" --out "$d/got" --quiet >"$d/run.log" 2>&1
             note "mm$n.check=$(python3 tests/gpu/compare.py matmul "$d")"
         fi
         echo "$n: $(tail -2 "$d/bench.log" | tr '\n' ' ')" | tee -a "$out/matmul.log"
