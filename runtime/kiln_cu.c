@@ -194,6 +194,9 @@ int kiln_cu_open(kiln_cu *c, const char *ptx, const char *const *names, int n, v
     c->bytes = bytes;
     if (wbytes)
         CALL(c, "weight upload", api.cuMemcpyHtoD_v2(base + woff, weights, wbytes));
+    /* a copy from pageable memory may return before its DMA ends: the
+     * weights are in place before any launch reads them */
+    CALL(c, "weight upload", api.cuStreamSynchronize(NULL));
     kcu_stream s;
     CALL(c, "stream", api.cuStreamCreate(&s, 0));
     c->stream = (void *)s;
