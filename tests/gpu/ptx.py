@@ -342,7 +342,7 @@ def main():
     r = sub.add_parser("run", help="build, run and compare (on the GPU machine)")
     r.add_argument("out")
     r.add_argument("--jobs", type=int, default=8)
-    r.add_argument("--timeout", type=int, default=300)
+    r.add_argument("--timeout", type=int, default=60, help="seconds per build or run (default 60)")
     r.add_argument("--bench", action="store_true", help="also time each bundled model")
     args = ap.parse_args()
     if args.cmd == "prepare" and args.every < 1:
