@@ -12,6 +12,10 @@
  * whose shape is a graph input), check specializes the model on the test's
  * value of that input and the executable verifies it at run time.
  *
+ * With --emit src (and -o OUTDIR) check stops once it has written the
+ * sources it would build, for the test's shapes and input values: what
+ * tests/gpu/prepare.sh carries to a machine with a GPU.
+ *
  * bench compiles and builds the same way and runs the executable with
  * --bench; its last line is the executable's machine-readable summary.
  *
@@ -296,6 +300,15 @@ int cmd_check(const Options *o)
     }
     if (nout != c.prog->noutputs) {
         diag_error(&d, "%s has %d output files, the model has %d outputs", o->testdir, nout, c.prog->noutputs);
+        goto done;
+    }
+    if (!strcmp(o->emit, "src")) {
+        /* the sources check would build, for the test's shapes and values
+         * (a GPU's program built and run on another machine) */
+        if (emit_and_build(&c, o, o->outdir, &d))
+            goto done;
+        printf("kiln check: wrote the sources to %s (--emit src: not built, not run)\n", o->outdir);
+        rc = 0;
         goto done;
     }
     if (build_exe(a, &c, o, &dir, &d) || run_folder(a, o, dir, &rundir, &d))

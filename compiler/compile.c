@@ -83,7 +83,16 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
     /* loops of extent 1 removed, constant conditions resolved */
     if (prog_simplify(p, d) || prog_verify(p, d))
         return 1;
-    if (o->opt >= 1) {
+    const Target *tg = target_find(o->target ? o->target : "c");
+    if (tg && tg->gpu) {
+        /* GPU targets: each loop nest a grid, one thread per output (the
+         * CPU schedule's blocking, vectors and thread pool do not apply) */
+        if (prog_gpumap(p, machine_host(), d) || verify_prog(p, "gpumap", d))
+            return 1;
+        /* index divisions the loops prove */
+        if (o->opt >= 1 && (prog_divmod(p, d) || verify_prog(p, "divmod", d)))
+            return 1;
+    } else if (o->opt >= 1) {
         Machine mc = o->board ? o->board->machine : *machine_arch(o->arch);
         mc.threads = o->threads;
         /* one thread for a program too small to share */
@@ -126,6 +135,11 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
         if (llvm_dump(p, &eo, stdout, d))
             return 1;
     }
+    if (o->dump && !strcmp(o->dump, "ptx")) {
+        EmitOptions eo = {.prefix = "model", .opt = o->opt};
+        if (ptx_dump(p, &eo, stdout, d))
+            return 1;
+    }
     out->prog = p;
     return 0;
 }
@@ -164,6 +178,10 @@ static const char build_sh[] =
     "srcs=\"model.c\"\n"
     "for f in model_[0-9]*.c; do [ -f \"$f\" ] && srcs=\"$srcs $f\"; done\n"
     "[ \"$1\" = lib ] || srcs=\"$srcs kiln_rt.c kiln_main.c\"\n"
+    "# kernels as PTX (--target ptx): their text and the CUDA driver glue, which\n"
+    "# opens libcuda.so.1 when the model runs (no CUDA needed to build)\n"
+    "LIBS=-lm\n"
+    "[ ! -f model.ptx ] || { srcs=\"$srcs model_ptx.c kiln_cu.c\"; LIBS=\"$LIBS -ldl\"; }\n"
     "[ -z \"$POOL\" ] || srcs=\"$srcs kiln_par.c\"\n"
     "pids=\"\" objs=\"\"\n"
     "for f in $srcs; do\n"
@@ -180,7 +198,7 @@ static const char build_sh[] =
     "    rm -f libmodel.a\n"
     "    ${AR:-ar} rcs libmodel.a $objs weights.o\n"
     "else\n"
-    "    $CC $CFLAGS $POOL -o model.tmp $objs weights.S -lm\n"
+    "    $CC $CFLAGS $POOL -o model.tmp $objs weights.S $LIBS\n"
     "    mv model.tmp model\n"
     "fi\n";
 
@@ -206,6 +224,10 @@ static const struct {
     {"model_3.su", 0}, {"model_3.ci", 0}, {"kiln_rt.su", 0}, {"kiln_rt.ci", 0}, {"kiln_main.su", 0},
     {"kiln_main.ci", 0}, {"startup.su", 0}, {"startup.ci", 0},
     {"model_kernels.o", 0}, {"model_kernels.ci", 0},
+    /* --target ptx */
+    {"model.ptx", 0}, {"model_ptx.c", 0}, {"model_ptx.o", 0}, {"kiln_cu.o", 0},
+    /* --target cuda */
+    {"model.cu", 0},
 };
 
 static int is_product(const char *name)
@@ -276,16 +298,38 @@ static int write_sources(Arena *a, const Compiled *c, const Options *o, const Ta
         char *script = board_script(a, o->board, !strcmp(o->emit, "lib"), o->opt, tmp);
         return board_write_files(a, o->board, tmp, d) || write_text(a, tmp, "build.sh", script, strlen(script), d);
     }
+    if (t->emit == cuda_program) { /* nvcc; --target ptx builds with cc (build_sh) */
+        char *script = cuda_build_script(a, o->opt);
+        return write_text(a, tmp, "build.sh", script, strlen(script), d);
+    }
     const char *cflags = build_cflags(a, o);
     const char *pool = o->threads > 1 ? arena_printf(a, "-DKILN_PAR_THREADS=%d -pthread", o->threads) : "";
     char *script = arena_printf(a, build_sh, cflags, pool);
     return write_text(a, tmp, "build.sh", script, strlen(script), d);
 }
 
+/* Is there an nvcc for a CUDA build.sh to find: on PATH, in $CUDA_HOME/bin
+ * or /usr/local/cuda/bin (the order build.sh looks in)? */
+static int find_nvcc(Arena *a)
+{
+    const char *path = getenv("PATH");
+    for (const char *s = path ? path : ""; *s;) {
+        size_t n = strcspn(s, ":");
+        if (n && access(arena_printf(a, "%.*s/nvcc", (int)n, s), X_OK) == 0)
+            return 1;
+        s += n + (s[n] == ':');
+    }
+    const char *home = getenv("CUDA_HOME");
+    return access(arena_printf(a, "%s/bin/nvcc", home && *home ? home : "/usr/local/cuda"), X_OK) == 0;
+}
+
 /* Run `sh build.sh [lib]` in tmp with its output in tmp/build.log. On
  * failure the message names DIR/build.log, where emit_and_build keeps it. */
-static int build(Arena *a, const Options *o, const char *tmp, const char *dir, Diag *d)
+static int build(Arena *a, const Options *o, const Target *t, const char *tmp, const char *dir, Diag *d)
 {
+    if (t->emit == cuda_program && !find_nvcc(a))
+        return diag_error(d, "--target %s needs nvcc (the CUDA toolkit): not found on PATH, in $CUDA_HOME/bin or "
+                             "/usr/local/cuda/bin (--emit src writes the sources without building them)", t->name);
     if (o->board)
         return board_build(a, o->board, !strcmp(o->emit, "lib"), o->opt, tmp, d);
     char *argv[] = {"sh", "build.sh", !strcmp(o->emit, "lib") ? "lib" : NULL, NULL};
@@ -356,7 +400,7 @@ int emit_and_build(const Compiled *c, const Options *o, const char *dir, Diag *d
     if (!rc)
         rc = write_sources(a, c, o, t, tmp, d);
     if (!rc && strcmp(o->emit, "src")) {
-        rc = build(a, o, tmp, dir, d);
+        rc = build(a, o, t, tmp, dir, d);
         built = 1;
     }
     if (!rc)

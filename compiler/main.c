@@ -1,9 +1,9 @@
 /*
  * main.c: the kiln command line.
  *
- *   kiln compile MODEL.onnx -o OUTDIR [--target c|llvm] [--arch ARCH]
+ *   kiln compile MODEL.onnx -o OUTDIR [--target c|llvm|cuda|ptx] [--arch ARCH]
  *                [--emit exe|lib|src] [--shape NAME=1x3x224x224]... [-O0..3]
- *                [--threads N] [--dump graph|kernel|llvm]
+ *                [--threads N] [--dump graph|kernel|llvm|ptx]
  *   kiln check   MODEL.onnx TESTDIR [same options] [--rtol R --atol A]
  *   kiln bench   MODEL.onnx [same options] [--iters N] [--profile]
  *   kiln inspect MODEL.onnx [--arch ARCH]
@@ -28,19 +28,23 @@ static const char usage_text[] =
     "       kiln compare OP --shape NAME=DIMS... [--ref naive|openblas|FILE.c:FUNC] (kiln compare --help)\n"
     "options:\n"
     "  -o DIR               output folder (compile; check/bench keep their build there)\n"
-    "  --target c|llvm      code generator: c (portable C99, the default) or llvm\n"
-    "                       (kernels built by LLVM for the host CPU or the --arch board)\n"
+    "  --target T           code generator: c (portable C99, the default), llvm\n"
+    "                       (kernels built by LLVM for the host CPU or the --arch\n"
+    "                       board), cuda (CUDA C for an NVIDIA GPU, sm_90, built\n"
+    "                       with nvcc) or ptx (PTX for sm_90 by LLVM's NVPTX, run\n"
+    "                       through the CUDA driver)\n"
     "  --arch ARCH          machine to schedule and build for: host (default), generic,\n"
     "                       x86-64-avx2, x86-64-avx512, aarch64; or a board, built with\n"
     "                       its cross toolchain and run under its emulator: cortex-m4,\n"
     "                       aarch64-linux, riscv64-linux, or a board folder DIR/\n"
     "  --emit exe|lib|src   executable (default), static library, or sources only\n"
+    "                       (check --emit src -o DIR: the sources check would build)\n"
     "  --shape NAME=DIMS    bind an input's shape, e.g. --shape x=1x3x224x224\n"
     "  --alias OUT=IN       compute output OUT in the storage of input IN (a cache\n"
     "                       updated in place by ScatterND; model_run takes one buffer)\n"
     "  -O0 .. -O3           optimization level (default -O2)\n"
     "  --threads N          threads the generated code runs on (default 1: no threads library)\n"
-    "  --dump graph|kernel|llvm  print the Graph IR, Kernel IR or the kernels' LLVM module\n"
+    "  --dump graph|kernel|llvm|ptx  print the Graph IR, Kernel IR, the kernels' LLVM module or PTX\n"
     "  --keep               keep check/bench's temporary build folder\n";
 
 static int usage(const char *fmt, const char *arg)
@@ -134,9 +138,9 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--target")) {
             NEED();
             if (!target_find(val))
-                return usage("unknown --target '%s' (available: c, llvm)", val);
-            if (!strcmp(val, "llvm") && !llvm_available()) {
-                fputs("kiln: this kiln was built without LLVM: --target llvm is not available\n", stderr);
+                return usage("unknown --target '%s' (available: c, llvm, cuda, ptx)", val);
+            if ((!strcmp(val, "llvm") || !strcmp(val, "ptx")) && !llvm_available()) {
+                fprintf(stderr, "kiln: this kiln was built without LLVM: --target %s is not available\n", val);
                 return 2;
             }
             o.target = val;
@@ -193,10 +197,10 @@ int main(int argc, char **argv)
                 return usage("--threads expects a count from 1, not '%s'", val);
         } else if (!strcmp(a, "--dump")) {
             NEED();
-            if (strcmp(val, "graph") && strcmp(val, "kernel") && strcmp(val, "llvm"))
-                return usage("--dump must be graph, kernel or llvm, not '%s'", val);
-            if (!strcmp(val, "llvm") && !llvm_available()) {
-                fputs("kiln: this kiln was built without LLVM: --dump llvm is not available\n", stderr);
+            if (strcmp(val, "graph") && strcmp(val, "kernel") && strcmp(val, "llvm") && strcmp(val, "ptx"))
+                return usage("--dump must be graph, kernel, llvm or ptx, not '%s'", val);
+            if ((!strcmp(val, "llvm") || !strcmp(val, "ptx")) && !llvm_available()) {
+                fprintf(stderr, "kiln: this kiln was built without LLVM: --dump %s is not available\n", val);
                 return 2;
             }
             o.dump = val;
@@ -228,10 +232,14 @@ int main(int argc, char **argv)
         return usage("unexpected argument '%s'", pos[want]);
     if (o.board && o.threads > 1)
         return usage("--threads: a board (--arch %s) runs the model on one thread", o.board->name);
+    if (o.dump && !strcmp(o.dump, "ptx") && strcmp(o.target, "ptx"))
+        return usage("--dump ptx needs --target ptx (the kernels mapped to GPU launches)%s", "");
     o.model = pos[0];
     o.testdir = is_check ? pos[1] : NULL;
     if (is_compile && !o.outdir && !o.dump)
         return usage("compile needs -o OUTDIR", NULL);
+    if (is_check && !strcmp(o.emit, "src") && !o.outdir)
+        return usage("check --emit src needs -o OUTDIR (where the sources go)", NULL);
     if (is_compile)
         return cmd_compile(&o);
     if (is_check)

@@ -14,7 +14,14 @@
 #include <stdint.h>
 #include <string.h>
 
-static inline float kiln_f16_to_f32(uint16_t h)
+/* Under nvcc (--target cuda) the conversions run on the GPU too. */
+#ifdef __CUDACC__
+#define KILN_F16_FN static inline __host__ __device__
+#else
+#define KILN_F16_FN static inline
+#endif
+
+KILN_F16_FN float kiln_f16_to_f32(uint16_t h)
 {
     uint32_t s = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu, bits;
     if (e == 0x1f) {
@@ -36,7 +43,7 @@ static inline float kiln_f16_to_f32(uint16_t h)
     return f;
 }
 
-static inline uint16_t kiln_f32_to_f16(float f)
+KILN_F16_FN uint16_t kiln_f32_to_f16(float f)
 {
     uint32_t x;
     memcpy(&x, &f, sizeof x);
@@ -63,7 +70,7 @@ static inline uint16_t kiln_f32_to_f16(float f)
     return (uint16_t)h;
 }
 
-static inline float kiln_bf16_to_f32(uint16_t h)
+KILN_F16_FN float kiln_bf16_to_f32(uint16_t h)
 {
     uint32_t bits = (uint32_t)h << 16;
     float f;
@@ -71,7 +78,7 @@ static inline float kiln_bf16_to_f32(uint16_t h)
     return f;
 }
 
-static inline uint16_t kiln_f32_to_bf16(float f)
+KILN_F16_FN uint16_t kiln_f32_to_bf16(float f)
 {
     uint32_t x;
     memcpy(&x, &f, sizeof x);
@@ -82,7 +89,7 @@ static inline uint16_t kiln_f32_to_bf16(float f)
 }
 
 /* Round a float to the nearest f16 / bf16 value (a cast to those types). */
-static inline float kiln_round_f16(float f) { return kiln_f16_to_f32(kiln_f32_to_f16(f)); }
-static inline float kiln_round_bf16(float f) { return kiln_bf16_to_f32(kiln_f32_to_bf16(f)); }
+KILN_F16_FN float kiln_round_f16(float f) { return kiln_f16_to_f32(kiln_f32_to_f16(f)); }
+KILN_F16_FN float kiln_round_bf16(float f) { return kiln_bf16_to_f32(kiln_f32_to_bf16(f)); }
 
 #endif

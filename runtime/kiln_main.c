@@ -10,9 +10,11 @@
  * the last line is machine-readable:
  *   median_ms=0.412 p10_ms=0.405 p90_ms=0.431 iters=200 threads=1
  * --profile (in a build made by `kiln bench --profile`) adds the time of
- * each kernel per run. Without --in, inputs are filled with a fixed
+ * each kernel per run (a --target cuda build: GPU time from CUDA events,
+ * and a line of the kernels' GPU time before the last). Without --in, inputs are filled with a fixed
  * pseudo-random pattern (for benchmarking). All allocation happens here,
- * before model_run.
+ * before model_run. A --target ptx model (MODEL_DEVICE) opens its device
+ * first; without a GPU or driver it says so in one line and exits 1.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "kiln_f16.h"
@@ -182,6 +184,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "model: give the model's %d input(s) with --in FILE.pb\n", MODEL_NUM_INPUTS);
         return 2;
     }
+#ifdef MODEL_DEVICE
+    /* the driver, the device, the kernels and the weights, before any run */
+    if (model_device_open()) {
+        fprintf(stderr, "model: %s\n", model_device_error());
+        return 1;
+    }
+#endif
 
     void *inputs[MODEL_NUM_INPUTS + 1], *outputs[MODEL_NUM_OUTPUTS + 1];
     kiln_tensor tin[MODEL_NUM_INPUTS + 1];
@@ -233,6 +242,14 @@ int main(int argc, char **argv)
     double t0 = kiln_now_ms();
     int rc = model_run((const void *const *)inputs, outputs, arena);
     double t1 = kiln_now_ms();
+#ifdef MODEL_ERR_DEVICE
+    if (rc == MODEL_ERR_DEVICE) {
+#ifdef MODEL_DEVICE
+        fprintf(stderr, "model: %s\n", model_device_error()); /* --target ptx: the library prints nothing */
+#endif
+        return 1; /* no GPU, or CUDA failed: said on stderr */
+    }
+#endif
     if (rc) {
         fprintf(stderr, "model: an input differs from the value the model was compiled for "
                         "(kiln specializes inputs that decide shapes)\n");
@@ -266,8 +283,8 @@ int main(int argc, char **argv)
         printf("ran in %.3f ms\n", t1 - t0);
     }
     if (bench) {
-        double *ms = malloc(sizeof(double) * (size_t)bench);
-        if (!ms)
+        double *ms = malloc(sizeof(double) * (size_t)bench), *gpu = malloc(sizeof(double) * (size_t)bench);
+        if (!ms || !gpu)
             return fprintf(stderr, "model: out of memory\n"), 1;
         for (int w = 0; w < 2; w++)
             model_run((const void *const *)inputs, outputs, arena);
@@ -275,8 +292,21 @@ int main(int argc, char **argv)
             double a = kiln_now_ms();
             model_run((const void *const *)inputs, outputs, arena);
             ms[it] = kiln_now_ms() - a;
+#ifdef MODEL_ERR_DEVICE
+            gpu[it] = model_gpu_ms();
+#else
+            gpu[it] = 0;
+#endif
         }
         qsort(ms, (size_t)bench, sizeof *ms, cmp_double);
+#ifdef MODEL_ERR_DEVICE
+        /* a GPU build: the kernels alone (CUDA events), then the line below,
+         * which times whole runs with the copies in and out */
+        qsort(gpu, (size_t)bench, sizeof *gpu, cmp_double);
+        printf("gpu_kernels median_ms=%.4f p10_ms=%.4f p90_ms=%.4f (CUDA events)\n", gpu[bench / 2],
+               gpu[bench / 10], gpu[(bench * 9) / 10 < bench ? (bench * 9) / 10 : bench - 1]);
+#endif
+        free(gpu);
 #ifdef MODEL_PROFILE
         if (profile)
             print_profile(bench + 3);

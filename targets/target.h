@@ -6,8 +6,9 @@
  * --target. The C target prints C; the LLVM target (targets/llvm/) builds
  * the kernels through the LLVM C API into an object file and leaves the
  * host side (model.h, model_run, the weights) to the C printer, whose
- * model.c then only declares and calls the kernels. CUDA C will reuse the C
- * printer with another dialect (cemit.c's Dialect).
+ * model.c then only declares and calls the kernels. The CUDA target
+ * (targets/cuda/) prints kernels through the C printer in its CUDA dialect
+ * (cemit.h's Dialect) and writes model_run's host side itself.
  */
 #ifndef KILN_TARGET_H
 #define KILN_TARGET_H
@@ -33,6 +34,7 @@ typedef struct Target {
     const char *name;     /* --target value */
     const char *what;     /* one line for --help */
     int (*emit)(const Program *p, const char *dir, const EmitOptions *o, Diag *d);
+    int gpu;              /* runs on a GPU: compile_model maps kernels to grids (gpumap.c) */
 } Target;
 
 /* ------------------------------------------------------------- target.c */
@@ -49,6 +51,15 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *o, Diag 
  * function; model_run calls same[i]). 0, or 1 if out of memory. */
 int cemit_share_kernels(const Program *p, Arena *a, int *same);
 
+/* ------------------------------------------------------- cuda/cuemit.c */
+/* The GPU --target cuda builds for unless CUDA_ARCH says otherwise. */
+#define CUDA_DEFAULT_ARCH "sm_90"
+/* Write DIR/model.cu (kernels as __global__ launches, model_run's host
+ * side), model.h, weights.bin and weights.S. */
+int cuda_program(const Program *p, const char *dir, const EmitOptions *o, Diag *d);
+/* The build.sh of a CUDA output folder (nvcc and cc), for -O level opt. */
+char *cuda_build_script(Arena *a, int opt);
+
 /* -------------------------------------------------------- llvm/lemit.c */
 /* Write the C target's files (kernels declared, not printed) and
  * DIR/model_kernels.o, the kernels built by LLVM for the host, or for the
@@ -59,5 +70,14 @@ int llvm_program(const Program *p, const char *dir, const EmitOptions *o, Diag *
 int llvm_dump(const Program *p, const EmitOptions *o, void *file, Diag *d);
 /* 1 when this kiln was built with LLVM. */
 int llvm_available(void);
+
+/* --------------------------------------------------------- ptx/ptx.c */
+/* Write the host side (model.h, model.c calling the CUDA driver through
+ * kiln_cu.c, the weights) and the kernels as PTX for sm_90, built by LLVM's
+ * NVPTX backend: DIR/model.ptx and DIR/model_ptx.c, the same text as a C
+ * string. Built without LLVM (llvm/nollvm.c), it says so and fails. */
+int ptx_program(const Program *p, const char *dir, const EmitOptions *o, Diag *d);
+/* --dump ptx: the kernels' PTX. */
+int ptx_dump(const Program *p, const EmitOptions *o, void *file, Diag *d);
 
 #endif

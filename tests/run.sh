@@ -5,7 +5,7 @@
 #   sh tests/run.sh --no-install [--no-asan] [--no-fuzz]
 #
 # Each suite prints one line per case, "PASS name" or "FAIL name: reason"
-# (only FAIL lines and the conformance progress, a line every 100 node
+# (only FAIL and SKIP lines and the conformance progress, a line every 100 node
 # tests, show while it runs);
 # this script runs them all and ends with the line "N passed, N failed".
 # Suites: C unit tests (tests/unit), golden --dump files (tests/golden),
@@ -27,7 +27,15 @@
 # --target llvm --listed` runs them all); on the boards (boards-llvm: the
 # per-board cases of tests/boards with --target llvm) and every 40th
 # listed node test built by LLVM for aarch64-linux under qemu-aarch64
-# (onnx-llvm-aarch64).
+# (onnx-llvm-aarch64). The CUDA target (no GPU needed;
+# a SKIP line without nvcc): tests/gpu/smoke.sh (cuda: builds with nvcc, the
+# one-line messages without a GPU or without nvcc) and every 8th listed node
+# test compiled by nvcc (onnx-cuda: run_conformance.py --target cuda
+# --compile-only); tests/gpu/run.sh runs them on a GPU (docs/gpu.md). The
+# PTX target, the same way without a GPU: tests/ptx (driver declarations
+# against cuda.h, --dump ptx entries, goldens, every bundled model's PTX
+# assembling with ptxas) and every 8th listed node test built with --target
+# ptx and its PTX assembled (onnx-ptx, run_conformance.py --compile-only).
 #
 # Then the same suites again with kiln built with AddressSanitizer and
 # UndefinedBehaviorSanitizer (build-asan/), their lines prefixed "asan/"
@@ -53,7 +61,7 @@ log=$(mktemp)
 run_suite() {
     echo "== $1" >&2
     shift
-    "$@" 2>&1 | tee -a "$log" | grep -E '^(FAIL|==|conformance progress)' >&2
+    "$@" 2>&1 | tee -a "$log" | grep -E '^(FAIL|SKIP|==|conformance progress)' >&2
 }
 run_suite unit      sh tests/unit/run.sh build
 run_suite golden    sh tests/golden/run.sh build/kiln
@@ -70,6 +78,10 @@ run_suite onnx-llvm python3 tests/onnx/run_conformance.py --kiln build/kiln --ta
 run_suite boards-llvm sh tests/boards/run.sh build/kiln llvm
 run_suite onnx-llvm-aarch64 python3 tests/onnx/run_conformance.py --kiln build/kiln --target llvm \
     --arch aarch64-linux --listed --every 40
+run_suite cuda      sh tests/gpu/smoke.sh build/kiln
+run_suite onnx-cuda python3 tests/onnx/run_conformance.py --kiln build/kiln --target cuda --compile-only --listed --every 8
+run_suite ptx       sh tests/ptx/run.sh build/kiln
+run_suite onnx-ptx  python3 tests/onnx/run_conformance.py --kiln build/kiln --target ptx --compile-only --listed --every 8
 
 # --- the same suites on kiln built with ASan+UBSan
 # A sanitizer report aborts (status 134), which every suite counts as a
@@ -93,6 +105,7 @@ if [ $asan -eq 1 ]; then
         run_suite asan-errors  sanitized sh tests/errors/run.sh build-asan/kiln
         run_suite asan-models  sanitized sh tests/models/run.sh build-asan/kiln
         run_suite asan-compare sanitized sh tests/compare/run.sh build-asan/kiln
+        run_suite asan-ptx     sanitized sh tests/ptx/run.sh build-asan/kiln
         run_suite asan-onnx    sanitized python3 tests/onnx/run_conformance.py --kiln build-asan/kiln --no-doc
     else
         tail -n 20 "$blog" >&2

@@ -472,6 +472,14 @@ int contract_kernel(Program *p, Kernel *k, const Machine *m, Diag *d);
  * before the passes that must leave contractions alone) */
 int prog_contract(Program *p, const Machine *m, Diag *d);
 
+/* ------------------------------------------------------------ gpumap.c */
+/* Map every kernel to GPU launches (targets cuda, ptx): each top-level
+ * loop nest becomes an L_GPU_BLOCK loop around one L_GPU_THREAD loop, its
+ * outer data-parallel loops collapsed into one thread per iteration (a
+ * bounds test for the last block); a nest or kernel that cannot be spread
+ * runs as one block of one thread. Run instead of the CPU schedule. */
+int prog_gpumap(Program *p, const Machine *m, Diag *d);
+
 /* --------------------------------------------------------- vectorize.c */
 /* Replace every L_VECTOR loop by its body on vector lanes (ramps, masks,
  * vector locals, reduction partners); a loop that cannot be vectorized

@@ -4,7 +4,7 @@
  * Loops of extent 0 disappear, and so do loops and ifs whose body is
  * empty; loops of extent 1 are replaced by their body
  * with the variable set to 0 (lowering opens a loop per dimension, batch 1
- * included); an if with a constant condition keeps only the branch taken.
+ * included), except GPU loops, which keep a launch's shape; an if with a constant condition keeps only the branch taken.
  * Substitution rebuilds expressions through the folding constructors, so
  * n*4096 + c*64 with n = 0 prints as c*64. A store of an element onto
  * itself (b[i] = b[i]: the copy that starts a scatter whose output is its
@@ -37,7 +37,7 @@ static void simplify_block(Arena *a, Stmt **link)
     while (*link) {
         Stmt *s = *link;
         int64_t n;
-        if (s->kind == S_LOOP && ke_is_const(s->extent, &n) && n <= 1) {
+        if (s->kind == S_LOOP && ke_is_const(s->extent, &n) && (n < 1 || (n == 1 && s->loop < L_GPU_BLOCK))) {
             if (n == 1)
                 stmt_subst(a, s->body, s->var, ke_idx(a, 0));
             link = splice(link, n == 1 ? s->body : NULL);

@@ -17,7 +17,12 @@
  *    expression is computed from the loop extents (interval arithmetic,
  *    checked), and one that leaves int64 is an error, as is a kernel whose
  *    loops would run more than KILN_MAX_WORK iterations. Values read from
- *    memory or locals have no known range and are not judged.
+ *    memory or locals have no known range and are not judged;
+ *  - GPU loops (gpumap.c) form launches: an L_GPU_BLOCK loop stands at a
+ *    kernel's top level, with a constant extent, and its body is exactly
+ *    one L_GPU_THREAD loop of constant extent at most 1024; GPU loops
+ *    appear nowhere else, and no L_PARALLEL loop runs inside one; a
+ *    kernel with one launch at its top level has nothing else there.
  */
 #include "kernel.h"
 
@@ -262,6 +267,51 @@ static int block_ok(Check *c, const Stmt *s, int64_t trips)
     return rc;
 }
 
+/* No GPU loop in block s, and no thread pool loop when `gpu` (inside a
+ * launch). */
+static int gpu_inner_ok(Check *c, const Stmt *s, int gpu)
+{
+    for (; s; s = s->next) {
+        if (s->kind == S_LOOP && (s->loop == L_GPU_BLOCK || s->loop == L_GPU_THREAD))
+            return bad(c, "GPU loop outside a launch (a block loop at the top holding one thread loop)");
+        if (gpu && s->kind == S_LOOP && s->loop == L_PARALLEL)
+            return bad(c, "parallel loop inside a GPU launch");
+        if (gpu_inner_ok(c, s->body, gpu) || gpu_inner_ok(c, s->els, gpu))
+            return 1;
+    }
+    return 0;
+}
+
+/* The launches of a kernel's top level (gpumap.c's form), if it has any. */
+static int gpu_ok(Check *c)
+{
+    int launches = 0, other = 0;
+    for (const Stmt *s = c->k->body; s; s = s->next) {
+        if (s->kind != S_LOOP || s->loop != L_GPU_BLOCK) {
+            other++;
+            if (s->kind == S_LOOP && s->loop == L_GPU_THREAD)
+                return bad(c, "GPU thread loop outside a GPU block loop");
+            if (gpu_inner_ok(c, s->body, 0) || gpu_inner_ok(c, s->els, 0))
+                return 1;
+            continue;
+        }
+        launches++;
+        int64_t nb, nt;
+        const Stmt *t = s->body;
+        if (!ke_is_const(s->extent, &nb) || nb < 1)
+            return bad(c, "GPU block loop without a constant extent");
+        if (!t || t->next || t->kind != S_LOOP || t->loop != L_GPU_THREAD)
+            return bad(c, "GPU block loop whose body is not one GPU thread loop");
+        if (!ke_is_const(t->extent, &nt) || nt < 1 || nt > 1024)
+            return bad(c, "GPU thread loop without a constant extent of 1 to 1024");
+        if (gpu_inner_ok(c, t->body, 1))
+            return 1;
+    }
+    if (launches && other)
+        return bad(c, "a kernel of GPU launches has other statements at its top level");
+    return 0;
+}
+
 int prog_verify(const Program *p, Diag *d)
 {
     for (int i = 0; p->out_alias && i < p->noutputs; i++) {
@@ -284,7 +334,7 @@ int prog_verify(const Program *p, Diag *d)
         const Kernel *k = &p->kernels[i];
         Check c = {p, k, arena_alloc(a, (size_t)k->nvars + 1), arena_alloc(a, sizeof(KRange) * (size_t)(k->nvars + 1)),
                    0, d};
-        rc = block_ok(&c, k->body, 1);
+        rc = block_ok(&c, k->body, 1) || gpu_ok(&c);
     }
     arena_free(a);
     return rc;

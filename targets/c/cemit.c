@@ -19,7 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const Dialect c_dialect = {"static void", "restrict", "ptrdiff_t"};
+const Dialect c_dialect = {"static void", "restrict", "ptrdiff_t", "static inline", 0};
+const Dialect cuda_dialect = {"static void", "__restrict__", "ptrdiff_t", "static __device__ inline", 1};
 
 /* A program whose kernels print to more than PART_BYTES of C is split over
  * model.c and model_1.c ... (at most MAX_PARTS files), which build.sh
@@ -284,15 +285,19 @@ static void bitcast(Out *o, const Expr *e, int need)
     }
     if (dtype_is_half(to))
         fprintf(f, "kiln_%s_to_f32(", dtype_name(to));
-    fprintf(f, "((union { %s from; %s to; }){", dtype_ctype(from), dtype_ctype(to));
+    /* C++ (CUDA) has no compound literals: kiln_cuda.h's kiln_bitcast<> */
+    if (o->dl->gpu)
+        fprintf(f, "kiln_bitcast<%s, %s>(", dtype_ctype(to), dtype_ctype(from));
+    else
+        fprintf(f, "((union { %s from; %s to; }){", dtype_ctype(from), dtype_ctype(to));
     if (dtype_is_half(from)) {
         fprintf(f, "kiln_f32_to_%s(", dtype_name(from));
         expr(o, e->a, 0);
         fputc(')', f);
     } else {
-        expr(o, e->a, P_COND);
+        expr(o, e->a, o->dl->gpu ? 0 : P_COND);
     }
-    fputs("}).to", f);
+    fputs(o->dl->gpu ? ")" : "}).to", f);
     if (dtype_is_half(to))
         fputc(')', f);
 }
@@ -391,7 +396,7 @@ static void indent(FILE *f, int depth)
  * three-digit octal escapes, so no quote, backslash, newline, trigraph
  * (??/), comment end or non-ASCII byte ever reaches the C source. In a
  * string literal the escapes decode to the original bytes. */
-static void c_text(FILE *f, const char *s)
+void cemit_text(FILE *f, const char *s)
 {
     static const char safe[] = " _-.,:;=+#@%&!|~^<>()[]{}'/$";
     for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
@@ -406,7 +411,7 @@ static void c_text(FILE *f, const char *s)
 
 /* A block comment of kiln's text (its lines separated by \n), whose
  * pieces from the model are escaped by c_text. */
-static void comment(FILE *f, int depth, const char *text)
+void cemit_comment(FILE *f, int depth, const char *text)
 {
     indent(f, depth);
     fputs("/* ", f);
@@ -417,7 +422,7 @@ static void comment(FILE *f, int depth, const char *text)
             size_t take = n < sizeof line - 1 ? n : sizeof line - 1;
             memcpy(line, c, take);
             line[take] = 0;
-            c_text(f, line);
+            cemit_text(f, line);
             c += take;
             n -= take;
         }
@@ -436,7 +441,7 @@ static void block(Out *o, const Stmt *s, int depth)
     FILE *f = o->f;
     for (; s; s = s->next) {
         if (s->comment && !o->key)
-            comment(f, depth, s->comment);
+            cemit_comment(f, depth, s->comment);
         indent(f, depth);
         switch (s->kind) {
         case S_LOOP: {
@@ -577,26 +582,26 @@ static void need_block(unsigned char need[H_COUNT][128], const Stmt *s)
 static void emit_helpers(FILE *f, unsigned char need[H_COUNT][128], const Dialect *dl)
 {
     if (need[H_FTOI][0])
-        fputs("static inline int64_t kiln_ftoi(double f)\n{\n"
+        fprintf(f, "%s int64_t kiln_ftoi(double f)\n{\n"
               "    return f != f ? 0 : f >= 9223372036854775807.0 ? INT64_MAX\n"
-              "         : f <= -9223372036854775808.0 ? INT64_MIN : (int64_t)f;\n}\n", f);
+              "         : f <= -9223372036854775808.0 ? INT64_MIN : (int64_t)f;\n}\n", dl->func_decl);
     if (need[H_FTOI][1])
-        fputs("static inline uint64_t kiln_ftou(double f)\n{\n"
-              "    return f != f || f <= 0 ? 0 : f >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)f;\n}\n", f);
+        fprintf(f, "%s uint64_t kiln_ftou(double f)\n{\n"
+              "    return f != f || f <= 0 ? 0 : f >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)f;\n}\n", dl->func_decl);
     for (int t = 0; t < 128; t++) {
         const char *n = dtype_name((DType)t), *c = t == DT_INDEX ? dl->index_type : dtype_value_ctype((DType)t);
         int isf = dtype_is_float((DType)t);
         if (need[H_MIN][t])
-            fprintf(f, "static inline %s kiln_min_%s(%s a, %s b) { return a < b%s ? a : b; }\n", c, n, c, c,
+            fprintf(f, "%s %s kiln_min_%s(%s a, %s b) { return a < b%s ? a : b; }\n", dl->func_decl, c, n, c, c,
                     isf ? " || a != a" : "");
         if (need[H_MAX][t])
-            fprintf(f, "static inline %s kiln_max_%s(%s a, %s b) { return a > b%s ? a : b; }\n", c, n, c, c,
+            fprintf(f, "%s %s kiln_max_%s(%s a, %s b) { return a > b%s ? a : b; }\n", dl->func_decl, c, n, c, c,
                     isf ? " || a != a" : "");
         if (need[H_ABS][t])
-            fprintf(f, "static inline %s kiln_abs_%s(%s a) { return a < 0 ? (%s)(0 - (uint64_t)a) : a; }\n", c,
-                    n, c, c);
+            fprintf(f, "%s %s kiln_abs_%s(%s a) { return a < 0 ? (%s)(0 - (uint64_t)a) : a; }\n",
+                    dl->func_decl, c, n, c, c);
         if (need[H_POW][t]) {
-            fprintf(f, "static inline %s kiln_pow_%s(%s b, %s e)\n{\n    %s r = 1;\n", c, n, c, c, c);
+            fprintf(f, "%s %s kiln_pow_%s(%s b, %s e)\n{\n    %s r = 1;\n", dl->func_decl, c, n, c, c, c);
             if (dtype_is_signed((DType)t))
                 fprintf(f, "    if (e < 0)\n        return b == 1 ? 1 : b == -1 ? (e %% 2 ? -1 : 1) : 0;\n");
             /* by squaring (wrapping, so the same product as e steps) */
@@ -647,6 +652,15 @@ static void emit_routines(FILE *f, const Program *p)
         emit_routines_in(f, p, p->kernels[k].body, seen, &nseen);
     if (nseen)
         fputc('\n', f);
+}
+
+void cemit_helpers(FILE *f, const Program *p, const Dialect *dl)
+{
+    unsigned char need[H_COUNT][128];
+    memset(need, 0, sizeof need);
+    for (int i = 0; i < p->nkernels; i++)
+        need_block(need, p->kernels[i].body);
+    emit_helpers(f, need, dl);
 }
 
 /* Is nm one of the names the C printer gives buffers (a kind letter, a
@@ -723,20 +737,170 @@ static void name_kernel(Out *o, Arena *a, const char **bname)
         o->bname[o->use[i].buf] = o->key ? arena_printf(a, "b%d", i) : o->p->bufs[o->use[i].buf].name;
 }
 
+/* The buffers of block s's one statement that are not kernel locals. */
+static int nonlocal_uses(const Program *p, const Stmt *s, Arena *a, KUse **out)
+{
+    KUse *use;
+    int n = block_uses(s, 1, a, &use), m = 0;
+    for (int i = 0; i < n; i++)
+        if (p->bufs[use[i].buf].kind != BUF_LOCAL)
+            use[m++] = use[i];
+    *out = use;
+    return m;
+}
+
+/* A kernel mapped to the GPU (gpumap.c), in the CUDA dialect: each
+ * top-level launch becomes a __global__ function NAME_lI of the buffers it
+ * touches, its block and thread loops' variables read from blockIdx.x and
+ * threadIdx.x; the kernel itself is a host function that launches them in
+ * order on kiln_cuda_stream (kiln_cuda.h). */
+static void emit_launches(Out *o, Arena *a, const char *decl, const char *name)
+{
+    FILE *f = o->f;
+    const char *ix = o->dl->index_type;
+    int i = 0;
+    fputc('\n', f);
+    for (const Stmt *s = o->k->body; s; s = s->next, i++) {
+        Out lo = *o;
+        KUse *use;
+        lo.nuse = nonlocal_uses(o->p, s, a, &use);
+        lo.use = use;
+        const Stmt *t = s->body;
+        fprintf(f, "static __global__ void %s_l%d(", name, i);
+        if (lo.nuse)
+            params(&lo, ", ", ")\n{\n");
+        else
+            fputs("void)\n{\n", f);
+        fprintf(f, "    const %s %s = blockIdx.x;\n    const %s %s = threadIdx.x;\n", ix, o->vname[s->var], ix,
+                o->vname[t->var]);
+        fprintf(f, "    (void)%s;\n    (void)%s;\n", o->vname[s->var], o->vname[t->var]);
+        declare_locals(&lo, t->body, 0, a);
+        block(&lo, t->body, 1);
+        fputs("}\n", f);
+    }
+    if (o->k->comment && !o->key)
+        cemit_comment(f, 0, o->k->comment);
+    signature(o, decl, name, "\n{\n");
+    i = 0;
+    for (const Stmt *s = o->k->body; s; s = s->next, i++) {
+        KUse *use;
+        int n = nonlocal_uses(o->p, s, a, &use);
+        int64_t nb = 1, nt = 1;
+        ke_is_const(s->extent, &nb);
+        ke_is_const(s->body->extent, &nt);
+        fprintf(f, "    %s_l%d<<<%lld, %lld, 0, kiln_cuda_stream>>>(", name, i, (long long)nb, (long long)nt);
+        for (int j = 0; j < n; j++)
+            fprintf(f, "%s%s", j ? ", " : "", o->bname[use[j].buf]);
+        fputs(");\n", f);
+    }
+    fputs("}\n", f);
+}
+
+/* ------------------------------------------------- 32-bit indices (CUDA) */
+
+/* A GPU's integer unit is 32 bits wide: a 64-bit multiply takes several
+ * instructions and a 64-bit division by a constant many more. A kernel
+ * whose every index value provably fits in an int -- interval arithmetic
+ * over its loops' extents, as verify.c proves that index arithmetic stays
+ * in int64 -- has DT_INDEX printed as int in the CUDA dialect. An index
+ * read from memory, or kept in a local, has no known range: its kernel
+ * keeps 64-bit indices. */
+typedef struct Fit {
+    KRange *vr; /* [nvars] range of each loop variable; unknown for the rest */
+    int ok;
+} Fit;
+
+static KRange fit_expr(Fit *ft, const Expr *e)
+{
+    KRange ra, rb, r = krange_top();
+    if (!ft->ok || !e)
+        return r;
+    switch (e->kind) {
+    case E_CONST:
+        r = krange_span(e->i, e->i);
+        break;
+    case E_VAR:
+        r = ft->vr[e->var];
+        break;
+    case E_BINARY:
+        ra = fit_expr(ft, e->a);
+        rb = fit_expr(ft, e->b);
+        if (krange_bin((BinOp)e->op, ra, rb, &r))
+            ft->ok = 0;
+        break;
+    case E_SELECT:
+        fit_expr(ft, e->a);
+        ra = fit_expr(ft, e->b);
+        rb = fit_expr(ft, e->c);
+        if (ra.known && rb.known)
+            r = krange_span(ra.lo < rb.lo ? ra.lo : rb.lo, ra.hi > rb.hi ? ra.hi : rb.hi);
+        break;
+    case E_CAST:
+        ra = fit_expr(ft, e->a);
+        if (e->type == DT_INDEX && dtype_is_int(e->a->type) && e->a->type != DT_U64)
+            r = ra;
+        break;
+    default:
+        fit_expr(ft, e->a);
+        fit_expr(ft, e->b);
+        fit_expr(ft, e->c);
+        break;
+    }
+    if (e->type == DT_INDEX && (!r.known || r.lo < INT32_MIN || r.hi > INT32_MAX))
+        ft->ok = 0;
+    return r;
+}
+
+static void fit_block(Fit *ft, const Stmt *s)
+{
+    for (; s && ft->ok; s = s->next) {
+        KRange er = fit_expr(ft, s->extent);
+        if (s->kind == S_LOOP)
+            ft->vr[s->var] = er.known ? krange_span(0, er.hi > 0 ? er.hi - 1 : 0) : krange_top();
+        fit_expr(ft, s->index);
+        fit_expr(ft, s->mask);
+        fit_expr(ft, s->value);
+        for (int i = 0; i < s->nargs; i++)
+            fit_expr(ft, s->args[i]);
+        fit_block(ft, s->body);
+        fit_block(ft, s->els);
+    }
+}
+
+/* Does every index value of kernel k fit in an int? */
+static int index_fits_int(const Kernel *k, Arena *a)
+{
+    Fit ft = {arena_alloc(a, sizeof(KRange) * (size_t)(k->nvars + 1)), 1};
+    for (int v = 0; v < k->nvars; v++)
+        ft.vr[v] = krange_top();
+    fit_block(&ft, k->body);
+    return ft.ok;
+}
+
 /* Kernel k as C: `decl` is its storage and return type, `name` its C name
  * (unprefixed and static in a one-file program; prefixed and extern when
  * the kernels are split over several files). With `proto`, only its
  * declaration; with `key`, the text that decides whether two kernels can
  * share one function (cemit_program). */
-static void emit_kernel_as(FILE *f, const Program *p, const Kernel *k, const Dialect *dl, Arena *a,
-                           const char **bname, const char *decl, const char *name, int proto, int key)
+void cemit_kernel(FILE *f, const Program *p, const Kernel *k, const Dialect *dl, Arena *a, const char **bname,
+                  const char *decl, const char *name, int proto, int key)
 {
     KUse *use;
     int nuse = kernel_uses(k, a, &use);
+    Dialect narrow_dl;
+    if (dl->gpu && index_fits_int(k, a)) {
+        narrow_dl = *dl;
+        narrow_dl.index_type = "int";
+        dl = &narrow_dl;
+    }
     Out o = {f, dl, p, k, NULL, NULL, name, key, use, nuse, 0};
     name_kernel(&o, a, bname);
     if (proto) {
         signature(&o, decl, name, ";\n");
+        return;
+    }
+    if (dl->gpu) {
+        emit_launches(&o, a, decl, name);
         return;
     }
     int npar = 0;
@@ -765,7 +929,7 @@ static void emit_kernel_as(FILE *f, const Program *p, const Kernel *k, const Dia
             declare_locals(&o, s, 1, a);
             const char *v = o.vname[s->var];
             if (s->comment && !key)
-                comment(f, 1, s->comment);
+                cemit_comment(f, 1, s->comment);
             fprintf(f, "    for (%s %s = lo_; %s < hi_; %s++) {\n", dl->index_type, v, v, v);
             block(&o, s->body, 2);
             fputs("    }\n}\n", f);
@@ -773,7 +937,7 @@ static void emit_kernel_as(FILE *f, const Program *p, const Kernel *k, const Dia
         fputc('\n', f);
     }
     if (k->comment && !key)
-        comment(f, 0, k->comment);
+        cemit_comment(f, 0, k->comment);
     signature(&o, decl, name, "\n{\n");
     /* locals used outside the outlined loops, each declared once */
     for (int i = 0; i < nuse; i++) {
@@ -815,14 +979,14 @@ static void buf_ptr(FILE *f, const Buffer *b, int writable)
     }
 }
 
-static void emit_tensor_table(FILE *f, const Program *p, const char *pre, const char *which,
+void cemit_tensor_table(FILE *f, const Program *p, const char *pre, const char *which,
                               const int *bufs, int n)
 {
     fprintf(f, "const %s_tensor %s_%s[] = {\n", pre, pre, which);
     for (int i = 0; i < n; i++) {
         const Buffer *b = &p->bufs[bufs[i]];
         fputs("    {\"", f);
-        c_text(f, b->label);
+        cemit_text(f, b->label);
         fprintf(f, "\", %d, %d, {", (int)b->elem, b->shape.rank);
         for (int d = 0; d < b->shape.rank; d++)
             fprintf(f, "%s%lld", d ? ", " : "", (long long)b->shape.dim[d]);
@@ -831,7 +995,8 @@ static void emit_tensor_table(FILE *f, const Program *p, const char *pre, const 
     fputs("    {0, 0, 0, {0}},\n};\n", f);
 }
 
-static int emit_header(const Program *p, const char *dir, const char *pre, int profile, Diag *d)
+int cemit_header(const Program *p, const char *dir, const char *pre, int profile, int device, const char *extra,
+                 Diag *d)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.h", dir, pre);
@@ -845,42 +1010,62 @@ static int emit_header(const Program *p, const char *dir, const char *pre, int p
     up[n] = 0;
     char sh[160];
     fprintf(f, "/* %s.h: generated by kiln from '", pre);
-    c_text(f, p->model);
+    cemit_text(f, p->model);
     fputs("'. */\n", f);
     fprintf(f, "#ifndef %s_H\n#define %s_H\n\n#include <stdint.h>\n\n", up, up);
-    fprintf(f, "#define %s_ARENA_BYTES %lld  /* scratch memory %s_run needs, 64-byte aligned */\n", up,
-            (long long)p->arena_bytes, pre);
+    if (device)
+        fprintf(f, "#define %s_ARENA_BYTES 0  /* %s_run keeps its scratch in device memory: arena is unused */\n",
+                up, pre);
+    else
+        fprintf(f, "#define %s_ARENA_BYTES %lld  /* scratch memory %s_run needs, 64-byte aligned */\n", up,
+                (long long)p->arena_bytes, pre);
     fprintf(f, "#define %s_WEIGHT_BYTES %lld /* constant data (flash on a board) */\n", up,
             (long long)p->weight_bytes);
     fprintf(f, "#define %s_NUM_INPUTS %d\n#define %s_NUM_OUTPUTS %d\n", up, p->ninputs, up, p->noutputs);
     fprintf(f, "#define %s_THREADS %d /* threads %s_run uses (kiln_par.h) */\n", up, p->threads > 1 ? p->threads : 1,
             pre);
-    fprintf(f, "#define %s_ERR_INPUT_VALUE 1 /* an input differs from the value the model was compiled for */\n\n",
+    fprintf(f, "#define %s_ERR_INPUT_VALUE 1 /* an input differs from the value the model was compiled for */\n",
             up);
+    if (device)
+        fprintf(f, "#define %s_ERR_DEVICE 2 /* no usable GPU, or a CUDA call failed (said on stderr) */\n", up);
+    fprintf(f, "\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
     for (int i = 0; i < p->ninputs; i++) {
         const Buffer *b = &p->bufs[p->inputs[i]];
         fprintf(f, "/* input %d '", i);
-        c_text(f, b->label);
+        cemit_text(f, b->label);
         fprintf(f, "': %s[%s] */\n", dtype_name(b->elem), shape_str(&b->shape, sh, sizeof sh));
     }
     for (int i = 0; i < p->noutputs; i++) {
         const Buffer *b = &p->bufs[p->outputs[i]];
         fprintf(f, "/* output %d '", i);
-        c_text(f, b->label);
+        cemit_text(f, b->label);
         fprintf(f, "': %s[%s]", dtype_name(b->elem), shape_str(&b->shape, sh, sizeof sh));
         if (p->out_alias && p->out_alias[i] >= 0)
             fprintf(f, ", updated in place of input %d: pass input %d's buffer", p->out_alias[i], p->out_alias[i]);
         fprintf(f, " */\n");
     }
-    fprintf(f,
-            "\n/* Run the model once. inputs[i] and outputs[i] point to dense row-major\n"
-            " * tensors of the types above (outputs must not overlap inputs, except\n"
-            " * that an output updated in place of an input may be that input's own\n"
-            " * buffer; given another, the input is copied into it first); arena to\n"
-            " * %s_ARENA_BYTES bytes aligned to 64. Allocates nothing. Returns 0, or\n"
-            " * %s_ERR_INPUT_VALUE. */\n"
-            "int %s_run(const void *const inputs[], void *const outputs[], void *arena);\n\n",
-            up, up, pre);
+    if (device)
+        fprintf(f,
+                "/* Run the model once on the GPU. inputs[i] and outputs[i] point to dense\n"
+                " * row-major tensors of the types above in host memory; arena is unused.\n"
+                " * The first call allocates one block of device memory and uploads the\n"
+                " * weights into it; each call copies the inputs in, runs the kernels on\n"
+                " * one stream and copies the outputs out. Returns 0, %s_ERR_INPUT_VALUE,\n"
+                " * or %s_ERR_DEVICE. */\n"
+                "int %s_run(const void *const inputs[], void *const outputs[], void *arena);\n"
+                "/* The GPU time of the last run's kernels, in ms (CUDA events). */\n"
+                "double %s_gpu_ms(void);\n\n",
+                up, up, pre, pre);
+    else
+        fprintf(f,
+                "/* Run the model once. inputs[i] and outputs[i] point to dense row-major\n"
+                " * tensors of the types above (outputs must not overlap inputs, except\n"
+                " * that an output updated in place of an input may be that input's own\n"
+                " * buffer; given another, the input is copied into it first); arena to\n"
+                " * %s_ARENA_BYTES bytes aligned to 64. Allocates nothing. Returns 0, or\n"
+                " * %s_ERR_INPUT_VALUE. */\n"
+                "int %s_run(const void *const inputs[], void *const outputs[], void *arena);\n\n",
+                up, up, pre);
     fprintf(f,
             "/* Descriptions of the inputs and outputs, for generic drivers; each\n"
             " * list ends with an entry whose name is NULL. dtype is ONNX's code. */\n"
@@ -894,11 +1079,13 @@ static int emit_header(const Program *p, const char *dir, const char *pre, int p
                 "#define %s_PROFILE 1\n#define %s_NUM_KERNELS %d\n"
                 "extern const char *const %s_kernel_names[];\nextern double %s_kernel_ms[];\n",
                 pre, pre, up, up, p->nkernels, pre, pre);
-    fputs("\n#endif\n", f);
+    if (extra)
+        fputs(extra, f);
+    fputs("\n#ifdef __cplusplus\n}\n#endif\n\n#endif\n", f);
     return fclose(f) ? diag_error(d, "cannot write %s", path) : 0;
 }
 
-static int emit_weights(const Program *p, const char *dir, const char *pre, Diag *d)
+int cemit_weights(const Program *p, const char *dir, const char *pre, Diag *d)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/weights.bin", dir);
@@ -964,15 +1151,15 @@ static int by_len_desc(const void *x, const void *y)
 
 /* Kernel k printed into arena memory (*len bytes, NUL-terminated); NULL if
  * out of memory. */
-static char *print_kernel(const Program *p, const Kernel *k, Arena *a, const char **bname, const char *decl,
-                          const char *name, int key, size_t *len)
+static char *print_kernel(const Program *p, const Kernel *k, const Dialect *dl, Arena *a, const char **bname,
+                          const char *decl, const char *name, int key, size_t *len)
 {
     char *buf = NULL;
     size_t n = 0;
     FILE *m = open_memstream(&buf, &n);
     if (!m)
         return NULL;
-    emit_kernel_as(m, p, k, &c_dialect, a, bname, decl, name, 0, key);
+    cemit_kernel(m, p, k, dl, a, bname, decl, name, 0, key);
     if (fclose(m)) {
         free(buf);
         return NULL;
@@ -990,7 +1177,7 @@ static char *print_kernel(const Program *p, const Kernel *k, Arena *a, const cha
  * call of kernel same[i] with kernel i's buffers computes what kernel i
  * would. Keys are compared by a hash, then in full. 0, or 1 if out of
  * memory. */
-int cemit_share_kernels(const Program *p, Arena *a, int *same)
+int cemit_share(const Program *p, const Dialect *dl, Arena *a, int *same)
 {
     int nk = p->nkernels;
     const char **bname = arena_alloc(a, sizeof(char *) * (size_t)(p->nbufs + 1));
@@ -1002,7 +1189,7 @@ int cemit_share_kernels(const Program *p, Arena *a, int *same)
     int *table = arena_alloc(a, sizeof(int) * cap); /* open addressing: kernel + 1, 0 empty */
     memset(table, 0, sizeof(int) * cap);
     for (int i = 0; i < nk; i++) {
-        key[i] = print_kernel(p, &p->kernels[i], a, bname, "void", "K", 1, &klen[i]);
+        key[i] = print_kernel(p, &p->kernels[i], dl, a, bname, "void", "K", 1, &klen[i]);
         if (!key[i])
             return 1;
         uint64_t h = 1469598103934665603ull; /* FNV-1a */
@@ -1023,11 +1210,13 @@ int cemit_share_kernels(const Program *p, Arena *a, int *same)
     return 0;
 }
 
+int cemit_share_kernels(const Program *p, Arena *a, int *same) { return cemit_share(p, &c_dialect, a, same); }
+
 int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Diag *d)
 {
     const char *pre = opt && opt->prefix ? opt->prefix : "model";
     int profile = opt && opt->profile, ext = opt && opt->extern_kernels;
-    if (emit_header(p, dir, pre, profile, d) || emit_weights(p, dir, pre, d))
+    if (cemit_header(p, dir, pre, profile, 0, NULL, d) || cemit_weights(p, dir, pre, d))
         return 1;
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.c", dir, pre);
@@ -1036,7 +1225,7 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
         return diag_error(d, "cannot write %s", path);
     Arena *a = arena_new();
     fprintf(f, "/* %s.c: generated by kiln from '", pre);
-    c_text(f, p->model);
+    cemit_text(f, p->model);
     fputs("'. Do not edit. */\n", f);
     fprintf(f, "#include <math.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n\n");
     int half = 0;
@@ -1059,7 +1248,7 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
     const char **bname = arena_alloc(a, sizeof(char *) * (size_t)(p->nbufs + 1));
     /* kernels that print the same but for names (repeated blocks of a
      * network) share one function: same[i] is the first such kernel */
-    if (cemit_share_kernels(p, a, same)) {
+    if (cemit_share(p, &c_dialect, a, same)) {
         fclose(f);
         arena_free(a);
         return diag_error(d, "out of memory printing the kernels");
@@ -1071,8 +1260,8 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
         fprintf(f, "/* The kernels, built by another code generator into %s. */\n", opt->extern_kernels);
         for (int i = 0; i < nk; i++)
             if (same[i] == i)
-                emit_kernel_as(f, p, &p->kernels[i], &c_dialect, a, bname, "void",
-                               arena_printf(a, "%s_%s", pre, p->kernels[i].name), 1, 0);
+                cemit_kernel(f, p, &p->kernels[i], &c_dialect, a, bname, "void",
+                             arena_printf(a, "%s_%s", pre, p->kernels[i].name), 1, 0);
         goto run;
     }
     emit_helpers(f, need, &c_dialect);
@@ -1088,7 +1277,7 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
             len[i] = 0;
             if (same[i] != i)
                 continue;
-            text[i] = print_kernel(p, &p->kernels[i], a, bname, nparts > 1 ? "void" : "static void", name, 0,
+            text[i] = print_kernel(p, &p->kernels[i], &c_dialect, a, bname, nparts > 1 ? "void" : "static void", name, 0,
                                    &len[i]);
             if (!text[i]) {
                 fclose(f);
@@ -1121,7 +1310,7 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
     }
     for (int i = 0; i < nk; i++)
         if (part[i] != 1 && same[i] == i)
-            emit_kernel_as(f, p, &p->kernels[i], &c_dialect, a, bname, "void",
+            cemit_kernel(f, p, &p->kernels[i], &c_dialect, a, bname, "void",
                            arena_printf(a, "%s_%s", pre, p->kernels[i].name), 1, 0);
     for (int i = 0; i < nk; i++)
         if (part[i] == 1 && same[i] == i)
@@ -1158,8 +1347,8 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
     }
 run:
     fprintf(f, "\n");
-    emit_tensor_table(f, p, pre, "inputs", p->inputs, p->ninputs);
-    emit_tensor_table(f, p, pre, "outputs", p->outputs, p->noutputs);
+    cemit_tensor_table(f, p, pre, "inputs", p->inputs, p->ninputs);
+    cemit_tensor_table(f, p, pre, "outputs", p->outputs, p->noutputs);
     if (profile) {
         fprintf(f, "\ndouble kiln_now_ms(void); /* kiln_rt.c */\ndouble %s_kernel_ms[%d];\n", pre,
                 p->nkernels + 1);
@@ -1174,7 +1363,7 @@ run:
     for (int i = 0; i < p->nguards; i++) {
         const Buffer *in = &p->bufs[p->guard_in[i]], *wb = &p->bufs[p->guard_w[i]];
         fputs("    /* compiled for one value of input '", f);
-        c_text(f, in->label);
+        cemit_text(f, in->label);
         fputs("' */\n", f);
         fprintf(f, "    if (memcmp(inputs[%d], w + %lld, %lld))\n        return 1;\n", in->index,
                 (long long)wb->offset, (long long)(in->numel * dtype_size(in->dtype)));
@@ -1213,3 +1402,4 @@ run:
     arena_free(a);
     return fclose(f) ? diag_error(d, "cannot write %s", path) : 0;
 }
+

@@ -13,7 +13,13 @@ typedef struct Dialect {
     const char *kernel_decl;  /* storage and return type of a kernel */
     const char *restrict_kw;  /* pointer qualifier for non-aliasing buffers */
     const char *index_type;   /* C type of DT_INDEX */
+    const char *func_decl;    /* storage of the helper functions kernels call */
+    int gpu;                  /* CUDA C: each top-level launch (gpumap.c) a __global__
+                               * function, the kernel a host function launching them on
+                               * kiln_cuda_stream; bit casts through kiln_bitcast<> (C++) */
 } Dialect;
+
+extern const Dialect c_dialect, cuda_dialect;
 
 typedef struct Out {
     FILE *f;
@@ -36,6 +42,34 @@ enum { P_COND = 3, P_OR = 4, P_AND = 5, P_BOR = 6, P_BXOR = 7, P_BAND = 8, P_EQ 
 /* ------------------------------------------------------------ cemit.c */
 /* Print e, parenthesized if its precedence is below `need`. */
 void expr(Out *o, const Expr *e, int need);
+
+/* The pieces of the C printer a dialect's file writer (cemit_program,
+ * targets/cuda/cuemit.c) puts together. */
+/* Kernel k in dialect dl: `decl` its storage and return type, `name` its
+ * name; with `proto` only its declaration; with `key` the text that decides
+ * whether two kernels can share one function (positional names, no
+ * comments). bname: [p->nbufs] scratch for the printed buffer names. */
+void cemit_kernel(FILE *f, const Program *p, const Kernel *k, const Dialect *dl, Arena *a, const char **bname,
+                  const char *decl, const char *name, int proto, int key);
+/* same[i] = the first kernel that prints like kernel i but for names (its
+ * function serves both). 0, or 1 if out of memory. */
+int cemit_share(const Program *p, const Dialect *dl, Arena *a, int *same);
+/* The helper functions (NaN-propagating min/max, integer abs/pow, float
+ * to integer) p's kernels call, each once. */
+void cemit_helpers(FILE *f, const Program *p, const Dialect *dl);
+/* Write DIR/PRE.h: the model's API. `device` adds PRE_ERR_DEVICE and says
+ * the arena argument is unused (a GPU target's memory is its own); `extra`
+ * (C declarations, or NULL) goes at its end (targets/ptx/phost.c). */
+int cemit_header(const Program *p, const char *dir, const char *pre, int profile, int device, const char *extra,
+                 Diag *d);
+/* Write DIR/weights.bin and weights.S (symbol PRE_weights). */
+int cemit_weights(const Program *p, const char *dir, const char *pre, Diag *d);
+/* const PRE_tensor PRE_WHICH[] = {...}: the tensors of bufs[n]. */
+void cemit_tensor_table(FILE *f, const Program *p, const char *pre, const char *which, const int *bufs, int n);
+/* Model text inside a C comment or string literal, escaped. */
+void cemit_text(FILE *f, const char *s);
+/* A block comment of kiln's text (lines separated by \n), escaped. */
+void cemit_comment(FILE *f, int depth, const char *text);
 
 /* ------------------------------------------------------------- cvec.c */
 /* The C vector type of `lanes` elements of t (kiln_vec.h): "kiln_f32x8";

@@ -69,8 +69,8 @@ static void end_fn(LG *g, LLVMBasicBlockRef entry)
     LLVMBuildBr(g->ab, LLVMGetNextBasicBlock(entry));
 }
 
-/* for var in [lo, hi): body */
-static void loop(LG *g, const Stmt *s, LLVMValueRef lo, LLVMValueRef hi)
+/* for var in [lo, hi) by step: body */
+static void loop_by(LG *g, const Stmt *s, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef step)
 {
     LLVMValueRef slot = lg_var(g, s->var);
     LLVMBuildStore(g->b, lo, slot);
@@ -84,9 +84,35 @@ static void loop(LG *g, const Stmt *s, LLVMValueRef lo, LLVMValueRef hi)
     LLVMPositionBuilderAtEnd(g->b, body);
     block(g, s->body, 0);
     i = LLVMBuildLoad2(g->b, idxt(g), slot, "");
-    LLVMBuildStore(g->b, LLVMBuildNSWAdd(g->b, i, LLVMConstInt(idxt(g), 1, 0), ""), slot);
+    LLVMBuildStore(g->b, LLVMBuildNSWAdd(g->b, i, step, ""), slot);
     LLVMBuildBr(g->b, cond);
     LLVMPositionBuilderAtEnd(g->b, done);
+}
+
+/* for var in [lo, hi): body */
+static void loop(LG *g, const Stmt *s, LLVMValueRef lo, LLVMValueRef hi)
+{
+    loop_by(g, s, lo, hi, LLVMConstInt(idxt(g), 1, 0));
+}
+
+/* NVVM special register `reg` ("tid.x") as an index (i64 on NVPTX). */
+static LLVMValueRef sreg(LG *g, const char *reg)
+{
+    char name[64];
+    snprintf(name, sizeof name, "llvm.nvvm.read.ptx.sreg.%s", reg);
+    LLVMValueRef v = lg_intrinsic(g, name, NULL, 0, NULL, 0);
+    return LLVMBuildZExt(g->b, v, idxt(g), "");
+}
+
+/* A GPU loop: an L_GPU_BLOCK loop starts at the block's index and steps by
+ * the grid's size, an L_GPU_THREAD loop at the thread's index by the
+ * block's size, so each iteration runs once whatever the launch (one block
+ * of one thread runs them all). */
+static void gpu_loop(LG *g, const Stmt *s)
+{
+    int blk = s->loop == L_GPU_BLOCK;
+    LLVMValueRef lo = sreg(g, blk ? "ctaid.x" : "tid.x"), step = sreg(g, blk ? "nctaid.x" : "ntid.x");
+    loop_by(g, s, lo, lg_expr(g, s->extent), step);
 }
 
 /* Parallel loop s (the kernel's n-th): its body outlined into
@@ -218,6 +244,10 @@ static void call(LG *g, const Stmt *s)
 {
     LLVMValueRef args[16];
     LLVMTypeRef types[16];
+    if (g->gpu) {
+        g->bad = g->bad ? g->bad : arena_printf(g->a, "a call of runtime routine %s (host code)", s->routine);
+        return;
+    }
     if (s->nargs > 16) {
         g->bad = g->bad ? g->bad : "a runtime call of more than 16 arguments";
         return;
@@ -239,9 +269,12 @@ static void block(LG *g, const Stmt *s, int top)
     for (; s; s = s->next) {
         switch (s->kind) {
         case S_LOOP:
-            if (s->loop == L_PARALLEL && top)
+            if (g->gpu && (s->loop == L_GPU_BLOCK || s->loop == L_GPU_THREAD))
+                gpu_loop(g, s);
+            else if (s->loop == L_PARALLEL && top && !g->gpu)
                 parallel(g, s, g->kname, g->npar++);
-            else /* serial, unrolled or vector loops the passes left, GPU kinds: in order */
+            else /* serial, unrolled or vector loops the passes left, GPU kinds on a CPU,
+                  * parallel ones on a GPU: in order */
                 loop(g, s, LLVMConstInt(idxt(g), 0, 0), lg_expr(g, s->extent));
             break;
         case S_STORE:
@@ -299,14 +332,77 @@ static void kernel(LG *g, const Kernel *k)
     end_fn(g, entry);
 }
 
+int lg_launch_uses(const Program *p, const Stmt *s, Arena *a, KUse **out)
+{
+    KUse *use;
+    int n = block_uses(s, 1, a, &use), m = 0;
+    for (int i = 0; i < n; i++)
+        if (p->bufs[use[i].buf].kind != BUF_LOCAL)
+            use[m++] = use[i];
+    *out = use;
+    return m;
+}
+
+/* Kernel k on a GPU (gpumap.c's form): each top-level launch, a block
+ * loop around a thread loop, becomes the PTX entry PREFIX_NAME_lI (the
+ * ptx_kernel calling convention) of the buffers it touches
+ * (lg_launch_uses), its loop variables read from %ctaid.x and %tid.x --
+ * the host launches exactly the loops' extents. A top-level statement of
+ * another form runs whole in a launch of one thread (its GPU loops, if
+ * any, step over every iteration: gpu_loop). */
+static void gpu_kernel(LG *g, const Kernel *k)
+{
+    KUse *use;
+    g->k = k;
+    g->nuse = kernel_uses(k, g->a, &use);
+    g->use = use; /* the kernel's locals are allocated in each launch that may use them */
+    int i = 0;
+    for (const Stmt *s = k->body; s; s = s->next, i++) {
+        KUse *lu;
+        int np = lg_launch_uses(g->p, s, g->a, &lu);
+        LLVMTypeRef *pt = arena_alloc(g->a, sizeof(LLVMTypeRef) * (size_t)(np + 1));
+        for (int j = 0; j < np; j++)
+            pt[j] = ptrt(g);
+        const char *name = arena_printf(g->a, "%s_%s_l%d", g->pre, k->name, i);
+        LLVMTypeRef ft = LLVMFunctionType(LLVMVoidTypeInContext(g->cx), pt, (unsigned)np, 0);
+        LLVMValueRef f = LLVMAddFunction(g->m, name, ft);
+        LLVMSetFunctionCallConv(f, 71); /* PTX_Kernel: a .entry the host launches */
+        attr(g, f, LLVMAttributeFunctionIndex, "nounwind");
+        for (int j = 0; j < np; j++) {
+            attr(g, f, (LLVMAttributeIndex)(j + 1), "noalias"); /* the C target's restrict */
+            attr(g, f, (LLVMAttributeIndex)(j + 1), "nocapture");
+        }
+        LLVMBasicBlockRef entry = begin_fn(g, f);
+        for (int j = 0; j < np; j++) {
+            const char *bn = g->p->bufs[lu[j].buf].name;
+            g->buf[lu[j].buf] = LLVMGetParam(f, (unsigned)j);
+            LLVMSetValueName2(g->buf[lu[j].buf], bn, strlen(bn));
+        }
+        g->kname = name;
+        const Stmt *t = s->kind == S_LOOP && s->loop == L_GPU_BLOCK ? s->body : NULL;
+        if (t && !t->next && t->kind == S_LOOP && t->loop == L_GPU_THREAD) {
+            LLVMBuildStore(g->b, sreg(g, "ctaid.x"), lg_var(g, s->var));
+            LLVMBuildStore(g->b, sreg(g, "tid.x"), lg_var(g, t->var));
+            block(g, t->body, 0);
+        } else {
+            Stmt one = *s;
+            one.next = NULL;
+            block(g, &one, 0);
+        }
+        end_fn(g, entry);
+    }
+}
+
 /* The program's kernels as a verified module in cx (*out), or 1; the
  * vector math they call in vm[VM_COUNT]. With a target machine tm, the
  * module gets its triple and data layout first (DT_INDEX is then its
- * pointer-sized integer); without one (--dump llvm) it has neither. */
-static int build_module(const Program *p, const EmitOptions *o, LLVMContextRef cx, LLVMTargetMachineRef tm, Arena *a,
-                        LLVMModuleRef *out, unsigned *vm, Diag *d)
+ * pointer-sized integer); without one (--dump llvm, ptx) it has neither
+ * and DT_INDEX is i64. gpu: each kernel's launches as PTX entries. */
+int lg_build_module(const Program *p, const EmitOptions *o, LLVMContextRef cx, LLVMTargetMachineRef tm, Arena *a,
+                    int gpu, LLVMModuleRef *out, unsigned *vm, Diag *d)
 {
     LG g = {0};
+    g.gpu = gpu;
     g.cx = cx;
     g.m = LLVMModuleCreateWithNameInContext("kiln", cx);
     g.index = LLVMInt64TypeInContext(cx);
@@ -330,9 +426,13 @@ static int build_module(const Program *p, const EmitOptions *o, LLVMContextRef c
     if (cemit_share_kernels(p, a, same))
         g.bad = "the kernels (out of memory)";
     for (int i = 0; i < p->nkernels && !g.bad; i++) {
-        if (same[i] != i)
-            continue;
-        kernel(&g, &p->kernels[i]);
+        if (gpu) {
+            gpu_kernel(&g, &p->kernels[i]); /* every kernel its own launches: the host launches them by name */
+        } else {
+            if (same[i] != i)
+                continue;
+            kernel(&g, &p->kernels[i]);
+        }
         if (g.bad)
             g.bad = arena_printf(a, "%s in kernel %s", g.bad, p->kernels[i].name);
     }
@@ -340,7 +440,7 @@ static int build_module(const Program *p, const EmitOptions *o, LLVMContextRef c
     LLVMDisposeBuilder(g.ab);
     if (g.bad) {
         LLVMDisposeModule(g.m);
-        return diag_error(d, "the LLVM target cannot build %s", g.bad);
+        return diag_error(d, "the %s target cannot build %s", gpu ? "ptx" : "LLVM", g.bad);
     }
     char *msg = NULL;
     if (LLVMVerifyModule(g.m, LLVMReturnStatusAction, &msg)) {
@@ -397,7 +497,7 @@ int llvm_dump(const Program *p, const EmitOptions *o, void *file, Diag *d)
     LLVMContextRef cx = LLVMContextCreate();
     Arena *a = arena_new();
     LLVMModuleRef m;
-    int rc = build_module(p, o, cx, NULL, a, &m, NULL, d);
+    int rc = lg_build_module(p, o, cx, NULL, a, 0, &m, NULL, d);
     if (!rc) {
         char *text = LLVMPrintModuleToString(m);
         fputs(text, file);
@@ -630,7 +730,7 @@ int llvm_program(const Program *p, const char *dir, const EmitOptions *o, Diag *
     if (!rc)
         rc = target_machine(o, a, &tm, d);
     if (!rc)
-        rc = build_module(p, &co, cx, tm, a, &m, vm, d);
+        rc = lg_build_module(p, &co, cx, tm, a, 0, &m, vm, d);
     if (!rc && write_vecmath(arena_printf(a, "%s/%s.c", dir, pre), pre, vm, d)) {
         LLVMDisposeModule(m);
         rc = 1;

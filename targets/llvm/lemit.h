@@ -8,6 +8,7 @@
 #include "../target.h"
 
 #include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
 
 /* f32 vector functions the kernels take from kiln_vec.h (the C target's,
  * so both targets compute the same values): PREFIX_vec_FN_f32xW(y, x[, x2])
@@ -36,7 +37,22 @@ typedef struct LG {
     int npar;                /* parallel loops outlined so far */
     const char *bad;         /* first construct that could not be built, or NULL */
     unsigned vecmath[VM_COUNT]; /* f32 vector math the kernels call: bit 0/1/2 for 4/8/16 lanes */
+    int gpu;                 /* building for NVPTX (targets/ptx): kernels are PTX entries, GPU loops
+                              * read the thread registers, math calls libdevice's __nv_ functions */
 } LG;
+
+/* ------------------------------------------------------------ lemit.c */
+/* The program's kernels as a verified module in cx (*out), or 1 with a
+ * message; the vector math they call in vm[VM_COUNT] (may be NULL). With
+ * a target machine tm the module gets its triple and data layout before
+ * it is built (DT_INDEX its pointer-sized integer), else i64. gpu: for
+ * NVPTX (see LG.gpu). */
+int lg_build_module(const Program *p, const EmitOptions *o, LLVMContextRef cx, LLVMTargetMachineRef tm, Arena *a,
+                    int gpu, LLVMModuleRef *out, unsigned *vm, Diag *d);
+
+/* The buffers a GPU launch (top-level statement s of a mapped kernel)
+ * passes, in parameter order: s's uses but the kernel's locals. */
+int lg_launch_uses(const Program *p, const Stmt *s, Arena *a, KUse **out);
 
 /* ------------------------------------------------------------ lexpr.c */
 /* The LLVM type values of t compute in (f16/bf16: float, bool: i1, index:

@@ -193,6 +193,13 @@ static LLVMValueRef vecmath(LG *g, int fn, LLVMValueRef *x, int nargs)
     return y;
 }
 
+/* libdevice's function `base` (exp, atan2, ...) of type t on x[0..nargs):
+ * __nv_expf for f32, __nv_exp for f64, lane by lane in a vector. */
+static LLVMValueRef gpu_math(LG *g, const char *base, DType t, LLVMValueRef *x, int nargs)
+{
+    return libm(g, arena_printf(g->a, "__nv_%s%s", base, t == DT_F64 ? "" : "f"), x, nargs);
+}
+
 /* x != 0 as i1 (lanes). */
 static LLVMValueRef nonzero(LG *g, LLVMValueRef x, DType t)
 {
@@ -451,7 +458,13 @@ static LLVMValueRef unary(LG *g, const Expr *e)
     case U_ERF: fn = "erf"; break;
     default: break;
     }
-    if (lanes > 1 && t == DT_F32) {
+    if (g->gpu && op != U_SQRT && op != U_FLOOR && op != U_CEIL && op != U_TRUNC && op != U_ROUND) {
+        /* NVPTX has no libm: CUDA's libdevice, linked by targets/ptx */
+        const char *base = in ? in + 5 : fn; /* "llvm.exp" -> "exp" */
+        if (base)
+            return gpu_math(g, base, t, &x, 1);
+    }
+    if (lanes > 1 && t == DT_F32 && !g->gpu) {
         int vm = op == U_EXP ? VM_EXP : op == U_LOG ? VM_LOG : op == U_TANH ? VM_TANH : op == U_ERF ? VM_ERF
                : op == U_SIN ? VM_SIN : op == U_COS ? VM_COS : -1;
         LLVMValueRef v = vm >= 0 ? vecmath(g, vm, &x, 1) : NULL;
@@ -506,6 +519,10 @@ static LLVMValueRef binop(LG *g, BinOp op, DType t, LLVMValueRef x, LLVMValueRef
             return promoted(g, op, t, x, y);
         return s ? LLVMBuildSDiv(b, x, y, "") : LLVMBuildUDiv(b, x, y, "");
     case B_MOD:
+        if (f && g->gpu) {
+            LLVMValueRef a[2] = {x, y};
+            return gpu_math(g, "fmod", t, a, 2);
+        }
         if (f)
             return LLVMBuildFRem(b, x, y, ""); /* fmod */
         if (narrow(t))
@@ -515,6 +532,8 @@ static LLVMValueRef binop(LG *g, BinOp op, DType t, LLVMValueRef x, LLVMValueRef
         if (f) {
             LLVMTypeRef ty = LLVMTypeOf(x);
             LLVMValueRef a[2] = {x, y}, v = NULL;
+            if (g->gpu)
+                return gpu_math(g, "pow", t, a, 2);
             if (t == DT_F32 && lanes_of(x) > 1)
                 v = vecmath(g, VM_POW, a, 2);
             return v ? v : lg_intrinsic(g, "llvm.pow", &ty, 1, a, 2);
@@ -522,6 +541,8 @@ static LLVMValueRef binop(LG *g, BinOp op, DType t, LLVMValueRef x, LLVMValueRef
         break; /* integers: ipow() below */
     case B_ATAN2: {
         LLVMValueRef a[2] = {x, y};
+        if (g->gpu)
+            return gpu_math(g, "atan2", t, a, 2);
         return libm(g, t == DT_F64 ? "atan2" : "atan2f", a, 2);
     }
     case B_MIN: case B_MAX: {

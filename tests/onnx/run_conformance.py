@@ -17,6 +17,14 @@ and reports the results:
 It exits 1 if any listed test failed, else 0. The list only grows: after a
 run, `--update` appends every newly passing test to expected_pass.txt.
 
+`--compile-only` (--target cuda or ptx) needs no GPU: kiln check writes the
+sources it would build (`--emit src`); for cuda `nvcc -O3 -arch=sm_90 -c
+model.cu` compiles them (SKIP when there is no nvcc), for ptx `sh build.sh`
+builds the host side with cc and `ptxas -arch=sm_90` assembles model.ptx
+(--ptxas, default the one on PATH or /usr/local/cuda/bin/ptxas; without one
+the summary says the PTX was not assembled). A test passes when every step
+succeeds; lines read "PASS onnx/<test> --target ptx --compile-only".
+
 `--target T` passes --target T to every `kiln check` (lines read "PASS
 onnx/<test> --target T"). The list and docs/conformance.md are the C
 target's: with another target the doc is never rewritten and --update is
@@ -31,6 +39,8 @@ the same way, with the same rules (lines end " --arch A").
   python3 tests/onnx/run_conformance.py --update
   python3 tests/onnx/run_conformance.py --target llvm --listed
   python3 tests/onnx/run_conformance.py --target llvm --arch aarch64-linux --listed --every 20
+  python3 tests/onnx/run_conformance.py --target cuda --compile-only --listed --jobs 2
+  python3 tests/onnx/run_conformance.py --target ptx --compile-only --listed
 
 Standard library only (CI has Debian's python3 and nothing else).
 """
@@ -38,6 +48,7 @@ import argparse
 import concurrent.futures
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -56,8 +67,60 @@ HEADER = """\
 """
 
 
-def run_test(kiln, tests, name, timeout, target=None, arch=None):
-    """Runs kiln check on one test; returns None if it passed, else the reason."""
+def find_nvcc():
+    """nvcc on PATH, in $CUDA_HOME/bin or /usr/local/cuda/bin (as build.sh looks), or None."""
+    found = shutil.which("nvcc")
+    if found:
+        return found
+    cand = Path(os.environ.get("CUDA_HOME") or "/usr/local/cuda") / "bin/nvcc"
+    return str(cand) if os.access(cand, os.X_OK) else None
+
+
+def compile_cu(nvcc, src, timeout):
+    """nvcc -c of a --target cuda folder's model.cu (device and host code, as
+    its build.sh compiles it); None if it compiled, else the reason."""
+    cmd = [nvcc, "-O3", "-arch=sm_90", "-c", str(src / "model.cu"), "-o", str(src / "model.o")]
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
+                           start_new_session=True)
+    except subprocess.TimeoutExpired:
+        return f"nvcc timed out after {timeout:g} s"
+    if p.returncode == 0:
+        return None
+    lines = [line.strip() for line in p.stdout.decode(errors="replace").splitlines() if "error" in line]
+    return "nvcc failed: " + (lines[0] if lines else f"exit {p.returncode}")
+
+
+def build_ptx(ptxas, src, timeout):
+    """A --target ptx folder built by its build.sh (cc: the host side and the
+    driver glue) and its model.ptx assembled by ptxas -arch=sm_90 (when there
+    is a ptxas); None if both succeeded, else the reason."""
+    try:
+        b = subprocess.run(["sh", "build.sh"], cwd=src, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=timeout, start_new_session=True)
+    except subprocess.TimeoutExpired:
+        return f"build.sh timed out after {timeout:g} s"
+    if b.returncode != 0:
+        lines = [line.strip() for line in b.stdout.decode(errors="replace").splitlines() if "error" in line]
+        return "build.sh failed: " + (lines[0] if lines else f"exit {b.returncode}")
+    if not ptxas:
+        return None
+    try:
+        r = subprocess.run([ptxas, "-arch=sm_90", str(src / "model.ptx"), "-o", os.devnull],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"ptxas timed out after {timeout:g} s"
+    if r.returncode != 0:
+        lines = [line.strip() for line in r.stdout.decode(errors="replace").splitlines() if line.strip()]
+        return "ptxas failed: " + (lines[0] if lines else f"exit {r.returncode}")
+    return None
+
+
+def run_test(kiln, tests, name, timeout, target=None, arch=None, compile_only=False, tool=None):
+    """Runs kiln check on one test; returns None if it passed, else the reason.
+    With compile_only, check only writes the sources it would build (--emit
+    src), and for --target cuda nvcc (tool) compiles them, for --target ptx
+    build.sh builds them and ptxas (tool) assembles the PTX: no GPU needed."""
     folder = tests / name
     with tempfile.TemporaryDirectory(prefix="kiln-conf-") as tmp:
         cmd = [str(kiln), "check", str(folder / "model.onnx"), str(folder / "test_data_set_0")]
@@ -65,6 +128,8 @@ def run_test(kiln, tests, name, timeout, target=None, arch=None):
             cmd += ["--target", target]
         if arch:
             cmd += ["--arch", arch]
+        if compile_only:
+            cmd += ["--emit", "src", "-o", f"{tmp}/src"]
         try:
             # A session of its own, so that a timeout kills the C compiler and
             # the generated program too, not only kiln.
@@ -82,6 +147,10 @@ def run_test(kiln, tests, name, timeout, target=None, arch=None):
             if p.poll() is None:
                 kill(p)
                 p.wait()
+        if p.returncode == 0 and compile_only and target == "cuda":
+            return compile_cu(tool, Path(tmp) / "src", timeout)
+        if p.returncode == 0 and compile_only and target == "ptx":
+            return build_ptx(tool, Path(tmp) / "src", timeout)
     if p.returncode == 0:
         return None
     lines = [line.strip() for line in err.decode(errors="replace").splitlines() if line.strip()]
@@ -242,7 +311,19 @@ def main():
     ap.add_argument("--listed", action="store_true", help="run only the tests listed in expected_pass.txt")
     ap.add_argument("--every", type=int, default=1, metavar="K",
                     help="with --listed: only every K-th listed test, in name order (default: 1, all)")
+    ap.add_argument("--compile-only", action="store_true",
+                    help="--target cuda: check writes the sources (--emit src) and nvcc -c compiles model.cu; "
+                         "--target ptx: check writes the sources, build.sh builds them with cc and ptxas "
+                         "assembles model.ptx; nothing runs (no GPU needed)")
+    ap.add_argument("--ptxas", help="ptxas for --compile-only --target ptx (default: on PATH, else "
+                                    "/usr/local/cuda/bin/ptxas)")
     args = ap.parse_args()
+    if args.compile_only and args.target not in ("cuda", "ptx"):
+        ap.error("--compile-only is for --target cuda or ptx")
+    if args.compile_only and args.target == "cuda" and not find_nvcc():
+        print("SKIP onnx --target cuda --compile-only: nvcc not found (on PATH, in $CUDA_HOME/bin or "
+              "/usr/local/cuda/bin)")
+        return 0
     other = args.target not in (None, "c")
     if other and args.update:
         ap.error("--update keeps the C target's list: not with --target " + args.target)
@@ -251,6 +332,13 @@ def main():
     if args.every < 1 or (args.every > 1 and not args.listed):
         ap.error("--every needs --listed and a count from 1")
     suffix = (f" --target {args.target}" if other else "") + (f" --arch {args.arch}" if args.arch else "")
+    tool = find_nvcc() if args.target == "cuda" else None
+    if args.compile_only:
+        suffix += " --compile-only"
+        if args.target == "ptx":
+            tool = args.ptxas or shutil.which("ptxas") or "/usr/local/cuda/bin/ptxas"
+            if not Path(tool).is_file():
+                tool = None
 
     kiln, tests = args.kiln.resolve(), find_tests(args.tests)
     if not kiln.is_file():
@@ -272,7 +360,8 @@ def main():
 
     results = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = {pool.submit(run_test, kiln, tests, n, args.timeout, args.target, args.arch): n for n in names}
+        futures = {pool.submit(run_test, kiln, tests, n, args.timeout, args.target, args.arch, args.compile_only,
+                               tool): n for n in names}
         for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
             results[futures[future]] = future.result()
             if done % 100 == 0 or done == len(names):
@@ -298,6 +387,8 @@ def main():
     if args.listed:
         what += " (listed only" + (f", every {args.every}th" if args.every > 1 else "") + ")"
     what += suffix
+    if args.compile_only and args.target == "ptx":
+        what += f" (PTX assembled by {tool})" if tool else " (no ptxas: PTX not assembled)"
     state = "all pass" if not failed else f"{failed} fail"
     news = f"newly passing: {len(new)}"
     if new:

@@ -455,6 +455,66 @@ static void test_call_args(void)
     arena_free(a);
 }
 
+/* The CUDA dialect: a kernel mapped by gpumap.c prints as a __global__
+ * function launched by a host function; an index that provably fits in
+ * an int is printed as one, an index read from memory keeps 64 bits. */
+static void test_cuda_print(void)
+{
+    Arena *a = arena_new();
+    Diag d = {.file = "test"};
+    Program *p = prog_new(a, "t");
+    Shape s = {1, {1000}};
+    int bx = prog_add_buf(p, "x", BUF_INPUT, DT_F32, &s);
+    int bi = prog_add_buf(p, "ix", BUF_INPUT, DT_I64, &s);
+    int by = prog_add_buf(p, "y", BUF_OUTPUT, DT_F32, &s);
+    int bz = prog_add_buf(p, "z", BUF_OUTPUT, DT_F32, &s);
+    p->bufs[bi].index = 1;
+    p->bufs[bz].index = 1;
+    int ins[2] = {bx, bi}, outs[2] = {by, bz};
+    p->ninputs = p->noutputs = 2;
+    p->inputs = ins;
+    p->outputs = outs;
+    KB b;
+    kb_init(&b, p, prog_add_kernel(p, "k0_twice"));
+    Expr *i = kb_v(&b, kb_for_k(&b, "i", 1000, IT_DATA));
+    kb_store(&b, by, i, ke_bin(a, B_MUL, ke_load(a, p, bx, i), ke_float(a, DT_F32, 2)));
+    kb_end(&b);
+    kb_init(&b, p, prog_add_kernel(p, "k1_gather"));
+    i = kb_v(&b, kb_for_k(&b, "i", 1000, IT_DATA));
+    Expr *j = ke_cast(a, DT_INDEX, ke_load(a, p, bi, i));
+    kb_store(&b, bz, i, ke_load(a, p, bx, j));
+    kb_end(&b);
+    CHECK_MSG(prog_gpumap(p, machine_host(), &d) == 0 && prog_verify(p, &d) == 0 && prog_plan(p, &d) == 0, "%s",
+              d.msg);
+    char dir[] = "/tmp/kiln-test-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    EmitOptions eo = {.prefix = "model"};
+    CHECK_MSG(cuda_program(p, dir, &eo, &d) == 0, "%s", d.msg);
+    char path[128], text[16384];
+    snprintf(path, sizeof path, "%s/model.cu", dir);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    text[n] = 0;
+    if (f)
+        fclose(f);
+    const char *k0 = strstr(text, "__global__ void k0_twice_l0("), *k1 = strstr(text, "__global__ void k1_gather_l0(");
+    CHECK_MSG(k0 && k1, "no __global__ functions");
+    CHECK_MSG(k0 && strstr(k0, "const int blk = blockIdx.x;") && strstr(k0, "const int thr = threadIdx.x;") &&
+                  strstr(k0, "if (blk * 256 + thr < 1000)"),
+              "k0: no 32-bit block and thread indices or no bounds test");
+    CHECK_MSG(k1 && strstr(k1, "const ptrdiff_t blk = blockIdx.x;"), "k1: an index read from memory in an int");
+    CHECK_MSG(strstr(text, "k0_twice_l0<<<4, 256, 0, kiln_cuda_stream>>>("), "k0: no launch of 4 blocks of 256");
+    CHECK_MSG(strstr(text, "extern \"C\" int model_run(") && strstr(text, "kiln_cuda_setup(model_weights"),
+              "no host side");
+    const char *files[] = {"model.cu", "model.h", "weights.bin", "weights.S"};
+    for (size_t m = 0; m < sizeof files / sizeof files[0]; m++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[m]);
+        unlink(path);
+    }
+    rmdir(dir);
+    arena_free(a);
+}
+
 int main(void)
 {
     RUN(test_build_and_interp);
@@ -466,5 +526,6 @@ int main(void)
     RUN(test_split_keeps_results);
     RUN(test_c_shift_constant);
     RUN(test_call_args);
+    RUN(test_cuda_print);
     return check_total_failed != 0;
 }

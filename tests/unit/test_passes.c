@@ -649,6 +649,129 @@ static void test_divmod(void)
     arena_free(a);
 }
 
+/* ------------------------------------------------------------- gpumap */
+
+/* The threads of the launches of p (blocks times threads, summed) and
+ * whether every kernel's top level is launches only. */
+static int64_t gpu_threads(const Program *p, int *all_launches)
+{
+    int64_t total = 0, nb, nt;
+    *all_launches = 1;
+    for (int i = 0; i < p->nkernels; i++)
+        for (const Stmt *s = p->kernels[i].body; s; s = s->next) {
+            if (s->kind != S_LOOP || s->loop != L_GPU_BLOCK || !s->body || s->body->loop != L_GPU_THREAD ||
+                !ke_is_const(s->extent, &nb) || !ke_is_const(s->body->extent, &nt)) {
+                *all_launches = 0;
+                continue;
+            }
+            total += nb * nt;
+        }
+    return total;
+}
+
+/* Map build()'s program to GPU launches: it verifies, runs in the
+ * interpreter to the same outputs bit for bit (the mapping reorders no
+ * arithmetic), and spreads over at least want_threads threads. */
+static void check_gpu(const char *name, BuildFn build, int64_t want_threads)
+{
+    Arena *a = arena_new();
+    Diag d = {.file = name};
+    Program *ref = build(a), *gpu = build(a);
+    int64_t n = out_numel(ref);
+    float *want = arena_alloc(a, sizeof(float) * (size_t)n), *got = arena_alloc(a, sizeof(float) * (size_t)n);
+    CHECK_MSG(prog_verify(ref, &d) == 0 && run(ref, &want, &d) == 0, "%s: %s", name, d.msg);
+    int rc = prog_simplify(gpu, &d) || prog_gpumap(gpu, machine_host(), &d) || prog_verify(gpu, &d) ||
+             prog_simplify(gpu, &d) || prog_divmod(gpu, &d) || prog_verify(gpu, &d);
+    CHECK_MSG(rc == 0, "%s: %s", name, d.msg);
+    if (getenv("KILN_TEST_DUMP"))
+        prog_dump(gpu, stdout);
+    int all;
+    int64_t threads = gpu_threads(gpu, &all);
+    CHECK_MSG(all, "%s: a kernel's top level is not GPU launches only", name);
+    CHECK_MSG(threads >= want_threads, "%s: %lld GPU threads, expected at least %lld", name, (long long)threads,
+              (long long)want_threads);
+    CHECK_MSG(!rc && run(gpu, &got, &d) == 0, "%s: %s", name, d.msg);
+    CHECK_MSG(!memcmp(want, got, sizeof(float) * (size_t)n), "%s: results differ after mapping", name);
+    arena_free(a);
+}
+
+/* y[0] = sum_i x[i], y[1] = y[0] * 2: a let and stores at the top level,
+ * which must run as one block of one thread. */
+static Program *build_total(Arena *a)
+{
+    Program *p = prog_new(a, "t");
+    Shape sx = {1, {50}}, sy = {1, {2}};
+    int bx = prog_add_buf(p, "x", BUF_INPUT, DT_F32, &sx);
+    int by = prog_add_buf(p, "y", BUF_OUTPUT, DT_F32, &sy);
+    Kernel *k = prog_add_kernel(p, "k0_total");
+    KB b;
+    kb_init(&b, p, k);
+    int acc = kb_let(&b, "acc", ke_float(a, DT_F32, 0));
+    Expr *i = kb_v(&b, kb_for_k(&b, "i", 50, IT_REDUCE));
+    kb_assign(&b, acc, ke_bin(a, B_ADD, kb_v(&b, acc), ke_load(a, p, bx, i)));
+    kb_end(&b);
+    kb_store(&b, by, ke_idx(a, 0), kb_v(&b, acc));
+    kb_store(&b, by, ke_idx(a, 1), ke_bin(a, B_MUL, kb_v(&b, acc), ke_float(a, DT_F32, 2)));
+    return p;
+}
+
+/* A prefix sum y[i] = y[i-1] + x[i]: an IT_SERIAL loop, one thread. */
+static Program *build_scan(Arena *a)
+{
+    Program *p = prog_new(a, "t");
+    Shape s = {1, {300}};
+    int bx = prog_add_buf(p, "x", BUF_INPUT, DT_F32, &s);
+    int by = prog_add_buf(p, "y", BUF_OUTPUT, DT_F32, &s);
+    Kernel *k = prog_add_kernel(p, "k0_scan");
+    KB b;
+    kb_init(&b, p, k);
+    kb_store(&b, by, ke_idx(a, 0), ke_load(a, p, bx, ke_idx(a, 0)));
+    Expr *i = kb_v(&b, kb_for_k(&b, "i", 299, IT_SERIAL));
+    Expr *i1 = ke_bin(a, B_ADD, i, ke_idx(a, 1));
+    kb_store(&b, by, i1, ke_bin(a, B_ADD, ke_load(a, p, by, i), ke_load(a, p, bx, i1)));
+    kb_end(&b);
+    return p;
+}
+
+static void test_gpumap(void)
+{
+    check_gpu("matmul", build_matmul, (int64_t)M_ * N_);       /* one thread per output, a guarded block */
+    check_gpu("matmul_tall", build_matmul_tall, 64 * 40);
+    check_gpu("conv", build_conv, 5 * 7 * 9);
+    check_gpu("rows", build_rows, 3);                          /* one thread per row */
+    check_gpu("pool", build_pool, 6 * 19);
+    check_gpu("dw_pad", build_dw_pad, 3 * 7 * 15);             /* two launches, in order */
+    check_gpu("conv_pad", build_conv_pad, 3 * 5 * 13);
+    check_gpu("dw_pad_big", build_dw_pad_big, 16 * 42 * 42);
+    check_gpu("total", build_total, 1);
+    check_gpu("scan", build_scan, 1);
+    /* the scan and the total run on exactly one thread */
+    Arena *a = arena_new();
+    Diag d = {.file = "gpumap"};
+    Program *p = build_scan(a);
+    int all;
+    CHECK(prog_gpumap(p, machine_host(), &d) == 0 && gpu_threads(p, &all) == 1 && all);
+    p = build_total(a);
+    CHECK(prog_gpumap(p, machine_host(), &d) == 0 && gpu_threads(p, &all) == 1 && all);
+    /* the verifier rejects a GPU thread loop that is not in a block loop */
+    p = build_total(a);
+    CHECK(prog_gpumap(p, machine_host(), &d) == 0 && prog_verify(p, &d) == 0);
+    p->kernels[0].body = p->kernels[0].body->body;
+    CHECK(prog_verify(p, &d) != 0 && strstr(d.msg, "GPU"));
+    /* and a launch beside other statements at the top */
+    d = (Diag){.file = "gpumap"};
+    p = build_scan(a);
+    CHECK(prog_gpumap(p, machine_host(), &d) == 0);
+    Stmt *extra = stmt_new(a, S_STORE);
+    extra->buf = 1;
+    extra->index = ke_idx(a, 0);
+    extra->value = ke_float(a, DT_F32, 0);
+    extra->next = p->kernels[0].body;
+    p->kernels[0].body = extra;
+    CHECK_MSG(prog_verify(p, &d) != 0 && strstr(d.msg, "top level"), "%s", d.msg);
+    arena_free(a);
+}
+
 int main(void)
 {
     RUN(test_passes_keep_results);
@@ -656,5 +779,6 @@ int main(void)
     RUN(test_k_blocking);
     RUN(test_widen);
     RUN(test_divmod);
+    RUN(test_gpumap);
     return check_total_failed != 0;
 }
