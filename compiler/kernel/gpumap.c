@@ -15,7 +15,7 @@
  * outermost loops of a nest that are IT_DATA, of constant extent, nested
  * perfectly (each the only statement of the one above), and under which
  * every store outside the kernel's locals indexes with their variable
- * (stores_use: a loop whose iterations all write one place stays serial)
+ * (kernel_stores_use: a loop whose iterations all write one place stays serial)
  * are collapsed into one flat range of N iterations, one GPU thread each,
  * in blocks of GPU_THREADS. Elementwise chains get one thread per element;
  * a reduction one thread per output (its IT_REDUCE loops run inside the
@@ -43,50 +43,8 @@ enum { MAX_COLLAPSE = 8 };
 /* Most threads of one launch: a grid of at most 2^31 - 1 blocks. */
 static const int64_t MAX_FLAT = (int64_t)GPU_THREADS * 2147483647;
 
-/* Does every store under s to memory outside the kernel's locals index
- * with variable v? (schedule.c's test for CPU threads) */
-static int stores_use(const Program *p, const Stmt *s, int v)
-{
-    for (; s; s = s->next) {
-        if (s->kind == S_STORE && p->bufs[s->buf].kind != BUF_LOCAL && !ke_uses_var(s->index, v))
-            return 0;
-        if (!stores_use(p, s->body, v) || !stores_use(p, s->els, v))
-            return 0;
-    }
-    return 1;
-}
 
-static void free_expr(const Expr *e, const unsigned char *decl, int *free_)
-{
-    for (; e; e = e->a) {
-        if (e->kind == E_VAR && !decl[e->var])
-            *free_ = 1;
-        if (e->b)
-            free_expr(e->b, decl, free_);
-        if (e->c)
-            free_expr(e->c, decl, free_);
-    }
-}
 
-/* Set *free_ when block s (or the one statement s, with `one`) reads or
- * assigns a variable it does not declare itself. */
-static void free_vars(const Stmt *s, int one, unsigned char *decl, int *free_)
-{
-    for (; s; s = one ? NULL : s->next) {
-        free_expr(s->extent, decl, free_);
-        free_expr(s->index, decl, free_);
-        free_expr(s->value, decl, free_);
-        free_expr(s->mask, decl, free_);
-        for (int i = 0; i < s->nargs; i++)
-            free_expr(s->args[i], decl, free_);
-        if (s->kind == S_LET || s->kind == S_LOOP)
-            decl[s->var] = 1;
-        if (s->kind == S_ASSIGN && !decl[s->var])
-            *free_ = 1;
-        free_vars(s->body, 0, decl, free_);
-        free_vars(s->els, 0, decl, free_);
-    }
-}
 
 /* Does top-level statement s stand alone: a loop that reads no variable
  * declared outside it? */
@@ -94,10 +52,7 @@ static int stands_alone(Program *p, const Kernel *k, const Stmt *s)
 {
     if (s->kind != S_LOOP || s->loop != L_SERIAL)
         return 0;
-    unsigned char *decl = arena_alloc(p->arena, (size_t)k->nvars + 1);
-    int fr = 0;
-    free_vars(s, 1, decl, &fr);
-    return !fr;
+    return kernel_stmt_closed(p->arena, k, s);
 }
 
 static Stmt *new_loop(Arena *a, int var, int64_t extent, LoopKind kind, Stmt *body)
@@ -148,7 +103,7 @@ static void map_nest(Program *p, Kernel *k, Stmt *s)
     int depth = 0;
     for (Stmt *l = s; l && depth < MAX_COLLAPSE; l = l->body) {
         if (l->kind != S_LOOP || l->loop != L_SERIAL || l->iter != IT_DATA || !ke_is_const(l->extent, &n) ||
-            n < 1 || ck_mul(flat, n, &n) || n > MAX_FLAT || !stores_use(p, l->body, l->var))
+            n < 1 || ck_mul(flat, n, &n) || n > MAX_FLAT || !kernel_stores_use(p, l->body, l->var))
             break;
         flat = n;
         ke_is_const(l->extent, &ext[depth]);

@@ -606,6 +606,57 @@ int ke_uses_var(const Expr *e, int var)
     return 0;
 }
 
+int kernel_stores_use(const Program *p, const Stmt *s, int v)
+{
+    for (; s; s = s->next) {
+        if (s->kind == S_STORE && p->bufs[s->buf].kind != BUF_LOCAL && !ke_uses_var(s->index, v))
+            return 0;
+        if (!kernel_stores_use(p, s->body, v) || !kernel_stores_use(p, s->els, v))
+            return 0;
+    }
+    return 1;
+}
+
+static void free_expr(const Expr *e, const unsigned char *decl, int *free_)
+{
+    for (; e; e = e->a) {
+        if (e->kind == E_VAR && !decl[e->var])
+            *free_ = 1;
+        if (e->b)
+            free_expr(e->b, decl, free_);
+        if (e->c)
+            free_expr(e->c, decl, free_);
+    }
+}
+
+/* Mark in decl[] the variables block s (the one statement s, with `one`)
+ * declares; set *free_ when it uses or assigns one declared outside it. */
+static void free_vars(const Stmt *s, int one, unsigned char *decl, int *free_)
+{
+    for (; s; s = one ? NULL : s->next) {
+        free_expr(s->extent, decl, free_);
+        free_expr(s->index, decl, free_);
+        free_expr(s->value, decl, free_);
+        free_expr(s->mask, decl, free_);
+        for (int i = 0; i < s->nargs; i++)
+            free_expr(s->args[i], decl, free_);
+        if (s->kind == S_LET || s->kind == S_LOOP)
+            decl[s->var] = 1;
+        if (s->kind == S_ASSIGN && !decl[s->var])
+            *free_ = 1;
+        free_vars(s->body, 0, decl, free_);
+        free_vars(s->els, 0, decl, free_);
+    }
+}
+
+int kernel_stmt_closed(Arena *a, const Kernel *k, const Stmt *s)
+{
+    unsigned char *decl = arena_alloc(a, (size_t)k->nvars + 1);
+    int fr = 0;
+    free_vars(s, 1, decl, &fr);
+    return !fr;
+}
+
 Expr *ke_bitcast(Arena *a, DType t, Expr *x)
 {
     if (x->type == t)

@@ -286,6 +286,13 @@ Expr *ke_load_mask(Arena *a, const Program *p, int buf, Expr *index, Expr *mask)
 int ke_all_true(const Expr *m);
 /* Does e read variable var? */
 int ke_uses_var(const Expr *e, int var);
+/* Does every store under block s to memory outside the kernel's locals
+ * index with variable v? (A loop whose iterations all write one place
+ * cannot spread them over threads: schedule.c, gpumap.c.) */
+int kernel_stores_use(const Program *p, const Stmt *s, int v);
+/* Does the one statement s read or assign no variable declared outside
+ * it (a loop nest that can run as a function of its own)? Scratch from a. */
+int kernel_stmt_closed(Arena *a, const Kernel *k, const Stmt *s);
 /* The values an index expression can take, when known (interval
  * arithmetic: verify.c proves index arithmetic stays in int64 with it,
  * slice.c that a scratch index stays in its slice). */

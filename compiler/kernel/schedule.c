@@ -279,37 +279,7 @@ static int sched_block(Sched *s, Stmt *st)
 
 /* ------------------------------------------------------------ threads */
 
-static void free_expr(const Expr *e, const unsigned char *decl, int *free_)
-{
-    for (; e; e = e->a) {
-        if (e->kind == E_VAR && !decl[e->var])
-            *free_ = 1;
-        if (e->b)
-            free_expr(e->b, decl, free_);
-        if (e->c)
-            free_expr(e->c, decl, free_);
-    }
-}
 
-/* Mark in decl[] the variables block s declares; set *free_ when s uses a
- * variable declared outside it. */
-static void free_vars(const Stmt *s, unsigned char *decl, int *free_)
-{
-    for (; s; s = s->next) {
-        free_expr(s->extent, decl, free_);
-        free_expr(s->index, decl, free_);
-        free_expr(s->value, decl, free_);
-        free_expr(s->mask, decl, free_);
-        for (int i = 0; i < s->nargs; i++)
-            free_expr(s->args[i], decl, free_);
-        if (s->kind == S_LET || s->kind == S_LOOP)
-            decl[s->var] = 1;
-        if (s->kind == S_ASSIGN && !decl[s->var])
-            *free_ = 1;
-        free_vars(s->body, decl, free_);
-        free_vars(s->els, decl, free_);
-    }
-}
 
 /* Loop iterations under s (its extent times its body's), saturating. */
 static int64_t work(const Stmt *s)
@@ -338,32 +308,18 @@ static int64_t work_of(const Stmt *s)
  * thread pool when the kernel does enough work to pay for waking it. */
 enum { PARALLEL_MIN_WORK = 16384 };
 
-/* Does every store under s to memory outside the kernel's locals index
- * with variable v? A loop whose iterations all write one place (a scratch
- * slice reused by each, slice.c) must stay serial. */
-static int stores_use(const Program *p, const Stmt *s, int v)
-{
-    for (; s; s = s->next) {
-        if (s->kind == S_STORE && p->bufs[s->buf].kind != BUF_LOCAL && !ke_uses_var(s->index, v))
-            return 0;
-        if (!stores_use(p, s->body, v) || !stores_use(p, s->els, v))
-            return 0;
-    }
-    return 1;
-}
 
 static void sched_threads(Sched *s)
 {
     for (Stmt *st = s->k->body; st; st = st->next) {
         int64_t n;
         if (st->kind != S_LOOP || st->iter != IT_DATA || st->loop != L_SERIAL || !ke_is_const(st->extent, &n) ||
-            n < 2 || work_of(st) < PARALLEL_MIN_WORK || !stores_use(s->p, st->body, st->var))
+            n < 2 || work_of(st) < PARALLEL_MIN_WORK || !kernel_stores_use(s->p, st->body, st->var))
             continue;
-        unsigned char *decl = arena_alloc(s->p->arena, (size_t)s->k->nvars + 1);
-        int fr = 0;
-        decl[st->var] = 1;
-        free_vars(st->body, decl, &fr);
-        if (!fr)
+        /* a loop whose iterations all write one place (a scratch slice
+         * reused by each, slice.c) stays serial, and so does one that
+         * reads a variable set outside it */
+        if (kernel_stmt_closed(s->p->arena, s->k, st))
             st->loop = L_PARALLEL;
     }
 }
