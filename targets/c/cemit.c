@@ -1212,6 +1212,18 @@ int cemit_share(const Program *p, const Dialect *dl, Arena *a, int *same)
 
 int cemit_share_kernels(const Program *p, Arena *a, int *same) { return cemit_share(p, &c_dialect, a, same); }
 
+void cemit_guards(FILE *f, const Program *p, const char *w, const char *fail)
+{
+    for (int i = 0; i < p->nguards; i++) {
+        const Buffer *in = &p->bufs[p->guard_in[i]], *wb = &p->bufs[p->guard_w[i]];
+        fputs("    /* compiled for one value of input '", f);
+        cemit_text(f, in->label);
+        fputs("' */\n", f);
+        fprintf(f, "    if (memcmp(inputs[%d], %s + %lld, %lld))\n        return %s;\n", in->index, w,
+                (long long)wb->offset, (long long)(in->numel * dtype_size(in->dtype)), fail);
+    }
+}
+
 int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Diag *d)
 {
     const char *pre = opt && opt->prefix ? opt->prefix : "model";
@@ -1360,14 +1372,7 @@ run:
     fprintf(f, "\nint %s_run(const void *const inputs[], void *const outputs[], void *arena)\n{\n", pre);
     fprintf(f, "    unsigned char *mem = arena;\n    const unsigned char *w = %s_weights;\n", pre);
     fprintf(f, "    (void)inputs; (void)outputs; (void)mem; (void)w;\n");
-    for (int i = 0; i < p->nguards; i++) {
-        const Buffer *in = &p->bufs[p->guard_in[i]], *wb = &p->bufs[p->guard_w[i]];
-        fputs("    /* compiled for one value of input '", f);
-        cemit_text(f, in->label);
-        fputs("' */\n", f);
-        fprintf(f, "    if (memcmp(inputs[%d], w + %lld, %lld))\n        return 1;\n", in->index,
-                (long long)wb->offset, (long long)(in->numel * dtype_size(in->dtype)));
-    }
+    cemit_guards(f, p, "w", "1");
     for (int i = 0; p->out_alias && i < p->noutputs; i++) {
         int j = p->out_alias[i];
         if (j < 0)

@@ -68,6 +68,11 @@ int cemit_weights(const Program *p, const char *dir, const char *pre, Diag *d);
 void cemit_tensor_table(FILE *f, const Program *p, const char *pre, const char *which, const int *bufs, int n);
 /* Model text inside a C comment or string literal, escaped. */
 void cemit_text(FILE *f, const char *s);
+/* model_run's checks of the inputs compiled for one value (kiln check's
+ * specialization): each compared with its copy at offset in the weight
+ * blob, whose C expression is w; `fail` is the value returned when one
+ * differs. */
+void cemit_guards(FILE *f, const Program *p, const char *w, const char *fail);
 /* A block comment of kiln's text (lines separated by \n), escaped. */
 void cemit_comment(FILE *f, int depth, const char *text);
 

@@ -85,14 +85,7 @@ static void emit_run(FILE *f, const Program *p, const char *pre, const char *up,
     fprintf(f, "extern \"C\" double %s_gpu_ms(void) { return kiln_cuda_last_ms; }\n", pre);
     fprintf(f, "\nextern \"C\" int %s_run(const void *const inputs[], void *const outputs[], void *arena)\n{\n", pre);
     fprintf(f, "    (void)arena;\n    (void)inputs;\n    (void)outputs;\n");
-    for (int i = 0; i < p->nguards; i++) {
-        const Buffer *in = &p->bufs[p->guard_in[i]], *wb = &p->bufs[p->guard_w[i]];
-        fputs("    /* compiled for one value of input '", f);
-        cemit_text(f, in->label);
-        fputs("' */\n", f);
-        fprintf(f, "    if (memcmp(inputs[%d], %s_weights + %lld, %lld))\n        return %s_ERR_INPUT_VALUE;\n",
-                in->index, pre, (long long)wb->offset, (long long)buf_bytes(in), up);
-    }
+    cemit_guards(f, p, arena_printf(a, "%s_weights", pre), arena_printf(a, "%s_ERR_INPUT_VALUE", up));
     fprintf(f, "    if (!dev && !(dev = kiln_cuda_setup(%s_weights, %lld, %lld, %d)))\n        return %s_ERR_DEVICE;\n",
             pre, (long long)p->weight_bytes, (long long)l.total, profile ? nk + 1 : 2, up);
     for (int i = 0; i < p->ninputs; i++)

@@ -192,14 +192,7 @@ int phost_program(const Program *p, const char *dir, const EmitOptions *o, const
     fprintf(f, "int %s_run(const void *const inputs[], void *const outputs[], void *arena)\n{\n", pre);
     fprintf(f, "    const unsigned char *w = %s_weights;\n    kiln_cu *c = &cu;\n", pre);
     fprintf(f, "    (void)inputs; (void)outputs; (void)arena; (void)w;\n");
-    for (int i = 0; i < p->nguards; i++) {
-        const Buffer *in = &p->bufs[p->guard_in[i]], *wb = &p->bufs[p->guard_w[i]];
-        fputs("    /* compiled for one value of input '", f);
-        cemit_text(f, in->label);
-        fputs("' */\n", f);
-        fprintf(f, "    if (memcmp(inputs[%d], w + %lld, %lld))\n        return 1;\n", in->index,
-                (long long)wb->offset, buf_bytes(in));
-    }
+    cemit_guards(f, p, "w", "1");
     fprintf(f, "    if (%s_device_open())\n        return %s_ERR_DEVICE;\n", pre, up);
     fprintf(f, "    uint64_t d = c->base;\n    (void)d;\n");
     fprintf(f, "    /* inputs to the device */\n");
