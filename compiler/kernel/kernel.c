@@ -442,6 +442,25 @@ Expr *ke_bin(Arena *a, BinOp op, Expr *x, Expr *y)
             return ke_bin(a, B_ADD, x->a, ke_idx(a, (int64_t)sum));
         }
     }
+    /* The constant of a scalar index sum moves out of the sum and out of
+     * constant multiples: (x + c) + y = (x + y) + c, x + (y + c) = (x + y)
+     * + c, (x + c) * k = x * k + c * k. An unrolled tile's loads then
+     * index one shared expression plus a constant each, which a C
+     * compiler computes once (the copies of a register-blocked
+     * convolution otherwise keep an address register each, and spill). */
+    if (t == DT_INDEX && x->lanes == 1 && y->lanes == 1) {
+        int64_t c;
+        if ((op == B_ADD || op == B_SUB) && !ky && x->kind == E_BINARY && x->op == B_ADD &&
+            ke_is_const(x->b, &c))
+            return ke_bin(a, B_ADD, ke_bin(a, op, x->a, y), x->b);
+        if ((op == B_ADD || op == B_SUB) && !kx && y->kind == E_BINARY && y->op == B_ADD &&
+            ke_is_const(y->b, &c))
+            return ke_bin(a, B_ADD, ke_bin(a, op, x, y->a),
+                          ke_idx(a, op == B_ADD ? c : (int64_t)(0 - (uint64_t)c)));
+        if (op == B_MUL && ky && x->kind == E_BINARY && x->op == B_ADD && ke_is_const(x->b, &c))
+            return ke_bin(a, B_ADD, ke_bin(a, B_MUL, x->a, y),
+                          ke_idx(a, (int64_t)((uint64_t)c * (uint64_t)cy)));
+    }
     /* x1 + (t / c) * c + t % c = x1 + t: a flat index decoded into
      * coordinates and flattened again (a tile's output pixel) */
     if (op == B_ADD && isint && y->kind == E_BINARY && y->op == B_MOD) {

@@ -219,6 +219,20 @@ static void sink_vector(Arena *a, Stmt *l)
     l->comment = comment;
 }
 
+/* After sink_vector: the data loops now around the vector loop, from l
+ * inwards, each split where the bounds tests inside it hold (a depthwise
+ * Conv's pixels, whose taps are read under tests): the middle of each,
+ * where most of the work is, runs without them. */
+static void partition_outer(Sched *s, Stmt *l)
+{
+    while (l && l->kind == S_LOOP && l->loop == L_SERIAL && l->iter == IT_DATA && has_if(l->body)) {
+        Stmt *mid = loop_partition(s->p, s->k, l);
+        l = (mid ? mid : l)->body;
+        if (l && l->next)
+            return; /* not a chain of loops */
+    }
+}
+
 /* Vector over outputs: loop l when every store under it is contiguous in
  * its variable. */
 static int try_data(Sched *s, Stmt *l)
@@ -235,8 +249,10 @@ static int try_data(Sched *s, Stmt *l)
     Stmt *mid = has_if(l->body) ? loop_partition(s->p, s->k, l) : NULL;
     if (!mark_vector(s, mid ? mid : l, pr.lanes))
         return 0;
-    if (!mid && n % pr.lanes == 0)
+    if (!mid && n % pr.lanes == 0) {
         sink_vector(s->p->arena, l);
+        partition_outer(s, l);
+    }
     return 1;
 }
 

@@ -450,6 +450,11 @@ static int pad_input(Lower *L, Node *n, const ConvShape *cs, Window *wp, Shape *
     const Window *w = &cs->w;
     if (!dtype_is_float(x->dtype) || dtype_is_half(x->dtype))
         return -1;
+    /* a channels-last depthwise Conv reads its taps under bounds tests,
+     * which partition.c takes out of the interior (graph_layout gives its
+     * input no halo): no copy, and no scratch as large as x */
+    if (x->permuted && cs->group > 1 && cs->group == cs->C && cs->M == cs->group)
+        return -1;
     if (!window_pads(w, ps, &x->shape))
         return -1;
     for (int i = 0; i < w->rank; i++) {
