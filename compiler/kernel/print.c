@@ -200,6 +200,9 @@ void prog_dump(const Program *p, void *file)
             fprintf(f, " live k%d..k%d", b->first, b->last);
         if (b->kind == BUF_OUTPUT && p->out_alias && p->out_alias[b->index] >= 0)
             fprintf(f, " in place of input %d", p->out_alias[b->index]);
+        if (b->kind == BUF_OUTPUT && prog_out_len(p, b->index) >= 0)
+            fprintf(f, " dim %d at most %lld: length in b%d", p->out_dyn[b->index],
+                    (long long)b->shape.dim[p->out_dyn[b->index]], prog_out_len(p, b->index));
         fputc('\n', f);
     }
     for (int i = 0; i < p->nkernels; i++) {
