@@ -196,6 +196,8 @@ void prog_dump(const Program *p, void *file)
             fprintf(f, " %s[%s]", dtype_name(b->dtype), b->shape.rank ? shape_str(&b->shape, sh, sizeof sh) : "");
         if (b->kind == BUF_ARENA && b->first < 0)
             fprintf(f, " unused"); /* its value went into another buffer (inplace.c) */
+        else if (b->kind == BUF_ARENA && b->last >= p->nkernels)
+            fprintf(f, " live k%d..end", b->first); /* read after the kernels (an output's length) */
         else if (b->kind == BUF_ARENA)
             fprintf(f, " live k%d..k%d", b->first, b->last);
         if (b->kind == BUF_OUTPUT && p->out_alias && p->out_alias[b->index] >= 0)
