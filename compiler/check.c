@@ -7,7 +7,10 @@
  * (NaN matches NaN, infinities match exactly), integers and bools exactly,
  * and the packed types (float8, float4, 4- and 2-bit integers) bit for
  * bit, two NaNs matching whatever their encodings (an f8e4m3fn NaN may
- * carry either sign).
+ * carry either sign). Shapes must be equal too: an output whose shape
+ * depends on the data (NonZero, Compress, Unique, NonMaxSuppression) is
+ * written by the executable at the shape its run gave it
+ * (model_output_shape), which is compared with the reference's.
  * When inference needs a value the model computes from an input (a Reshape
  * whose shape is a graph input), check specializes the model on the test's
  * value of that input and the executable verifies it at run time.

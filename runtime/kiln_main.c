@@ -5,7 +5,8 @@
  *
  * Reads the inputs (TensorProto files, in the model's input order), checks
  * them against the compiled shapes and types, runs the model, writes
- * DIR/output_<i>.pb and prints a summary of each output and the time taken.
+ * DIR/output_<i>.pb (of the shape model_output_shape reports: an output
+ * whose extent depends on the data has the run's) and prints a summary of each output and the time taken.
  * With --bench N it runs N more times and prints the latency distribution;
  * the last line is machine-readable:
  *   median_ms=0.412 p10_ms=0.405 p90_ms=0.431 iters=200 threads=1
@@ -255,16 +256,23 @@ int main(int argc, char **argv)
                         "(kiln specializes inputs that decide shapes)\n");
         return 1;
     }
+    /* each output's actual shape: an output whose extent depends on the
+     * data is dense for the shape this run gave it */
+    model_tensor got[MODEL_NUM_OUTPUTS + 1];
+    for (int i = 0; i < MODEL_NUM_OUTPUTS; i++) {
+        got[i] = model_outputs[i];
+        model_output_shape(arena, i, got[i].dims);
+    }
     if (outdir) {
         for (int i = 0; i < MODEL_NUM_OUTPUTS; i++) {
             kiln_tensor t;
             memset(&t, 0, sizeof t);
-            snprintf(t.name, sizeof t.name, "%s", model_outputs[i].name);
-            t.dtype = model_outputs[i].dtype;
-            t.rank = model_outputs[i].rank;
-            memcpy(t.dims, model_outputs[i].dims, sizeof t.dims);
+            snprintf(t.name, sizeof t.name, "%s", got[i].name);
+            t.dtype = got[i].dtype;
+            t.rank = got[i].rank;
+            memcpy(t.dims, got[i].dims, sizeof t.dims);
             t.data = outputs[i];
-            t.bytes = kiln_dtype_bytes(t.dtype, numel_of(&model_outputs[i]));
+            t.bytes = kiln_dtype_bytes(t.dtype, numel_of(&got[i]));
             char path[4096];
             int len = snprintf(path, sizeof path, "%s/output_%d.pb", outdir, i);
             if (len < 0 || (size_t)len >= sizeof path) {
@@ -279,7 +287,7 @@ int main(int argc, char **argv)
     }
     if (!quiet) {
         for (int i = 0; i < MODEL_NUM_OUTPUTS; i++)
-            summarize(&model_outputs[i], outputs[i], i);
+            summarize(&got[i], outputs[i], i);
         printf("ran in %.3f ms\n", t1 - t0);
     }
     if (bench) {

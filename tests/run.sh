@@ -9,7 +9,8 @@
 # tests, show while it runs);
 # this script runs them all and ends with the line "N passed, N failed".
 # Suites: C unit tests (tests/unit), golden --dump files (tests/golden),
-# bad-input diagnostics (tests/errors), bundled and PyTorch-exported models
+# bad-input diagnostics (tests/errors), outputs of data-dependent shape on
+# many inputs per build against onnxruntime (tests/dynamic), bundled and PyTorch-exported models
 # (tests/models), `kiln compare` against its references (tests/compare),
 # graphs of 100,000 nodes compiled in under a minute
 # (tests/scale), the decoder of models/llm against its hand-written
@@ -66,6 +67,7 @@ run_suite() {
 run_suite unit      sh tests/unit/run.sh build
 run_suite golden    sh tests/golden/run.sh build/kiln
 run_suite errors    sh tests/errors/run.sh build/kiln
+run_suite dynamic   python3 tests/dynamic/run.py build/kiln
 run_suite models    sh tests/models/run.sh build/kiln
 run_suite compare   sh tests/compare/run.sh build/kiln
 run_suite scale     sh tests/scale/run.sh build/kiln

@@ -139,6 +139,8 @@ static void dump_type(FILE *f, const Value *v)
             fprintf(f, "%s%d", i ? "," : "", v->perm[i]);
         fputc(')', f);
     }
+    if (v->dynamic)
+        fprintf(f, " dyn(%d)", v->dyn_axis);
     if (v->haloed) {
         fputs(" halo(", f);
         for (int i = 0; i < v->shape.rank; i++)

@@ -87,6 +87,13 @@ typedef struct Value {
      * it in place instead of through a zero-bordered copy. */
     int64_t halo[KILN_MAX_RANK];
     int haloed;
+    /* A data-dependent extent (NonZero, Compress, Unique,
+     * NonMaxSuppression): when `dynamic`, shape.dim[dyn_axis] is an upper
+     * bound and the producing kernel records the actual length at run
+     * time (Program.out_len). Such a value may only be a graph output:
+     * inference rejects a node that reads one. */
+    int dynamic;
+    int dyn_axis;
 } Value;
 
 typedef struct Node {

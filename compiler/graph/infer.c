@@ -25,6 +25,11 @@ static int check_inputs(Graph *g, Node *n, Diag *d)
             continue;
         }
         const Value *v = &g->values[n->in[i]];
+        if (v->dynamic)
+            return diag_node(d, g, n,
+                             "a data-dependent shape flows into this node: input '%s' has an extent known "
+                             "only at run time, which kiln supports only in a graph output",
+                             v->name);
         if (!v->typed)
             return diag_node(d, g, n, "input '%s' has no type (internal error: not inferred)", v->name);
         if (dtype_is_packed(v->dtype) && !takes_packed(n))
@@ -50,6 +55,9 @@ static int outputs_const(const Graph *g, const Node *n)
 
 static int all_const(const Graph *g, const Node *n)
 {
+    for (int i = 0; i < n->nout; i++)
+        if (n->out[i] != VNONE && g->values[n->out[i]].dynamic)
+            return 0; /* a data-dependent shape: computed at run time, never folded */
     for (int i = 0; i < n->nin; i++)
         if (n->in[i] != VNONE && g->values[n->in[i]].kind != VAL_CONST)
             return 0;

@@ -69,6 +69,8 @@ int prog_add_buf(Program *p, const char *name, BufKind kind, DType t, const Shap
     return id;
 }
 
+int prog_out_len(const Program *p, int i) { return p->out_len ? p->out_len[i] : -1; }
+
 int prog_add_packed(Program *p, const char *name, BufKind kind, DType t, const Shape *s)
 {
     int id = prog_add_buf(p, name, kind, DT_U8, s);

@@ -211,6 +211,13 @@ typedef struct Program {
      * copies that input into the output first when given two buffers), or
      * -1; kernels read the input through the output's buffer */
     int *out_alias;
+    /* out_len[i]: for an output with a data-dependent extent (Value.
+     * dynamic), the BUF_ARENA i64[1] buffer its kernel stores the actual
+     * extent of dimension out_dyn[i] in (the buffer's shape holds the upper
+     * bound, the data is dense row-major for the actual shape), live until
+     * model_run returns; -1 for the others */
+    int *out_len;
+    int *out_dyn;
     int *guard_in;       /* specialized inputs: buffer guard_in[i] must equal */
     int *guard_w;        /*   weight buffer guard_w[i] at run time */
     int nguards;
@@ -242,6 +249,9 @@ const Machine *machine_arch(const char *arch);
 /* -------------------------------------------------------------- kernel.c */
 Program *prog_new(Arena *a, const char *model);
 int prog_add_buf(Program *p, const char *name, BufKind kind, DType t, const Shape *s);
+/* The buffer holding output i's run-time length (Program.out_len), or -1
+ * for an output of static shape. */
+int prog_out_len(const Program *p, int i);
 /* A buffer of u8 holding a tensor of packed type t and shape s as ONNX
  * stores it (dtype_bytes(t, numel) bytes); kernels read and write its
  * bytes (kernel/packed.c). */

@@ -32,6 +32,7 @@ struct Lower {
     int nepi;
     int *tlike;    /* [ntlike]: the value whose storage order a scratch buffer follows, or -1 */
     int ntlike;
+    int *vlen;     /* [g->nvalues]: the run-time length slot of a dynamic value, -1 if none yet */
 };
 
 KB *lw_kb(Lower *L) { return &L->kb; }
@@ -270,6 +271,16 @@ int lw_const(Lower *L, const char *name, DType t, const Shape *s, const void *da
     return b;
 }
 
+int lw_len(Lower *L, ValueId v)
+{
+    if (L->vlen[v] < 0) {
+        Shape one = {.rank = 1, .dim = {1}};
+        L->vlen[v] = prog_add_buf(L->p, arena_printf(L->p->arena, "%s_len", L->g->values[v].name), BUF_ARENA,
+                                  DT_I64, &one);
+    }
+    return L->vlen[v];
+}
+
 int lw_temp(Lower *L, const char *name, DType t, const Shape *s)
 {
     return prog_add_buf(L->p, name, BUF_ARENA, t, s);
@@ -427,8 +438,9 @@ static Lower *lower_new(Graph *g, Program *p, Diag *d)
     L->p = p;
     L->d = d;
     L->vbuf = arena_alloc(p->arena, sizeof(int) * (size_t)(g->nvalues + 1));
+    L->vlen = arena_alloc(p->arena, sizeof(int) * (size_t)(g->nvalues + 1));
     for (int v = 0; v < g->nvalues; v++)
-        L->vbuf[v] = -1;
+        L->vbuf[v] = L->vlen[v] = -1;
     return L;
 }
 
@@ -472,6 +484,15 @@ int kernel_lower(Graph *g, int inplace, Program **out, Diag *d)
         p->outputs[i] = b;
         if (v->kind == VAL_NODE)
             L->vbuf[vid] = b; /* the producer writes straight into it */
+    }
+    /* outputs of a data-dependent extent: their producer stores the
+     * actual length in a slot of their own */
+    p->out_len = arena_alloc(a, sizeof(int) * (size_t)(g->noutputs + 1));
+    p->out_dyn = arena_alloc(a, sizeof(int) * (size_t)(g->noutputs + 1));
+    for (int i = 0; i < g->noutputs; i++) {
+        const Value *v = &g->values[g->outputs[i]];
+        p->out_len[i] = v->dynamic ? lw_len(L, g->outputs[i]) : -1;
+        p->out_dyn[i] = v->dynamic ? v->dyn_axis : -1;
     }
     /* an output updated in place of an input (graph_alias): the input is
      * read through the output's buffer, which holds it on entry */

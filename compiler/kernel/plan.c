@@ -318,6 +318,15 @@ int prog_plan(Program *p, Diag *d)
         p->bufs[i].first = p->bufs[i].last = -1;
     for (int k = 0; k < p->nkernels; k++)
         touch_block(p->bufs, p->kernels[k].body, k);
+    /* the run-time lengths of outputs are read after the last kernel */
+    for (int i = 0; i < p->noutputs; i++) {
+        int lb = prog_out_len(p, i);
+        if (lb < 0)
+            continue;
+        if (p->bufs[lb].first < 0)
+            p->bufs[lb].first = 0;
+        p->bufs[lb].last = p->nkernels;
+    }
 
     /* weights: packed in buffer order (each size was checked against
      * KILN_MAX_BYTES, so the sum of a program's cannot overflow); one that

@@ -196,10 +196,15 @@ void prog_dump(const Program *p, void *file)
             fprintf(f, " %s[%s]", dtype_name(b->dtype), b->shape.rank ? shape_str(&b->shape, sh, sizeof sh) : "");
         if (b->kind == BUF_ARENA && b->first < 0)
             fprintf(f, " unused"); /* its value went into another buffer (inplace.c) */
+        else if (b->kind == BUF_ARENA && b->last >= p->nkernels)
+            fprintf(f, " live k%d..end", b->first); /* read after the kernels (an output's length) */
         else if (b->kind == BUF_ARENA)
             fprintf(f, " live k%d..k%d", b->first, b->last);
         if (b->kind == BUF_OUTPUT && p->out_alias && p->out_alias[b->index] >= 0)
             fprintf(f, " in place of input %d", p->out_alias[b->index]);
+        if (b->kind == BUF_OUTPUT && prog_out_len(p, b->index) >= 0)
+            fprintf(f, " dim %d at most %lld: length in b%d", p->out_dyn[b->index],
+                    (long long)b->shape.dim[p->out_dyn[b->index]], prog_out_len(p, b->index));
         fputc('\n', f);
     }
     for (int i = 0; i < p->nkernels; i++) {

@@ -320,6 +320,17 @@ int prog_verify(const Program *p, Diag *d)
             return diag_error(d, "invalid Kernel IR: output %d in place of input %d, which does not exist or has "
                                  "another size", i, j);
     }
+    for (int i = 0; i < p->noutputs; i++) {
+        int lb = prog_out_len(p, i);
+        if (lb < 0)
+            continue;
+        const Buffer *ob = &p->bufs[p->outputs[i]];
+        if (lb >= p->nbufs || p->bufs[lb].kind != BUF_ARENA || p->bufs[lb].dtype != DT_I64 ||
+            p->bufs[lb].numel != 1 || p->out_dyn[i] < 0 || p->out_dyn[i] >= ob->shape.rank ||
+            ob->elem != ob->dtype)
+            return diag_error(d, "invalid Kernel IR: output %d's run-time length is not an arena i64[1] buffer "
+                                 "for one of its dims", i);
+    }
     for (int i = 0; i < p->nbufs; i++) {
         const Buffer *b = &p->bufs[i];
         int packed_ok = b->dtype == DT_U8 && dtype_is_packed(b->elem) &&

@@ -85,6 +85,10 @@ int lower_onehot(Lower *L, Node *n);
 int lower_cumulative(Lower *L, Node *n);
 int lower_reversesequence(Lower *L, Node *n);
 int lower_topk(Lower *L, Node *n);
+int lower_nonzero(Lower *L, Node *n);
+int lower_compress(Lower *L, Node *n);
+int lower_unique(Lower *L, Node *n);
+int lower_nms(Lower *L, Node *n);
 int lower_nllloss(Lower *L, Node *n);
 int lower_sceloss(Lower *L, Node *n);
 int lower_attention(Lower *L, Node *n);
@@ -130,6 +134,10 @@ int lower_rnn(Lower *L, Node *n);
 Value *op_in(Graph *g, const Node *n, int i);
 /* Set output i's type; ignored when that output is absent. */
 void op_set_out(Graph *g, Node *n, int i, DType t, const Shape *s);
+/* Mark output i (typed by op_set_out with its upper bound) as having a
+ * data-dependent extent along `axis`: its lowering stores the actual length
+ * through lw_len. */
+void op_set_dyn(Graph *g, Node *n, int i, int axis);
 /* Make output i a constant holding a copy of `data` (Shape, Constant, ...):
  * inference then retires the node. */
 void op_set_const_out(Graph *g, Node *n, int i, DType t, const Shape *s, const void *data);
@@ -194,6 +202,9 @@ void lw_store_packed(Lower *L, Node *n, int out, LwCode code, void *arg);
 /* A constant buffer holding a copy of data (numel of shape s, type t): for
  * tables a lowering computes at compile time (e.g. interpolation weights). */
 int lw_const(Lower *L, const char *name, DType t, const Shape *s, const void *data);
+/* The i64[1] slot holding the run-time length of dynamic value v (along
+ * its dyn_axis): the producing op stores it there once. */
+int lw_len(Lower *L, ValueId v);
 /* A scratch buffer live only during the current kernel. */
 int lw_temp(Lower *L, const char *name, DType t, const Shape *s);
 /* A scratch buffer of logical shape s stored in the order value `like`

@@ -27,6 +27,15 @@ void op_set_out(Graph *g, Node *n, int i, DType t, const Shape *s)
     v->typed = 1;
 }
 
+void op_set_dyn(Graph *g, Node *n, int i, int axis)
+{
+    if (i >= n->nout || n->out[i] == VNONE)
+        return;
+    Value *v = &g->values[n->out[i]];
+    v->dynamic = 1;
+    v->dyn_axis = axis;
+}
+
 void op_set_const_out(Graph *g, Node *n, int i, DType t, const Shape *s, const void *data)
 {
     int64_t numel;

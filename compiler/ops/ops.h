@@ -172,6 +172,11 @@ OP(CUMSUM,            "CumSum",              "", 2, 2, 1, 1, 0,         infer_cu
 OP(CUMPROD,           "CumProd",             "", 2, 2, 1, 1, 0,         infer_cumulative,   lower_cumulative) \
 OP(REVERSESEQUENCE,   "ReverseSequence",     "", 2, 2, 1, 1, 0,         infer_reversesequence,lower_reversesequence) \
 OP(TOPK,              "TopK",                "", 1, 2, 2, 2, OPF_NOEPI, infer_topk,         lower_topk)       \
+/* data-dependent output shapes (dynamic.c) */                                                                \
+OP(NONZERO,           "NonZero",             "", 1, 1, 1, 1, OPF_NOEPI, infer_nonzero,      lower_nonzero)    \
+OP(COMPRESS,          "Compress",            "", 2, 2, 1, 1, OPF_NOEPI, infer_compress,     lower_compress)   \
+OP(UNIQUE,            "Unique",              "", 1, 1, 1, 4, OPF_NOEPI, infer_unique,       lower_unique)     \
+OP(NONMAXSUPPRESSION, "NonMaxSuppression",   "", 2, 5, 1, 1, OPF_NOEPI, infer_nms,          lower_nms)        \
 /* losses (loss.c) */                                                                                         \
 OP(NEGATIVELOGLIKELIHOODLOSS,"NegativeLogLikelihoodLoss","",2,3,1,1,0,  infer_nllloss,      lower_nllloss)    \
 OP(SOFTMAXCROSSENTROPYLOSS,"SoftmaxCrossEntropyLoss","",2,3,1,2,0,      infer_sceloss,      lower_sceloss)    \

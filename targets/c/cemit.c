@@ -1013,7 +1013,14 @@ int cemit_header(const Program *p, const char *dir, const char *pre, int profile
     cemit_text(f, p->model);
     fputs("'. */\n", f);
     fprintf(f, "#ifndef %s_H\n#define %s_H\n\n#include <stdint.h>\n\n", up, up);
-    if (device)
+    int ndyn = 0;
+    for (int i = 0; i < p->noutputs; i++)
+        ndyn += prog_out_len(p, i) >= 0;
+    if (device && ndyn)
+        fprintf(f, "#define %s_ARENA_BYTES %d  /* %s_run keeps its scratch in device memory: arena receives only "
+                   "the run-time lengths of outputs (%s_output_shape) */\n",
+                up, 8 * ndyn, pre, pre);
+    else if (device)
         fprintf(f, "#define %s_ARENA_BYTES 0  /* %s_run keeps its scratch in device memory: arena is unused */\n",
                 up, pre);
     else
@@ -1042,6 +1049,9 @@ int cemit_header(const Program *p, const char *dir, const char *pre, int profile
         fprintf(f, "': %s[%s]", dtype_name(b->elem), shape_str(&b->shape, sh, sizeof sh));
         if (p->out_alias && p->out_alias[i] >= 0)
             fprintf(f, ", updated in place of input %d: pass input %d's buffer", p->out_alias[i], p->out_alias[i]);
+        if (prog_out_len(p, i) >= 0)
+            fprintf(f, ", dim %d data-dependent: at most %lld, the actual shape from %s_output_shape",
+                    p->out_dyn[i], (long long)b->shape.dim[p->out_dyn[i]], pre);
         fprintf(f, " */\n");
     }
     if (device)
@@ -1073,6 +1083,16 @@ int cemit_header(const Program *p, const char *dir, const char *pre, int profile
             "    int64_t dims[8];\n} %s_tensor;\n"
             "extern const %s_tensor %s_inputs[];\nextern const %s_tensor %s_outputs[];\n",
             pre, pre, pre, pre, pre, pre);
+    fprintf(f,
+            "\n/* The shape output i has after the last %s_run given this arena: its dims\n"
+            " * into dims[8]; returns its rank, or -1 when there is no output i. An\n"
+            " * output whose extent depends on the data (%s_DYNAMIC_OUTPUTS > 0; its\n"
+            " * %s_outputs[i].dims hold the upper bound, which its buffer must hold)\n"
+            " * is dense row-major for this shape; the others always have their\n"
+            " * %s_outputs[i] shape. */\n"
+            "#define %s_DYNAMIC_OUTPUTS %d\n"
+            "int %s_output_shape(const void *arena, int i, int64_t dims[8]);\n",
+            pre, up, pre, pre, up, ndyn, pre);
     if (profile)
         fprintf(f,
                 "\n/* Profiling build: %s_run adds each kernel's time to %s_kernel_ms. */\n"
@@ -1211,6 +1231,26 @@ int cemit_share(const Program *p, const Dialect *dl, Arena *a, int *same)
 }
 
 int cemit_share_kernels(const Program *p, Arena *a, int *same) { return cemit_share(p, &c_dialect, a, same); }
+
+void cemit_output_shape(FILE *f, const Program *p, const char *pre, int device)
+{
+    fprintf(f, "\nint %s_output_shape(const void *arena, int i, int64_t dims[8])\n{\n", pre);
+    fprintf(f, "    /* where each output's run-time length is in arena (-1: none), and its dim */\n");
+    fprintf(f, "    static const int64_t len_at[%d] = {", p->noutputs + 1);
+    for (int i = 0, j = 0; i < p->noutputs; i++) {
+        int lb = prog_out_len(p, i);
+        fprintf(f, "%lld, ", lb < 0 ? -1ll : device ? 8ll * j++ : (long long)p->bufs[lb].offset);
+    }
+    fprintf(f, "-1};\n    static const int dyn[%d] = {", p->noutputs + 1);
+    for (int i = 0; i < p->noutputs; i++)
+        fprintf(f, "%d, ", prog_out_len(p, i) >= 0 ? p->out_dyn[i] : -1);
+    fprintf(f, "-1};\n");
+    fprintf(f, "    if (i < 0 || i >= %d)\n        return -1;\n", p->noutputs);
+    fprintf(f, "    memcpy(dims, %s_outputs[i].dims, sizeof %s_outputs[i].dims);\n", pre, pre);
+    fprintf(f, "    if (len_at[i] >= 0)\n"
+               "        memcpy(&dims[dyn[i]], (const unsigned char *)arena + len_at[i], sizeof(int64_t));\n");
+    fprintf(f, "    (void)arena;\n    return %s_outputs[i].rank;\n}\n", pre);
+}
 
 void cemit_guards(FILE *f, const Program *p, const char *w, const char *fail)
 {
@@ -1404,6 +1444,7 @@ run:
             fprintf(f, "    %s_kernel_ms[%d] += kiln_now_ms() - t%d;\n", pre, i, i);
     }
     fputs("    return 0;\n}\n", f);
+    cemit_output_shape(f, p, pre, 0);
     arena_free(a);
     return fclose(f) ? diag_error(d, "cannot write %s", path) : 0;
 }

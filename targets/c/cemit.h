@@ -68,6 +68,11 @@ int cemit_weights(const Program *p, const char *dir, const char *pre, Diag *d);
 void cemit_tensor_table(FILE *f, const Program *p, const char *pre, const char *which, const int *bufs, int n);
 /* Model text inside a C comment or string literal, escaped. */
 void cemit_text(FILE *f, const char *s);
+/* model_output_shape (declared in model.h): each output's shape, its
+ * data-dependent dim read from the arena the caller passed: at the length
+ * buffer's arena offset, or on a GPU target (`device`) at 8*j for the j-th
+ * such output, where model_run copies the lengths back. */
+void cemit_output_shape(FILE *f, const Program *p, const char *pre, int device);
 /* model_run's checks of the inputs compiled for one value (kiln check's
  * specialization): each compared with its copy at offset in the weight
  * blob, whose C expression is w; `fail` is the value returned when one

@@ -122,6 +122,13 @@ static void emit_run(FILE *f, const Program *p, const char *pre, const char *up,
     for (int i = 0; i < p->noutputs; i++)
         fprintf(f, "    if (kiln_cuda_out(outputs[%d], dev + %lld, %lld))\n        return %s_ERR_DEVICE;\n", i,
                 (long long)l.out[i], (long long)buf_bytes(&p->bufs[p->outputs[i]]), up);
+    for (int i = 0, j = 0; i < p->noutputs; i++) {
+        int lb = prog_out_len(p, i);
+        if (lb >= 0)
+            fprintf(f, "    if (kiln_cuda_out((unsigned char *)arena + %d, dev + %lld, 8)) /* output %d's length */\n"
+                       "        return %s_ERR_DEVICE;\n",
+                    8 * j++, (long long)(l.arena + p->bufs[lb].offset), i, up);
+    }
     fprintf(f, "    return kiln_cuda_finish(%s, %d) ? %s_ERR_DEVICE : 0;\n}\n", profile ? arena_printf(a, "%s_kernel_ms", pre) : "NULL",
             nk, up);
 }
@@ -174,6 +181,7 @@ int cuda_program(const Program *p, const char *dir, const EmitOptions *opt, Diag
         fprintf(f, "    0,\n};\n");
     }
     emit_run(f, p, pre, up, same, profile, a);
+    cemit_output_shape(f, p, pre, 1);
     arena_free(a);
     return fclose(f) ? diag_error(d, "cannot write %s", path) : 0;
 }

@@ -239,11 +239,19 @@ int phost_program(const Program *p, const char *dir, const EmitOptions *o, const
     for (int i = 0; i < p->noutputs; i++)
         fprintf(f, "    if (kiln_cu_get(c, outputs[%d], %lld, %lld))\n        return %s_ERR_DEVICE;\n", i, l.out[i],
                 buf_bytes(&p->bufs[p->outputs[i]]), up);
+    for (int i = 0, j = 0; i < p->noutputs; i++) {
+        int lb = prog_out_len(p, i);
+        if (lb >= 0)
+            fprintf(f, "    if (kiln_cu_get(c, (unsigned char *)arena + %d, %lld, 8)) /* output %d's length */\n"
+                       "        return %s_ERR_DEVICE;\n",
+                    8 * j++, l.arena + p->bufs[lb].offset, i, up);
+    }
     fprintf(f, "    if (kiln_cu_sync(c))\n        return %s_ERR_DEVICE;\n", up);
     fprintf(f, "    last_ms = kiln_cu_ms(c, 0, %d);\n", last_ev);
     if (profile)
         fprintf(f, "    for (int i = 0; i < %d; i++)\n        %s_kernel_ms[i] += kiln_cu_ms(c, i, i + 1);\n", nk, pre);
     fputs("    return 0;\n}\n", f);
+    cemit_output_shape(f, p, pre, 1);
     arena_free(a);
     return fclose(f) ? diag_error(d, "cannot write %s", path) : 0;
 }

@@ -12,6 +12,9 @@
 #     passes, one that forgets the Relu exits 1 with one line, one that
 #     crashes exits 1 with one line; a file path with shell characters is
 #     compiled as it is, running nothing;
+#   - a model with an output of data-dependent shape (Relu -> NonZero,
+#     tests/compare/user_dynamic.c): the right Relu agrees, one that
+#     changes the output's shape exits 1 with one line;
 #   - bad flags exit 2 with exactly one line on stderr;
 #   - one kernel of a bundled model swapped for a user's function
 #     (tests/compare/user_lenet.c, user_mobilenetv3.c): --kernel list names
@@ -181,6 +184,29 @@ cp "$lenet" "$odd/m;\$(touch x).onnx" && cp "$mine" "$odd/u \$(touch x).c"
 agree kernel-odd-path "$odd/m;\$(touch x).onnx" --kernel k2 --ref "$odd/u \$(touch x).c:conv2_relu"
 if [ -e "$work/INJECTED" ] || [ -e "$work/x" ]; then
     fail kernel-odd-path-injection "a path ran as a command"
+fi
+
+# --- a model whose output shape depends on the data (NonZero after the
+# swapped Relu): both builds must give it one shape, and only its elements
+# are compared; a function that changes the shape disagrees
+dyn=$work/relu_nonzero.onnx
+if python3 - "$dyn" <<'EOF' 2>"$work/err"
+import sys
+from onnx import TensorProto as T, helper, save
+g = helper.make_graph([helper.make_node("Relu", ["x"], ["r"], name="relu"),
+                       helper.make_node("NonZero", ["r"], ["y"], name="nz")], "g",
+                      [helper.make_tensor_value_info("x", T.FLOAT, [4, 5])],
+                      [helper.make_tensor_value_info("y", T.INT64, None)])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+m.ir_version = 7
+save(m, sys.argv[1])
+EOF
+then
+    agree kernel-dynamic-shape "$dyn" --kernel k0_relu --ref "$root/tests/compare/user_dynamic.c:relu"
+    differ kernel-dynamic-shape-wrong "the two builds gave an output different shapes: y" \
+        "$dyn" --kernel k0_relu --ref "$root/tests/compare/user_dynamic.c:relu_wrong"
+else
+    fail kernel-dynamic-shape "cannot write the model: $(head -n 1 "$work/err")"
 fi
 
 # --- bad flags: exit 2, one line

@@ -106,3 +106,13 @@ model("depthwise_nhwc",
        helper.make_node("Conv", ["dr", "wp"], ["y"], name="project")],
       [vi("x", [1, 8, 6, 6])], [vi("y", [1, 8, 6, 6])],
       [tensor("wa", [16, 8, 1, 1]), tensor("wd", [16, 1, 3, 3]), tensor("wp", [8, 16, 1, 1])])
+
+# Compress along axis 1: a data-dependent extent (`dyn(1)` in the graph
+# dump). The output's buffer has the upper bound [2x5]; the kernel counts
+# the condition's true entries, stores the count in the length buffer
+# (`dim 1 at most 5: length in b3`) and writes each kept column at
+# row * count + j, dense for the actual shape; the buffer is live past the
+# last kernel, where model_output_shape reads it.
+model("compress_dynamic",
+      [helper.make_node("Compress", ["x", "c"], ["y"], name="compress", axis=1)],
+      [vi("x", [2, 5]), vi("c", [5], TensorProto.BOOL)], [vi("y", None)], opset=11)

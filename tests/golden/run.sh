@@ -16,7 +16,7 @@ update=${2:-}
 dir=$(dirname "$0")
 status=0
 tmp=$(mktemp -d)
-llvm_cases="arena_reuse gemm_bias_relu residual shape_chain"
+llvm_cases="arena_reuse compress_dynamic gemm_bias_relu residual shape_chain"
 if "$kiln" compile "$dir/gemm_bias_relu.onnx" --dump llvm >/dev/null 2>"$tmp/err" ||
     ! grep -q "built without LLVM" "$tmp/err"; then
     has_llvm=1

@@ -251,6 +251,55 @@ static void test_lower_fused_program(void)
     arena_free(a);
 }
 
+/* NonZero, an output of data-dependent shape: its static shape is the
+ * bound, the kernel stores the count in the length buffer (run here by
+ * the interpreter) and the coordinates dense for the actual shape,
+ * planning keeps the length live past the last kernel, and the verifier
+ * rejects a length buffer that is not i64[1]; inference rejects a node
+ * that reads such a value. */
+static void test_dynamic_output(void)
+{
+    Arena *a = arena_new();
+    Graph *g = graph_new(a, "m.onnx");
+    ValueId x = input(g, "x", DT_F32, (Shape){2, {2, 3}});
+    ValueId y = node(g, OP_NONZERO, "nz", (ValueId[]){x}, 1, "y");
+    output(g, y);
+    Diag d = {.file = "m.onnx"};
+    CHECK(graph_infer(g, &d) == 0 && g->values[y].dynamic && g->values[y].dyn_axis == 1);
+    CHECK(g->values[y].shape.rank == 2 && g->values[y].shape.dim[0] == 2 && g->values[y].shape.dim[1] == 6);
+    CHECK(graph_dce(g, &d) == 0 && graph_fuse(g, &d) == 0);
+    Program *p;
+    CHECK(kernel_lower(g, 1, &p, &d) == 0 && prog_simplify(p, &d) == 0 && prog_verify(p, &d) == 0);
+    CHECK(prog_plan(p, &d) == 0);
+    int lb = prog_out_len(p, 0);
+    CHECK(lb >= 0 && p->out_dyn[0] == 1 && p->bufs[lb].kind == BUF_ARENA && p->bufs[lb].last == p->nkernels);
+    float xin[6] = {0, 1.5f, 0, -2, 0, 0.25f};
+    int64_t got[12], len = -1;
+    memset(got, 0x7f, sizeof got);
+    void **mem = arena_alloc(a, sizeof(void *) * (size_t)(p->nbufs + 1));
+    for (int b = 0; b < p->nbufs; b++)
+        mem[b] = p->bufs[b].kind == BUF_INPUT ? (void *)xin : p->bufs[b].kind == BUF_OUTPUT ? (void *)got
+                 : arena_alloc(a, (size_t)(p->bufs[b].numel * dtype_size(p->bufs[b].dtype)) + 1);
+    mem[lb] = &len;
+    for (int k = 0; k < p->nkernels; k++)
+        CHECK(kernel_interp(p, &p->kernels[k], mem, &d) == 0);
+    /* nonzeros at (0, 1), (1, 0), (1, 2): a [2, 3] result, rows first */
+    int64_t want[6] = {0, 1, 1, 1, 0, 2};
+    CHECK(len == 3 && memcmp(got, want, sizeof want) == 0);
+    p->out_len[0] = p->outputs[0];
+    Diag dv = {.file = "m.onnx"};
+    CHECK(prog_verify(p, &dv) != 0 && strstr(dv.msg, "run-time length") != NULL);
+
+    Graph *g2 = graph_new(a, "m.onnx");
+    ValueId x2 = input(g2, "x", DT_F32, (Shape){1, {4}});
+    ValueId y2 = node(g2, OP_NONZERO, "nz", (ValueId[]){x2}, 1, "y");
+    output(g2, node(g2, OP_NEG, "neg", (ValueId[]){y2}, 1, "z"));
+    Diag d2 = {.file = "m.onnx"};
+    CHECK(graph_infer(g2, &d2) != 0);
+    CHECK(strstr(d2.msg, "node 'neg'") && strstr(d2.msg, "data-dependent shape flows into this node"));
+    arena_free(a);
+}
+
 int main(void)
 {
     RUN(test_infer_broadcast_and_errors);
@@ -259,5 +308,6 @@ int main(void)
     RUN(test_dce_and_identity);
     RUN(test_bn_folds_into_gemm);
     RUN(test_lower_fused_program);
+    RUN(test_dynamic_output);
     return check_total_failed != 0;
 }
