@@ -34,6 +34,7 @@ ValueId graph_add_value(Graph *g, const char *name, ValueKind kind)
     v->kind = kind;
     v->producer = -1;
     v->output = -1;
+    v->capture = -1;
     return id;
 }
 
