@@ -267,7 +267,7 @@ int infer_loop(Graph *g, Node *n, Diag *d)
     Graph *body = body_attr(g, n, "body", d);
     if (!body)
         return 1;
-    int nreal = n->nin - n->ncap, nstate = nreal - 2;
+    int nreal = n->nin - n->ncap, nstate = nreal > 2 ? nreal - 2 : 0;
     if (check_cond(g, n, 1, d))
         return 1;
     int64_t m;
@@ -354,8 +354,11 @@ int lower_loop(Lower *L, Node *n)
     Graph *body = body_attr(g, n, "body", &d);
     if (!body)
         return lw_error(L, n, "graph attribute 'body' is required");
-    int nstate = n->nin - n->ncap - 2, nscan = body->noutputs - 1 - nstate;
-    int64_t m = dtype_get_i(lw_in(L, n, 0)->dtype, lw_in(L, n, 0)->data, 0);
+    int nreal = n->nin - n->ncap, nstate = nreal > 2 ? nreal - 2 : 0, nscan = body->noutputs - 1 - nstate;
+    const Value *mv = lw_in(L, n, 0);
+    if (!mv || mv->kind != VAL_CONST)
+        return lw_error(L, n, "trip count is not a constant (internal error: inference checked it)");
+    int64_t m = dtype_get_i(mv->dtype, mv->data, 0);
     int *state = arena_alloc(a, sizeof(int) * (size_t)(nstate + 1));
     Shape scalar = {0};
     Expr *zero[KILN_MAX_RANK];
