@@ -41,11 +41,8 @@ static Graph *body_attr(Graph *g, Node *n, const char *name, Diag *d)
     return at->g;
 }
 
-/* Type body's formal inputs (t[i], s[i]) and captured values (n's inputs)
- * and infer it. A value that inference inside needed at compile time and
- * that comes from a captured one is asked of the enclosing graph. */
-static int body_infer(Graph *g, Node *n, Graph *body, const char *what, const DType *t, const Shape *s, int nformal,
-                      Diag *d)
+int op_body_infer(Graph *g, Node *n, Graph *body, const char *what, const DType *t, const Shape *s, int nformal,
+                  Diag *d)
 {
     if (body->ninputs != nformal)
         return diag_node(d, g, n, "%s has %d inputs, expected %d", what, body->ninputs, nformal);
@@ -186,7 +183,7 @@ int infer_if(Graph *g, Node *n, Diag *d)
     for (int b = 0; b < 2; b++) {
         if (known && cond != !b)
             continue; /* never runs */
-        if (body_infer(g, n, br[b], what[b], NULL, NULL, 0, d))
+        if (op_body_infer(g, n, br[b], what[b], NULL, NULL, 0, d))
             return 1;
         if (br[b]->noutputs != n->nout)
             return diag_node(d, g, n, "%s has %d outputs, the node %d", what[b], br[b]->noutputs, n->nout);
@@ -294,7 +291,7 @@ int infer_loop(Graph *g, Node *n, Diag *d)
         t[2 + j] = v->dtype;
         s[2 + j] = v->shape;
     }
-    if (body_infer(g, n, body, "body", t, s, nstate + 2, d))
+    if (op_body_infer(g, n, body, "body", t, s, nstate + 2, d))
         return 1;
     int nscan = body->noutputs - 1 - nstate;
     if (nscan < 0 || n->nout != nstate + nscan)
@@ -522,7 +519,7 @@ int infer_scan(Graph *g, Node *n, Diag *d)
         if (j >= si.nstate && si.batch)
             s[j] = drop_axis(&s[j], 0);
     }
-    if (body_infer(g, n, body, "body", t, s, si.nstate + si.nin, d))
+    if (op_body_infer(g, n, body, "body", t, s, si.nstate + si.nin, d))
         return 1;
     if (body->noutputs != n->nout)
         return diag_node(d, g, n, "body has %d outputs, the node %d", body->noutputs, n->nout);

@@ -127,6 +127,7 @@ int lower_rnn(Lower *L, Node *n);
 int lower_if(Lower *L, Node *n);
 int lower_loop(Lower *L, Node *n);
 int lower_scan(Lower *L, Node *n);
+int lower_flexattention(Lower *L, Node *n);
 
 /* -------------------------------------------------- infer helpers (opcheck.c) */
 /* Input i of n, or NULL when absent (i >= nin or an empty name). */
@@ -240,6 +241,13 @@ Diag lw_diag(Lower *L);
 int lw_error(Lower *L, Node *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ------------------------------------ subgraphs (lower.c, for control.c) */
+/* Type subgraph body of node n, its formal inputs as t[i], s[i] (nformal
+ * of them) and its captured values as n's inputs they are, and infer it
+ * (control.c). A value inference inside needed at compile time that comes
+ * from a captured one is asked of the enclosing graph (need_const).
+ * `what` names the body in messages ("then_branch"). */
+int op_body_infer(Graph *g, Node *n, Graph *body, const char *what, const DType *t, const Shape *s, int nformal,
+                  Diag *d);
 /* Where lowering reads a graph's values: a subgraph's scope, or the one a
  * lw_swap left. Expressions, loops and buffers made in one scope stay
  * valid in the other: a value is loaded in one and stored in the other. */

@@ -230,6 +230,7 @@ OP(RNN,               "RNN",                 "", 3, 6, 0, 2, OPF_NOEPI, infer_rn
 /* control flow with subgraphs (control.c) */                                                               \
 OP(IF,                "If",                  "", 1, 1, 1,-1, OPF_NOEPI|OPF_BODY, infer_if,  lower_if)         \
 OP(LOOP,              "Loop",                "", 0,-1, 1,-1, OPF_NOEPI|OPF_BODY, infer_loop,lower_loop)       \
+OP(FLEXATTENTION,     "FlexAttention", "ai.onnx.preview", 3, 3, 1, 1, OPF_NOEPI|OPF_BODY, infer_flexattention, lower_flexattention) \
 OP(SCAN,              "Scan",                "", 0,-1, 1,-1, OPF_NOEPI|OPF_BODY, infer_scan,lower_scan)       \
 /* recurrent */                                                                                              \
 OP(LSTM,              "LSTM",                "", 3, 8, 0, 3, OPF_NOEPI, infer_lstm,         lower_lstm)
