@@ -6,7 +6,8 @@ Writes small models with If, Loop and Scan nodes that kiln must refuse with
 one clear line: branches that disagree under a run-time condition, a Loop
 without a trip count or with one known only at run time, scan outputs of a
 loop that may end early, a carried value that changes shape, a body reading
-a name nobody defines, a bad num_scan_inputs. Deterministic, byte for byte.
+a name nobody defines, a bad num_scan_inputs, a FlexAttention modifier that changes the
+scores' shape. Deterministic, byte for byte.
 """
 import os
 
@@ -85,6 +86,17 @@ def main(out_dir):
     # Scan with more scan inputs than inputs
     sbody = helper.make_graph([helper.make_node("Add", ["s", "xt"], ["s_out"])], "body",
                               [vi("s", F, [2]), vi("xt", F, [2])], [vi("s_out", F, [2])])
+    # a FlexAttention score_mod that changes the scores' shape
+    mod = helper.make_graph([helper.make_node("ReduceSum", ["sc"], ["sc_out"], keepdims=1, axes=[3])], "score_mod",
+                            [vi("sc", F, [1, 2, 3, 3])], [vi("sc_out", F, [1, 2, 3, 1])])
+    g = helper.make_graph(
+        [helper.make_node("FlexAttention", ["q", "k", "v"], ["y"], "flex_1", domain="ai.onnx.preview",
+                          score_mod=mod)],
+        "g", [vi(x, F, [1, 2, 3, 4]) for x in "qkv"], [vi("y", F, [1, 2, 3, 4])])
+    m = helper.make_model(g, producer_name="kiln-tests", opset_imports=[
+        helper.make_opsetid("", 11), helper.make_opsetid("ai.onnx.preview", 1)])
+    m.ir_version = 8
+    write("flex_score_mod_shape.onnx", m.SerializeToString())
     write("scan_bad_num_scan_inputs.onnx", model(
         [helper.make_node("Scan", ["s0", "x"], ["y"], "scan_1", body=sbody, num_scan_inputs=5)],
         [vi("s0", F, [2]), vi("x", F, [3, 2])], [vi("y", F, [2])]))
