@@ -11,7 +11,8 @@
 # Suites: C unit tests (tests/unit), golden --dump files (tests/golden),
 # bad-input diagnostics (tests/errors), outputs of data-dependent shape on
 # many inputs per build against onnxruntime (tests/dynamic), bundled and PyTorch-exported models
-# (tests/models), `kiln compare` against its references (tests/compare),
+# (tests/models), control flow (tests/control: If, Loop, Scan, nested, against
+# onnxruntime), `kiln compare` against its references (tests/compare),
 # graphs of 100,000 nodes compiled in under a minute
 # (tests/scale), the decoder of models/llm against its hand-written
 # forward pass (tests/llm), the embedded boards under their emulators
@@ -69,6 +70,7 @@ run_suite golden    sh tests/golden/run.sh build/kiln
 run_suite errors    sh tests/errors/run.sh build/kiln
 run_suite dynamic   python3 tests/dynamic/run.py build/kiln
 run_suite models    sh tests/models/run.sh build/kiln
+run_suite control   sh tests/control/run.sh build/kiln
 run_suite compare   sh tests/compare/run.sh build/kiln
 run_suite scale     sh tests/scale/run.sh build/kiln
 run_suite llm       sh tests/llm/run.sh build/kiln
@@ -76,6 +78,7 @@ run_suite boards    sh tests/boards/run.sh build/kiln
 run_suite tiny      sh tests/tiny/run.sh build/kiln
 run_suite onnx      python3 tests/onnx/run_conformance.py --kiln build/kiln
 run_suite models-llvm sh tests/models/run.sh build/kiln llvm
+run_suite control-llvm sh tests/control/run.sh build/kiln llvm
 run_suite onnx-llvm python3 tests/onnx/run_conformance.py --kiln build/kiln --target llvm --listed --every 4
 run_suite boards-llvm sh tests/boards/run.sh build/kiln llvm
 run_suite onnx-llvm-aarch64 python3 tests/onnx/run_conformance.py --kiln build/kiln --target llvm \
@@ -106,6 +109,7 @@ if [ $asan -eq 1 ]; then
         run_suite asan-golden  sanitized sh tests/golden/run.sh build-asan/kiln
         run_suite asan-errors  sanitized sh tests/errors/run.sh build-asan/kiln
         run_suite asan-models  sanitized sh tests/models/run.sh build-asan/kiln
+        run_suite asan-control sanitized sh tests/control/run.sh build-asan/kiln
         run_suite asan-compare sanitized sh tests/compare/run.sh build-asan/kiln
         run_suite asan-ptx     sanitized sh tests/ptx/run.sh build-asan/kiln
         run_suite asan-onnx    sanitized python3 tests/onnx/run_conformance.py --kiln build-asan/kiln --no-doc

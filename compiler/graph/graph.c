@@ -34,6 +34,7 @@ ValueId graph_add_value(Graph *g, const char *name, ValueKind kind)
     v->kind = kind;
     v->producer = -1;
     v->output = -1;
+    v->capture = -1;
     return id;
 }
 
@@ -195,17 +196,25 @@ static void dump_attr(FILE *f, const Attr *a)
         fprintf(f, "tensor %s[%s]", dtype_name(a->t->dtype), shape_str(&a->t->shape, buf, sizeof buf));
         break;
     }
+    case ATTR_GRAPH: fprintf(f, "graph '%s'", a->g->name); break;
     default: fputs("?", f); break;
     }
 }
 
-void graph_dump(const Graph *g, void *file)
+static void dump_in(const Graph *g, FILE *f, int depth)
 {
-    FILE *f = file;
-    fprintf(f, "graph '%s' opset %d\n", g->name, g->opset);
+    fprintf(f, "%*sgraph '%s' opset %d\n", 4 * depth, "", g->name, g->opset);
     for (int i = 0; i < g->ninputs; i++) {
         const Value *v = &g->values[g->inputs[i]];
-        fprintf(f, "input %%v%d '%s'", g->inputs[i], v->name);
+        fprintf(f, "%*sinput %%v%d '%s'", 4 * depth, "", g->inputs[i], v->name);
+        dump_type(f, v);
+        fputc('\n', f);
+    }
+    for (int i = 0; i < g->ncaps; i++) {
+        const Value *v = &g->values[g->caps[i]];
+        if (v->kind == VAL_CONST)
+            continue; /* printed with the constants */
+        fprintf(f, "%*scapture %%v%d '%s' = node input %d", 4 * depth, "", g->caps[i], v->name, v->capture);
         dump_type(f, v);
         fputc('\n', f);
     }
@@ -214,7 +223,7 @@ void graph_dump(const Graph *g, void *file)
         const Value *v = &g->values[i];
         if (v->kind != VAL_CONST || (v->nuses == 0 && v->output < 0))
             continue;
-        fprintf(f, "const %%v%d '%s'", i, v->name);
+        fprintf(f, "%*sconst %%v%d '%s'", 4 * depth, "", i, v->name);
         dump_type(f, v);
         dump_data(f, v);
         fputc('\n', f);
@@ -223,6 +232,7 @@ void graph_dump(const Graph *g, void *file)
         const Node *n = &g->nodes[i];
         if (n->dead)
             continue;
+        fprintf(f, "%*s", 4 * depth, "");
         for (int j = 0; j < n->nout; j++) {
             if (j)
                 fputs(",", f);
@@ -256,11 +266,16 @@ void graph_dump(const Graph *g, void *file)
         if (n->group >= 0)
             fprintf(f, " g%d", n->group);
         fputc('\n', f);
+        for (int j = 0; j < n->nattr; j++)
+            if (n->attr[j].kind == ATTR_GRAPH && n->attr[j].g)
+                dump_in(n->attr[j].g, f, depth + 1);
     }
     for (int i = 0; i < g->noutputs; i++) {
-        fprintf(f, "output %%v%d '%s'", g->outputs[i], g->values[g->outputs[i]].name);
+        fprintf(f, "%*soutput %%v%d '%s'", 4 * depth, "", g->outputs[i], g->values[g->outputs[i]].name);
         if (g->out_alias && g->out_alias[i] >= 0)
             fprintf(f, " in place of input %%v%d", g->inputs[g->out_alias[i]]);
         fputc('\n', f);
     }
 }
+
+void graph_dump(const Graph *g, void *file) { dump_in(g, file, 0); }

@@ -94,6 +94,11 @@ typedef struct Value {
      * inference rejects a node that reads one. */
     int dynamic;
     int dyn_axis;
+    /* A value of a subgraph (If, Loop, Scan body) that the body reads from
+     * an enclosing graph: the index of the enclosing node's input that
+     * holds it (that node takes every value its bodies capture as an extra
+     * input, Node.ncap), or -1. */
+    int capture;
 } Value;
 
 typedef struct Node {
@@ -108,6 +113,11 @@ typedef struct Node {
     Attr *attr;           /* [nattr] */
     int dead;             /* removed by a pass; skipped by everyone after */
     int group;            /* fusion group (graph_fuse); -1 before */
+    /* The last ncap inputs are values of this graph that the node's
+     * subgraphs (graph attributes) read: counted as uses by every pass,
+     * read by the bodies through Value.capture. in[0 .. nin-ncap) are the
+     * inputs the model lists. */
+    int ncap;
 } Node;
 
 typedef struct Graph {
@@ -130,6 +140,14 @@ typedef struct Graph {
     /* Set when inference needed a value at compile time that is not
      * constant: kiln check then specializes the inputs it depends on. */
     ValueId need_const;
+    /* A subgraph (a graph attribute): the values it captures from the
+     * enclosing graph (each with Value.capture set), and, during import
+     * only, the enclosing graph's value each one reads. */
+    ValueId *caps;
+    int ncaps, cap_caps;
+    ValueId *cap_from;
+    int cap_cap_from;
+    int is_body;          /* a subgraph: inputs are the body's formal parameters */
 } Graph;
 
 /* ---------------------------------------------------------------- graph.c */

@@ -33,6 +33,7 @@ struct Lower {
     int *tlike;    /* [ntlike]: the value whose storage order a scratch buffer follows, or -1 */
     int ntlike;
     int *vlen;     /* [g->nvalues]: the run-time length slot of a dynamic value, -1 if none yet */
+    int depth;     /* subgraph nesting: 0 while lowering the model's graph */
 };
 
 KB *lw_kb(Lower *L) { return &L->kb; }
@@ -90,7 +91,7 @@ int lw_buf(Lower *L, ValueId v)
     Shape st = value_storage_shape(x);
     assert(!dtype_is_packed(x->dtype) || (!x->permuted && !x->haloed)); /* graph_layout leaves them row-major */
     int b = value_buf(L->p, x->name, kind, x, &st);
-    L->p->bufs[b].value = v;
+    L->p->bufs[b].value = L->depth ? -1 : v; /* a subgraph's value is no value of the model's graph */
     if (kind == BUF_WEIGHT)
         L->p->bufs[b].data = stored_data(L->p->arena, x);
     L->vbuf[v] = b;
@@ -387,6 +388,65 @@ void lw_end_loops(Lower *L, const Shape *s) { lw_end_n(L, s->rank); }
 const Value *lw_in(Lower *L, Node *n, int i) { return op_in(L->g, n, i); }
 const Value *lw_out(Lower *L, Node *n, int i) { return &L->g->values[n->out[i]]; }
 
+/* ------------------------------------------------------------- subgraphs */
+
+void lw_scope(Lower *L, Node *n, Graph *body, LwScope *s)
+{
+    Arena *a = L->p->arena;
+    s->g = body;
+    s->vbuf = arena_alloc(a, sizeof(int) * (size_t)(body->nvalues + 1));
+    for (int v = 0; v < body->nvalues; v++)
+        s->vbuf[v] = -1;
+    s->tlike = NULL;
+    s->ntlike = 0;
+    s->depth = L->depth + 1;
+    /* a captured value is the enclosing graph's, read in its buffer and
+     * its storage order */
+    for (int c = 0; c < body->ncaps; c++) {
+        Value *x = &body->values[body->caps[c]];
+        ValueId outer = n->in[x->capture];
+        const Value *o = &L->g->values[outer];
+        s->vbuf[body->caps[c]] = lw_buf(L, outer);
+        x->permuted = o->permuted;
+        memcpy(x->perm, o->perm, sizeof x->perm);
+        x->haloed = o->haloed;
+        memcpy(x->halo, o->halo, sizeof x->halo);
+    }
+}
+
+void lw_swap(Lower *L, LwScope *s)
+{
+    LwScope cur = {L->g, L->vbuf, L->tlike, L->ntlike, L->depth};
+    L->g = s->g;
+    L->vbuf = s->vbuf;
+    L->tlike = s->tlike;
+    L->ntlike = s->ntlike;
+    L->depth = s->depth;
+    *s = cur;
+}
+
+void lw_bind(Lower *L, ValueId v, int buf) { L->vbuf[v] = buf; }
+
+int lw_nodes(Lower *L)
+{
+    Graph *g = L->g;
+    for (int i = 0; i < g->nnodes; i++) {
+        Node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        if (optab[n->op].flags & OPF_VIEW) {
+            L->vbuf[n->out[0]] = lw_buf(L, n->in[0]);
+            continue;
+        }
+        if (!optab[n->op].lower)
+            return lw_error(L, n, "is not lowered (internal error: a node of a subgraph left unfolded)");
+        kb_comment(&L->kb, arena_printf(L->p->arena, "node '%s' (%s)", n->name, n->op_type));
+        if (optab[n->op].lower(L, n) || L->d->nerrors)
+            return 1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------- kernels */
 
 static Kernel *open_kernel(Lower *L, Node **nodes, int nn)
@@ -551,7 +611,8 @@ int kernel_lower(Graph *g, int inplace, Program **out, Diag *d)
             return 1;
         for (int j = 0; j < nn; j++)
             done[group[j] - g->nodes] = 1;
-        if (inplace)
+        /* a loop's kernel reads its inputs after writing its outputs */
+        if (inplace && !(optab[group[0]->op].flags & OPF_BODY))
             inplace_group(g, p, L->vbuf, done, group, nn, k, *start);
     }
     /* outputs that no node writes: inputs and constants */

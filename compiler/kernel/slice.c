@@ -18,7 +18,7 @@
  *   - the two loops are adjacent, serial, data-parallel, of the same
  *     constant extent, at the top of the kernel;
  *   - T is the kernel's own scratch (an arena buffer of no graph value,
- *     used by no other kernel and by no later statement of this one), the
+ *     used by no other kernel and by no other statement of this one), the
  *     producer stores only to T, the consumer never stores to T;
  *   - the producer reads no buffer the consumer writes (so running
  *     producer j+1 after consumer j reads what it read before);
@@ -189,8 +189,11 @@ static int try_fuse(Program *p, Kernel *k, Stmt *pl, const int *kernel_count, Ar
     Buffer *tb = &p->bufs[t];
     if (tb->kind != BUF_ARENA || tb->value >= 0 || tb->alias >= 0 || kernel_count[t] != 1 || tb->numel % n)
         return 0;
-    /* no later statement of the kernel uses T */
-    for (const Stmt *s = cl->next; s; s = s->next) {
+    /* no other statement of the kernel uses T (an earlier one may have
+     * written part of it: a Concat's inputs stored one nest each) */
+    for (const Stmt *s = k->body; s; s = s == pl ? cl->next : s->next) {
+        if (s == pl)
+            continue;
         KUse *u;
         int nu = block_uses(s, 1, tmp, &u);
         for (int i = 0; i < nu; i++)

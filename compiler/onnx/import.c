@@ -27,6 +27,7 @@ typedef struct Names {
     ValueId *id;
     size_t cap;  /* power of two */
     size_t n;
+    Arena *a;    /* for growing (a subgraph's captures add names) */
 } Names;
 
 static uint64_t hash(const char *s)
@@ -45,6 +46,7 @@ static void names_init(Arena *a, Names *m, size_t want)
     m->key = arena_alloc(a, m->cap * sizeof *m->key);
     m->id = arena_alloc(a, m->cap * sizeof *m->id);
     m->n = 0;
+    m->a = a;
 }
 
 static ValueId names_get(const Names *m, const char *name)
@@ -59,6 +61,14 @@ static ValueId names_get(const Names *m, const char *name)
 
 static void names_put(Names *m, const char *name, ValueId id)
 {
+    if ((m->n + 1) * 2 > m->cap) {
+        Names big;
+        names_init(m->a, &big, m->n + 1);
+        for (size_t k = 0; k < m->cap; k++)
+            if (m->key[k])
+                names_put(&big, m->key[k], m->id[k]);
+        *m = big;
+    }
     size_t i = hash(name) & (m->cap - 1);
     while (m->key[i] && strcmp(m->key[i], name))
         i = (i + 1) & (m->cap - 1);
@@ -68,10 +78,44 @@ static void names_put(Names *m, const char *name, ValueId id)
     m->id[i] = id;
 }
 
+/* ------------------------------------------------------------ scopes */
+
+/* The names a graph being imported can see: its own, then (a subgraph)
+ * those of the graphs around it. A name found only outside becomes a
+ * captured value of the subgraph (Graph.caps), which the enclosing node
+ * then takes as an extra input. */
+typedef struct Scope {
+    Graph *g;
+    Names *names;
+    struct Scope *up;  /* enclosing graph's scope, NULL for the model's graph */
+} Scope;
+
+static ValueId scope_resolve(Scope *s, const char *name)
+{
+    ValueId v = names_get(s->names, name);
+    if (v != VNONE || !s->up)
+        return v;
+    ValueId outer = scope_resolve(s->up, name);
+    if (outer == VNONE)
+        return VNONE;
+    Graph *g = s->g;
+    v = graph_add_value(g, name, VAL_INPUT);
+    *ARENA_PUSH(g->arena, g->caps, g->ncaps, g->cap_caps) = v;
+    int n = g->ncaps - 1, cap = g->cap_cap_from;
+    *ARENA_PUSH(g->arena, g->cap_from, n, cap) = outer;
+    g->cap_cap_from = cap;
+    names_put(s->names, g->values[v].name, v);
+    return v;
+}
+
+static int import_graph(Graph *g, const Onnx__ModelProto *m, const Onnx__GraphProto *gp, const char *dir,
+                        int lenient, Scope *up, ImportResult *res, Diag *d);
+
 /* ------------------------------------------------------------ attributes */
 
-static int import_attr(Graph *g, const Onnx__AttributeProto *ap, const char *dir, const char *node,
-                       const char *op, Attr *out, Diag *d)
+static int import_attr(Graph *g, const Onnx__ModelProto *m, Scope *sc, int lenient, ImportResult *res,
+                       const Onnx__AttributeProto *ap, const char *dir, const char *node, const char *op, Attr *out,
+                       Diag *d)
 {
     Arena *a = g->arena;
     Attr at = {0};
@@ -136,8 +180,18 @@ static int import_attr(Graph *g, const Onnx__AttributeProto *ap, const char *dir
             return diag_take(d, &local);
         break;
     }
+    case ATTR_GRAPH: {
+        if (!ap->g)
+            return diag_error(d, "node '%s' (%s): graph attribute '%s' has no graph", node, op, at.name);
+        at.g = graph_new(a, g->file);
+        at.g->opset = g->opset;
+        at.g->is_body = 1;
+        if (import_graph(at.g, m, ap->g, dir, lenient, sc, res, d))
+            return 1;
+        break;
+    }
     default:
-        return diag_error(d, "node '%s' (%s): attribute '%s' of kind %d (graphs, sparse tensors, type protos) is not supported",
+        return diag_error(d, "node '%s' (%s): attribute '%s' of kind %d (graph lists, sparse tensors, type protos) is not supported",
                           node, op, at.name, (int)at.kind);
     }
     *out = at;
@@ -154,6 +208,9 @@ typedef struct Pending {
     int opset;
     ValueId *in;       /* [n_input], resolved */
     ValueId *out;      /* [n_output] */
+    int nin;           /* inputs as listed, trailing empty names dropped */
+    int ncap;          /* values its subgraphs capture: extra inputs after them */
+    Attr *attr;        /* [n_attribute], imported before sorting */
     int indeg;         /* inputs produced by nodes not yet placed */
     int placed;
 } Pending;
@@ -212,12 +269,12 @@ static int import_input_type(Graph *g, Value *v, const Onnx__ValueInfoProto *vi,
     return 0;
 }
 
-static int import_graph(Graph *g, const Onnx__ModelProto *m, const char *dir, int lenient,
-                        ImportResult *res, Diag *d)
+static int import_graph(Graph *g, const Onnx__ModelProto *m, const Onnx__GraphProto *gp, const char *dir,
+                        int lenient, Scope *up, ImportResult *res, Diag *d)
 {
     Arena *a = g->arena;
-    const Onnx__GraphProto *gp = m->graph;
     Names names;
+    Scope scope = {g, &names, up};
     if (gp->n_node > IMPORT_MAX_COUNT || gp->n_initializer > IMPORT_MAX_COUNT || gp->n_input > IMPORT_MAX_COUNT ||
         gp->n_output > IMPORT_MAX_COUNT)
         return diag_error(d, "the graph has more than %d nodes, initializers, inputs or outputs", IMPORT_MAX_COUNT);
@@ -261,7 +318,8 @@ static int import_graph(Graph *g, const Onnx__ModelProto *m, const char *dir, in
             return diag_error(d, "graph input '%s' is listed twice", name);
         }
         ValueId v = graph_add_value(g, name, VAL_INPUT);
-        if (import_input_type(g, &g->values[v], vi, d))
+        /* a subgraph's formal inputs are typed by the node that runs it */
+        if (!up && import_input_type(g, &g->values[v], vi, d))
             return 1;
         *ARENA_PUSH(a, g->inputs, g->ninputs, g->cap_inputs) = v;
         names_put(&names, g->values[v].name, v);
@@ -318,7 +376,52 @@ static int import_graph(Graph *g, const Onnx__ModelProto *m, const char *dir, in
         }
     }
 
-    /* Resolve inputs; count, per node, the inputs other nodes produce. */
+    /* Resolve inputs (in a subgraph, a name of an enclosing graph becomes
+     * a capture); import attributes, subgraphs included, whose captures
+     * become extra inputs of the node. */
+    for (size_t i = 0; i < nn; i++) {
+        Pending *p = &pend[i];
+        const Onnx__NodeProto *np = p->np;
+        p->nin = (int)np->n_input;
+        while (p->nin > 0 && !*np->input[p->nin - 1])
+            p->nin--;
+        int ncap = 0;
+        if (p->op != OP_COUNT) {
+            p->attr = arena_alloc(a, sizeof(Attr) * (np->n_attribute + 1));
+            for (size_t j = 0; j < np->n_attribute; j++) {
+                if (import_attr(g, m, &scope, lenient, res, np->attribute[j], dir, p->name, p->op_type,
+                                &p->attr[j], d))
+                    return 1;
+                if (p->attr[j].g)
+                    ncap += p->attr[j].g->ncaps;
+            }
+        }
+        p->in = arena_alloc(a, sizeof(ValueId) * ((size_t)p->nin + (size_t)ncap + 1));
+        for (int j = 0; j < p->nin; j++) {
+            p->in[j] = VNONE;
+            if (!*np->input[j])
+                continue;
+            ValueId v = scope_resolve(&scope, np->input[j]);
+            if (v == VNONE)
+                return diag_error(d, "node '%s' (%s): input '%s' is not produced by any node, graph input or initializer",
+                                  p->name, p->op_type, np->input[j]);
+            p->in[j] = v;
+        }
+        /* each captured value once, after the listed inputs */
+        for (size_t j = 0; p->op != OP_COUNT && j < np->n_attribute; j++) {
+            Graph *body = p->attr[j].g;
+            for (int c = 0; body && c < body->ncaps; c++) {
+                ValueId v = body->cap_from[c];
+                int k = 0;
+                while (k < p->ncap && p->in[p->nin + k] != v)
+                    k++;
+                if (k == p->ncap)
+                    p->in[p->nin + p->ncap++] = v;
+                body->values[body->caps[c]].capture = p->nin + k;
+            }
+        }
+    }
+    /* Count, per node, the inputs other nodes produce. */
     int *producer = arena_alloc(a, sizeof(int) * (size_t)(g->nvalues + 1));
     int *nusers = arena_alloc(a, sizeof(int) * (size_t)(g->nvalues + 1));
     for (int v = 0; v < g->nvalues; v++)
@@ -327,24 +430,14 @@ static int import_graph(Graph *g, const Onnx__ModelProto *m, const char *dir, in
         for (size_t j = 0; j < pend[i].np->n_output; j++)
             if (pend[i].out[j] != VNONE)
                 producer[pend[i].out[j]] = (int)i;
-    for (size_t i = 0; i < nn; i++) {
-        const Onnx__NodeProto *np = pend[i].np;
-        pend[i].in = arena_alloc(a, sizeof(ValueId) * (np->n_input + 1));
-        for (size_t j = 0; j < np->n_input; j++) {
-            pend[i].in[j] = VNONE;
-            if (!*np->input[j])
-                continue;
-            ValueId v = names_get(&names, np->input[j]);
-            if (v == VNONE)
-                return diag_error(d, "node '%s' (%s): input '%s' is not produced by any node, graph input or initializer",
-                                  pend[i].name, pend[i].op_type, np->input[j]);
-            pend[i].in[j] = v;
-            if (producer[v] >= 0) {
+    for (size_t i = 0; i < nn; i++)
+        for (int j = 0; j < pend[i].nin + pend[i].ncap; j++) {
+            ValueId v = pend[i].in[j];
+            if (v != VNONE && producer[v] >= 0) {
                 pend[i].indeg++;
                 nusers[v]++;
             }
         }
-    }
     /* users[v]: the pending nodes reading value v (CSR). */
     int *ustart = arena_alloc(a, sizeof(int) * (size_t)(g->nvalues + 2));
     for (int v = 0; v < g->nvalues; v++)
@@ -353,7 +446,7 @@ static int import_graph(Graph *g, const Onnx__ModelProto *m, const char *dir, in
     for (int v = 0; v < g->nvalues; v++)
         nusers[v] = 0;
     for (size_t i = 0; i < nn; i++)
-        for (size_t j = 0; j < pend[i].np->n_input; j++) {
+        for (int j = 0; j < pend[i].nin + pend[i].ncap; j++) {
             ValueId v = pend[i].in[j];
             if (v != VNONE && producer[v] >= 0)
                 users[ustart[v] + nusers[v]++] = (int)i;
@@ -377,13 +470,12 @@ static int import_graph(Graph *g, const Onnx__ModelProto *m, const char *dir, in
         const Onnx__NodeProto *np = p->np;
         p->placed = 1;
         placed++;
-        int nin = (int)np->n_input;
-        while (nin > 0 && !*np->input[nin - 1])
-            nin--;
+        int nin = p->nin + p->ncap;
         NodeId id = graph_add_node(g, (OpKind)p->op, p->name, nin, (int)np->n_output);
         Node *n = &g->nodes[id];
         n->op_type = arena_strdup(a, p->op_type);
         n->opset = p->opset;
+        n->ncap = p->ncap;
         for (int j = 0; j < nin; j++)
             n->in[j] = p->in[j];
         for (size_t j = 0; j < np->n_output; j++) {
@@ -393,10 +485,7 @@ static int import_graph(Graph *g, const Onnx__ModelProto *m, const char *dir, in
         }
         if (p->op != OP_COUNT) {
             n->nattr = (int)np->n_attribute;
-            n->attr = arena_alloc(a, sizeof(Attr) * (size_t)(n->nattr + 1));
-            for (int j = 0; j < n->nattr; j++)
-                if (import_attr(g, np->attribute[j], dir, p->name, n->op_type, &n->attr[j], d))
-                    return 1;
+            n->attr = p->attr;
         }
         /* Release the nodes waiting on this one's outputs. */
         for (size_t j = 0; j < np->n_output; j++) {
@@ -420,7 +509,7 @@ static int import_graph(Graph *g, const Onnx__ModelProto *m, const char *dir, in
         *ARENA_PUSH(a, g->outputs, g->noutputs, g->cap_outputs) = v;
     }
     if (g->noutputs == 0)
-        return diag_error(d, "the graph has no outputs");
+        return diag_error(d, "%s has no outputs", up ? arena_printf(a, "subgraph '%s'", g->name) : "the graph");
     return 0;
 }
 
@@ -450,7 +539,7 @@ int onnx_import(Arena *a, const char *path, int lenient, ImportResult *out, Diag
         g->opset = domain_opset(m, "");
         if (g->opset == 0 && m->n_opset_import == 0)
             g->opset = 1; /* IR version 2 models without opset imports */
-        rc = import_graph(g, m, dir, lenient, out, d);
+        rc = import_graph(g, m, m->graph, dir, lenient, NULL, out, d);
         out->graph = g;
     }
     onnx__model_proto__free_unpacked(m, NULL);

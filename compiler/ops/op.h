@@ -128,6 +128,10 @@ int lower_tfidf(Lower *L, Node *n);
 int lower_optimizer(Lower *L, Node *n);
 int lower_gru(Lower *L, Node *n);
 int lower_rnn(Lower *L, Node *n);
+int lower_if(Lower *L, Node *n);
+int lower_loop(Lower *L, Node *n);
+int lower_scan(Lower *L, Node *n);
+int lower_flexattention(Lower *L, Node *n);
 
 /* -------------------------------------------------- infer helpers (opcheck.c) */
 /* Input i of n, or NULL when absent (i >= nin or an empty name). */
@@ -246,6 +250,36 @@ Expr *and_cond(Arena *a, Expr *c, Expr *x);
 Diag lw_diag(Lower *L);
 /* Report a lowering failure on node n. Returns 1. */
 int lw_error(Lower *L, Node *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ------------------------------------ subgraphs (lower.c, for control.c) */
+/* Type subgraph body of node n, its formal inputs as t[i], s[i] (nformal
+ * of them) and its captured values as n's inputs they are, and infer it
+ * (control.c). A value inference inside needed at compile time that comes
+ * from a captured one is asked of the enclosing graph (need_const).
+ * `what` names the body in messages ("then_branch"). */
+int op_body_infer(Graph *g, Node *n, Graph *body, const char *what, const DType *t, const Shape *s, int nformal,
+                  Diag *d);
+/* Where lowering reads a graph's values: a subgraph's scope, or the one a
+ * lw_swap left. Expressions, loops and buffers made in one scope stay
+ * valid in the other: a value is loaded in one and stored in the other. */
+typedef struct LwScope {
+    Graph *g;
+    int *vbuf;
+    int *tlike;
+    int ntlike;
+    int depth;
+} LwScope;
+/* The scope of subgraph `body` of node n (of L's current graph): its
+ * captured values read n's inputs' buffers; nothing else has one yet. */
+void lw_scope(Lower *L, Node *n, Graph *body, LwScope *s);
+/* Make s L's current scope, and leave the one it replaces in s. */
+void lw_swap(Lower *L, LwScope *s);
+/* Value v of the current graph lives in buffer buf (a subgraph's formal
+ * input in a scratch buffer, row-major). */
+void lw_bind(Lower *L, ValueId v, int buf);
+/* Lower every live node of the current graph, in order, at the cursor,
+ * each alone (no epilogues): the body of an If branch or a loop. */
+int lw_nodes(Lower *L);
 
 /* ------------------- matmul.c: numpy MatMul shapes, shared with quant.c */
 /* A MatMul's shapes with 1-D operands promoted (numpy): a [.., M, K],

@@ -21,7 +21,9 @@
  *            output, element for element, before anything else: the output
  *            may be input 0's own storage (--alias, graph/alias.c);
  *            OPF_PACKED reads and writes the packed types (float8, 4-bit,
- *            2-bit: kiln.h), which no other op but a view may touch
+ *            2-bit: kiln.h), which no other op but a view may touch;
+ *            OPF_BODY runs subgraphs (If, Loop, Scan: control.c), whose
+ *            captured values are its extra inputs (Node.ncap)
  *   infer    shape and dtype rule
  *   lower    lowering to Kernel IR (NULL: folded or viewed, never lowered)
  */
@@ -230,6 +232,11 @@ OP(MOMENTUM,          "Momentum",  "ai.onnx.preview.training", 3,-1, 1,-1, OPF_N
 /* recurrent (rnn.c) */                                                                                      \
 OP(GRU,               "GRU",                 "", 3, 6, 0, 2, OPF_NOEPI, infer_gru,          lower_gru)        \
 OP(RNN,               "RNN",                 "", 3, 6, 0, 2, OPF_NOEPI, infer_rnn,          lower_rnn)        \
+/* control flow with subgraphs (control.c) */                                                               \
+OP(IF,                "If",                  "", 1, 1, 1,-1, OPF_NOEPI|OPF_BODY, infer_if,  lower_if)         \
+OP(LOOP,              "Loop",                "", 0,-1, 1,-1, OPF_NOEPI|OPF_BODY, infer_loop,lower_loop)       \
+OP(FLEXATTENTION,     "FlexAttention", "ai.onnx.preview", 3, 3, 1, 1, OPF_NOEPI|OPF_BODY, infer_flexattention, lower_flexattention) \
+OP(SCAN,              "Scan",                "", 0,-1, 1,-1, OPF_NOEPI|OPF_BODY, infer_scan,lower_scan)       \
 /* recurrent */                                                                                              \
 OP(LSTM,              "LSTM",                "", 3, 8, 0, 3, OPF_NOEPI, infer_lstm,         lower_lstm)
 /* clang-format on */
@@ -247,6 +254,7 @@ enum {
     OPF_NOEPI = 1 << 2, /* cannot host a fused epilogue */
     OPF_INPLACE = 1 << 3, /* output may be input 0's storage (a copy, then updates) */
     OPF_PACKED = 1 << 4, /* takes and makes packed types (lw_load decodes, lw_store_packed encodes) */
+    OPF_BODY = 1 << 5,  /* runs subgraphs (graph attributes): its kernel loops or branches over their nodes */
 };
 
 #endif
