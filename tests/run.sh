@@ -10,7 +10,8 @@
 # this script runs them all and ends with the line "N passed, N failed".
 # Suites: C unit tests (tests/unit), golden --dump files (tests/golden),
 # bad-input diagnostics (tests/errors), bundled and PyTorch-exported models
-# (tests/models), `kiln compare` against its references (tests/compare),
+# (tests/models), `meson install` and the installed kiln run from another
+# folder (tests/install), `kiln compare` against its references (tests/compare),
 # graphs of 100,000 nodes compiled in under a minute
 # (tests/scale), the decoder of models/llm against its hand-written
 # forward pass (tests/llm), the embedded boards under their emulators
@@ -67,6 +68,7 @@ run_suite unit      sh tests/unit/run.sh build
 run_suite golden    sh tests/golden/run.sh build/kiln
 run_suite errors    sh tests/errors/run.sh build/kiln
 run_suite models    sh tests/models/run.sh build/kiln
+run_suite install   sh tests/install/run.sh build
 run_suite compare   sh tests/compare/run.sh build/kiln
 run_suite scale     sh tests/scale/run.sh build/kiln
 run_suite llm       sh tests/llm/run.sh build/kiln
