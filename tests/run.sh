@@ -20,7 +20,9 @@
 # fit report), the MLPerf Tiny models, float and int8, on the boards
 # (tests/tiny: made by models/bench/make_bench_models.py and
 # models/tiny/make_tiny.py, kiln check --arch under the emulators, the
-# library's symbols), and the ONNX node conformance suite (tests/onnx: every
+# library's symbols; QDQ models compiled to integer ops), small QDQ graphs
+# against ONNX Runtime (tests/qdq, also with --target llvm), and the ONNX
+# node conformance suite (tests/onnx: every
 # test listed in tests/onnx/expected_pass.txt must pass; docs/conformance.md
 # is rewritten with the result of all 1802). The LLVM target gets the
 # bundled models (models-llvm) and every 4th listed node test (onnx-llvm,
@@ -74,6 +76,8 @@ run_suite scale     sh tests/scale/run.sh build/kiln
 run_suite llm       sh tests/llm/run.sh build/kiln
 run_suite boards    sh tests/boards/run.sh build/kiln
 run_suite tiny      sh tests/tiny/run.sh build/kiln
+run_suite qdq       python3 tests/qdq/run.py --kiln build/kiln
+run_suite qdq-llvm  python3 tests/qdq/run.py --kiln build/kiln --target llvm
 run_suite onnx      python3 tests/onnx/run_conformance.py --kiln build/kiln
 run_suite models-llvm sh tests/models/run.sh build/kiln llvm
 run_suite onnx-llvm python3 tests/onnx/run_conformance.py --kiln build/kiln --target llvm --listed --every 4
