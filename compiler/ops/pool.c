@@ -169,7 +169,13 @@ int lower_pool(Lower *L, Node *n)
         if (w->out[i] > 0 && window_last(w, i) >= w->in[i] + w->p1[i])
             pad_count = 1;
     }
-    int count = avg && (!pl.count_include_pad || pad_count); /* count taps at run time */
+    /* count taps at run time only when some can fall outside what counts:
+     * a window that never reaches the padding has window_size taps (and a
+     * run-time count would be one more scalar in a loop the scheduler may
+     * turn into vector lanes) */
+    Shape padded;
+    int reaches_pad = window_pads(w, &padded, &g->values[n->in[0]].shape);
+    int count = avg && (pl.count_include_pad ? pad_count : reaches_pad);
 
     switch (n->op) {
     case OP_MAXPOOL: kb_comment(b, "y[n, c, o...] = max_{k...} x[n, c, o*s - p + k*d] over taps inside x"); break;
