@@ -55,6 +55,10 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
     }
     if (verify_graph(g, 0, d))
         return 1;
+    /* QDQ brackets around Conv, MatMul, Add, pooling: integer ops, int8
+     * weights kept (before folding would dequantize them) */
+    if (graph_qdq(g, d) || verify_graph(g, 0, d))
+        return 1;
     /* shapes and dtypes of every value; constant subgraphs folded */
     if (graph_infer(g, d) || verify_graph(g, 1, d))
         return 1;

@@ -12,7 +12,8 @@
 # bad-input diagnostics (tests/errors), outputs of data-dependent shape on
 # many inputs per build against onnxruntime (tests/dynamic), bundled and PyTorch-exported models
 # (tests/models), control flow (tests/control: If, Loop, Scan, nested, against
-# onnxruntime), `kiln compare` against its references (tests/compare),
+# onnxruntime), `meson install` and the installed kiln run from another
+# folder (tests/install), `kiln compare` against its references (tests/compare),
 # graphs of 100,000 nodes compiled in under a minute
 # (tests/scale), the decoder of models/llm against its hand-written
 # forward pass (tests/llm), the embedded boards under their emulators
@@ -21,7 +22,9 @@
 # fit report), the MLPerf Tiny models, float and int8, on the boards
 # (tests/tiny: made by models/bench/make_bench_models.py and
 # models/tiny/make_tiny.py, kiln check --arch under the emulators, the
-# library's symbols), and the ONNX node conformance suite (tests/onnx: every
+# library's symbols; QDQ models compiled to integer ops), small QDQ graphs
+# against ONNX Runtime (tests/qdq, also with --target llvm), and the ONNX
+# node conformance suite (tests/onnx: every
 # test listed in tests/onnx/expected_pass.txt must pass; docs/conformance.md
 # is rewritten with the result of all 1802). The LLVM target gets the
 # bundled models (models-llvm) and every 4th listed node test (onnx-llvm,
@@ -71,11 +74,14 @@ run_suite errors    sh tests/errors/run.sh build/kiln
 run_suite dynamic   python3 tests/dynamic/run.py build/kiln
 run_suite models    sh tests/models/run.sh build/kiln
 run_suite control   sh tests/control/run.sh build/kiln
+run_suite install   sh tests/install/run.sh build
 run_suite compare   sh tests/compare/run.sh build/kiln
 run_suite scale     sh tests/scale/run.sh build/kiln
 run_suite llm       sh tests/llm/run.sh build/kiln
 run_suite boards    sh tests/boards/run.sh build/kiln
 run_suite tiny      sh tests/tiny/run.sh build/kiln
+run_suite qdq       python3 tests/qdq/run.py --kiln build/kiln
+run_suite qdq-llvm  python3 tests/qdq/run.py --kiln build/kiln --target llvm
 run_suite onnx      python3 tests/onnx/run_conformance.py --kiln build/kiln
 run_suite models-llvm sh tests/models/run.sh build/kiln llvm
 run_suite control-llvm sh tests/control/run.sh build/kiln llvm

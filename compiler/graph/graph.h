@@ -186,6 +186,13 @@ int graph_specialize(Graph *g, ValueId input, Diag *d);
 /* Graph inputs that value v depends on; *out_n of them into out[max]. */
 void graph_inputs_of(const Graph *g, ValueId v, ValueId *out, int max, int *out_n);
 
+/* ------------------------------------------------------------------ qdq.c */
+/* QDQ format to integer ops, before inference: DequantizeLinear -> Conv /
+ * MatMul / Gemm / Add / pooling [-> Relu | Clip] -> QuantizeLinear becomes
+ * QLinearConv, QLinearMatMul, QLinearAdd, ... on the 8-bit values, int8
+ * weights kept (see qdq.c for the patterns). */
+int graph_qdq(Graph *g, Diag *d);
+
 /* ---------------------------------------------------------------- infer.c */
 /* Shape and dtype inference over the nodes in order, folding every node
  * whose inputs are all constant (fold.c) so that shape-computing subgraphs

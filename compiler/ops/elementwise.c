@@ -266,6 +266,8 @@ Expr *ew_scalar(Lower *L, Node *n, Expr **args)
     Expr *x = args[0];
     DType t = x->type;
     int err = 0;
+    if (n->op == OP_QLINEARADD)
+        return qlinear_add_scalar(L, n, args);
     if (float_only(n->op) && !dtype_is_float(t)) {
         lw_error(L, n, "input type %s is not supported (a float type is)", dtype_name(t));
         return NULL;

@@ -340,4 +340,15 @@ int pad_copy(Lower *L, ValueId x, const Shape *ps, const Window *w, Expr *fill, 
  * already loaded (args[nin]); NULL with an error if the dtype is unsupported. */
 Expr *ew_scalar(Lower *L, Node *n, Expr **args);
 
+/* -------------------------- quant.c: QLinearAdd and the quantized pools */
+/* QLinearAdd's value at one element from its loaded inputs (args[8]). */
+Expr *qlinear_add_scalar(Lower *L, Node *n, Expr **args);
+/* QLinearAveragePool / QLinearGlobalAveragePool: input types, parameters
+ * and channels_last checked (infer). */
+int qpool_check(Graph *g, Node *n, Diag *d);
+/* x - X_zero_point in int32, one tap of the sum. */
+Expr *qpool_centered(Lower *L, Node *n, Expr *x);
+/* The quantized output from the int32 sum of centered taps and their count. */
+Expr *qpool_result(Lower *L, Node *n, Expr *sum, Expr *count);
+
 #endif

@@ -193,6 +193,10 @@ OP(MATMULINTEGER,     "MatMulInteger",       "", 2, 4, 1, 1, 0,         infer_ma
 OP(QLINEARMATMUL,     "QLinearMatMul",       "", 8, 8, 1, 1, 0,         infer_qlinearmatmul,lower_qlinearmatmul) \
 OP(CONVINTEGER,       "ConvInteger",         "", 2, 4, 1, 1, 0,         infer_convinteger,  lower_convinteger) \
 OP(QLINEARCONV,       "QLinearConv",         "", 8, 9, 1, 1, 0,         infer_qlinearconv,  lower_qlinearconv) \
+/* quantized forms of ONNX Runtime's contrib domain (quant.c, pool.c) */                                      \
+OP(QLINEARADD,        "QLinearAdd",          "com.microsoft", 7, 8, 1, 1, OPF_EW, infer_qlinearadd, lower_ew)  \
+OP(QLINEARAVERAGEPOOL,"QLinearAveragePool",  "com.microsoft", 4, 5, 1, 1, 0, infer_pool,         lower_pool)       \
+OP(QLINEARGLOBALAVERAGEPOOL,"QLinearGlobalAveragePool","com.microsoft",5,5,1,1,0,infer_globalpool,lower_globalpool) \
 /* image ops (image.c) */                                                                                      \
 OP(GRIDSAMPLE,        "GridSample",          "", 2, 2, 1, 1, 0,         infer_gridsample,   lower_gridsample) \
 OP(AFFINEGRID,        "AffineGrid",          "", 2, 2, 1, 1, 0,         infer_affinegrid,   lower_affinegrid) \

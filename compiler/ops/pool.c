@@ -18,6 +18,9 @@
  *   LpPool       (sum |x|^p)^(1/p) over the taps inside x.
  *
  * The global variants are the same reductions over all spatial positions.
+ * QLinearAveragePool and QLinearGlobalAveragePool (com.microsoft) are the
+ * average pools of int8/uint8 x: the sum of x - X_zero_point in int32,
+ * requantized by quant.c's qpool_result (X_scale / count / Y_scale).
  */
 #include "op.h"
 
@@ -51,7 +54,8 @@ static int pool_shape(Graph *g, Node *n, Pool *pl, Diag *d)
     const Value *x = op_in(g, n, 0);
     int64_t kernel[KILN_MAX_RANK];
     char xs[160];
-    if (op_check_dtype(g, n, 0, n->op == OP_MAXPOOL ? max_types : op_float_types, d))
+    if (n->op == OP_QLINEARAVERAGEPOOL ? qpool_check(g, n, d)
+                                       : op_check_dtype(g, n, 0, n->op == OP_MAXPOOL ? max_types : op_float_types, d))
         return 1;
     if (x->shape.rank < 3)
         return diag_node(d, g, n, "input X has shape %s, expected rank 3 or more (N, C, spatial...)",
@@ -142,7 +146,9 @@ int lower_pool(Lower *L, Node *n)
     Diag d = lw_diag(L);
     if (pool_shape(g, n, &pl, &d))
         return lw_error(L, n, "bad attributes (internal error)");
-    if (!(n->op == OP_AVERAGEPOOL && pl.count_include_pad))
+    int avg = n->op == OP_AVERAGEPOOL || n->op == OP_QLINEARAVERAGEPOOL, lp = n->op == OP_LPPOOL;
+    int q = n->op == OP_QLINEARAVERAGEPOOL;
+    if (!(avg && pl.count_include_pad))
         pool_trim(&pl.w);
     const Window *w = &pl.w;
     int r = w->rank;
@@ -163,19 +169,27 @@ int lower_pool(Lower *L, Node *n)
         if (w->out[i] > 0 && window_last(w, i) >= w->in[i] + w->p1[i])
             pad_count = 1;
     }
-    int avg = n->op == OP_AVERAGEPOOL, lp = n->op == OP_LPPOOL;
-    int count = avg && (!pl.count_include_pad || pad_count); /* count taps at run time */
+    /* count taps at run time only when some can fall outside what counts:
+     * a window that never reaches the padding has window_size taps (and a
+     * run-time count would be one more scalar in a loop the scheduler may
+     * turn into vector lanes) */
+    Shape padded;
+    int reaches_pad = window_pads(w, &padded, &g->values[n->in[0]].shape);
+    int count = avg && (pl.count_include_pad ? pad_count : reaches_pad);
 
     switch (n->op) {
     case OP_MAXPOOL: kb_comment(b, "y[n, c, o...] = max_{k...} x[n, c, o*s - p + k*d] over taps inside x"); break;
     case OP_AVERAGEPOOL: kb_comment(b, "y[n, c, o...] = sum_{k...} x[n, c, o*s - p + k*d] / count"); break;
+    case OP_QLINEARAVERAGEPOOL:
+        kb_comment(b, "y[n, c, o...] = saturate(round(sum_{k...} (x[n, c, o*s - p + k*d] - x_zp) * x_scale / count / y_scale) + y_zp)");
+        break;
     default: kb_comment(b, "y[n, c, o...] = (sum_{k...} |x[n, c, o*s - p + k*d]|^p)^(1/p)"); break;
     }
     Expr *nn = kb_v(b, kb_for_k(b, "n", N, IT_DATA));
     Expr *c = kb_v(b, kb_for_k(b, "c", C, IT_DATA));
     for (int i = 0; i < r; i++)
         o[i] = kb_v(b, kb_for_k(b, on[i], w->out[i], IT_DATA));
-    int acc = kb_let(b, "acc", n->op == OP_MAXPOOL ? ke_lowest(a, t) : ke_const(a, t, 0));
+    int acc = kb_let(b, "acc", n->op == OP_MAXPOOL ? ke_lowest(a, t) : q ? ke_int(a, DT_I32, 0) : ke_const(a, t, 0));
     int cnt = count ? kb_let(b, "cnt", ke_idx(a, 0)) : -1;
     int arg = indices ? kb_let(b, "arg", ke_int(a, DT_I64, -1)) : -1;
     for (int i = 0; i < r; i++)
@@ -210,7 +224,7 @@ int lower_pool(Lower *L, Node *n)
     } else if (n->op == OP_MAXPOOL) {
         kb_assign(b, acc, ke_bin(a, B_MAX, va, v));
     } else if (avg) {
-        kb_assign(b, acc, ke_bin(a, B_ADD, va, v));
+        kb_assign(b, acc, ke_bin(a, B_ADD, va, q ? qpool_centered(L, n, v) : v));
         if (count && !pl.count_include_pad)
             kb_assign(b, cnt, ke_bin(a, B_ADD, kb_v(b, cnt), ke_idx(a, 1)));
     } else {
@@ -223,7 +237,9 @@ int lower_pool(Lower *L, Node *n)
     for (int i = 0; i < r; i++)
         kb_end(b);
     Expr *y = kb_v(b, acc);
-    if (avg)
+    if (q)
+        y = qpool_result(L, n, y, count ? kb_v(b, cnt) : ke_const(a, DT_F32, window_size));
+    else if (avg)
         y = ke_bin(a, B_DIV, y, count ? ke_cast(a, t, kb_v(b, cnt)) : ke_const(a, t, window_size));
     else if (lp && pl.p == 2)
         y = ke_un(a, U_SQRT, y);
@@ -249,7 +265,7 @@ int infer_globalpool(Graph *g, Node *n, Diag *d)
 {
     const Value *x = op_in(g, n, 0);
     char xs[160];
-    if (op_check_dtype(g, n, 0, op_float_types, d))
+    if (n->op == OP_QLINEARGLOBALAVERAGEPOOL ? qpool_check(g, n, d) : op_check_dtype(g, n, 0, op_float_types, d))
         return 1;
     if (x->shape.rank < 2)
         return diag_node(d, g, n, "input X has shape %s, expected rank 2 or more (N, C, spatial...)",
@@ -268,26 +284,31 @@ int lower_globalpool(Lower *L, Node *n)
     Arena *a = lw_arena(L);
     const Value *x = &g->values[n->in[0]];
     DType t = x->dtype;
-    int r = x->shape.rank - 2, max = n->op == OP_GLOBALMAXPOOL;
+    int r = x->shape.rank - 2, max = n->op == OP_GLOBALMAXPOOL, q = n->op == OP_QLINEARGLOBALAVERAGEPOOL;
     int64_t size = 1;
     char sn[KILN_MAX_RANK][8];
     window_names(r, "", sn);
     Expr *ix[KILN_MAX_RANK], *yc[KILN_MAX_RANK], *zero = ke_idx(a, 0);
 
-    kb_comment(b, max ? "y[n, c, 0...] = max_{spatial} x[n, c, ...]" : "y[n, c, 0...] = mean_{spatial} x[n, c, ...]");
+    kb_comment(b, max ? "y[n, c, 0...] = max_{spatial} x[n, c, ...]"
+                  : q ? "y[n, c, 0...] = saturate(round(sum_{spatial} (x[n, c, ...] - x_zp) * x_scale / count / y_scale) + y_zp)"
+                      : "y[n, c, 0...] = mean_{spatial} x[n, c, ...]");
     ix[0] = yc[0] = kb_v(b, kb_for(b, "n", x->shape.dim[0]));
     ix[1] = yc[1] = kb_v(b, kb_for(b, "c", x->shape.dim[1]));
-    int acc = kb_let(b, "acc", max ? ke_lowest(a, t) : ke_const(a, t, 0));
+    int acc = kb_let(b, "acc", max ? ke_lowest(a, t) : q ? ke_int(a, DT_I32, 0) : ke_const(a, t, 0));
     for (int i = 0; i < r; i++) {
         ix[i + 2] = kb_v(b, kb_for(b, sn[i], x->shape.dim[i + 2]));
         yc[i + 2] = zero;
         size *= x->shape.dim[i + 2];
     }
-    kb_assign(b, acc, ke_bin(a, max ? B_MAX : B_ADD, kb_v(b, acc), lw_load(L, n->in[0], ix)));
+    Expr *v = lw_load(L, n->in[0], ix);
+    kb_assign(b, acc, ke_bin(a, max ? B_MAX : B_ADD, kb_v(b, acc), q ? qpool_centered(L, n, v) : v));
     for (int i = 0; i < r; i++)
         kb_end(b);
     Expr *y = kb_v(b, acc);
-    if (!max)
+    if (q)
+        y = qpool_result(L, n, y, ke_const(a, DT_F32, (double)size));
+    else if (!max)
         y = ke_bin(a, B_DIV, y, ke_const(a, t, (double)size));
     lw_store(L, n, 0, yc, y);
     kb_end(b); /* c */

@@ -784,3 +784,103 @@ int lower_qlinearconv(Lower *L, Node *n)
     conv_end(L, &cs);
     return 0;
 }
+
+/* ----------------------------- QLinearAdd and the quantized average pools */
+
+/*
+ * ONNX Runtime's contrib domain (com.microsoft) quantizes Add and the
+ * average pools; kiln's QDQ pass (graph/qdq.c) rewrites DequantizeLinear ->
+ * Add / AveragePool / GlobalAveragePool -> QuantizeLinear into them, and a
+ * model may use them directly. Every scale and zero point is one value (per
+ * tensor), the scales f32, the quantized values int8 or uint8. The result
+ * is that of the float ops between the DequantizeLinear and the
+ * QuantizeLinear, computed per element in registers:
+ *
+ *   QLinearAdd     C = saturate(round(((A - A_zp) * A_scale + (B - B_zp) * B_scale) / C_scale) + C_zp)
+ *   average pools  Y = saturate(round(sum(X - X_zp) * X_scale / count / Y_scale) + Y_zp)
+ *                  with the sum in int32
+ */
+
+static const DType f32_only[] = {DT_F32, DT_UNDEF};
+
+/* Scale and zero point inputs s, z of a per-tensor op: f32 and of q's type. */
+static int qparams_scalar(Graph *g, Node *n, int q, int s, int z, int max_rank, Diag *d)
+{
+    if (op_check_dtype(g, n, s, f32_only, d) || need_scalar(g, n, s, d) || need_scalar(g, n, z, d) ||
+        op_same_dtype(g, n, q, z, d))
+        return 1;
+    for (int i = s; i <= z; i++) {
+        const Value *v = op_in(g, n, i);
+        if (v && v->shape.rank > max_rank)
+            return diag_node(d, g, n, "input %d ('%s') has rank %d, more than the output's %d", i, v->name,
+                             v->shape.rank, max_rank);
+    }
+    return 0;
+}
+
+/* QLinearAdd: A (0), A_scale (1), A_zero_point (2), B (3), B_scale (4),
+ * B_zero_point (5), C_scale (6), C_zero_point (7); numpy broadcasting. */
+int infer_qlinearadd(Graph *g, Node *n, Diag *d)
+{
+    const Value *x = op_in(g, n, 0), *y = op_in(g, n, 3);
+    Shape s;
+    char xs[160], ys[160];
+    if (!y)
+        return diag_node(d, g, n, "input B is required");
+    if (op_check_dtype(g, n, 0, q8_types, d) || op_same_dtype(g, n, 0, 3, d))
+        return 1;
+    if (shape_broadcast(&x->shape, &y->shape, &s))
+        return diag_node(d, g, n, "input shapes %s and %s do not broadcast", shape_str(&x->shape, xs, sizeof xs),
+                         shape_str(&y->shape, ys, sizeof ys));
+    if (op_in(g, n, 1) == NULL || op_in(g, n, 4) == NULL || op_in(g, n, 6) == NULL)
+        return diag_node(d, g, n, "the scales A_scale, B_scale and C_scale are required");
+    if (qparams_scalar(g, n, 0, 1, 2, s.rank, d) || qparams_scalar(g, n, 3, 4, 5, s.rank, d) ||
+        qparams_scalar(g, n, 0, 6, 7, s.rank, d))
+        return 1;
+    op_set_out(g, n, 0, x->dtype, &s);
+    return 0;
+}
+
+/* (x - zp) * scale in f32, as DequantizeLinear computes it. */
+static Expr *dequantized(Arena *a, Expr *x, Expr *zp, Expr *scale)
+{
+    return BIN(B_MUL, CAST(DT_F32, centered(a, x, zp)), scale);
+}
+
+Expr *qlinear_add_scalar(Lower *L, Node *n, Expr **args)
+{
+    Arena *a = lw_arena(L);
+    DType q = lw_graph(L)->values[n->out[0]].dtype;
+    Expr *sum = BIN(B_ADD, dequantized(a, args[0], args[2], args[1]), dequantized(a, args[3], args[5], args[4]));
+    return requantize(lw_kb(L), q, BIN(B_DIV, sum, args[6]), args[7]);
+}
+
+/* The average pools' parameters: X (0), X_scale (1), X_zero_point (2),
+ * Y_scale (3), Y_zero_point (4); channels_last must be 0 (NCHW). */
+int qpool_check(Graph *g, Node *n, Diag *d)
+{
+    int64_t last;
+    if (op_check_dtype(g, n, 0, q8_types, d) || attr_int(g, n, "channels_last", 0, &last, d))
+        return 1;
+    if (last)
+        return diag_node(d, g, n, "channels_last=%lld is not supported (only NCHW input)", (long long)last);
+    if (!op_in(g, n, 1) || !op_in(g, n, 3))
+        return diag_node(d, g, n, "the scales X_scale and Y_scale are required");
+    return qparams_scalar(g, n, 0, 1, 2, KILN_MAX_RANK, d) || qparams_scalar(g, n, 0, 3, 4, KILN_MAX_RANK, d);
+}
+
+Expr *qpool_result(Lower *L, Node *n, Expr *sum, Expr *count)
+{
+    Arena *a = lw_arena(L);
+    Graph *g = lw_graph(L);
+    Expr *zy = op_in(g, n, 4) ? load_first(L, n->in[4]) : NULL;
+    Expr *v = BIN(B_MUL, CAST(DT_F32, sum), load_first(L, n->in[1]));
+    v = BIN(B_DIV, BIN(B_DIV, v, CAST(DT_F32, count)), load_first(L, n->in[3]));
+    return requantize(lw_kb(L), g->values[n->out[0]].dtype, v, zy);
+}
+
+Expr *qpool_centered(Lower *L, Node *n, Expr *x)
+{
+    Graph *g = lw_graph(L);
+    return centered(lw_arena(L), x, op_in(g, n, 2) ? load_first(L, n->in[2]) : NULL);
+}

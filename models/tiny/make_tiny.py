@@ -35,7 +35,9 @@ Steps, the same for every model:
      quantized forms are com.microsoft ops), and so does a Relu after
      a float Add;
      --format qdq: QDQ format (QuantizeLinear/DequantizeLinear pairs
-     around float Conv, MatMul, Add, ...);
+     around float Conv, MatMul, Add, ...; kiln's graph/qdq.c turns them
+     into integer ops), and OUT/<name>/output_step.txt: one quantization
+     step of the output (the scale of its DequantizeLinear);
   3. reference: ONNX Runtime (CPU, one thread, graph optimizations off)
      runs the int8 model on the float model's test input.
 Prints per model the op types and the largest |int8 - float| output
@@ -185,6 +187,15 @@ def make(name, float_dir, out_dir, fmt):
     y = session(qmodel).run(None, {inp.name: x})[0]
     write_pb(os.path.join(dst, "test_data_set_0", "input_0.pb"), x, inp.name)
     write_pb(os.path.join(dst, "test_data_set_0", "output_0.pb"), y, q.graph.output[0].name)
+    if fmt == "qdq":
+        # one quantization step of the output: the scale of the
+        # DequantizeLinear that makes it (tests/tiny/run.sh's tolerance)
+        inits = {i.name: numpy_helper.to_array(i) for i in q.graph.initializer}
+        made = [n for n in q.graph.node if n.output[0] == q.graph.output[0].name]
+        if not made or made[0].op_type != "DequantizeLinear" or made[0].input[1] not in inits:
+            sys.exit(f"make_tiny.py: {name}: the QDQ model's output is not a DequantizeLinear of a constant scale")
+        with open(os.path.join(dst, "output_step.txt"), "w") as f:
+            f.write(f"{float(np.max(inits[made[0].input[1]])):.9g}\n")
     ops = sorted({n.op_type for n in q.graph.node})
     print(f"{name:12s} {fmt}  {os.path.getsize(qmodel):8d} bytes  |int8 - float| max "
           f"{np.max(np.abs(y - want)):.4f}  {' '.join(ops)}")

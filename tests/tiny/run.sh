@@ -12,10 +12,20 @@
 #                     quantization, QOperator: QLinearConv, QLinearMatMul,
 #                     QuantizeLinear, DequantizeLinear; the reference output
 #                     is ONNX Runtime's on the int8 model)
+#   tiny/make/qdq     the same quantization in QDQ format (float Conv,
+#                     MatMul, Add, pooling between DequantizeLinear and
+#                     QuantizeLinear), which kiln's graph/qdq.c compiles to
+#                     integer ops
 # A missing torch or onnxruntime.quantization is one SKIP line naming it.
 # Then:
-#   tiny/cortex-m4/<float|int8>/<model>   kiln check --arch cortex-m4 under
-#                                         qemu-system-arm, all eight models
+#   tiny/cortex-m4/<float|int8|qdq>/<model>
+#                                         kiln check --arch cortex-m4 under
+#                                         qemu-system-arm, all twelve models
+#   tiny/qdq-graph/<model>                kiln compile --dump graph of the QDQ
+#                                         model has no float Conv, MatMul,
+#                                         Gemm, Add or average pool left, and
+#                                         QLinearConv/QLinearMatMul on i8
+#                                         weights
 #   tiny/aarch64-linux/..., tiny/riscv64-linux/...
 #                                         kiln check under qemu-user on
 #                                         float resnet8 and int8 dscnn
@@ -35,7 +45,12 @@
 # scale (6e-5 to 1.5e-4 for the three classifiers; 2.3e-3, the scale itself,
 # for the autoencoder), which the float tolerance would let pass; this one
 # does not. Measured, kiln's int8 outputs are
-# within 1e-7 of ONNX Runtime's on the host and the boards.
+# within 1e-7 of ONNX Runtime's on the host and the boards. qdq: --rtol 0
+# --atol one quantization step of the output (make_tiny.py's
+# output_step.txt): ONNX Runtime (optimizations off) runs the float ops
+# between DequantizeLinear and QuantizeLinear, kiln the integer ops with
+# the same requantization, so a value within float rounding of a half step
+# may land one step away. Measured: 0 difference on the host.
 # Exits 1 if any case failed. Run from the repository root (tests/run.sh
 # does). Takes about 3-4 minutes on 2 loaded cores, a minute of it making
 # the models.
@@ -91,6 +106,17 @@ if [ -n "$kinds" ]; then
     else
         fail tiny/make/int8 "$(grep -v '^WARNING' "$err" | tail -n 1)"
     fi
+    case " $kinds " in
+        *" int8 "*)
+            if python3 models/tiny/make_tiny.py --float "$models/float" --out "$models/qdq" --format qdq \
+                >"$tmp/qdq.log" 2>"$err"; then
+                pass tiny/make/qdq
+                kinds="$kinds qdq"
+            else
+                fail tiny/make/qdq "$(grep -v '^WARNING' "$err" | tail -n 1)"
+            fi
+            ;;
+    esac
 fi
 
 # check BOARD KIND NAME: kiln check --arch BOARD under its emulator
@@ -100,8 +126,11 @@ check() {
         *" $2 "*) ;;
         *) echo "SKIP $name: no $2 models"; return ;;
     esac
-    tol="--rtol 1e-3 --atol 1e-4"
-    [ "$2" = float ] || tol="--rtol 1e-5 --atol 1e-6"
+    case $2 in
+        float) tol="--rtol 1e-3 --atol 1e-4" ;;
+        int8) tol="--rtol 1e-5 --atol 1e-6" ;;
+        *) tol="--rtol 0 --atol $(cat "$models/$2/$3/output_step.txt")" ;;
+    esac
     # shellcheck disable=SC2086
     if "$kiln" check --arch "$1" "$models/$2/$3/model.onnx" "$models/$2/$3/test_data_set_0" \
         $tol >/dev/null 2>"$err" </dev/null; then
@@ -123,8 +152,28 @@ board_ready() {
     return 0
 }
 
+# the QDQ models compile to integer ops with int8 weights
+for m in $names; do
+    name=tiny/qdq-graph/$m
+    case " $kinds " in
+        *" qdq "*) ;;
+        *) echo "SKIP $name: no qdq models"; continue ;;
+    esac
+    if ! "$kiln" compile "$models/qdq/$m/model.onnx" -o "$tmp/g" --dump graph >"$tmp/graph" 2>"$err"; then
+        fail "$name" "$(first_line "$err" "kiln compile exited with no message")"
+    elif float=$(grep -E "= (Conv|MatMul|Gemm|Add|AveragePool|GlobalAveragePool)\(" "$tmp/graph"); then
+        fail "$name" "float op left: $(echo "$float" | head -n 1 | cut -c1-100)"
+    elif ! grep -qE "= QLinear(Conv|MatMul)\(" "$tmp/graph"; then
+        fail "$name" "no QLinearConv or QLinearMatMul in the graph"
+    elif grep -E "^const .*_quantized' " "$tmp/graph" | grep -qv "' i8\[\|' i32\["; then
+        fail "$name" "a quantized weight is not int8 (or an int32 bias)"
+    else
+        pass "$name"
+    fi
+done
+
 if board_ready cortex-m4; then
-    for k in float int8; do
+    for k in float int8 qdq; do
         for m in $names; do
             check cortex-m4 "$k" "$m"
         done
@@ -132,7 +181,7 @@ if board_ready cortex-m4; then
     nm=$(key cortex-m4 cc)
     nm=${nm%% *}
     nm=${nm%gcc}nm
-    for km in float/resnet8 int8/resnet8 int8/dscnn int8/mobilenetv1 int8/autoencoder; do
+    for km in float/resnet8 int8/resnet8 int8/dscnn int8/mobilenetv1 int8/autoencoder qdq/resnet8; do
         name=tiny/cortex-m4/lib/$km
         case " $kinds " in
             *" ${km%/*} "*) ;;

@@ -5,7 +5,7 @@
                                 [--boards cortex-m4,aarch64-linux,riscv64-linux]
                                 [--doc docs/embedded.md]
 
-Needs the models tests/tiny/run.sh makes (out/tiny/models/{float,int8}/
+Needs the models tests/tiny/run.sh makes (out/tiny/models/{float,int8,qdq}/
 <name>/); makes them the same way if they are missing. For each model,
 float and int8, and each board it runs
 
@@ -29,8 +29,9 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NAMES = ["resnet8", "dscnn", "mobilenetv1", "autoencoder"]
-KINDS = ["float", "int8"]
-TOL = {"float": ["--rtol", "1e-3", "--atol", "1e-4"], "int8": ["--rtol", "1e-5", "--atol", "1e-6"]}
+KINDS = ["float", "int8", "qdq"]
+TOL = {"float": ["--rtol", "1e-3", "--atol", "1e-4"], "int8": ["--rtol", "1e-5", "--atol", "1e-6"],
+       "qdq": ["--rtol", "0"]}  # qdq: --atol one step of the output (output_step.txt, tests/tiny/run.sh)
 TABLE_BEGIN = "<!-- tiny-table: begin (written by tests/tiny/table.py) -->"
 TABLE_END = "<!-- tiny-table: end -->"
 
@@ -62,6 +63,10 @@ def make_models(models):
                       "--out", os.path.join(models, "int8")])
     if rc != 0:
         sys.exit(f"table.py: making the int8 models failed: {err.strip().splitlines()[-1:]}")
+    rc, _, err = run([sys.executable, "models/tiny/make_tiny.py", "--float", os.path.join(models, "float"),
+                      "--out", os.path.join(models, "qdq"), "--format", "qdq"])
+    if rc != 0:
+        sys.exit(f"table.py: making the qdq models failed: {err.strip().splitlines()[-1:]}")
 
 
 def number(pattern, text, what, model):
@@ -86,8 +91,12 @@ def inspect(kiln, board, path):
 
 
 def check(kiln, board, kind, d):
+    tol = TOL[kind]
+    if kind == "qdq":
+        with open(os.path.join(d, "output_step.txt")) as f:
+            tol = tol + ["--atol", f.read().strip()]
     rc, out, err = run([kiln, "check", "--arch", board, os.path.join(d, "model.onnx"),
-                      os.path.join(d, "test_data_set_0")] + TOL[kind])
+                      os.path.join(d, "test_data_set_0")] + tol)
     m = re.search(r"max abs error ([0-9.e+-]+)", out + err)
     if rc == 0:
         return "yes" + (f" ({m.group(1)})" if m else "")
@@ -134,7 +143,9 @@ def main():
         "",
         f"Generated {today} by `{cmd}` (kiln `-O` defaults, one thread) on the models",
         "`tests/tiny/run.sh` makes: float32 from `models/bench/make_bench_models.py`, int8 from",
-        "`models/tiny/make_tiny.py` (onnxruntime static quantization, QOperator, per-channel).",
+        "`models/tiny/make_tiny.py` (onnxruntime static quantization, QOperator, per-channel), qdq",
+        "the same quantization in QDQ format (`--format qdq`), which kiln's QDQ pass compiles to",
+        "integer ops (int8 weights, int32 sums, requantized in the epilogue).",
         "flash = code and constants + weights (+ data), from `kiln inspect --arch BOARD`'s measured",
         "objects (K = 1024 bytes); RAM = arena + input and output buffers + worst-case stack + data",
         "+ bss; peak live = the largest total of intermediate tensors alive at once in the ONNX",
@@ -144,7 +155,8 @@ def main():
         "zero border stored around a tensor that a padded Conv reads in place; stack = `model_run`'s",
         "worst case from gcc's call graphs (libm and libgcc not counted); matched = `kiln check",
         "--arch BOARD` under the board's emulator agrees with the reference (float: PyTorch, rtol 1e-3 atol 1e-4; int8:",
-        "ONNX Runtime on the int8 model, rtol 1e-5 atol 1e-6), with the max abs error. No times:",
+        "ONNX Runtime on the int8 model, rtol 1e-5 atol 1e-6; qdq: ONNX Runtime on the QDQ model,",
+        "within one quantization step of the output), with the max abs error. No times:",
         "qemu's time is not the board's (qemu-system-arm does not model the M4's cycles).",
         "",
         "| model | type | board | flash bytes (code + weights) | RAM bytes | arena | peak live | arena/peak | stack | matched |",
