@@ -198,6 +198,9 @@ void prog_dump(const Program *p, void *file)
             fprintf(f, " unused"); /* its value went into another buffer (inplace.c) */
         else if (b->kind == BUF_ARENA)
             fprintf(f, " live k%d..k%d", b->first, b->last);
+        if ((b->kind == BUF_INPUT || b->kind == BUF_OUTPUT) && (b->form || b->group != b->index))
+            fprintf(f, " slot of %d%s%s%s", b->group, b->form & IO_SEQ ? " seq" : "", b->form & IO_OPT ? " opt" : "",
+                    b->form & IO_NONE ? " none" : "");
         if (b->kind == BUF_OUTPUT && p->out_alias && p->out_alias[b->index] >= 0)
             fprintf(f, " in place of input %d", p->out_alias[b->index]);
         fputc('\n', f);

@@ -21,7 +21,9 @@
  *            output, element for element, before anything else: the output
  *            may be input 0's own storage (--alias, graph/alias.c);
  *            OPF_PACKED reads and writes the packed types (float8, 4-bit,
- *            2-bit: kiln.h), which no other op but a view may touch
+ *            2-bit: kiln.h), which no other op but a view may touch;
+ *            OPF_SEQ reads sequences and optionals (sequence.c), which
+ *            no other op may: inference rewrites it into tensor ops
  *   infer    shape and dtype rule
  *   lower    lowering to Kernel IR (NULL: folded or viewed, never lowered)
  */
@@ -134,7 +136,7 @@ OP(REDUCESUMSQUARE,   "ReduceSumSquare",     "", 1, 2, 1, 1, 0,         infer_re
 OP(ARGMAX,            "ArgMax",              "", 1, 1, 1, 1, 0,         infer_argminmax,    lower_argminmax)  \
 OP(ARGMIN,            "ArgMin",              "", 1, 1, 1, 1, 0,         infer_argminmax,    lower_argminmax)  \
 /* shapes and data movement */                                                                               \
-OP(IDENTITY,          "Identity",            "", 1, 1, 1, 1, OPF_VIEW,  infer_unary,        NULL)             \
+OP(IDENTITY,          "Identity",            "", 1, 1, 1, 1, OPF_VIEW | OPF_SEQ, infer_identity, NULL)          \
 OP(DROPOUT,           "Dropout",             "", 1, 3, 1, 2, 0,         infer_dropout,      lower_dropout)    \
 OP(RESHAPE,           "Reshape",             "", 1, 2, 1, 1, OPF_VIEW,  infer_reshape,      NULL)             \
 OP(FLATTEN,           "Flatten",             "", 1, 1, 1, 1, OPF_VIEW,  infer_flatten,      NULL)             \
@@ -226,7 +228,19 @@ OP(MOMENTUM,          "Momentum",  "ai.onnx.preview.training", 3,-1, 1,-1, OPF_N
 OP(GRU,               "GRU",                 "", 3, 6, 0, 2, OPF_NOEPI, infer_gru,          lower_gru)        \
 OP(RNN,               "RNN",                 "", 3, 6, 0, 2, OPF_NOEPI, infer_rnn,          lower_rnn)        \
 /* recurrent */                                                                                              \
-OP(LSTM,              "LSTM",                "", 3, 8, 0, 3, OPF_NOEPI, infer_lstm,         lower_lstm)
+OP(LSTM,              "LSTM",                "", 3, 8, 0, 3, OPF_NOEPI, infer_lstm,         lower_lstm)       \
+/* sequences and optionals: rewritten into tensors during inference (sequence.c) */                          \
+OP(SEQUENCECONSTRUCT, "SequenceConstruct",   "", 1,-1, 1, 1, OPF_SEQ,   infer_seqconstruct, NULL)             \
+OP(SEQUENCEEMPTY,     "SequenceEmpty",       "", 0, 0, 1, 1, OPF_SEQ,   infer_seqempty,     NULL)             \
+OP(SEQUENCEINSERT,    "SequenceInsert",      "", 2, 3, 1, 1, OPF_SEQ,   infer_seqinsert,    NULL)             \
+OP(SEQUENCEERASE,     "SequenceErase",       "", 1, 2, 1, 1, OPF_SEQ,   infer_seqerase,     NULL)             \
+OP(SEQUENCEAT,        "SequenceAt",          "", 2, 2, 1, 1, OPF_SEQ,   infer_seqat,        NULL)             \
+OP(SEQUENCELENGTH,    "SequenceLength",      "", 1, 1, 1, 1, OPF_SEQ,   infer_seqlength,    NULL)             \
+OP(SPLITTOSEQUENCE,   "SplitToSequence",     "", 1, 2, 1, 1, OPF_SEQ,   infer_splittoseq,   NULL)             \
+OP(CONCATFROMSEQUENCE,"ConcatFromSequence",  "", 1, 1, 1, 1, OPF_SEQ,   infer_concatfromseq,NULL)             \
+OP(OPTIONAL,          "Optional",            "", 0, 1, 1, 1, OPF_SEQ,   infer_optional,     NULL)             \
+OP(OPTIONALHASELEMENT,"OptionalHasElement",  "", 0, 1, 1, 1, OPF_SEQ,   infer_opthas,       NULL)             \
+OP(OPTIONALGETELEMENT,"OptionalGetElement",  "", 1, 1, 1, 1, OPF_SEQ,   infer_optget,       NULL)
 /* clang-format on */
 
 typedef enum OpKind {
@@ -242,6 +256,7 @@ enum {
     OPF_NOEPI = 1 << 2, /* cannot host a fused epilogue */
     OPF_INPLACE = 1 << 3, /* output may be input 0's storage (a copy, then updates) */
     OPF_PACKED = 1 << 4, /* takes and makes packed types (lw_load decodes, lw_store_packed encodes) */
+    OPF_SEQ = 1 << 5,   /* takes sequences and optionals (sequence.c): rewritten into tensors by inference */
 };
 
 #endif
