@@ -503,7 +503,7 @@ static int decode_value(const unsigned char *buf, size_t size, int seq, int form
             continue;
         }
         if (*n >= max) {
-            snprintf(err, errlen, "%s: more than %d tensors, the model has %d here", path, max, max);
+            snprintf(err, errlen, "%s: holds more than %d tensor(s), the model was compiled for %d", path, max, max);
             return 1;
         }
         if (decode_tensor(at, len, path, &ts[*n], err, errlen))
