@@ -112,6 +112,31 @@ def main(out):
     write("opt_has_absent/input_0.pb", opt_pb(None, "o"))
     write("opt_has_absent/output_0.pb", tensor(np.array(False)).SerializeToString())
 
+    # the controls: sequence ops that compile and match numpy (SplitToSequence,
+    # SequenceErase, SequenceLength, ConcatFromSequence stacking at axis 1 and
+    # at the new last axis, SequenceAt from the back, SequenceConstruct)
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    x1 = -np.arange(6, dtype=np.float32).reshape(2, 3)
+    for tag, ax in (("mid", 1), ("end", -1)):
+        nodes = [n("SplitToSequence", ["x"], ["s"], name="split", axis=0),
+                 n("SequenceErase", ["s", "p"], ["s2"], name="erase"),
+                 n("SequenceLength", ["s2"], ["L"], name="len"),
+                 n("ConcatFromSequence", ["s2"], ["y"], name="stack", axis=ax, new_axis=1),
+                 n("SequenceAt", ["s2", "q"], ["z"], name="at"),
+                 n("SequenceConstruct", ["z", "x1"], ["c"], name="make"),
+                 n("ConcatFromSequence", ["c"], ["w"], name="cat", axis=0)]
+        write("seq_ops_%s.onnx" % tag, model(
+            nodes, [("x", helper.make_tensor_type_proto(F, [4, 3])), ("x1", helper.make_tensor_type_proto(F, [2, 3]))],
+            [("y", helper.make_tensor_type_proto(F, None)), ("L", helper.make_tensor_type_proto(I64, None)),
+             ("z", helper.make_tensor_type_proto(F, None)), ("w", helper.make_tensor_type_proto(F, None))],
+            opset=17, inits=[tensor(np.array(1, dtype=np.int64), "p"), tensor(np.array(-1, dtype=np.int64), "q")]))
+        s2 = [x[0:1], x[2:3], x[3:4]]
+        want = [np.stack(s2, axis=ax), np.array(3, dtype=np.int64), x[3:4], np.concatenate([x[3:4], x1], axis=0)]
+        for i, arr in enumerate([x, x1]):
+            write("seq_ops_%s_data/input_%d.pb" % (tag, i), tensor(arr).SerializeToString())
+        for i, arr in enumerate(want):
+            write("seq_ops_%s_data/output_%d.pb" % (tag, i), tensor(arr).SerializeToString())
+
 
 if __name__ == "__main__":
     main(os.path.join(os.path.dirname(os.path.abspath(__file__)), "cases", "seq"))
