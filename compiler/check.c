@@ -61,22 +61,48 @@ static const char *printable(Arena *a, const char *name)
     return s;
 }
 
-/* Read DIR/<stem>_0.pb, _1.pb, ... into ts[]; returns the count or -1. */
-static int read_set(Arena *a, const char *dir, const char *stem, Tensor *ts, int max, Diag *d)
+/* Read DIR/<stem>_0.pb, _1.pb, ... into ts[] as model_run's slots: file k
+ * holds a value of form forms[k] (IO_SEQ, IO_OPT: a SequenceProto, an
+ * OptionalProto; 0 or k >= nforms: a TensorProto). Returns the slot count
+ * (*nfiles the file count), or -1. */
+static int read_set(Arena *a, const char *dir, const char *stem, const int *forms, int nforms, Tensor *ts,
+                    int max, int *nfiles, Diag *d)
 {
-    int n = 0;
-    for (;; n++) {
-        char *path = arena_printf(a, "%s/%s_%d.pb", dir, stem, n);
+    int n = 0, k = 0;
+    for (;; k++) {
+        char *path = arena_printf(a, "%s/%s_%d.pb", dir, stem, k);
         if (!file_exists(path))
             break;
         if (n == max) {
-            diag_error(d, "%s: more than %d files", dir, max);
+            diag_error(d, "%s: more than %d tensors", dir, max);
             return -1;
         }
-        if (onnx_read_tensor(a, path, &ts[n], d))
+        if (onnx_read_value(a, path, k < nforms ? forms[k] : 0, k, ts, max, &n, d))
             return -1;
     }
+    *nfiles = k;
     return n;
+}
+
+/* The declared forms (IO_SEQ, IO_OPT) of the model's inputs and outputs,
+ * which say how to read the test's files; 1 with the model's own message
+ * when kiln cannot read it. */
+static int model_forms(Arena *a, const Options *o, int **ins, int *nins, int **outs, int *nouts, Diag *d)
+{
+    ImportResult imp;
+    Diag md = {.file = o->model};
+    if (onnx_import(a, o->model, 1, &imp, &md))
+        return diag_take(d, &md);
+    const Graph *g = imp.graph;
+    *ins = arena_alloc(a, sizeof(int) * (size_t)(g->ninputs + 1));
+    for (int i = 0; i < g->ninputs; i++) {
+        const Value *v = &g->values[g->inputs[i]];
+        (*ins)[i] = (v->seq ? IO_SEQ : 0) | (v->opt ? IO_OPT : 0);
+    }
+    *nins = g->ninputs;
+    *outs = g->out_decl;
+    *nouts = g->noutputs;
+    return 0;
 }
 
 /* Compare output i; prints a line; returns 1 if it matches, else 0 with
@@ -272,15 +298,18 @@ int cmd_check(const Options *o)
     Tensor ins[MAX_TENSORS], want[MAX_TENSORS];
     Compiled c;
     char *dir = NULL, *rundir = NULL;
-    int rc = 1, nin, nout;
+    int rc = 1, nin, nout, nin_files = 0, nout_files = 0, nin_forms = 0, nout_forms = 0;
+    int *in_forms = NULL, *out_forms = NULL;
 
     struct stat sb;
     if (stat(o->testdir, &sb) || !S_ISDIR(sb.st_mode)) {
         diag_error(&d, "%s: %s", o->testdir, stat(o->testdir, &sb) ? "does not exist" : "is not a directory");
         goto done;
     }
-    if ((nin = read_set(a, o->testdir, "input", ins, MAX_TENSORS, &d)) < 0 ||
-        (nout = read_set(a, o->testdir, "output", want, MAX_TENSORS, &d)) < 0) {
+    if (model_forms(a, o, &in_forms, &nin_forms, &out_forms, &nout_forms, &d))
+        goto done;
+    if ((nin = read_set(a, o->testdir, "input", in_forms, nin_forms, ins, MAX_TENSORS, &nin_files, &d)) < 0 ||
+        (nout = read_set(a, o->testdir, "output", out_forms, nout_forms, want, MAX_TENSORS, &nout_files, &d)) < 0) {
         /* a model kiln cannot read (or whose inputs are not tensors) is the
          * more useful message than what its test data looks like then */
         Diag md = {.file = o->model};
@@ -297,12 +326,18 @@ int cmd_check(const Options *o)
     }
     if (compile_for(a, o, ins, nin, &c, &d))
         goto done;
-    if (nin != c.prog->ninputs) {
-        diag_error(&d, "%s has %d input files, the model has %d inputs", o->testdir, nin, c.prog->ninputs);
+    if (nin_files != c.graph->nmodel_inputs || nin != c.prog->ninputs) {
+        diag_error(&d, "%s has %d input files, the model has %d inputs", o->testdir, nin_files,
+                   c.graph->nmodel_inputs);
+        goto done;
+    }
+    if (nout_files != c.graph->nmodel_outputs) {
+        diag_error(&d, "%s has %d output files, the model has %d outputs", o->testdir, nout_files,
+                   c.graph->nmodel_outputs);
         goto done;
     }
     if (nout != c.prog->noutputs) {
-        diag_error(&d, "%s has %d output files, the model has %d outputs", o->testdir, nout, c.prog->noutputs);
+        diag_error(&d, "%s holds %d output tensors, the model gives %d", o->testdir, nout, c.prog->noutputs);
         goto done;
     }
     if (!strcmp(o->emit, "src")) {
@@ -321,7 +356,7 @@ int cmd_check(const Options *o)
     char *argv[2 * MAX_TENSORS + 8];
     int argc = 0;
     argv[argc++] = arena_printf(a, "%s/model", dir);
-    for (int i = 0; i < nin; i++) {
+    for (int i = 0; i < nin_files; i++) {
         argv[argc++] = "--in";
         argv[argc++] = arena_printf(a, "%s/input_%d.pb", o->testdir, i);
     }
@@ -330,7 +365,7 @@ int cmd_check(const Options *o)
     argv[argc++] = "--quiet";
     argv[argc] = NULL;
     char *log = arena_printf(a, "%s/run.log", rundir);
-    if (o->board && board_short_names(a, argv, nin, rundir, &d))
+    if (o->board && board_short_names(a, argv, nin_files, rundir, &d))
         goto done;
     char **run = on_board(a, o, argv, argc, &d);
     if (!run)
@@ -346,21 +381,36 @@ int cmd_check(const Options *o)
             diag_error(&d, "the generated program failed (exit %d)%s%s", status, sep, why);
         goto done;
     }
-    int matched = 0;
-    for (int i = 0; i < nout; i++) {
-        Tensor got;
-        if (onnx_read_tensor(a, arena_printf(a, "%s/output_%d.pb", rundir, i), &got, &d))
+    int matched = 0, ngot = 0;
+    Tensor got[MAX_TENSORS];
+    for (int i = 0; i < nout_files; i++)
+        if (onnx_read_value(a, arena_printf(a, "%s/output_%d.pb", rundir, i), out_forms[i], i, got, MAX_TENSORS,
+                            &ngot, &d))
             goto done;
-        matched += compare(a, i, c.prog->bufs[c.prog->outputs[i]].label, &want[i], &got, o->rtol, o->atol, &d);
+    if (ngot != nout) {
+        diag_error(&d, "the program wrote %d output tensors, %s holds %d", ngot, o->testdir, nout);
+        goto done;
+    }
+    for (int i = 0; i < nout; i++) {
+        if ((want[i].form | got[i].form) & IO_NONE) {
+            /* an absent optional or an empty sequence: nothing to compare */
+            int same = want[i].form == got[i].form;
+            printf("output %d: %s\n", i, same ? "empty: ok" : "one is empty, the other is not");
+            if (!same)
+                diag_error(&d, "output %d: the program wrote %s", i, got[i].form & IO_NONE ? "nothing" : "a value");
+            matched += same;
+            continue;
+        }
+        matched += compare(a, i, c.prog->bufs[c.prog->outputs[i]].label, &want[i], &got[i], o->rtol, o->atol, &d);
     }
     if (matched != nout)
         goto done; /* d names the first output that differs */
-    if (o->outdir && keep_outputs(a, o, rundir, nout, &d))
+    if (o->outdir && keep_outputs(a, o, rundir, nout_files, &d))
         goto done;
     printf("kiln check: %d of %d outputs match\n", matched, nout);
     rc = 0;
 done:
-    return finish(a, o, dir, rundir, rc ? 0 : nout, rc, &d);
+    return finish(a, o, dir, rundir, rc ? 0 : nout_files, rc, &d);
 }
 
 int cmd_bench(const Options *o)

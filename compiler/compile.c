@@ -44,6 +44,9 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
     if (onnx_import(a, o->model, 0, &imp, d))
         return 1;
     Graph *g = out->graph = imp.graph;
+    /* sequence and optional inputs become model_run's tensor slots */
+    if (graph_seq_inputs(g, known, nknown, d))
+        return 1;
     /* every input gets a static shape (--shape, test data) */
     if (graph_bind(g, o->binds, o->nbinds, known, nknown, d))
         return 1;
@@ -61,6 +64,9 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
         return 1;
     /* shapes and dtypes of every value; constant subgraphs folded */
     if (graph_infer(g, d) || verify_graph(g, 1, d))
+        return 1;
+    /* sequence and optional outputs become model_run's tensor slots */
+    if (graph_seq_outputs(g, d) || verify_graph(g, 1, d))
         return 1;
     /* identities dropped, BatchNormalization folded into Conv/Gemm */
     if (graph_canon(g, d) || verify_graph(g, 1, d))

@@ -3,7 +3,8 @@
  *
  *   model --in x.pb [--in y.pb ...] [--out DIR] [--bench N [--profile]] [--quiet]
  *
- * Reads the inputs (TensorProto files, in the model's input order), checks
+ * Reads the inputs (TensorProto files, in the model's input order; a
+ * SequenceProto or OptionalProto for a sequence or optional input), checks
  * them against the compiled shapes and types, runs the model, writes
  * DIR/output_<i>.pb (of the shape model_output_shape reports: an output
  * whose extent depends on the data has the run's) and prints a summary of each output and the time taken.
@@ -143,13 +144,13 @@ int main(int argc, char **argv)
     if (kiln_par_init(MODEL_THREADS))
         fprintf(stderr, "model: could not start %d threads; running on one\n", MODEL_THREADS);
 #endif
-    const char *ins[MODEL_NUM_INPUTS + 1] = {0};
+    const char *ins[MODEL_NUM_INPUT_VALUES + 1] = {0};
     int nin = 0, bench = 0, quiet = 0, profile = 0;
     const char *outdir = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--in") && i + 1 < argc) {
-            if (nin >= MODEL_NUM_INPUTS) {
-                fprintf(stderr, "model: more --in files than the model's %d inputs\n", MODEL_NUM_INPUTS);
+            if (nin >= MODEL_NUM_INPUT_VALUES) {
+                fprintf(stderr, "model: more --in files than the model's %d inputs\n", MODEL_NUM_INPUT_VALUES);
                 return 2;
             }
             ins[nin++] = argv[++i];
@@ -171,8 +172,8 @@ int main(int argc, char **argv)
             return usage();
         }
     }
-    if (nin && nin != MODEL_NUM_INPUTS) {
-        fprintf(stderr, "model: %d --in files given, the model has %d inputs\n", nin, MODEL_NUM_INPUTS);
+    if (nin && nin != MODEL_NUM_INPUT_VALUES) {
+        fprintf(stderr, "model: %d --in files given, the model has %d inputs\n", nin, MODEL_NUM_INPUT_VALUES);
         return 2;
     }
 #ifndef MODEL_PROFILE
@@ -181,8 +182,8 @@ int main(int argc, char **argv)
         return 2;
     }
 #endif
-    if (!nin && MODEL_NUM_INPUTS > 0 && !bench) {
-        fprintf(stderr, "model: give the model's %d input(s) with --in FILE.pb\n", MODEL_NUM_INPUTS);
+    if (!nin && MODEL_NUM_INPUT_VALUES > 0 && !bench) {
+        fprintf(stderr, "model: give the model's %d input(s) with --in FILE.pb\n", MODEL_NUM_INPUT_VALUES);
         return 2;
     }
 #ifdef MODEL_DEVICE
@@ -195,32 +196,56 @@ int main(int argc, char **argv)
 
     void *inputs[MODEL_NUM_INPUTS + 1], *outputs[MODEL_NUM_OUTPUTS + 1];
     kiln_tensor tin[MODEL_NUM_INPUTS + 1];
-    for (int i = 0; i < MODEL_NUM_INPUTS; i++) {
-        const model_tensor *mt = &model_inputs[i];
+    /* each --in file is one of the model's inputs: a tensor, or a sequence
+     * or optional carried by several slots (or one NULL slot) */
+    for (int i = 0, v = 0; i < MODEL_NUM_INPUTS; v++) {
+        int end = i;
+        while (end < MODEL_NUM_INPUTS && model_inputs[end].value == v)
+            end++;
+        int form = model_inputs[i].form, want = form & MODEL_IO_NONE ? 0 : end - i, got = 0;
         char err[512], a[256], b[256], name[256];
         if (!nin) {
-            size_t bytes = kiln_dtype_bytes(mt->dtype, numel_of(mt));
-            inputs[i] = calloc(1, bytes ? bytes : 1);
-            if (!inputs[i])
-                return fprintf(stderr, "model: out of memory\n"), 1;
-            fill(inputs[i], mt->dtype, numel_of(mt));
+            for (int k = i; k < end; k++) {
+                const model_tensor *mt = &model_inputs[k];
+                size_t bytes = kiln_dtype_bytes(mt->dtype, numel_of(mt));
+                inputs[k] = NULL;
+                if (form & MODEL_IO_NONE)
+                    continue;
+                inputs[k] = calloc(1, bytes ? bytes : 1);
+                if (!inputs[k])
+                    return fprintf(stderr, "model: out of memory\n"), 1;
+                fill(inputs[k], mt->dtype, numel_of(mt));
+            }
+            i = end;
             continue;
         }
-        if (kiln_read_tensor(ins[i], &tin[i], err, sizeof err)) {
+        if (kiln_read_value(ins[v], form & ~MODEL_IO_NONE, &tin[i], end - i, &got, err, sizeof err)) {
             fprintf(stderr, "model: %s\n", err);
             return 1;
         }
-        int same = tin[i].dtype == mt->dtype && tin[i].rank == mt->rank;
-        for (int d = 0; same && d < mt->rank; d++)
-            same = tin[i].dims[d] == mt->dims[d];
-        if (!same) {
-            fprintf(stderr, "model: %s: input %d '%s' is %s[%s], the model was compiled for %s[%s]\n", ins[i], i,
-                    printable(mt->name, name, sizeof name), kiln_dtype_name(tin[i].dtype),
-                    kiln_shape_str(tin[i].rank, tin[i].dims, a, sizeof a), kiln_dtype_name(mt->dtype),
-                    kiln_shape_str(mt->rank, mt->dims, b, sizeof b));
+        if (got != want) {
+            fprintf(stderr, "model: %s: input %d '%s' holds %d tensor(s), the model was compiled for %d\n", ins[v], v,
+                    printable(model_inputs[i].name, name, sizeof name), got, want);
             return 1;
         }
-        inputs[i] = tin[i].data;
+        for (int k = i; k < end; k++) {
+            const model_tensor *mt = &model_inputs[k];
+            inputs[k] = NULL;
+            if (form & MODEL_IO_NONE)
+                continue;
+            int same = tin[k].dtype == mt->dtype && tin[k].rank == mt->rank;
+            for (int d = 0; same && d < mt->rank; d++)
+                same = tin[k].dims[d] == mt->dims[d];
+            if (!same) {
+                fprintf(stderr, "model: %s: input %d '%s' is %s[%s], the model was compiled for %s[%s]\n", ins[v], k,
+                        printable(mt->name, name, sizeof name), kiln_dtype_name(tin[k].dtype),
+                        kiln_shape_str(tin[k].rank, tin[k].dims, a, sizeof a), kiln_dtype_name(mt->dtype),
+                        kiln_shape_str(mt->rank, mt->dims, b, sizeof b));
+                return 1;
+            }
+            inputs[k] = tin[k].data;
+        }
+        i = end;
     }
     for (int i = 0; i < MODEL_NUM_OUTPUTS; i++) {
         size_t bytes = kiln_dtype_bytes(model_outputs[i].dtype, numel_of(&model_outputs[i]));
@@ -253,7 +278,7 @@ int main(int argc, char **argv)
 #endif
     if (rc) {
         fprintf(stderr, "model: an input differs from the value the model was compiled for "
-                        "(kiln specializes inputs that decide shapes)\n");
+                        "(kiln specializes inputs that decide shapes, and optionals' presence)\n");
         return 1;
     }
     /* each output's actual shape: an output whose extent depends on the
@@ -264,25 +289,42 @@ int main(int argc, char **argv)
         model_output_shape(arena, i, got[i].dims);
     }
     if (outdir) {
-        for (int i = 0; i < MODEL_NUM_OUTPUTS; i++) {
-            kiln_tensor t;
-            memset(&t, 0, sizeof t);
-            snprintf(t.name, sizeof t.name, "%s", got[i].name);
-            t.dtype = got[i].dtype;
-            t.rank = got[i].rank;
-            memcpy(t.dims, got[i].dims, sizeof t.dims);
-            t.data = outputs[i];
-            t.bytes = kiln_dtype_bytes(t.dtype, numel_of(&got[i]));
+        /* output_<v>.pb per output of the model: a tensor, or a sequence or
+         * optional of the slots that carry it */
+        kiln_tensor tout[MODEL_NUM_OUTPUTS + 1];
+        for (int i = 0, v = 0; i < MODEL_NUM_OUTPUTS; v++) {
+            int end = i;
+            while (end < MODEL_NUM_OUTPUTS && model_outputs[end].value == v)
+                end++;
+            int form = model_outputs[i].form;
+            for (int k = i; k < end; k++) {
+                kiln_tensor *t = &tout[k];
+                memset(t, 0, sizeof *t);
+                if (!form)
+                    snprintf(t->name, sizeof t->name, "%s", model_outputs[k].name);
+                t->dtype = model_outputs[k].dtype;
+                t->rank = model_outputs[k].rank;
+                memcpy(t->dims, got[k].dims, sizeof t->dims); /* the actual shape */
+                t->data = outputs[k];
+                t->bytes = kiln_dtype_bytes(t->dtype, numel_of(&got[k]));
+            }
+            /* a sequence's slots are named NAME[k]: the file is NAME */
+            char vname[256];
+            snprintf(vname, sizeof vname, "%s", model_outputs[i].name);
+            char *br = strrchr(vname, '[');
+            if ((form & MODEL_IO_SEQ) && br)
+                *br = 0;
             char path[4096];
-            int len = snprintf(path, sizeof path, "%s/output_%d.pb", outdir, i);
+            int len = snprintf(path, sizeof path, "%s/output_%d.pb", outdir, v);
             if (len < 0 || (size_t)len >= sizeof path) {
                 fprintf(stderr, "model: --out folder name is too long\n");
                 return 1;
             }
-            if (kiln_write_tensor(path, &t)) {
+            if (kiln_write_value(path, vname, form & ~MODEL_IO_NONE, &tout[i], form & MODEL_IO_NONE ? 0 : end - i)) {
                 fprintf(stderr, "model: cannot write %s\n", path);
                 return 1;
             }
+            i = end;
         }
     }
     if (!quiet) {

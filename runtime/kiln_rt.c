@@ -403,13 +403,11 @@ static int shape_of(const List *dims, kiln_tensor *t, size_t *numel)
     return 0;
 }
 
-int kiln_read_tensor(const char *path, kiln_tensor *t, char *err, size_t errlen)
+/* The TensorProto in buf[size] (of file `path`, for messages) into t. */
+static int decode_tensor(const unsigned char *buf, size_t size, const char *path, kiln_tensor *t, char *err,
+                         size_t errlen)
 {
     memset(t, 0, sizeof *t);
-    size_t size = 0;
-    unsigned char *buf = slurp(path, &size, err, errlen);
-    if (!buf)
-        return 1;
     Parsed pt;
     memset(&pt, 0, sizeof pt);
     int rc = 1, want = 0, bad_shape = 0;
@@ -450,9 +448,98 @@ int kiln_read_tensor(const char *path, kiln_tensor *t, char *err, size_t errlen)
         store_elem(t->dtype, t->data, i, pt.nums.v[i]);
     free(pt.dims.v);
     free(pt.nums.v);
-    free(buf);
     if (rc)
         kiln_tensor_free(t);
+    return rc;
+}
+
+int kiln_read_tensor(const char *path, kiln_tensor *t, char *err, size_t errlen)
+{
+    memset(t, 0, sizeof *t);
+    size_t size = 0;
+    unsigned char *buf = slurp(path, &size, err, errlen);
+    if (!buf)
+        return 1;
+    int rc = decode_tensor(buf, size, path, t, err, errlen);
+    free(buf);
+    return rc;
+}
+
+/* A SequenceProto (seq) or OptionalProto in buf: its tensors into ts[*n]. */
+static int decode_value(const unsigned char *buf, size_t size, int seq, int form, const char *path, kiln_tensor *ts,
+                        int max, int *n, char *err, size_t errlen)
+{
+    Reader r = {buf, buf + size, 0};
+    while (r.p < r.end && !r.bad) {
+        uint64_t key = varint(&r);
+        int field = key >> 3 > 1000 ? 1000 : (int)(key >> 3), wire = (int)(key & 7);
+        if (r.bad)
+            break;
+        if (wire != 2 || (field != 3 && field != 5)) {
+            if (field >= 4 && field <= 7) {
+                snprintf(err, errlen, "%s: sparse tensors, maps and nested values are not supported", path);
+                return 1;
+            }
+            if (skip(&r, wire))
+                break;
+            continue;
+        }
+        size_t len = length(&r);
+        if (r.bad)
+            break;
+        const unsigned char *at = r.p;
+        r.p += len;
+        if (field == 5 && (seq || !(form & KILN_IO_SEQ))) {
+            snprintf(err, errlen, "%s: holds a sequence where the model has a tensor", path);
+            return 1;
+        }
+        if (field == 3 && !seq && (form & KILN_IO_SEQ)) {
+            snprintf(err, errlen, "%s: holds a tensor where the model has a sequence", path);
+            return 1;
+        }
+        if (field == 5) {
+            if (decode_value(at, len, 1, form, path, ts, max, n, err, errlen))
+                return 1;
+            continue;
+        }
+        if (*n >= max) {
+            snprintf(err, errlen, "%s: holds more than %d tensor(s), the model was compiled for %d", path, max, max);
+            return 1;
+        }
+        if (decode_tensor(at, len, path, &ts[*n], err, errlen))
+            return 1;
+        (*n)++;
+    }
+    if (r.bad) {
+        snprintf(err, errlen, "%s: not a valid %s file", path, seq ? "SequenceProto" : "OptionalProto");
+        return 1;
+    }
+    return 0;
+}
+
+int kiln_read_value(const char *path, int form, kiln_tensor *ts, int max, int *n, char *err, size_t errlen)
+{
+    *n = 0;
+    if (!(form & (KILN_IO_SEQ | KILN_IO_OPT))) {
+        if (max < 1) {
+            snprintf(err, errlen, "%s: no room for a tensor", path);
+            return 1;
+        }
+        int rc = kiln_read_tensor(path, &ts[0], err, errlen);
+        *n = !rc;
+        return rc;
+    }
+    size_t size = 0;
+    unsigned char *buf = slurp(path, &size, err, errlen);
+    if (!buf)
+        return 1;
+    int rc = decode_value(buf, size, !(form & KILN_IO_OPT), form, path, ts, max, n, err, errlen);
+    free(buf);
+    if (rc) {
+        for (int i = 0; i < *n; i++)
+            kiln_tensor_free(&ts[i]);
+        *n = 0;
+    }
     return rc;
 }
 
@@ -475,16 +562,23 @@ static size_t varint_len(uint64_t v)
     return n;
 }
 
-int kiln_write_tensor(const char *path, const kiln_tensor *t)
+/* Bytes of t as a TensorProto (what put_tensor writes). */
+static size_t tensor_len(const kiln_tensor *t)
 {
-    /* never through a symbolic link planted where the output goes */
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);
-    FILE *f = fd < 0 ? NULL : fdopen(fd, "wb");
-    if (!f) {
-        if (fd >= 0)
-            close(fd);
-        return 1;
-    }
+    size_t n = 0, dl = 0, nlen = strlen(t->name);
+    for (int i = 0; i < t->rank; i++)
+        dl += varint_len((uint64_t)t->dims[i]);
+    if (t->rank)
+        n += 1 + varint_len(dl) + dl;
+    n += 1 + varint_len((uint64_t)t->dtype);
+    if (nlen)
+        n += 1 + varint_len(nlen) + nlen;
+    return n + 1 + varint_len(t->bytes) + t->bytes;
+}
+
+/* t as a TensorProto (dims, data_type, name, raw_data). */
+static void put_tensor(FILE *f, const kiln_tensor *t)
+{
     if (t->rank) {
         size_t len = 0;
         for (int i = 0; i < t->rank; i++)
@@ -506,6 +600,83 @@ int kiln_write_tensor(const char *path, const kiln_tensor *t)
     put_varint(f, t->bytes);
     if (t->bytes)
         fwrite(t->data, 1, t->bytes, f);
+}
+
+/* Open path for writing, never through a symbolic link planted there. */
+static FILE *open_out(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "wb");
+    if (!f && fd >= 0)
+        close(fd);
+    return f;
+}
+
+int kiln_write_tensor(const char *path, const kiln_tensor *t)
+{
+    FILE *f = open_out(path);
+    if (!f)
+        return 1;
+    put_tensor(f, t);
+    return fclose(f) != 0;
+}
+
+/* The fields of a SequenceProto of ts[n] after its name: elem_type TENSOR
+ * (1), each tensor a tensor_values entry; *len_only: just count them. */
+static size_t put_seq_body(FILE *f, const kiln_tensor *ts, int n)
+{
+    size_t len = 2;
+    if (f) {
+        put_varint(f, 2 << 3 | 0);
+        put_varint(f, 1);
+    }
+    for (int i = 0; i < n; i++) {
+        size_t tl = tensor_len(&ts[i]);
+        len += 1 + varint_len(tl) + tl;
+        if (f) {
+            put_varint(f, 3 << 3 | 2);
+            put_varint(f, tl);
+            put_tensor(f, &ts[i]);
+        }
+    }
+    return len;
+}
+
+int kiln_write_value(const char *path, const char *name, int form, const kiln_tensor *ts, int n)
+{
+    if (!(form & (KILN_IO_SEQ | KILN_IO_OPT)))
+        return n != 1 || kiln_write_tensor(path, &ts[0]);
+    FILE *f = open_out(path);
+    if (!f)
+        return 1;
+    size_t nlen = strlen(name);
+    if (nlen) {
+        put_varint(f, 1 << 3 | 2);
+        put_varint(f, nlen);
+        fwrite(name, 1, nlen, f);
+    }
+    if (!(form & KILN_IO_OPT)) {
+        put_seq_body(f, ts, n); /* a sequence */
+    } else if (form & KILN_IO_SEQ) {
+        /* an optional sequence: elem_type SEQUENCE (3), sequence_value */
+        put_varint(f, 2 << 3 | 0);
+        put_varint(f, n ? 3 : 0);
+        if (n) {
+            size_t sl = put_seq_body(NULL, ts, n);
+            put_varint(f, 5 << 3 | 2);
+            put_varint(f, sl);
+            put_seq_body(f, ts, n);
+        }
+    } else {
+        /* an optional tensor: elem_type TENSOR (1), tensor_value */
+        put_varint(f, 2 << 3 | 0);
+        put_varint(f, n ? 1 : 0);
+        if (n) {
+            put_varint(f, 3 << 3 | 2);
+            put_varint(f, tensor_len(&ts[0]));
+            put_tensor(f, &ts[0]);
+        }
+    }
     return fclose(f) != 0;
 }
 

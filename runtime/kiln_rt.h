@@ -49,6 +49,21 @@ int kiln_read_tensor(const char *path, kiln_tensor *t, char *err, size_t errlen)
 int kiln_write_tensor(const char *path, const kiln_tensor *t);
 void kiln_tensor_free(kiln_tensor *t);
 
+/* How a model's input or output is carried (model.h's form): a sequence's
+ * elements, an optional's content, nothing (an absent optional, an empty
+ * sequence). 0 is a plain tensor. */
+enum { KILN_IO_SEQ = 1, KILN_IO_OPT = 2, KILN_IO_NONE = 4 };
+/* Read a file holding a value of form `form`: KILN_IO_SEQ a SequenceProto,
+ * KILN_IO_OPT an OptionalProto (of a sequence with KILN_IO_SEQ too), 0 a
+ * TensorProto. Its tensors go to ts[0 .. *n), at most max; *n is 0 for an
+ * absent optional or an empty sequence. Returns 0, or non-zero with a
+ * one-line message in err (and nothing allocated). */
+int kiln_read_value(const char *path, int form, kiln_tensor *ts, int max, int *n, char *err, size_t errlen);
+/* Write ts[n] as a value of form `form` named `name` (as kiln_read_value
+ * reads it: n 0 is an absent optional or an empty sequence), never through
+ * a symbolic link at path. Returns 0. */
+int kiln_write_value(const char *path, const char *name, int form, const kiln_tensor *ts, int n);
+
 /* Milliseconds from a monotonic clock. */
 double kiln_now_ms(void);
 

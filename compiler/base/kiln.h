@@ -208,12 +208,24 @@ int shape_parse(const char *text, Shape *out);
 void shape_strides(const Shape *s, int64_t out[KILN_MAX_RANK]);
 
 /* A tensor with its data: initializers, attribute tensors, test inputs. */
+/* How one of model_run's input or output slots carries the model's value
+ * (Value.io_form, Buffer.form, Tensor.form, the form of model.h's tables):
+ * a plain tensor is 0; an element of a sequence, an optional's content,
+ * and a slot that carries nothing (an absent optional, an empty sequence:
+ * its pointer is NULL). */
+enum { IO_SEQ = 1, IO_OPT = 2, IO_NONE = 4 };
+
 typedef struct Tensor {
     const char *name;  /* may be "" */
     const char *source;/* file it was read from (for messages), or NULL */
     DType dtype;
     Shape shape;
     void *data;        /* dtype_bytes(dtype, numel) bytes, little-endian, row-major (packed as raw_data) */
+    /* A test's input or output as model_run's slots (check): the index of
+     * the file (the model's input or output) it came from, and how it is
+     * carried (IO_* of graph.h: an element of a sequence, an optional's
+     * content, or nothing, data NULL). 0 and 0 for a plain tensor file. */
+    int group, form;
 } Tensor;
 
 /* --------------------------------------------------------------- util.c */

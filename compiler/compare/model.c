@@ -515,6 +515,7 @@ static int read_inputs(Arena *a, const char *dir, Tensor *ts, int max, Diag *d)
             return diag_error(d, "%s: more than %d input files", dir, max), -1;
         if (onnx_read_tensor(a, path, &ts[n], d))
             return -1;
+        ts[n].group = n; /* a plain tensor per file (sequences are check's) */
     }
     return n;
 }

@@ -55,7 +55,9 @@ typedef enum ValueKind {
     VAL_NODE,   /* produced by a node */
     VAL_INPUT,  /* graph input, given at run time */
     VAL_CONST,  /* initializer, Constant node, or folded: data is known */
+    VAL_SEQ,    /* a sequence (elems), or an absent optional: no data of its own */
 } ValueKind;
+
 
 /* A tensor value. Its shape is filled by import (inputs, initializers) or by
  * inference (everything else). */
@@ -99,6 +101,18 @@ typedef struct Value {
      * holds it (that node takes every value its bodies capture as an extra
      * input, Node.ncap), or -1. */
     int capture;
+    /* Sequences and optionals (graph/seq.c, ops/sequence.c). A sequence
+     * (`seq`, kind VAL_SEQ once its length is known) holds no data: it is
+     * the ordered tensor values elems[nelems], each of dtype. An optional
+     * (`opt`) is its content itself (a tensor, or a sequence) when present;
+     * an `absent` one is VAL_SEQ with no elements. Presence and length are
+     * compile-time facts; no live node reads a VAL_SEQ after inference. */
+    int seq, opt, absent;
+    int nelems;
+    ValueId *elems;
+    /* A graph input or output slot (graph_seq_inputs/outputs): the index
+     * of the model's input or output it belongs to, and its IO_* form. */
+    int io_group, io_form;
 } Value;
 
 typedef struct Node {
@@ -148,6 +162,13 @@ typedef struct Graph {
     ValueId *cap_from;
     int cap_cap_from;
     int is_body;          /* a subgraph: inputs are the body's formal parameters */
+    /* Before graph_seq_inputs/outputs: the model's own inputs and outputs,
+     * which may be sequences or optionals; after, `inputs` and `outputs`
+     * are model_run's tensor slots and these keep the model's list. */
+    ValueId *model_inputs, *model_outputs;
+    int nmodel_inputs, nmodel_outputs;
+    /* declared form of each graph output (IO_SEQ, IO_OPT), from the model */
+    int *out_decl;
 } Graph;
 
 /* ---------------------------------------------------------------- graph.c */
@@ -192,6 +213,24 @@ void graph_inputs_of(const Graph *g, ValueId v, ValueId *out, int max, int *out_
  * QLinearConv, QLinearMatMul, QLinearAdd, ... on the 8-bit values, int8
  * weights kept (see qdq.c for the patterns). */
 int graph_qdq(Graph *g, Diag *d);
+/* ------------------------------------------------------------------ seq.c */
+/* Flatten the model's inputs into model_run's tensor slots: a sequence
+ * becomes its elements (one input each, "x[0]", "x[1]", ...), an optional
+ * its content, an absent optional or empty sequence one slot that must be
+ * NULL; lengths and presence come from the known test data (check); an
+ * optional without data is compiled present, a sequence without data is
+ * an error. `known` are the slots' data, as check flattened them. */
+int graph_seq_inputs(Graph *g, const Tensor *known, int nknown, Diag *d);
+/* After inference: each sequence or optional graph output becomes its
+ * element slots, each a fresh value an Identity copies the element into. */
+int graph_seq_outputs(Graph *g, Diag *d);
+/* Make v the sequence of elems[n] (copied), of dtype t: kind VAL_SEQ. */
+void graph_set_seq(Graph *g, ValueId v, DType t, const ValueId *elems, int n);
+/* Insert a node at position `at` (nodes from there move up by one, their
+ * outputs' producers follow); returns its id. */
+NodeId graph_insert_node(Graph *g, int at, OpKind op, const char *name, int nin, int nout);
+/* A fresh value whose name is `base`, or base with a suffix if taken. */
+ValueId graph_add_fresh(Graph *g, const char *base, ValueKind kind);
 
 /* ---------------------------------------------------------------- infer.c */
 /* Shape and dtype inference over the nodes in order, folding every node

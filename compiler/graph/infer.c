@@ -5,7 +5,9 @@
  * inputs and attributes and types its outputs; then, if every input is a
  * constant, the node is folded (fold.c). Folding as we go is what lets a
  * PyTorch export's Shape -> Gather -> Concat -> Reshape chain resolve: by the
- * time the Reshape is inferred, its shape input is a constant.
+ * time the Reshape is inferred, its shape input is a constant. Sequence
+ * and optional ops rewrite themselves into tensor ops here (ops/sequence.c),
+ * inserting nodes that the walk then visits.
  */
 #include "graph.h"
 #include "../ops/op.h"
@@ -32,6 +34,9 @@ static int check_inputs(Graph *g, Node *n, Diag *d)
                              v->name);
         if (!v->typed)
             return diag_node(d, g, n, "input '%s' has no type (internal error: not inferred)", v->name);
+        if (v->kind == VAL_SEQ && !(optab[n->op].flags & OPF_SEQ))
+            return diag_node(d, g, n, "input '%s' is %s; this op takes tensors", v->name,
+                             v->absent ? "an absent optional" : "a sequence");
         if (dtype_is_packed(v->dtype) && !takes_packed(n))
             return diag_node(d, g, n,
                              "input '%s' has element type %s, which kiln supports only in Cast, CastLike, "
@@ -77,6 +82,8 @@ int graph_infer(Graph *g, Diag *d)
         if (optab[n->op].infer(g, n, d))
             return 1;
         n = &g->nodes[i]; /* infer may add values and nodes: re-read */
+        if (n->dead)
+            continue; /* a sequence op whose output is a list of values (sequence.c) */
         for (int j = 0; j < n->nout; j++) {
             if (n->out[j] == VNONE)
                 continue;

@@ -182,6 +182,13 @@ typedef struct Buffer {
     int alias;           /* buffer whose storage this one is (a view); -1 */
     int first, last;     /* BUF_ARENA: first and last kernel using it (plan.c) */
     int value;           /* Graph ValueId it holds, or -1 for a kernel's scratch */
+    /* BUF_INPUT/BUF_OUTPUT: model_run's slots of one of the model's inputs
+     * or outputs (a sequence is one slot per element): the index of that
+     * input or output, and the slot's IO_* form (kiln.h). A slot of form
+     * IO_NONE (inputs only) holds nothing: numel 0, never read, and
+     * model_run checks that its pointer is NULL; one of form IO_OPT, not
+     * NONE, that its pointer is not NULL. */
+    int group, form;
 } Buffer;
 
 typedef struct Kernel {

@@ -518,6 +518,8 @@ int kernel_lower(Graph *g, int inplace, Program **out, Diag *d)
         int b = value_buf(p, v->name, BUF_INPUT, v, &v->shape);
         p->bufs[b].index = i;
         p->bufs[b].value = g->inputs[i];
+        p->bufs[b].group = v->io_group;
+        p->bufs[b].form = v->io_form;
         L->vbuf[g->inputs[i]] = b;
         p->inputs[i] = b;
     }
@@ -541,6 +543,8 @@ int kernel_lower(Graph *g, int inplace, Program **out, Diag *d)
         int b = value_buf(p, v->name, BUF_OUTPUT, v, &v->shape);
         p->bufs[b].index = i;
         p->bufs[b].value = vid;
+        p->bufs[b].group = v->io_group;
+        p->bufs[b].form = v->io_form;
         p->outputs[i] = b;
         if (v->kind == VAL_NODE)
             L->vbuf[vid] = b; /* the producer writes straight into it */

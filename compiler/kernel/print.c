@@ -200,6 +200,9 @@ void prog_dump(const Program *p, void *file)
             fprintf(f, " live k%d..end", b->first); /* read after the kernels (an output's length) */
         else if (b->kind == BUF_ARENA)
             fprintf(f, " live k%d..k%d", b->first, b->last);
+        if ((b->kind == BUF_INPUT || b->kind == BUF_OUTPUT) && (b->form || b->group != b->index))
+            fprintf(f, " slot of %d%s%s%s", b->group, b->form & IO_SEQ ? " seq" : "", b->form & IO_OPT ? " opt" : "",
+                    b->form & IO_NONE ? " none" : "");
         if (b->kind == BUF_OUTPUT && p->out_alias && p->out_alias[b->index] >= 0)
             fprintf(f, " in place of input %d", p->out_alias[b->index]);
         if (b->kind == BUF_OUTPUT && prog_out_len(p, b->index) >= 0)

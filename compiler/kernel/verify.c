@@ -331,6 +331,26 @@ int prog_verify(const Program *p, Diag *d)
             return diag_error(d, "invalid Kernel IR: output %d's run-time length is not an arena i64[1] buffer "
                                  "for one of its dims", i);
     }
+    for (int io = 0; io < 2; io++) {
+        /* model_run's slots: each of the model's inputs (outputs) in turn */
+        const int *list = io ? p->outputs : p->inputs;
+        int n = io ? p->noutputs : p->ninputs;
+        for (int i = 0; i < n; i++) {
+            const Buffer *b = &p->bufs[list[i]];
+            const Buffer *prev = i ? &p->bufs[list[i - 1]] : NULL;
+            if (b->form & ~(IO_SEQ | IO_OPT | IO_NONE))
+                return diag_error(d, "invalid Kernel IR: slot %s has form %d", b->name, b->form);
+            if (b->group < 0 || (prev ? b->group != prev->group && b->group != prev->group + 1 : b->group != 0))
+                return diag_error(d, "invalid Kernel IR: slot %s belongs to value %d after value %d", b->name,
+                                  b->group, prev ? prev->group : -1);
+            if ((b->form & IO_NONE) && (io || b->numel != 0))
+                return diag_error(d, "invalid Kernel IR: slot %s holds nothing but is an output or has elements",
+                                  b->name);
+            if (prev && b->group == prev->group && (!(b->form & IO_SEQ) || b->form != prev->form))
+                return diag_error(d, "invalid Kernel IR: slots %s and %s of one value are not one sequence's",
+                                  prev->name, b->name);
+        }
+    }
     for (int i = 0; i < p->nbufs; i++) {
         const Buffer *b = &p->bufs[i];
         int packed_ok = b->dtype == DT_U8 && dtype_is_packed(b->elem) &&

@@ -232,13 +232,30 @@ static const char *op_label(Arena *a, const char *domain, const char *op)
     return *domain ? arena_printf(a, "%s:%s", domain, op) : arena_strdup(a, op);
 }
 
+/* The tensor type inside an optional, a sequence, or an optional sequence;
+ * *seq and *opt say which wrapped it. NULL when there is none. */
+static const Onnx__TypeProto *unwrap_type(const Onnx__TypeProto *tp, int *seq, int *opt)
+{
+    *seq = *opt = 0;
+    if (tp && tp->value_case == ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE) {
+        *opt = 1;
+        tp = tp->optional_type ? tp->optional_type->elem_type : NULL;
+    }
+    if (tp && tp->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE) {
+        *seq = 1;
+        tp = tp->sequence_type ? tp->sequence_type->elem_type : NULL;
+    }
+    return tp;
+}
+
 /* Type of a graph input from its ValueInfoProto: dtype, rank, dims; symbolic
  * and unknown dims are kept as names in v->sym for graph_bind. */
 static int import_input_type(Graph *g, Value *v, const Onnx__ValueInfoProto *vi, Diag *d)
 {
-    const Onnx__TypeProto *tp = vi->type;
+    const Onnx__TypeProto *tp = unwrap_type(vi->type, &v->seq, &v->opt);
     if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
-        return diag_error(d, "graph input '%s': only tensor inputs are supported (sequences, maps and optionals are not)",
+        return diag_error(d, "graph input '%s': only tensors, sequences of tensors and optionals of those are "
+                             "supported (maps, sparse tensors and nested sequences are not)",
                           v->name);
     const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
     if (!tt->has_elem_type || !dtype_known(tt->elem_type) || tt->elem_type == DT_UNDEF ||
@@ -498,6 +515,7 @@ static int import_graph(Graph *g, const Onnx__ModelProto *m, const Onnx__GraphPr
         }
     }
 
+    g->out_decl = arena_alloc(a, sizeof(int) * (gp->n_output + 1));
     for (size_t i = 0; i < gp->n_output; i++) {
         const char *name = gp->output[i]->name ? gp->output[i]->name : "";
         ValueId v = names_get(&names, name);
@@ -507,6 +525,9 @@ static int import_graph(Graph *g, const Onnx__ModelProto *m, const Onnx__GraphPr
             return diag_error(d, "graph output '%s' is listed twice", name);
         g->values[v].output = g->noutputs;
         *ARENA_PUSH(a, g->outputs, g->noutputs, g->cap_outputs) = v;
+        int seq, opt;
+        unwrap_type(gp->output[i]->type, &seq, &opt);
+        g->out_decl[i] = (seq ? IO_SEQ : 0) | (opt ? IO_OPT : 0);
     }
     if (g->noutputs == 0)
         return diag_error(d, "%s has no outputs", up ? arena_printf(a, "subgraph '%s'", g->name) : "the graph");

@@ -33,6 +33,15 @@ int onnx_import(Arena *a, const char *path, int lenient, ImportResult *out, Diag
 /* Read a serialized TensorProto (a test's input_0.pb) into `out`. */
 int onnx_read_tensor(Arena *a, const char *path, Tensor *out, Diag *d);
 
+/* --------------------------------------------------------------- value.c */
+/* Read a test data file holding a value of form `form` (IO_SEQ, IO_OPT,
+ * both: a SequenceProto, an OptionalProto; 0: a TensorProto) as
+ * model_run's slots, appended to ts[*n] (at most max): a sequence's
+ * tensors, an optional's content, or, for an absent optional or an empty
+ * sequence, one slot of form IO_NONE without data. Each slot gets
+ * Tensor.group = group and its form. */
+int onnx_read_value(Arena *a, const char *path, int form, int group, Tensor *ts, int max, int *n, Diag *d);
+
 /* --------------------------------------------------------------- write.c */
 /* A model of one operator (kiln compare): node op(inputs...), then each
  * unary op of post[] applied in turn, its result the graph output "Y".

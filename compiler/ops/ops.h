@@ -24,6 +24,8 @@
  *            2-bit: kiln.h), which no other op but a view may touch;
  *            OPF_BODY runs subgraphs (If, Loop, Scan: control.c), whose
  *            captured values are its extra inputs (Node.ncap)
+ *            OPF_SEQ reads sequences and optionals (sequence.c), which
+ *            no other op may: inference rewrites it into tensor ops
  *   infer    shape and dtype rule
  *   lower    lowering to Kernel IR (NULL: folded or viewed, never lowered)
  */
@@ -136,7 +138,7 @@ OP(REDUCESUMSQUARE,   "ReduceSumSquare",     "", 1, 2, 1, 1, 0,         infer_re
 OP(ARGMAX,            "ArgMax",              "", 1, 1, 1, 1, 0,         infer_argminmax,    lower_argminmax)  \
 OP(ARGMIN,            "ArgMin",              "", 1, 1, 1, 1, 0,         infer_argminmax,    lower_argminmax)  \
 /* shapes and data movement */                                                                               \
-OP(IDENTITY,          "Identity",            "", 1, 1, 1, 1, OPF_VIEW,  infer_unary,        NULL)             \
+OP(IDENTITY,          "Identity",            "", 1, 1, 1, 1, OPF_VIEW | OPF_SEQ, infer_identity, NULL)          \
 OP(DROPOUT,           "Dropout",             "", 1, 3, 1, 2, 0,         infer_dropout,      lower_dropout)    \
 OP(RESHAPE,           "Reshape",             "", 1, 2, 1, 1, OPF_VIEW,  infer_reshape,      NULL)             \
 OP(FLATTEN,           "Flatten",             "", 1, 1, 1, 1, OPF_VIEW,  infer_flatten,      NULL)             \
@@ -242,7 +244,19 @@ OP(LOOP,              "Loop",                "", 0,-1, 1,-1, OPF_NOEPI|OPF_BODY,
 OP(FLEXATTENTION,     "FlexAttention", "ai.onnx.preview", 3, 3, 1, 1, OPF_NOEPI|OPF_BODY, infer_flexattention, lower_flexattention) \
 OP(SCAN,              "Scan",                "", 0,-1, 1,-1, OPF_NOEPI|OPF_BODY, infer_scan,lower_scan)       \
 /* recurrent */                                                                                              \
-OP(LSTM,              "LSTM",                "", 3, 8, 0, 3, OPF_NOEPI, infer_lstm,         lower_lstm)
+OP(LSTM,              "LSTM",                "", 3, 8, 0, 3, OPF_NOEPI, infer_lstm,         lower_lstm)       \
+/* sequences and optionals: rewritten into tensors during inference (sequence.c) */                          \
+OP(SEQUENCECONSTRUCT, "SequenceConstruct",   "", 1,-1, 1, 1, OPF_SEQ,   infer_seqconstruct, NULL)             \
+OP(SEQUENCEEMPTY,     "SequenceEmpty",       "", 0, 0, 1, 1, OPF_SEQ,   infer_seqempty,     NULL)             \
+OP(SEQUENCEINSERT,    "SequenceInsert",      "", 2, 3, 1, 1, OPF_SEQ,   infer_seqinsert,    NULL)             \
+OP(SEQUENCEERASE,     "SequenceErase",       "", 1, 2, 1, 1, OPF_SEQ,   infer_seqerase,     NULL)             \
+OP(SEQUENCEAT,        "SequenceAt",          "", 2, 2, 1, 1, OPF_SEQ,   infer_seqat,        NULL)             \
+OP(SEQUENCELENGTH,    "SequenceLength",      "", 1, 1, 1, 1, OPF_SEQ,   infer_seqlength,    NULL)             \
+OP(SPLITTOSEQUENCE,   "SplitToSequence",     "", 1, 2, 1, 1, OPF_SEQ,   infer_splittoseq,   NULL)             \
+OP(CONCATFROMSEQUENCE,"ConcatFromSequence",  "", 1, 1, 1, 1, OPF_SEQ,   infer_concatfromseq,NULL)             \
+OP(OPTIONAL,          "Optional",            "", 0, 1, 1, 1, OPF_SEQ,   infer_optional,     NULL)             \
+OP(OPTIONALHASELEMENT,"OptionalHasElement",  "", 0, 1, 1, 1, OPF_SEQ,   infer_opthas,       NULL)             \
+OP(OPTIONALGETELEMENT,"OptionalGetElement",  "", 1, 1, 1, 1, OPF_SEQ,   infer_optget,       NULL)
 /* clang-format on */
 
 typedef enum OpKind {
@@ -259,6 +273,7 @@ enum {
     OPF_INPLACE = 1 << 3, /* output may be input 0's storage (a copy, then updates) */
     OPF_PACKED = 1 << 4, /* takes and makes packed types (lw_load decodes, lw_store_packed encodes) */
     OPF_BODY = 1 << 5,  /* runs subgraphs (graph attributes): its kernel loops or branches over their nodes */
+    OPF_SEQ = 1 << 6,   /* takes sequences and optionals (sequence.c): rewritten into tensors by inference */
 };
 
 #endif

@@ -979,6 +979,23 @@ static void buf_ptr(FILE *f, const Buffer *b, int writable)
     }
 }
 
+/* The number of the model's own inputs or outputs the slots list[n] carry. */
+static int slot_values(const Program *p, const int *list, int n)
+{
+    return n ? p->bufs[list[n - 1]].group + 1 : 0;
+}
+
+/* " (element of sequence 'x', optional)" and the like, for a slot's comment. */
+static void slot_comment(FILE *f, const Buffer *b)
+{
+    if (b->form & IO_NONE)
+        fprintf(f, ", %s: pass NULL", b->form & IO_OPT ? "an absent optional" : "an empty sequence");
+    else if (b->form & IO_SEQ)
+        fprintf(f, ", an element of %ssequence %d", b->form & IO_OPT ? "an optional " : "", b->group);
+    else if (b->form & IO_OPT)
+        fputs(", an optional: present, not NULL", f);
+}
+
 void cemit_tensor_table(FILE *f, const Program *p, const char *pre, const char *which,
                               const int *bufs, int n)
 {
@@ -990,9 +1007,9 @@ void cemit_tensor_table(FILE *f, const Program *p, const char *pre, const char *
         fprintf(f, "\", %d, %d, {", (int)b->elem, b->shape.rank);
         for (int d = 0; d < b->shape.rank; d++)
             fprintf(f, "%s%lld", d ? ", " : "", (long long)b->shape.dim[d]);
-        fputs("}},\n", f);
+        fprintf(f, "}, %d, %d},\n", b->group, b->form);
     }
-    fputs("    {0, 0, 0, {0}},\n};\n", f);
+    fputs("    {0, 0, 0, {0}, 0, 0},\n};\n", f);
 }
 
 int cemit_header(const Program *p, const char *dir, const char *pre, int profile, int device, const char *extra,
@@ -1029,6 +1046,17 @@ int cemit_header(const Program *p, const char *dir, const char *pre, int profile
     fprintf(f, "#define %s_WEIGHT_BYTES %lld /* constant data (flash on a board) */\n", up,
             (long long)p->weight_bytes);
     fprintf(f, "#define %s_NUM_INPUTS %d\n#define %s_NUM_OUTPUTS %d\n", up, p->ninputs, up, p->noutputs);
+    fprintf(f,
+            "/* The model's own inputs and outputs: a sequence is passed as one slot\n"
+            " * (inputs[i], outputs[i]) per element, in order; an optional as its\n"
+            " * content's slots when present, one NULL slot when absent (whether it is\n"
+            " * was fixed at compile time, and %s_run checks it). */\n",
+            pre);
+    fprintf(f, "#define %s_NUM_INPUT_VALUES %d\n#define %s_NUM_OUTPUT_VALUES %d\n", up,
+            slot_values(p, p->inputs, p->ninputs), up, slot_values(p, p->outputs, p->noutputs));
+    fprintf(f, "#define %s_IO_SEQ %d  /* form: an element of a sequence */\n", up, IO_SEQ);
+    fprintf(f, "#define %s_IO_OPT %d  /* form: an optional's content */\n", up, IO_OPT);
+    fprintf(f, "#define %s_IO_NONE %d /* form: nothing (absent optional, empty sequence): NULL */\n", up, IO_NONE);
     fprintf(f, "#define %s_THREADS %d /* threads %s_run uses (kiln_par.h) */\n", up, p->threads > 1 ? p->threads : 1,
             pre);
     fprintf(f, "#define %s_ERR_INPUT_VALUE 1 /* an input differs from the value the model was compiled for */\n",
@@ -1040,13 +1068,16 @@ int cemit_header(const Program *p, const char *dir, const char *pre, int profile
         const Buffer *b = &p->bufs[p->inputs[i]];
         fprintf(f, "/* input %d '", i);
         cemit_text(f, b->label);
-        fprintf(f, "': %s[%s] */\n", dtype_name(b->elem), shape_str(&b->shape, sh, sizeof sh));
+        fprintf(f, "': %s[%s]", dtype_name(b->elem), shape_str(&b->shape, sh, sizeof sh));
+        slot_comment(f, b);
+        fputs(" */\n", f);
     }
     for (int i = 0; i < p->noutputs; i++) {
         const Buffer *b = &p->bufs[p->outputs[i]];
         fprintf(f, "/* output %d '", i);
         cemit_text(f, b->label);
         fprintf(f, "': %s[%s]", dtype_name(b->elem), shape_str(&b->shape, sh, sizeof sh));
+        slot_comment(f, b);
         if (p->out_alias && p->out_alias[i] >= 0)
             fprintf(f, ", updated in place of input %d: pass input %d's buffer", p->out_alias[i], p->out_alias[i]);
         if (prog_out_len(p, i) >= 0)
@@ -1080,7 +1111,9 @@ int cemit_header(const Program *p, const char *dir, const char *pre, int profile
             "/* Descriptions of the inputs and outputs, for generic drivers; each\n"
             " * list ends with an entry whose name is NULL. dtype is ONNX's code. */\n"
             "typedef struct %s_tensor {\n    const char *name;\n    int dtype;\n    int rank;\n"
-            "    int64_t dims[8];\n} %s_tensor;\n"
+            "    int64_t dims[8];\n"
+            "    int value; /* the model's input or output this slot carries (its file) */\n"
+            "    int form;  /* 0 a tensor, or IO_SEQ, IO_OPT, IO_NONE flags */\n} %s_tensor;\n"
             "extern const %s_tensor %s_inputs[];\nextern const %s_tensor %s_outputs[];\n",
             pre, pre, pre, pre, pre, pre);
     fprintf(f,
@@ -1254,6 +1287,16 @@ void cemit_output_shape(FILE *f, const Program *p, const char *pre, int device)
 
 void cemit_guards(FILE *f, const Program *p, const char *w, const char *fail)
 {
+    for (int i = 0; i < p->ninputs; i++) {
+        /* compiled for a present optional, or an absent one */
+        const Buffer *in = &p->bufs[p->inputs[i]];
+        if (!(in->form & (IO_OPT | IO_NONE)))
+            continue;
+        int none = (in->form & IO_NONE) != 0;
+        fputs(none ? "    /* compiled for no value of input '" : "    /* compiled for a value of input '", f);
+        cemit_text(f, in->label);
+        fprintf(f, "' */\n    if (inputs[%d] %s NULL)\n        return %s;\n", in->index, none ? "!=" : "==", fail);
+    }
     for (int i = 0; i < p->nguards; i++) {
         const Buffer *in = &p->bufs[p->guard_in[i]], *wb = &p->bufs[p->guard_w[i]];
         fputs("    /* compiled for one value of input '", f);

@@ -455,6 +455,41 @@ static void test_call_args(void)
     arena_free(a);
 }
 
+/* model_run's slots (Buffer.group, form): a sequence's elements share one
+ * model input, a slot of nothing holds no elements, and anything else is
+ * rejected by the verifier. */
+static void test_verify_slots(void)
+{
+    Arena *a = arena_new();
+    Program *p = prog_new(a, "t");
+    Shape s = {1, {4}}, none = {1, {0}};
+    int b0 = prog_add_buf(p, "x0", BUF_INPUT, DT_F32, &s);
+    int b1 = prog_add_buf(p, "x1", BUF_INPUT, DT_F32, &s);
+    int b2 = prog_add_buf(p, "o", BUF_INPUT, DT_F32, &none);
+    int ins[3] = {b0, b1, b2};
+    p->inputs = ins;
+    p->ninputs = 3;
+    p->bufs[b1].index = 1;
+    p->bufs[b2].index = 2;
+    p->bufs[b0].form = p->bufs[b1].form = IO_SEQ; /* one sequence of two */
+    p->bufs[b2].group = 1;
+    p->bufs[b2].form = IO_OPT | IO_NONE; /* then an absent optional */
+    Diag d = {.file = "test"};
+    CHECK_MSG(prog_verify(p, &d) == 0, "%s", d.msg);
+    p->bufs[b1].form = 0; /* two plain tensors cannot share one input */
+    Diag d1 = {.file = "test"};
+    CHECK(prog_verify(p, &d1) != 0 && strstr(d1.msg, "not one sequence's"));
+    p->bufs[b1].form = IO_SEQ;
+    p->bufs[b2].numel = 4; /* a slot of nothing with elements */
+    Diag d2 = {.file = "test"};
+    CHECK(prog_verify(p, &d2) != 0 && strstr(d2.msg, "holds nothing"));
+    p->bufs[b2].numel = 0;
+    p->bufs[b2].group = 3; /* a model input skipped */
+    Diag d3 = {.file = "test"};
+    CHECK(prog_verify(p, &d3) != 0 && strstr(d3.msg, "belongs to value 3 after value 0"));
+    arena_free(a);
+}
+
 /* The CUDA dialect: a kernel mapped by gpumap.c prints as a __global__
  * function launched by a host function; an index that provably fits in
  * an int is printed as one, an index read from memory keeps 64 bits. */
@@ -468,8 +503,8 @@ static void test_cuda_print(void)
     int bi = prog_add_buf(p, "ix", BUF_INPUT, DT_I64, &s);
     int by = prog_add_buf(p, "y", BUF_OUTPUT, DT_F32, &s);
     int bz = prog_add_buf(p, "z", BUF_OUTPUT, DT_F32, &s);
-    p->bufs[bi].index = 1;
-    p->bufs[bz].index = 1;
+    p->bufs[bi].index = p->bufs[bi].group = 1;
+    p->bufs[bz].index = p->bufs[bz].group = 1;
     int ins[2] = {bx, bi}, outs[2] = {by, bz};
     p->ninputs = p->noutputs = 2;
     p->inputs = ins;
@@ -526,6 +561,7 @@ int main(void)
     RUN(test_split_keeps_results);
     RUN(test_c_shift_constant);
     RUN(test_call_args);
+    RUN(test_verify_slots);
     RUN(test_cuda_print);
     return check_total_failed != 0;
 }
