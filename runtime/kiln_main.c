@@ -83,6 +83,19 @@ static void summarize(const model_tensor *t, const void *data, int index)
     size_t n = numel_of(t);
     printf("output %d '%s' %s[%s]:", index, printable(t->name, name, sizeof name), kiln_dtype_name(t->dtype),
            kiln_shape_str(t->rank, t->dims, sh, sizeof sh));
+    if (t->dtype == 8) { /* strings: the first few, as printable text */
+        for (size_t i = 0; i < n && i < 8; i++) {
+            const kiln_str *s = (const kiln_str *)data + i;
+            char buf[64];
+            size_t k = 0;
+            for (int64_t j = 0; j < s->len && k + 1 < sizeof buf; j++)
+                buf[k++] = (unsigned char)s->ptr[j] < 0x20 || s->ptr[j] == 0x7f ? '?' : s->ptr[j];
+            buf[k] = 0;
+            printf(" \"%s\"", buf);
+        }
+        printf(n > 8 ? " ... (%zu strings)\n" : "\n", n);
+        return;
+    }
     size_t best = 0;
     double bestv = 0;
     for (size_t i = 0; i < n; i++) {
@@ -248,6 +261,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "model: %s\n", model_device_error()); /* --target ptx: the library prints nothing */
 #endif
         return 1; /* no GPU, or CUDA failed: said on stderr */
+    }
+#endif
+#ifdef MODEL_ERR_STRING
+    if (rc == MODEL_ERR_STRING) {
+        fprintf(stderr, "model: the strings the model made need more room than it was compiled with "
+                        "(kiln --string-bytes), or a string op's output extent differs from the compiled one, "
+                        "or a regex match ran too long\n");
+        return 1;
     }
 #endif
     if (rc) {

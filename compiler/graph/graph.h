@@ -75,6 +75,11 @@ typedef struct Value {
      * shape-giving inputs on it); NULL when unknown. */
     const void *known;
     int specialized;      /* VAL_INPUT whose `known` data the code relies on */
+    /* A graph output's shape as the model declares it (-1: an open dim),
+     * when has_declared; read only where the data decides an extent
+     * (StringSplit, StringNormalizer with stopwords). */
+    int has_declared;
+    Shape declared;
     /* Storage order (graph_layout): when `permuted`, dimension i of the
      * value's buffer is its dimension perm[i] (NCHW stored as NHWC: perm
      * 0 2 3 1). Ops index values by their logical coordinates; lowering
@@ -123,6 +128,8 @@ typedef struct Graph {
     /* Set when inference needed a value at compile time that is not
      * constant: kiln check then specializes the inputs it depends on. */
     ValueId need_const;
+    /* bytes of the string pool (--string-bytes; 0: the default) */
+    int64_t str_bytes;
 } Graph;
 
 /* ---------------------------------------------------------------- graph.c */

@@ -270,6 +270,17 @@ int lw_const(Lower *L, const char *name, DType t, const Shape *s, const void *da
     return b;
 }
 
+int lw_str_pool(Lower *L)
+{
+    Program *p = L->p;
+    if (p->str_pool >= 0)
+        return p->str_pool;
+    int64_t cap = L->g->str_bytes > 0 ? L->g->str_bytes : KILN_STRING_BYTES;
+    Shape s = {1, {16 + cap}};
+    p->str_pool = prog_add_buf(p, "str_pool", BUF_ARENA, DT_U8, &s);
+    return p->str_pool;
+}
+
 int lw_temp(Lower *L, const char *name, DType t, const Shape *s)
 {
     return prog_add_buf(L->p, name, BUF_ARENA, t, s);

@@ -200,6 +200,8 @@ void prog_dump(const Program *p, void *file)
             fprintf(f, " live k%d..k%d", b->first, b->last);
         if (b->kind == BUF_OUTPUT && p->out_alias && p->out_alias[b->index] >= 0)
             fprintf(f, " in place of input %d", p->out_alias[b->index]);
+        if (i == p->str_pool)
+            fprintf(f, " string pool");
         fputc('\n', f);
     }
     for (int i = 0; i < p->nkernels; i++) {
