@@ -45,7 +45,7 @@ static const char usage_text[] =
     "  -O0 .. -O3           optimization level (default -O2)\n"
     "  --threads N          threads the generated code runs on (default 1: no threads library)\n"
     "  --string-bytes N     room for the strings the model makes at run time (default 65536;\n"
-    "                       model_run returns MODEL_ERR_STRING when they need more)\n"
+    "                       model_run returns MODEL_ERR_STRING_BYTES when they need more)\n"
     "  --dump graph|kernel|llvm|ptx  print the Graph IR, Kernel IR, the kernels' LLVM module or PTX\n"
     "  --keep               keep check/bench's temporary build folder\n";
 

@@ -263,11 +263,14 @@ int main(int argc, char **argv)
         return 1; /* no GPU, or CUDA failed: said on stderr */
     }
 #endif
-#ifdef MODEL_ERR_STRING
-    if (rc == MODEL_ERR_STRING) {
-        fprintf(stderr, "model: the strings the model made need more room than it was compiled with "
-                        "(kiln --string-bytes), or a string op's output extent differs from the compiled one, "
-                        "or a regex match ran too long\n");
+#ifdef MODEL_ERR_STRING_BYTES
+    if (rc == MODEL_ERR_STRING_BYTES || rc == MODEL_ERR_STRING_SHAPE || rc == MODEL_ERR_STRING_REGEX) {
+        fprintf(stderr, "model: %s\n",
+                rc == MODEL_ERR_STRING_BYTES ? "the strings the model made need more room than it was compiled "
+                                               "with (kiln --string-bytes)"
+                : rc == MODEL_ERR_STRING_SHAPE ? "a string op's output extent, which depends on the data, differs "
+                                                 "from the model's declared one it was compiled for"
+                                               : "a regular expression match took too many steps");
         return 1;
     }
 #endif

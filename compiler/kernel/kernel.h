@@ -223,7 +223,8 @@ typedef struct Program {
      * KILN_STR_HEAD bytes of state and then the bytes string routines make,
      * live for the whole run (string outputs may point into it); -1 when
      * the program has none. model_run clears its state first and returns
-     * MODEL_ERR_STRING when a routine set its status. */
+     * 2 + its status (MODEL_ERR_STRING_*) when a routine or a kernel set
+     * it. */
     int str_pool;
     int64_t arena_bytes; /* arena size after planning */
     int64_t weight_bytes;/* weight blob size */

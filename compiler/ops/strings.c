@@ -18,7 +18,7 @@
  * StringSplit's last output extent and StringNormalizer's output extent
  * depend on the data; kiln has static shapes, so they are taken from the
  * model's declared output shape (Value.declared) and checked at run time:
- * model_run returns MODEL_ERR_STRING when the data gives another extent.
+ * model_run returns MODEL_ERR_STRING_SHAPE when the data gives another extent.
  */
 #include "op.h"
 #include "../../runtime/kiln_str.h"

@@ -1028,9 +1028,11 @@ int cemit_header(const Program *p, const char *dir, const char *pre, int profile
                    " * an input, the weights or the arena, valid until the next run. */\n"
                    "#ifndef KILN_STR_T\n#define KILN_STR_T\ntypedef struct kiln_str {\n    const char *ptr;\n"
                    "    int64_t len;\n} kiln_str;\n#endif\n"
-                   "#define %s_ERR_STRING 3 /* the strings made need more than --string-bytes, a data-dependent\n"
-                   "                              * extent differs from the compiled one, or a regex ran too long */\n\n",
-                up);
+                   "/* model_run's failures on strings (2 + the string pool's status, kiln_str.h) */\n"
+                   "#define %s_ERR_STRING_BYTES 3 /* the strings made need more than kiln's --string-bytes */\n"
+                   "#define %s_ERR_STRING_SHAPE 4 /* a data-dependent extent differs from the compiled one */\n"
+                   "#define %s_ERR_STRING_REGEX 5 /* a regex match took too many steps */\n\n",
+                up, up, up);
     if (device)
         fprintf(f, "#define %s_ARENA_BYTES 0  /* %s_run keeps its scratch in device memory: arena is unused */\n",
                 up, pre);
@@ -1429,8 +1431,9 @@ run:
             fprintf(f, "    %s_kernel_ms[%d] += kiln_now_ms() - t%d;\n", pre, i, i);
     }
     if (p->str_pool >= 0)
-        fprintf(f, "    if (((const int64_t *)(mem + %lld))[1])\n        return %s_ERR_STRING;\n",
-                (long long)p->bufs[p->str_pool].offset, up_of(a, pre));
+        fprintf(f, "    if (((const int64_t *)(mem + %lld))[1]) /* %s_ERR_STRING_* */\n"
+                   "        return 2 + (int)((const int64_t *)(mem + %lld))[1];\n",
+                (long long)p->bufs[p->str_pool].offset, up_of(a, pre), (long long)p->bufs[p->str_pool].offset);
     fputs("    return 0;\n}\n", f);
     arena_free(a);
     return fclose(f) ? diag_error(d, "cannot write %s", path) : 0;
