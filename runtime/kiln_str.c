@@ -39,6 +39,8 @@ static char *pool_take(ptrdiff_t cap, uint8_t *pool, int64_t n)
     return at;
 }
 
+void kiln_str_copy(const kiln_str *x, kiln_str *out) { *out = *x; }
+
 void kiln_str_empty(kiln_str *out)
 {
     out->ptr = empty;

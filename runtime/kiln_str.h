@@ -38,6 +38,8 @@ enum {
 
 /* *out = (a == b), byte for byte. */
 void kiln_str_eq(const kiln_str *a, const kiln_str *b, uint8_t *out);
+/* *out = *x (the record: the bytes stay where they are). */
+void kiln_str_copy(const kiln_str *x, kiln_str *out);
 /* *out = the empty string. */
 void kiln_str_empty(kiln_str *out);
 /* *out = a followed by b, its bytes appended to pool (cap bytes after the

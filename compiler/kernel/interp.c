@@ -396,6 +396,8 @@ static int call(Interp *in, const Stmt *s)
 #define N(name, n) (!strcmp(s->routine, name) && s->nargs == (n))
     if (N("kiln_str_eq", 3))
         kiln_str_eq(p[0], p[1], p[2]);
+    else if (N("kiln_str_copy", 2))
+        kiln_str_copy(p[0], p[1]);
     else if (N("kiln_str_empty", 1))
         kiln_str_empty(p[0]);
     else if (N("kiln_str_concat", 5))

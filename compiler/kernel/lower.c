@@ -427,7 +427,12 @@ static void copy_kernel(Lower *L, Node *n, const char *what, int dst, int src, i
     }
     int i = kb_for(&L->kb, "i", numel);
     Expr *ix = kb_v(&L->kb, i);
-    kb_store(&L->kb, dst, ix, ke_load(a, L->p, src, ix));
+    if (dtype_is_string(L->p->bufs[dst].dtype)) { /* records are copied by a routine (kernel.h) */
+        Expr *args[2] = {ke_load(a, L->p, src, ix), ke_load(a, L->p, dst, ix)};
+        kb_call(&L->kb, "kiln_str_copy", args, 2, 1);
+    } else {
+        kb_store(&L->kb, dst, ix, ke_load(a, L->p, src, ix));
+    }
     kb_end(&L->kb);
 }
 

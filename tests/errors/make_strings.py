@@ -99,6 +99,12 @@ def main(out):
     write("concat/input_0.pb", strings("x", [3], xs))
     write("concat/input_1.pb", strings("y", [1], ["-suffix"]))
     write("concat/output_0.pb", strings("z", [3], [x + "-suffix" for x in xs]))
+    # an input that is also a graph output (copied by a routine)
+    write("passthru.onnx", model([helper.make_node("StringConcat", ["x", "x"], ["y"], name="cat_1")],
+                                 [("x", S, [2])], [("y", S, [2]), ("x", S, [2])]))
+    write("passthru/input_0.pb", strings("x", [2], ["ab", "c"]))
+    write("passthru/output_0.pb", strings("y", [2], ["abab", "cc"]))
+    write("passthru/output_1.pb", strings("x", [2], ["ab", "c"]))
     # a string tensor whose values are in raw_data
     bad = TensorProto()
     bad.name = "x"
