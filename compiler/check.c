@@ -4,8 +4,8 @@
  * check compiles the model for the test's inputs, builds it, runs the
  * executable on TESTDIR/input_*.pb and compares what it wrote with
  * TESTDIR/output_*.pb: floats within |got - want| <= atol + rtol * |want|
- * (NaN matches NaN, infinities match exactly), integers and bools exactly,
- * and the packed types (float8, float4, 4- and 2-bit integers) bit for
+ * (NaN matches NaN, infinities match exactly), integers, bools and strings
+ * exactly, and the packed types (float8, float4, 4- and 2-bit integers) bit for
  * bit, two NaNs matching whatever their encodings (an f8e4m3fn NaN may
  * carry either sign). Shapes must be equal too: an output whose shape
  * depends on the data (NonZero, Compress, Unique, NonMaxSuppression) is
@@ -124,7 +124,10 @@ static int compare(Arena *a, int i, const char *name, const Tensor *want, const 
     int isf = dtype_is_float(want->dtype);
     for (int64_t k = 0; k < n; k++) {
         int ok;
-        if (dtype_is_packed(want->dtype)) {
+        if (dtype_is_string(want->dtype)) { /* byte for byte */
+            const KilnStr *e = (const KilnStr *)want->data + k, *x = (const KilnStr *)got->data + k;
+            ok = e->len == x->len && (!e->len || !memcmp(e->ptr, x->ptr, (size_t)e->len));
+        } else if (dtype_is_packed(want->dtype)) {
             unsigned ce = dtype_packed_code(want->dtype, want->data, k), cx = dtype_packed_code(got->dtype, got->data, k);
             double e = dtype_get_f(want->dtype, want->data, k), x = dtype_get_f(got->dtype, got->data, k);
             ok = ce == cx || (dtype_packed_isnan(want->dtype, ce) && dtype_packed_isnan(want->dtype, cx));

@@ -10,6 +10,7 @@
 #include "driver.h"
 #include "embedded.h"
 #include "kernel/lower.h"
+#include "ops/op.h"
 #include "onnx/onnx.h"
 #include "../targets/target.h"
 #include "../targets/boards/board.h"
@@ -48,6 +49,7 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
     if (graph_seq_inputs(g, known, nknown, d))
         return 1;
     /* every input gets a static shape (--shape, test data) */
+    g->str_bytes = o->string_bytes;
     if (graph_bind(g, o->binds, o->nbinds, known, nknown, d))
         return 1;
     /* inputs kiln check compiles for one value: replaced by constants */
@@ -94,6 +96,20 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
     if (prog_simplify(p, d) || prog_verify(p, d))
         return 1;
     const Target *tg = target_find(o->target ? o->target : "c");
+    if (tg && tg->gpu && prog_has_strings(p)) {
+        /* kiln_str routines are host code, and input strings point into
+         * host memory */
+        for (int i = 0; i < g->nnodes; i++) {
+            const Node *n = &g->nodes[i];
+            if (!n->dead && (optab[n->op].flags & OPF_STRING))
+                for (int j = 0; j < n->nin; j++)
+                    if (n->in[j] != VNONE && dtype_is_string(g->values[n->in[j]].dtype))
+                        return diag_node(d, g, n, "string tensors are not supported on the %s target "
+                                                  "(use --target c or llvm)", tg->name);
+        }
+        return diag_error(d, "string tensors are not supported on the %s target (use --target c or llvm)",
+                          tg->name);
+    }
     if (tg && tg->gpu) {
         /* GPU targets: each loop nest a grid, one thread per output (the
          * CPU schedule's blocking, vectors and thread pool do not apply) */
@@ -185,7 +201,7 @@ static const char build_sh[] =
     "POOL=\"%s\"\n"
     "# every C file compiles at once (a large model's kernels are split over\n"
     "# model.c, model_1.c, ...); then one link or archive\n"
-    "srcs=\"model.c\"\n"
+    "srcs=\"model.c kiln_str.c\"\n"
     "for f in model_[0-9]*.c; do [ -f \"$f\" ] && srcs=\"$srcs $f\"; done\n"
     "[ \"$1\" = lib ] || srcs=\"$srcs kiln_rt.c kiln_main.c\"\n"
     "# kernels as PTX (--target ptx): their text and the CUDA driver glue, which\n"
@@ -226,7 +242,7 @@ static const struct {
     {"model", 1},    {"libmodel.a", 1}, {"model.c", 0},   {"model.h", 0},   {"weights.bin", 0},
     {"weights.S", 0}, {"build.sh", 0},   {"model.tmp", 0}, {"model.o", 0},   {"weights.o", 0},
     {"build.log", 0}, {"model_1.c", 0}, {"model_2.c", 0}, {"model_3.c", 0}, {"model_1.o", 0},
-    {"model_2.o", 0}, {"model_3.o", 0}, {"kiln_rt.o", 0}, {"kiln_main.o", 0}, {"kiln_par.o", 0},
+    {"model_2.o", 0}, {"model_3.o", 0}, {"kiln_rt.o", 0}, {"kiln_main.o", 0}, {"kiln_par.o", 0}, {"kiln_str.o", 0},
     /* a board's build (targets/boards): its files, gcc's stack usage and
      * call graph of each C file */
     {"startup.c", 0}, {"startup.o", 0}, {"board.ld", 0}, {"memory.ld", 0}, {"model.su", 0},

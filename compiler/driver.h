@@ -24,6 +24,7 @@ typedef struct Options {
     int naliases;
     int opt;                   /* -O0..3 */
     int threads;               /* --threads */
+    int string_bytes;          /* --string-bytes: the string pool's size (0: KILN_STRING_BYTES) */
     const char *dump;          /* --dump graph|kernel, or NULL */
     const char *testdir;       /* check: TESTDIR */
     double rtol, atol;         /* check tolerances */

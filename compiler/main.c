@@ -44,6 +44,8 @@ static const char usage_text[] =
     "                       updated in place by ScatterND; model_run takes one buffer)\n"
     "  -O0 .. -O3           optimization level (default -O2)\n"
     "  --threads N          threads the generated code runs on (default 1: no threads library)\n"
+    "  --string-bytes N     room for the strings the model makes at run time (default 65536;\n"
+    "                       model_run returns MODEL_ERR_STRING_BYTES when they need more)\n"
     "  --dump graph|kernel|llvm|ptx  print the Graph IR, Kernel IR, the kernels' LLVM module or PTX\n"
     "  --keep               keep check/bench's temporary build folder\n";
 
@@ -191,6 +193,10 @@ int main(int argc, char **argv)
                 return usage("--shape expects NAME=DIMS, e.g. x=1x3x224x224, not '%s'", val);
         } else if (a[1] == 'O' && a[2] && !a[3] && a[2] >= '0' && a[2] <= '3') {
             o.opt = a[2] - '0';
+        } else if (!strcmp(a, "--string-bytes")) {
+            NEED();
+            if (parse_int(val, 1, 1 << 30, &o.string_bytes))
+                return usage("--string-bytes expects a byte count from 1 to 2^30, not '%s'", val);
         } else if (!strcmp(a, "--threads")) {
             NEED();
             if (parse_int(val, 1, 1024, &o.threads))

@@ -85,6 +85,19 @@ static void summarize(const model_tensor *t, const void *data, int index)
     size_t n = numel_of(t);
     printf("output %d '%s' %s[%s]:", index, printable(t->name, name, sizeof name), kiln_dtype_name(t->dtype),
            kiln_shape_str(t->rank, t->dims, sh, sizeof sh));
+    if (t->dtype == 8) { /* strings: the first few, as printable text */
+        for (size_t i = 0; i < n && i < 8; i++) {
+            const kiln_str *s = (const kiln_str *)data + i;
+            char buf[64];
+            size_t k = 0;
+            for (int64_t j = 0; j < s->len && k + 1 < sizeof buf; j++)
+                buf[k++] = (unsigned char)s->ptr[j] < 0x20 || s->ptr[j] == 0x7f ? '?' : s->ptr[j];
+            buf[k] = 0;
+            printf(" \"%s\"", buf);
+        }
+        printf(n > 8 ? " ... (%zu strings)\n" : "\n", n);
+        return;
+    }
     size_t best = 0;
     double bestv = 0;
     for (size_t i = 0; i < n; i++) {
@@ -274,6 +287,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "model: %s\n", model_device_error()); /* --target ptx: the library prints nothing */
 #endif
         return 1; /* no GPU, or CUDA failed: said on stderr */
+    }
+#endif
+#ifdef MODEL_ERR_STRING_BYTES
+    if (rc == MODEL_ERR_STRING_BYTES || rc == MODEL_ERR_STRING_SHAPE || rc == MODEL_ERR_STRING_REGEX) {
+        fprintf(stderr, "model: %s\n",
+                rc == MODEL_ERR_STRING_BYTES ? "the strings the model made need more room than it was compiled "
+                                               "with (kiln --string-bytes)"
+                : rc == MODEL_ERR_STRING_SHAPE ? "a string op's output extent, which depends on the data, differs "
+                                                 "from the model's declared one it was compiled for"
+                                               : "a regular expression match took too many steps");
+        return 1;
     }
 #endif
     if (rc) {

@@ -33,6 +33,7 @@ int kiln_dtype_bits(int t)
     case 2: case 3: case 9: return 8;         /* u8 i8 bool */
     case 4: case 5: case 10: case 16: return 16; /* u16 i16 f16 bf16 */
     case 7: case 11: case 13: return 64;      /* i64 f64 u64 */
+    case 8: return 128;                       /* string: a kiln_str record (kiln_str.h) */
     case 17: case 18: case 19: case 20: case 24: return 8; /* the float8 family, f8e8m0 */
     case 21: case 22: case 23: return 4;      /* u4 i4 f4e2m1 */
     case 25: case 26: return 2;               /* u2 i2 */
@@ -310,6 +311,7 @@ static unsigned char *slurp(const char *path, size_t *out_size, char *err, size_
 /* What the wire format says about a tensor, before any check. */
 typedef struct Parsed {
     List dims, nums;            /* dims; values of the typed field vfield */
+    List strs;                  /* string_data: offset in the file, length, of each */
     int vfield;                 /* field number of the values, 0 if none */
     int vfield2;                /* a second value field with values (an error) */
     int has_type, external, segment;
@@ -365,6 +367,16 @@ static int parse(const unsigned char *buf, size_t size, Parsed *pt, kiln_tensor 
             r.p += len;
             break;
         }
+        case 6: { /* string_data: one length-delimited entry per element */
+            size_t len = wire == 2 ? length(&r) : 0;
+            if (wire != 2 || r.bad) {
+                rc = 1;
+                break;
+            }
+            rc = push(&pt->strs, (uint64_t)(r.p - buf)) || push(&pt->strs, len);
+            r.p += len;
+            break;
+        }
         case 3: pt->segment = 1; rc = skip(&r, wire); break;
         case 13: pt->external = 1; rc = skip(&r, wire); break;
         case 14: {
@@ -403,6 +415,45 @@ static int shape_of(const List *dims, kiln_tensor *t, size_t *numel)
     return 0;
 }
 
+/* A string tensor's data: numel kiln_str records, then the bytes of every
+ * string (each followed by a NUL), in one malloc'd block; records point
+ * into it. Returns 0, or 1 with a message in err. */
+static int read_strings(const unsigned char *buf, const Parsed *pt, kiln_tensor *t, size_t numel, const char *path,
+                        char *err, size_t errlen)
+{
+    if (pt->strs.n / 2 != numel) {
+        snprintf(err, errlen, "%s: %zu strings, the shape needs %zu", path, pt->strs.n / 2, numel);
+        return 1;
+    }
+    size_t total = numel * sizeof(kiln_str);
+    for (size_t i = 0; i < numel; i++) {
+        if (pt->strs.v[2 * i + 1] >= SIZE_MAX / 2 - total) {
+            snprintf(err, errlen, "%s: the strings' size overflows", path);
+            return 1;
+        }
+        total += (size_t)pt->strs.v[2 * i + 1] + 1;
+    }
+    unsigned char *data = malloc(total ? total : 1);
+    if (!data) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        return 1;
+    }
+    kiln_str *r = (kiln_str *)data;
+    unsigned char *at = data + numel * sizeof(kiln_str);
+    for (size_t i = 0; i < numel; i++) {
+        size_t len = (size_t)pt->strs.v[2 * i + 1];
+        if (len)
+            memcpy(at, buf + pt->strs.v[2 * i], len);
+        at[len] = 0;
+        r[i].ptr = (const char *)at;
+        r[i].len = (int64_t)len;
+        at += len + 1;
+    }
+    t->data = data;
+    t->bytes = numel * sizeof(kiln_str);
+    return 0;
+}
+
 /* The TensorProto in buf[size] (of file `path`, for messages) into t. */
 static int decode_tensor(const unsigned char *buf, size_t size, const char *path, kiln_tensor *t, char *err,
                          size_t errlen)
@@ -426,6 +477,11 @@ static int decode_tensor(const unsigned char *buf, size_t size, const char *path
     else if ((bad_shape = shape_of(&pt.dims, t, &numel)))
         snprintf(err, errlen, "%s: %s", path,
                  bad_shape == 1 ? "a dimension is negative" : "the element count or byte size overflows");
+    else if (t->dtype == 8 ? pt.raw || pt.vfield : pt.strs.n > 0)
+        snprintf(err, errlen, "%s: a %s tensor's values must be in %s", path, kiln_dtype_name(t->dtype),
+                 t->dtype == 8 ? "string_data" : "raw_data or its typed field, not string_data");
+    else if (t->dtype == 8)
+        rc = read_strings(buf, &pt, t, numel, path, err, errlen);
     else if (pt.vfield2 || (pt.raw && pt.vfield))
         snprintf(err, errlen, "%s: values in both %s and %s", path, pt.raw ? "raw_data" : field_name(pt.vfield),
                  field_name(pt.vfield2 ? pt.vfield2 : pt.vfield));
@@ -442,10 +498,11 @@ static int decode_tensor(const unsigned char *buf, size_t size, const char *path
         snprintf(err, errlen, "%s: out of memory", path);
     else
         rc = 0;
-    if (!rc && pt.raw && t->bytes)
+    if (!rc && t->dtype != 8 && pt.raw && t->bytes)
         memcpy(t->data, pt.raw, t->bytes);
-    for (size_t i = 0; !rc && !pt.raw && i < numel; i++)
+    for (size_t i = 0; !rc && t->dtype != 8 && !pt.raw && i < numel; i++)
         store_elem(t->dtype, t->data, i, pt.nums.v[i]);
+    free(pt.strs.v);
     free(pt.dims.v);
     free(pt.nums.v);
     if (rc)
@@ -573,6 +630,12 @@ static size_t tensor_len(const kiln_tensor *t)
     n += 1 + varint_len((uint64_t)t->dtype);
     if (nlen)
         n += 1 + varint_len(nlen) + nlen;
+    if (t->dtype == 8) { /* string_data, one entry per record */
+        const kiln_str *r = t->data;
+        for (size_t i = 0; i < t->bytes / sizeof(kiln_str); i++)
+            n += 1 + varint_len((uint64_t)r[i].len) + (size_t)r[i].len;
+        return n;
+    }
     return n + 1 + varint_len(t->bytes) + t->bytes;
 }
 
@@ -595,6 +658,16 @@ static void put_tensor(FILE *f, const kiln_tensor *t)
         put_varint(f, 8 << 3 | 2);
         put_varint(f, nlen);
         fwrite(t->name, 1, nlen, f);
+    }
+    if (t->dtype == 8) { /* string_data, one entry per record */
+        const kiln_str *r = t->data;
+        for (size_t i = 0; i < t->bytes / sizeof(kiln_str); i++) {
+            put_varint(f, 6 << 3 | 2);
+            put_varint(f, (uint64_t)r[i].len);
+            if (r[i].len)
+                fwrite(r[i].ptr, 1, (size_t)r[i].len, f);
+        }
+        return;
     }
     put_varint(f, 9 << 3 | 2);
     put_varint(f, t->bytes);

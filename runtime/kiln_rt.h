@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kiln_str.h"
+
 enum { KILN_RT_MAX_RANK = 8 };
 
 typedef struct kiln_tensor {
@@ -19,8 +21,9 @@ typedef struct kiln_tensor {
     int dtype;                      /* ONNX TensorProto.DataType */
     int rank;
     int64_t dims[KILN_RT_MAX_RANK];
-    void *data;                     /* malloc'd, dense, little-endian */
-    size_t bytes;
+    void *data;                     /* malloc'd, dense, little-endian; a string tensor's
+                                     * (dtype 8) is its kiln_str records, then their bytes */
+    size_t bytes;                   /* of the elements (string: of the records) */
 } kiln_tensor;
 
 /* Bytes per element of ONNX dtype code; 0 if unsupported or under a byte. */
@@ -40,11 +43,12 @@ const char *kiln_shape_str(int rank, const int64_t *dims, char *buf, size_t size
  * Values must sit where ONNX puts them for the data_type (raw_data, or
  * float_data for f32, double_data for f64, int64_data for i64, uint64_data
  * for u32/u64, int32_data for the narrower types, one byte of a packed
- * type per entry), packed or not; anything
+ * type per entry, string_data for strings), packed or not; anything
  * else, a count or size that overflows, or a field running past the end is
  * an error. Returns 0, or non-zero with a one-line message in err. */
 int kiln_read_tensor(const char *path, kiln_tensor *t, char *err, size_t errlen);
-/* Write t as a TensorProto (dims, data_type, name, raw_data), never
+/* Write t as a TensorProto (dims, data_type, name, raw_data or, for
+ * strings, string_data), never
  * through a symbolic link at path. Returns 0. */
 int kiln_write_tensor(const char *path, const kiln_tensor *t);
 void kiln_tensor_free(kiln_tensor *t);

@@ -80,7 +80,8 @@ static char cls(DType t)
 int dtype_is_float(DType t) { return cls(t) == 'F'; }
 int dtype_is_int(DType t) { return cls(t) == 'S' || cls(t) == 'U'; }
 int dtype_is_signed(DType t) { return cls(t) == 'S' || cls(t) == 'F'; }
-int dtype_is_computable(DType t) { return cls(t) != 'X' && cls(t) != 'P'; }
+int dtype_is_computable(DType t) { return cls(t) != 'X' && cls(t) != 'P' && cls(t) != 'T'; }
+int dtype_is_string(DType t) { return cls(t) == 'T'; }
 int dtype_is_packed(DType t) { return cls(t) == 'P'; }
 int dtype_packed_float(DType t)
 {

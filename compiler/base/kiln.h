@@ -24,6 +24,9 @@ enum { KILN_MAX_RANK = 8 };  /* deepest tensor rank the compiler accepts */
  * (arena offsets, blob offsets, byte counts of many tensors) far from
  * overflow too. */
 #define KILN_MAX_BYTES ((int64_t)1 << 40)
+/* The string pool's default size (--string-bytes): the bytes that the
+ * strings a model makes at run time may take in all. */
+#define KILN_STRING_BYTES ((int64_t)1 << 16)
 
 static inline int ck_add(int64_t a, int64_t b, int64_t *out) { return __builtin_add_overflow(a, b, out); }
 static inline int ck_sub(int64_t a, int64_t b, int64_t *out) { return __builtin_sub_overflow(a, b, out); }
@@ -90,8 +93,15 @@ int diag_take(Diag *d, const Diag *src);
  * are u8 and lowering converts elements with integer arithmetic
  * (kernel/packed.c), so no printer knows them.
  *
+ * A string element (class T) is a record, KilnStr below and kiln_str in the
+ * generated code (runtime/kiln_str.h): a pointer to its bytes and their
+ * count. The bytes live elsewhere: in the caller's input, in the weights, or
+ * in the arena's string pool (docs/strings.md). Kernels never compute with
+ * strings: they hand their addresses to runtime routines (S_CALL).
+ *
  *  DT(enum, onnx id, name, bits, C type, class) -- class: F float, S signed
- *  integer, U unsigned integer, B bool, P packed (above), X not computable */
+ *  integer, U unsigned integer, B bool, P packed (above), T string, X not
+ *  computable */
 #define KILN_DTYPES(DT)                                   \
     DT(DT_UNDEF, 0, "undefined", 0, "void", 'X')          \
     DT(DT_F32, 1, "f32", 32, "float", 'F')                \
@@ -101,7 +111,7 @@ int diag_take(Diag *d, const Diag *src);
     DT(DT_I16, 5, "i16", 16, "int16_t", 'S')              \
     DT(DT_I32, 6, "i32", 32, "int32_t", 'S')              \
     DT(DT_I64, 7, "i64", 64, "int64_t", 'S')              \
-    DT(DT_STRING, 8, "string", 0, "void", 'X')            \
+    DT(DT_STRING, 8, "string", 128, "kiln_str", 'T')      \
     DT(DT_BOOL, 9, "bool", 8, "uint8_t", 'B')             \
     DT(DT_F16, 10, "f16", 16, "uint16_t", 'F')            \
     DT(DT_F64, 11, "f64", 64, "double", 'F')              \
@@ -142,6 +152,7 @@ int dtype_is_int(DType t);         /* signed or unsigned integer */
 int dtype_is_signed(DType t);      /* signed integer or float */
 int dtype_is_computable(DType t);  /* kernels can compute with it */
 int dtype_is_packed(DType t);      /* class P: stored as bytes, converted by lowering */
+int dtype_is_string(DType t);      /* class T: DT_STRING, elements are KilnStr records */
 /* A packed type's elements are floats (the float8 family, f8e8m0, f4e2m1)
  * or, when 0, integers (u4, i4, u2, i2). */
 int dtype_packed_float(DType t);
@@ -207,6 +218,14 @@ int shape_parse(const char *text, Shape *out);
 /* Row-major strides in elements. */
 void shape_strides(const Shape *s, int64_t out[KILN_MAX_RANK]);
 
+/* One string element as the compiler holds it (the generated code's
+ * kiln_str has the same layout on a 64-bit host): its bytes (not
+ * NUL-terminated; may hold NULs) and their count. */
+typedef struct KilnStr {
+    const char *ptr;
+    int64_t len;
+} KilnStr;
+
 /* A tensor with its data: initializers, attribute tensors, test inputs. */
 /* How one of model_run's input or output slots carries the model's value
  * (Value.io_form, Buffer.form, Tensor.form, the form of model.h's tables):
@@ -220,7 +239,8 @@ typedef struct Tensor {
     const char *source;/* file it was read from (for messages), or NULL */
     DType dtype;
     Shape shape;
-    void *data;        /* dtype_bytes(dtype, numel) bytes, little-endian, row-major (packed as raw_data) */
+    void *data;        /* dtype_bytes(dtype, numel) bytes, little-endian, row-major (packed as raw_data);
+                        * DT_STRING: numel KilnStr records */
     /* A test's input or output as model_run's slots (check): the index of
      * the file (the model's input or output) it came from, and how it is
      * carried (IO_* of graph.h: an element of a sequence, an optional's

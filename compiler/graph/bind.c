@@ -139,7 +139,7 @@ int graph_bind(Graph *g, const ShapeBind *binds, int nbinds, const Tensor *known
             }
         }
         v->typed = 1;
-        if (!dtype_is_computable(v->dtype) && !dtype_is_packed(v->dtype))
+        if (!dtype_is_computable(v->dtype) && !dtype_is_packed(v->dtype) && !dtype_is_string(v->dtype))
             return diag_error(d, "input '%s': element type %s is not supported yet", v->name,
                               dtype_name(v->dtype));
         int64_t numel;

@@ -45,6 +45,15 @@ int graph_fold_node(Graph *g, Node *n, int *out_folded, Diag *d)
     const OpInfo *oi = &optab[n->op];
     int64_t in_elems = 0, out_elems = 0;
     int pending = 0;
+    /* string values are records pointing at bytes: a folded one would
+     * point into memory the fold frees (kiln takes string constants only
+     * as attributes) */
+    for (int i = 0; i < n->nin; i++)
+        if (n->in[i] != VNONE && dtype_is_string(g->values[n->in[i]].dtype))
+            return 0;
+    for (int i = 0; i < n->nout; i++)
+        if (n->out[i] != VNONE && dtype_is_string(g->values[n->out[i]].dtype))
+            return 0;
     /* sums of element counts, saturating (a node may read one large
      * value many times); a shape that fails shape_check is not folded */
     for (int i = 0; i < n->nin; i++) {

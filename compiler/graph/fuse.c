@@ -21,11 +21,11 @@
 #include "graph.h"
 #include "../ops/op.h"
 
-/* Does n read or write a value of a packed type? */
+/* Does n read or write a value of a packed type, or read a string? */
 static int touches_packed(const Graph *g, const Node *n)
 {
     for (int i = 0; i < n->nin; i++)
-        if (n->in[i] != VNONE && dtype_is_packed(g->values[n->in[i]].dtype))
+        if (n->in[i] != VNONE && (dtype_is_packed(g->values[n->in[i]].dtype) || dtype_is_string(g->values[n->in[i]].dtype)))
             return 1;
     for (int i = 0; i < n->nout; i++)
         if (n->out[i] != VNONE && dtype_is_packed(g->values[n->out[i]].dtype))

@@ -77,6 +77,11 @@ typedef struct Value {
      * shape-giving inputs on it); NULL when unknown. */
     const void *known;
     int specialized;      /* VAL_INPUT whose `known` data the code relies on */
+    /* A graph output's shape as the model declares it (-1: an open dim),
+     * when has_declared; read only where the data decides an extent
+     * (StringSplit, StringNormalizer with stopwords). */
+    int has_declared;
+    Shape declared;
     /* Storage order (graph_layout): when `permuted`, dimension i of the
      * value's buffer is its dimension perm[i] (NCHW stored as NHWC: perm
      * 0 2 3 1). Ops index values by their logical coordinates; lowering
@@ -113,6 +118,9 @@ typedef struct Value {
     /* A graph input or output slot (graph_seq_inputs/outputs): the index
      * of the model's input or output it belongs to, and its IO_* form. */
     int io_group, io_form;
+    /* the same for a graph output slot (a value may be an input's slot and
+     * an output's) */
+    int out_group, out_form;
 } Value;
 
 typedef struct Node {
@@ -169,6 +177,8 @@ typedef struct Graph {
     int nmodel_inputs, nmodel_outputs;
     /* declared form of each graph output (IO_SEQ, IO_OPT), from the model */
     int *out_decl;
+    /* bytes of the string pool (--string-bytes; 0: the default) */
+    int64_t str_bytes;
 } Graph;
 
 /* ---------------------------------------------------------------- graph.c */

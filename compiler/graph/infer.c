@@ -42,7 +42,14 @@ static int check_inputs(Graph *g, Node *n, Diag *d)
                              "input '%s' has element type %s, which kiln supports only in Cast, CastLike, "
                              "QuantizeLinear, DequantizeLinear and reshaping views",
                              v->name, dtype_name(v->dtype));
-        if (!dtype_is_computable(v->dtype) && !dtype_is_packed(v->dtype))
+        if (dtype_is_string(v->dtype) && !(optab[n->op].flags & OPF_STRING))
+            return diag_node(d, g, n, "input '%s' is a string tensor, which kiln supports only in Equal, "
+                             "StringConcat, StringSplit, StringNormalizer, RegexFullMatch and LabelEncoder",
+                             v->name);
+        if (dtype_is_string(v->dtype) && v->kind == VAL_CONST)
+            return diag_node(d, g, n, "input '%s' is a constant string tensor, which kiln does not support "
+                             "(constant strings are supported as attributes)", v->name);
+        if (!dtype_is_computable(v->dtype) && !dtype_is_packed(v->dtype) && !dtype_is_string(v->dtype))
             return diag_node(d, g, n, "input '%s' has element type %s, which kiln does not support yet",
                              v->name, dtype_name(v->dtype));
     }

@@ -162,8 +162,8 @@ int graph_seq_outputs(Graph *g, Diag *d)
             if (decl & IO_SEQ)
                 return diag_error(d, "graph output '%s' is declared a sequence, but the model makes a tensor",
                                   v->name);
-            g->values[id].io_group = i;
-            g->values[id].io_form = opt ? IO_OPT : 0;
+            g->values[id].out_group = i;
+            g->values[id].out_form = opt ? IO_OPT : 0;
             g->values[id].output = nslots;
             *ARENA_PUSH(a, slots, nslots, cap) = id;
             continue;
@@ -188,8 +188,8 @@ int graph_seq_outputs(Graph *g, Diag *d)
             sv->dtype = g->values[e].dtype;
             sv->shape = g->values[e].shape;
             sv->typed = 1;
-            sv->io_group = i;
-            sv->io_form = IO_SEQ | (opt ? IO_OPT : 0);
+            sv->out_group = i;
+            sv->out_form = IO_SEQ | (opt ? IO_OPT : 0);
             sv->output = nslots;
             *ARENA_PUSH(a, slots, nslots, cap) = s;
         }

@@ -97,6 +97,17 @@ void kb_store(KB *b, int buf, Expr *index, Expr *value)
     s->value = ke_cast(b->a, b->p->bufs[buf].dtype, value);
 }
 
+void kb_call(KB *b, const char *routine, Expr *const *args, int nargs, int nout)
+{
+    Stmt *s = append(b, S_CALL);
+    s->routine = routine;
+    s->nargs = nargs;
+    s->nout = nout;
+    s->args = arena_alloc(b->a, sizeof(Expr *) * (size_t)(nargs + 1));
+    for (int i = 0; i < nargs; i++)
+        s->args[i] = args[i];
+}
+
 void kb_if(KB *b, Expr *cond)
 {
     Stmt *s = append(b, S_IF);

@@ -15,6 +15,7 @@
  */
 #include "kernel.h"
 #include "../../runtime/kiln_f16.h"
+#include "../../runtime/kiln_str.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -36,6 +37,8 @@ typedef struct Interp {
 
 /* A float result of type t: f64 keeps double precision, the others compute
  * in float. */
+static int call(struct Interp *in, const Stmt *s);
+
 static Val fval(DType t, double f)
 {
     Val v = {0, t == DT_F64 ? f : (double)(float)f};
@@ -358,9 +361,58 @@ static int exec(Interp *in, const Stmt *s)
                 exec(in, s->els);
             break;
         case S_CALL:
-            return fail(in, "runtime routine %s cannot be interpreted", s->routine);
+            if (call(in, s))
+                return 1;
+            break;
         }
     }
+    return in->failed;
+}
+
+/* A call of one of the string routines (runtime/kiln_str.h), which kiln
+ * links: loads are their element's address (checked inside the buffer),
+ * values integers. Any other routine cannot be interpreted. */
+static int call(Interp *in, const Stmt *s)
+{
+    void *p[8];
+    int64_t v[8];
+    if (s->nargs > 8)
+        return fail(in, "runtime routine %s cannot be interpreted", s->routine);
+    for (int i = 0; i < s->nargs; i++) {
+        const Expr *e = s->args[i];
+        p[i] = NULL;
+        v[i] = 0;
+        if (e->kind != E_LOAD) {
+            v[i] = eval(in, e, 0).i;
+            continue;
+        }
+        const Buffer *b = &in->p->bufs[e->buf];
+        int64_t ix = eval(in, e->a, 0).i;
+        if (ix < 0 || ix >= b->numel)
+            return fail(in, "call of %s with %s[%lld] outside its %lld elements", s->routine, b->name,
+                        (long long)ix, (long long)b->numel);
+        p[i] = (char *)in->mem[e->buf] + ix * dtype_size(b->dtype);
+    }
+#define N(name, n) (!strcmp(s->routine, name) && s->nargs == (n))
+    if (N("kiln_str_eq", 3))
+        kiln_str_eq(p[0], p[1], p[2]);
+    else if (N("kiln_str_copy", 2))
+        kiln_str_copy(p[0], p[1]);
+    else if (N("kiln_str_empty", 1))
+        kiln_str_empty(p[0]);
+    else if (N("kiln_str_concat", 5))
+        kiln_str_concat(p[0], p[1], (ptrdiff_t)v[2], p[3], p[4]);
+    else if (N("kiln_str_case", 5))
+        kiln_str_case(p[0], (ptrdiff_t)v[1], (ptrdiff_t)v[2], p[3], p[4]);
+    else if (N("kiln_str_find", 6))
+        kiln_str_find(p[0], p[1], p[2], (ptrdiff_t)v[3], (ptrdiff_t)v[4], p[5]);
+    else if (N("kiln_str_regex", 5))
+        kiln_str_regex(p[0], p[1], (ptrdiff_t)v[2], p[3], p[4]);
+    else if (N("kiln_str_split", 7))
+        kiln_str_split(p[0], p[1], (ptrdiff_t)v[2], (ptrdiff_t)v[3], (ptrdiff_t)v[4], p[5], p[6]);
+    else
+        return fail(in, "runtime routine %s cannot be interpreted", s->routine);
+#undef N
     return in->failed;
 }
 

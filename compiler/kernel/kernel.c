@@ -43,7 +43,16 @@ Program *prog_new(Arena *a, const char *model)
     p->arena = a;
     p->model = arena_strdup(a, model ? model : "");
     p->threads = 1;
+    p->str_pool = -1;
     return p;
+}
+
+int prog_has_strings(const Program *p)
+{
+    int any = p->str_pool >= 0;
+    for (int i = 0; i < p->nbufs; i++)
+        any |= dtype_is_string(p->bufs[i].dtype);
+    return any;
 }
 
 int prog_add_buf(Program *p, const char *name, BufKind kind, DType t, const Shape *s)

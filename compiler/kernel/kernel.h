@@ -26,6 +26,11 @@
  * store says which lanes touch memory (the others read as 0 and write
  * nothing): remainders and borders are masks, not special code.
  *
+ * String tensors (DT_STRING) are buffers of records that no expression
+ * computes with: the only expression of type string is a load used as a
+ * call argument (the element's address, handed to a kiln_str_* routine of
+ * runtime/kiln_str.h), and no statement stores one.
+ *
  * Buffers have a storage scope: the caller's inputs and outputs, weights,
  * the arena (intermediates and scratch live in one planned block), and
  * BUF_LOCAL, storage private to one kernel (a register tile). Expressions
@@ -228,6 +233,13 @@ typedef struct Program {
     int *guard_in;       /* specialized inputs: buffer guard_in[i] must equal */
     int *guard_w;        /*   weight buffer guard_w[i] at run time */
     int nguards;
+    /* the string pool (runtime/kiln_str.h): a u8 BUF_ARENA buffer of
+     * KILN_STR_HEAD bytes of state and then the bytes string routines make,
+     * live for the whole run (string outputs may point into it); -1 when
+     * the program has none. model_run clears its state first and returns
+     * 2 + its status (MODEL_ERR_STRING_*) when a routine or a kernel set
+     * it. */
+    int str_pool;
     int64_t arena_bytes; /* arena size after planning */
     int64_t weight_bytes;/* weight blob size */
     int threads;         /* --threads */
@@ -259,6 +271,8 @@ int prog_add_buf(Program *p, const char *name, BufKind kind, DType t, const Shap
 /* The buffer holding output i's run-time length (Program.out_len), or -1
  * for an output of static shape. */
 int prog_out_len(const Program *p, int i);
+/* Does p have a string buffer or a string pool (its C needs kiln_str.h)? */
+int prog_has_strings(const Program *p);
 /* A buffer of u8 holding a tensor of packed type t and shape s as ONNX
  * stores it (dtype_bytes(t, numel) bytes); kernels read and write its
  * bytes (kernel/packed.c). */
@@ -386,6 +400,9 @@ Expr *kb_v(KB *b, int var);                                 /* ke_var shorthand 
 int kb_let(KB *b, const char *name, Expr *init);           /* returns the var */
 void kb_assign(KB *b, int var, Expr *value);
 void kb_store(KB *b, int buf, Expr *index, Expr *value);
+/* call runtime routine `routine` on args (values, and loads standing for
+ * their element's address); the last nout are the addresses it writes */
+void kb_call(KB *b, const char *routine, Expr *const *args, int nargs, int nout);
 void kb_if(KB *b, Expr *cond);
 void kb_else(KB *b);
 void kb_comment(KB *b, const char *text);                  /* on the next stmt */

@@ -282,6 +282,17 @@ int lw_len(Lower *L, ValueId v)
     return L->vlen[v];
 }
 
+int lw_str_pool(Lower *L)
+{
+    Program *p = L->p;
+    if (p->str_pool >= 0)
+        return p->str_pool;
+    int64_t cap = L->g->str_bytes > 0 ? L->g->str_bytes : KILN_STRING_BYTES;
+    Shape s = {1, {16 + cap}};
+    p->str_pool = prog_add_buf(p, "str_pool", BUF_ARENA, DT_U8, &s);
+    return p->str_pool;
+}
+
 int lw_temp(Lower *L, const char *name, DType t, const Shape *s)
 {
     return prog_add_buf(L->p, name, BUF_ARENA, t, s);
@@ -487,7 +498,12 @@ static void copy_kernel(Lower *L, Node *n, const char *what, int dst, int src, i
     }
     int i = kb_for(&L->kb, "i", numel);
     Expr *ix = kb_v(&L->kb, i);
-    kb_store(&L->kb, dst, ix, ke_load(a, L->p, src, ix));
+    if (dtype_is_string(L->p->bufs[dst].dtype)) { /* records are copied by a routine (kernel.h) */
+        Expr *args[2] = {ke_load(a, L->p, src, ix), ke_load(a, L->p, dst, ix)};
+        kb_call(&L->kb, "kiln_str_copy", args, 2, 1);
+    } else {
+        kb_store(&L->kb, dst, ix, ke_load(a, L->p, src, ix));
+    }
     kb_end(&L->kb);
 }
 
@@ -543,8 +559,8 @@ int kernel_lower(Graph *g, int inplace, Program **out, Diag *d)
         int b = value_buf(p, v->name, BUF_OUTPUT, v, &v->shape);
         p->bufs[b].index = i;
         p->bufs[b].value = vid;
-        p->bufs[b].group = v->io_group;
-        p->bufs[b].form = v->io_form;
+        p->bufs[b].group = v->out_group;
+        p->bufs[b].form = v->out_form;
         p->outputs[i] = b;
         if (v->kind == VAL_NODE)
             L->vbuf[vid] = b; /* the producer writes straight into it */

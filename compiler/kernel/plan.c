@@ -327,6 +327,12 @@ int prog_plan(Program *p, Diag *d)
             p->bufs[lb].first = 0;
         p->bufs[lb].last = p->nkernels;
     }
+    /* the string pool lives for the whole run: model_run clears its state
+     * before the first kernel, and string outputs may point into it */
+    if (p->str_pool >= 0 && p->nkernels) {
+        p->bufs[p->str_pool].first = 0;
+        p->bufs[p->str_pool].last = p->nkernels - 1;
+    }
 
     /* weights: packed in buffer order (each size was checked against
      * KILN_MAX_BYTES, so the sum of a program's cannot overflow); one that

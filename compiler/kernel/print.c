@@ -208,6 +208,8 @@ void prog_dump(const Program *p, void *file)
         if (b->kind == BUF_OUTPUT && prog_out_len(p, b->index) >= 0)
             fprintf(f, " dim %d at most %lld: length in b%d", p->out_dyn[b->index],
                     (long long)b->shape.dim[p->out_dyn[b->index]], prog_out_len(p, b->index));
+        if (i == p->str_pool)
+            fprintf(f, " string pool");
         fputc('\n', f);
     }
     for (int i = 0; i < p->nkernels; i++) {

@@ -39,6 +39,7 @@ typedef struct Check {
     KRange *vr;           /* [nvars]: range of each loop variable */
     int64_t work;        /* loop iterations of the kernel so far */
     Diag *d;
+    int call_arg;        /* checking a call's argument */
 } Check;
 
 static int bad(Check *c, const char *what)
@@ -64,8 +65,9 @@ static int expr_ok(Check *c, const Expr *e, int depth, KRange *r)
     *r = krange_top();
     if (e->lanes < 1 || e->lanes > KILN_MAX_LANES)
         return bad(c, "expression with an invalid lane count");
-    if (!dtype_is_computable(e->type))
-        return bad(c, "expression of a type kernels do not compute (packed types are converted by kernel/packed.c)");
+    if (!dtype_is_computable(e->type) && !(dtype_is_string(e->type) && e->kind == E_LOAD && depth == 0 && c->call_arg))
+        return bad(c, dtype_is_string(e->type) ? "a string value outside a call's arguments"
+                                               : "expression of a type kernels do not compute (packed types are converted by kernel/packed.c)");
     if (depth > KILN_MAX_EXPR_DEPTH) {
         snprintf(msg, sizeof msg, "expression deeper than %d", KILN_MAX_EXPR_DEPTH);
         return overflow(c, msg);
@@ -249,7 +251,9 @@ static int block_ok(Check *c, const Stmt *s, int64_t trips)
                 rc = bad(c, "call with more written arguments than arguments, or no routine");
             for (int i = 0; i < s->nargs && !rc; i++) {
                 const Expr *e = s->args[i];
+                c->call_arg = 1; /* a string element's address may be one */
                 rc = value_ok(c, e);
+                c->call_arg = 0;
                 if (!rc && e->lanes != 1)
                     rc = bad(c, "call argument of several lanes");
                 if (!rc && i >= s->nargs - s->nout) {
@@ -355,16 +359,25 @@ int prog_verify(const Program *p, Diag *d)
         const Buffer *b = &p->bufs[i];
         int packed_ok = b->dtype == DT_U8 && dtype_is_packed(b->elem) &&
                         b->numel == dtype_bytes(b->elem, shape_numel(&b->shape));
-        if (b->elem != b->dtype ? !packed_ok : !dtype_is_computable(b->dtype))
+        if (b->elem != b->dtype ? !packed_ok : !dtype_is_computable(b->dtype) && !dtype_is_string(b->dtype))
             return diag_error(d, "buffer %s: type %s holding %s: packed types live in u8 buffers of their byte count",
                               b->name, dtype_name(b->dtype), dtype_name(b->elem));
+        if (dtype_is_string(b->dtype) && (b->kind == BUF_WEIGHT || b->kind == BUF_LOCAL))
+            return diag_error(d, "invalid Kernel IR: buffer %s: string records live in inputs, outputs and the arena, "
+                                 "not in weights or kernel-local storage", b->name);
+    }
+    if (p->str_pool >= 0) {
+        const Buffer *b = p->str_pool < p->nbufs ? &p->bufs[p->str_pool] : NULL;
+        if (!b || b->kind != BUF_ARENA || b->dtype != DT_U8 || b->numel < 16 || b->alias >= 0)
+            return diag_error(d, "invalid Kernel IR: the string pool is not a u8 arena buffer of at least its "
+                                 "16-byte state");
     }
     Arena *a = arena_new();
     int rc = 0;
     for (int i = 0; i < p->nkernels && !rc; i++) {
         const Kernel *k = &p->kernels[i];
         Check c = {p, k, arena_alloc(a, (size_t)k->nvars + 1), arena_alloc(a, sizeof(KRange) * (size_t)(k->nvars + 1)),
-                   0, d};
+                   0, d, 0};
         rc = block_ok(&c, k->body, 1) || gpu_ok(&c);
     }
     arena_free(a);

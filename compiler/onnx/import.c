@@ -286,6 +286,27 @@ static int import_input_type(Graph *g, Value *v, const Onnx__ValueInfoProto *vi,
     return 0;
 }
 
+/* The shape a graph output's ValueInfoProto declares, when it is a tensor
+ * of known rank: dims it leaves open are -1. Only ops whose output extent
+ * depends on the data read it (strings.c); everything else infers. */
+static void import_declared(Graph *g, Value *v, const Onnx__ValueInfoProto *vi)
+{
+    const Onnx__TypeProto *tp = vi->type;
+    if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type->shape ||
+        tp->tensor_type->shape->n_dim > KILN_MAX_RANK)
+        return;
+    const Onnx__TensorShapeProto *sp = tp->tensor_type->shape;
+    (void)g;
+    v->has_declared = 1;
+    v->declared.rank = (int)sp->n_dim;
+    for (size_t i = 0; i < sp->n_dim; i++) {
+        const Onnx__TensorShapeProto__Dimension *dm = sp->dim[i];
+        v->declared.dim[i] =
+            dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && dm->dim_value >= 0 ? dm->dim_value
+                                                                                                          : -1;
+    }
+}
+
 static int import_graph(Graph *g, const Onnx__ModelProto *m, const Onnx__GraphProto *gp, const char *dir,
                         int lenient, Scope *up, ImportResult *res, Diag *d)
 {
@@ -524,6 +545,7 @@ static int import_graph(Graph *g, const Onnx__ModelProto *m, const Onnx__GraphPr
         if (g->values[v].output >= 0)
             return diag_error(d, "graph output '%s' is listed twice", name);
         g->values[v].output = g->noutputs;
+        import_declared(g, &g->values[v], gp->output[i]);
         *ARENA_PUSH(a, g->outputs, g->noutputs, g->cap_outputs) = v;
         int seq, opt;
         unwrap_type(gp->output[i]->type, &seq, &opt);

@@ -245,6 +245,39 @@ static int64_t typed(const Onnx__TensorProto *tp, DType t, void *dst, int64_t n)
 
 /* ------------------------------------------------------------ the tensor */
 
+/* A string tensor: n entries of string_data, each copied into a (its bytes
+ * and a NUL after them, for messages) with a KilnStr record pointing at it. */
+static int string_tensor(Arena *a, const Onnx__TensorProto *tp, const char *what, Tensor *t, int64_t n,
+                         Tensor *out, Diag *d)
+{
+    char sh[160];
+    const char *stray = stray_field(tp, "string_data");
+    if (tp->has_raw_data || (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL))
+        return diag_error(d, "tensor '%s': a string tensor carries its values in string_data, not raw_data or "
+                             "external data", what);
+    if (stray)
+        return diag_error(d, "tensor '%s': its values are in %s, but a string tensor carries them in string_data",
+                          what, stray);
+    if ((int64_t)tp->n_string_data != n)
+        return diag_error(d, "tensor '%s': holds %lld elements, but shape %s of string needs %lld", what,
+                          (long long)tp->n_string_data, shape_str(&t->shape, sh, sizeof sh), (long long)n);
+    KilnStr *r = arena_alloc(a, sizeof(KilnStr) * (size_t)(n ? n : 1));
+    for (int64_t i = 0; i < n; i++) {
+        size_t len = tp->string_data[i].len;
+        if ((int64_t)len > KILN_MAX_BYTES)
+            return diag_error(d, "tensor '%s': string %lld is longer than %lld bytes", what, (long long)i,
+                              (long long)KILN_MAX_BYTES);
+        char *bytes = arena_alloc(a, len + 1);
+        if (len)
+            memcpy(bytes, tp->string_data[i].data, len);
+        r[i].ptr = bytes;
+        r[i].len = (int64_t)len;
+    }
+    t->data = r;
+    *out = *t;
+    return 0;
+}
+
 int pb_tensor(Arena *a, const Onnx__TensorProto *tp, const char *dir, const char *what,
               Tensor *out, Diag *d)
 {
@@ -256,7 +289,7 @@ int pb_tensor(Arena *a, const Onnx__TensorProto *tp, const char *dir, const char
         return diag_error(d, "tensor '%s': unsupported element type %d", what, (int)tp->data_type);
     t.dtype = (DType)tp->data_type;
     int size = dtype_size(t.dtype) ? dtype_size(t.dtype) : 1; /* shape_check's bound; packed: at most 1 */
-    if (t.dtype == DT_STRING || !dtype_bits(t.dtype))
+    if (!dtype_bits(t.dtype))
         return diag_error(d, "tensor '%s': element type %s is not supported", what, dtype_name(t.dtype));
     if (tp->n_dims > KILN_MAX_RANK)
         return diag_error(d, "tensor '%s': rank %zu exceeds kiln's limit of %d", what, tp->n_dims,
@@ -275,6 +308,8 @@ int pb_tensor(Arena *a, const Onnx__TensorProto *tp, const char *dir, const char
         return diag_error(d, "tensor '%s': segmented tensors are not supported", what);
     /* the data must be there before anything of the declared size is
      * allocated: a bad file must not ask for gigabytes */
+    if (t.dtype == DT_STRING)
+        return string_tensor(a, tp, what, &t, n, out, d);
     int64_t bytes = dtype_bytes(t.dtype, n);
     const char *field = typed_field(t.dtype), *stray;
     int is_external = tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;

@@ -474,6 +474,8 @@ int lower_ew(Lower *L, Node *n)
     Expr *coords[KILN_MAX_RANK], *args[64];
     if (n->nin > 64)
         return lw_error(L, n, "more than 64 inputs are not supported");
+    if (dtype_is_string(g->values[n->in[0]].dtype)) /* Equal of strings: never fused (graph_fuse) */
+        return lower_str_equal(L, n);
     char sh[160];
     kb_comment(lw_kb(L), arena_printf(lw_arena(L), "%s, elementwise over %s", n->op_type,
                                       shape_str(&out->shape, sh, sizeof sh)));

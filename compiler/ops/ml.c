@@ -331,7 +331,7 @@ int infer_labelencoder(Graph *g, Node *n, Diag *d)
     LabelMap m;
     const Value *x = op_in(g, n, 0);
     if (x->dtype == DT_STRING)
-        return diag_node(d, g, n, "string inputs are not supported by kiln");
+        return infer_label_strings(g, n, d);
     if (op_check_dtype(g, n, 0, label_types, d) || label_map(g, n, g->arena, &m, d))
         return 1;
     op_set_out(g, n, 0, m.values.t, &x->shape);
@@ -361,6 +361,8 @@ int lower_labelencoder(Lower *L, Node *n)
     const Value *x = &g->values[n->in[0]];
     LabelMap m;
     Diag d = lw_diag(L);
+    if (x->dtype == DT_STRING)
+        return lower_label_strings(L, n);
     if (label_map(g, n, a, &m, &d))
         return lw_error(L, n, "bad attributes");
     DType kt = m.keys.t, vt = m.values.t; /* kt is x's type (label_map) */

@@ -132,6 +132,18 @@ int lower_if(Lower *L, Node *n);
 int lower_loop(Lower *L, Node *n);
 int lower_scan(Lower *L, Node *n);
 int lower_flexattention(Lower *L, Node *n);
+int lower_stringconcat(Lower *L, Node *n);
+int lower_stringsplit(Lower *L, Node *n);
+int lower_stringnormalizer(Lower *L, Node *n);
+int lower_regexfullmatch(Lower *L, Node *n);
+/* strings.c: Equal of two string tensors (lower_ew hands it over) */
+int lower_str_equal(Lower *L, Node *n);
+/* strings.c: LabelEncoder with string keys, integer or float values */
+int lower_label_strings(Lower *L, Node *n);
+int infer_label_strings(Graph *g, Node *n, Diag *d);
+/* The program's string pool (runtime/kiln_str.h), made on first use with
+ * room for the graph's str_bytes (--string-bytes). */
+int lw_str_pool(Lower *L);
 
 /* -------------------------------------------------- infer helpers (opcheck.c) */
 /* Input i of n, or NULL when absent (i >= nin or an empty name). */

@@ -89,7 +89,7 @@ OP(DIV,               "Div",                 "", 2, 2, 1, 1, OPF_EW,    infer_bi
 OP(POW,               "Pow",                 "", 2, 2, 1, 1, OPF_EW,    infer_binary,       lower_ew)         \
 OP(MOD,               "Mod",                 "", 2, 2, 1, 1, OPF_EW,    infer_binary,       lower_ew)         \
 OP(PRELU,             "PRelu",               "", 2, 2, 1, 1, OPF_EW,    infer_binary,       lower_ew)         \
-OP(EQUAL,             "Equal",               "", 2, 2, 1, 1, OPF_EW,    infer_ew_bool,      lower_ew)         \
+OP(EQUAL,             "Equal",               "", 2, 2, 1, 1, OPF_EW | OPF_STRING, infer_ew_bool, lower_ew)         \
 OP(LESS,              "Less",                "", 2, 2, 1, 1, OPF_EW,    infer_ew_bool,      lower_ew)         \
 OP(LESSOREQUAL,       "LessOrEqual",         "", 2, 2, 1, 1, OPF_EW,    infer_ew_bool,      lower_ew)         \
 OP(GREATER,           "Greater",             "", 2, 2, 1, 1, OPF_EW,    infer_ew_bool,      lower_ew)         \
@@ -229,12 +229,17 @@ OP(LINEARATTENTION,   "LinearAttention",     "", 3, 6, 2, 2, OPF_NOEPI, infer_li
 /* ai.onnx.ml and training ops (ml.c) */                                                                      \
 OP(BINARIZER,         "Binarizer",           "ai.onnx.ml", 1, 1, 1, 1, 0, infer_binarizer,  lower_binarizer)  \
 OP(ARRAYFEATUREEXTRACTOR,"ArrayFeatureExtractor","ai.onnx.ml",2,2,1,1,0, infer_arrayfeature,lower_arrayfeature) \
-OP(LABELENCODER,      "LabelEncoder",        "ai.onnx.ml", 1, 1, 1, 1, 0, infer_labelencoder,lower_labelencoder) \
+OP(LABELENCODER,      "LabelEncoder",        "ai.onnx.ml", 1, 1, 1, 1, OPF_STRING, infer_labelencoder,lower_labelencoder) \
 OP(TREEENSEMBLE,      "TreeEnsemble",        "ai.onnx.ml", 1, 1, 1, 1, 0, infer_treeensemble,lower_treeensemble) \
 OP(TFIDFVECTORIZER,   "TfIdfVectorizer",     "", 1, 1, 1, 1, 0,         infer_tfidf,        lower_tfidf)      \
 OP(ADAGRAD,           "Adagrad",   "ai.onnx.preview.training", 3,-1, 1,-1, OPF_NOEPI, infer_optimizer, lower_optimizer) \
 OP(ADAM,              "Adam",      "ai.onnx.preview.training", 3,-1, 1,-1, OPF_NOEPI, infer_optimizer, lower_optimizer) \
 OP(MOMENTUM,          "Momentum",  "ai.onnx.preview.training", 3,-1, 1,-1, OPF_NOEPI, infer_optimizer, lower_optimizer) \
+/* strings (strings.c) */                                                                                     \
+OP(STRINGCONCAT,      "StringConcat",        "", 2, 2, 1, 1, OPF_STRING | OPF_NOEPI, infer_stringconcat, lower_stringconcat) \
+OP(STRINGSPLIT,       "StringSplit",         "", 1, 1, 2, 2, OPF_STRING | OPF_NOEPI, infer_stringsplit, lower_stringsplit) \
+OP(STRINGNORMALIZER,  "StringNormalizer",    "", 1, 1, 1, 1, OPF_STRING | OPF_NOEPI, infer_stringnormalizer, lower_stringnormalizer) \
+OP(REGEXFULLMATCH,    "RegexFullMatch",      "", 1, 1, 1, 1, OPF_STRING | OPF_NOEPI, infer_regexfullmatch, lower_regexfullmatch) \
 /* recurrent (rnn.c) */                                                                                      \
 OP(GRU,               "GRU",                 "", 3, 6, 0, 2, OPF_NOEPI, infer_gru,          lower_gru)        \
 OP(RNN,               "RNN",                 "", 3, 6, 0, 2, OPF_NOEPI, infer_rnn,          lower_rnn)        \
@@ -274,6 +279,7 @@ enum {
     OPF_PACKED = 1 << 4, /* takes and makes packed types (lw_load decodes, lw_store_packed encodes) */
     OPF_BODY = 1 << 5,  /* runs subgraphs (graph attributes): its kernel loops or branches over their nodes */
     OPF_SEQ = 1 << 6,   /* takes sequences and optionals (sequence.c): rewritten into tensors by inference */
+    OPF_STRING = 1 << 7, /* takes string tensors (their elements only through kiln_str_* calls) */
 };
 
 #endif

@@ -957,6 +957,15 @@ void cemit_kernel(FILE *f, const Program *p, const Kernel *k, const Dialect *dl,
     fputs("}\n", f);
 }
 
+/* pre in capitals: the header's macro prefix ("MODEL"). */
+static const char *up_of(Arena *a, const char *pre)
+{
+    char *up = arena_strdup(a, pre);
+    for (char *c = up; *c; c++)
+        *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+    return up;
+}
+
 /* C expression for the start of buffer b in model_run. */
 static void buf_ptr(FILE *f, const Buffer *b, int writable)
 {
@@ -1030,6 +1039,17 @@ int cemit_header(const Program *p, const char *dir, const char *pre, int profile
     cemit_text(f, p->model);
     fputs("'. */\n", f);
     fprintf(f, "#ifndef %s_H\n#define %s_H\n\n#include <stdint.h>\n\n", up, up);
+    if (prog_has_strings(p))
+        fprintf(f, "/* A string tensor's element: its bytes (UTF-8, not NUL-terminated) and\n"
+                   " * their count. Input strings are the caller's; an output's may point into\n"
+                   " * an input, the weights or the arena, valid until the next run. */\n"
+                   "#ifndef KILN_STR_T\n#define KILN_STR_T\ntypedef struct kiln_str {\n    const char *ptr;\n"
+                   "    int64_t len;\n} kiln_str;\n#endif\n"
+                   "/* model_run's failures on strings (2 + the string pool's status, kiln_str.h) */\n"
+                   "#define %s_ERR_STRING_BYTES 3 /* the strings made need more than kiln's --string-bytes */\n"
+                   "#define %s_ERR_STRING_SHAPE 4 /* a data-dependent extent differs from the compiled one */\n"
+                   "#define %s_ERR_STRING_REGEX 5 /* a regex match took too many steps */\n\n",
+                up, up, up);
     int ndyn = 0;
     for (int i = 0; i < p->noutputs; i++)
         ndyn += prog_out_len(p, i) >= 0;
@@ -1328,6 +1348,8 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
         half |= dtype_is_half(p->bufs[i].dtype);
     if (half)
         fprintf(f, "#include \"kiln_f16.h\" /* f16/bf16 stored as bits, computed in float */\n");
+    if (prog_has_strings(p))
+        fprintf(f, "#include \"kiln_str.h\" /* string records and the routines kernels call */\n");
     unsigned char need[H_COUNT][128];
     memset(need, 0, sizeof need);
     for (int i = 0; i < p->nkernels; i++)
@@ -1424,6 +1446,8 @@ int cemit_program(const Program *p, const char *dir, const EmitOptions *opt, Dia
         fprintf(pf, "#include <math.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n\n");
         if (half)
             fprintf(pf, "#include \"kiln_f16.h\"\n");
+        if (prog_has_strings(p))
+            fprintf(pf, "#include \"kiln_str.h\"\n");
         if (need[H_VEC][0])
             fprintf(pf, "#include \"kiln_vec.h\"\n");
         if (prog_parallel(p))
@@ -1456,6 +1480,9 @@ run:
     fprintf(f, "    unsigned char *mem = arena;\n    const unsigned char *w = %s_weights;\n", pre);
     fprintf(f, "    (void)inputs; (void)outputs; (void)mem; (void)w;\n");
     cemit_guards(f, p, "w", "1");
+    if (p->str_pool >= 0)
+        fprintf(f, "    /* the string pool: nothing made yet, no error */\n    memset(mem + %lld, 0, KILN_STR_HEAD);\n",
+                (long long)p->bufs[p->str_pool].offset);
     for (int i = 0; p->out_alias && i < p->noutputs; i++) {
         int j = p->out_alias[i];
         if (j < 0)
@@ -1486,6 +1513,10 @@ run:
         if (profile)
             fprintf(f, "    %s_kernel_ms[%d] += kiln_now_ms() - t%d;\n", pre, i, i);
     }
+    if (p->str_pool >= 0)
+        fprintf(f, "    if (((const int64_t *)(mem + %lld))[1]) /* %s_ERR_STRING_* */\n"
+                   "        return 2 + (int)((const int64_t *)(mem + %lld))[1];\n",
+                (long long)p->bufs[p->str_pool].offset, up_of(a, pre), (long long)p->bufs[p->str_pool].offset);
     fputs("    return 0;\n}\n", f);
     cemit_output_shape(f, p, pre, 0);
     arena_free(a);

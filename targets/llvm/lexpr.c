@@ -48,6 +48,8 @@ LLVMTypeRef lg_store_type(LG *g, DType t)
         return LLVMInt16TypeInContext(g->cx);
     if (t == DT_BOOL)
         return LLVMInt8TypeInContext(g->cx);
+    if (dtype_is_string(t)) /* a kiln_str record: only its address is taken (a call's argument) */
+        return LLVMArrayType(LLVMInt8TypeInContext(g->cx), (unsigned)dtype_size(t));
     return lg_type(g, t, 1);
 }
 

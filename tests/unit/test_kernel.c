@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include "check.h"
 #include "kernel/kernel.h"
+#include "../runtime/kiln_str.h"
 #include "../targets/target.h"
 
 #include <math.h>
@@ -550,6 +551,79 @@ static void test_cuda_print(void)
     arena_free(a);
 }
 
+/* String buffers: calls of the kiln_str routines on element addresses,
+ * run by the interpreter, with the pool filling up; the verifier refuses a
+ * string value anywhere but a call's argument. */
+static void test_strings(void)
+{
+    Arena *a = arena_new();
+    Program *p = prog_new(a, "t");
+    Shape s3 = {1, {3}}, sp = {1, {16 + 16}};
+    int bx = prog_add_buf(p, "x", BUF_INPUT, DT_STRING, &s3);
+    int by = prog_add_buf(p, "y", BUF_OUTPUT, DT_STRING, &s3);
+    int be = prog_add_buf(p, "e", BUF_OUTPUT, DT_BOOL, &s3);
+    int bp = prog_add_buf(p, "pool", BUF_ARENA, DT_U8, &sp);
+    p->str_pool = bp;
+    Kernel *k = prog_add_kernel(p, "k0_t");
+    KB b;
+    kb_init(&b, p, k);
+    Expr *i = kb_v(&b, kb_for_k(&b, "i", 3, IT_SERIAL));
+    Expr *cat[5] = {ke_load(a, p, bx, i), ke_load(a, p, bx, i), ke_idx(a, 16), ke_load(a, p, bp, ke_idx(a, 0)),
+                    ke_load(a, p, by, i)};
+    kb_call(&b, "kiln_str_concat", cat, 5, 2);
+    Expr *eq[3] = {ke_load(a, p, bx, i), ke_load(a, p, bx, ke_idx(a, 0)), ke_load(a, p, be, i)};
+    kb_call(&b, "kiln_str_eq", eq, 3, 1);
+    kb_end(&b);
+    Diag d = {.file = "t"};
+    CHECK(prog_verify(p, &d) == 0);
+    KilnStr x[3] = {{"ab", 2}, {"hello", 5}, {"ab", 2}}, y[3];
+    unsigned char e[3], pool[32] = {0};
+    void *mem[4] = {x, y, e, pool};
+    CHECK(kernel_interp(p, k, mem, &d) == 0);
+    int64_t st[2];
+    memcpy(st, pool, sizeof st);
+    CHECK(y[0].len == 4 && !memcmp(y[0].ptr, "abab", 4));
+    CHECK(y[1].len == 10 && !memcmp(y[1].ptr, "hellohello", 10));
+    CHECK(y[2].len == 0 && st[0] == 14 && st[1] == KILN_STR_ERR_BYTES); /* 4 more do not fit in 16 */
+    CHECK(e[0] == 1 && e[1] == 0 && e[2] == 1);
+    /* a string stored as a value */
+    kb_store(&b, by, ke_idx(a, 0), ke_load(a, p, bx, ke_idx(a, 1)));
+    Diag d2 = {.file = "t"};
+    CHECK(prog_verify(p, &d2) != 0 && strstr(d2.msg, "a string value outside a call's arguments"));
+    arena_free(a);
+}
+
+/* The regex engine on what RE2's full match gives. */
+static void test_regex(void)
+{
+    static const struct {
+        const char *pat, *s;
+        int want;
+    } cases[] = {
+        {"a*b", "aaab", 1},        {"a*b", "aaa", 0},         {"(ab|c)+", "abcab", 1},
+        {"(ab|c)+", "", 0},        {"[a-c]{2,3}", "abc", 1}, {"[a-c]{2,3}", "abca", 0},
+        {"[^0-9]+", "x-y", 1},     {"[^0-9]+", "x1", 0},      {"\\d+\\.\\d*", "12.", 1},
+        {"\\bfoo\\b.*", "foo bar", 1}, {"x\\Bfoo", "xfoo", 1}, {"(a|ab)(c|bcd)", "abcd", 1},
+        {"(^|x)y($|z)", "y", 1},   {"(a*)*b", "aaaaaaaaaaaaaaaaaaaaaac", 0}, {"", "", 1},
+        {"a?", "", 1},             {"[\\w.-]+@[a-z]+", "j.d-x@mail", 1},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char err[128];
+        const uint8_t *pat = (const uint8_t *)cases[c].pat;
+        CHECK_MSG(kiln_str_regex_check(pat, strlen(cases[c].pat), err, sizeof err) == 0, "%s: %s", cases[c].pat,
+                  err);
+        kiln_str x = {cases[c].s, (int64_t)strlen(cases[c].s)};
+        unsigned char pool[16] = {0}, got = 2;
+        kiln_str_regex(&x, pat, (ptrdiff_t)strlen(cases[c].pat), pool, &got);
+        CHECK_MSG(got == cases[c].want, "'%s' on '%s': %d", cases[c].pat, cases[c].s, got);
+    }
+    static const char *bad[] = {"(?=a)", "a{2,1}", "*a", "(a", "a)", "[b-a]", "\\1", "a**", "[[:alpha:]]"};
+    for (size_t c = 0; c < sizeof bad / sizeof bad[0]; c++) {
+        char err[128];
+        CHECK_MSG(kiln_str_regex_check((const uint8_t *)bad[c], strlen(bad[c]), err, sizeof err) == 1, "%s", bad[c]);
+    }
+}
+
 int main(void)
 {
     RUN(test_build_and_interp);
@@ -563,5 +637,7 @@ int main(void)
     RUN(test_call_args);
     RUN(test_verify_slots);
     RUN(test_cuda_print);
+    RUN(test_strings);
+    RUN(test_regex);
     return check_total_failed != 0;
 }

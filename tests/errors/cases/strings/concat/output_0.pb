@@ -1,0 +1,1 @@
+2alpha-suffix2-suffix2gamma delta-suffixBz

@@ -1,0 +1,1 @@
+2The2quick2a2brown2foxBx

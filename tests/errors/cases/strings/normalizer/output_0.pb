@@ -1,0 +1,1 @@
+2QUICK2BROWN2FOXBy
