@@ -62,6 +62,8 @@ int lower_softmax(Lower *L, Node *n);
 int lower_reduce(Lower *L, Node *n);
 int lower_argminmax(Lower *L, Node *n);
 int lower_dropout(Lower *L, Node *n);
+int lower_bernoulli(Lower *L, Node *n);
+int lower_randomuniform(Lower *L, Node *n);
 int lower_transpose(Lower *L, Node *n);
 int lower_concat(Lower *L, Node *n);
 int lower_split(Lower *L, Node *n);

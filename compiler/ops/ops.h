@@ -136,6 +136,9 @@ OP(ARGMIN,            "ArgMin",              "", 1, 1, 1, 1, 0,         infer_ar
 /* shapes and data movement */                                                                               \
 OP(IDENTITY,          "Identity",            "", 1, 1, 1, 1, OPF_VIEW,  infer_unary,        NULL)             \
 OP(DROPOUT,           "Dropout",             "", 1, 3, 1, 2, 0,         infer_dropout,      lower_dropout)    \
+OP(BERNOULLI,         "Bernoulli",           "", 1, 1, 1, 1, 0,         infer_bernoulli,    lower_bernoulli)  \
+OP(RANDOMUNIFORM,     "RandomUniform",       "", 0, 0, 1, 1, 0,         infer_randomuniform, lower_randomuniform) \
+OP(RANDOMUNIFORMLIKE, "RandomUniformLike",   "", 1, 1, 1, 1, 0,         infer_randomuniform, lower_randomuniform) \
 OP(RESHAPE,           "Reshape",             "", 1, 2, 1, 1, OPF_VIEW,  infer_reshape,      NULL)             \
 OP(FLATTEN,           "Flatten",             "", 1, 1, 1, 1, OPF_VIEW,  infer_flatten,      NULL)             \
 OP(SQUEEZE,           "Squeeze",             "", 1, 2, 1, 1, OPF_VIEW,  infer_squeeze,      NULL)             \
