@@ -252,7 +252,8 @@ int main(int argc, char **argv)
 #endif
     if (rc) {
         fprintf(stderr, "model: an input differs from the value the model was compiled for "
-                        "(kiln specializes inputs that decide shapes)\n");
+                        "(kiln specializes inputs that decide shapes, and the header of an image "
+                        "ImageDecoder decodes)\n");
         return 1;
     }
     if (outdir) {

@@ -11,6 +11,7 @@
 # Suites: C unit tests (tests/unit), golden --dump files (tests/golden),
 # bad-input diagnostics (tests/errors), bundled and PyTorch-exported models
 # (tests/models), the random ops against numpy's generator (tests/random),
+# ImageDecoder against Pillow and its run-time header guard (tests/images),
 # `kiln compare` against its references (tests/compare),
 # graphs of 100,000 nodes compiled in under a minute
 # (tests/scale), the decoder of models/llm against its hand-written
@@ -69,6 +70,7 @@ run_suite golden    sh tests/golden/run.sh build/kiln
 run_suite errors    sh tests/errors/run.sh build/kiln
 run_suite models    sh tests/models/run.sh build/kiln
 run_suite random    sh tests/random/run.sh build/kiln
+run_suite images    sh tests/images/run.sh build/kiln
 run_suite compare   sh tests/compare/run.sh build/kiln
 run_suite scale     sh tests/scale/run.sh build/kiln
 run_suite llm       sh tests/llm/run.sh build/kiln
@@ -77,6 +79,7 @@ run_suite tiny      sh tests/tiny/run.sh build/kiln
 run_suite onnx      python3 tests/onnx/run_conformance.py --kiln build/kiln
 run_suite models-llvm sh tests/models/run.sh build/kiln llvm
 run_suite random-llvm sh tests/random/run.sh build/kiln llvm
+run_suite images-llvm sh tests/images/run.sh build/kiln llvm
 run_suite onnx-llvm python3 tests/onnx/run_conformance.py --kiln build/kiln --target llvm --listed --every 4
 run_suite boards-llvm sh tests/boards/run.sh build/kiln llvm
 run_suite onnx-llvm-aarch64 python3 tests/onnx/run_conformance.py --kiln build/kiln --target llvm \

@@ -75,6 +75,10 @@ typedef struct Value {
      * shape-giving inputs on it); NULL when unknown. */
     const void *known;
     int specialized;      /* VAL_INPUT whose `known` data the code relies on */
+    /* VAL_INPUT: the first guard_bytes bytes of `known` the code relies on
+     * (an image header that gave ImageDecoder's shape): checked on entry
+     * as a specialized input is; 0 for none. */
+    int64_t guard_bytes;
     /* Storage order (graph_layout): when `permuted`, dimension i of the
      * value's buffer is its dimension perm[i] (NCHW stored as NHWC: perm
      * 0 2 3 1). Ops index values by their logical coordinates; lowering

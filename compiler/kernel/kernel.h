@@ -212,7 +212,8 @@ typedef struct Program {
      * -1; kernels read the input through the output's buffer */
     int *out_alias;
     int *guard_in;       /* specialized inputs: buffer guard_in[i] must equal */
-    int *guard_w;        /*   weight buffer guard_w[i] at run time */
+    int *guard_w;        /*   weight buffer guard_w[i] at run time (its numel
+                          *   first elements: the whole input, or a header) */
     int nguards;
     int64_t arena_bytes; /* arena size after planning */
     int64_t weight_bytes;/* weight blob size */

@@ -104,6 +104,7 @@ int lower_centercroppad(Lower *L, Node *n);
 int lower_roialign(Lower *L, Node *n);
 int lower_maxunpool(Lower *L, Node *n);
 int lower_deformconv(Lower *L, Node *n);
+int lower_imagedecoder(Lower *L, Node *n);
 int lower_window(Lower *L, Node *n);
 int lower_dft(Lower *L, Node *n);
 int lower_stft(Lower *L, Node *n);

@@ -189,7 +189,7 @@ OP(MATMULINTEGER,     "MatMulInteger",       "", 2, 4, 1, 1, 0,         infer_ma
 OP(QLINEARMATMUL,     "QLinearMatMul",       "", 8, 8, 1, 1, 0,         infer_qlinearmatmul,lower_qlinearmatmul) \
 OP(CONVINTEGER,       "ConvInteger",         "", 2, 4, 1, 1, 0,         infer_convinteger,  lower_convinteger) \
 OP(QLINEARCONV,       "QLinearConv",         "", 8, 9, 1, 1, 0,         infer_qlinearconv,  lower_qlinearconv) \
-/* image ops (image.c) */                                                                                      \
+/* image ops (image.c; ImageDecoder imgdec.c) */                                                                                   \
 OP(GRIDSAMPLE,        "GridSample",          "", 2, 2, 1, 1, 0,         infer_gridsample,   lower_gridsample) \
 OP(AFFINEGRID,        "AffineGrid",          "", 2, 2, 1, 1, 0,         infer_affinegrid,   lower_affinegrid) \
 OP(COL2IM,            "Col2Im",              "", 3, 3, 1, 1, 0,         infer_col2im,       lower_col2im)     \
@@ -197,6 +197,7 @@ OP(CENTERCROPPAD,     "CenterCropPad",       "", 2, 2, 1, 1, 0,         infer_ce
 OP(ROIALIGN,          "RoiAlign",            "", 3, 3, 1, 1, 0,         infer_roialign,     lower_roialign)   \
 OP(MAXUNPOOL,         "MaxUnpool",           "", 2, 3, 1, 1, OPF_NOEPI, infer_maxunpool,    lower_maxunpool)  \
 OP(DEFORMCONV,        "DeformConv",          "", 3, 5, 1, 1, 0,         infer_deformconv,   lower_deformconv) \
+OP(IMAGEDECODER,      "ImageDecoder",        "", 1, 1, 1, 1, 0,         infer_imagedecoder, lower_imagedecoder) \
 /* signals and linear algebra (signal.c) */                                                                   \
 OP(HANNWINDOW,        "HannWindow",          "", 1, 1, 1, 1, 0,         infer_window,       lower_window)     \
 OP(HAMMINGWINDOW,     "HammingWindow",       "", 1, 1, 1, 1, 0,         infer_window,       lower_window)     \
