@@ -302,7 +302,8 @@ int main(int argc, char **argv)
 #endif
     if (rc) {
         fprintf(stderr, "model: an input differs from the value the model was compiled for "
-                        "(kiln specializes inputs that decide shapes, and optionals' presence)\n");
+                        "(kiln specializes inputs that decide shapes, optionals' presence, and the header of an "
+                        "image ImageDecoder decodes)\n");
         return 1;
     }
     /* each output's actual shape: an output whose extent depends on the

@@ -13,7 +13,9 @@
 # many inputs per build against onnxruntime (tests/dynamic), bundled and PyTorch-exported models
 # (tests/models), control flow (tests/control: If, Loop, Scan, nested, against
 # onnxruntime), `meson install` and the installed kiln run from another
-# folder (tests/install), `kiln compare` against its references (tests/compare),
+# folder (tests/install), the random ops against numpy's generator
+# (tests/random), ImageDecoder against Pillow and its run-time header guard
+# (tests/images), `kiln compare` against its references (tests/compare),
 # graphs of 100,000 nodes compiled in under a minute
 # (tests/scale), the decoder of models/llm against its hand-written
 # forward pass (tests/llm), the embedded boards under their emulators
@@ -75,6 +77,8 @@ run_suite dynamic   python3 tests/dynamic/run.py build/kiln
 run_suite models    sh tests/models/run.sh build/kiln
 run_suite control   sh tests/control/run.sh build/kiln
 run_suite install   sh tests/install/run.sh build
+run_suite random    sh tests/random/run.sh build/kiln
+run_suite images    sh tests/images/run.sh build/kiln
 run_suite compare   sh tests/compare/run.sh build/kiln
 run_suite scale     sh tests/scale/run.sh build/kiln
 run_suite llm       sh tests/llm/run.sh build/kiln
@@ -85,6 +89,8 @@ run_suite qdq-llvm  python3 tests/qdq/run.py --kiln build/kiln --target llvm
 run_suite onnx      python3 tests/onnx/run_conformance.py --kiln build/kiln
 run_suite models-llvm sh tests/models/run.sh build/kiln llvm
 run_suite control-llvm sh tests/control/run.sh build/kiln llvm
+run_suite random-llvm sh tests/random/run.sh build/kiln llvm
+run_suite images-llvm sh tests/images/run.sh build/kiln llvm
 run_suite onnx-llvm python3 tests/onnx/run_conformance.py --kiln build/kiln --target llvm --listed --every 4
 run_suite boards-llvm sh tests/boards/run.sh build/kiln llvm
 run_suite onnx-llvm-aarch64 python3 tests/onnx/run_conformance.py --kiln build/kiln --target llvm \

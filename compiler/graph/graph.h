@@ -82,6 +82,10 @@ typedef struct Value {
      * (StringSplit, StringNormalizer with stopwords). */
     int has_declared;
     Shape declared;
+    /* VAL_INPUT: the first guard_bytes bytes of `known` the code relies on
+     * (an image header that gave ImageDecoder's shape): checked on entry
+     * as a specialized input is; 0 for none. */
+    int64_t guard_bytes;
     /* Storage order (graph_layout): when `permuted`, dimension i of the
      * value's buffer is its dimension perm[i] (NCHW stored as NHWC: perm
      * 0 2 3 1). Ops index values by their logical coordinates; lowering

@@ -231,7 +231,8 @@ typedef struct Program {
     int *out_len;
     int *out_dyn;
     int *guard_in;       /* specialized inputs: buffer guard_in[i] must equal */
-    int *guard_w;        /*   weight buffer guard_w[i] at run time */
+    int *guard_w;        /*   weight buffer guard_w[i] at run time (its numel
+                          *   first elements: the whole input, or a header) */
     int nguards;
     /* the string pool (runtime/kiln_str.h): a u8 BUF_ARENA buffer of
      * KILN_STR_HEAD bytes of state and then the bytes string routines make,

@@ -539,14 +539,18 @@ int kernel_lower(Graph *g, int inplace, Program **out, Diag *d)
         L->vbuf[g->inputs[i]] = b;
         p->inputs[i] = b;
     }
-    /* inputs compiled for one value (kiln check): checked on entry */
+    /* inputs compiled for one value (kiln check), or for their first
+     * bytes (an image header): checked on entry */
     p->guard_in = arena_alloc(a, sizeof(int) * (size_t)(g->ninputs + 1));
     p->guard_w = arena_alloc(a, sizeof(int) * (size_t)(g->ninputs + 1));
     for (int i = 0; i < g->ninputs; i++) {
         const Value *v = &g->values[g->inputs[i]];
-        if (!v->specialized)
+        if (!v->specialized && !(v->guard_bytes > 0 && v->known))
             continue;
-        int w = value_buf(p, arena_printf(a, "%s_expected", v->name), BUF_WEIGHT, v, &v->shape);
+        /* a specialized input whole; else its first guard_bytes bytes */
+        Shape gs = {1, {v->guard_bytes}};
+        int w = value_buf(p, arena_printf(a, "%s_expected", v->name), BUF_WEIGHT, v,
+                          v->specialized ? &v->shape : &gs);
         p->bufs[w].data = v->known;
         p->guard_in[p->nguards] = p->inputs[i];
         p->guard_w[p->nguards++] = w;

@@ -212,6 +212,10 @@ void prog_dump(const Program *p, void *file)
             fprintf(f, " string pool");
         fputc('\n', f);
     }
+    /* inputs checked on entry: whole (specialized) or their first elements */
+    for (int i = 0; i < p->nguards; i++)
+        fprintf(f, "guard b%d first %lld == b%d\n", p->guard_in[i], (long long)p->bufs[p->guard_w[i]].numel,
+                p->guard_w[i]);
     for (int i = 0; i < p->nkernels; i++) {
         const Kernel *k = &p->kernels[i];
         fprintf(f, "kernel %s\n", k->name);

@@ -140,6 +140,9 @@ OP(ARGMIN,            "ArgMin",              "", 1, 1, 1, 1, 0,         infer_ar
 /* shapes and data movement */                                                                               \
 OP(IDENTITY,          "Identity",            "", 1, 1, 1, 1, OPF_VIEW | OPF_SEQ, infer_identity, NULL)          \
 OP(DROPOUT,           "Dropout",             "", 1, 3, 1, 2, 0,         infer_dropout,      lower_dropout)    \
+OP(BERNOULLI,         "Bernoulli",           "", 1, 1, 1, 1, 0,         infer_bernoulli,    lower_bernoulli)  \
+OP(RANDOMUNIFORM,     "RandomUniform",       "", 0, 0, 1, 1, 0,         infer_randomuniform, lower_randomuniform) \
+OP(RANDOMUNIFORMLIKE, "RandomUniformLike",   "", 1, 1, 1, 1, 0,         infer_randomuniform, lower_randomuniform) \
 OP(RESHAPE,           "Reshape",             "", 1, 2, 1, 1, OPF_VIEW,  infer_reshape,      NULL)             \
 OP(FLATTEN,           "Flatten",             "", 1, 1, 1, 1, OPF_VIEW,  infer_flatten,      NULL)             \
 OP(SQUEEZE,           "Squeeze",             "", 1, 2, 1, 1, OPF_VIEW,  infer_squeeze,      NULL)             \
@@ -199,7 +202,7 @@ OP(QLINEARCONV,       "QLinearConv",         "", 8, 9, 1, 1, 0,         infer_ql
 OP(QLINEARADD,        "QLinearAdd",          "com.microsoft", 7, 8, 1, 1, OPF_EW, infer_qlinearadd, lower_ew)  \
 OP(QLINEARAVERAGEPOOL,"QLinearAveragePool",  "com.microsoft", 4, 5, 1, 1, 0, infer_pool,         lower_pool)       \
 OP(QLINEARGLOBALAVERAGEPOOL,"QLinearGlobalAveragePool","com.microsoft",5,5,1,1,0,infer_globalpool,lower_globalpool) \
-/* image ops (image.c) */                                                                                      \
+/* image ops (image.c; ImageDecoder imgdec.c) */                                                                \
 OP(GRIDSAMPLE,        "GridSample",          "", 2, 2, 1, 1, 0,         infer_gridsample,   lower_gridsample) \
 OP(AFFINEGRID,        "AffineGrid",          "", 2, 2, 1, 1, 0,         infer_affinegrid,   lower_affinegrid) \
 OP(COL2IM,            "Col2Im",              "", 3, 3, 1, 1, 0,         infer_col2im,       lower_col2im)     \
@@ -207,6 +210,7 @@ OP(CENTERCROPPAD,     "CenterCropPad",       "", 2, 2, 1, 1, 0,         infer_ce
 OP(ROIALIGN,          "RoiAlign",            "", 3, 3, 1, 1, 0,         infer_roialign,     lower_roialign)   \
 OP(MAXUNPOOL,         "MaxUnpool",           "", 2, 3, 1, 1, OPF_NOEPI, infer_maxunpool,    lower_maxunpool)  \
 OP(DEFORMCONV,        "DeformConv",          "", 3, 5, 1, 1, 0,         infer_deformconv,   lower_deformconv) \
+OP(IMAGEDECODER,      "ImageDecoder",        "", 1, 1, 1, 1, 0,         infer_imagedecoder, lower_imagedecoder) \
 /* signals and linear algebra (signal.c) */                                                                   \
 OP(HANNWINDOW,        "HannWindow",          "", 1, 1, 1, 1, 0,         infer_window,       lower_window)     \
 OP(HAMMINGWINDOW,     "HammingWindow",       "", 1, 1, 1, 1, 0,         infer_window,       lower_window)     \

@@ -1,14 +1,11 @@
 /*
- * shape.c: views, Dropout, and values computed from shapes or attributes.
+ * shape.c: views and values computed from shapes or attributes.
  *
  *  - Views: Reshape, Flatten, Squeeze, Unsqueeze. The output is the input's
  *    bytes read with another shape, so these only infer (lower.c makes the
  *    output share the input's buffer; folding copies the bytes).
  *  - Computed at compile time in infer: Shape, Size and Constant make their
  *    output a constant (op_set_const_out) and inference retires the node.
- *  - Dropout in inference (and in training with ratio 0) is a copy with an
- *    all-true mask; random dropout is reported unsupported. Before opset 7
- *    only an explicit is_test=0 means training, as canon.c reads it.
  *  - ConstantOfShape, Range and EyeLike: the output shape is known at compile
  *    time (shape input, start/limit/delta, input shape), the values are one
  *    loop nest storing literals (or, for Range, start + i * delta). They fold
@@ -236,74 +233,6 @@ int infer_unsqueeze(Graph *g, Node *n, Diag *d)
     for (int i = 0, k = 0; i < rank; i++)
         s.dim[i] = added[i] ? 1 : x->shape.dim[k++];
     op_set_out(g, n, 0, x->dtype, &s);
-    return 0;
-}
-
-/* ---------------------------------------------------------------- Dropout */
-
-
-/* Fail unless this Dropout passes its input through: inference mode, or
- * training with ratio 0. Training mode is input 2 from opset 12, is_test=0
- * before opset 7, never in between. */
-static int dropout_check_mode(Graph *g, Node *n, Diag *d)
-{
-    int training = 0;
-    double ratio = 0.5;
-    if (n->opset < 7) {
-        const Attr *is_test = node_attr(n, "is_test");
-        int64_t t;
-        if (attr_int(g, n, "is_test", 1, &t, d) || attr_float(g, n, "ratio", 0.5, &ratio, d))
-            return 1;
-        training = is_test && t == 0;
-    } else if (n->opset >= 12 && op_in(g, n, 2)) {
-        const Value *tm = op_in(g, n, 2);
-        const void *data = op_const_data(g, n, 2);
-        if (!data)
-            return diag_node(d, g, n, "training_mode ('%s') must be known at compile time", tm->name);
-        if (shape_numel(&tm->shape) != 1)
-            return diag_node(d, g, n, "training_mode must be a scalar");
-        training = dtype_get_i(tm->dtype, data, 0) != 0;
-        if (training && op_in(g, n, 1)) {
-            double r[1];
-            int cnt;
-            if (op_const_floats(g, n, 1, r, 1, &cnt, d))
-                return 1;
-            ratio = r[0];
-        }
-    }
-    if (training && ratio != 0)
-        return diag_node(d, g, n,
-                         "training mode with ratio %g drops random elements, which kiln does not support "
-                         "(it compiles for inference: set training_mode to false)",
-                         ratio);
-    return 0;
-}
-
-int infer_dropout(Graph *g, Node *n, Diag *d)
-{
-    if (need_input0(g, n, d) || op_check_dtype(g, n, 0, op_float_types, d) || dropout_check_mode(g, n, d))
-        return 1;
-    const Value *x = op_in(g, n, 0), *r = op_in(g, n, 1);
-    if (n->opset >= 12 && r && shape_numel(&r->shape) != 1)
-        return diag_node(d, g, n, "ratio must be a scalar");
-    op_set_out(g, n, 0, x->dtype, &x->shape);
-    /* the mask has the data's type before opset 10 */
-    op_set_out(g, n, 1, n->opset < 10 ? x->dtype : DT_BOOL, &x->shape);
-    return 0;
-}
-
-int lower_dropout(Lower *L, Node *n)
-{
-    Arena *a = lw_arena(L);
-    const Shape *s = &lw_in(L, n, 0)->shape;
-    Expr *c[KILN_MAX_RANK];
-    int has_mask = n->nout > 1 && n->out[1] != VNONE;
-    /* y[..] = x[..]; mask[..] = true */
-    lw_loops(L, s, NULL, c);
-    lw_store(L, n, 0, c, lw_load(L, n->in[0], c));
-    if (has_mask)
-        lw_store(L, n, 1, c, ke_const(a, lw_out(L, n, 1)->dtype, 1));
-    lw_end_loops(L, s);
     return 0;
 }
 

@@ -1319,11 +1319,12 @@ void cemit_guards(FILE *f, const Program *p, const char *w, const char *fail)
     }
     for (int i = 0; i < p->nguards; i++) {
         const Buffer *in = &p->bufs[p->guard_in[i]], *wb = &p->bufs[p->guard_w[i]];
-        fputs("    /* compiled for one value of input '", f);
+        int whole = wb->numel == in->numel;
+        fputs(whole ? "    /* compiled for one value of input '" : "    /* compiled for the first bytes of input '", f);
         cemit_text(f, in->label);
-        fputs("' */\n", f);
+        fputs(whole ? "' */\n" : "' (an image header) */\n", f);
         fprintf(f, "    if (memcmp(inputs[%d], %s + %lld, %lld))\n        return %s;\n", in->index, w,
-                (long long)wb->offset, (long long)(in->numel * dtype_size(in->dtype)), fail);
+                (long long)wb->offset, (long long)(wb->numel * dtype_size(wb->dtype)), fail);
     }
 }
 

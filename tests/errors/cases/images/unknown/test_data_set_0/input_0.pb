@@ -1,0 +1,1 @@
+BdataJnot an image at all

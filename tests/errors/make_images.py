@@ -1,0 +1,43 @@
+"""make_images.py: bad ImageDecoder inputs for tests/errors (cases_images.txt).
+
+main(out_dir) writes each case into out_dir (tests/errors/cases/images/): a
+model and, where kiln check needs it, a test_data_set_0 folder of the
+encoded image.
+"""
+import io
+import os
+
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+from PIL import Image
+
+
+def case(out, name, data, pixel_format="RGB", with_data=True):
+    d = os.path.join(out, name)
+    os.makedirs(os.path.join(d, "test_data_set_0"), exist_ok=True)
+    x = np.frombuffer(data, np.uint8)
+    node = helper.make_node("ImageDecoder", ["data"], ["y"], name="dec_1", pixel_format=pixel_format)
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("data", TensorProto.UINT8, [len(x)])],
+                          [helper.make_tensor_value_info("y", TensorProto.UINT8, None)])
+    m = helper.make_model(g, producer_name="kiln-tests", opset_imports=[helper.make_opsetid("", 20)])
+    m.ir_version = 9
+    with open(os.path.join(d, "model.onnx"), "wb") as f:
+        f.write(m.SerializeToString())
+    if with_data:
+        with open(os.path.join(d, "test_data_set_0", "input_0.pb"), "wb") as f:
+            f.write(numpy_helper.from_array(x, "data").SerializeToString())
+        # never compared: kiln stops at the image's header
+        with open(os.path.join(d, "test_data_set_0", "output_0.pb"), "wb") as f:
+            f.write(numpy_helper.from_array(np.zeros(1, np.uint8), "y").SerializeToString())
+
+
+def main(out):
+    img = Image.fromarray(np.arange(48, dtype=np.uint8).reshape(4, 4, 3), "RGB")
+    png, bmp = io.BytesIO(), io.BytesIO()
+    img.save(png, format="PNG")
+    img.save(bmp, format="BMP")
+    case(out, "png", png.getvalue())                        # compressed: unsupported
+    case(out, "bmp_truncated", bmp.getvalue()[:70])         # pixels past the end
+    case(out, "bmp_bad_format", bmp.getvalue(), "CMYK")     # no such pixel_format
+    case(out, "unknown", b"not an image at all", "RGB")     # no known magic
+    case(out, "no_data", bmp.getvalue(), with_data=False)   # kiln compile: header unknown

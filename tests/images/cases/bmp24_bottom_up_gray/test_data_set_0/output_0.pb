@@ -1,0 +1,1 @@
+ByJ÷ª‰tVœÁ<¤yh®ÊT¹µZ‹†$psÆzyÈ3UÆË…bUFŸe7¦'›oÝ[˜8˜©é¢G½ÆÃƒ»Ð5oÛ¬r‰(Ê‡KŽiƒ¤9Eg¦QIs›M7ªÖÅ„`ÒeÙÃZ;ŽäT”“iXK|@¿Ú®¥nÅ-`L]‚wjx˜ºw¨¥!T£N°j—·š’¹¸Ÿ^£ÇFdJ{ÆU UÈ[y}É-³›¤aIÄ¦‘Š‹yp··ŒX»U5P”wh›y§•›9–TNu,K¢µQ¼yk‘e„–´¡·qbcÕwb¡ºÚq*‘u&\ˆ˜<yY‹ªCR²6P5«m;sÉŽJ)
