@@ -201,7 +201,9 @@ static const char build_sh[] =
     "POOL=\"%s\"\n"
     "# every C file compiles at once (a large model's kernels are split over\n"
     "# model.c, model_1.c, ...); then one link or archive\n"
-    "srcs=\"model.c kiln_str.c\"\n"
+    "srcs=\"model.c\"\n"
+    "# the string routines (kiln_str.c), for a model with string tensors\n"
+    "[ ! -f kiln_str.c ] || srcs=\"$srcs kiln_str.c\"\n"
     "for f in model_[0-9]*.c; do [ -f \"$f\" ] && srcs=\"$srcs $f\"; done\n"
     "[ \"$1\" = lib ] || srcs=\"$srcs kiln_rt.c kiln_main.c\"\n"
     "# kernels as PTX (--target ptx): their text and the CUDA driver glue, which\n"
@@ -315,9 +317,14 @@ static int write_sources(Arena *a, const Compiled *c, const Options *o, const Ta
     EmitOptions eo = {.prefix = "model", .profile = o->profile, .opt = o->opt, .arch = o->arch, .board = o->board};
     if (t->emit(c->prog, tmp, &eo, d))
         return 1;
-    for (const EmbeddedFile *f = kiln_embedded; f->name; f++)
+    for (const EmbeddedFile *f = kiln_embedded; f->name; f++) {
+        /* the string routines only for a program that has strings: a
+         * library for a board carries nothing it does not call */
+        if (!strcmp(f->name, "kiln_str.c") && !prog_has_strings(c->prog))
+            continue;
         if (write_text(a, tmp, f->name, f->data, f->size, d))
             return 1;
+    }
     if (o->board) {
         /* the board's start-up code and linker script; a build.sh of the
          * steps board_build runs */

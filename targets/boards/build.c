@@ -92,7 +92,10 @@ static int sources(Arena *a, const Board *b, int lib, const char *dir, const cha
 {
     int n = 0;
     out[n++] = "model.c";
-    out[n++] = "kiln_str.c"; /* the string routines kernels call (runtime/kiln_str.h) */
+    /* the string routines kernels call (runtime/kiln_str.h), written only
+     * for a model with string tensors */
+    if (!access(arena_printf(a, "%s/kiln_str.c", dir), F_OK))
+        out[n++] = "kiln_str.c";
     for (int i = 1; i < 16; i++) {
         char *f = arena_printf(a, "model_%d.c", i);
         if (access(arena_printf(a, "%s/%s", dir, f), F_OK))
