@@ -358,9 +358,9 @@ int prog_verify(const Program *p, Diag *d)
     for (int i = 0; i < p->nguards; i++) {
         const Buffer *in = &p->bufs[p->guard_in[i]], *w = &p->bufs[p->guard_w[i]];
         if (in->kind != BUF_INPUT || w->kind != BUF_WEIGHT || w->dtype != in->dtype || w->numel > in->numel ||
-            w->numel < 1)
+            (w->numel < 1 && in->numel != 0))
             return diag_error(d, "invalid Kernel IR: guard %d compares %s with %s, which is not a weight of its type "
-                                 "and at most its size", i, in->name, w->name);
+                                 "and at most its size (empty only for an empty input)", i, in->name, w->name);
     }
     for (int i = 0; i < p->nbufs; i++) {
         const Buffer *b = &p->bufs[i];
