@@ -54,8 +54,8 @@
  * removes from every pixel but the border ones. Its halo cost memory and
  * bought nothing: DS-CNN, whose depthwise Convs read 25x5 maps, had an
  * arena 1.26x its peak live set with halos (80384 bytes) and 1.00x
- * without (64000), at the same speed (0.0336 vs 0.0329 ms, 1 thread,
- * 2026-12-05); MobileNetV1 0.107 vs 0.108 ms.
+ * without (64000), and faster with the pixel loops partitioned (0.0322 vs 0.0329 ms, 1 thread,
+ * 2026-12-05); MobileNetV1 0.103 vs 0.108 ms.
  *
  * The results show in `--dump graph` (a value stored otherwise than
  * row-major prints its order) and in `--dump kernel` (buffer shapes are
