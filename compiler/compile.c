@@ -88,6 +88,11 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
     if (o->dump && !strcmp(o->dump, "graph"))
         graph_dump(g, stdout);
     /* one loop nest per fusion group */
+    /* the algorithms lowering may choose from: Winograd for 3x3 Convs on a
+     * CPU target with wide vectors and FMA, on one thread (winograd.c) */
+    const Target *tg = target_find(o->target ? o->target : "c");
+    const Machine *mach = o->board ? &o->board->machine : machine_arch(o->arch);
+    g->winograd = o->opt >= 1 && !(tg && tg->gpu) && mach && mach->vec_bytes >= 32 && mach->fma && o->threads <= 1;
     Program *p;
     if (kernel_lower(g, !o->no_inplace, &p, d) || prog_verify(p, d))
         return 1;
@@ -95,7 +100,6 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
     /* loops of extent 1 removed, constant conditions resolved */
     if (prog_simplify(p, d) || prog_verify(p, d))
         return 1;
-    const Target *tg = target_find(o->target ? o->target : "c");
     if (tg && tg->gpu && prog_has_strings(p)) {
         /* kiln_str routines are host code, and input strings point into
          * host memory */

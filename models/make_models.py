@@ -108,6 +108,28 @@ class ResNet(nn.Module):
         return self.fc(x)
 
 
+class WinogradMix(nn.Module):
+    """3x3 stride-1 convolutions of the shapes kiln lowers as Winograd
+    F(2x2, 3x3) on one thread: padded with a bias and Relu, bias-free with a
+    residual Add (written in place), asymmetric padding, unpadded (valid),
+    non-square, and an odd-sized one that keeps the direct loop nest."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(8, 16, 3, padding=1)
+        self.h = nn.Conv2d(16, 16, 3, padding=1)
+        self.b = nn.Conv2d(16, 16, 3, padding=1, bias=False)
+        self.c = nn.Conv2d(16, 12, 3, padding=1)
+        self.d = nn.Conv2d(12, 8, 3, padding=(2, 1))
+        self.e = nn.Conv2d(8, 8, 3)
+
+    def forward(self, x):
+        a = F.relu(self.a(x))
+        b = F.relu(self.b(F.relu(self.h(a))) + a)
+        d = self.d(self.c(b))
+        return d, self.e(F.pad(d, (0, 1, 0, 0)))  # 10 x 13: odd
+
+
 def conv_bn_relu6(cin, cout, k, stride, groups=1):
     return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False),
                          nn.BatchNorm2d(cout), nn.ReLU6())
@@ -496,6 +518,8 @@ def build(name, seed):
         export(name, layer, [randn(1, 7, 32)], ["x"], ["y"], opset=17)
     elif name == "gru":
         export(name, GRUNet(), [randn(2, 6, 8)], ["x"], ["y"])
+    elif name == "winograd":
+        export(name, WinogradMix(), [randn(1, 8, 10, 14)], ["x"], ["d", "e"])
     elif name == "opsmix":
         export(name, OpsMix(), [rng.rand(1, 4, 4, 5).astype(np.float32)], ["x"],
                ["padded", "upsampled", "topk_values", "topk_indices", "cumsum", "gram", "argmax", "head", "tail"])
@@ -504,7 +528,7 @@ def build(name, seed):
 
 
 MODELS = ["mlp", "lenet", "resnet", "mobilenet", "squeezenet", "bert", "gpt", "lstm", "bilstm",
-          "unet", "mobilenetv3", "encoder", "gru", "opsmix"]
+          "unet", "mobilenetv3", "encoder", "gru", "opsmix", "winograd"]
 
 
 def main():

@@ -183,6 +183,9 @@ typedef struct Graph {
     int *out_decl;
     /* bytes of the string pool (--string-bytes; 0: the default) */
     int64_t str_bytes;
+    /* 3x3 Convs may take the Winograd lowering (winograd.c): set by the
+     * compile for a CPU target with wide vectors, on one thread */
+    int winograd;
 } Graph;
 
 /* ---------------------------------------------------------------- graph.c */

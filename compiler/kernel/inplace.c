@@ -11,11 +11,15 @@
  * be seen rather than assumed from what the operator is:
  *   - apart from the zero border of y (its halo, stored first, over r's
  *     own zero border: the two have one storage layout), the kernel stores
- *     y at one place S, and nowhere loads y;
- *   - S stores each element once: every loop around it is data-parallel
- *     and its variable appears in S's index;
- *   - every load of r in the kernel is in S's value, at S's own index, so
- *     each element of r is read just before the store that replaces it;
+ *     y at one place S, or at a few places in one block (a Winograd tile's
+ *     outputs), and nowhere loads y;
+ *   - the stores write each element once: for one S, every loop around it
+ *     is data-parallel and its variable appears in S's index; for several,
+ *     their indices are affine in the loops around the block, and the
+ *     stores, enumerated, never meet (stores_all_once);
+ *   - every load of r in the kernel is in a store's value, at that store's
+ *     own index, or in a let before it (after the previous store), so each
+ *     element of r is read just before the store that replaces it;
  *   - r is an intermediate of the same type and storage layout as y (order
  *     and halo), in a buffer of its own (not a view another value shares),
  *     that nothing outside this group reads and that is no graph output.
@@ -24,11 +28,14 @@
  */
 #include "lower.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+enum { MAX_SITES = 8 };
 
 typedef struct Scan {
     int yb, rb;          /* output and candidate buffers */
-    const Stmt *site;    /* the one store of yb */
+    const Stmt *site[MAX_SITES]; /* the stores of yb */
     int nsites;
     int yloads;          /* loads of yb */
     int rbad;            /* loads of rb anywhere but at S's index in S */
@@ -60,7 +67,8 @@ static void scan_block(Scan *s, const Stmt *st)
         for (int i = 0; i < st->nargs; i++)
             s->yloads += count_loads(st->args[i], s->yb);
         if (st->kind == S_STORE && st->buf == s->yb) {
-            s->site = st;
+            if (s->nsites < MAX_SITES)
+                s->site[s->nsites] = st;
             s->nsites++;
         }
         scan_block(s, st->body);
@@ -68,26 +76,42 @@ static void scan_block(Scan *s, const Stmt *st)
     }
 }
 
-/* Loads of rb that are not S's own element, anywhere in the block. S's
- * element may be read by S's value and by the lets before S in its block
- * (the epilogue of a fused chain: let e = acc + r[i]; store y[i] = ...),
- * which run in the same iteration, before S. */
-static int bad_r(const Stmt *block, int rb, const Stmt *site)
+/* Is st one of the n sites? */
+static int is_site(const Stmt *st, const Stmt *const *site, int n)
 {
-    int n = 0, before = 0;
-    for (const Stmt *st = block; st; st = st->next)
-        before |= st == site;
+    for (int i = 0; i < n; i++)
+        if (st == site[i])
+            return 1;
+    return 0;
+}
+
+/* The first site at or after st in its block, or NULL. */
+static const Stmt *next_site(const Stmt *st, const Stmt *const *site, int n)
+{
+    for (; st; st = st->next)
+        if (is_site(st, site, n))
+            return st;
+    return NULL;
+}
+
+/* Loads of rb that are not a site's own element, anywhere in the block. A
+ * site's element may be read by its value and by the lets before it in its
+ * block, after the previous site (the epilogue of a fused chain: let e =
+ * acc + r[i]; store y[i] = ...), which run in the same iteration, before
+ * it. */
+static int bad_r(const Stmt *block, int rb, const Stmt *const *site, int nsites)
+{
+    int n = 0;
     for (const Stmt *st = block; st; st = st->next) {
-        if (st == site)
-            before = 0;
-        const Expr *idx = st == site || (before && st->kind == S_LET) ? site->index : NULL;
+        const Stmt *next = next_site(st, site, nsites);
+        const Expr *idx = next && (st == next || st->kind == S_LET) ? next->index : NULL;
         const Expr *ex[] = {st->extent, st->index, st->mask};
         for (size_t i = 0; i < sizeof ex / sizeof *ex; i++)
             n += count_loads(ex[i], rb);
         n += idx ? other_loads(st->value, rb, idx) : count_loads(st->value, rb);
         for (int i = 0; i < st->nargs; i++)
             n += count_loads(st->args[i], rb);
-        n += bad_r(st->body, rb, site) + bad_r(st->els, rb, site);
+        n += bad_r(st->body, rb, site, nsites) + bad_r(st->els, rb, site, nsites);
     }
     return n;
 }
@@ -143,6 +167,63 @@ static int stores_once(const Stmt *body, const Stmt *site)
     return 1;
 }
 
+/* The most stores stores_all_once enumerates. */
+#define ONCE_MAX_STORES (INT64_C(1) << 22)
+
+/* Do the sites, all in one block, together store each element at most
+ * once? Each index must be affine in the loops around the block, of
+ * constant extents (any kind: a loop reusing scratch is serial, yet may
+ * store y once); the stores are then enumerated and marked, up to
+ * ONCE_MAX_STORES of them. */
+static int stores_all_once(Arena *a, const Stmt *body, const Stmt *const *site, int nsites)
+{
+    const Stmt *path[64];
+    int n = 0;
+    if (!path_to(body, site[0], path, &n))
+        return 0;
+    int64_t ext[64], coef[MAX_SITES][64], base[MAX_SITES], total = nsites, lo = INT64_MAX, hi = INT64_MIN;
+    for (int i = 0; i < n; i++)
+        if (!ke_is_const(path[i]->extent, &ext[i]) || ext[i] < 1 || ck_mul(total, ext[i], &total) ||
+            total > ONCE_MAX_STORES)
+            return 0;
+    for (int k = 0; k < nsites; k++) {
+        Expr *rest = site[k]->index;
+        for (int i = 0; i < n; i++) {
+            if (!ke_coef(site[k]->index, path[i]->var, &coef[k][i]))
+                return 0;
+            rest = ke_subst(a, rest, path[i]->var, ke_idx(a, 0));
+        }
+        if (!ke_is_const(rest, &base[k]))
+            return 0;
+        int64_t l = base[k], h = base[k];
+        for (int i = 0; i < n; i++) {
+            int64_t span = coef[k][i] * (ext[i] - 1); /* |coef| < numel, ext <= total: no overflow */
+            *(span < 0 ? &l : &h) += span;
+        }
+        lo = l < lo ? l : lo;
+        hi = h > hi ? h : hi;
+    }
+    if (hi - lo >= ONCE_MAX_STORES * 4)
+        return 0;
+    size_t words = (size_t)((hi - lo) / 64 + 1);
+    uint64_t *seen = calloc(words, sizeof *seen);
+    int64_t it[64] = {0};
+    int ok = seen != NULL;
+    for (int64_t done = 0; ok && done < total / nsites; done++) {
+        for (int k = 0; k < nsites && ok; k++) {
+            int64_t x = base[k] - lo;
+            for (int i = 0; i < n; i++)
+                x += coef[k][i] * it[i];
+            ok = !(seen[x / 64] >> (x % 64) & 1);
+            seen[x / 64] |= UINT64_C(1) << (x % 64);
+        }
+        for (int i = n - 1; i >= 0 && ++it[i] == ext[i]; i--)
+            it[i] = 0;
+    }
+    free(seen);
+    return ok;
+}
+
 static int same_layout(const Value *a, const Value *b)
 {
     if (a->dtype != b->dtype || !shape_equal(&a->shape, &b->shape) || a->permuted != b->permuted ||
@@ -189,7 +270,21 @@ static int candidate(const Graph *g, Program *p, const int *vbuf, const unsigned
     memset(&s, 0, sizeof s);
     s.yb = yb;
     scan_block(&s, start);
-    if (s.nsites != 1 || s.yloads || s.site->mask || !stores_once(k->body, s.site))
+    if (s.nsites < 1 || s.nsites > MAX_SITES || s.yloads)
+        return -1;
+    for (int i = 0; i < s.nsites; i++)
+        if (s.site[i]->mask)
+            return -1;
+    /* several sites: one block holds them all (each is found from the
+     * first), and together they store each element once */
+    for (int i = 1; i < s.nsites; i++) {
+        const Stmt *t = s.site[0];
+        while (t && t != s.site[i])
+            t = t->next;
+        if (!t)
+            return -1;
+    }
+    if (s.nsites == 1 ? !stores_once(k->body, s.site[0]) : !stores_all_once(p->arena, k->body, s.site, s.nsites))
         return -1;
     /* the halo stores before start are y's zero border, and nothing else */
     for (const Stmt *h = k->body; h && h != start; h = h->next) {
@@ -205,7 +300,7 @@ static int candidate(const Graph *g, Program *p, const int *vbuf, const unsigned
     for (int rb = 0; rb < p->nbufs; rb++) {
         const Buffer *b = &p->bufs[rb];
         if (rb == yb || b->kind != BUF_ARENA || b->value < 0 || b->numel != p->bufs[yb].numel ||
-            b->dtype != p->bufs[yb].dtype || !read_at_site(k->body, rb, s.site))
+            b->dtype != p->bufs[yb].dtype || !read_at_site(k->body, rb, s.site[0]))
             continue;
         ValueId r = b->value;
         const Value *rv = &g->values[r];
@@ -216,7 +311,7 @@ static int candidate(const Graph *g, Program *p, const int *vbuf, const unsigned
         int shared = 0;
         for (ValueId v = 0; v < g->nvalues && !shared; v++)
             shared = v != r && vbuf[v] == rb && (g->values[v].output >= 0 || !dies_in(g, v, done));
-        if (shared || bad_r(k->body, rb, s.site))
+        if (shared || bad_r(k->body, rb, s.site, s.nsites))
             continue;
         return rb;
     }

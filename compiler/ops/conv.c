@@ -484,6 +484,10 @@ int lower_conv(Lower *L, Node *n)
     /* x's own zero border (graph_layout's halo) covers every tap: read in place */
     int inside_halo = window_in_halo(w, lw_in(L, n, 0));
     int xp = inside_halo ? -1 : pad_input(L, n, &cs, &wp, &ps); /* -1: x read in place */
+    /* (a float Conv of one group reads x in place only when its halo, or
+     * no padding, covers the taps) */
+    if (conv_winograd_fits(L, n, cs.N, cs.C, cs.M, cs.group, w))
+        return lower_conv_winograd(L, n, cs.C, cs.M, &wp, xp, cs.has_bias);
     /* y[n, m, o...] = b[m] + sum_{c, k...} x[n, g*C/group + c, o*s - p0 + k*d...] * w[m, c, k...]
      * with g = m / (M/group) the group of output channel m; padding taps skipped */
     conv_open(L, n, &cs, "y[n, m, o...] = b[m] + sum_{c, k...} x[n, group(m)*Cg + c, o*s - p + k*d] * w[m, c, k...]", &cn);

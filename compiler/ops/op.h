@@ -336,6 +336,12 @@ int64_t window_border(const Window *w, int i);
 /* Does every tap of window w over value x fall inside x or its halo
  * (Value.halo, a border of zeros)? */
 int window_in_halo(const Window *w, const Value *x);
+/* winograd.c: whether a Conv (N, C -> M channels, `group`, geometry w) takes
+ * the Winograd F(2x2, 3x3) lowering, and that lowering, reading x in place
+ * (xp < 0: its halo covers the taps) or its padded copy xp (w then the
+ * geometry over xp). */
+int conv_winograd_fits(Lower *L, Node *n, int64_t N, int64_t C, int64_t M, int64_t group, const Window *w);
+int lower_conv_winograd(Lower *L, Node *n, int64_t C, int64_t M, const Window *w, int xp, int has_bias);
 /* A Conv node's geometry and group, as its lowering reads them. */
 int conv_window(Graph *g, Node *n, Window *w, int64_t *group, Diag *d);
 int window_ints(Graph *g, Node *n, const char *name, int count, int64_t def, int64_t min, int64_t *out, Diag *d);

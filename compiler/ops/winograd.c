@@ -1,0 +1,183 @@
+/*
+ * winograd.c: a 3x3, stride-1 Conv as Winograd's F(2x2, 3x3).
+ *
+ * Each 2x2 tile of outputs comes from a 4x4 tile of inputs d through
+ *
+ *     Y = A^T [ sum_c (G g_mc G^T) .* (B^T d_c B) ] A
+ *
+ * 16 multiplications per tile, channel and output channel where the
+ * direct loop nest does 36: the work of the product stage is 4/9 of the
+ * direct convolution's. The lowering writes three loop nests per row of
+ * tiles, over scratch that holds one row (so it stays in cache):
+ *
+ *   for ty:                                  a row of TX tiles
+ *     V[e, tx, c]  = (B^T d(ty, tx, c) B)[e]        input transform
+ *     P[e, tx, m]  = sum_c V[e, tx, c] * U[e, c, m]  16 matrix products
+ *     y[m, 2ty+i, 2tx+j] = (A^T P[., tx, m] A)[i, j] + b[m]   output transform
+ *
+ * U = G g G^T is computed here from the constant weights, once, at compile
+ * time. The products are an ordinary contraction (batch e, rows tx,
+ * columns m, reduction c): contract.c register-blocks them and packs U like
+ * any weight, and the transforms are data-parallel over channels, which the
+ * scheduler vectorizes. Nothing here is specific to a machine; whether a
+ * Conv takes this path is decided by the compile (Graph.winograd: a CPU
+ * target with wide vectors, one thread, optimizing) and by the shape
+ * (conv_winograd_fits).
+ *
+ * The row scratch is reused by every ty, so the ty loop is IT_SERIAL: it is
+ * not shared among threads, which is why a compile for several threads
+ * keeps the direct convolution, whose output loops are parallel.
+ * Rounding: the transforms add and subtract values before the products
+ * (halves in G), so results differ from the direct sum in the last bits,
+ * as every Winograd convolution's do.
+ */
+#include "op.h"
+
+#include <stdio.h>
+
+/* The least channels on either side for which the transforms pay. */
+enum { WINO_MIN_CHANNELS = 8 };
+
+int conv_winograd_fits(Lower *L, Node *n, int64_t N, int64_t C, int64_t M, int64_t group, const Window *w)
+{
+    Graph *g = lw_graph(L);
+    const Value *x = lw_in(L, n, 0);
+    if (!g->winograd || w->rank != 2 || N != 1 || group != 1 || x->dtype != DT_F32 || C < WINO_MIN_CHANNELS ||
+        M < WINO_MIN_CHANNELS || !op_const_data(g, n, 1))
+        return 0;
+    for (int i = 0; i < 2; i++)
+        if (w->k[i] != 3 || w->s[i] != 1 || w->d[i] != 1 || w->out[i] < 4 || w->out[i] % 2)
+            return 0;
+    return 1;
+}
+
+/* U[e, c, m] = (G g G^T)[e] for g = w[m, c, :, :], as f32. */
+static int transformed_weights(Lower *L, Node *n, int64_t C, int64_t M)
+{
+    const float *wt = op_const_data(lw_graph(L), n, 1);
+    static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+    size_t count = (size_t)16 * (size_t)C * (size_t)M;
+    float *u = arena_alloc(lw_arena(L), sizeof(float) * count);
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t c = 0; c < C; c++) {
+            const float *k = wt + (m * C + c) * 9;
+            double gg[4][3];
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 3; j++)
+                    gg[i][j] = G[i][0] * k[0 * 3 + j] + G[i][1] * k[1 * 3 + j] + G[i][2] * k[2 * 3 + j];
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++)
+                    u[((size_t)(i * 4 + j) * (size_t)C + (size_t)c) * (size_t)M + (size_t)m] =
+                        (float)(gg[i][0] * G[j][0] + gg[i][1] * G[j][1] + gg[i][2] * G[j][2]);
+        }
+    Shape s = {3, {16, C, M}};
+    return lw_const(L, "winograd_u", DT_F32, &s, u);
+}
+
+static Expr *add(Arena *a, Expr *x, Expr *y) { return ke_bin(a, B_ADD, x, y); }
+static Expr *sub(Arena *a, Expr *x, Expr *y) { return ke_bin(a, B_SUB, x, y); }
+
+/* Each of the 16 values as a local (names t0..t15 with prefix p). */
+static void lets(KB *b, const char *p, Expr **e)
+{
+    char name[8];
+    for (int i = 0; i < 16; i++) {
+        snprintf(name, sizeof name, "%s%d", p, i);
+        e[i] = kb_v(b, kb_let(b, name, e[i]));
+    }
+}
+
+int lower_conv_winograd(Lower *L, Node *n, int64_t C, int64_t M, const Window *w, int xp, int has_bias)
+{
+    KB *b = lw_kb(L);
+    Arena *a = lw_arena(L);
+    int64_t TY = w->out[0] / 2, TX = w->out[1] / 2;
+    int u = transformed_weights(L, n, C, M);
+    Shape vs = {3, {16, TX, C}}, ps = {3, {16, TX, M}};
+    int V = lw_temp(L, "winograd_v", DT_F32, &vs), P = lw_temp(L, "winograd_p", DT_F32, &ps);
+    Expr *zero = ke_idx(a, 0);
+
+    kb_comment(b, "Winograd F(2x2, 3x3): per row of 2x2 output tiles, V = B^T d B, P[e] = V[e] U[e], "
+                  "y = A^T P A + b");
+    Expr *ty = kb_v(b, kb_for_k(b, "ty", TY, IT_SERIAL));
+
+    /* V[e, tx, c] = (B^T d B)[e], d the 4x4 input tile at (2ty, 2tx) */
+    Expr *tx = kb_v(b, kb_for_k(b, "tx", TX, IT_DATA));
+    Expr *c = kb_v(b, kb_for_k(b, "c", C, IT_DATA));
+    Expr *d[16], *t[16], *v[16];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) {
+            Expr *ix[4] = {zero, c,
+                           ke_bin(a, B_ADD, ke_bin(a, B_MUL, ty, ke_idx(a, 2)), ke_idx(a, i - w->p0[0])),
+                           ke_bin(a, B_ADD, ke_bin(a, B_MUL, tx, ke_idx(a, 2)), ke_idx(a, j - w->p0[1]))};
+            d[i * 4 + j] = xp >= 0 ? lw_load_temp(L, xp, ix) : lw_load(L, n->in[0], ix);
+        }
+    lets(b, "d", d);
+    for (int j = 0; j < 4; j++) {
+        t[0 * 4 + j] = sub(a, d[0 * 4 + j], d[2 * 4 + j]);
+        t[1 * 4 + j] = add(a, d[1 * 4 + j], d[2 * 4 + j]);
+        t[2 * 4 + j] = sub(a, d[2 * 4 + j], d[1 * 4 + j]);
+        t[3 * 4 + j] = sub(a, d[1 * 4 + j], d[3 * 4 + j]);
+    }
+    lets(b, "t", t);
+    for (int i = 0; i < 4; i++) {
+        v[i * 4 + 0] = sub(a, t[i * 4 + 0], t[i * 4 + 2]);
+        v[i * 4 + 1] = add(a, t[i * 4 + 1], t[i * 4 + 2]);
+        v[i * 4 + 2] = sub(a, t[i * 4 + 2], t[i * 4 + 1]);
+        v[i * 4 + 3] = sub(a, t[i * 4 + 1], t[i * 4 + 3]);
+    }
+    for (int e = 0; e < 16; e++) {
+        Expr *vc[3] = {ke_idx(a, e), tx, c};
+        lw_store_temp(L, V, vc, v[e]);
+    }
+    kb_end(b);
+    kb_end(b);
+
+    /* P[e, tx, m] = sum_c V[e, tx, c] * U[e, c, m]: 16 products of a row */
+    Expr *e = kb_v(b, kb_for_k(b, "e", 16, IT_DATA));
+    tx = kb_v(b, kb_for_k(b, "tx", TX, IT_DATA));
+    Expr *m = kb_v(b, kb_for_k(b, "m", M, IT_DATA));
+    int acc = kb_let(b, "acc", ke_const(a, DT_F32, 0));
+    c = kb_v(b, kb_for_k(b, "c", C, IT_REDUCE));
+    Expr *vi[3] = {e, tx, c};
+    Expr *ui[3] = {e, c, m};
+    kb_assign(b, acc, add(a, kb_v(b, acc), ke_bin(a, B_MUL, lw_load_temp(L, V, vi), lw_load_temp(L, u, ui))));
+    kb_end(b);
+    Expr *pi[3] = {e, tx, m};
+    lw_store_temp(L, P, pi, kb_v(b, acc));
+    kb_end(b);
+    kb_end(b);
+    kb_end(b);
+
+    /* y[m, 2ty + i, 2tx + j] = (A^T P A)[i, j] + b[m] */
+    tx = kb_v(b, kb_for_k(b, "tx", TX, IT_DATA));
+    m = kb_v(b, kb_for_k(b, "m", M, IT_DATA));
+    Expr *q[16], *s[8];
+    for (int k = 0; k < 16; k++) {
+        Expr *qc[3] = {ke_idx(a, k), tx, m};
+        q[k] = lw_load_temp(L, P, qc);
+    }
+    lets(b, "q", q);
+    for (int j = 0; j < 4; j++) {
+        s[0 * 4 + j] = add(a, add(a, q[0 * 4 + j], q[1 * 4 + j]), q[2 * 4 + j]);
+        s[1 * 4 + j] = sub(a, sub(a, q[1 * 4 + j], q[2 * 4 + j]), q[3 * 4 + j]);
+    }
+    for (int k = 0; k < 8; k++) {
+        char name[8];
+        snprintf(name, sizeof name, "s%d", k);
+        s[k] = kb_v(b, kb_let(b, name, s[k]));
+    }
+    Expr *bias = has_bias ? lw_load(L, n->in[2], &m) : NULL;
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) {
+            Expr *r = j == 0 ? add(a, add(a, s[i * 4 + 0], s[i * 4 + 1]), s[i * 4 + 2])
+                             : sub(a, sub(a, s[i * 4 + 1], s[i * 4 + 2]), s[i * 4 + 3]);
+            Expr *yc[4] = {zero, m, ke_bin(a, B_ADD, ke_bin(a, B_MUL, ty, ke_idx(a, 2)), ke_idx(a, i)),
+                           ke_bin(a, B_ADD, ke_bin(a, B_MUL, tx, ke_idx(a, 2)), ke_idx(a, j))};
+            lw_store(L, n, 0, yc, bias ? add(a, r, bias) : r);
+        }
+    kb_end(b);
+    kb_end(b);
+    kb_end(b); /* ty */
+    return 0;
+}
