@@ -33,10 +33,12 @@ def case(out, name, data, pixel_format="RGB", with_data=True):
 
 def main(out):
     img = Image.fromarray(np.arange(48, dtype=np.uint8).reshape(4, 4, 3), "RGB")
-    png, bmp = io.BytesIO(), io.BytesIO()
-    img.save(png, format="PNG")
+    jpeg, png16, bmp = io.BytesIO(), io.BytesIO(), io.BytesIO()
+    img.save(jpeg, format="JPEG", progressive=True)
+    Image.fromarray(np.arange(16, dtype=np.uint16).reshape(4, 4) * 4000).save(png16, format="PNG")
     img.save(bmp, format="BMP")
-    case(out, "png", png.getvalue())                        # compressed: unsupported
+    case(out, "jpeg_progressive", jpeg.getvalue())          # not baseline: unsupported
+    case(out, "png16", png16.getvalue())                    # 16-bit samples: unsupported
     case(out, "bmp_truncated", bmp.getvalue()[:70])         # pixels past the end
     case(out, "bmp_bad_format", bmp.getvalue(), "CMYK")     # no such pixel_format
     case(out, "unknown", b"not an image at all", "RGB")     # no known magic
