@@ -244,8 +244,8 @@ typedef struct Program {
     /* the run status: a BUF_ARENA i64[1] buffer a runtime routine sets
      * non-zero when the data it reads is malformed (a corrupt image:
      * runtime/kiln_img.h), live for the whole run; model_run clears it
-     * first and returns MODEL_ERR_DATA when set. -1 when no routine
-     * reports one. */
+     * first and returns MODEL_ERR_DATA when set (graph/fold.c, the node's
+     * error). -1 when no routine reports one. */
     int status;
     int64_t arena_bytes; /* arena size after planning */
     int64_t weight_bytes;/* weight blob size */
