@@ -1,22 +1,17 @@
-"""make_img_data.py: writes tests/unit/img_data.h for test_img.c.
+"""make_img_data.py: writes tests/unit/img/ for test_img.c.
 
 An 18x13 RGB image (a gradient with noise) as a PNG and as a 4:2:0 JPEG
 with restart markers, both written by Pillow, and the pixels Pillow decodes
-from each (the ONNX reference's decoder):
+from each (the ONNX reference's decoder), raw RGB bytes:
 
-    python3 tests/unit/make_img_data.py
+    python3 tests/unit/make_img_data.py   (photo.png, photo.png.rgb,
+                                            photo.jpg, photo.jpg.rgb)
 """
 import io
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
-
-def array(name, data):
-    data = bytes(data)
-    rows = ["    " + ", ".join(str(v) for v in data[i:i + 16]) + "," for i in range(0, len(data), 16)]
-    return "static const uint8_t %s[%d] = {\n%s\n};\n" % (name, len(data), "\n".join(rows))
 
 
 def main():
@@ -27,11 +22,11 @@ def main():
     png, jpeg = io.BytesIO(), io.BytesIO()
     img.save(png, format="PNG", compress_level=9)
     img.save(jpeg, format="JPEG", quality=70, subsampling=2, restart_marker_blocks=3)
-    text = ["/* img_data.h: written by make_img_data.py (Pillow); do not edit. */"]
-    for name, data in (("png", png.getvalue()), ("jpeg", jpeg.getvalue())):
-        text.append(array("img_" + name, data))
-        text.append(array("img_" + name + "_pixels", np.array(Image.open(io.BytesIO(data))).tobytes()))
-    (Path(__file__).resolve().parent / "img_data.h").write_text("\n".join(text))
+    out = Path(__file__).resolve().parent / "img"
+    out.mkdir(exist_ok=True)
+    for name, data in (("photo.png", png.getvalue()), ("photo.jpg", jpeg.getvalue())):
+        (out / name).write_bytes(data)
+        (out / (name + ".rgb")).write_bytes(np.array(Image.open(io.BytesIO(data))).tobytes())
 
 
 if __name__ == "__main__":
