@@ -245,9 +245,11 @@ static int parse_coded(Arena *a, Graph *g, Node *n, const uint8_t *p, int64_t le
     return 0;
 }
 
+/* The formats kiln decodes, for the messages about the others. */
+#define KNOWN "BMP, PNM, uncompressed TIFF, PNG and baseline JPEG"
+
 /* The image in bytes p[len]: its layout, or an error naming its format
  * when kiln cannot decode it. */
-#define KNOWN "BMP, PNM, uncompressed TIFF, PNG and baseline JPEG"
 static int img_parse(Arena *a, Graph *g, Node *n, const uint8_t *p, int64_t len, ImgLayout *L, Diag *d)
 {
     static const struct {
