@@ -36,6 +36,17 @@ static int verify_prog(Program *p, const char *pass, Diag *d)
     return prog_verify(p, d);
 }
 
+/* The routine of the first S_CALL in block s, or NULL. */
+static const char *first_call(const Stmt *s)
+{
+    for (; s; s = s->next) {
+        const char *r = s->kind == S_CALL ? s->routine : first_call(s->body);
+        if (r || (r = first_call(s->els)))
+            return r;
+    }
+    return NULL;
+}
+
 int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
                   const char *const *specialize, int nspecialize, Compiled *out, Diag *d)
 {
@@ -113,6 +124,12 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
         }
         return diag_error(d, "string tensors are not supported on the %s target (use --target c or llvm)",
                           tg->name);
+    }
+    if (tg && tg->gpu && prog_calls(p, "") >= 0) {
+        /* runtime routines (the image decoder, kiln_img.c) are host code */
+        const Kernel *k = &p->kernels[prog_calls(p, "")];
+        return diag_error(d, "kernel '%s' calls runtime routine %s, host code: not supported on the %s target "
+                             "(use --target c or llvm)", k->name, first_call(k->body), tg->name);
     }
     if (tg && tg->gpu) {
         /* GPU targets: each loop nest a grid, one thread per output (the
@@ -208,6 +225,8 @@ static const char build_sh[] =
     "srcs=\"model.c\"\n"
     "# the string routines (kiln_str.c), for a model with string tensors\n"
     "[ ! -f kiln_str.c ] || srcs=\"$srcs kiln_str.c\"\n"
+    "# the image decoder (kiln_img.c), for a model that decodes PNG or JPEG\n"
+    "[ ! -f kiln_img.c ] || srcs=\"$srcs kiln_img.c\"\n"
     "for f in model_[0-9]*.c; do [ -f \"$f\" ] && srcs=\"$srcs $f\"; done\n"
     "[ \"$1\" = lib ] || srcs=\"$srcs kiln_rt.c kiln_main.c\"\n"
     "# kernels as PTX (--target ptx): their text and the CUDA driver glue, which\n"
@@ -249,6 +268,7 @@ static const struct {
     {"weights.S", 0}, {"build.sh", 0},   {"model.tmp", 0}, {"model.o", 0},   {"weights.o", 0},
     {"build.log", 0}, {"model_1.c", 0}, {"model_2.c", 0}, {"model_3.c", 0}, {"model_1.o", 0},
     {"model_2.o", 0}, {"model_3.o", 0}, {"kiln_rt.o", 0}, {"kiln_main.o", 0}, {"kiln_par.o", 0}, {"kiln_str.o", 0},
+    {"kiln_img.o", 0}, {"kiln_img.su", 0}, {"kiln_img.ci", 0},
     /* a board's build (targets/boards): its files, gcc's stack usage and
      * call graph of each C file */
     {"startup.c", 0}, {"startup.o", 0}, {"board.ld", 0}, {"memory.ld", 0}, {"model.su", 0},
@@ -325,6 +345,9 @@ static int write_sources(Arena *a, const Compiled *c, const Options *o, const Ta
         /* the string routines only for a program that has strings: a
          * library for a board carries nothing it does not call */
         if (!strcmp(f->name, "kiln_str.c") && !prog_has_strings(c->prog))
+            continue;
+        /* the image decoder, likewise, only for a program that calls it */
+        if (!strcmp(f->name, "kiln_img.c") && prog_calls(c->prog, "kiln_img_") < 0)
             continue;
         if (write_text(a, tmp, f->name, f->data, f->size, d))
             return 1;

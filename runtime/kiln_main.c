@@ -300,6 +300,12 @@ int main(int argc, char **argv)
         return 1;
     }
 #endif
+#ifdef MODEL_ERR_DATA
+    if (rc == MODEL_ERR_DATA) {
+        fprintf(stderr, "model: an input's data is malformed (a corrupt or truncated image ImageDecoder decodes)\n");
+        return 1;
+    }
+#endif
     if (rc) {
         fprintf(stderr, "model: an input differs from the value the model was compiled for "
                         "(kiln specializes inputs that decide shapes, optionals' presence, and the header of an "

@@ -116,6 +116,9 @@ int graph_fold_node(Graph *g, Node *n, int *out_folded, Diag *d)
         }
         for (int k = 0; !rc && k < p->nkernels; k++)
             rc = kernel_interp(p, &p->kernels[k], mem, d);
+        /* a routine found its constant data malformed (Program.status) */
+        if (!rc && p->status >= 0 && *(const int64_t *)mem[p->status])
+            rc = diag_node(d, g, n, "its constant input is malformed (a corrupt or truncated image)");
         arena_free(tmp);
         if (rc)
             return 1;

@@ -16,6 +16,7 @@
 #include "kernel.h"
 #include "../../runtime/kiln_f16.h"
 #include "../../runtime/kiln_str.h"
+#include "../../runtime/kiln_img.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -369,8 +370,8 @@ static int exec(Interp *in, const Stmt *s)
     return in->failed;
 }
 
-/* A call of one of the string routines (runtime/kiln_str.h), which kiln
- * links: loads are their element's address (checked inside the buffer),
+/* A call of one of the string routines (runtime/kiln_str.h) or of the
+ * image decoder (runtime/kiln_img.h), which kiln links: loads are their element's address (checked inside the buffer),
  * values integers. Any other routine cannot be interpreted. */
 static int call(Interp *in, const Stmt *s)
 {
@@ -410,6 +411,8 @@ static int call(Interp *in, const Stmt *s)
         kiln_str_regex(p[0], p[1], (ptrdiff_t)v[2], p[3], p[4]);
     else if (N("kiln_str_split", 7))
         kiln_str_split(p[0], p[1], (ptrdiff_t)v[2], (ptrdiff_t)v[3], (ptrdiff_t)v[4], p[5], p[6]);
+    else if (N("kiln_img_decode", 7))
+        kiln_img_decode(p[0], (ptrdiff_t)v[1], (ptrdiff_t)v[2], (ptrdiff_t)v[3], p[4], p[5], p[6]);
     else
         return fail(in, "runtime routine %s cannot be interpreted", s->routine);
 #undef N

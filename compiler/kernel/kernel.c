@@ -44,6 +44,7 @@ Program *prog_new(Arena *a, const char *model)
     p->model = arena_strdup(a, model ? model : "");
     p->threads = 1;
     p->str_pool = -1;
+    p->status = -1;
     return p;
 }
 
@@ -53,6 +54,23 @@ int prog_has_strings(const Program *p)
     for (int i = 0; i < p->nbufs; i++)
         any |= dtype_is_string(p->bufs[i].dtype);
     return any;
+}
+
+static int block_calls(const Stmt *s, const char *prefix)
+{
+    for (; s; s = s->next)
+        if ((s->kind == S_CALL && !strncmp(s->routine, prefix, strlen(prefix))) || block_calls(s->body, prefix) ||
+            block_calls(s->els, prefix))
+            return 1;
+    return 0;
+}
+
+int prog_calls(const Program *p, const char *prefix)
+{
+    for (int i = 0; i < p->nkernels; i++)
+        if (block_calls(p->kernels[i].body, prefix))
+            return i;
+    return -1;
 }
 
 int prog_add_buf(Program *p, const char *name, BufKind kind, DType t, const Shape *s)

@@ -241,6 +241,12 @@ typedef struct Program {
      * 2 + its status (MODEL_ERR_STRING_*) when a routine or a kernel set
      * it. */
     int str_pool;
+    /* the run status: a BUF_ARENA i64[1] buffer a runtime routine sets
+     * non-zero when the data it reads is malformed (a corrupt image:
+     * runtime/kiln_img.h), live for the whole run; model_run clears it
+     * first and returns MODEL_ERR_DATA when set (graph/fold.c, the node's
+     * error). -1 when no routine reports one. */
+    int status;
     int64_t arena_bytes; /* arena size after planning */
     int64_t weight_bytes;/* weight blob size */
     int threads;         /* --threads */
@@ -274,6 +280,9 @@ int prog_add_buf(Program *p, const char *name, BufKind kind, DType t, const Shap
 int prog_out_len(const Program *p, int i);
 /* Does p have a string buffer or a string pool (its C needs kiln_str.h)? */
 int prog_has_strings(const Program *p);
+/* The first kernel of p that calls a runtime routine whose name starts
+ * with prefix (its C file is then built with the program), or -1. */
+int prog_calls(const Program *p, const char *prefix);
 /* A buffer of u8 holding a tensor of packed type t and shape s as ONNX
  * stores it (dtype_bytes(t, numel) bytes); kernels read and write its
  * bytes (kernel/packed.c). */

@@ -293,6 +293,16 @@ int lw_str_pool(Lower *L)
     return p->str_pool;
 }
 
+int lw_status(Lower *L)
+{
+    Program *p = L->p;
+    if (p->status < 0) {
+        Shape one = {1, {1}};
+        p->status = prog_add_buf(p, "status", BUF_ARENA, DT_I64, &one);
+    }
+    return p->status;
+}
+
 int lw_temp(Lower *L, const char *name, DType t, const Shape *s)
 {
     return prog_add_buf(L->p, name, BUF_ARENA, t, s);

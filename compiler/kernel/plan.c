@@ -333,6 +333,11 @@ int prog_plan(Program *p, Diag *d)
         p->bufs[p->str_pool].first = 0;
         p->bufs[p->str_pool].last = p->nkernels - 1;
     }
+    /* so does the run status: model_run clears it first, reads it last */
+    if (p->status >= 0 && p->nkernels) {
+        p->bufs[p->status].first = 0;
+        p->bufs[p->status].last = p->nkernels;
+    }
 
     /* weights: packed in buffer order (each size was checked against
      * KILN_MAX_BYTES, so the sum of a program's cannot overflow); one that

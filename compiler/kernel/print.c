@@ -210,6 +210,8 @@ void prog_dump(const Program *p, void *file)
                     (long long)b->shape.dim[p->out_dyn[b->index]], prog_out_len(p, b->index));
         if (i == p->str_pool)
             fprintf(f, " string pool");
+        if (i == p->status)
+            fprintf(f, " run status");
         fputc('\n', f);
     }
     /* inputs checked on entry: whole (specialized) or their first elements */

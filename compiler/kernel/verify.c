@@ -379,6 +379,11 @@ int prog_verify(const Program *p, Diag *d)
             return diag_error(d, "invalid Kernel IR: the string pool is not a u8 arena buffer of at least its "
                                  "16-byte state");
     }
+    if (p->status >= 0) {
+        const Buffer *b = p->status < p->nbufs ? &p->bufs[p->status] : NULL;
+        if (!b || b->kind != BUF_ARENA || b->dtype != DT_I64 || b->numel != 1 || b->alias >= 0)
+            return diag_error(d, "invalid Kernel IR: the run status is not an i64[1] arena buffer");
+    }
     Arena *a = arena_new();
     int rc = 0;
     for (int i = 0; i < p->nkernels && !rc; i++) {

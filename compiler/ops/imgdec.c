@@ -1,7 +1,8 @@
 /*
  * imgdec.c: ImageDecoder, for the image formats whose pixels are stored
  * uncompressed: BMP (24 and 32 bits, BI_RGB), PNM (binary P6 and P5,
- * maxval 255) and TIFF (8-bit RGB or gray, uncompressed, chunky).
+ * maxval 255) and TIFF (8-bit RGB or gray, uncompressed, chunky); and for
+ * PNG (8-bit, not interlaced) and baseline JPEG, decoded at run time.
  *
  * The output's shape is the image's: it comes from the header of the
  * encoded bytes, which must be known at compile time, as a Reshape's
@@ -17,11 +18,22 @@
  * R, G and B as Pillow (the ONNX reference's decoder) does:
  * (R*19595 + G*38470 + B*7471 + 0x8000) >> 16.
  *
- * Formats whose pixels are compressed (PNG, JPEG, WebP, JPEG 2000, GIF)
- * are reported unsupported at compile time, naming the format; an image of
- * another format at run time fails the header guard.
+ * PNG and JPEG pixels are compressed: the generated code decodes them
+ * first, calling the runtime's decoder (runtime/kiln_img.h, kiln_img_decode:
+ * S_CALL) into a scratch image of the header's size, pixel after pixel R,
+ * G, B (or gray), with arena scratch of the size the header asks for. The
+ * gather above then reads that image instead of the input, its rows even.
+ * The header guard covers what the decoder's layout depends on (PNG's
+ * IHDR, JPEG's markers up to the scan); the rest is checked as it is
+ * decoded, and a corrupt image sets the run status (Program.status):
+ * model_run returns MODEL_ERR_DATA.
+ *
+ * The other compressed formats (WebP, JPEG 2000, GIF) are reported
+ * unsupported at compile time, naming the format; an image of another
+ * format at run time fails the header guard.
  */
 #include "op.h"
+#include "../../runtime/kiln_img.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +46,8 @@ typedef struct ImgLayout {
     int bgr;            /* samples stored B, G, R */
     int64_t header;     /* bytes of header (all before the pixels) */
     int64_t *row;       /* [h] byte offset of each row's first pixel */
+    int64_t scratch;    /* PNG, JPEG: bytes of scratch the decoder needs;
+                         * 0: the pixels are the input's own */
 } ImgLayout;
 
 static uint32_t rd16(const uint8_t *p, int be) { return be ? (uint32_t)p[0] << 8 | p[1] : (uint32_t)p[1] << 8 | p[0]; }
@@ -214,6 +228,26 @@ static int parse_tiff(Arena *a, Graph *g, Node *n, const uint8_t *p, int64_t len
     return 0;
 }
 
+/* PNG and JPEG: the layout of the image kiln_img_decode makes, pixel
+ * after pixel, from the header the runtime's decoder reads. */
+static int parse_coded(Arena *a, Graph *g, Node *n, const uint8_t *p, int64_t len, ImgLayout *L, Diag *d)
+{
+    kiln_img_info im;
+    if (kiln_img_info_of(p, len, &im))
+        return diag_node(d, g, n, "%s", im.why);
+    L->w = im.w;
+    L->h = im.h;
+    L->chans = L->pixel = im.chans;
+    L->bgr = 0;
+    L->header = im.header;
+    L->scratch = im.scratch;
+    rows_even(a, L, 0, im.w * im.chans, 0);
+    return 0;
+}
+
+/* The formats kiln decodes, for the messages about the others. */
+#define KNOWN "BMP, PNM, uncompressed TIFF, PNG and baseline JPEG"
+
 /* The image in bytes p[len]: its layout, or an error naming its format
  * when kiln cannot decode it. */
 static int img_parse(Arena *a, Graph *g, Node *n, const uint8_t *p, int64_t len, ImgLayout *L, Diag *d)
@@ -223,7 +257,7 @@ static int img_parse(Arena *a, Graph *g, Node *n, const uint8_t *p, int64_t len,
         int n;
         const char *name;
     } other[] = {
-        {"\x89PNG", 4, "PNG"}, {"\xff\xd8\xff", 3, "JPEG"}, {"GIF8", 4, "GIF"},
+        {"GIF8", 4, "GIF"},
         {"\0\0\0\x0cjP  ", 8, "JPEG 2000"}, {"\xff\x4f\xff\x51", 4, "JPEG 2000"},
     };
     memset(L, 0, sizeof *L);
@@ -234,13 +268,14 @@ static int img_parse(Arena *a, Graph *g, Node *n, const uint8_t *p, int64_t len,
     if (len >= 8 && ((p[0] == 'I' && p[1] == 'I' && p[2] == 42 && p[3] == 0) ||
                      (p[0] == 'M' && p[1] == 'M' && p[2] == 0 && p[3] == 42)))
         return parse_tiff(a, g, n, p, len, L, d);
+    if ((len >= 4 && !memcmp(p, "\x89PNG", 4)) || (len >= 3 && !memcmp(p, "\xff\xd8\xff", 3)))
+        return parse_coded(a, g, n, p, len, L, d);
     if (len >= 12 && !memcmp(p, "RIFF", 4) && !memcmp(p + 8, "WEBP", 4))
-        return diag_node(d, g, n, "WebP images are not supported (kiln decodes BMP, PNM and uncompressed TIFF)");
+        return diag_node(d, g, n, "WebP images are not supported (kiln decodes " KNOWN ")");
     for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
         if (len >= other[i].n && !memcmp(p, other[i].magic, (size_t)other[i].n))
-            return diag_node(d, g, n, "%s images are not supported (kiln decodes BMP, PNM and uncompressed TIFF)",
-                             other[i].name);
-    return diag_node(d, g, n, "the image's format is not recognized (kiln decodes BMP, PNM and uncompressed TIFF)");
+            return diag_node(d, g, n, "%s images are not supported (kiln decodes " KNOWN ")", other[i].name);
+    return diag_node(d, g, n, "the image's format is not recognized (kiln decodes " KNOWN ")");
 }
 
 /* pixel_format: 0 RGB, 1 BGR, 2 Grayscale. */
@@ -291,6 +326,29 @@ int infer_imagedecoder(Graph *g, Node *n, Diag *d)
     return 0;
 }
 
+/* PNG, JPEG: kiln_img_decode(bytes, len, cap, npix, scratch, pix, status)
+ * into a scratch image pix of the layout's pixels; its buffer. */
+static int decode_call(Lower *L, Node *n, const ImgLayout *im, int64_t len)
+{
+    Arena *a = lw_arena(L);
+    Shape ss = {1, {im->scratch}}, ps = {1, {im->h * im->w * im->chans}};
+    int scratch = lw_temp(L, arena_printf(a, "%s_scratch", n->name), DT_U8, &ss);
+    int pix = lw_temp(L, arena_printf(a, "%s_pixels", n->name), DT_U8, &ps);
+    int status = lw_status(L);
+    Expr *zero = ke_idx(a, 0);
+    Program *p = lw_kb(L)->p;
+    Expr *args[7] = {lw_load(L, n->in[0], &zero), ke_idx(a, len), ke_idx(a, im->scratch), ke_idx(a, ps.dim[0]),
+                     ke_load(a, p, scratch, zero), ke_load(a, p, pix, zero), ke_load(a, p, status, zero)};
+    kb_call(lw_kb(L), "kiln_img_decode", args, 7, 3);
+    return pix;
+}
+
+/* Sample `at` of the pixels: the input's bytes, or the decoded image. */
+static Expr *sample(Lower *L, Node *n, int pix, Expr *at)
+{
+    return pix < 0 ? lw_load(L, n->in[0], &at) : ke_load(lw_arena(L), lw_kb(L)->p, pix, at);
+}
+
 /* y[h, w, c] = bytes[row[h] + w * pixel + sample], the sample chosen by
  * pixel_format and the stored order; Grayscale from RGB by Pillow's
  * weights; a gray image's one sample repeated for RGB and BGR. */
@@ -306,6 +364,7 @@ int lower_imagedecoder(Lower *L, Node *n)
     const uint8_t *p = img_bytes(g, n, &len);
     if (img_format(g, n, &fmt, &d) || !p || img_parse(a, g, n, p, len, &im, &d))
         return lw_error(L, n, "the image's header");
+    int pix = im.scratch ? decode_call(L, n, &im, len) : -1;
     Shape rs = {1, {im.h}};
     int rows = lw_const(L, "row", DT_I64, &rs, im.row);
     const Shape *ys = &lw_out(L, n, 0)->shape;
@@ -315,22 +374,21 @@ int lower_imagedecoder(Lower *L, Node *n)
                         ke_bin(a, B_MUL, c[1], ke_idx(a, im.pixel)));
     Expr *v;
     if (im.chans == 1) {
-        v = lw_load(L, n->in[0], &base);
+        v = sample(L, n, pix, base);
     } else if (fmt == 2) {
         /* Pillow's L24: (R*19595 + G*38470 + B*7471 + 0x8000) >> 16 */
         static const int wt[3] = {19595, 38470, 7471};
         Expr *sum = ke_int(a, DT_U32, 0x8000);
         for (int k = 0; k < 3; k++) {
             Expr *at = ke_bin(a, B_ADD, base, ke_idx(a, im.bgr ? 2 - k : k));
-            Expr *s = ke_cast(a, DT_U32, lw_load(L, n->in[0], &at));
+            Expr *s = ke_cast(a, DT_U32, sample(L, n, pix, at));
             sum = ke_bin(a, B_ADD, sum, ke_bin(a, B_MUL, s, ke_int(a, DT_U32, wt[k])));
         }
         v = ke_cast(a, DT_U8, ke_bin(a, B_SHR, sum, ke_int(a, DT_U32, 16)));
     } else {
         /* sample c of the output's order in the stored order */
         Expr *k = (fmt == 1) != im.bgr ? ke_bin(a, B_SUB, ke_idx(a, 2), c[2]) : c[2];
-        Expr *at = ke_bin(a, B_ADD, base, k);
-        v = lw_load(L, n->in[0], &at);
+        v = sample(L, n, pix, ke_bin(a, B_ADD, base, k));
     }
     lw_store(L, n, 0, c, v);
     lw_end_loops(L, ys);

@@ -147,6 +147,9 @@ int infer_label_strings(Graph *g, Node *n, Diag *d);
 /* The program's string pool (runtime/kiln_str.h), made on first use with
  * room for the graph's str_bytes (--string-bytes). */
 int lw_str_pool(Lower *L);
+/* The run status (Program.status), made on first use: a routine sets it
+ * when its input data is malformed. */
+int lw_status(Lower *L);
 
 /* -------------------------------------------------- infer helpers (opcheck.c) */
 /* Input i of n, or NULL when absent (i >= nin or an empty name). */

@@ -96,6 +96,9 @@ static int sources(Arena *a, const Board *b, int lib, const char *dir, const cha
      * for a model with string tensors */
     if (!access(arena_printf(a, "%s/kiln_str.c", dir), F_OK))
         out[n++] = "kiln_str.c";
+    /* the image decoder (runtime/kiln_img.h), likewise */
+    if (!access(arena_printf(a, "%s/kiln_img.c", dir), F_OK))
+        out[n++] = "kiln_img.c";
     for (int i = 1; i < 16; i++) {
         char *f = arena_printf(a, "model_%d.c", i);
         if (access(arena_printf(a, "%s/%s", dir, f), F_OK))

@@ -1083,6 +1083,8 @@ int cemit_header(const Program *p, const char *dir, const char *pre, int profile
             up);
     if (device)
         fprintf(f, "#define %s_ERR_DEVICE 2 /* no usable GPU, or a CUDA call failed (said on stderr) */\n", up);
+    if (p->status >= 0)
+        fprintf(f, "#define %s_ERR_DATA 6 /* an input's data is malformed (a corrupt image) */\n", up);
     fprintf(f, "\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
     for (int i = 0; i < p->ninputs; i++) {
         const Buffer *b = &p->bufs[p->inputs[i]];
@@ -1484,6 +1486,9 @@ run:
     if (p->str_pool >= 0)
         fprintf(f, "    /* the string pool: nothing made yet, no error */\n    memset(mem + %lld, 0, KILN_STR_HEAD);\n",
                 (long long)p->bufs[p->str_pool].offset);
+    if (p->status >= 0)
+        fprintf(f, "    /* the run status: no malformed data yet */\n    *(int64_t *)(mem + %lld) = 0;\n",
+                (long long)p->bufs[p->status].offset);
     for (int i = 0; p->out_alias && i < p->noutputs; i++) {
         int j = p->out_alias[i];
         if (j < 0)
@@ -1518,6 +1523,9 @@ run:
         fprintf(f, "    if (((const int64_t *)(mem + %lld))[1]) /* %s_ERR_STRING_* */\n"
                    "        return 2 + (int)((const int64_t *)(mem + %lld))[1];\n",
                 (long long)p->bufs[p->str_pool].offset, up_of(a, pre), (long long)p->bufs[p->str_pool].offset);
+    if (p->status >= 0)
+        fprintf(f, "    if (*(const int64_t *)(mem + %lld))\n        return %s_ERR_DATA;\n",
+                (long long)p->bufs[p->status].offset, up_of(a, pre));
     fputs("    return 0;\n}\n", f);
     cemit_output_shape(f, p, pre, 0);
     arena_free(a);

@@ -8,11 +8,19 @@ outputs are what ONNX's reference implementation (onnx.reference, which
 decodes with Pillow) computes. Odd widths give BMP rows their padding. other_header.pb is the first BMP
 with one header byte changed, for run.sh's run-time guard case.
 
+PNG and JPEG cases cover the filters and stored/compressed deflate blocks,
+gray and alpha, 4:4:4, 4:2:2 and 4:2:0 chroma at odd sizes, gray JPEGs and
+restart markers. corrupt/<case>/ holds damaged copies of that case's image,
+the same length and header (what kiln compiled for), for run.sh's corrupt
+data check: fail_*.pb certainly corrupt (model_run must refuse them),
+any_*.pb bytes flipped at random (decoded or refused, never a crash).
+
     python3 tests/images/make_cases.py     (rewrites tests/images/cases/)
 """
 import io
 import shutil
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +100,87 @@ def tiff(rgb, rows_per_strip, big_endian):
     return head + body + b"".join(strips)
 
 
+def smooth(rng, h, w, c):
+    """An image a photo's JPEG statistics: a gradient with some noise."""
+    y, x = np.mgrid[0:h, 0:w]
+    wave = 127 + 100 * np.sin(x[..., None] * 0.35 + y[..., None] * 0.2 + np.arange(c))
+    return (wave + rng.randint(-25, 26, (h, w, c))).clip(0, 255).astype(np.uint8)
+
+
+def jpeg(img, **kw):
+    b = io.BytesIO()
+    img.save(b, format="JPEG", **kw)
+    return b.getvalue()
+
+
+def png(img, level):
+    b = io.BytesIO()
+    img.save(b, format="PNG", compress_level=level)
+    return b.getvalue()
+
+
+def jpeg_scan(data):
+    """The offset of a JPEG's entropy-coded data (after the SOS header)."""
+    at = 2
+    while data[at + 1] != 0xDA:
+        at += 2 + struct.unpack(">H", data[at + 2:at + 4])[0]
+    return at + 2 + struct.unpack(">H", data[at + 2:at + 4])[0]
+
+
+def png_chunk(data, kind):
+    """The offset and length of the first chunk of that kind's data."""
+    at = 8
+    while data[at + 4:at + 8] != kind:
+        at += 12 + struct.unpack(">I", data[at:at + 4])[0]
+    return at + 8, struct.unpack(">I", data[at:at + 4])[0]
+
+
+def corrupt(case, data, header, fails, rng):
+    """fails: name -> a certainly corrupt copy; then 4 copies with random
+    bytes after the header changed."""
+    d = HERE / "corrupt" / case
+    d.mkdir(parents=True)
+    copies = dict(("fail_" + k, v) for k, v in fails.items())
+    for i in range(4):
+        b = bytearray(data)
+        for at in rng.randint(header, len(data), 1 + i):
+            b[at] = rng.randint(0, 256)
+        copies["any_%d" % i] = bytes(b)
+    for name, b in copies.items():
+        assert len(b) == len(data) and b[:header] == data[:header]
+        (d / (name + ".pb")).write_bytes(
+            numpy_helper.from_array(np.frombuffer(b, np.uint8), "data").SerializeToString())
+
+
+def png_fails(data):
+    at, n = png_chunk(data, b"IDAT")
+    zeros = data[:33] + bytes(len(data) - 33)
+    crc = bytearray(data)
+    crc[at + n // 2] ^= 0x40
+    # a byte of the deflate data changed and the chunk's CRC made right:
+    # the first such change zlib refuses
+    for k in range(n - 6, 2, -1):
+        bad = bytearray(data)
+        bad[at + k] ^= 0x81
+        try:
+            zlib.decompress(bytes(bad[at:at + n]))
+        except zlib.error:
+            bad[at + n:at + n + 4] = struct.pack(">I", zlib.crc32(bytes(bad[at - 4:at + n])))
+            break
+    return {"zeros": zeros, "crc": bytes(crc), "deflate": bytes(bad)}
+
+
+def jpeg_fails(data):
+    scan = jpeg_scan(data)
+    mid = (scan + len(data)) // 2
+    eoi = data[:mid] + b"\xff\xd9" + bytes(len(data) - mid - 2)
+    ones = data[:scan] + b"\xff\x00" * ((len(data) - scan) // 2) + bytes((len(data) - scan) % 2)
+    rst = bytearray(data)
+    first = data.index(b"\xff\xd0", scan)
+    rst[first + 1] = 0xD5
+    return {"eoi": eoi, "ones": ones, "rst": bytes(rst)}
+
+
 def main():
     shutil.rmtree(HERE, ignore_errors=True)
     rng = np.random.RandomState(7)
@@ -108,6 +197,22 @@ def main():
     write("tiff_pil_gray", pil(img, "TIFF"), "Grayscale")
     write("tiff_strips_rgb", tiff(rgb, 4, False), "RGB")
     write("tiff_big_endian_bgr", tiff(rgb, 5, True), "BGR")
+    photo = smooth(rng, 13, 19, 3)
+    pimg = Image.fromarray(photo, "RGB")
+    write("png_rgb", png(img, 6), "RGB")
+    write("png_stored_bgr", png(img, 0), "BGR")
+    write("png_gray", png(Image.fromarray(gray, "L"), 9), "Grayscale")
+    write("png_rgba_gray", png(Image.fromarray(rng.randint(0, 256, (7, 11, 4)).astype(np.uint8), "RGBA"), 6),
+          "Grayscale")
+    write("jpeg_444_rgb", jpeg(pimg, quality=90, subsampling=0), "RGB")
+    write("jpeg_422_bgr", jpeg(pimg, quality=75, subsampling=1), "BGR")
+    write("jpeg_420_gray", jpeg(pimg, quality=60, subsampling=2), "Grayscale")
+    write("jpeg_gray", jpeg(Image.fromarray(smooth(rng, 9, 14, 1)[..., 0], "L"), quality=85), "Grayscale")
+    restart = jpeg(Image.fromarray(smooth(rng, 21, 35, 3), "RGB"), quality=80, subsampling=2,
+                   restart_marker_blocks=2)
+    write("jpeg_restart_rgb", restart, "RGB")
+    corrupt("png_rgb", png(img, 6), 33, png_fails(png(img, 6)), rng)
+    corrupt("jpeg_restart_rgb", restart, jpeg_scan(restart), jpeg_fails(restart), rng)
     # run.sh's guard case: the first image with another resolution in its
     # header, which the code compiled for the first must refuse
     other = bytearray(pil(img, "BMP"))
