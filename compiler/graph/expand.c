@@ -6,8 +6,10 @@
  * (ops/control.c) but replaces the node, during inference, by copies of
  * the body's nodes placed right after it:
  *   Loop         carrying a sequence or an optional (whose length may
- *                change each iteration): one copy per iteration, the trip
- *                count known at compile time and at most UNROLL_MAX;
+ *                change each iteration), or whose body needs its
+ *                iteration number at compile time: one copy per
+ *                iteration, the trip count known at compile time and at
+ *                most UNROLL_MAX;
  *   SequenceMap  one copy per element of its input sequences;
  *   If           with a condition known at compile time: its branch.
  * Inference goes on over the copies, so each is typed and folded on its
@@ -23,8 +25,6 @@
 
 #include <string.h>
 
-/* A deep copy of an imported body that nothing inferred yet. */
-static Graph *clone_graph(Arena *a, const Graph *b);
 
 static Attr *clone_attrs(Arena *a, const Attr *at, int n)
 {
@@ -33,7 +33,7 @@ static Attr *clone_attrs(Arena *a, const Attr *at, int n)
         memcpy(c, at, sizeof(Attr) * (size_t)n);
     for (int i = 0; i < n; i++)
         if (c[i].kind == ATTR_GRAPH && c[i].g)
-            c[i].g = clone_graph(a, c[i].g);
+            c[i].g = graph_clone(a, c[i].g);
     return c;
 }
 
@@ -45,7 +45,7 @@ static void *dup(Arena *a, const void *p, size_t bytes)
     return c;
 }
 
-static Graph *clone_graph(Arena *a, const Graph *b)
+Graph *graph_clone(Arena *a, const Graph *b)
 {
     Graph *c = arena_alloc(a, sizeof *c);
     *c = *b;
@@ -196,12 +196,13 @@ int graph_unroll_loop(Graph *g, NodeId id, const Graph *body, int64_t m, Diag *d
                                    "values and the scan outputs",
                          body->ninputs, body->noutputs, nstate + 2, nstate);
     if (m > UNROLL_MAX)
-        return diag_node(d, g, &n, "the loop carries a sequence or an optional, which kiln expands per iteration "
-                                   "at compile time: its trip count %lld is more than %d",
+        return diag_node(d, g, &n, "kiln expands this loop per iteration at compile time (it carries or reads a "
+                                   "sequence or an optional, or its body needs the iteration number): its trip count "
+                                   "%lld is more than %d",
                          (long long)m, UNROLL_MAX);
     if (nscan > 0 && m == 0)
-        return diag_node(d, g, &n, "the loop carries a sequence or an optional and runs no iteration: kiln cannot "
-                                   "type its empty scan outputs");
+        return diag_node(d, g, &n, "kiln expands this loop per iteration at compile time, and it runs none: kiln "
+                                   "cannot type its empty scan outputs");
     ValueId *map = arena_alloc(a, sizeof(ValueId) * (size_t)(body->nvalues + 1));
     for (int v = 0; v < body->nvalues; v++)
         map[v] = VNONE;

@@ -258,10 +258,12 @@ const char *graph_fresh_name(Graph *g, const char *base);
  * marked dead and followed by copies of `body` and the nodes that make its
  * outputs; inference goes on over them. */
 enum { UNROLL_MAX = 64 }; /* iterations a Loop is expanded into, at most */
+/* A deep copy of an imported subgraph that nothing inferred yet. */
+Graph *graph_clone(Arena *a, const Graph *body);
 /* If whose condition is known: the branch `body`. */
 int graph_inline_branch(Graph *g, NodeId id, const struct Graph *body, Diag *d);
-/* Loop carrying sequences or optionals, run m times (the caller checked
- * that its condition cannot end it early): one copy of body per iteration. */
+/* Loop run m times (the caller checked that its condition cannot end it
+ * early): one copy of body per iteration. */
 int graph_unroll_loop(Graph *g, NodeId id, const struct Graph *body, int64_t m, Diag *d);
 /* SequenceMap: one copy of body per element of its input sequences. */
 int graph_expand_map(Graph *g, NodeId id, const struct Graph *body, Diag *d);

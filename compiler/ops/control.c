@@ -23,8 +23,10 @@
  *         are skipped). With scan outputs ([M, ...]) the condition must be
  *         one that cannot end the loop early: absent or constant true on
  *         entry, and passed through the body unchanged. A Loop that
- *         carries or reads a sequence or an optional is expanded into its
- *         iterations instead (graph/expand.c), under the same condition.
+ *         carries or reads a sequence or an optional, or whose body needs
+ *         the iteration number at compile time (a Slice at it), is
+ *         expanded into its iterations instead (graph/expand.c; at most
+ *         UNROLL_MAX), under the same condition.
  *   Scan  (opset 9+) scan_input_axes/directions, scan_output_axes/
  *         directions; opset 8's batch axis (sequence_lens must be absent)
  *         is an outer serial loop over the batch.
@@ -345,13 +347,15 @@ static int cond_passes(const Graph *body)
     return v == body->inputs[1];
 }
 
-/* A Loop that carries or reads a sequence or an optional: expanded into
- * its iterations (expand.c), which needs each iteration's condition known
- * at compile time: true on entry (or false: no iteration), and passed
+/* A Loop that carries or reads a sequence or an optional, or whose body
+ * needs its iteration number at compile time: expanded into its
+ * iterations (expand.c), which needs each iteration's condition known at
+ * compile time: true on entry (or false: no iteration), and passed
  * through the body unchanged. */
 static int expand_loop(Graph *g, Node *n, Graph *body, int64_t m, Diag *d)
 {
-    const char *why = "the loop carries or reads a sequence or an optional, which kiln expands per iteration";
+    const char *why = "kiln expands this loop per iteration (it carries or reads a sequence or an optional, or "
+                      "its body needs the iteration number at compile time)";
     if (op_in(g, n, 1)) {
         const void *c = op_const_data(g, n, 1);
         if (!c)
@@ -364,6 +368,21 @@ static int expand_loop(Graph *g, Node *n, Graph *body, int64_t m, Diag *d)
         return diag_node(d, g, n, "%s, and its body's condition may end it early: kiln needs the condition input "
                                   "passed through unchanged", why);
     return graph_unroll_loop(g, (NodeId)(n - g->nodes), body, m, d);
+}
+
+/* Did the body's inference fail for want of a compile-time value that
+ * its iteration number (input 0) gives? */
+static int needs_iteration(const Graph *body)
+{
+    ValueId ins[16];
+    int nin = 0;
+    if (body->need_const == VNONE)
+        return 0;
+    graph_inputs_of(body, body->need_const, ins, 16, &nin);
+    for (int i = 0; i < nin; i++)
+        if (ins[i] == body->inputs[0])
+            return 1;
+    return 0;
 }
 
 int infer_loop(Graph *g, Node *n, Diag *d)
@@ -401,8 +420,20 @@ int infer_loop(Graph *g, Node *n, Diag *d)
         t[2 + j] = v->dtype;
         s[2 + j] = v->shape;
     }
-    if (op_body_infer(g, n, body, "body", t, s, nstate + 2, d))
-        return 1;
+    /* a body that needs its iteration number at compile time (a Slice
+     * at it) is expanded into its iterations, from a copy made before
+     * inference touched it */
+    Graph *copy = graph_clone(g->arena, body);
+    Diag local = {.file = d->file};
+    if (op_body_infer(g, n, body, "body", t, s, nstate + 2, &local)) {
+        if (m > UNROLL_MAX || !needs_iteration(body))
+            return diag_take(d, &local);
+        g->need_const = VNONE;
+        for (int i = 0; i < n->nattr; i++)
+            if (n->attr[i].g == body)
+                n->attr[i].g = copy;
+        return expand_loop(g, n, copy, m, d);
+    }
     int nscan = body->noutputs - 1 - nstate;
     if (nscan < 0 || n->nout != nstate + nscan)
         return diag_node(d, g, n, "body has %d outputs: expected the condition, %d carried values and the scan "
