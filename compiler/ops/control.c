@@ -105,6 +105,8 @@ static int const_true(const Value *v, int *known)
 static int check_cond(Graph *g, Node *n, int i, Diag *d)
 {
     const Value *v = op_in(g, n, i);
+    if (v && v->kind == VAL_SEQ)
+        return diag_node(d, g, n, "input %d ('%s') must be a tensor, not a sequence or an optional", i, v->name);
     if (v && (v->dtype != DT_BOOL || shape_numel(&v->shape) != 1))
         return diag_node(d, g, n, "input %d ('%s') must be one bool, not %s of %lld elements", i, v->name,
                          dtype_name(v->dtype), (long long)shape_numel(&v->shape));
@@ -398,6 +400,9 @@ int infer_loop(Graph *g, Node *n, Diag *d)
     if (!op_in(g, n, 0))
         return diag_node(d, g, n, "a Loop without a trip count (input M) is not supported: kiln needs the number "
                                   "of iterations at compile time");
+    if (op_in(g, n, 0)->kind == VAL_SEQ)
+        return diag_node(d, g, n, "input 0 ('%s', the trip count) must be a tensor, not a sequence or an optional",
+                         op_in(g, n, 0)->name);
     if (op_const_ints(g, n, 0, &m, 1, &cnt, d))
         return 1;
     if (cnt != 1 || m < 0)
