@@ -240,7 +240,7 @@ static int flatten_outputs(Graph *g, Node *n, Graph *const *br, Diag *d)
     int nout = 0, cap = 0, nb[2] = {0, 0}, capb[2] = {0, 0};
     ValueId *outs = NULL, *bo[2] = {NULL, NULL};
     for (int o = 0; o < n->nout; o++) {
-        if (n->out[o] == VNONE || bout(br[0], o)->kind != VAL_SEQ) {
+        if (n->out[o] == VNONE || (bout(br[0], o)->kind != VAL_SEQ && bout(br[1], o)->kind != VAL_SEQ)) {
             *ARENA_PUSH(g->arena, outs, nout, cap) = n->out[o];
             for (int b = 0; b < 2; b++)
                 *ARENA_PUSH(g->arena, bo[b], nb[b], capb[b]) = br[b]->outputs[o];
@@ -349,11 +349,29 @@ static int cond_passes(const Graph *body)
     return v == body->inputs[1];
 }
 
+/* Is body output 0 of a body not yet inferred a constant true (an
+ * initializer or a Constant node, through Identities)? */
+static int cond_stays_true(const Graph *body)
+{
+    ValueId v = body->outputs[0];
+    while (body->values[v].producer >= 0 && body->nodes[body->values[v].producer].op == OP_IDENTITY)
+        v = body->nodes[body->values[v].producer].in[0];
+    const Value *x = &body->values[v];
+    const Tensor *t = NULL;
+    if (x->producer >= 0 && body->nodes[x->producer].op == OP_CONSTANT) {
+        const Attr *at = node_attr(&body->nodes[x->producer], "value");
+        t = at && at->kind == ATTR_TENSOR ? at->t : NULL;
+    }
+    if (x->kind == VAL_CONST)
+        return x->dtype == DT_BOOL && shape_numel(&x->shape) == 1 && dtype_get_i(DT_BOOL, x->data, 0);
+    return t && t->dtype == DT_BOOL && shape_numel(&t->shape) == 1 && t->data && dtype_get_i(DT_BOOL, t->data, 0);
+}
+
 /* A Loop that carries or reads a sequence or an optional, or whose body
  * needs its iteration number at compile time: expanded into its
  * iterations (expand.c), which needs each iteration's condition known at
  * compile time: true on entry (or false: no iteration), and passed
- * through the body unchanged. */
+ * through the body unchanged or a constant true. */
 static int expand_loop(Graph *g, Node *n, Graph *body, int64_t m, Diag *d)
 {
     const char *why = "kiln expands this loop per iteration (it carries or reads a sequence or an optional, or "
@@ -366,9 +384,9 @@ static int expand_loop(Graph *g, Node *n, Graph *body, int64_t m, Diag *d)
         if (!dtype_get_i(DT_BOOL, c, 0))
             m = 0;
     }
-    if (body->noutputs < 1 || !cond_passes(body))
+    if (body->noutputs < 1 || !(cond_passes(body) || cond_stays_true(body)))
         return diag_node(d, g, n, "%s, and its body's condition may end it early: kiln needs the condition input "
-                                  "passed through unchanged", why);
+                                  "passed through unchanged, or a constant true", why);
     return graph_unroll_loop(g, (NodeId)(n - g->nodes), body, m, d);
 }
 

@@ -204,14 +204,15 @@ def scan8_batch(rng):
     save("scan8_batch", g, feeds, opset=8)
 
 
-def loop_seq(rng):
+def loop_seq(rng, name="loop_seq", const_cond=False):
     """A Loop carrying a sequence that grows by one element each iteration
     (kiln expands it into its iterations): element i is a slice of the
     graph input x ending at the iteration number, times a captured weight;
-    a scan output too, and the sequence concatenated after the loop."""
+    a scan output too, and the sequence concatenated after the loop. The
+    body passes its condition on, or (const_cond) makes a constant true."""
     body = helper.make_graph(
         [
-            helper.make_node("Identity", ["cond"], ["cond_out"]),
+            const("cond_out", np.array(True)) if const_cond else helper.make_node("Identity", ["cond"], ["cond_out"]),
             helper.make_node("Add", ["i", "one"], ["i1"]),
             helper.make_node("Unsqueeze", ["i1", "axes"], ["end"]),
             helper.make_node("Slice", ["x", "start", "end"], ["piece"]),
@@ -229,7 +230,7 @@ def loop_seq(rng):
             helper.make_node("Loop", ["m", "go", "empty"], ["seq_final", "totals"], body=body),
             helper.make_node("ConcatFromSequence", ["seq_final"], ["y"], axis=0),
         ],
-        "loop_seq",
+        name,
         [vi("x", F, [5]), vi("w", F, [])],
         [vi("y", F, [10]), vi("totals", F, [4])],
         initializer=[
@@ -241,7 +242,7 @@ def loop_seq(rng):
         ],
     )
     feeds = {"x": rng.standard_normal(5).astype(np.float32), "w": np.array(1.5, np.float32)}
-    save("loop_seq", g, feeds)
+    save(name, g, feeds)
 
 
 def seq_map(rng):
@@ -282,6 +283,7 @@ def main():
     scan8_batch(rng)
     loop_seq(rng)
     seq_map(rng)
+    loop_seq(rng, "loop_seq_const", const_cond=True)
 
 
 if __name__ == "__main__":
