@@ -197,6 +197,10 @@ static void dump_attr(FILE *f, const Attr *a)
         break;
     }
     case ATTR_GRAPH: fprintf(f, "graph '%s'", a->g->name); break;
+    case ATTR_TYPE_PROTO:
+        fprintf(f, "type %s%s%s%s%s", a->topt ? "optional(" : "", a->tseq ? "seq(" : "", dtype_name(a->tdtype),
+                a->tseq ? ")" : "", a->topt ? ")" : "");
+        break;
     default: fputs("?", f); break;
     }
 }

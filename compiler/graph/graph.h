@@ -31,6 +31,7 @@ typedef enum AttrKind {
     ATTR_STRINGS = 8,
     ATTR_TENSORS = 9,
     ATTR_GRAPHS = 10,
+    ATTR_TYPE_PROTO = 13,
 } AttrKind;
 
 struct Graph;
@@ -49,6 +50,10 @@ typedef struct Attr {
     const char **strings;  /* ATTR_STRINGS [n] */
     Tensor *t;             /* ATTR_TENSOR */
     struct Graph *g;       /* ATTR_GRAPH (imported, not yet compiled) */
+    /* ATTR_TYPE_PROTO (Optional's type): a tensor, a sequence of them or
+     * an optional of either, of element type tdtype */
+    int tseq, topt;
+    DType tdtype;
 } Attr;
 
 typedef enum ValueKind {
@@ -248,6 +253,23 @@ void graph_set_seq(Graph *g, ValueId v, DType t, const ValueId *elems, int n);
 NodeId graph_insert_node(Graph *g, int at, OpKind op, const char *name, int nin, int nout);
 /* A fresh value whose name is `base`, or base with a suffix if taken. */
 ValueId graph_add_fresh(Graph *g, const char *base, ValueKind kind);
+/* That name: `base`, or base with a suffix if taken. */
+const char *graph_fresh_name(Graph *g, const char *base);
+
+/* --------------------------------------------------------------- expand.c */
+/* Subgraphs expanded in place during inference (expand.c): node `id` is
+ * marked dead and followed by copies of `body` and the nodes that make its
+ * outputs; inference goes on over them. */
+enum { UNROLL_MAX = 64 }; /* iterations a Loop is expanded into, at most */
+/* A deep copy of an imported subgraph that nothing inferred yet. */
+Graph *graph_clone(Arena *a, const Graph *body);
+/* If whose condition is known: the branch `body`. */
+int graph_inline_branch(Graph *g, NodeId id, const struct Graph *body, Diag *d);
+/* Loop run m times (the caller checked that its condition cannot end it
+ * early): one copy of body per iteration. */
+int graph_unroll_loop(Graph *g, NodeId id, const struct Graph *body, int64_t m, Diag *d);
+/* SequenceMap: one copy of body per element of its input sequences. */
+int graph_expand_map(Graph *g, NodeId id, const struct Graph *body, Diag *d);
 
 /* ---------------------------------------------------------------- infer.c */
 /* Shape and dtype inference over the nodes in order, folding every node

@@ -19,12 +19,17 @@
 
 #include <string.h>
 
-ValueId graph_add_fresh(Graph *g, const char *base, ValueKind kind)
+const char *graph_fresh_name(Graph *g, const char *base)
 {
     const char *name = base;
     for (int k = 1; graph_find_value(g, name) != VNONE; k++)
         name = arena_printf(g->arena, "%s_%d", base, k);
-    return graph_add_value(g, name, kind);
+    return name;
+}
+
+ValueId graph_add_fresh(Graph *g, const char *base, ValueKind kind)
+{
+    return graph_add_value(g, graph_fresh_name(g, base), kind);
 }
 
 void graph_set_seq(Graph *g, ValueId v, DType t, const ValueId *elems, int n)

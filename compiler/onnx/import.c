@@ -110,6 +110,7 @@ static ValueId scope_resolve(Scope *s, const char *name)
 
 static int import_graph(Graph *g, const Onnx__ModelProto *m, const Onnx__GraphProto *gp, const char *dir,
                         int lenient, Scope *up, ImportResult *res, Diag *d);
+static const Onnx__TypeProto *unwrap_type(const Onnx__TypeProto *tp, int *seq, int *opt);
 
 /* ------------------------------------------------------------ attributes */
 
@@ -190,8 +191,17 @@ static int import_attr(Graph *g, const Onnx__ModelProto *m, Scope *sc, int lenie
             return 1;
         break;
     }
+    case ATTR_TYPE_PROTO: {
+        const Onnx__TypeProto *tp = unwrap_type(ap->tp, &at.tseq, &at.topt);
+        if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type->has_elem_type ||
+            !dtype_known(tp->tensor_type->elem_type))
+            return diag_error(d, "node '%s' (%s): type attribute '%s' is not a tensor type, a sequence or an optional "
+                                 "of one with a known element type", node, op, at.name);
+        at.tdtype = (DType)tp->tensor_type->elem_type;
+        break;
+    }
     default:
-        return diag_error(d, "node '%s' (%s): attribute '%s' of kind %d (graph lists, sparse tensors, type protos) is not supported",
+        return diag_error(d, "node '%s' (%s): attribute '%s' of kind %d (graph lists, sparse tensors, type proto lists) is not supported",
                           node, op, at.name, (int)at.kind);
     }
     *out = at;

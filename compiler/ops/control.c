@@ -12,15 +12,21 @@
  * body outputs (through a staging copy when one body output is another
  * carried value's formal input, which a later copy would overwrite).
  *
- *   If    a constant condition lowers (and infers) only its branch, whose
- *         outputs become constants when the branch folds; a run-time one
- *         needs both branches' outputs of one type and shape.
+ *   If    a constant condition makes the node its branch, copied into the
+ *         graph (graph/expand.c); a run-time one needs both branches'
+ *         outputs of one type and shape, and where they are sequences or
+ *         optionals, of one length (or presence): each element is then
+ *         an output of the node of its own.
  *   Loop  the trip count M must be known at compile time (a constant, or a
  *         graph input kiln check specializes); the loop runs M iterations
  *         under a flag that the body's condition output clears (the rest
  *         are skipped). With scan outputs ([M, ...]) the condition must be
  *         one that cannot end the loop early: absent or constant true on
- *         entry, and passed through the body unchanged.
+ *         entry, and passed through the body unchanged. A Loop that
+ *         carries or reads a sequence or an optional, or whose body needs
+ *         the iteration number at compile time (a Slice at it), is
+ *         expanded into its iterations instead (graph/expand.c; at most
+ *         UNROLL_MAX), under the same condition.
  *   Scan  (opset 9+) scan_input_axes/directions, scan_output_axes/
  *         directions; opset 8's batch axis (sequence_lens must be absent)
  *         is an outer serial loop over the batch.
@@ -99,6 +105,8 @@ static int const_true(const Value *v, int *known)
 static int check_cond(Graph *g, Node *n, int i, Diag *d)
 {
     const Value *v = op_in(g, n, i);
+    if (v && v->kind == VAL_SEQ)
+        return diag_node(d, g, n, "input %d ('%s') must be a tensor, not a sequence or an optional", i, v->name);
     if (v && (v->dtype != DT_BOOL || shape_numel(&v->shape) != 1))
         return diag_node(d, g, n, "input %d ('%s') must be one bool, not %s of %lld elements", i, v->name,
                          dtype_name(v->dtype), (long long)shape_numel(&v->shape));
@@ -177,6 +185,86 @@ static void carry(Lower *L, Graph *body, int first, const int *state, int nstate
 
 /* ------------------------------------------------------------------ If */
 
+/* Ask for the condition at compile time (kiln check specializes a graph
+ * input that gives it), with a message saying why. */
+static int need_cond(Graph *g, Node *n, const char *why, Diag *d)
+{
+    if (op_const_data(g, n, 0))
+        return diag_node(d, g, n, "%s (internal error: the condition is known)", why);
+    return diag_node(d, g, n, "input 0 ('%s', the condition) must be known at compile time: %s", op_in(g, n, 0)->name,
+                     why);
+}
+
+/* Output o of a run-time If whose branches make sequences (or optionals)
+ * x and y: they must agree in kind, length and element types and shapes;
+ * then the node makes each element as an output of its own, elems[ne]
+ * (fresh values), and output o is the sequence of them. */
+static int seq_branch_out(Graph *g, Node *n, int o, const Graph *const *br, ValueId **out_elems, int *out_ne,
+                          Diag *d)
+{
+    const Value *x = bout(br[0], o), *y = bout(br[1], o);
+    int same = x->kind == VAL_SEQ && y->kind == VAL_SEQ && x->seq == y->seq && x->opt == y->opt &&
+               x->absent == y->absent && x->nelems == y->nelems && x->dtype == y->dtype;
+    for (int k = 0; same && k < x->nelems; k++) {
+        const Value *a = &br[0]->values[x->elems[k]], *b = &br[1]->values[y->elems[k]];
+        same = a->dtype == b->dtype && shape_equal(&a->shape, &b->shape);
+    }
+    if (!same)
+        return need_cond(g, n, arena_printf(g->arena, "output %d is a sequence or an optional whose length, presence "
+                                                      "or element shapes differ between the branches", o), d);
+    int ne = x->nelems;
+    ValueId *elems = arena_alloc(g->arena, sizeof(ValueId) * (size_t)(ne + 1));
+    for (int k = 0; k < ne; k++) {
+        const Value *a = &br[0]->values[x->elems[k]];
+        elems[k] = graph_add_fresh(g, arena_printf(g->arena, "%s_%d", g->values[n->out[o]].name, k), VAL_NODE);
+        Value *e = &g->values[elems[k]];
+        e->dtype = a->dtype;
+        e->shape = a->shape;
+        e->typed = 1;
+        e->producer = (NodeId)(n - g->nodes);
+    }
+    graph_set_seq(g, n->out[o], x->dtype, elems, ne);
+    Value *v = &g->values[n->out[o]];
+    v->seq = x->seq;
+    v->opt = x->opt;
+    v->absent = x->absent;
+    *out_elems = elems;
+    *out_ne = ne;
+    return 0;
+}
+
+/* The outputs of n and of its branches with each sequence output replaced
+ * by its elements (seq_branch_out), so that the node makes tensors only. */
+static int flatten_outputs(Graph *g, Node *n, Graph *const *br, Diag *d)
+{
+    int nout = 0, cap = 0, nb[2] = {0, 0}, capb[2] = {0, 0};
+    ValueId *outs = NULL, *bo[2] = {NULL, NULL};
+    for (int o = 0; o < n->nout; o++) {
+        if (n->out[o] == VNONE || (bout(br[0], o)->kind != VAL_SEQ && bout(br[1], o)->kind != VAL_SEQ)) {
+            *ARENA_PUSH(g->arena, outs, nout, cap) = n->out[o];
+            for (int b = 0; b < 2; b++)
+                *ARENA_PUSH(g->arena, bo[b], nb[b], capb[b]) = br[b]->outputs[o];
+            continue;
+        }
+        ValueId *elems = NULL;
+        int ne = 0;
+        if (seq_branch_out(g, n, o, (const Graph *const *)br, &elems, &ne, d))
+            return 1;
+        for (int k = 0; k < ne; k++) {
+            *ARENA_PUSH(g->arena, outs, nout, cap) = elems[k];
+            for (int b = 0; b < 2; b++)
+                *ARENA_PUSH(g->arena, bo[b], nb[b], capb[b]) = bout(br[b], o)->elems[k];
+        }
+    }
+    n->out = outs;
+    n->nout = nout;
+    for (int b = 0; b < 2; b++) {
+        br[b]->outputs = bo[b];
+        br[b]->noutputs = br[b]->cap_outputs = nb[b];
+    }
+    return 0;
+}
+
 int infer_if(Graph *g, Node *n, Diag *d)
 {
     if (check_cond(g, n, 0, d))
@@ -186,24 +274,22 @@ int infer_if(Graph *g, Node *n, Diag *d)
         return 1;
     const char *what[2] = {"then_branch", "else_branch"};
     int known, cond = const_true(op_in(g, n, 0), &known);
+    if (known) /* the node is its branch (expand.c) */
+        return graph_inline_branch(g, (NodeId)(n - g->nodes), br[!cond], d);
+    for (int i = n->nin - n->ncap; i < n->nin; i++)
+        if (op_in(g, n, i)->kind == VAL_SEQ)
+            return need_cond(g, n, arena_printf(g->arena, "its branches read the sequence or optional '%s'",
+                                                op_in(g, n, i)->name), d);
     for (int b = 0; b < 2; b++) {
-        if (known && cond != !b)
-            continue; /* never runs */
         if (op_body_infer(g, n, br[b], what[b], NULL, NULL, 0, d))
             return 1;
         if (br[b]->noutputs != n->nout)
             return diag_node(d, g, n, "%s has %d outputs, the node %d", what[b], br[b]->noutputs, n->nout);
     }
     for (int o = 0; o < n->nout; o++) {
-        if (known) {
-            const Value *x = bout(br[!cond], o);
-            if (x->kind == VAL_CONST)
-                op_set_const_out(g, n, o, x->dtype, &x->shape, x->data);
-            else
-                op_set_out(g, n, o, x->dtype, &x->shape);
-            continue;
-        }
         const Value *x = bout(br[0], o), *y = bout(br[1], o);
+        if (x->kind == VAL_SEQ || y->kind == VAL_SEQ)
+            continue; /* flatten_outputs */
         if (x->dtype != y->dtype || !shape_equal(&x->shape, &y->shape)) {
             char a[160], b[160];
             return diag_node(d, g, n,
@@ -214,7 +300,7 @@ int infer_if(Graph *g, Node *n, Diag *d)
         }
         op_set_out(g, n, o, x->dtype, &x->shape);
     }
-    return 0;
+    return flatten_outputs(g, n, br, d);
 }
 
 static int lower_branch(Lower *L, Node *n, Graph *body)
@@ -230,6 +316,7 @@ static int lower_branch(Lower *L, Node *n, Graph *body)
     return rc;
 }
 
+/* A run-time condition (a known one made the node its branch). */
 int lower_if(Lower *L, Node *n)
 {
     Graph *g = lw_graph(L);
@@ -237,9 +324,6 @@ int lower_if(Lower *L, Node *n)
     Graph *then_b = body_attr(g, n, "then_branch", &d), *else_b = body_attr(g, n, "else_branch", &d);
     if (!then_b || !else_b)
         return lw_error(L, n, "graph attributes then_branch and else_branch are required");
-    int known, cond = const_true(lw_in(L, n, 0), &known);
-    if (known)
-        return lower_branch(L, n, cond ? then_b : else_b);
     KB *b = lw_kb(L);
     Expr *zero[KILN_MAX_RANK] = {0};
     for (int i = 0; i < KILN_MAX_RANK; i++)
@@ -265,6 +349,62 @@ static int cond_passes(const Graph *body)
     return v == body->inputs[1];
 }
 
+/* Is body output 0 of a body not yet inferred a constant true (an
+ * initializer or a Constant node, through Identities)? */
+static int cond_stays_true(const Graph *body)
+{
+    ValueId v = body->outputs[0];
+    while (body->values[v].producer >= 0 && body->nodes[body->values[v].producer].op == OP_IDENTITY)
+        v = body->nodes[body->values[v].producer].in[0];
+    const Value *x = &body->values[v];
+    const Tensor *t = NULL;
+    if (x->producer >= 0 && body->nodes[x->producer].op == OP_CONSTANT) {
+        const Attr *at = node_attr(&body->nodes[x->producer], "value");
+        t = at && at->kind == ATTR_TENSOR ? at->t : NULL;
+    }
+    if (x->kind == VAL_CONST)
+        return x->dtype == DT_BOOL && shape_numel(&x->shape) == 1 && dtype_get_i(DT_BOOL, x->data, 0);
+    return t && t->dtype == DT_BOOL && shape_numel(&t->shape) == 1 && t->data && dtype_get_i(DT_BOOL, t->data, 0);
+}
+
+/* A Loop that carries or reads a sequence or an optional, or whose body
+ * needs its iteration number at compile time: expanded into its
+ * iterations (expand.c), which needs each iteration's condition known at
+ * compile time: true on entry (or false: no iteration), and passed
+ * through the body unchanged or a constant true. */
+static int expand_loop(Graph *g, Node *n, Graph *body, int64_t m, Diag *d)
+{
+    const char *why = "kiln expands this loop per iteration (it carries or reads a sequence or an optional, or "
+                      "its body needs the iteration number at compile time)";
+    if (op_in(g, n, 1)) {
+        const void *c = op_const_data(g, n, 1);
+        if (!c)
+            return diag_node(d, g, n, "input 1 ('%s', the condition) must be known at compile time: %s",
+                             op_in(g, n, 1)->name, why);
+        if (!dtype_get_i(DT_BOOL, c, 0))
+            m = 0;
+    }
+    if (body->noutputs < 1 || !(cond_passes(body) || cond_stays_true(body)))
+        return diag_node(d, g, n, "%s, and its body's condition may end it early: kiln needs the condition input "
+                                  "passed through unchanged, or a constant true", why);
+    return graph_unroll_loop(g, (NodeId)(n - g->nodes), body, m, d);
+}
+
+/* Did the body's inference fail for want of a compile-time value that
+ * its iteration number (input 0) gives? */
+static int needs_iteration(const Graph *body)
+{
+    ValueId ins[16];
+    int nin = 0;
+    if (body->need_const == VNONE)
+        return 0;
+    graph_inputs_of(body, body->need_const, ins, 16, &nin);
+    for (int i = 0; i < nin; i++)
+        if (ins[i] == body->inputs[0])
+            return 1;
+    return 0;
+}
+
 int infer_loop(Graph *g, Node *n, Diag *d)
 {
     Graph *body = body_attr(g, n, "body", d);
@@ -278,10 +418,16 @@ int infer_loop(Graph *g, Node *n, Diag *d)
     if (!op_in(g, n, 0))
         return diag_node(d, g, n, "a Loop without a trip count (input M) is not supported: kiln needs the number "
                                   "of iterations at compile time");
+    if (op_in(g, n, 0)->kind == VAL_SEQ)
+        return diag_node(d, g, n, "input 0 ('%s', the trip count) must be a tensor, not a sequence or an optional",
+                         op_in(g, n, 0)->name);
     if (op_const_ints(g, n, 0, &m, 1, &cnt, d))
         return 1;
     if (cnt != 1 || m < 0)
         return diag_node(d, g, n, "trip count M must be one value >= 0");
+    for (int i = 2; i < n->nin; i++)
+        if (op_in(g, n, i) && op_in(g, n, i)->kind == VAL_SEQ)
+            return expand_loop(g, n, body, m, d);
     DType t[KILN_MAX_RANK + 64];
     Shape s[KILN_MAX_RANK + 64];
     if (nstate + 2 > (int)(sizeof t / sizeof t[0]))
@@ -297,8 +443,20 @@ int infer_loop(Graph *g, Node *n, Diag *d)
         t[2 + j] = v->dtype;
         s[2 + j] = v->shape;
     }
-    if (op_body_infer(g, n, body, "body", t, s, nstate + 2, d))
-        return 1;
+    /* a body that needs its iteration number at compile time (a Slice
+     * at it) is expanded into its iterations, from a copy made before
+     * inference touched it */
+    Graph *copy = graph_clone(g->arena, body);
+    Diag local = {.file = d->file};
+    if (op_body_infer(g, n, body, "body", t, s, nstate + 2, &local)) {
+        if (m > UNROLL_MAX || !needs_iteration(body))
+            return diag_take(d, &local);
+        g->need_const = VNONE;
+        for (int i = 0; i < n->nattr; i++)
+            if (n->attr[i].g == body)
+                n->attr[i].g = copy;
+        return expand_loop(g, n, copy, m, d);
+    }
     int nscan = body->noutputs - 1 - nstate;
     if (nscan < 0 || n->nout != nstate + nscan)
         return diag_node(d, g, n, "body has %d outputs: expected the condition, %d carried values and the scan "

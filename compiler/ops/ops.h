@@ -24,8 +24,9 @@
  *            2-bit: kiln.h), which no other op but a view may touch;
  *            OPF_BODY runs subgraphs (If, Loop, Scan: control.c), whose
  *            captured values are its extra inputs (Node.ncap)
- *            OPF_SEQ reads sequences and optionals (sequence.c), which
- *            no other op may: inference rewrites it into tensor ops
+ *            OPF_SEQ reads sequences and optionals (sequence.c; an If or
+ *            Loop that does is expanded: graph/expand.c), which no other
+ *            op may: inference rewrites it into tensor ops
  *   infer    shape and dtype rule
  *   lower    lowering to Kernel IR (NULL: folded or viewed, never lowered)
  */
@@ -248,8 +249,8 @@ OP(REGEXFULLMATCH,    "RegexFullMatch",      "", 1, 1, 1, 1, OPF_STRING | OPF_NO
 OP(GRU,               "GRU",                 "", 3, 6, 0, 2, OPF_NOEPI, infer_gru,          lower_gru)        \
 OP(RNN,               "RNN",                 "", 3, 6, 0, 2, OPF_NOEPI, infer_rnn,          lower_rnn)        \
 /* control flow with subgraphs (control.c) */                                                               \
-OP(IF,                "If",                  "", 1, 1, 1,-1, OPF_NOEPI|OPF_BODY, infer_if,  lower_if)         \
-OP(LOOP,              "Loop",                "", 0,-1, 1,-1, OPF_NOEPI|OPF_BODY, infer_loop,lower_loop)       \
+OP(IF,                "If",                  "", 1, 1, 1,-1, OPF_NOEPI|OPF_BODY|OPF_SEQ, infer_if, lower_if)   \
+OP(LOOP,              "Loop",                "", 0,-1, 1,-1, OPF_NOEPI|OPF_BODY|OPF_SEQ, infer_loop, lower_loop) \
 OP(FLEXATTENTION,     "FlexAttention", "ai.onnx.preview", 3, 3, 1, 1, OPF_NOEPI|OPF_BODY, infer_flexattention, lower_flexattention) \
 OP(SCAN,              "Scan",                "", 0,-1, 1,-1, OPF_NOEPI|OPF_BODY, infer_scan,lower_scan)       \
 /* recurrent */                                                                                              \
@@ -265,7 +266,8 @@ OP(SPLITTOSEQUENCE,   "SplitToSequence",     "", 1, 2, 1, 1, OPF_SEQ,   infer_sp
 OP(CONCATFROMSEQUENCE,"ConcatFromSequence",  "", 1, 1, 1, 1, OPF_SEQ,   infer_concatfromseq,NULL)             \
 OP(OPTIONAL,          "Optional",            "", 0, 1, 1, 1, OPF_SEQ,   infer_optional,     NULL)             \
 OP(OPTIONALHASELEMENT,"OptionalHasElement",  "", 0, 1, 1, 1, OPF_SEQ,   infer_opthas,       NULL)             \
-OP(OPTIONALGETELEMENT,"OptionalGetElement",  "", 1, 1, 1, 1, OPF_SEQ,   infer_optget,       NULL)
+OP(OPTIONALGETELEMENT,"OptionalGetElement",  "", 1, 1, 1, 1, OPF_SEQ,   infer_optget,       NULL)             \
+OP(SEQUENCEMAP,       "SequenceMap",         "", 1,-1, 1,-1, OPF_SEQ|OPF_BODY, infer_seqmap,  NULL)
 /* clang-format on */
 
 typedef enum OpKind {

@@ -16,8 +16,8 @@
  *       before it)
  * Positions (SequenceAt, SequenceInsert, SequenceErase) and split sizes
  * must be known at compile time (kiln check specializes a graph input that
- * gives one); a SequenceMap would be lowered the same way, one copy of its
- * body per element.
+ * gives one). SequenceMap becomes one copy of its body per element
+ * (graph/expand.c), then a SequenceConstruct of the copies' results.
  */
 #include "op.h"
 
@@ -184,14 +184,39 @@ int infer_seqlength(Graph *g, Node *n, Diag *d)
 int infer_optional(Graph *g, Node *n, Diag *d)
 {
     const Value *x = op_in(g, n, 0);
-    if (!x)
-        return diag_node(d, g, n, "an Optional without an input (an absent one of a given type) is not supported");
+    if (!x) {
+        /* an absent optional of the type the attribute gives */
+        const Attr *t = node_attr(n, "type");
+        if (!t || t->kind != ATTR_TYPE_PROTO || t->topt)
+            return diag_node(d, g, n, "without an input, attribute 'type' (a tensor or a sequence type) is required");
+        if (!dtype_is_computable(t->tdtype))
+            return diag_node(d, g, n, "type has element type %s, which kiln does not support", dtype_name(t->tdtype));
+        int seq = t->tseq;
+        seq_out(g, n, t->tdtype, NULL, 0);
+        Value *y = &g->values[n->out[0]];
+        y->seq = seq;
+        y->opt = 1;
+        y->absent = 1;
+        return 0;
+    }
     if (x->opt)
         return diag_node(d, g, n, "input '%s' is already an optional", x->name);
     if (infer_identity(g, n, d))
         return 1;
     g->values[n->out[0]].opt = 1;
     return 0;
+}
+
+/* One copy of the body per element (graph/expand.c): the sequences'
+ * lengths are known at compile time. */
+int infer_seqmap(Graph *g, Node *n, Diag *d)
+{
+    if (!seq_in(g, n, 0, d))
+        return 1;
+    const Attr *body = node_attr(n, "body");
+    if (!body || body->kind != ATTR_GRAPH || !body->g)
+        return diag_node(d, g, n, "graph attribute 'body' is required");
+    return graph_expand_map(g, (NodeId)(n - g->nodes), body->g, d);
 }
 
 int infer_opthas(Graph *g, Node *n, Diag *d)

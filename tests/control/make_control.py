@@ -204,12 +204,86 @@ def scan8_batch(rng):
     save("scan8_batch", g, feeds, opset=8)
 
 
+def loop_seq(rng, name="loop_seq", const_cond=False):
+    """A Loop carrying a sequence that grows by one element each iteration
+    (kiln expands it into its iterations): element i is a slice of the
+    graph input x ending at the iteration number, times a captured weight;
+    a scan output too, and the sequence concatenated after the loop. The
+    body passes its condition on, or (const_cond) makes a constant true."""
+    body = helper.make_graph(
+        [
+            const("cond_out", np.array(True)) if const_cond else helper.make_node("Identity", ["cond"], ["cond_out"]),
+            helper.make_node("Add", ["i", "one"], ["i1"]),
+            helper.make_node("Unsqueeze", ["i1", "axes"], ["end"]),
+            helper.make_node("Slice", ["x", "start", "end"], ["piece"]),
+            helper.make_node("Mul", ["piece", "w"], ["scaled"]),
+            helper.make_node("SequenceInsert", ["seq", "scaled"], ["seq_out"]),
+            helper.make_node("ReduceSum", ["scaled"], ["total"], keepdims=0),
+        ],
+        "body",
+        [vi("i", I64, []), vi("cond", B, []), helper.make_tensor_sequence_value_info("seq", F, None)],
+        [vi("cond_out", B, []), helper.make_tensor_sequence_value_info("seq_out", F, None), vi("total", F, [])],
+    )
+    g = helper.make_graph(
+        [
+            helper.make_node("SequenceEmpty", [], ["empty"], dtype=F),
+            helper.make_node("Loop", ["m", "go", "empty"], ["seq_final", "totals"], body=body),
+            helper.make_node("ConcatFromSequence", ["seq_final"], ["y"], axis=0),
+        ],
+        name,
+        [vi("x", F, [5]), vi("w", F, [])],
+        [vi("y", F, [10]), vi("totals", F, [4])],
+        initializer=[
+            numpy_helper.from_array(np.array(4, np.int64), "m"),
+            numpy_helper.from_array(np.array(True), "go"),
+            numpy_helper.from_array(np.array(1, np.int64), "one"),
+            numpy_helper.from_array(np.array([0], np.int64), "start"),
+            numpy_helper.from_array(np.array([0], np.int64), "axes"),
+        ],
+    )
+    feeds = {"x": rng.standard_normal(5).astype(np.float32), "w": np.array(1.5, np.float32)}
+    save(name, g, feeds)
+
+
+def seq_map(rng):
+    """SequenceMap over a sequence split from a graph input, with a tensor
+    as its second input: each element scaled by that tensor's sum, and its
+    maximum; both result sequences concatenated back into tensors."""
+    body = helper.make_graph(
+        [
+            helper.make_node("ReduceSum", ["t"], ["ts"], keepdims=0),
+            helper.make_node("Mul", ["e", "ts"], ["scaled"]),
+            helper.make_node("ReduceMax", ["e"], ["top"], keepdims=1),
+        ],
+        "body",
+        [vi("e", F, ["n"]), vi("t", F, [3])],
+        [vi("scaled", F, ["n"]), vi("top", F, [1])],
+    )
+    g = helper.make_graph(
+        [
+            helper.make_node("SplitToSequence", ["x", "split"], ["parts"]),
+            helper.make_node("SequenceMap", ["parts", "t"], ["scaled_seq", "tops"], body=body),
+            helper.make_node("ConcatFromSequence", ["scaled_seq"], ["y"], axis=0),
+            helper.make_node("ConcatFromSequence", ["tops"], ["z"], axis=0),
+        ],
+        "seq_map",
+        [vi("x", F, [6]), vi("t", F, [3])],
+        [vi("y", F, [6]), vi("z", F, [3])],
+        initializer=[numpy_helper.from_array(np.array([1, 2, 3], np.int64), "split")],
+    )
+    feeds = {"x": rng.standard_normal(6).astype(np.float32), "t": rng.standard_normal(3).astype(np.float32)}
+    save("seq_map", g, feeds)
+
+
 def main():
     rng = np.random.default_rng(17)
     nested_loop(rng)
     loop_if_exit(rng)
     scan_axes(rng)
     scan8_batch(rng)
+    loop_seq(rng)
+    seq_map(rng)
+    loop_seq(rng, "loop_seq_const", const_cond=True)
 
 
 if __name__ == "__main__":

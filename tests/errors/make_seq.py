@@ -111,6 +111,32 @@ def main(out):
                                 [("y", helper.make_tensor_type_proto(TensorProto.BOOL, []))]))
     write("opt_has_absent/input_0.pb", opt_pb(None, "o"))
     write("opt_has_absent/output_0.pb", tensor(np.array(False)).SerializeToString())
+    # Loops carrying a sequence, expanded per iteration: 100 iterations (more
+    # than kiln expands), and a body condition that may end the loop early
+    sf = seq_type(F)
+    b = helper.make_tensor_type_proto(TensorProto.BOOL, [])
+    i64 = helper.make_tensor_type_proto(I64, [])
+
+    def seq_loop(cond_nodes, name):
+        body = helper.make_graph(
+            cond_nodes + [n("SequenceInsert", ["s_in", "a"], ["s_out"], name="insert")], "body",
+            [helper.make_value_info("i", i64), helper.make_value_info("c", b), helper.make_value_info("s_in", sf)],
+            [helper.make_value_info("c_out", b), helper.make_value_info("s_out", sf)])
+        return model([n("SequenceEmpty", [], ["e"], name="empty", dtype=F),
+                      n("Loop", ["m", "", "e"], ["s"], name="loop", body=body),
+                      n("ConcatFromSequence", ["s"], ["y"], name="cat", axis=0)],
+                     [("a", f3)], [("y", helper.make_tensor_type_proto(F, None))],
+                     inits=[tensor(np.array(100 if name == "long" else 4, dtype=np.int64), "m"),
+                            tensor(np.array(2, dtype=np.int64), "two")])
+    write("seq_loop_long.onnx", seq_loop([n("Identity", ["c"], ["c_out"], name="keep")], "long"))
+    write("seq_loop_exit.onnx", seq_loop([n("Less", ["i", "two"], ["c_out"], name="less")], "exit"))
+    # If on a graph input whose branches make sequences of 1 and 2 elements
+    one = helper.make_graph([n("SequenceConstruct", ["a"], ["t1"], name="make1")], "then", [],
+                            [helper.make_value_info("t1", sf)])
+    two = helper.make_graph([n("SequenceConstruct", ["a", "a"], ["t2"], name="make2")], "else", [],
+                            [helper.make_value_info("t2", sf)])
+    write("seq_if_lengths.onnx", model([n("If", ["c"], ["s"], name="branch", then_branch=one, else_branch=two)],
+                                       [("c", b), ("a", f3)], [("s", sf)]))
 
     # the controls: sequence ops that compile and match numpy (SplitToSequence,
     # SequenceErase, SequenceLength, ConcatFromSequence stacking at axis 1 and

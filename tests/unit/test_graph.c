@@ -300,6 +300,48 @@ static void test_dynamic_output(void)
     arena_free(a);
 }
 
+/* SequenceMap over SequenceConstruct(a, b) with body Relu: expanded into
+ * one Relu per element (graph/expand.c), the body itself left as it was,
+ * and a ConcatFromSequence after it typed from the copies. */
+static void test_expand_seqmap(void)
+{
+    Arena *a = arena_new();
+    Graph *g = graph_new(a, "m.onnx");
+    ValueId x = input(g, "a", DT_F32, (Shape){1, {4}}), y = input(g, "b", DT_F32, (Shape){1, {3}});
+    ValueId s = node(g, OP_SEQUENCECONSTRUCT, "make", (ValueId[]){x, y}, 2, "s");
+    Graph *body = graph_new(a, "m.onnx");
+    body->is_body = 1;
+    ValueId e = graph_add_value(body, "e", VAL_INPUT);
+    *ARENA_PUSH(a, body->inputs, body->ninputs, body->cap_inputs) = e;
+    output(body, node(body, OP_RELU, "relu", (ValueId[]){e}, 1, "r"));
+    ValueId m = node(g, OP_SEQUENCEMAP, "map", (ValueId[]){s}, 1, "m");
+    Node *mn = &g->nodes[g->values[m].producer];
+    mn->attr = arena_alloc(a, sizeof(Attr));
+    mn->attr[0] = (Attr){.name = "body", .kind = ATTR_GRAPH, .g = body};
+    mn->nattr = 1;
+    NodeId cat = graph_add_node(g, OP_CONCATFROMSEQUENCE, "cat", 1, 1);
+    g->nodes[cat].in[0] = m;
+    g->nodes[cat].opset = 13;
+    ValueId out = graph_add_value(g, "y", VAL_NODE);
+    g->values[out].producer = cat;
+    g->nodes[cat].out[0] = out;
+    output(g, out);
+    Graph *copy = graph_clone(a, body);
+    CHECK(copy->nodes != body->nodes && copy->nodes[0].in != body->nodes[0].in && copy->values != body->values);
+    Diag d = {.file = "m.onnx"};
+    CHECK(graph_infer(g, &d) == 0);
+    CHECK(g->values[out].typed && g->values[out].shape.rank == 1 && g->values[out].shape.dim[0] == 7);
+    int relus = 0, maps = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        relus += !g->nodes[i].dead && g->nodes[i].op == OP_RELU;
+        maps += !g->nodes[i].dead && g->nodes[i].op == OP_SEQUENCEMAP;
+    }
+    CHECK(relus == 2 && maps == 0);
+    CHECK(!body->values[e].typed && body->nnodes == 1); /* copied, never inferred */
+    CHECK(graph_verify(g, 1, &d) == 0);
+    arena_free(a);
+}
+
 int main(void)
 {
     RUN(test_infer_broadcast_and_errors);
@@ -309,5 +351,6 @@ int main(void)
     RUN(test_bn_folds_into_gemm);
     RUN(test_lower_fused_program);
     RUN(test_dynamic_output);
+    RUN(test_expand_seqmap);
     return check_total_failed != 0;
 }
