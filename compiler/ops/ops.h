@@ -26,6 +26,7 @@
  *            captured values are its extra inputs (Node.ncap)
  *            OPF_SEQ reads sequences and optionals (sequence.c), which
  *            no other op may: inference rewrites it into tensor ops
+ *            (Loop: a list its body appends to, control.c)
  *   infer    shape and dtype rule
  *   lower    lowering to Kernel IR (NULL: folded or viewed, never lowered)
  */
@@ -249,7 +250,7 @@ OP(GRU,               "GRU",                 "", 3, 6, 0, 2, OPF_NOEPI, infer_gr
 OP(RNN,               "RNN",                 "", 3, 6, 0, 2, OPF_NOEPI, infer_rnn,          lower_rnn)        \
 /* control flow with subgraphs (control.c) */                                                               \
 OP(IF,                "If",                  "", 1, 1, 1,-1, OPF_NOEPI|OPF_BODY, infer_if,  lower_if)         \
-OP(LOOP,              "Loop",                "", 0,-1, 1,-1, OPF_NOEPI|OPF_BODY, infer_loop,lower_loop)       \
+OP(LOOP,              "Loop",                "", 0,-1, 1,-1, OPF_NOEPI|OPF_BODY|OPF_SEQ, infer_loop,lower_loop) \
 OP(FLEXATTENTION,     "FlexAttention", "ai.onnx.preview", 3, 3, 1, 1, OPF_NOEPI|OPF_BODY, infer_flexattention, lower_flexattention) \
 OP(SCAN,              "Scan",                "", 0,-1, 1,-1, OPF_NOEPI|OPF_BODY, infer_scan,lower_scan)       \
 /* recurrent */                                                                                              \
