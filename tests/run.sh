@@ -30,8 +30,8 @@
 # test listed in tests/onnx/expected_pass.txt must pass; docs/conformance.md
 # is rewritten with the result of all 1802); models kiln was not written
 # against, the ONNX package's other test sets (tests/onnx/run_other.py:
-# every 2nd listed model of simple, pytorch-converted and pytorch-operator on
-# the host, every 12th under qemu-aarch64 and qemu-riscv64; the light
+# every 4th listed model of simple, pytorch-converted and pytorch-operator on
+# the host, every 20th under qemu-aarch64 and qemu-riscv64; the light
 # networks and the doc are left to a full run, docs/conformance-other.md).
 # The LLVM target gets the
 # bundled models (models-llvm) and every 4th listed node test (onnx-llvm,
@@ -93,11 +93,11 @@ run_suite qdq       python3 tests/qdq/run.py --kiln build/kiln
 run_suite qdq-llvm  python3 tests/qdq/run.py --kiln build/kiln --target llvm
 run_suite onnx      python3 tests/onnx/run_conformance.py --kiln build/kiln
 run_suite other     python3 tests/onnx/run_other.py --kiln build/kiln --sets simple,pytorch-converted,pytorch-operator \
-    --listed --every 2
+    --listed --every 4
 run_suite other-aarch64 python3 tests/onnx/run_other.py --kiln build/kiln --arch aarch64-linux \
-    --sets simple,pytorch-converted,pytorch-operator --listed --every 12
+    --sets simple,pytorch-converted,pytorch-operator --listed --every 20
 run_suite other-riscv64 python3 tests/onnx/run_other.py --kiln build/kiln --arch riscv64-linux \
-    --sets simple,pytorch-converted,pytorch-operator --listed --every 12
+    --sets simple,pytorch-converted,pytorch-operator --listed --every 20
 run_suite models-llvm sh tests/models/run.sh build/kiln llvm
 run_suite control-llvm sh tests/control/run.sh build/kiln llvm
 run_suite random-llvm sh tests/random/run.sh build/kiln llvm
