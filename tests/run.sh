@@ -28,7 +28,12 @@
 # against ONNX Runtime (tests/qdq, also with --target llvm), and the ONNX
 # node conformance suite (tests/onnx: every
 # test listed in tests/onnx/expected_pass.txt must pass; docs/conformance.md
-# is rewritten with the result of all 1802). The LLVM target gets the
+# is rewritten with the result of all 1802); models kiln was not written
+# against, the ONNX package's other test sets (tests/onnx/run_other.py:
+# every 4th listed model of simple, pytorch-converted and pytorch-operator on
+# the host, every 20th under qemu-aarch64 and qemu-riscv64; the light
+# networks and the doc are left to a full run, docs/conformance-other.md).
+# The LLVM target gets the
 # bundled models (models-llvm) and every 4th listed node test (onnx-llvm,
 # a sample that keeps CI short; `python3 tests/onnx/run_conformance.py
 # --target llvm --listed` runs them all); on the boards (boards-llvm: the
@@ -87,6 +92,12 @@ run_suite tiny      sh tests/tiny/run.sh build/kiln
 run_suite qdq       python3 tests/qdq/run.py --kiln build/kiln
 run_suite qdq-llvm  python3 tests/qdq/run.py --kiln build/kiln --target llvm
 run_suite onnx      python3 tests/onnx/run_conformance.py --kiln build/kiln
+run_suite other     python3 tests/onnx/run_other.py --kiln build/kiln --sets simple,pytorch-converted,pytorch-operator \
+    --listed --every 4
+run_suite other-aarch64 python3 tests/onnx/run_other.py --kiln build/kiln --arch aarch64-linux \
+    --sets simple,pytorch-converted,pytorch-operator --listed --every 20
+run_suite other-riscv64 python3 tests/onnx/run_other.py --kiln build/kiln --arch riscv64-linux \
+    --sets simple,pytorch-converted,pytorch-operator --listed --every 20
 run_suite models-llvm sh tests/models/run.sh build/kiln llvm
 run_suite control-llvm sh tests/control/run.sh build/kiln llvm
 run_suite random-llvm sh tests/random/run.sh build/kiln llvm

@@ -14,11 +14,14 @@
  *
  *   If    a constant condition makes the node its branch, copied into the
  *         graph (graph/expand.c); a run-time one needs both branches'
- *         outputs of one type and shape, and where they are sequences or
- *         optionals, of one length (or presence): each element is then
- *         an output of the node of its own.
+ *         outputs of one type and shape (or both of one element: the
+ *         output has the higher rank, PyTorch's `a and b` giving [1] from
+ *         one branch and a scalar from the other), and where they are
+ *         sequences or optionals, of one length (or presence): each
+ *         element is then an output of the node of its own.
  *   Loop  the trip count M must be known at compile time (a constant, or a
- *         graph input kiln check specializes); the loop runs M iterations
+ *         graph input kiln check specializes) and at most 2^50 (not a
+ *         `while` loop's INT64_MAX); the loop runs M iterations
  *         under a flag that the body's condition output clears (the rest
  *         are skipped). With scan outputs ([M, ...]) the condition must be
  *         one that cannot end the loop early: absent or constant true on
@@ -136,6 +139,10 @@ static void store_out(Lower *L, Node *n, int o, LwScope *s, ValueId v, Expr *at,
     Expr *val = lw_load(L, v, c);
     lw_swap(L, s);
     int k = 0;
+    /* an If's one-element output of a higher rank than this branch's (infer_if) */
+    int pad = lw_graph(L)->values[n->out[o]].shape.rank - sh.rank - (lead != NULL) - (at != NULL);
+    while (k < pad)
+        oc[k++] = ke_idx(lw_arena(L), 0);
     if (lead)
         oc[k++] = lead;
     for (int j = 0; j <= sh.rank; j++) {
@@ -290,6 +297,12 @@ int infer_if(Graph *g, Node *n, Diag *d)
         const Value *x = bout(br[0], o), *y = bout(br[1], o);
         if (x->kind == VAL_SEQ || y->kind == VAL_SEQ)
             continue; /* flatten_outputs */
+        if (x->dtype == y->dtype && shape_numel(&x->shape) == 1 && shape_numel(&y->shape) == 1) {
+            /* one element of two ranks (PyTorch's `a and b`: [1] or a
+             * scalar false): the higher rank; store_out pads the other */
+            op_set_out(g, n, o, x->dtype, x->shape.rank >= y->shape.rank ? &x->shape : &y->shape);
+            continue;
+        }
         if (x->dtype != y->dtype || !shape_equal(&x->shape, &y->shape)) {
             char a[160], b[160];
             return diag_node(d, g, n,
@@ -405,11 +418,91 @@ static int needs_iteration(const Graph *body)
     return 0;
 }
 
+/* Loop-carried value j (node input 2+j) that is a sequence: PyTorch's
+ * list appended in a loop (`xs.append(t)`) when it is empty on entry and
+ * the body's only use of it is one SequenceInsert at its end, which gives
+ * body output 1+j. It becomes a scan output instead: the body yields t,
+ * the node's output [M, ...t], and a SplitToSequence (axis 0, keepdims 0)
+ * inserted after the node gives back the sequence of M tensors, which
+ * inference (sequence.c) rewrites into tensor ops. Returns 1 if done. */
+static int seq_to_scan(Graph *g, int at, Graph *body, int j)
+{
+    Node *n = &g->nodes[at];
+    const Value *init = &g->values[n->in[2 + j]];
+    ValueId fin = body->inputs[2 + j], fout = body->outputs[1 + j];
+    NodeId p = body->values[fout].producer;
+    if (init->nelems != 0 || p < 0 || body->nodes[p].op != OP_SEQUENCEINSERT)
+        return 0;
+    Node *ins = &body->nodes[p];
+    if (ins->in[0] != fin || (ins->nin > 2 && ins->in[2] != VNONE) || ins->in[1] == VNONE)
+        return 0;
+    graph_count_uses(body);
+    if (body->values[fin].nuses != 1 || body->values[fout].nuses != 0 || body->values[fout].output != 1 + j)
+        return 0;
+    for (int i = 0; i < body->noutputs; i++)
+        if (i != 1 + j && body->outputs[i] == fout)
+            return 0;
+    ValueId t = ins->in[1], seq = n->out[j];
+    ins->dead = 1;
+    /* body: formal input 2+j gone; outputs [cond, carried but j, scans, t] */
+    memmove(&body->inputs[2 + j], &body->inputs[3 + j], sizeof(ValueId) * (size_t)(body->ninputs - 3 - j));
+    body->ninputs--;
+    memmove(&body->outputs[1 + j], &body->outputs[2 + j], sizeof(ValueId) * (size_t)(body->noutputs - 2 - j));
+    body->outputs[body->noutputs - 1] = t;
+    body->values[fout].output = -1;
+    for (int i = 0; i < body->noutputs; i++)
+        body->values[body->outputs[i]].output = i;
+    /* node: input 2+j gone (captures move down one), output j gone, the
+     * scan output last */
+    memmove(&n->in[2 + j], &n->in[3 + j], sizeof(ValueId) * (size_t)(n->nin - 3 - j));
+    n->nin--;
+    for (int c = 0; c < body->ncaps; c++)
+        body->values[body->caps[c]].capture--;
+    ValueId scan = graph_add_fresh(g, arena_printf(g->arena, "%s_scanned", g->values[seq].name), VAL_NODE);
+    n = &g->nodes[at];
+    memmove(&n->out[j], &n->out[j + 1], sizeof(ValueId) * (size_t)(n->nout - 1 - j));
+    n->out[n->nout - 1] = scan;
+    g->values[scan].producer = at;
+    NodeId q = graph_insert_node(g, at + 1, OP_SPLITTOSEQUENCE,
+                                 arena_printf(g->arena, "%s_list_%d", g->nodes[at].name, j), 1, 1);
+    Node *sp = &g->nodes[q];
+    sp->opset = 11;
+    sp->in[0] = scan;
+    sp->out[0] = seq;
+    g->values[seq].producer = q;
+    sp->attr = arena_alloc(g->arena, sizeof(Attr) * 2);
+    sp->attr[0] = (Attr){.name = "axis", .kind = ATTR_INT, .i = 0};
+    sp->attr[1] = (Attr){.name = "keepdims", .kind = ATTR_INT, .i = 0};
+    sp->nattr = 2;
+    return 1;
+}
+
+/* Rewrites every loop-carried sequence seq_to_scan can; a Loop that still
+ * takes a sequence is expanded into its iterations (expand_loop). */
+static int loop_seqs(Graph *g, Node *n, Graph *body, Diag *d)
+{
+    int at = (int)(n - g->nodes);
+    for (int i = 0; i < g->nodes[at].nin; i++) {
+        n = &g->nodes[at];
+        int nreal = n->nin - n->ncap;
+        if (n->in[i] == VNONE || g->values[n->in[i]].kind != VAL_SEQ)
+            continue;
+        if (i >= 2 && i < nreal && body->ninputs == nreal && seq_to_scan(g, at, body, i - 2))
+            i--; /* the next input moved here */
+    }
+    (void)d;
+    return 0;
+}
+
 int infer_loop(Graph *g, Node *n, Diag *d)
 {
     Graph *body = body_attr(g, n, "body", d);
     if (!body)
         return 1;
+    int at = (int)(n - g->nodes);
+    if (loop_seqs(g, n, body, d))
+        return 1;
+    n = &g->nodes[at];
     int nreal = n->nin - n->ncap, nstate = nreal > 2 ? nreal - 2 : 0;
     if (check_cond(g, n, 1, d))
         return 1;
@@ -425,6 +518,10 @@ int infer_loop(Graph *g, Node *n, Diag *d)
         return 1;
     if (cnt != 1 || m < 0)
         return diag_node(d, g, n, "trip count M must be one value >= 0");
+    if (m > ((int64_t)1 << 50))
+        return diag_node(d, g, n, "trip count M is %lld: a while loop, ended only by its condition (PyTorch's "
+                                  "`while`), is not supported: kiln runs a Loop for its M iterations",
+                         (long long)m);
     for (int i = 2; i < n->nin; i++)
         if (op_in(g, n, i) && op_in(g, n, i)->kind == VAL_SEQ)
             return expand_loop(g, n, body, m, d);

@@ -54,9 +54,76 @@ static int same_types(Graph *g, Node *n, Diag *d)
     return 0;
 }
 
+/* The axis of A where B's dimensions start under the broadcasting of
+ * opset 1-6, or -1 where numpy's (trailing) alignment is the same: Add,
+ * Sub, Mul, Div, Pow, And, Or, Xor, Equal, Greater and Less broadcast B only
+ * with broadcast=1, from `axis` (default: B's dimensions are A's last ones);
+ * PRelu's slope of C > 1 values holds one per channel, dimension 1. */
+static int legacy_axis(Graph *g, Node *n, int *out_axis, Diag *d)
+{
+    *out_axis = -1;
+    if (n->opset >= 7 || n->nin != 2 || n->in[1] == VNONE)
+        return 0;
+    int ra = op_in(g, n, 0)->shape.rank, rb = op_in(g, n, 1)->shape.rank;
+    int64_t bcast, axis = ra - rb;
+    if (n->op == OP_PRELU) {
+        if (rb != 1 || ra < 2 || op_in(g, n, 1)->shape.dim[0] == 1)
+            return 0;
+        axis = 1;
+    } else {
+        if (attr_int(g, n, "broadcast", 0, &bcast, d) || attr_int(g, n, "axis", ra - rb, &axis, d))
+            return 1;
+        if (!bcast)
+            return 0;
+        if (axis < 0)
+            axis += ra;
+    }
+    if (axis < 0 || axis + rb > ra)
+        return diag_node(d, g, n, "broadcast axis %lld does not fit input shapes of rank %d and %d (opset %d)",
+                         (long long)axis, ra, rb, n->opset);
+    *out_axis = axis + rb < ra ? (int)axis : -1;
+    return 0;
+}
+
+/* Gives B of a legacy broadcast (legacy_axis) its trailing 1s: an Unsqueeze
+ * inserted before node `at` and typed here; the walk (infer.c) visits the
+ * node again after it, when numpy's alignment is the legacy one. */
+static int legacy_unsqueeze(Graph *g, int at, int axis, Diag *d)
+{
+    int ra = op_in(g, &g->nodes[at], 0)->shape.rank, rb = op_in(g, &g->nodes[at], 1)->shape.rank;
+    int64_t axes[KILN_MAX_RANK];
+    Shape s = {1, {ra - axis - rb}};
+    for (int i = 0; i < s.dim[0]; i++)
+        axes[i] = rb + i;
+    const char *name = g->nodes[at].name;
+    ValueId axes_c = graph_add_fresh(g, arena_printf(g->arena, "%s_legacy_axes", name), VAL_CONST);
+    Value *c = &g->values[axes_c];
+    c->dtype = DT_I64;
+    c->shape = s;
+    c->typed = 1;
+    c->data = arena_alloc(g->arena, sizeof(int64_t) * (size_t)s.dim[0]);
+    memcpy(c->data, axes, sizeof(int64_t) * (size_t)s.dim[0]);
+    ValueId b = g->nodes[at].in[1];
+    NodeId q = graph_insert_node(g, at, OP_UNSQUEEZE, arena_printf(g->arena, "%s_legacy_bcast", name), 2, 1);
+    ValueId u = graph_add_fresh(g, arena_printf(g->arena, "%s_aligned", g->values[b].name), VAL_NODE);
+    Node *qn = &g->nodes[q];
+    qn->opset = 13;
+    qn->in[0] = b;
+    qn->in[1] = axes_c;
+    qn->out[0] = u;
+    g->values[u].producer = q;
+    g->nodes[at + 1].in[1] = u;
+    return infer_unsqueeze(g, qn, d);
+}
+
 int infer_binary(Graph *g, Node *n, Diag *d)
 {
     Shape s;
+    int axis;
+    if (legacy_axis(g, n, &axis, d))
+        return 1;
+    if (axis >= 0)
+        return legacy_unsqueeze(g, (int)(n - g->nodes), axis, d);
     if (broadcast_all(g, n, &s, d) || same_types(g, n, d))
         return 1;
     op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &s);
@@ -66,6 +133,11 @@ int infer_binary(Graph *g, Node *n, Diag *d)
 int infer_ew_bool(Graph *g, Node *n, Diag *d)
 {
     Shape s;
+    int axis;
+    if (legacy_axis(g, n, &axis, d))
+        return 1;
+    if (axis >= 0)
+        return legacy_unsqueeze(g, (int)(n - g->nodes), axis, d);
     if (broadcast_all(g, n, &s, d) || same_types(g, n, d))
         return 1;
     op_set_out(g, n, 0, DT_BOOL, &s);

@@ -25,8 +25,9 @@
  *            OPF_BODY runs subgraphs (If, Loop, Scan: control.c), whose
  *            captured values are its extra inputs (Node.ncap)
  *            OPF_SEQ reads sequences and optionals (sequence.c; an If or
- *            Loop that does is expanded: graph/expand.c), which no other
- *            op may: inference rewrites it into tensor ops
+ *            Loop that does is expanded: graph/expand.c, or a Loop's list
+ *            its body appends to becomes a scan output: control.c), which
+ *            no other op may: inference rewrites it into tensor ops
  *   infer    shape and dtype rule
  *   lower    lowering to Kernel IR (NULL: folded or viewed, never lowered)
  */

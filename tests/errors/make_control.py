@@ -5,7 +5,8 @@ Called by make_cases.py as main(out_dir), with out_dir tests/errors/cases/contro
 Writes small models with If, Loop and Scan nodes that kiln must refuse with
 one clear line: branches that disagree under a run-time condition, a Loop
 without a trip count or with one known only at run time, scan outputs of a
-loop that may end early, a carried value that changes shape, a body reading
+loop that may end early, a carried value that changes shape, a carried sequence that is not a
+list the body appends to, a body reading
 a name nobody defines, a bad num_scan_inputs, a FlexAttention modifier that changes the
 scores' shape. Deterministic, byte for byte.
 """
@@ -83,6 +84,18 @@ def main(out_dir):
     write("body_unknown_name.onnx", model(
         [helper.make_node("Loop", ["m", "", "x"], ["y"], "loop_1", body=body)],
         [vi("x", F, [2])], [vi("y", F, [2])], [m3]))
+    # a sequence carried by a Loop that is not a list the body appends to
+    # (not empty on entry)
+    sq = helper.make_tensor_sequence_value_info
+    body = helper.make_graph([helper.make_node("Identity", ["cond"], ["cond_out"]),
+                              helper.make_node("SequenceInsert", ["s", "x"], ["s_out"])], "body",
+                             [vi("i", I64, []), vi("cond", B, []), sq("s", F, [2])],
+                             [vi("cond_out", B, []), sq("s_out", F, [2])])
+    write("loop_seq_not_empty.onnx", model(
+        [helper.make_node("SequenceConstruct", ["x"], ["s0"]),
+         helper.make_node("Loop", ["m", "", "s0"], ["s"], "loop_1", body=body),
+         helper.make_node("ConcatFromSequence", ["s"], ["y"], axis=0)],
+        [vi("x", F, [2])], [vi("y", F, [8])], [m3]))
     # Scan with more scan inputs than inputs
     sbody = helper.make_graph([helper.make_node("Add", ["s", "xt"], ["s_out"])], "body",
                               [vi("s", F, [2]), vi("xt", F, [2])], [vi("s_out", F, [2])])

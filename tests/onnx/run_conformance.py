@@ -120,14 +120,16 @@ def build_ptx(ptxas, src, timeout):
     return None
 
 
-def run_test(kiln, tests, name, timeout, target=None, arch=None, compile_only=False, tool=None):
-    """Runs kiln check on one test; returns None if it passed, else the reason.
+def run_test(kiln, tests, name, timeout, target=None, arch=None, compile_only=False, tool=None,
+             data="test_data_set_0", extra=()):
+    """Runs kiln check on one test (its data set `data`, with the options
+    `extra` added); returns None if it passed, else the reason.
     With compile_only, check only writes the sources it would build (--emit
     src), and for --target cuda nvcc (tool) compiles them, for --target ptx
     build.sh builds them and ptxas (tool) assembles the PTX: no GPU needed."""
     folder = tests / name
     with tempfile.TemporaryDirectory(prefix="kiln-conf-") as tmp:
-        cmd = [str(kiln), "check", str(folder / "model.onnx"), str(folder / "test_data_set_0")]
+        cmd = [str(kiln), "check", str(folder / "model.onnx"), str(folder / data)] + list(extra)
         if target:
             cmd += ["--target", target]
         if arch:
@@ -188,19 +190,20 @@ def clean(msg, tests, tmp):
     return re.sub(r"kiln-[A-Za-z0-9_]{6}", "kiln-XXXXXX", msg)
 
 
-def read_expected():
-    if not EXPECTED.exists():
+def read_expected(path=EXPECTED):
+    if not path.exists():
         return set()
-    lines = (line.strip() for line in EXPECTED.read_text().splitlines())
+    lines = (line.strip() for line in path.read_text().splitlines())
     return {line for line in lines if line and not line.startswith("#")}
 
 
-def write_expected(names):
-    """Rewrites the list sorted, keeping the file's own comment header."""
-    old = EXPECTED.read_text().splitlines() if EXPECTED.exists() else []
+def write_expected(names, path=EXPECTED, header_text=HEADER):
+    """Rewrites the list sorted, keeping the file's own comment header
+    (header_text for a new file)."""
+    old = path.read_text().splitlines() if path.exists() else []
     header = [line for line in old if line.startswith("#")]
-    text = "\n".join(header) + "\n" if header else HEADER
-    EXPECTED.write_text(text + "".join(f"{n}\n" for n in sorted(names)))
+    text = "\n".join(header) + "\n" if header else header_text
+    path.write_text(text + "".join(f"{n}\n" for n in sorted(names)))
 
 
 def read_varint(buf, i):
