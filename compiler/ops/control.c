@@ -380,6 +380,14 @@ static int cond_stays_true(const Graph *body)
     return t && t->dtype == DT_BOOL && shape_numel(&t->shape) == 1 && t->data && dtype_get_i(DT_BOOL, t->data, 0);
 }
 
+/* Can expand_loop expand this Loop: its condition known on entry, and
+ * passed through the body unchanged or a constant true? */
+static int can_expand(Graph *g, Node *n, const Graph *body)
+{
+    return (!op_in(g, n, 1) || op_const_data(g, n, 1)) && body->noutputs >= 1 &&
+           (cond_passes(body) || cond_stays_true(body));
+}
+
 /* A Loop that carries or reads a sequence or an optional, or whose body
  * needs its iteration number at compile time: expanded into its
  * iterations (expand.c), which needs each iteration's condition known at
@@ -500,10 +508,6 @@ int infer_loop(Graph *g, Node *n, Diag *d)
     if (!body)
         return 1;
     int at = (int)(n - g->nodes);
-    if (loop_seqs(g, n, body, d))
-        return 1;
-    n = &g->nodes[at];
-    int nreal = n->nin - n->ncap, nstate = nreal > 2 ? nreal - 2 : 0;
     if (check_cond(g, n, 1, d))
         return 1;
     int64_t m;
@@ -522,9 +526,23 @@ int infer_loop(Graph *g, Node *n, Diag *d)
         return diag_node(d, g, n, "trip count M is %lld: a while loop, ended only by its condition (PyTorch's "
                                   "`while`), is not supported: kiln runs a Loop for its M iterations",
                          (long long)m);
+    /* a Loop taking a sequence: expanded into its iterations (the
+     * elements may differ in shape); where its condition is not known at
+     * compile time, a list its body appends to becomes a scan output
+     * (loop_seqs); expand_loop refuses any other in one line */
+    int seqs = 0;
     for (int i = 2; i < n->nin; i++)
-        if (op_in(g, n, i) && op_in(g, n, i)->kind == VAL_SEQ)
-            return expand_loop(g, n, body, m, d);
+        seqs |= op_in(g, n, i) && op_in(g, n, i)->kind == VAL_SEQ;
+    if (seqs && m <= UNROLL_MAX && !can_expand(g, n, body)) {
+        loop_seqs(g, n, body, d);
+        n = &g->nodes[at];
+        seqs = 0;
+    }
+    for (int i = 2; i < n->nin; i++)
+        seqs |= op_in(g, n, i) && op_in(g, n, i)->kind == VAL_SEQ;
+    if (seqs)
+        return expand_loop(g, n, body, m, d);
+    int nreal = n->nin - n->ncap, nstate = nreal > 2 ? nreal - 2 : 0;
     DType t[KILN_MAX_RANK + 64];
     Shape s[KILN_MAX_RANK + 64];
     if (nstate + 2 > (int)(sizeof t / sizeof t[0]))

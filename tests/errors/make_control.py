@@ -84,18 +84,6 @@ def main(out_dir):
     write("body_unknown_name.onnx", model(
         [helper.make_node("Loop", ["m", "", "x"], ["y"], "loop_1", body=body)],
         [vi("x", F, [2])], [vi("y", F, [2])], [m3]))
-    # a sequence carried by a Loop that is not a list the body appends to
-    # (not empty on entry)
-    sq = helper.make_tensor_sequence_value_info
-    body = helper.make_graph([helper.make_node("Identity", ["cond"], ["cond_out"]),
-                              helper.make_node("SequenceInsert", ["s", "x"], ["s_out"])], "body",
-                             [vi("i", I64, []), vi("cond", B, []), sq("s", F, [2])],
-                             [vi("cond_out", B, []), sq("s_out", F, [2])])
-    write("loop_seq_not_empty.onnx", model(
-        [helper.make_node("SequenceConstruct", ["x"], ["s0"]),
-         helper.make_node("Loop", ["m", "", "s0"], ["s"], "loop_1", body=body),
-         helper.make_node("ConcatFromSequence", ["s"], ["y"], axis=0)],
-        [vi("x", F, [2])], [vi("y", F, [8])], [m3]))
     # Scan with more scan inputs than inputs
     sbody = helper.make_graph([helper.make_node("Add", ["s", "xt"], ["s_out"])], "body",
                               [vi("s", F, [2]), vi("xt", F, [2])], [vi("s_out", F, [2])])
