@@ -38,7 +38,9 @@ if [ ! -x "$kiln" ]; then
     echo "FAIL boards: kiln not found at $kiln"
     exit 1
 fi
-node=../shared/onnx-tests/node
+# the node tests: $KILN_ONNX_TESTS as run_conformance.py takes it (a
+# worktree that has no ../shared beside it), else ../shared beside the tree
+node=${KILN_ONNX_TESTS:-../shared/onnx-tests/node}
 nodetests="test_add test_conv_with_strides_padding test_maxpool_2d_default test_matmul_2d test_softmax_axis_1
 test_lstm_defaults test_erf test_tanh test_layer_normalization_2d_axis0 test_cast_FLOAT_to_DOUBLE
 test_cast_FLOAT_to_FLOAT16 test_cast_FLOAT_to_BFLOAT16 test_div_int8 test_mul_int16 test_argmax_default_axis_example

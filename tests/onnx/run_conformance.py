@@ -34,7 +34,13 @@ onnx/<test> --target T"). The list and docs/conformance.md are the C
 target's: with another target the doc is never rewritten and --update is
 refused. `--listed` runs only the listed tests (the question "does every
 test the C target passes also pass with --target llvm"), `--every K` only
-every K-th of them in name order (a sample for CI; --every 1 is all).
+every K-th of them in name order (a sample for CI; --every 1 is all),
+starting at the I-th with `--offset I`: K runs with offsets 0..K-1 cover
+the list once (a long run split in parts). Failures are also printed on
+stderr as they happen ("failed: onnx/<test> ..."), for a long run.
+`--results FILE` writes one tab-separated line per listed test (test,
+target, arch, PASS/FAIL/SKIP, reason), after a "# flags ..." line:
+tests/onnx/targets_doc.py makes docs/targets.md from such files.
 `--arch A` passes --arch A (a board: the program runs under its emulator)
 the same way, with the same rules (lines end " --arch A").
 
@@ -45,6 +51,7 @@ the same way, with the same rules (lines end " --arch A").
   python3 tests/onnx/run_conformance.py --target llvm --arch aarch64-linux --listed --every 20
   python3 tests/onnx/run_conformance.py --target cuda --compile-only --listed --jobs 2
   python3 tests/onnx/run_conformance.py --target ptx --compile-only --listed
+  python3 tests/onnx/run_conformance.py --target cuda --compile-only --listed --every 2 --offset 1 --results r.tsv
 
 Standard library only (CI has Debian's python3 and nothing else).
 """
@@ -282,6 +289,20 @@ def write_doc(tests, results):
     DOC.write_text("\n".join(out) + "\n")
 
 
+def write_results(path, listed, results, target, arch, tests, suffix):
+    """One line per listed test: name, target, arch (empty for the host), PASS,
+    FAIL or SKIP, reason (tabs and newlines in it made spaces). A line reading
+    "# flags <suffix>" comes first, so that a reader can tell the runs apart."""
+    out = [f"# flags{suffix}"]
+    for name in listed:
+        reason = results.get(name, f"no such test in {tests}")
+        state = "PASS" if reason is None else "SKIP" if reason.startswith(SKIP) else "FAIL"
+        text = "" if reason is None else reason[len(SKIP):] if state == "SKIP" else reason
+        text = re.sub(r"[\t\n]", " ", text)
+        out.append(f"{name}\t{target}\t{arch}\t{state}\t{text}")
+    path.write_text("\n".join(out) + "\n")
+
+
 def regex(text):
     try:
         return re.compile(text)
@@ -326,6 +347,12 @@ def main():
     ap.add_argument("--listed", action="store_true", help="run only the tests listed in expected_pass.txt")
     ap.add_argument("--every", type=int, default=1, metavar="K",
                     help="with --listed: only every K-th listed test, in name order (default: 1, all)")
+    ap.add_argument("--offset", type=int, default=0, metavar="I",
+                    help="with --every K: start at the I-th listed test (0 <= I < K; default 0), so that "
+                         "K runs with offsets 0..K-1 cover the list once")
+    ap.add_argument("--results", type=Path, metavar="FILE",
+                    help="also write every test's result to FILE, one tab-separated line each "
+                         "(test, target, arch, PASS/FAIL/SKIP, reason): what tests/onnx/targets_doc.py reads")
     ap.add_argument("--compile-only", action="store_true",
                     help="--target cuda: check writes the sources (--emit src) and nvcc -c compiles model.cu; "
                          "--target ptx: check writes the sources, build.sh builds them with cc and ptxas "
@@ -346,6 +373,8 @@ def main():
         ap.error("--update keeps the host's list: not with --arch " + args.arch)
     if args.every < 1 or (args.every > 1 and not args.listed):
         ap.error("--every needs --listed and a count from 1")
+    if not 0 <= args.offset < args.every:
+        ap.error("--offset needs --every K and 0 <= offset < K")
     suffix = (f" --target {args.target}" if other else "") + (f" --arch {args.arch}" if args.arch else "")
     tool = find_nvcc() if args.target == "cuda" else None
     if args.compile_only:
@@ -370,7 +399,7 @@ def main():
     expected = read_expected()
     listed = sorted(expected if not args.only else {n for n in expected if args.only.search(n)})
     if args.listed:
-        listed = listed[::args.every]
+        listed = listed[args.offset::args.every]
         names = [n for n in names if n in set(listed)]
 
     results = {}
@@ -378,7 +407,11 @@ def main():
         futures = {pool.submit(run_test, kiln, tests, n, args.timeout, args.target, args.arch, args.compile_only,
                                tool): n for n in names}
         for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-            results[futures[future]] = future.result()
+            name = futures[future]
+            results[name] = future.result()
+            if results[name] is not None and not results[name].startswith(SKIP):
+                # At once, so that a long run's failures can be looked at while it goes on.
+                print(f"failed: onnx/{name}{suffix}: {results[name]}", file=sys.stderr, flush=True)
             if done % 100 == 0 or done == len(names):
                 npass = sum(r is None for r in results.values())
                 print(f"conformance progress: {done} of {len(names)} run, {npass} pass", file=sys.stderr, flush=True)
@@ -394,6 +427,8 @@ def main():
         else:
             failed += 1
             print(f"FAIL onnx/{name}{suffix}: {reason}")
+    if args.results:
+        write_results(args.results, listed, results, args.target or "c", args.arch or "", tests, suffix)
     passing = {n for n, r in results.items() if r is None}
     new = sorted(passing - expected)
     if args.update and new:
