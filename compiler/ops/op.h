@@ -44,101 +44,14 @@ extern const OpInfo optab[OP_COUNT];
 /* Op of (domain, op_type); -1 if kiln does not know it. */
 int op_lookup(const char *domain, const char *name);
 
+/* Every infer_* and lower_* of the table, declared from its rows (a row
+ * names the same function again where ops share it; lower_none is never
+ * defined: table.c makes it a NULL entry). */
 #define OP(kind, name, dom, in, IN, out, OUT, flags, infer, lower) \
-    int infer(Graph *g, Node *n, Diag *d);
+    int infer(Graph *g, Node *n, Diag *d);                          \
+    int lower(Lower *L, Node *n);
 KILN_OPS(OP)
 #undef OP
-int lower_ew(Lower *L, Node *n);
-int lower_matmul(Lower *L, Node *n);
-int lower_gemm(Lower *L, Node *n);
-int lower_conv(Lower *L, Node *n);
-int lower_convtranspose(Lower *L, Node *n);
-int lower_pool(Lower *L, Node *n);
-int lower_globalpool(Lower *L, Node *n);
-int lower_batchnorm(Lower *L, Node *n);
-int lower_instancenorm(Lower *L, Node *n);
-int lower_layernorm(Lower *L, Node *n);
-int lower_softmax(Lower *L, Node *n);
-int lower_reduce(Lower *L, Node *n);
-int lower_argminmax(Lower *L, Node *n);
-int lower_dropout(Lower *L, Node *n);
-int lower_bernoulli(Lower *L, Node *n);
-int lower_randomuniform(Lower *L, Node *n);
-int lower_transpose(Lower *L, Node *n);
-int lower_concat(Lower *L, Node *n);
-int lower_split(Lower *L, Node *n);
-int lower_slice(Lower *L, Node *n);
-int lower_gather(Lower *L, Node *n);
-int lower_gatherelements(Lower *L, Node *n);
-int lower_expand(Lower *L, Node *n);
-int lower_tile(Lower *L, Node *n);
-int lower_pad(Lower *L, Node *n);
-int lower_depthtospace(Lower *L, Node *n);
-int lower_trilu(Lower *L, Node *n);
-int lower_resize(Lower *L, Node *n);
-int lower_constantofshape(Lower *L, Node *n);
-int lower_range(Lower *L, Node *n);
-int lower_eyelike(Lower *L, Node *n);
-int lower_lstm(Lower *L, Node *n);
-int lower_gathernd(Lower *L, Node *n);
-int lower_scatter(Lower *L, Node *n);
-int lower_tensorscatter(Lower *L, Node *n);
-int lower_onehot(Lower *L, Node *n);
-int lower_cumulative(Lower *L, Node *n);
-int lower_reversesequence(Lower *L, Node *n);
-int lower_topk(Lower *L, Node *n);
-int lower_nonzero(Lower *L, Node *n);
-int lower_compress(Lower *L, Node *n);
-int lower_unique(Lower *L, Node *n);
-int lower_nms(Lower *L, Node *n);
-int lower_nllloss(Lower *L, Node *n);
-int lower_sceloss(Lower *L, Node *n);
-int lower_attention(Lower *L, Node *n);
-int lower_rotary(Lower *L, Node *n);
-int lower_quantize(Lower *L, Node *n);
-int lower_dynquant(Lower *L, Node *n);
-int lower_matmulinteger(Lower *L, Node *n);
-int lower_qlinearmatmul(Lower *L, Node *n);
-int lower_convinteger(Lower *L, Node *n);
-int lower_qlinearconv(Lower *L, Node *n);
-int lower_gridsample(Lower *L, Node *n);
-int lower_affinegrid(Lower *L, Node *n);
-int lower_col2im(Lower *L, Node *n);
-int lower_centercroppad(Lower *L, Node *n);
-int lower_roialign(Lower *L, Node *n);
-int lower_maxunpool(Lower *L, Node *n);
-int lower_deformconv(Lower *L, Node *n);
-int lower_imagedecoder(Lower *L, Node *n);
-int lower_window(Lower *L, Node *n);
-int lower_dft(Lower *L, Node *n);
-int lower_stft(Lower *L, Node *n);
-int lower_melweightmatrix(Lower *L, Node *n);
-int lower_einsum(Lower *L, Node *n);
-int lower_det(Lower *L, Node *n);
-int lower_rmsnorm(Lower *L, Node *n);
-int lower_groupnorm(Lower *L, Node *n);
-int lower_lpnorm(Lower *L, Node *n);
-int lower_mvn(Lower *L, Node *n);
-int lower_lrn(Lower *L, Node *n);
-int lower_swiglu(Lower *L, Node *n);
-int lower_causalconv(Lower *L, Node *n);
-int lower_linearattention(Lower *L, Node *n);
-int lower_binarizer(Lower *L, Node *n);
-int lower_arrayfeature(Lower *L, Node *n);
-int lower_labelencoder(Lower *L, Node *n);
-int lower_treeensemble(Lower *L, Node *n);
-int lower_tfidf(Lower *L, Node *n);
-int lower_optimizer(Lower *L, Node *n);
-int lower_gru(Lower *L, Node *n);
-int lower_rnn(Lower *L, Node *n);
-int lower_if(Lower *L, Node *n);
-int lower_loop(Lower *L, Node *n);
-int lower_scan(Lower *L, Node *n);
-int lower_flexattention(Lower *L, Node *n);
-int lower_stringconcat(Lower *L, Node *n);
-int lower_stringsplit(Lower *L, Node *n);
-int lower_stringnormalizer(Lower *L, Node *n);
-int lower_regexfullmatch(Lower *L, Node *n);
 /* strings.c: Equal of two string tensors (lower_ew hands it over) */
 int lower_str_equal(Lower *L, Node *n);
 /* strings.c: LabelEncoder with string keys, integer or float values */
