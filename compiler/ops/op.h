@@ -7,11 +7,16 @@
  *       Check inputs and attributes, set the dtype and shape of every
  *       output with op_set_out(). Inputs whose values decide a shape (a
  *       Reshape's shape, Slice's starts) are read with op_const_ints().
+ *       What the lowering needs of them is parsed and checked here, once,
+ *       into a struct of the op's file that op_attrs() keeps on the node
+ *       (Node.attrs).
  *
  *   int lower_<op>(Lower *L, Node *n)
- *       Append loop nests to the current kernel with the KB cursor (kernel.h)
- *       and store every output element once through lw_store(), which applies
- *       the fused epilogue (if the fuse pass gave the node one).
+ *       Read the parsed attributes from n->attrs (not the attributes
+ *       again: inference checked them), append loop nests to the current
+ *       kernel with the KB cursor (kernel.h) and store every output
+ *       element once through lw_store(), which applies the fused epilogue
+ *       (if the fuse pass gave the node one).
  *
  * Elementwise ops (OPF_EW) are defined by their scalar expression alone, in
  * ew_scalar() (elementwise.c); the loops around it come from lower_ew.
@@ -73,6 +78,14 @@ void op_set_dyn(Graph *g, Node *n, int i, int axis);
 /* Make output i a constant holding a copy of `data` (Shape, Constant, ...):
  * inference then retires the node. */
 void op_set_const_out(Graph *g, Node *n, int i, DType t, const Shape *s, const void *data);
+/* A zeroed struct of `size` bytes in g's arena that becomes n's parsed
+ * attributes (Node.attrs): infer_<op> fills it once, lower_<op> reads it. */
+void *op_attrs(Graph *g, Node *n, size_t size);
+/* The parsed attributes of an op that keeps only one axis, normalized
+ * into [0, rank) (Concat, Gather, OneHot, ...). */
+typedef struct AxisAttrs {
+    int axis;
+} AxisAttrs;
 /* Integer attribute `name`, or `def` when absent (1 if present with another kind). */
 int attr_int(Graph *g, Node *n, const char *name, int64_t def, int64_t *out, Diag *d);
 int attr_float(Graph *g, Node *n, const char *name, double def, double *out, Diag *d);
@@ -211,7 +224,8 @@ int lw_nodes(Lower *L);
 
 /* ------------------- matmul.c: numpy MatMul shapes, shared with quant.c */
 /* A MatMul's shapes with 1-D operands promoted (numpy): a [.., M, K],
- * b [.., K, N], full output [batch.., M, N]. */
+ * b [.., K, N], full output [batch.., M, N]. The parsed attributes
+ * (Node.attrs) of MatMul, MatMulInteger and QLinearMatMul. */
 typedef struct MatMulShape {
     int ia, ib;     /* input indices of A and B */
     Shape a, b;     /* promoted operand shapes (rank >= 2) */
@@ -249,8 +263,9 @@ int64_t window_border(const Window *w, int i);
 /* Does every tap of window w over value x fall inside x or its halo
  * (Value.halo, a border of zeros)? */
 int window_in_halo(const Window *w, const Value *x);
-/* A Conv node's geometry and group, as its lowering reads them. */
-int conv_window(Graph *g, Node *n, Window *w, int64_t *group, Diag *d);
+/* An inferred Conv node's geometry and group (its parsed attributes);
+ * 1 when n is no Conv or was not inferred. */
+int conv_window(const Node *n, Window *w, int64_t *group);
 int window_ints(Graph *g, Node *n, const char *name, int count, int64_t def, int64_t min, int64_t *out, Diag *d);
 int window_auto_pad(Graph *g, Node *n, int *out, Diag *d);
 void window_names(int rank, const char *prefix, char names[][8]);
@@ -267,6 +282,13 @@ int pad_copy(Lower *L, ValueId x, const Shape *ps, const Window *w, Expr *fill, 
 /* Scalar expression of elementwise op n at one element, given its inputs
  * already loaded (args[nin]); NULL with an error if the dtype is unsupported. */
 Expr *ew_scalar(Lower *L, Node *n, Expr **args);
+
+/* ------------------- norm.c: BatchNormalization folded into its producer */
+/* An inferred BatchNormalization node bn in inference mode, its four
+ * parameters constant floats of `channels` elements each and only output 0
+ * read, as y = x * s[c] + shift[c]: fills s and shift and returns 1;
+ * returns 0 when bn is not such a node (graph/canon.c folds it then). */
+int batchnorm_affine(const Graph *g, const Node *bn, int64_t channels, double *s, double *shift);
 
 /* -------------------------- quant.c: QLinearAdd and the quantized pools */
 /* QLinearAdd's value at one element from its loaded inputs (args[8]). */
