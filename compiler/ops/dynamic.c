@@ -219,8 +219,8 @@ static int unique_params(Graph *g, Node *n, Slices *s, int *sorted, Diag *d)
     int64_t srt;
     if (attr_int(g, n, "sorted", 1, &srt, d))
         return 1;
+    memset(s, 0, sizeof *s); /* (sorted may point into s: set it after) */
     *sorted = srt != 0;
-    memset(s, 0, sizeof *s);
     s->xs = x->shape;
     s->axis = -1;
     s->n = shape_numel(&x->shape);
