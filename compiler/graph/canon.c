@@ -5,16 +5,16 @@
  *    read the input instead (unless the output is a graph output, which
  *    stays a view that lowering turns into a copy).
  *  - BatchNormalization after a Conv or Gemm with constant weights is folded
- *    into them: with s = scale / sqrt(var + eps),
+ *    into them: with BN as y = x * s + shift (batchnorm_affine, norm.c:
+ *    s = scale / sqrt(var + eps), shift = bias - mean * s),
  *        W'[m, ...] = W[m, ...] * s[m]
- *        B'[m]      = (B[m] - mean[m]) * s[m] + bias[m]
+ *        B'[m]      = B[m] * s[m] + shift[m]
  *    and the BN node is removed. (For Gemm, m runs over the output columns:
  *    rows of B when transB, columns otherwise; beta is folded into B'.)
  */
 #include "graph.h"
 #include "../ops/op.h"
 
-#include <math.h>
 #include <string.h>
 
 /* Identity, or a Dropout that only passes its input through (input 0
@@ -39,44 +39,10 @@ static int is_passthrough(const Graph *g, const Node *n)
     return 1;
 }
 
-/* Whether BN node bn can fold: inference mode, its four parameters
- * constant floats of `channels` elements each, only output 0 read. */
-static int bn_foldable(const Graph *g, const Node *bn, int64_t channels)
-{
-    if (bn->nin < 5 || bn->nout < 1 || bn->out[0] == VNONE)
-        return 0;
-    for (int i = 1; i < 5; i++) {
-        if (bn->in[i] == VNONE)
-            return 0;
-        const Value *v = &g->values[bn->in[i]];
-        if (v->kind != VAL_CONST || !v->data || shape_numel(&v->shape) != channels || !dtype_is_float(v->dtype))
-            return 0;
-    }
-    for (int i = 1; i < bn->nout; i++)
-        if (bn->out[i] != VNONE)
-            return 0;
-    const Attr *tm = node_attr(bn, "training_mode");
-    return !(tm && tm->kind == ATTR_INT && tm->i);
-}
-
-/* Per-channel scale s and shift of a foldable BN node. */
-static void bn_params(const Graph *g, const Node *bn, int64_t channels, double *s, double *shift)
-{
-    const Attr *ep = node_attr(bn, "epsilon");
-    double eps = ep && ep->kind == ATTR_FLOAT ? ep->f : 1e-5;
-    const Value *sc = &g->values[bn->in[1]], *bi = &g->values[bn->in[2]];
-    const Value *mean = &g->values[bn->in[3]], *var = &g->values[bn->in[4]];
-    for (int64_t c = 0; c < channels; c++) {
-        /* the same float arithmetic the unfused lowering does */
-        float sd = sqrtf((float)dtype_get_f(var->dtype, var->data, c) + (float)eps);
-        s[c] = (float)dtype_get_f(sc->dtype, sc->data, c) / sd;
-        shift[c] = (float)dtype_get_f(bi->dtype, bi->data, c) -
-                   (float)dtype_get_f(mean->dtype, mean->data, c) * (float)s[c];
-    }
-}
-
-/* Fold BN node `bn` into its producer p (Conv or Gemm). Returns 1 if done. */
-static int fold_bn(Graph *g, Node *bn)
+/* Fold BN node `bn` into its producer p (Conv or Gemm), and infer p
+ * again, so that its parsed attributes (Node.attrs) see its new inputs.
+ * Returns 1 if done, 0 if not foldable, -1 if p's inference failed. */
+static int fold_bn(Graph *g, Node *bn, Diag *d)
 {
     ValueId x = bn->nin > 0 ? bn->in[0] : VNONE;
     if (x == VNONE)
@@ -110,11 +76,10 @@ static int fold_bn(Graph *g, Node *bn)
             return 0;
         (void)alpha;
     }
-    if (!bn_foldable(g, bn, m))
-        return 0;
     double *s = arena_alloc(g->arena, sizeof(double) * (size_t)(m + 1));
     double *shift = arena_alloc(g->arena, sizeof(double) * (size_t)(m + 1));
-    bn_params(g, bn, m, s, shift);
+    if (!batchnorm_affine(g, bn, m, s, shift))
+        return 0;
 
     DType t = xv->dtype;
     ValueId nw = graph_add_const(g, arena_printf(g->arena, "%s_bn", w->name), t, &w->shape, w->data);
@@ -162,7 +127,7 @@ static int fold_bn(Graph *g, Node *bn)
     g->values[x].producer = -1;
     g->values[x].nuses = 0;
     bn->dead = 1;
-    return 1;
+    return optab[p->op].infer(g, p, d) ? -1 : 1;
 }
 
 /* Two linear passes. First the pass-throughs go: in node order, each
@@ -173,7 +138,6 @@ static int fold_bn(Graph *g, Node *bn)
  * retargets that producer's output, so the other counts stay right. */
 int graph_canon(Graph *g, Diag *d)
 {
-    (void)d;
     ValueId *fwd = arena_alloc(g->arena, sizeof(ValueId) * (size_t)(g->nvalues + 1));
     for (ValueId v = 0; v < g->nvalues; v++)
         fwd[v] = v;
@@ -192,8 +156,8 @@ int graph_canon(Graph *g, Diag *d)
     graph_count_uses(g);
     for (int i = 0; i < g->nnodes; i++) {
         Node *n = &g->nodes[i];
-        if (!n->dead && n->op == OP_BATCHNORMALIZATION)
-            fold_bn(g, n);
+        if (!n->dead && n->op == OP_BATCHNORMALIZATION && fold_bn(g, n, d) < 0)
+            return 1;
     }
     graph_count_uses(g);
     return 0;

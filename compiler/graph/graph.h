@@ -149,6 +149,11 @@ typedef struct Node {
      * read by the bodies through Value.capture. in[0 .. nin-ncap) are the
      * inputs the model lists. */
     int ncap;
+    /* The op's attributes as its infer_<op> parsed and checked them (and
+     * the shapes they decide), for lower_<op> to read: a struct of the op's
+     * file (ConvShape of conv.c, ...) in the graph's arena, set by each
+     * inference of the node; NULL for ops that keep none. */
+    void *attrs;
 } Node;
 
 typedef struct Graph {

@@ -129,8 +129,7 @@ static int depthwise(Graph *g, const Node *n)
     const Value *x = &g->values[n->in[0]], *w = &g->values[n->in[1]];
     Window win;
     int64_t group;
-    Diag quiet = {.file = g->file};
-    if (w->shape.rank != 4 || x->shape.rank != 4 || conv_window(g, (Node *)n, &win, &group, &quiet))
+    if (w->shape.rank != 4 || x->shape.rank != 4 || conv_window(n, &win, &group))
         return 0; /* inference reported a bad Conv */
     return group > 1 && group == x->shape.dim[1] && w->shape.dim[0] == group && w->shape.dim[1] == 1;
 }
@@ -213,8 +212,7 @@ int graph_layout(Graph *g, Diag *d)
         Value *x = &g->values[n->in[0]];
         Window win;
         int64_t group, need[KILN_MAX_RANK];
-        Diag quiet = {.file = d->file};
-        if (!x->permuted || depthwise(g, n) || conv_window(g, n, &win, &group, &quiet))
+        if (!x->permuted || depthwise(g, n) || conv_window(n, &win, &group))
             continue; /* (or inference reported a bad Conv) */
         int ok = 1;
         for (int j = 0; j < win.rank; j++) {

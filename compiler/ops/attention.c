@@ -115,6 +115,7 @@ static int has_out(const Node *n, int i) { return i < n->nout && n->out[i] != VN
 enum { IN_Q, IN_K, IN_V, IN_MASK, IN_PAST_K, IN_PAST_V, IN_NONPAD };
 enum { OUT_Y, OUT_PRESENT_K, OUT_PRESENT_V, OUT_QK };
 
+/* Kept on the node as its parsed attributes (Node.attrs). */
 typedef struct AttnInfo {
     int rank;             /* 3 or 4: layout of Q, K, V and Y */
     int64_t B;            /* batch */
@@ -274,22 +275,22 @@ static int attn_read(Graph *g, Node *n, AttnInfo *in, Diag *d)
 
 int infer_attention(Graph *g, Node *n, Diag *d)
 {
-    AttnInfo in;
-    if (attn_read(g, n, &in, d))
+    AttnInfo *in = op_attrs(g, n, sizeof *in);
+    if (attn_read(g, n, in, d))
         return 1;
-    Shape y = {4, {in.B, in.Hq, in.Sq, in.Dv}};
-    if (in.rank == 3) {
-        y = (Shape){3, {in.B, in.Sq, 0}};
-        if (ck_mul(in.Hq, in.Dv, &y.dim[2]))
-            return diag_node(d, g, n, "q_num_heads %lld times the head size %lld overflows", (long long)in.Hq,
-                             (long long)in.Dv);
+    Shape y = {4, {in->B, in->Hq, in->Sq, in->Dv}};
+    if (in->rank == 3) {
+        y = (Shape){3, {in->B, in->Sq, 0}};
+        if (ck_mul(in->Hq, in->Dv, &y.dim[2]))
+            return diag_node(d, g, n, "q_num_heads %lld times the head size %lld overflows", (long long)in->Hq,
+                             (long long)in->Dv);
     }
-    Shape pk = {4, {in.B, in.Hkv, in.T, in.D}}, pv = {4, {in.B, in.Hkv, in.T, in.Dv}};
-    Shape qk = {4, {in.B, in.Hq, in.Sq, in.T}};
-    op_set_out(g, n, OUT_Y, in.t, &y);
-    op_set_out(g, n, OUT_PRESENT_K, in.t, &pk);
-    op_set_out(g, n, OUT_PRESENT_V, in.t, &pv);
-    op_set_out(g, n, OUT_QK, in.t, &qk);
+    Shape pk = {4, {in->B, in->Hkv, in->T, in->D}}, pv = {4, {in->B, in->Hkv, in->T, in->Dv}};
+    Shape qk = {4, {in->B, in->Hq, in->Sq, in->T}};
+    op_set_out(g, n, OUT_Y, in->t, &y);
+    op_set_out(g, n, OUT_PRESENT_K, in->t, &pk);
+    op_set_out(g, n, OUT_PRESENT_V, in->t, &pv);
+    op_set_out(g, n, OUT_QK, in->t, &qk);
     return 0;
 }
 
@@ -408,63 +409,59 @@ static Expr *attn_bias(Lower *L, Node *n, const AttnInfo *in, Expr *b, Expr *h, 
 
 int lower_attention(Lower *L, Node *n)
 {
-    Graph *g = lw_graph(L);
     KB *kb = lw_kb(L);
     Arena *a = lw_arena(L);
-    AttnInfo in;
-    Diag d = lw_diag(L);
-    if (attn_read(g, n, &in, &d))
-        return lw_error(L, n, "bad inputs or attributes");
-    DType t = in.t, u = in.u;
-    KVSrc ks = kv_present(L, n, &in, IN_K, IN_PAST_K, OUT_PRESENT_K, in.D);
-    KVSrc vs = kv_present(L, n, &in, IN_V, IN_PAST_V, OUT_PRESENT_V, in.Dv);
-    Shape row = {1, {in.T}};
+    const AttnInfo *in = n->attrs;
+    DType t = in->t, u = in->u;
+    KVSrc ks = kv_present(L, n, in, IN_K, IN_PAST_K, OUT_PRESENT_K, in->D);
+    KVSrc vs = kv_present(L, n, in, IN_V, IN_PAST_V, OUT_PRESENT_V, in->Dv);
+    Shape row = {1, {in->T}};
     int score = lw_temp(L, "score", u, &row);
-    Expr *s = fconst(a, t, sqrt(in.scale)), *cap = fconst(a, t, in.softcap);
+    Expr *s = fconst(a, t, sqrt(in->scale)), *cap = fconst(a, t, in->softcap);
     Expr *ninf_u = ke_float(a, u, -INFINITY), *zero_u = ke_const(a, u, 0);
     int qk_out = has_out(n, OUT_QK);
 
     kb_comment(kb, "attention: scores, softmax, weighted sum of V");
-    Expr *b = kb_v(kb, kb_for(kb, "b", in.B));
+    Expr *b = kb_v(kb, kb_for(kb, "b", in->B));
     int nonpad = -1;
     if (has_in(n, IN_NONPAD))
         nonpad = kb_let(kb, "nonpad", ke_cast(a, DT_INDEX, lw_load(L, n->in[IN_NONPAD], &b)));
-    Expr *h = kb_v(kb, kb_for(kb, "h", in.Hq));
-    Expr *hk = ke_bin(a, B_DIV, h, ke_idx(a, in.Hq / in.Hkv));
-    Expr *q = kb_v(kb, kb_for(kb, "q", in.Sq));
+    Expr *h = kb_v(kb, kb_for(kb, "h", in->Hq));
+    Expr *hk = ke_bin(a, B_DIV, h, ke_idx(a, in->Hq / in->Hkv));
+    Expr *q = kb_v(kb, kb_for(kb, "q", in->Sq));
     Expr *qk_c[4] = {b, h, q, NULL};
-    int has_bias = has_in(n, IN_MASK) || in.causal || nonpad >= 0;
+    int has_bias = has_in(n, IN_MASK) || in->causal || nonpad >= 0;
     int mx = kb_let(kb, "mx", ninf_u);
     int bmax = has_bias ? kb_let(kb, "bmax", ke_float(a, t, -INFINITY)) : -1;
 
     /* pass 1: score[k] = x = softcap(sum_d (Q[d] * s) * (K[k, d] * s)) + bias */
-    Expr *k = kb_v(kb, kb_for(kb, "k", in.T));
+    Expr *k = kb_v(kb, kb_for(kb, "k", in->T));
     qk_c[3] = k;
     int acc = kb_let(kb, "acc", ke_const(a, t, 0));
-    Expr *dd = kb_v(kb, kb_for(kb, "d", in.D));
+    Expr *dd = kb_v(kb, kb_for(kb, "d", in->D));
     Expr *qc[4] = {b, h, q, dd};
-    if (in.rank == 3) {
+    if (in->rank == 3) {
         qc[1] = q;
-        qc[2] = packed(a, h, in.D, dd);
+        qc[2] = packed(a, h, in->D, dd);
     }
     Expr *qv = ke_bin(a, B_MUL, lw_load(L, n->in[IN_Q], qc), s);
     Expr *kv = ke_bin(a, B_MUL, kv_load(L, &ks, b, hk, k, dd), s);
     kb_assign(kb, acc, ke_bin(a, B_ADD, kb_v(kb, acc), ke_bin(a, B_MUL, qv, kv)));
     kb_end(kb);
     Expr *qk = kb_v(kb, acc);
-    if (qk_out && in.mode == 0)
+    if (qk_out && in->mode == 0)
         lw_store(L, n, OUT_QK, qk_c, qk);
-    if (in.softcap > 0)
+    if (in->softcap > 0)
         qk = kb_v(kb, kb_let(kb, "capped", ke_bin(a, B_MUL, ke_un(a, U_TANH, ke_bin(a, B_DIV, qk, cap)), cap)));
-    if (qk_out && in.mode == 1)
+    if (qk_out && in->mode == 1)
         lw_store(L, n, OUT_QK, qk_c, qk);
     Expr *x = qk;
     if (has_bias) {
-        Expr *bias = attn_bias(L, n, &in, b, h, q, k, nonpad);
+        Expr *bias = attn_bias(L, n, in, b, h, q, k, nonpad);
         kb_assign(kb, bmax, ke_bin(a, B_MAX, kb_v(kb, bmax), bias));
         x = ke_bin(a, B_ADD, qk, bias);
     }
-    if (qk_out && in.mode == 2)
+    if (qk_out && in->mode == 2)
         lw_store(L, n, OUT_QK, qk_c, x);
     int xv = kb_let(kb, "x", ke_cast(a, u, x));
     kb_store(kb, score, k, kb_v(kb, xv));
@@ -475,7 +472,7 @@ int lower_attention(Lower *L, Node *n)
     Expr *mxv = kb_v(kb, mx);
     int shift = kb_let(kb, "shift", ke_select(a, ke_bin(a, B_EQ, mxv, ninf_u), zero_u, mxv));
     int sum = kb_let(kb, "sum", zero_u);
-    k = kb_v(kb, kb_for(kb, "k", in.T));
+    k = kb_v(kb, kb_for(kb, "k", in->T));
     int e = kb_let(kb, "e", ke_un(a, U_EXP, ke_bin(a, B_SUB, ke_load(a, kb->p, score, k), kb_v(kb, shift))));
     kb_store(kb, score, k, kb_v(kb, e));
     kb_assign(kb, sum, ke_bin(a, B_ADD, kb_v(kb, sum), kb_v(kb, e)));
@@ -484,28 +481,28 @@ int lower_attention(Lower *L, Node *n)
     kb_assign(kb, sum, ke_select(a, ke_bin(a, B_EQ, sv, zero_u), ke_const(a, u, 1), sv));
 
     /* pass 3: score[k] = p = e / sum, 0 in a row whose bias is all -inf */
-    k = kb_v(kb, kb_for(kb, "k", in.T));
+    k = kb_v(kb, kb_for(kb, "k", in->T));
     qk_c[3] = k;
     Expr *pv = ke_bin(a, B_DIV, ke_load(a, kb->p, score, k), kb_v(kb, sum));
     if (has_bias)
         pv = ke_select(a, ke_bin(a, B_EQ, kb_v(kb, bmax), ke_float(a, t, -INFINITY)), zero_u, pv);
     int p = kb_let(kb, "p", pv);
     kb_store(kb, score, k, kb_v(kb, p));
-    if (qk_out && in.mode == 3)
+    if (qk_out && in->mode == 3)
         lw_store(L, n, OUT_QK, qk_c, kb_v(kb, p));
     kb_end(kb);
 
     /* Y[dv] = sum_k p[k] * V[k, dv], p rounded to T first */
-    Expr *dv = kb_v(kb, kb_for(kb, "dv", in.Dv));
+    Expr *dv = kb_v(kb, kb_for(kb, "dv", in->Dv));
     acc = kb_let(kb, "acc", ke_const(a, t, 0));
-    k = kb_v(kb, kb_for(kb, "k", in.T));
+    k = kb_v(kb, kb_for(kb, "k", in->T));
     Expr *w = ke_bin(a, B_MUL, ke_cast(a, t, ke_load(a, kb->p, score, k)), kv_load(L, &vs, b, hk, k, dv));
     kb_assign(kb, acc, ke_bin(a, B_ADD, kb_v(kb, acc), w));
     kb_end(kb);
     Expr *yc[4] = {b, h, q, dv};
-    if (in.rank == 3) {
+    if (in->rank == 3) {
         yc[1] = q;
-        yc[2] = packed(a, h, in.Dv, dv);
+        yc[2] = packed(a, h, in->Dv, dv);
     }
     lw_store(L, n, OUT_Y, yc, kb_v(kb, acc));
     kb_end(kb); /* dv */
@@ -517,6 +514,7 @@ int lower_attention(Lower *L, Node *n)
 
 /* ------------------------------------------------------- RotaryEmbedding */
 
+/* Kept on the node as its parsed attributes (Node.attrs). */
 typedef struct RopeInfo {
     int rank;         /* 3: X is [B, S, H*Dh]; 4: [B, H, S, Dh] */
     int64_t B, H, S;  /* batch, heads, sequence */
@@ -588,8 +586,8 @@ static int rope_read(Graph *g, Node *n, RopeInfo *in, Diag *d)
 
 int infer_rotary(Graph *g, Node *n, Diag *d)
 {
-    RopeInfo in;
-    if (rope_read(g, n, &in, d))
+    RopeInfo *in = op_attrs(g, n, sizeof *in);
+    if (rope_read(g, n, in, d))
         return 1;
     op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &op_in(g, n, 0)->shape);
     return 0;
@@ -624,23 +622,20 @@ int lower_rotary(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *kb = lw_kb(L);
     Arena *a = lw_arena(L);
-    RopeInfo in;
-    Diag d = lw_diag(L);
-    if (rope_read(g, n, &in, &d))
-        return lw_error(L, n, "bad inputs or attributes");
-    int64_t half = in.rot / 2;
+    const RopeInfo *in = n->attrs;
+    int64_t half = in->rot / 2;
     Expr *c[4];
-    Expr *b = kb_v(kb, kb_for(kb, "b", in.B));
+    Expr *b = kb_v(kb, kb_for(kb, "b", in->B));
     Expr *h = NULL, *s = NULL;
-    if (in.rank == 4) {
-        h = kb_v(kb, kb_for(kb, "h", in.H));
-        s = kb_v(kb, kb_for(kb, "s", in.S));
+    if (in->rank == 4) {
+        h = kb_v(kb, kb_for(kb, "h", in->H));
+        s = kb_v(kb, kb_for(kb, "s", in->S));
     } else {
-        s = kb_v(kb, kb_for(kb, "s", in.S));
-        h = kb_v(kb, kb_for(kb, "h", in.H));
+        s = kb_v(kb, kb_for(kb, "s", in->S));
+        h = kb_v(kb, kb_for(kb, "h", in->H));
     }
     int pos = -1;
-    if (in.by_position) {
+    if (in->by_position) {
         /* row of the caches: position_ids[b, s], negative from the end, clamped */
         int64_t np = g->values[n->in[1]].shape.dim[0];
         pos = kb_let(kb, "pos", ke_cast(a, DT_INDEX, rope_bs_load(L, n->in[3], b, s, NULL)));
@@ -660,25 +655,25 @@ int lower_rotary(Lower *L, Node *n)
         sv = rope_bs_load(L, n->in[2], b, s, j);
     }
     Expr *i1 = j, *i2 = ke_bin(a, B_ADD, j, ke_idx(a, half));
-    if (in.interleaved) {
+    if (in->interleaved) {
         i1 = ke_bin(a, B_MUL, j, ke_idx(a, 2));
         i2 = ke_bin(a, B_ADD, i1, ke_idx(a, 1));
     }
     int cos_v = kb_let(kb, "cos_a", cv), sin_v = kb_let(kb, "sin_a", sv);
-    rope_coords(a, &in, b, h, s, i1, c);
+    rope_coords(a, in, b, h, s, i1, c);
     int x1 = kb_let(kb, "x1", lw_load(L, n->in[0], c));
-    rope_coords(a, &in, b, h, s, i2, c);
+    rope_coords(a, in, b, h, s, i2, c);
     int x2 = kb_let(kb, "x2", lw_load(L, n->in[0], c));
     Expr *cx = kb_v(kb, cos_v), *sx = kb_v(kb, sin_v), *v1 = kb_v(kb, x1), *v2 = kb_v(kb, x2);
-    rope_coords(a, &in, b, h, s, i1, c);
+    rope_coords(a, in, b, h, s, i1, c);
     lw_store(L, n, 0, c, ke_bin(a, B_SUB, ke_bin(a, B_MUL, cx, v1), ke_bin(a, B_MUL, sx, v2)));
-    rope_coords(a, &in, b, h, s, i2, c);
+    rope_coords(a, in, b, h, s, i2, c);
     lw_store(L, n, 0, c, ke_bin(a, B_ADD, ke_bin(a, B_MUL, sx, v1), ke_bin(a, B_MUL, cx, v2)));
     kb_end(kb);
-    if (in.rot < in.Dh) {
+    if (in->rot < in->Dh) {
         /* dims [rot, Dh) pass through */
-        Expr *i = kb_v(kb, kb_for(kb, "i", in.Dh - in.rot));
-        rope_coords(a, &in, b, h, s, ke_bin(a, B_ADD, i, ke_idx(a, in.rot)), c);
+        Expr *i = kb_v(kb, kb_for(kb, "i", in->Dh - in->rot));
+        rope_coords(a, in, b, h, s, ke_bin(a, B_ADD, i, ke_idx(a, in->rot)), c);
         lw_store(L, n, 0, c, lw_load(L, n->in[0], c));
         kb_end(kb);
     }
@@ -690,15 +685,20 @@ int lower_rotary(Lower *L, Node *n)
 
 /* ---------------------------------------------------------------- SwiGLU */
 
+/* SwiGLU's parsed attributes (Node.attrs). */
+typedef struct SwigluAttrs {
+    double alpha;
+} SwigluAttrs;
+
 int infer_swiglu(Graph *g, Node *n, Diag *d)
 {
     const Value *x = op_in(g, n, 0), *y = op_in(g, n, 1);
-    double alpha;
+    SwigluAttrs *at = op_attrs(g, n, sizeof *at);
     char b1[160], b2[160];
     if (!x || !y)
         return diag_node(d, g, n, "inputs A and B are required");
     if (op_check_dtype(g, n, 0, op_float_types, d) || op_same_dtype(g, n, 0, 1, d) ||
-        attr_float(g, n, "alpha", 1.0, &alpha, d))
+        attr_float(g, n, "alpha", 1.0, &at->alpha, d))
         return 1;
     if (!shape_equal(&x->shape, &y->shape))
         return diag_node(d, g, n, "A %s and B %s must have the same shape (SwiGLU does not broadcast)",
@@ -713,11 +713,8 @@ int lower_swiglu(Lower *L, Node *n)
     KB *kb = lw_kb(L);
     Arena *a = lw_arena(L);
     const Shape *s = &g->values[n->in[0]].shape;
-    Diag d = lw_diag(L);
-    double alpha;
+    double alpha = ((const SwigluAttrs *)n->attrs)->alpha;
     Expr *c[KILN_MAX_RANK];
-    if (attr_float(g, n, "alpha", 1.0, &alpha, &d))
-        return lw_error(L, n, "bad alpha attribute");
     /* Y[i..] = swish(A[i..]) * B[i..] */
     lw_loops(L, s, NULL, c);
     Expr *x = kb_v(kb, kb_let(kb, "gate", lw_load(L, n->in[0], c)));
@@ -731,6 +728,7 @@ int lower_swiglu(Lower *L, Node *n)
 enum { CC_X, CC_W, CC_BIAS, CC_PAST };
 enum { CC_OUT_Y, CC_OUT_PRESENT };
 
+/* Kept on the node as its parsed attributes (Node.attrs). */
 typedef struct CConvInfo {
     int64_t B, C, L;  /* batch, channels, length of x */
     int64_t K;        /* taps; the state keeps K - 1 positions */
@@ -778,12 +776,12 @@ static int cconv_read(Graph *g, Node *n, CConvInfo *in, Diag *d)
 
 int infer_causalconv(Graph *g, Node *n, Diag *d)
 {
-    CConvInfo in;
-    if (cconv_read(g, n, &in, d))
+    CConvInfo *in = op_attrs(g, n, sizeof *in);
+    if (cconv_read(g, n, in, d))
         return 1;
-    Shape y = {3, {in.B, in.C, in.L}}, st = {3, {in.B, in.C, in.K - 1}};
-    op_set_out(g, n, CC_OUT_Y, in.t, &y);
-    op_set_out(g, n, CC_OUT_PRESENT, in.t, &st);
+    Shape y = {3, {in->B, in->C, in->L}}, st = {3, {in->B, in->C, in->K - 1}};
+    op_set_out(g, n, CC_OUT_Y, in->t, &y);
+    op_set_out(g, n, CC_OUT_PRESENT, in->t, &st);
     return 0;
 }
 
@@ -808,42 +806,38 @@ static Expr *cconv_padded(Lower *L, Node *n, const CConvInfo *in, Expr *b, Expr 
 
 int lower_causalconv(Lower *L, Node *n)
 {
-    Graph *g = lw_graph(L);
     KB *kb = lw_kb(L);
     Arena *a = lw_arena(L);
-    CConvInfo in;
-    Diag d = lw_diag(L);
-    if (cconv_read(g, n, &in, &d))
-        return lw_error(L, n, "bad inputs or attributes");
+    const CConvInfo *in = n->attrs;
     kb_comment(kb, "causal depthwise conv1d over p = concat(past_state, input)");
-    Expr *b = kb_v(kb, kb_for(kb, "b", in.B));
-    Expr *c = kb_v(kb, kb_for(kb, "c", in.C));
+    Expr *b = kb_v(kb, kb_for(kb, "b", in->B));
+    Expr *c = kb_v(kb, kb_for(kb, "c", in->C));
 
     /* y[b, c, l] = act(bias[c] + sum_k w[c, 0, k] * p[b, c, l + k]) */
-    Expr *l = kb_v(kb, kb_for(kb, "l", in.L));
-    int acc = kb_let(kb, "acc", has_in(n, CC_BIAS) ? lw_load(L, n->in[CC_BIAS], &c) : ke_const(a, in.t, 0));
-    Expr *k = kb_v(kb, kb_for(kb, "k", in.K));
+    Expr *l = kb_v(kb, kb_for(kb, "l", in->L));
+    int acc = kb_let(kb, "acc", has_in(n, CC_BIAS) ? lw_load(L, n->in[CC_BIAS], &c) : ke_const(a, in->t, 0));
+    Expr *k = kb_v(kb, kb_for(kb, "k", in->K));
     Expr *wc[3] = {c, ke_idx(a, 0), k};
-    Expr *p = cconv_padded(L, n, &in, b, c, ke_bin(a, B_ADD, l, k));
+    Expr *p = cconv_padded(L, n, in, b, c, ke_bin(a, B_ADD, l, k));
     kb_assign(kb, acc, ke_bin(a, B_ADD, kb_v(kb, acc), ke_bin(a, B_MUL, lw_load(L, n->in[CC_W], wc), p)));
     kb_end(kb);
     Expr *y = kb_v(kb, acc), *yc[3] = {b, c, l};
-    lw_store(L, n, CC_OUT_Y, yc, in.act ? swish(a, y, 1.0) : y);
+    lw_store(L, n, CC_OUT_Y, yc, in->act ? swish(a, y, 1.0) : y);
     kb_end(kb);
 
     /* present[b, c, i] = p[b, c, L + i], i < K - 1: past_state (or 0)
      * while L + i < K - 1, then x[L + i - (K-1)] */
-    int64_t old = in.K - 1 - in.L > 0 ? in.K - 1 - in.L : 0;
+    int64_t old = in->K - 1 - in->L > 0 ? in->K - 1 - in->L : 0;
     if (old > 0) {
         Expr *i = kb_v(kb, kb_for(kb, "i", old));
-        Expr *sc[3] = {b, c, i}, *pc[3] = {b, c, ke_bin(a, B_ADD, i, ke_idx(a, in.L))};
+        Expr *sc[3] = {b, c, i}, *pc[3] = {b, c, ke_bin(a, B_ADD, i, ke_idx(a, in->L))};
         lw_store(L, n, CC_OUT_PRESENT, sc,
-                 has_in(n, CC_PAST) ? lw_load(L, n->in[CC_PAST], pc) : ke_const(a, in.t, 0));
+                 has_in(n, CC_PAST) ? lw_load(L, n->in[CC_PAST], pc) : ke_const(a, in->t, 0));
         kb_end(kb);
     }
-    Expr *i = kb_v(kb, kb_for(kb, "i", in.K - 1 - old));
+    Expr *i = kb_v(kb, kb_for(kb, "i", in->K - 1 - old));
     Expr *sc[3] = {b, c, ke_bin(a, B_ADD, i, ke_idx(a, old))};
-    Expr *xc[3] = {b, c, ke_bin(a, B_ADD, i, ke_idx(a, in.L + old - (in.K - 1)))};
+    Expr *xc[3] = {b, c, ke_bin(a, B_ADD, i, ke_idx(a, in->L + old - (in->K - 1)))};
     lw_store(L, n, CC_OUT_PRESENT, sc, lw_load(L, n->in[CC_X], xc));
     kb_end(kb);
     kb_end(kb); /* c */
@@ -856,6 +850,7 @@ int lower_causalconv(Lower *L, Node *n)
 enum { LA_Q, LA_K, LA_V, LA_PAST, LA_DECAY, LA_BETA };
 enum { LA_OUT_Y, LA_OUT_PRESENT };
 
+/* Kept on the node as its parsed attributes (Node.attrs). */
 typedef struct LinAttnInfo {
     int64_t B, T;        /* batch, positions */
     int64_t Hq, Hkv;     /* query heads, key/value heads (Hq % Hkv == 0) */
@@ -958,15 +953,15 @@ static int linattn_read(Graph *g, Node *n, LinAttnInfo *in, Diag *d)
 
 int infer_linearattention(Graph *g, Node *n, Diag *d)
 {
-    LinAttnInfo in;
-    if (linattn_read(g, n, &in, d))
+    LinAttnInfo *in = op_attrs(g, n, sizeof *in);
+    if (linattn_read(g, n, in, d))
         return 1;
-    Shape y = {3, {in.B, in.T, 0}}, st = {4, {in.B, in.Hkv, in.Dk, in.Dv}};
-    if (ck_mul(in.Hq, in.Dv, &y.dim[2]))
-        return diag_node(d, g, n, "q_num_heads %lld times the head size %lld overflows", (long long)in.Hq,
-                         (long long)in.Dv);
-    op_set_out(g, n, LA_OUT_Y, in.t, &y);
-    op_set_out(g, n, LA_OUT_PRESENT, in.s, &st);
+    Shape y = {3, {in->B, in->T, 0}}, st = {4, {in->B, in->Hkv, in->Dk, in->Dv}};
+    if (ck_mul(in->Hq, in->Dv, &y.dim[2]))
+        return diag_node(d, g, n, "q_num_heads %lld times the head size %lld overflows", (long long)in->Hq,
+                         (long long)in->Dv);
+    op_set_out(g, n, LA_OUT_Y, in->t, &y);
+    op_set_out(g, n, LA_OUT_PRESENT, in->s, &st);
     return 0;
 }
 
@@ -979,60 +974,56 @@ static Expr *linattn_load(Lower *L, Node *n, int i, DType c, Expr *b, Expr *t, E
 
 int lower_linearattention(Lower *L, Node *n)
 {
-    Graph *g = lw_graph(L);
     KB *kb = lw_kb(L);
     Arena *a = lw_arena(L);
-    LinAttnInfo in;
-    Diag d = lw_diag(L);
-    if (linattn_read(g, n, &in, &d))
-        return lw_error(L, n, "bad inputs or attributes");
-    DType c = op_calc_type(in.t);
-    int64_t G = in.Hq / in.Hkv;
-    Shape ss = {4, {in.B, in.Hkv, in.Dk, in.Dv}};
+    const LinAttnInfo *in = n->attrs;
+    DType c = op_calc_type(in->t);
+    int64_t G = in->Hq / in->Hkv;
+    Shape ss = {4, {in->B, in->Hkv, in->Dk, in->Dv}};
     int out_st = has_out(n, LA_OUT_PRESENT);
-    int state = out_st && in.s == c ? lw_buf(L, n->out[LA_OUT_PRESENT]) : lw_temp(L, "state", c, &ss);
+    int state = out_st && in->s == c ? lw_buf(L, n->out[LA_OUT_PRESENT]) : lw_temp(L, "state", c, &ss);
 
     kb_comment(kb, "linear attention: one recurrence per key/value head");
-    Expr *b = kb_v(kb, kb_for(kb, "b", in.B));
-    Expr *hk = kb_v(kb, kb_for(kb, "hk", in.Hkv));
+    Expr *b = kb_v(kb, kb_for(kb, "b", in->B));
+    Expr *hk = kb_v(kb, kb_for(kb, "hk", in->Hkv));
     /* S[i, j] = past_state[b, hk, i, j], or 0 */
-    Expr *i = kb_v(kb, kb_for(kb, "i", in.Dk));
-    Expr *j = kb_v(kb, kb_for(kb, "j", in.Dv));
+    Expr *i = kb_v(kb, kb_for(kb, "i", in->Dk));
+    Expr *j = kb_v(kb, kb_for(kb, "j", in->Dv));
     Expr *sc[4] = {b, hk, i, j};
     Expr *s0 = has_in(n, LA_PAST) ? ke_cast(a, c, lw_load(L, n->in[LA_PAST], sc)) : ke_const(a, c, 0);
     kb_store(kb, state, kb_flat(kb, &ss, sc), s0);
     kb_end(kb);
     kb_end(kb);
 
-    Expr *t = kb_v(kb, kb_for(kb, "t", in.T));
+    Expr *t = kb_v(kb, kb_for(kb, "t", in->T));
     /* column j of S: decay, delta correction u[j], then S[:, j] += k u[j] */
-    j = kb_v(kb, kb_for(kb, "j", in.Dv));
-    int r = in.delta ? kb_let(kb, "r", ke_const(a, c, 0)) : -1;
-    if (in.gated || in.delta) {
-        i = kb_v(kb, kb_for(kb, "i", in.Dk));
+    j = kb_v(kb, kb_for(kb, "j", in->Dv));
+    int r = in->delta ? kb_let(kb, "r", ke_const(a, c, 0)) : -1;
+    if (in->gated || in->delta) {
+        i = kb_v(kb, kb_for(kb, "i", in->Dk));
         Expr *sij[4] = {b, hk, i, j};
         Expr *at = kb_flat(kb, &ss, sij);
-        if (in.gated) {
-            Expr *gi = in.decay_per_key ? packed(a, hk, in.Dk, i) : hk;
+        if (in->gated) {
+            Expr *gi = in->decay_per_key ? packed(a, hk, in->Dk, i) : hk;
             Expr *e = ke_un(a, U_EXP, linattn_load(L, n, LA_DECAY, c, b, t, gi));
             kb_store(kb, state, at, ke_bin(a, B_MUL, ke_load(a, kb->p, state, at), e));
         }
-        if (in.delta) {
-            Expr *ki = linattn_load(L, n, LA_K, c, b, t, packed(a, hk, in.Dk, i));
+        if (in->delta) {
+            Expr *ki = linattn_load(L, n, LA_K, c, b, t, packed(a, hk, in->Dk, i));
             kb_assign(kb, r, ke_bin(a, B_ADD, kb_v(kb, r), ke_bin(a, B_MUL, ke_load(a, kb->p, state, at), ki)));
         }
         kb_end(kb);
     }
-    Expr *u = linattn_load(L, n, LA_V, c, b, t, packed(a, hk, in.Dv, j));
-    if (in.delta) {
-        Expr *beta = linattn_load(L, n, LA_BETA, c, b, t, in.beta_shared ? ke_idx(a, 0) : hk);
+    Expr *u = linattn_load(L, n, LA_V, c, b, t, packed(a, hk, in->Dv, j));
+    if (in->delta) {
+        Expr *beta = linattn_load(L, n, LA_BETA, c, b, t, in->beta_shared ? ke_idx(a, 0) : hk);
         u = ke_bin(a, B_MUL, beta, ke_bin(a, B_SUB, u, kb_v(kb, r)));
     }
     int uv = kb_let(kb, "u", u);
-    i = kb_v(kb, kb_for(kb, "i", in.Dk));
+    i = kb_v(kb, kb_for(kb, "i", in->Dk));
     Expr *sij[4] = {b, hk, i, j};
     Expr *at = kb_flat(kb, &ss, sij);
-    Expr *ki = linattn_load(L, n, LA_K, c, b, t, packed(a, hk, in.Dk, i));
+    Expr *ki = linattn_load(L, n, LA_K, c, b, t, packed(a, hk, in->Dk, i));
     kb_store(kb, state, at, ke_bin(a, B_ADD, ke_load(a, kb->p, state, at), ke_bin(a, B_MUL, ki, kb_v(kb, uv))));
     kb_end(kb);
     kb_end(kb); /* j */
@@ -1040,26 +1031,26 @@ int lower_linearattention(Lower *L, Node *n)
     /* Y[b, t, h, j] = scale * sum_i Q[b, t, h, i] * S[i, j], h = hk*G + gq */
     Expr *gq = kb_v(kb, kb_for(kb, "g", G));
     Expr *h = packed(a, hk, G, gq);
-    j = kb_v(kb, kb_for(kb, "j", in.Dv));
+    j = kb_v(kb, kb_for(kb, "j", in->Dv));
     int acc = kb_let(kb, "acc", ke_const(a, c, 0));
-    i = kb_v(kb, kb_for(kb, "i", in.Dk));
+    i = kb_v(kb, kb_for(kb, "i", in->Dk));
     Expr *sq[4] = {b, hk, i, j};
-    Expr *qi = linattn_load(L, n, LA_Q, c, b, t, packed(a, h, in.Dk, i));
+    Expr *qi = linattn_load(L, n, LA_Q, c, b, t, packed(a, h, in->Dk, i));
     Expr *si = ke_load(a, kb->p, state, kb_flat(kb, &ss, sq));
     kb_assign(kb, acc, ke_bin(a, B_ADD, kb_v(kb, acc), ke_bin(a, B_MUL, qi, si)));
     kb_end(kb);
-    Expr *yc[3] = {b, t, packed(a, h, in.Dv, j)};
-    lw_store(L, n, LA_OUT_Y, yc, ke_cast(a, in.t, ke_bin(a, B_MUL, fconst(a, c, in.scale), kb_v(kb, acc))));
+    Expr *yc[3] = {b, t, packed(a, h, in->Dv, j)};
+    lw_store(L, n, LA_OUT_Y, yc, ke_cast(a, in->t, ke_bin(a, B_MUL, fconst(a, c, in->scale), kb_v(kb, acc))));
     kb_end(kb); /* j */
     kb_end(kb); /* g */
     kb_end(kb); /* t */
 
     if (out_st && state != lw_buf(L, n->out[LA_OUT_PRESENT])) {
         /* present_state[b, hk, i, j] = S[i, j], rounded to its type */
-        i = kb_v(kb, kb_for(kb, "i", in.Dk));
-        j = kb_v(kb, kb_for(kb, "j", in.Dv));
+        i = kb_v(kb, kb_for(kb, "i", in->Dk));
+        j = kb_v(kb, kb_for(kb, "j", in->Dv));
         Expr *pc[4] = {b, hk, i, j};
-        lw_store(L, n, LA_OUT_PRESENT, pc, ke_cast(a, in.s, ke_load(a, kb->p, state, kb_flat(kb, &ss, pc))));
+        lw_store(L, n, LA_OUT_PRESENT, pc, ke_cast(a, in->s, ke_load(a, kb->p, state, kb_flat(kb, &ss, pc))));
         kb_end(kb);
         kb_end(kb);
     }

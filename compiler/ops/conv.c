@@ -204,7 +204,8 @@ Expr *window_inside(Arena *a, const Window *w, Expr *const *ix)
 /* ------------------------------------------------------------------ Conv */
 
 
-/* What Conv and ConvTranspose read from a node. */
+/* What Conv and ConvTranspose read from a node: their parsed attributes
+ * (Node.attrs), filled once by infer_conv / infer_convtranspose. */
 typedef struct ConvShape {
     Window w;          /* geometry; for ConvTranspose, of the equivalent Conv over y */
     int64_t N, C, M;   /* batch, input channels, output channels */
@@ -289,22 +290,22 @@ static int conv_shape(Graph *g, Node *n, ConvShape *cs, Diag *d)
     return 0;
 }
 
-int conv_window(Graph *g, Node *n, Window *w, int64_t *group, Diag *d)
+int conv_window(const Node *n, Window *w, int64_t *group)
 {
-    ConvShape cs;
-    if (conv_shape(g, n, &cs, d))
+    const ConvShape *cs = n->attrs;
+    if (n->op != OP_CONV || !cs)
         return 1;
-    *w = cs.w;
-    *group = cs.group;
+    *w = cs->w;
+    *group = cs->group;
     return 0;
 }
 
 int infer_conv(Graph *g, Node *n, Diag *d)
 {
-    ConvShape cs;
-    if (conv_shape(g, n, &cs, d))
+    ConvShape *cs = op_attrs(g, n, sizeof *cs);
+    if (conv_shape(g, n, cs, d))
         return 1;
-    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &cs.out);
+    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &cs->out);
     return 0;
 }
 
@@ -466,13 +467,9 @@ static int pad_input(Lower *L, Node *n, const ConvShape *cs, Window *wp, Shape *
 
 int lower_conv(Lower *L, Node *n)
 {
-    Graph *g = lw_graph(L);
     Arena *a = lw_arena(L);
-    ConvShape cs;
-    Diag d = lw_diag(L);
-    if (conv_shape(g, n, &cs, &d))
-        return lw_error(L, n, "bad shapes (internal error)");
-    const Window *w = &cs.w;
+    const ConvShape *cs = n->attrs;
+    const Window *w = &cs->w;
     int r = w->rank;
     Expr *ix[KILN_MAX_RANK + 2], *wx[KILN_MAX_RANK + 2];
     ConvNest cn;
@@ -483,24 +480,24 @@ int lower_conv(Lower *L, Node *n)
     Shape ps;
     /* x's own zero border (graph_layout's halo) covers every tap: read in place */
     int inside_halo = window_in_halo(w, lw_in(L, n, 0));
-    int xp = inside_halo ? -1 : pad_input(L, n, &cs, &wp, &ps); /* -1: x read in place */
+    int xp = inside_halo ? -1 : pad_input(L, n, cs, &wp, &ps); /* -1: x read in place */
     /* (a float Conv of one group reads x in place only when its halo, or
      * no padding, covers the taps) */
-    if (conv_winograd_fits(L, n, cs.N, cs.C, cs.M, cs.group, w))
-        return lower_conv_winograd(L, n, cs.C, cs.M, &wp, xp, cs.has_bias);
+    if (conv_winograd_fits(L, n, cs->N, cs->C, cs->M, cs->group, w))
+        return lower_conv_winograd(L, n, cs->C, cs->M, &wp, xp, cs->has_bias);
     /* y[n, m, o...] = b[m] + sum_{c, k...} x[n, g*C/group + c, o*s - p0 + k*d...] * w[m, c, k...]
      * with g = m / (M/group) the group of output channel m; padding taps skipped */
-    conv_open(L, n, &cs, "y[n, m, o...] = b[m] + sum_{c, k...} x[n, group(m)*Cg + c, o*s - p + k*d] * w[m, c, k...]", &cn);
+    conv_open(L, n, cs, "y[n, m, o...] = b[m] + sum_{c, k...} x[n, group(m)*Cg + c, o*s - p + k*d] * w[m, c, k...]", &cn);
     for (int i = 0; i < r; i++)
         ix[i + 2] = window_coord(a, &wp, i, cn.o[i], cn.k[i]);
     ix[0] = cn.n;
-    ix[1] = conv_in_channel(a, &cs, &cn);
+    ix[1] = conv_in_channel(a, cs, &cn);
     wx[0] = cn.m;
     wx[1] = cn.c;
     for (int i = 0; i < r; i++)
         wx[i + 2] = cn.k[i];
     Expr *xv = xp >= 0 ? lw_load_temp(L, xp, ix) : lw_load(L, n->in[0], ix);
-    conv_close_with(L, n, &cs, &cn, xp >= 0 || inside_halo ? NULL : window_inside(a, w, ix + 2), xv, wx);
+    conv_close_with(L, n, cs, &cn, xp >= 0 || inside_halo ? NULL : window_inside(a, w, ix + 2), xv, wx);
     return 0;
 }
 
@@ -576,10 +573,10 @@ static int convt_shape(Graph *g, Node *n, ConvShape *cs, Diag *d)
 
 int infer_convtranspose(Graph *g, Node *n, Diag *d)
 {
-    ConvShape cs;
-    if (convt_shape(g, n, &cs, d))
+    ConvShape *cs = op_attrs(g, n, sizeof *cs);
+    if (convt_shape(g, n, cs, d))
         return 1;
-    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &cs.out);
+    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &cs->out);
     return 0;
 }
 
@@ -662,13 +659,9 @@ static void convt_phases(Lower *L, Node *n, const ConvShape *cs)
 
 int lower_convtranspose(Lower *L, Node *n)
 {
-    Graph *g = lw_graph(L);
     Arena *a = lw_arena(L);
-    ConvShape cs;
-    Diag d = lw_diag(L);
-    if (convt_shape(g, n, &cs, &d))
-        return lw_error(L, n, "bad shapes (internal error)");
-    const Window *w = &cs.w;
+    const ConvShape *cs = n->attrs;
+    const Window *w = &cs->w;
     int r = w->rank;
     Expr *ix[KILN_MAX_RANK + 2], *wx[KILN_MAX_RANK + 2];
     ConvNest cn;
@@ -678,13 +671,13 @@ int lower_convtranspose(Lower *L, Node *n)
         dil &= w->d[i] == 1;
     }
     if (dil && phases > 1 && phases <= 64) {
-        convt_phases(L, n, &cs);
+        convt_phases(L, n, cs);
         return 0;
     }
 
     /* y[n, m, o...] = b[m] + sum_{c, k...} x[n, g*Cg + c, i...] * w[g*Cg + c, m % Mg, k...]
      * over the taps with o + p0 - k*d = i*s, 0 <= i < in (g = m / Mg) */
-    conv_open(L, n, &cs,
+    conv_open(L, n, cs,
               "y[n, m, o...] = b[m] + sum_{c, k... : o + p - k*d = i*s} x[n, group(m)*Cg + c, i...] * w[group(m)*Cg + c, m % Mg, k...]",
               &cn);
     Expr *cond = NULL;
@@ -701,13 +694,13 @@ int lower_convtranspose(Lower *L, Node *n)
             cond = and_cond(a, cond, ke_bin(a, B_EQ, ke_bin(a, B_MOD, tt, ke_idx(a, w->s[i])), ke_idx(a, 0)));
         ix[i + 2] = ke_bin(a, B_DIV, tt, ke_idx(a, w->s[i]));
     }
-    Expr *cin = conv_in_channel(a, &cs, &cn);
+    Expr *cin = conv_in_channel(a, cs, &cn);
     ix[0] = cn.n;
     ix[1] = cin;
     wx[0] = cin;
-    wx[1] = cs.group == 1 ? cn.m : ke_bin(a, B_MOD, cn.m, ke_idx(a, cs.M / cs.group));
+    wx[1] = cs->group == 1 ? cn.m : ke_bin(a, B_MOD, cn.m, ke_idx(a, cs->M / cs->group));
     for (int i = 0; i < r; i++)
         wx[i + 2] = cn.k[i];
-    conv_close(L, n, &cs, &cn, cond, ix, wx);
+    conv_close(L, n, cs, &cn, cond, ix, wx);
     return 0;
 }

@@ -132,12 +132,19 @@ static int compress_params(Graph *g, Node *n, int *axis, int64_t *len, Diag *d)
     return 0;
 }
 
+/* Compress's parsed attributes (Node.attrs). */
+typedef struct CompressAttrs {
+    int axis;        /* -1: x flattened */
+    int64_t len;     /* extent the condition selects from */
+} CompressAttrs;
+
 int infer_compress(Graph *g, Node *n, Diag *d)
 {
-    int axis;
-    int64_t len;
-    if (compress_params(g, n, &axis, &len, d))
+    CompressAttrs *at = op_attrs(g, n, sizeof *at);
+    if (compress_params(g, n, &at->axis, &at->len, d))
         return 1;
+    int axis = at->axis;
+    int64_t len = at->len;
     const Value *x = op_in(g, n, 0);
     Shape s = x->shape;
     if (axis < 0)
@@ -153,11 +160,9 @@ int lower_compress(Lower *L, Node *n)
 {
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
-    Diag d = lw_diag(L);
-    int axis;
-    int64_t len;
-    if (compress_params(lw_graph(L), n, &axis, &len, &d))
-        return lw_error(L, n, "bad Compress");
+    const CompressAttrs *at = n->attrs;
+    int axis = at->axis;
+    int64_t len = at->len;
     const Shape *xs = &lw_in(L, n, 0)->shape;
     int ob = lw_buf(L, n->out[0]), lb = lw_len(L, n->out[0]);
     Expr *zero[1] = {NULL}, *c[KILN_MAX_RANK];
@@ -198,12 +203,14 @@ int lower_compress(Lower *L, Node *n)
 
 /* What Unique compares: slices of x along axis (elements of the flattened
  * x when axis < 0), n of them. */
+/* Unique's slices; with `sorted`, its parsed attributes (Node.attrs). */
 typedef struct Slices {
     int axis;
     Shape xs;     /* x's shape */
     Shape sl;     /* one slice: x's shape with dim[axis] = 1 */
     int64_t n;    /* slices */
     int64_t in_n; /* elements after the axis */
+    int sorted;   /* attribute 'sorted' */
 } Slices;
 
 static int unique_params(Graph *g, Node *n, Slices *s, int *sorted, Diag *d)
@@ -212,8 +219,8 @@ static int unique_params(Graph *g, Node *n, Slices *s, int *sorted, Diag *d)
     int64_t srt;
     if (attr_int(g, n, "sorted", 1, &srt, d))
         return 1;
+    memset(s, 0, sizeof *s); /* (sorted may point into s: set it after) */
     *sorted = srt != 0;
-    memset(s, 0, sizeof *s);
     s->xs = x->shape;
     s->axis = -1;
     s->n = shape_numel(&x->shape);
@@ -233,14 +240,13 @@ static int unique_params(Graph *g, Node *n, Slices *s, int *sorted, Diag *d)
 
 int infer_unique(Graph *g, Node *n, Diag *d)
 {
-    Slices s;
-    int sorted;
-    if (unique_params(g, n, &s, &sorted, d))
+    Slices *s = op_attrs(g, n, sizeof *s);
+    if (unique_params(g, n, s, &s->sorted, d))
         return 1;
     const Value *x = op_in(g, n, 0);
-    Shape y = s.axis < 0 ? (Shape){.rank = 1, .dim = {s.n}} : x->shape, one = {.rank = 1, .dim = {s.n}};
+    Shape y = s->axis < 0 ? (Shape){.rank = 1, .dim = {s->n}} : x->shape, one = {.rank = 1, .dim = {s->n}};
     op_set_out(g, n, 0, x->dtype, &y);
-    op_set_dyn(g, n, 0, s.axis < 0 ? 0 : s.axis);
+    op_set_dyn(g, n, 0, s->axis < 0 ? 0 : s->axis);
     for (int i = 1; i < 4; i++)
         op_set_out(g, n, i, DT_I64, &one);
     op_set_dyn(g, n, 1, 0);
@@ -275,11 +281,8 @@ int lower_unique(Lower *L, Node *n)
 {
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
-    Diag d = lw_diag(L);
-    Slices s;
-    int sorted;
-    if (unique_params(lw_graph(L), n, &s, &sorted, &d))
-        return lw_error(L, n, "bad Unique");
+    Slices s = *(const Slices *)n->attrs;
+    int sorted = s.sorted;
     if (s.n == 0) {
         for (int i = 0; i < 4; i++)
             if (i != 2 && i < n->nout && n->out[i] != VNONE)
@@ -379,6 +382,7 @@ int lower_unique(Lower *L, Node *n)
 
 /* ----------------------------------------------------- NonMaxSuppression */
 
+/* Kept on the node as its parsed attributes (Node.attrs). */
 typedef struct NmsParams {
     int64_t batch, boxes, classes;
     int64_t bound; /* boxes kept per batch and class, at most */
@@ -425,10 +429,10 @@ static int nms_params(Graph *g, Node *n, NmsParams *p, Diag *d)
 
 int infer_nms(Graph *g, Node *n, Diag *d)
 {
-    NmsParams p;
-    if (nms_params(g, n, &p, d))
+    NmsParams *p = op_attrs(g, n, sizeof *p);
+    if (nms_params(g, n, p, d))
         return 1;
-    Shape s = {.rank = 2, .dim = {p.batch * p.classes * p.bound, 3}};
+    Shape s = {.rank = 2, .dim = {p->batch * p->classes * p->bound, 3}};
     op_set_out(g, n, 0, DT_I64, &s);
     op_set_dyn(g, n, 0, 0);
     return 0;
@@ -465,18 +469,15 @@ int lower_nms(Lower *L, Node *n)
 {
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
-    Diag d = lw_diag(L);
-    NmsParams p;
-    if (nms_params(lw_graph(L), n, &p, &d))
-        return lw_error(L, n, "bad NonMaxSuppression");
+    const NmsParams *p = n->attrs;
     int ob = lw_buf(L, n->out[0]), lb = lw_len(L, n->out[0]);
     DType t = op_calc_type(lw_in(L, n, 0)->dtype);
     int total = kb_let(b, "total", I(L, 0));
-    if (p.bound == 0 || p.boxes == 0) {
+    if (p->bound == 0 || p->boxes == 0) {
         kb_store(b, lb, I(L, 0), ke_int(a, DT_I64, 0));
         return 0;
     }
-    Shape ns = {.rank = 1, .dim = {p.boxes}};
+    Shape ns = {.rank = 1, .dim = {p->boxes}};
     int state = lw_temp(L, "nms_done", DT_I32, &ns); /* 1: box already taken in this class */
     int kept = lw_temp(L, "nms_kept", DT_I64, &ns);  /* the boxes kept in this class */
     const Value *iv = lw_in(L, n, 3), *sv = lw_in(L, n, 4);
@@ -485,18 +486,18 @@ int lower_nms(Lower *L, Node *n)
     Expr *sc_t = sv ? kb_v(b, kb_let(b, "score_threshold", ke_cast(a, t, load_scalar(L, n->in[4])))) : NULL;
     Expr *zero = ke_float(a, t, 0);
 
-    Expr *bi = kb_v(b, kb_for(b, "b", p.batch));
-    Expr *ci = kb_v(b, kb_for(b, "c", p.classes));
-    Expr *i = kb_v(b, kb_for(b, "i", p.boxes));
+    Expr *bi = kb_v(b, kb_for(b, "b", p->batch));
+    Expr *ci = kb_v(b, kb_for(b, "c", p->classes));
+    Expr *i = kb_v(b, kb_for(b, "i", p->boxes));
     kb_store(b, state, i, ke_int(a, DT_I32, 0));
     kb_end(b);
     int nk = kb_let(b, "nkept", I(L, 0));
     Expr *nkv = kb_v(b, nk);
-    kb_for(b, "step", p.boxes);
+    kb_for(b, "step", p->boxes);
     /* the best box not taken yet that passes the score threshold */
     int best = kb_let(b, "best", I(L, -1));
     int bs = kb_let(b, "best_score", zero);
-    i = kb_v(b, kb_for(b, "i", p.boxes));
+    i = kb_v(b, kb_for(b, "i", p->boxes));
     Expr *sc3[3] = {bi, ci, i};
     Expr *si = kb_v(b, kb_let(b, "s", ke_cast(a, t, lw_load(L, n->in[1], sc3))));
     Expr *ok = ke_bin(a, B_EQ, ke_load(a, b->p, state, i), ke_int(a, DT_I32, 0));
@@ -511,11 +512,11 @@ int lower_nms(Lower *L, Node *n)
     kb_if(b, ke_bin(a, B_AND, ke_bin(a, B_GE, bv, I(L, 0)), ke_bin(a, B_LT, nkv, maxk)));
     kb_store(b, state, bv, ke_int(a, DT_I32, 1));
     Expr *bb[4], *kbx[4];
-    nms_box(L, n, &p, t, bi, bv, bb);
+    nms_box(L, n, p, t, bi, bv, bb);
     int keep = kb_let(b, "keep", ke_int(a, DT_BOOL, 1));
-    Expr *s = kb_v(b, kb_for(b, "s", p.boxes));
+    Expr *s = kb_v(b, kb_for(b, "s", p->boxes));
     kb_if(b, ke_bin(a, B_LT, s, nkv));
-    nms_box(L, n, &p, t, bi, ke_cast(a, DT_INDEX, ke_load(a, b->p, kept, s)), kbx);
+    nms_box(L, n, p, t, bi, ke_cast(a, DT_INDEX, ke_load(a, b->p, kept, s)), kbx);
     /* intersection over union > threshold suppresses (onnxruntime's test) */
     Expr *iy = ke_bin(a, B_MAX, ke_bin(a, B_SUB, ke_bin(a, B_MIN, bb[2], kbx[2]), ke_bin(a, B_MAX, bb[0], kbx[0])), zero);
     Expr *ix = ke_bin(a, B_MAX, ke_bin(a, B_SUB, ke_bin(a, B_MIN, bb[3], kbx[3]), ke_bin(a, B_MAX, bb[1], kbx[1])), zero);

@@ -21,6 +21,7 @@
 
 #include <math.h>
 
+/* Kept on the node as its parsed attributes (Node.attrs). */
 typedef struct Flex {
     int64_t b, hq, hkv, l, s, d, dv;
     DType calc;     /* the softmax type */
@@ -79,28 +80,28 @@ static Shape scores_shape(const Flex *f) { return (Shape){4, {f->b, f->hq, f->l,
 
 int infer_flexattention(Graph *g, Node *n, Diag *d)
 {
-    Flex f;
-    if (flex_read(g, n, &f, d))
+    Flex *f = op_attrs(g, n, sizeof *f);
+    if (flex_read(g, n, f, d))
         return 1;
     static const char *mods[2] = {"score_mod", "prob_mod"};
-    Shape ss = scores_shape(&f);
+    Shape ss = scores_shape(f);
     for (int i = 0; i < 2; i++) {
-        Graph *m = f.mod[i];
+        Graph *m = f->mod[i];
         if (!m)
             continue;
         if (m->noutputs != 1)
             return diag_node(d, g, n, "%s must have one output, not %d", mods[i], m->noutputs);
-        DType ct = f.calc;
+        DType ct = f->calc;
         if (op_body_infer(g, n, m, mods[i], &ct, &ss, 1, d))
             return 1;
         const Value *y = &m->values[m->outputs[0]];
-        if (!y->typed || y->dtype != f.calc || !shape_equal(&y->shape, &ss)) {
+        if (!y->typed || y->dtype != f->calc || !shape_equal(&y->shape, &ss)) {
             char a[160], b[160];
-            return diag_node(d, g, n, "%s must return %s %s, as it takes, not %s %s", mods[i], dtype_name(f.calc),
+            return diag_node(d, g, n, "%s must return %s %s, as it takes, not %s %s", mods[i], dtype_name(f->calc),
                              shape_str(&ss, a, sizeof a), dtype_name(y->dtype), shape_str(&y->shape, b, sizeof b));
         }
     }
-    Shape ys = {4, {f.b, f.hq, f.l, f.dv}};
+    Shape ys = {4, {f->b, f->hq, f->l, f->dv}};
     op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &ys);
     return 0;
 }
@@ -131,65 +132,61 @@ static Expr *read_mod(Lower *L, Graph *m, LwScope *s, int buf, Expr *const *c)
 
 int lower_flexattention(Lower *L, Node *n)
 {
-    Graph *g = lw_graph(L);
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
-    Diag d = lw_diag(L);
-    Flex f;
-    if (flex_read(g, n, &f, &d))
-        return lw_error(L, n, "bad inputs or attributes (internal error: inference checked them)");
-    DType t = f.calc;
-    Shape ss = scores_shape(&f), rows = {3, {f.b, f.hq, f.l}};
-    int64_t group = f.hq / f.hkv;
+    const Flex *f = n->attrs;
+    DType t = f->calc;
+    Shape ss = scores_shape(f), rows = {3, {f->b, f->hq, f->l}};
+    int64_t group = f->hq / f->hkv;
     int sb = lw_temp(L, "scores", t, &ss), pb = lw_temp(L, "probs", t, &ss);
     Expr *c[4], *e[4];
 
     /* S = Q K^T * scale */
     lw_loops(L, &ss, "bhls", c);
     int acc = kb_let(b, "acc", ke_const(a, t, 0));
-    Expr *r = kb_v(b, kb_for_k(b, "k", f.d, IT_REDUCE));
+    Expr *r = kb_v(b, kb_for_k(b, "k", f->d, IT_REDUCE));
     Expr *kh = ke_bin(a, B_DIV, c[1], ke_idx(a, group));
     Expr *qc[4] = {c[0], c[1], c[2], r}, *kc[4] = {c[0], kh, c[3], r};
     kb_assign(b, acc, ke_bin(a, B_ADD, kb_v(b, acc),
                              ke_bin(a, B_MUL, ke_cast(a, t, lw_load(L, n->in[0], qc)),
                                     ke_cast(a, t, lw_load(L, n->in[1], kc)))));
     kb_end(b);
-    lw_store_temp(L, sb, c, ke_bin(a, B_MUL, kb_v(b, acc), ke_const(a, t, f.scale)));
+    lw_store_temp(L, sb, c, ke_bin(a, B_MUL, kb_v(b, acc), ke_const(a, t, f->scale)));
     lw_end_loops(L, &ss);
 
     LwScope s0, s1;
-    if (f.mod[0] && run_mod(L, n, f.mod[0], sb, &s0))
+    if (f->mod[0] && run_mod(L, n, f->mod[0], sb, &s0))
         return 1;
 
     /* P = softmax(S) along the last axis */
     lw_loops(L, &rows, "bhl", c);
     int mx = kb_let(b, "mx", ke_lowest(a, t));
     e[0] = c[0], e[1] = c[1], e[2] = c[2];
-    e[3] = kb_v(b, kb_for_k(b, "s", f.s, IT_REDUCE));
-    kb_assign(b, mx, ke_bin(a, B_MAX, kb_v(b, mx), read_mod(L, f.mod[0], &s0, sb, e)));
+    e[3] = kb_v(b, kb_for_k(b, "s", f->s, IT_REDUCE));
+    kb_assign(b, mx, ke_bin(a, B_MAX, kb_v(b, mx), read_mod(L, f->mod[0], &s0, sb, e)));
     kb_end(b);
     int sum = kb_let(b, "sum", ke_const(a, t, 0));
-    e[3] = kb_v(b, kb_for_k(b, "s", f.s, IT_REDUCE));
-    Expr *x = ke_un(a, U_EXP, ke_bin(a, B_SUB, read_mod(L, f.mod[0], &s0, sb, e), kb_v(b, mx)));
+    e[3] = kb_v(b, kb_for_k(b, "s", f->s, IT_REDUCE));
+    Expr *x = ke_un(a, U_EXP, ke_bin(a, B_SUB, read_mod(L, f->mod[0], &s0, sb, e), kb_v(b, mx)));
     kb_assign(b, sum, ke_bin(a, B_ADD, kb_v(b, sum), x));
     kb_end(b);
-    e[3] = kb_v(b, kb_for_k(b, "s", f.s, IT_DATA));
-    x = ke_un(a, U_EXP, ke_bin(a, B_SUB, read_mod(L, f.mod[0], &s0, sb, e), kb_v(b, mx)));
+    e[3] = kb_v(b, kb_for_k(b, "s", f->s, IT_DATA));
+    x = ke_un(a, U_EXP, ke_bin(a, B_SUB, read_mod(L, f->mod[0], &s0, sb, e), kb_v(b, mx)));
     lw_store_temp(L, pb, e, ke_bin(a, B_DIV, x, kb_v(b, sum)));
     kb_end(b);
     lw_end_loops(L, &rows);
 
-    if (f.mod[1] && run_mod(L, n, f.mod[1], pb, &s1))
+    if (f->mod[1] && run_mod(L, n, f->mod[1], pb, &s1))
         return 1;
 
     /* Y = P V */
     Shape ys = lw_out(L, n, 0)->shape;
     lw_loops(L, &ys, "bhlv", c);
     int y = kb_let(b, "y", ke_const(a, t, 0));
-    Expr *sv = kb_v(b, kb_for_k(b, "s", f.s, IT_REDUCE));
+    Expr *sv = kb_v(b, kb_for_k(b, "s", f->s, IT_REDUCE));
     Expr *pc[4] = {c[0], c[1], c[2], sv}, *vc[4] = {c[0], ke_bin(a, B_DIV, c[1], ke_idx(a, group)), sv, c[3]};
     kb_assign(b, y, ke_bin(a, B_ADD, kb_v(b, y),
-                           ke_bin(a, B_MUL, read_mod(L, f.mod[1], &s1, pb, pc),
+                           ke_bin(a, B_MUL, read_mod(L, f->mod[1], &s1, pb, pc),
                                   ke_cast(a, t, lw_load(L, n->in[2], vc)))));
     kb_end(b);
     lw_store(L, n, 0, c, ke_cast(a, ys.rank ? lw_out(L, n, 0)->dtype : t, kb_v(b, y)));

@@ -78,6 +78,7 @@ static int check_rank(Graph *g, Node *n, int i, const char *what, int lo, int hi
 enum { GS_LINEAR, GS_NEAREST, GS_CUBIC };
 enum { GS_ZEROS, GS_BORDER, GS_REFLECTION };
 
+/* Kept on the node as its parsed attributes (Node.attrs). */
 typedef struct GridSample {
     int mode;      /* GS_* */
     int pad;       /* padding_mode */
@@ -141,10 +142,10 @@ static int gridsample_read(Graph *g, Node *n, GridSample *gs, Diag *d)
 
 int infer_gridsample(Graph *g, Node *n, Diag *d)
 {
-    GridSample gs;
-    if (gridsample_read(g, n, &gs, d))
+    GridSample *gs = op_attrs(g, n, sizeof *gs);
+    if (gridsample_read(g, n, gs, d))
         return 1;
-    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &gs.out);
+    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &gs->out);
     return 0;
 }
 
@@ -215,12 +216,9 @@ int lower_gridsample(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    GridSample gs;
-    Diag d = lw_diag(L);
-    if (gridsample_read(g, n, &gs, &d))
-        return lw_error(L, n, "bad inputs (internal error)");
+    const GridSample *gs = n->attrs;
     const Shape *xs = &g->values[n->in[0]].shape;
-    int r = gs.r;
+    int r = gs->r;
     DType t = g->values[n->out[0]].dtype, ct = dtype_is_float(t) ? op_calc_type(t) : t;
     DType gt = op_calc_type(g->values[n->in[1]].dtype);
     char on[KILN_MAX_RANK][8], xn[KILN_MAX_RANK][8];
@@ -232,10 +230,10 @@ int lower_gridsample(Lower *L, Node *n)
     static const char *pad_names[] = {"zeros", "border", "reflection"};
 
     kb_comment(b, arena_printf(a, "y[n, c, o...] = x[n, c] sampled (%s, %s padding%s) at grid[n, o..., :] reversed",
-                               mode_names[gs.mode], pad_names[gs.pad], gs.align ? ", align_corners" : ""));
-    Expr *nn = kb_v(b, kb_for(b, "n", gs.out.dim[0]));
+                               mode_names[gs->mode], pad_names[gs->pad], gs->align ? ", align_corners" : ""));
+    Expr *nn = kb_v(b, kb_for(b, "n", gs->out.dim[0]));
     for (int i = 0; i < r; i++)
-        o[i] = kb_v(b, kb_for(b, on[i], gs.out.dim[i + 2]));
+        o[i] = kb_v(b, kb_for(b, on[i], gs->out.dim[i + 2]));
     /* the point along each axis of x: grid's components come innermost axis first */
     gc[0] = nn;
     for (int i = 0; i < r; i++)
@@ -246,42 +244,42 @@ int lower_gridsample(Lower *L, Node *n)
         Expr *gv = ke_cast(a, gt, lw_load(L, n->in[1], gc));
         Expr *one = ke_float(a, gt, 1), *two = ke_float(a, gt, 2);
         /* align_corners: (g + 1) / 2 * (len - 1);  else ((g + 1) * len - 1) / 2 */
-        Expr *x = gs.align ? BIN(B_MUL, BIN(B_DIV, BIN(B_ADD, gv, one), two), ke_float(a, gt, len - 1))
+        Expr *x = gs->align ? BIN(B_MUL, BIN(B_DIV, BIN(B_ADD, gv, one), two), ke_float(a, gt, len - 1))
                            : BIN(B_DIV, BIN(B_SUB, BIN(B_MUL, BIN(B_ADD, gv, one), ke_float(a, gt, len)), one), two);
-        if (gs.mode == GS_NEAREST)
+        if (gs->mode == GS_NEAREST)
             x = ke_un(a, U_ROUND, x); /* half to even, as PyTorch */
         x = let(b, arena_printf(a, "x%s", xn[i]), x);
         pos[i] = x;
-        if (gs.mode != GS_NEAREST) {
+        if (gs->mode != GS_NEAREST) {
             Expr *f = let(b, arena_printf(a, "f%s", xn[i]), ke_un(a, U_FLOOR, x));
             j0[i] = let(b, arena_printf(a, "j%s", xn[i]),
-                        BIN(B_SUB, ke_cast(a, DT_INDEX, f), IDX(gs.mode == GS_CUBIC ? 1 : 0)));
+                        BIN(B_SUB, ke_cast(a, DT_INDEX, f), IDX(gs->mode == GS_CUBIC ? 1 : 0)));
             frac[i] = let(b, arena_printf(a, "t%s", xn[i]), BIN(B_SUB, x, f));
         }
     }
-    Expr *c = kb_v(b, kb_for(b, "c", gs.out.dim[1]));
+    Expr *c = kb_v(b, kb_for(b, "c", gs->out.dim[1]));
     xc[0] = yc[0] = nn;
     xc[1] = yc[1] = c;
     for (int i = 0; i < r; i++)
         yc[i + 2] = o[i];
     Expr *inside = NULL, *v;
-    if (gs.mode == GS_NEAREST) {
+    if (gs->mode == GS_NEAREST) {
         /* one tap: the rounded point, truncated */
         for (int i = 0; i < r; i++)
-            xc[i + 2] = gs_pixel(b, &gs, ke_cast(a, DT_INDEX, pos[i]), xs->dim[i + 2], gt, &inside);
+            xc[i + 2] = gs_pixel(b, gs, ke_cast(a, DT_INDEX, pos[i]), xs->dim[i + 2], gt, &inside);
         v = lw_load(L, n->in[0], xc);
         if (inside)
             v = ke_select(a, inside, v, ke_const(a, t, 0));
         lw_store(L, n, 0, yc, v);
     } else {
-        int64_t ntaps = gs.mode == GS_CUBIC ? 4 : 2;
+        int64_t ntaps = gs->mode == GS_CUBIC ? 4 : 2;
         int acc = kb_let(b, "acc", ke_float(a, ct, 0));
         Expr *w = NULL;
         for (int i = 0; i < r; i++) {
             Expr *k = kb_v(b, kb_for(b, arena_printf(a, "k%s", xn[i]), ntaps));
             Expr *j = let(b, arena_printf(a, "i%s", xn[i]), BIN(B_ADD, j0[i], k));
-            xc[i + 2] = let(b, arena_printf(a, "p%s", xn[i]), gs_pixel(b, &gs, j, xs->dim[i + 2], gt, &inside));
-            Expr *wi = let(b, arena_printf(a, "w%s", xn[i]), gs_weight(b, gs.mode, k, frac[i], gt));
+            xc[i + 2] = let(b, arena_printf(a, "p%s", xn[i]), gs_pixel(b, gs, j, xs->dim[i + 2], gt, &inside));
+            Expr *wi = let(b, arena_printf(a, "w%s", xn[i]), gs_weight(b, gs->mode, k, frac[i], gt));
             w = w ? BIN(B_MUL, w, wi) : wi;
         }
         v = ke_cast(a, ct, lw_load(L, n->in[0], xc));
@@ -301,6 +299,7 @@ int lower_gridsample(Lower *L, Node *n)
 
 /* ------------------------------------------------------------ AffineGrid */
 
+/* Kept on the node as its parsed attributes (Node.attrs). */
 typedef struct AffineGrid {
     int r;          /* 2 or 3 spatial dims */
     int align;      /* align_corners */
@@ -343,10 +342,10 @@ static int affinegrid_read(Graph *g, Node *n, AffineGrid *ag, Diag *d)
 
 int infer_affinegrid(Graph *g, Node *n, Diag *d)
 {
-    AffineGrid ag;
-    if (affinegrid_read(g, n, &ag, d))
+    AffineGrid *ag = op_attrs(g, n, sizeof *ag);
+    if (affinegrid_read(g, n, ag, d))
         return 1;
-    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &ag.out);
+    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &ag->out);
     return 0;
 }
 
@@ -373,11 +372,8 @@ int lower_affinegrid(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    AffineGrid ag;
-    Diag d = lw_diag(L);
-    if (affinegrid_read(g, n, &ag, &d))
-        return lw_error(L, n, "bad inputs (internal error)");
-    int r = ag.r;
+    const AffineGrid *ag = n->attrs;
+    int r = ag->r;
     DType t = g->values[n->out[0]].dtype;
     char on[KILN_MAX_RANK][8];
     window_names(r, "", on);
@@ -385,9 +381,9 @@ int lower_affinegrid(Lower *L, Node *n)
 
     kb_comment(b, r == 2 ? "grid[n, h, w, j] = theta[n, j, :] . (x(w), y(h), 1)"
                          : "grid[n, d, h, w, j] = theta[n, j, :] . (x(w), y(h), z(d), 1)");
-    Expr *nn = kb_v(b, kb_for(b, "n", ag.out.dim[0]));
+    Expr *nn = kb_v(b, kb_for(b, "n", ag->out.dim[0]));
     for (int i = 0; i < r; i++)
-        o[i] = kb_v(b, kb_for(b, on[i], ag.out.dim[i + 1]));
+        o[i] = kb_v(b, kb_for(b, on[i], ag->out.dim[i + 1]));
     Expr *j = kb_v(b, kb_for(b, "j", r));
     /* sum over k of theta[n, j, k] * base[k], base = (x, y, [z,] 1), x along the last axis */
     tc[0] = nn;
@@ -399,7 +395,7 @@ int lower_affinegrid(Lower *L, Node *n)
         int axis = r - 1 - k;
         tc[2] = IDX(k);
         Expr *term = BIN(B_MUL, ke_cast(a, DT_F64, lw_load(L, n->in[0], tc)),
-                         base_coord(a, o[axis], ag.out.dim[axis + 1], ag.align));
+                         base_coord(a, o[axis], ag->out.dim[axis + 1], ag->align));
         sum = sum ? BIN(B_ADD, sum, term) : term;
     }
     acc = BIN(B_ADD, sum, acc);
@@ -417,6 +413,7 @@ int lower_affinegrid(Lower *L, Node *n)
 
 /* ---------------------------------------------------------------- Col2Im */
 
+/* Kept on the node as its parsed attributes (Node.attrs). */
 typedef struct Col2Im {
     int r;                           /* spatial dims */
     int64_t N, C;                    /* batch, image channels */
@@ -487,10 +484,10 @@ static int col2im_read(Graph *g, Node *n, Col2Im *ci, Diag *d)
 
 int infer_col2im(Graph *g, Node *n, Diag *d)
 {
-    Col2Im ci;
-    if (col2im_read(g, n, &ci, d))
+    Col2Im *ci = op_attrs(g, n, sizeof *ci);
+    if (col2im_read(g, n, ci, d))
         return 1;
-    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &ci.out);
+    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &ci->out);
     return 0;
 }
 
@@ -499,11 +496,8 @@ int lower_col2im(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    Col2Im ci;
-    Diag d = lw_diag(L);
-    if (col2im_read(g, n, &ci, &d))
-        return lw_error(L, n, "bad inputs (internal error)");
-    int r = ci.r;
+    const Col2Im *ci = n->attrs;
+    int r = ci->r;
     DType t = g->values[n->out[0]].dtype;
     char on[KILN_MAX_RANK][8], kn[KILN_MAX_RANK][8];
     window_names(r, "", on);
@@ -511,30 +505,30 @@ int lower_col2im(Lower *L, Node *n)
     Shape ks = {r, {0}}, bs = {r, {0}};
     int64_t K = 1;
     for (int i = 0; i < r; i++) {
-        ks.dim[i] = ci.k[i];
-        bs.dim[i] = ci.nb[i];
-        K *= ci.k[i];
+        ks.dim[i] = ci->k[i];
+        bs.dim[i] = ci->nb[i];
+        K *= ci->k[i];
     }
     Expr *o[KILN_MAX_RANK], *k[KILN_MAX_RANK], *col[KILN_MAX_RANK], *xc[3], *yc[KILN_MAX_RANK + 2];
 
     /* y[n, c, o...] = sum over taps k... with o + p - k*d = b*s, 0 <= b < blocks,
      * of x[n, c*K + flat(k), flat(b)] */
     kb_comment(b, "y[n, c, o...] = sum_{k... : o + p - k*d = b*s} x[n, c*K + flat(k), flat(b)]");
-    Expr *nn = kb_v(b, kb_for(b, "n", ci.N));
-    Expr *c = kb_v(b, kb_for(b, "c", ci.C));
+    Expr *nn = kb_v(b, kb_for(b, "n", ci->N));
+    Expr *c = kb_v(b, kb_for(b, "c", ci->C));
     for (int i = 0; i < r; i++)
-        o[i] = kb_v(b, kb_for(b, on[i], ci.img[i]));
+        o[i] = kb_v(b, kb_for(b, on[i], ci->img[i]));
     int acc = kb_let(b, "acc", ke_const(a, t, 0));
     for (int i = 0; i < r; i++)
-        k[i] = kb_v(b, kb_for(b, kn[i], ci.k[i]));
+        k[i] = kb_v(b, kb_for(b, kn[i], ci->k[i]));
     Expr *cond = NULL;
     for (int i = 0; i < r; i++) {
-        Expr *tt = BIN(B_SUB, BIN(B_ADD, o[i], IDX(ci.p0[i])), BIN(B_MUL, k[i], IDX(ci.dl[i])));
+        Expr *tt = BIN(B_SUB, BIN(B_ADD, o[i], IDX(ci->p0[i])), BIN(B_MUL, k[i], IDX(ci->dl[i])));
         cond = and_cond(a, cond, BIN(B_GE, tt, IDX(0)));
-        cond = and_cond(a, cond, BIN(B_LT, tt, IDX(ci.nb[i] * ci.s[i])));
-        if (ci.s[i] > 1)
-            cond = and_cond(a, cond, BIN(B_EQ, BIN(B_MOD, tt, IDX(ci.s[i])), IDX(0)));
-        col[i] = BIN(B_DIV, tt, IDX(ci.s[i]));
+        cond = and_cond(a, cond, BIN(B_LT, tt, IDX(ci->nb[i] * ci->s[i])));
+        if (ci->s[i] > 1)
+            cond = and_cond(a, cond, BIN(B_EQ, BIN(B_MOD, tt, IDX(ci->s[i])), IDX(0)));
+        col[i] = BIN(B_DIV, tt, IDX(ci->s[i]));
     }
     kb_if(b, cond);
     xc[0] = nn;
@@ -587,13 +581,18 @@ static int centercrop_read(Graph *g, Node *n, Shape *out, int64_t *offset, Diag 
     return 0;
 }
 
-int infer_centercroppad(Graph *g, Node *n, Diag *d)
-{
+/* CenterCropPad's parsed attributes (Node.attrs). */
+typedef struct CropAttrs {
     Shape out;
     int64_t offset[KILN_MAX_RANK];
-    if (centercrop_read(g, n, &out, offset, d))
+} CropAttrs;
+
+int infer_centercroppad(Graph *g, Node *n, Diag *d)
+{
+    CropAttrs *at = op_attrs(g, n, sizeof *at);
+    if (centercrop_read(g, n, &at->out, at->offset, d))
         return 1;
-    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &out);
+    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &at->out);
     return 0;
 }
 
@@ -602,11 +601,9 @@ int lower_centercroppad(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    Shape out;
-    int64_t offset[KILN_MAX_RANK];
-    Diag d = lw_diag(L);
-    if (centercrop_read(g, n, &out, offset, &d))
-        return lw_error(L, n, "bad inputs (internal error)");
+    const CropAttrs *at = n->attrs;
+    const Shape out = at->out;
+    const int64_t *offset = at->offset;
     const Shape *xs = &g->values[n->in[0]].shape;
     DType t = g->values[n->out[0]].dtype;
     Expr *o[KILN_MAX_RANK], *xc[KILN_MAX_RANK];
@@ -635,6 +632,7 @@ int lower_centercroppad(Lower *L, Node *n)
 /* The largest sampling_ratio kiln accepts (ONNX sets none; 2 is usual). */
 enum { ROI_MAX_RATIO = 1024 };
 
+/* Kept on the node as its parsed attributes (Node.attrs). */
 typedef struct RoiAlign {
     int max;             /* mode max (else avg) */
     int half_pixel;      /* coordinate_transformation_mode half_pixel */
@@ -690,10 +688,10 @@ static int roialign_read(Graph *g, Node *n, RoiAlign *ra, Diag *d)
 
 int infer_roialign(Graph *g, Node *n, Diag *d)
 {
-    RoiAlign ra;
-    if (roialign_read(g, n, &ra, d))
+    RoiAlign *ra = op_attrs(g, n, sizeof *ra);
+    if (roialign_read(g, n, ra, d))
         return 1;
-    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &ra.out);
+    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &ra->out);
     return 0;
 }
 
@@ -702,10 +700,7 @@ int lower_roialign(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    RoiAlign ra;
-    Diag d = lw_diag(L);
-    if (roialign_read(g, n, &ra, &d))
-        return lw_error(L, n, "bad inputs (internal error)");
+    const RoiAlign *ra = n->attrs;
     const Shape *xs = &g->values[n->in[0]].shape;
     int64_t H = xs->dim[2], W = xs->dim[3];
     DType t = g->values[n->out[0]].dtype, ct = op_calc_type(t);
@@ -713,8 +708,8 @@ int lower_roialign(Lower *L, Node *n)
     Expr *rc[2], *xc[4], *yc[4];
 
     kb_comment(b, arena_printf(a, "y[r, c, ph, pw] = %s over the bin's sample grid of bilinear x[batch[r], c] samples",
-                               ra.max ? "max" : "mean"));
-    Expr *ri = kb_v(b, kb_for(b, "r", ra.out.dim[0]));
+                               ra->max ? "max" : "mean"));
+    Expr *ri = kb_v(b, kb_for(b, "r", ra->out.dim[0]));
     Expr *bat = let(b, "b", idx_clamp(a, ke_cast(a, DT_INDEX, lw_load(L, n->in[2], &ri)), xs->dim[0]));
     /* the box in x's pixels: start (x0, y0), size (bw, bh) per bin */
     Expr *box[4];
@@ -722,16 +717,16 @@ int lower_roialign(Lower *L, Node *n)
     rc[0] = ri;
     for (int i = 0; i < 4; i++) {
         rc[1] = IDX(i);
-        Expr *e = BIN(B_MUL, ke_cast(a, ct, lw_load(L, n->in[1], rc)), F(ra.scale));
-        box[i] = let(b, box_names[i], ra.half_pixel ? BIN(B_SUB, e, F(0.5)) : e);
+        Expr *e = BIN(B_MUL, ke_cast(a, ct, lw_load(L, n->in[1], rc)), F(ra->scale));
+        box[i] = let(b, box_names[i], ra->half_pixel ? BIN(B_SUB, e, F(0.5)) : e);
     }
     Expr *rw = BIN(B_SUB, box[2], box[0]), *rh = BIN(B_SUB, box[3], box[1]);
-    if (!ra.half_pixel) { /* malformed boxes become 1x1 */
+    if (!ra->half_pixel) { /* malformed boxes become 1x1 */
         rw = BIN(B_MAX, rw, F(1));
         rh = BIN(B_MAX, rh, F(1));
     }
-    Expr *bin_w = let(b, "bin_w", BIN(B_DIV, rw, F((double)ra.ow)));
-    Expr *bin_h = let(b, "bin_h", BIN(B_DIV, rh, F((double)ra.oh)));
+    Expr *bin_w = let(b, "bin_w", BIN(B_DIV, rw, F((double)ra->ow)));
+    Expr *bin_h = let(b, "bin_h", BIN(B_DIV, rh, F((double)ra->oh)));
     /* sample points per bin and axis: sampling_ratio, or ceil(bin size)
      * (0 if negative or NaN). The adaptive count is clamped to the image's
      * extent (H, W) before it becomes an index: a bin of a box inside the
@@ -739,17 +734,17 @@ int lower_roialign(Lower *L, Node *n)
      * run-time coordinates) see the clamp, and the sampling loops stay
      * bounded whatever the boxes hold. */
     Expr *gh, *gw;
-    if (ra.ratio > 0) {
-        gh = gw = IDX(ra.ratio);
+    if (ra->ratio > 0) {
+        gh = gw = IDX(ra->ratio);
     } else {
         Expr *ch = ke_un(a, U_CEIL, bin_h), *cw = ke_un(a, U_CEIL, bin_w);
         gh = let(b, "grid_h", ke_cast(a, DT_INDEX, ke_select(a, BIN(B_GT, ch, F(0)), BIN(B_MIN, ch, F((double)H)), F(0))));
         gw = let(b, "grid_w", ke_cast(a, DT_INDEX, ke_select(a, BIN(B_GT, cw, F(0)), BIN(B_MIN, cw, F((double)W)), F(0))));
     }
     Expr *count = BIN(B_MAX, BIN(B_MUL, gh, gw), IDX(1));
-    Expr *c = kb_v(b, kb_for(b, "c", ra.out.dim[1]));
-    Expr *ph = kb_v(b, kb_for(b, "ph", ra.oh));
-    Expr *pw = kb_v(b, kb_for(b, "pw", ra.ow));
+    Expr *c = kb_v(b, kb_for(b, "c", ra->out.dim[1]));
+    Expr *ph = kb_v(b, kb_for(b, "ph", ra->oh));
+    Expr *pw = kb_v(b, kb_for(b, "pw", ra->ow));
     int acc = kb_let(b, "acc", F(0));
     Expr *iy = kb_v(b, kb_for_e(b, "iy", gh));
     /* y = y0 + ph * bin_h + (iy + 0.5) * bin_h / grid_h, likewise x */
@@ -786,10 +781,10 @@ int lower_roialign(Lower *L, Node *n)
         xc[2] = corner[i][0];
         xc[3] = corner[i][1];
         Expr *wv = BIN(B_MUL, corner[i][2], ke_cast(a, ct, lw_load(L, n->in[0], xc)));
-        v = !v ? wv : BIN(ra.max ? B_MAX : B_ADD, v, wv);
+        v = !v ? wv : BIN(ra->max ? B_MAX : B_ADD, v, wv);
     }
     v = ke_select(a, valid, v, F(0));
-    if (ra.max) {
+    if (ra->max) {
         Expr *first = BIN(B_AND, BIN(B_EQ, iy, IDX(0)), BIN(B_EQ, ix, IDX(0)));
         v = let(b, "v", v);
         kb_assign(b, acc, ke_select(a, first, v, BIN(B_MAX, kb_v(b, acc), v)));
@@ -802,7 +797,7 @@ int lower_roialign(Lower *L, Node *n)
     yc[1] = c;
     yc[2] = ph;
     yc[3] = pw;
-    Expr *res = ra.max ? kb_v(b, acc) : BIN(B_DIV, kb_v(b, acc), ke_cast(a, ct, count));
+    Expr *res = ra->max ? kb_v(b, acc) : BIN(B_DIV, kb_v(b, acc), ke_cast(a, ct, count));
     lw_store(L, n, 0, yc, ke_cast(a, t, res));
     kb_end(b); /* pw */
     kb_end(b); /* ph */
@@ -864,12 +859,18 @@ static int maxunpool_read(Graph *g, Node *n, Shape *inferred, Shape *out, Diag *
     return 0;
 }
 
+/* MaxUnpool's parsed attributes (Node.attrs). */
+typedef struct UnpoolAttrs {
+    Shape inferred;  /* the output shape the attributes give */
+    Shape out;       /* the output shape (input 2 when present) */
+} UnpoolAttrs;
+
 int infer_maxunpool(Graph *g, Node *n, Diag *d)
 {
-    Shape inferred, out;
-    if (maxunpool_read(g, n, &inferred, &out, d))
+    UnpoolAttrs *at = op_attrs(g, n, sizeof *at);
+    if (maxunpool_read(g, n, &at->inferred, &at->out, d))
         return 1;
-    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &out);
+    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &at->out);
     return 0;
 }
 
@@ -878,10 +879,8 @@ int lower_maxunpool(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    Shape inferred, out;
-    Diag d = lw_diag(L);
-    if (maxunpool_read(g, n, &inferred, &out, &d))
-        return lw_error(L, n, "bad inputs (internal error)");
+    const UnpoolAttrs *ua = n->attrs;
+    const Shape inferred = ua->inferred, out = ua->out;
     const Shape *xs = &g->values[n->in[0]].shape;
     DType t = g->values[n->out[0]].dtype;
     int yb = lw_buf(L, n->out[0]);
@@ -914,6 +913,7 @@ int lower_maxunpool(Lower *L, Node *n)
 
 /* ------------------------------------------------------------ DeformConv */
 
+/* Kept on the node as its parsed attributes (Node.attrs). */
 typedef struct DeformConv {
     Window w;            /* geometry of the plain convolution */
     int64_t N, C, M;     /* batch, input channels, output channels */
@@ -994,10 +994,10 @@ static int deformconv_read(Graph *g, Node *n, DeformConv *dc, Diag *d)
 
 int infer_deformconv(Graph *g, Node *n, Diag *d)
 {
-    DeformConv dc;
-    if (deformconv_read(g, n, &dc, d))
+    DeformConv *dc = op_attrs(g, n, sizeof *dc);
+    if (deformconv_read(g, n, dc, d))
         return 1;
-    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &dc.out);
+    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &dc->out);
     return 0;
 }
 
@@ -1006,15 +1006,12 @@ int lower_deformconv(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    DeformConv dc;
-    Diag d = lw_diag(L);
-    if (deformconv_read(g, n, &dc, &d))
-        return lw_error(L, n, "bad inputs (internal error)");
-    const Window *w = &dc.w;
+    const DeformConv *dc = n->attrs;
+    const Window *w = &dc->w;
     int r = w->rank;
     int has_bias = n->nin > 3 && n->in[3] != VNONE, has_mask = n->nin > 4 && n->in[4] != VNONE;
     DType t = g->values[n->out[0]].dtype, ct = op_calc_type(t);
-    int64_t cg = dc.C / dc.group, mg = dc.M / dc.group, cog = dc.C / dc.offset_group;
+    int64_t cg = dc->C / dc->group, mg = dc->M / dc->group, cog = dc->C / dc->offset_group;
     char on[KILN_MAX_RANK][8], kn[KILN_MAX_RANK][8], xn[KILN_MAX_RANK][8];
     window_names(r, "o", on);
     window_names(r, "k", kn);
@@ -1028,19 +1025,19 @@ int lower_deformconv(Lower *L, Node *n)
     /* y[n, m, o...] = b[m] + sum_{c, k...} w[m, c, k...] * mask * bilinear(x[n, cin], o*s - p + k*d + offset)
      * with cin = group(m)*Cg + c and the offsets and mask of cin's offset group */
     kb_comment(b, "y[n, m, o...] = b[m] + sum_{c, k...} w[m, c, k...] * mask[..] * x[n, cin](o*s - p + k*d + offset[..]) (bilinear)");
-    Expr *nn = kb_v(b, kb_for(b, "n", dc.N));
-    Expr *m = kb_v(b, kb_for(b, "m", dc.M));
+    Expr *nn = kb_v(b, kb_for(b, "n", dc->N));
+    Expr *m = kb_v(b, kb_for(b, "m", dc->M));
     for (int i = 0; i < r; i++)
         o[i] = kb_v(b, kb_for(b, on[i], w->out[i]));
     int acc = kb_let(b, "acc", has_bias ? ke_cast(a, ct, lw_load(L, n->in[3], &m)) : ke_float(a, ct, 0));
     Expr *c = kb_v(b, kb_for(b, "c", cg));
-    Expr *cin = dc.group == 1 ? c : let(b, "cin", BIN(B_ADD, BIN(B_MUL, BIN(B_DIV, m, IDX(mg)), IDX(cg)), c));
+    Expr *cin = dc->group == 1 ? c : let(b, "cin", BIN(B_ADD, BIN(B_MUL, BIN(B_DIV, m, IDX(mg)), IDX(cg)), c));
     for (int i = 0; i < r; i++)
         k[i] = kb_v(b, kb_for(b, kn[i], w->k[i]));
     /* the tap's offsets: channel (og*K + flat(k)) * r + axis of offset, og*K + flat(k) of mask */
     Expr *slot = kb_flat(b, &ks, k);
-    if (dc.offset_group > 1)
-        slot = BIN(B_ADD, BIN(B_MUL, BIN(B_DIV, cin, IDX(cog)), IDX(dc.K)), slot);
+    if (dc->offset_group > 1)
+        slot = BIN(B_ADD, BIN(B_MUL, BIN(B_DIV, cin, IDX(cog)), IDX(dc->K)), slot);
     slot = let(b, "slot", slot);
     oc[0] = nn;
     for (int i = 0; i < r; i++)

@@ -65,6 +65,12 @@ static int need_numeric(Graph *g, Node *n, int i, Diag *d)
 
 /* -------------------------------------------------------------- GatherND */
 
+/* GatherND's parsed attributes (Node.attrs). */
+typedef struct GatherNDAttrs {
+    int bd;          /* batch_dims */
+    int k;           /* length of each index tuple */
+} GatherNDAttrs;
+
 /* batch_dims and the length k of each index tuple of GatherND, checked
  * against the shapes of data [r] and indices [q]. */
 static int gathernd_params(Graph *g, Node *n, int *out_b, int *out_k, Diag *d)
@@ -105,9 +111,10 @@ static int gathernd_params(Graph *g, Node *n, int *out_b, int *out_k, Diag *d)
 int infer_gathernd(Graph *g, Node *n, Diag *d)
 {
     const Value *x = op_in(g, n, 0), *ix = op_in(g, n, 1);
-    int bd, k;
-    if (gathernd_params(g, n, &bd, &k, d))
+    GatherNDAttrs *at = op_attrs(g, n, sizeof *at);
+    if (gathernd_params(g, n, &at->bd, &at->k, d))
         return 1;
+    int bd = at->bd, k = at->k;
     /* indices.shape[:-1] ++ data.shape[batch_dims + k:] */
     Shape s = {0, {0}};
     for (int i = 0; i < ix->shape.rank - 1; i++)
@@ -120,10 +127,8 @@ int infer_gathernd(Graph *g, Node *n, Diag *d)
 
 int lower_gathernd(Lower *L, Node *n)
 {
-    Diag d = lw_diag(L);
-    int bd, k;
-    if (gathernd_params(lw_graph(L), n, &bd, &k, &d))
-        return lw_error(L, n, "bad GatherND");
+    const GatherNDAttrs *at = n->attrs;
+    int bd = at->bd, k = at->k;
     const Shape *xs = &lw_in(L, n, 0)->shape;
     int q = lw_in(L, n, 1)->shape.rank;
     Expr *oc[KILN_MAX_RANK], *xc[KILN_MAX_RANK], *tc[KILN_MAX_RANK];
@@ -157,6 +162,7 @@ int lower_gathernd(Lower *L, Node *n)
 
 typedef enum Reduction { RED_NONE, RED_ADD, RED_MUL, RED_MAX, RED_MIN } Reduction;
 
+/* The scatters' parsed attributes (Node.attrs). */
 typedef struct ScatterParams {
     Reduction red;  /* how an update combines with the element it lands on */
     int axis;       /* ScatterElements, Scatter: the axis indices select on */
@@ -230,8 +236,8 @@ static int scatter_params(Graph *g, Node *n, ScatterParams *p, Diag *d)
 
 int infer_scatter(Graph *g, Node *n, Diag *d)
 {
-    ScatterParams p;
-    if (scatter_params(g, n, &p, d))
+    ScatterParams *p = op_attrs(g, n, sizeof *p);
+    if (scatter_params(g, n, p, d))
         return 1;
     const Value *x = op_in(g, n, 0);
     op_set_out(g, n, 0, x->dtype, &x->shape);
@@ -264,10 +270,7 @@ static void copy_input(Lower *L, Node *n, int yb)
 
 int lower_scatter(Lower *L, Node *n)
 {
-    Diag d = lw_diag(L);
-    ScatterParams p;
-    if (scatter_params(lw_graph(L), n, &p, &d))
-        return lw_error(L, n, "bad scatter");
+    const ScatterParams *p = n->attrs;
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
     const Shape *xs = &lw_in(L, n, 0)->shape, *us = &lw_in(L, n, 2)->shape;
@@ -286,12 +289,12 @@ int lower_scatter(Lower *L, Node *n)
          * of its slice, over data.shape[k:] */
         Shape tuples = *us, slice = {0, {0}};
         tuples.rank = q - 1;
-        for (int j = p.k; j < xs->rank; j++)
+        for (int j = p->k; j < xs->rank; j++)
             slice.dim[slice.rank++] = xs->dim[j];
         lw_loops_k(L, &tuples, "t", IT_SERIAL, uc);
         ok = NULL;
         memcpy(tc, uc, sizeof(Expr *) * (size_t)(q - 1));
-        for (int j = 0; j < p.k; j++) {
+        for (int j = 0; j < p->k; j++) {
             tc[q - 1] = idx(L, j);
             yc[j] = lw_index(L, arena_printf(a, "k%d", j), lw_load(L, n->in[1], tc), xs->dim[j]);
             Expr *inj = idx_in_range(lw_arena(L), yc[j], xs->dim[j]);
@@ -299,10 +302,10 @@ int lower_scatter(Lower *L, Node *n)
         }
         kb_if(b, ok);
         lw_loops_k(L, &slice, "s", IT_SERIAL, uc + q - 1);
-        for (int j = p.k; j < xs->rank; j++)
-            yc[j] = uc[q - 1 + j - p.k];
+        for (int j = p->k; j < xs->rank; j++)
+            yc[j] = uc[q - 1 + j - p->k];
         Expr *at = kb_flat(b, xs, yc);
-        kb_store(b, yb, at, reduce_into(a, p.red, ke_load(a, b->p, yb, at), lw_load(L, n->in[2], uc)));
+        kb_store(b, yb, at, reduce_into(a, p->red, ke_load(a, b->p, yb, at), lw_load(L, n->in[2], uc)));
         lw_end_loops(L, &slice);
         kb_end(b);
         lw_end_loops(L, &tuples);
@@ -311,11 +314,11 @@ int lower_scatter(Lower *L, Node *n)
     /* y[u.. with u_axis replaced by indices[u..]] = f(that, updates[u..]) */
     lw_loops_k(L, us, "u", IT_SERIAL, uc);
     memcpy(yc, uc, sizeof(Expr *) * (size_t)xs->rank);
-    yc[p.axis] = lw_index(L, "k", lw_load(L, n->in[1], uc), xs->dim[p.axis]);
-    ok = idx_in_range(lw_arena(L), yc[p.axis], xs->dim[p.axis]);
+    yc[p->axis] = lw_index(L, "k", lw_load(L, n->in[1], uc), xs->dim[p->axis]);
+    ok = idx_in_range(lw_arena(L), yc[p->axis], xs->dim[p->axis]);
     kb_if(b, ok);
     Expr *at = kb_flat(b, xs, yc);
-    kb_store(b, yb, at, reduce_into(a, p.red, ke_load(a, b->p, yb, at), lw_load(L, n->in[2], uc)));
+    kb_store(b, yb, at, reduce_into(a, p->red, ke_load(a, b->p, yb, at), lw_load(L, n->in[2], uc)));
     kb_end(b);
     lw_end_loops(L, us);
     return 0;
@@ -326,6 +329,7 @@ int lower_scatter(Lower *L, Node *n)
 /* TensorScatter: a KV-cache update. The sequence axis (never 0, the batch
  * axis) of past and update may differ; circular mode wraps write positions
  * modulo the cache length. */
+/* TensorScatter's parsed attributes (Node.attrs). */
 typedef struct TSParams {
     int axis;
     int circular;
@@ -369,8 +373,8 @@ static int tscatter_params(Graph *g, Node *n, TSParams *p, Diag *d)
 
 int infer_tensorscatter(Graph *g, Node *n, Diag *d)
 {
-    TSParams p;
-    if (tscatter_params(g, n, &p, d))
+    TSParams *p = op_attrs(g, n, sizeof *p);
+    if (tscatter_params(g, n, p, d))
         return 1;
     const Value *x = op_in(g, n, 0);
     op_set_out(g, n, 0, x->dtype, &x->shape);
@@ -379,14 +383,11 @@ int infer_tensorscatter(Graph *g, Node *n, Diag *d)
 
 int lower_tensorscatter(Lower *L, Node *n)
 {
-    Diag d = lw_diag(L);
-    TSParams p;
-    if (tscatter_params(lw_graph(L), n, &p, &d))
-        return lw_error(L, n, "bad TensorScatter");
+    const TSParams *p = n->attrs;
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
     const Shape *xs = &lw_in(L, n, 0)->shape, *us = &lw_in(L, n, 1)->shape;
-    int64_t len = xs->dim[p.axis];
+    int64_t len = xs->dim[p->axis];
     int yb = lw_buf(L, n->out[0]);
     Expr *uc[KILN_MAX_RANK], *yc[KILN_MAX_RANK];
 
@@ -394,16 +395,16 @@ int lower_tensorscatter(Lower *L, Node *n)
 
     /* y[.., w[b] + s, ..] = update[.., s, ..] (mod len when circular; a
      * linear position outside the cache is skipped) */
-    kb_comment(b, p.circular ? "y[b, .., (w[b] + s) mod len, ..] = update[b, .., s, ..]"
+    kb_comment(b, p->circular ? "y[b, .., (w[b] + s) mod len, ..] = update[b, .., s, ..]"
                              : "y[b, .., w[b] + s, ..] = update[b, .., s, ..]");
     lw_loops_k(L, us, "u", IT_SERIAL, uc);
     memcpy(yc, uc, sizeof(Expr *) * (size_t)xs->rank);
-    Expr *at = uc[p.axis];
+    Expr *at = uc[p->axis];
     int has_w = n->nin > 2 && n->in[2] != VNONE;
     if (has_w)
         at = ke_bin(a, B_ADD, ke_cast(a, DT_INDEX, lw_load(L, n->in[2], &uc[0])), at);
     int guarded = 0;
-    if (p.circular && has_w) {
+    if (p->circular && has_w) {
         /* floor modulo: w may be any int64 */
         Expr *m = ke_idx(a, len);
         at = ke_bin(a, B_MOD, ke_bin(a, B_ADD, ke_bin(a, B_MOD, at, m), m), m);
@@ -411,7 +412,7 @@ int lower_tensorscatter(Lower *L, Node *n)
         kb_if(b, idx_in_range(lw_arena(L), at, len));
         guarded = 1;
     }
-    yc[p.axis] = at;
+    yc[p->axis] = at;
     kb_store(b, yb, kb_flat(b, xs, yc), lw_load(L, n->in[1], uc));
     if (guarded)
         kb_end(b);
@@ -422,6 +423,12 @@ int lower_tensorscatter(Lower *L, Node *n)
 /* ---------------------------------------------------------------- OneHot */
 
 /* OneHot's axis in [0, rank(indices)] and depth (input 1, at compile time). */
+/* OneHot's parsed attributes (Node.attrs); depth is input 1's value. */
+typedef struct OneHotAttrs {
+    int axis;
+    int64_t depth;
+} OneHotAttrs;
+
 static int onehot_params(Graph *g, Node *n, int *out_axis, int64_t *out_depth, Diag *d)
 {
     const Value *ix = op_in(g, n, 0), *vals = op_in(g, n, 2);
@@ -449,10 +456,11 @@ static int onehot_params(Graph *g, Node *n, int *out_axis, int64_t *out_depth, D
 int infer_onehot(Graph *g, Node *n, Diag *d)
 {
     const Value *ix = op_in(g, n, 0);
-    int axis;
-    int64_t depth;
-    if (onehot_params(g, n, &axis, &depth, d))
+    OneHotAttrs *at = op_attrs(g, n, sizeof *at);
+    if (onehot_params(g, n, &at->axis, &at->depth, d))
         return 1;
+    int axis = at->axis;
+    int64_t depth = at->depth;
     /* indices.shape with depth inserted at axis */
     Shape s = {ix->shape.rank + 1, {0}};
     for (int i = 0, j = 0; i < s.rank; i++)
@@ -463,12 +471,10 @@ int infer_onehot(Graph *g, Node *n, Diag *d)
 
 int lower_onehot(Lower *L, Node *n)
 {
-    Diag d = lw_diag(L);
     Arena *a = lw_arena(L);
-    int axis;
-    int64_t depth;
-    if (onehot_params(lw_graph(L), n, &axis, &depth, &d))
-        return lw_error(L, n, "bad OneHot");
+    const OneHotAttrs *at = n->attrs;
+    int axis = at->axis;
+    int64_t depth = at->depth;
     const Shape *os = &lw_out(L, n, 0)->shape;
     Expr *oc[KILN_MAX_RANK], *ic[KILN_MAX_RANK];
     Expr *zero = idx(L, 0), *one = idx(L, 1);
@@ -506,12 +512,17 @@ static int cumulative_axis(Graph *g, Node *n, int *out, Diag *d)
     return op_axis(g, n, axis, x->shape.rank, out, d);
 }
 
-int infer_cumulative(Graph *g, Node *n, Diag *d)
-{
+/* CumSum's and CumProd's parsed attributes (Node.attrs); axis is input 1's value. */
+typedef struct CumAttrs {
     int axis;
     int64_t exclusive, reverse;
-    if (cumulative_axis(g, n, &axis, d) || attr_int(g, n, "exclusive", 0, &exclusive, d) ||
-        attr_int(g, n, "reverse", 0, &reverse, d))
+} CumAttrs;
+
+int infer_cumulative(Graph *g, Node *n, Diag *d)
+{
+    CumAttrs *at = op_attrs(g, n, sizeof *at);
+    if (cumulative_axis(g, n, &at->axis, d) || attr_int(g, n, "exclusive", 0, &at->exclusive, d) ||
+        attr_int(g, n, "reverse", 0, &at->reverse, d))
         return 1;
     const Value *x = op_in(g, n, 0);
     op_set_out(g, n, 0, x->dtype, &x->shape);
@@ -520,15 +531,11 @@ int infer_cumulative(Graph *g, Node *n, Diag *d)
 
 int lower_cumulative(Lower *L, Node *n)
 {
-    Diag d = lw_diag(L);
-    Graph *g = lw_graph(L);
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
-    int axis;
-    int64_t exclusive, reverse;
-    if (cumulative_axis(g, n, &axis, &d) || attr_int(g, n, "exclusive", 0, &exclusive, &d) ||
-        attr_int(g, n, "reverse", 0, &reverse, &d))
-        return lw_error(L, n, "bad axis");
+    const CumAttrs *at = n->attrs;
+    int axis = at->axis;
+    int64_t exclusive = at->exclusive, reverse = at->reverse;
     const Value *x = lw_in(L, n, 0);
     const Shape *xs = &x->shape;
     int64_t len = xs->dim[axis];
@@ -560,6 +567,11 @@ int lower_cumulative(Lower *L, Node *n)
 
 /* ------------------------------------------------------- ReverseSequence */
 
+/* ReverseSequence's parsed attributes (Node.attrs). */
+typedef struct RevSeqAttrs {
+    int batch, time;
+} RevSeqAttrs;
+
 /* batch_axis and time_axis: 0 and 1, in either order. */
 static int revseq_params(Graph *g, Node *n, int *out_batch, int *out_time, Diag *d)
 {
@@ -584,8 +596,8 @@ static int revseq_params(Graph *g, Node *n, int *out_batch, int *out_time, Diag 
 
 int infer_reversesequence(Graph *g, Node *n, Diag *d)
 {
-    int batch, time;
-    if (revseq_params(g, n, &batch, &time, d))
+    RevSeqAttrs *at = op_attrs(g, n, sizeof *at);
+    if (revseq_params(g, n, &at->batch, &at->time, d))
         return 1;
     const Value *x = op_in(g, n, 0);
     op_set_out(g, n, 0, x->dtype, &x->shape);
@@ -594,12 +606,10 @@ int infer_reversesequence(Graph *g, Node *n, Diag *d)
 
 int lower_reversesequence(Lower *L, Node *n)
 {
-    Diag d = lw_diag(L);
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
-    int batch, time;
-    if (revseq_params(lw_graph(L), n, &batch, &time, &d))
-        return lw_error(L, n, "bad axes");
+    const RevSeqAttrs *at = n->attrs;
+    int batch = at->batch, time = at->time;
     const Shape *xs = &lw_in(L, n, 0)->shape;
     int64_t steps = xs->dim[time];
     Expr *oc[KILN_MAX_RANK], *ic[KILN_MAX_RANK];
@@ -618,6 +628,7 @@ int lower_reversesequence(Lower *L, Node *n)
 
 /* ------------------------------------------------------------------ TopK */
 
+/* TopK's parsed attributes (Node.attrs). */
 typedef struct TopKParams {
     int axis;       /* in [0, rank) */
     int64_t k;      /* elements kept, in [0, extent of axis] */
@@ -662,12 +673,12 @@ static int topk_params(Graph *g, Node *n, TopKParams *p, Diag *d)
 
 int infer_topk(Graph *g, Node *n, Diag *d)
 {
-    TopKParams p;
-    if (topk_params(g, n, &p, d))
+    TopKParams *p = op_attrs(g, n, sizeof *p);
+    if (topk_params(g, n, p, d))
         return 1;
     const Value *x = op_in(g, n, 0);
     Shape s = x->shape;
-    s.dim[p.axis] = p.k;
+    s.dim[p->axis] = p->k;
     op_set_out(g, n, 0, x->dtype, &s);
     op_set_out(g, n, 1, DT_I64, &s);
     return 0;
@@ -689,22 +700,19 @@ static Expr *topk_before(Arena *a, int largest, Expr *x, Expr *y)
 
 int lower_topk(Lower *L, Node *n)
 {
-    Diag d = lw_diag(L);
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
-    TopKParams p;
-    if (topk_params(lw_graph(L), n, &p, &d))
-        return lw_error(L, n, "bad TopK");
+    const TopKParams *p = n->attrs;
     const Value *x = lw_in(L, n, 0);
     const Shape *xs = &x->shape;
     Shape os = *xs;
-    os.dim[p.axis] = p.k;
+    os.dim[p->axis] = p->k;
     if (shape_numel(&os) == 0)
         return 0; /* nothing to store */
     /* an absent output still serves as the sort's scratch */
     int vb = n->out[0] != VNONE ? lw_buf(L, n->out[0]) : lw_temp(L, "topk_values", x->dtype, &os);
     int ib = n->nout > 1 && n->out[1] != VNONE ? lw_buf(L, n->out[1]) : lw_temp(L, "topk_indices", DT_I64, &os);
-    int64_t len = xs->dim[p.axis], k = p.k;
+    int64_t len = xs->dim[p->axis], k = p->k;
     Expr *c[KILN_MAX_RANK] = {0}, *sc[KILN_MAX_RANK];
 
     /* For every line along axis, insertion sort into the outputs:
@@ -714,21 +722,21 @@ int lower_topk(Lower *L, Node *n)
      * slots from pos on move down one and the last falls off. */
     int open = 0;
     for (int i = 0; i < xs->rank; i++)
-        if (i != p.axis) {
+        if (i != p->axis) {
             c[i] = kb_v(b, kb_for(b, arena_printf(a, "i%d", i), xs->dim[i]));
             open++;
         }
     memcpy(sc, c, sizeof c);
     Expr *i = kb_v(b, kb_for(b, "i", len));
-    c[p.axis] = i;
+    c[p->axis] = i;
     Expr *xi = kb_v(b, kb_let(b, "x", lw_load(L, n->in[0], c)));
     int pos = kb_let(b, "pos", idx(L, 0));
     Expr *pv = kb_v(b, pos);
     /* pos = 1 + last filled slot s (s < i) that x does not rank before */
     Expr *s = kb_v(b, kb_for(b, "s", k));
-    sc[p.axis] = s;
+    sc[p->axis] = s;
     kb_if(b, ke_bin(a, B_LT, s, i));
-    kb_if(b, ke_un(a, U_NOT, topk_before(a, p.largest, xi, ke_load(a, b->p, vb, kb_flat(b, &os, sc)))));
+    kb_if(b, ke_un(a, U_NOT, topk_before(a, p->largest, xi, ke_load(a, b->p, vb, kb_flat(b, &os, sc)))));
     kb_assign(b, pos, ke_bin(a, B_ADD, s, idx(L, 1)));
     kb_end(b);
     kb_end(b);
@@ -737,16 +745,16 @@ int lower_topk(Lower *L, Node *n)
     /* slots s = k-1 down to pos+1 take slot s-1, where that one is filled */
     Expr *j = kb_v(b, kb_for(b, "j", k - 1));
     Expr *dst = ke_bin(a, B_SUB, idx(L, k - 1), j);
-    sc[p.axis] = dst;
+    sc[p->axis] = dst;
     Expr *to = kb_flat(b, &os, sc);
-    sc[p.axis] = ke_bin(a, B_SUB, dst, idx(L, 1));
+    sc[p->axis] = ke_bin(a, B_SUB, dst, idx(L, 1));
     Expr *from = kb_flat(b, &os, sc);
     kb_if(b, ke_bin(a, B_AND, ke_bin(a, B_GT, dst, pv), ke_bin(a, B_LE, dst, i)));
     kb_store(b, vb, to, ke_load(a, b->p, vb, from));
     kb_store(b, ib, to, ke_load(a, b->p, ib, from));
     kb_end(b);
     kb_end(b);
-    sc[p.axis] = pv;
+    sc[p->axis] = pv;
     Expr *at = kb_flat(b, &os, sc);
     kb_store(b, vb, at, xi);
     kb_store(b, ib, at, ke_cast(a, DT_I64, i));

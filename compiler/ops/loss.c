@@ -32,6 +32,7 @@ static const DType label_types[] = {DT_I32, DT_I64, DT_UNDEF};
 
 typedef enum Reduction { RED_NONE, RED_SUM, RED_MEAN } Reduction;
 
+/* Kept on the node as its parsed attributes (Node.attrs). */
 typedef struct LossAttrs {
     Reduction red;
     int has_ignore;      /* ignore_index given: labels equal to it count for nothing */
@@ -61,12 +62,12 @@ static int loss_attrs(Graph *g, Node *n, LossAttrs *at, Diag *d)
 static int infer_loss(Graph *g, Node *n, Diag *d)
 {
     const Value *x = op_in(g, n, 0), *t = op_in(g, n, 1), *w = op_in(g, n, 2);
-    LossAttrs at;
+    LossAttrs *at = op_attrs(g, n, sizeof *at);
     char b1[160], b2[160];
     if (!x || !t)
         return diag_node(d, g, n, "inputs 0 (scores) and 1 (labels) are required");
     if (op_check_dtype(g, n, 0, op_float_types, d) || op_check_dtype(g, n, 1, label_types, d) ||
-        loss_attrs(g, n, &at, d))
+        loss_attrs(g, n, at, d))
         return 1;
     int rank = x->shape.rank;
     if (rank < 2)
@@ -89,7 +90,7 @@ static int infer_loss(Graph *g, Node *n, Diag *d)
                              (long long)classes);
     }
     Shape scalar = {0, {0}};
-    op_set_out(g, n, 0, x->dtype, at.red == RED_NONE ? &t->shape : &scalar);
+    op_set_out(g, n, 0, x->dtype, at->red == RED_NONE ? &t->shape : &scalar);
     op_set_out(g, n, 1, x->dtype, &x->shape);
     return 0;
 }
@@ -141,10 +142,7 @@ static int lower_loss(Lower *L, Node *n, int softmax)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    LossAttrs at;
-    Diag d = lw_diag(L);
-    if (loss_attrs(g, n, &at, &d))
-        return lw_error(L, n, "bad attributes");
+    const LossAttrs *at = n->attrs;
     const Value *x = &g->values[n->in[0]], *lab = &g->values[n->in[1]];
     int has_weight = n->nin > 2 && n->in[2] != VNONE;
     DType t = x->dtype;
@@ -152,7 +150,7 @@ static int lower_loss(Lower *L, Node *n, int softmax)
     int prank = lab->shape.rank;
     Expr *pos[KILN_MAX_RANK], *xc[KILN_MAX_RANK];
     int sum = -1, wsum = -1;
-    if (at.red != RED_NONE) {
+    if (at->red != RED_NONE) {
         sum = kb_let(b, "sum", ke_const(a, t, 0));
         /* the divisor of mean: sum of weights, or an exact count without */
         wsum = kb_let(b, has_weight ? "wsum" : "count", has_weight ? ke_const(a, t, 0) : ke_idx(a, 0));
@@ -179,8 +177,8 @@ static int lower_loss(Lower *L, Node *n, int softmax)
     Expr *loss = ke_un(a, U_NEG, lp);
     if (w)
         loss = ke_bin(a, B_MUL, loss, w);
-    Expr *keep = at.has_ignore ? ke_bin(a, B_NE, kb_v(b, label), ke_idx(a, at.ignore)) : NULL;
-    if (at.red == RED_NONE) {
+    Expr *keep = at->has_ignore ? ke_bin(a, B_NE, kb_v(b, label), ke_idx(a, at->ignore)) : NULL;
+    if (at->red == RED_NONE) {
         /* loss[n, d...] = -lp * w[c], 0 where ignored */
         lw_store(L, n, 0, pos, keep ? ke_select(a, keep, loss, ke_const(a, t, 0)) : loss);
     } else {
@@ -194,9 +192,9 @@ static int lower_loss(Lower *L, Node *n, int softmax)
     }
     for (int i = 0; i < prank; i++)
         kb_end(b);
-    if (at.red == RED_SUM)
+    if (at->red == RED_SUM)
         lw_store(L, n, 0, pos, kb_v(b, sum));
-    else if (at.red == RED_MEAN)
+    else if (at->red == RED_MEAN)
         lw_store(L, n, 0, pos, ke_bin(a, B_DIV, kb_v(b, sum), ke_cast(a, t, kb_v(b, wsum))));
     return 0;
 }

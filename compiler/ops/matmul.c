@@ -64,12 +64,13 @@ int matmul_shape(Graph *g, Node *n, int ia, int ib, MatMulShape *s, Diag *d)
 
 static const DType mm_types[] = {DT_F32, DT_F64, DT_F16, DT_BF16, DT_I32, DT_I64, DT_U32, DT_U64, DT_UNDEF};
 
+/* MatMul keeps its MatMulShape as its parsed attributes (Node.attrs). */
 int infer_matmul(Graph *g, Node *n, Diag *d)
 {
-    MatMulShape s;
-    if (op_check_dtype(g, n, 0, mm_types, d) || op_same_dtype(g, n, 0, 1, d) || matmul_shape(g, n, 0, 1, &s, d))
+    MatMulShape *s = op_attrs(g, n, sizeof *s);
+    if (op_check_dtype(g, n, 0, mm_types, d) || op_same_dtype(g, n, 0, 1, d) || matmul_shape(g, n, 0, 1, s, d))
         return 1;
-    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &s.out);
+    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &s->out);
     return 0;
 }
 
@@ -95,23 +96,20 @@ int lower_matmul(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    MatMulShape s;
-    Diag d = lw_diag(L);
-    if (matmul_shape(g, n, 0, 1, &s, &d))
-        return lw_error(L, n, "bad shapes");
-    int nb = s.full.rank - 2;
-    int64_t M = s.full.dim[nb], N = s.full.dim[nb + 1], K = s.a.dim[s.a.rank - 1];
+    const MatMulShape *s = n->attrs;
+    int nb = s->full.rank - 2;
+    int64_t M = s->full.dim[nb], N = s->full.dim[nb + 1], K = s->a.dim[s->a.rank - 1];
     DType t = g->values[n->out[0]].dtype;
     Expr *batch[KILN_MAX_RANK];
     for (int i = 0; i < nb; i++)
-        batch[i] = kb_v(b, kb_for_k(b, "b", s.full.dim[i], IT_DATA));
+        batch[i] = kb_v(b, kb_for_k(b, "b", s->full.dim[i], IT_DATA));
     /* y[m, n] = sum_k a[m, k] * b[k, n] */
     Expr *m = kb_v(b, kb_for_k(b, "m", M, IT_DATA));
     Expr *nn = kb_v(b, kb_for_k(b, "n", N, IT_DATA));
     int acc = kb_let(b, "acc", ke_const(a, t, 0));
     Expr *k = kb_v(b, kb_for_k(b, "k", K, IT_REDUCE));
-    Expr *x = mm_load(L, n->in[0], &s.a, nb, batch, m, k, s.drop_m, 0);
-    Expr *y = mm_load(L, n->in[1], &s.b, nb, batch, k, nn, 0, s.drop_n);
+    Expr *x = mm_load(L, n->in[0], &s->a, nb, batch, m, k, s->drop_m, 0);
+    Expr *y = mm_load(L, n->in[1], &s->b, nb, batch, k, nn, 0, s->drop_n);
     kb_assign(b, acc, ke_bin(a, B_ADD, kb_v(b, acc), ke_bin(a, B_MUL, x, y)));
     kb_end(b);
     /* output coordinates without the promoted dims */
@@ -119,9 +117,9 @@ int lower_matmul(Lower *L, Node *n)
     int r = 0;
     for (int i = 0; i < nb; i++)
         oc[r++] = batch[i];
-    if (!s.drop_m)
+    if (!s->drop_m)
         oc[r++] = m;
-    if (!s.drop_n)
+    if (!s->drop_n)
         oc[r++] = nn;
     lw_store(L, n, 0, oc, kb_v(b, acc));
     kb_end(b);
@@ -133,6 +131,7 @@ int lower_matmul(Lower *L, Node *n)
 
 /* ------------------------------------------------------------------ Gemm */
 
+/* Gemm's parsed attributes (Node.attrs). */
 typedef struct GemmAttrs {
     int64_t trans_a, trans_b;
     double alpha, beta;
@@ -146,16 +145,16 @@ static int gemm_attrs(Graph *g, Node *n, GemmAttrs *at, Diag *d)
 
 int infer_gemm(Graph *g, Node *n, Diag *d)
 {
-    GemmAttrs at;
+    GemmAttrs *at = op_attrs(g, n, sizeof *at);
     const Value *a = op_in(g, n, 0), *b = op_in(g, n, 1), *c = op_in(g, n, 2);
     char x[160], y[160];
-    if (gemm_attrs(g, n, &at, d) || op_check_dtype(g, n, 0, mm_types, d) || op_same_dtype(g, n, 0, 1, d))
+    if (gemm_attrs(g, n, at, d) || op_check_dtype(g, n, 0, mm_types, d) || op_same_dtype(g, n, 0, 1, d))
         return 1;
     if (a->shape.rank != 2 || b->shape.rank != 2)
         return diag_node(d, g, n, "A and B must be matrices, got %s and %s", shape_str(&a->shape, x, sizeof x),
                          shape_str(&b->shape, y, sizeof y));
-    int64_t M = a->shape.dim[at.trans_a ? 1 : 0], K = a->shape.dim[at.trans_a ? 0 : 1];
-    int64_t K2 = b->shape.dim[at.trans_b ? 1 : 0], N = b->shape.dim[at.trans_b ? 0 : 1];
+    int64_t M = a->shape.dim[at->trans_a ? 1 : 0], K = a->shape.dim[at->trans_a ? 0 : 1];
+    int64_t K2 = b->shape.dim[at->trans_b ? 1 : 0], N = b->shape.dim[at->trans_b ? 0 : 1];
     if (K != K2)
         return diag_node(d, g, n, "inner dimensions differ: %lld and %lld", (long long)K, (long long)K2);
     Shape out = {2, {M, N}}, bc;
@@ -175,30 +174,27 @@ int lower_gemm(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    GemmAttrs at;
-    Diag d = lw_diag(L);
-    if (gemm_attrs(g, n, &at, &d))
-        return lw_error(L, n, "bad attributes");
+    const GemmAttrs *at = n->attrs;
     const Value *out = &g->values[n->out[0]];
     DType t = out->dtype;
     int64_t M = out->shape.dim[0], N = out->shape.dim[1];
-    int64_t K = g->values[n->in[0]].shape.dim[at.trans_a ? 0 : 1];
+    int64_t K = g->values[n->in[0]].shape.dim[at->trans_a ? 0 : 1];
     /* y[m, n] = alpha * sum_k A'[m, k] B'[k, n] + beta * C[m, n] */
     Expr *m = kb_v(b, kb_for_k(b, "m", M, IT_DATA));
     Expr *nn = kb_v(b, kb_for_k(b, "n", N, IT_DATA));
     int acc = kb_let(b, "acc", ke_const(a, t, 0));
     Expr *k = kb_v(b, kb_for_k(b, "k", K, IT_REDUCE));
-    Expr *ca[2] = {at.trans_a ? k : m, at.trans_a ? m : k};
-    Expr *cb[2] = {at.trans_b ? nn : k, at.trans_b ? k : nn};
+    Expr *ca[2] = {at->trans_a ? k : m, at->trans_a ? m : k};
+    Expr *cb[2] = {at->trans_b ? nn : k, at->trans_b ? k : nn};
     kb_assign(b, acc, ke_bin(a, B_ADD, kb_v(b, acc), ke_bin(a, B_MUL, lw_load(L, n->in[0], ca), lw_load(L, n->in[1], cb))));
     kb_end(b);
     Expr *v = kb_v(b, acc);
-    if (at.alpha != 1.0)
-        v = ke_bin(a, B_MUL, ke_const(a, t, at.alpha), v);
-    if (n->nin > 2 && n->in[2] != VNONE && at.beta != 0.0) {
+    if (at->alpha != 1.0)
+        v = ke_bin(a, B_MUL, ke_const(a, t, at->alpha), v);
+    if (n->nin > 2 && n->in[2] != VNONE && at->beta != 0.0) {
         Expr *oc[2] = {m, nn};
         Expr *c = lw_load_bcast(L, n->in[2], 2, oc);
-        v = ke_bin(a, B_ADD, v, at.beta == 1.0 ? c : ke_bin(a, B_MUL, ke_const(a, t, at.beta), c));
+        v = ke_bin(a, B_ADD, v, at->beta == 1.0 ? c : ke_bin(a, B_MUL, ke_const(a, t, at->beta), c));
     }
     Expr *oc[2] = {m, nn};
     lw_store(L, n, 0, oc, v);

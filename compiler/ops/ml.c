@@ -121,10 +121,15 @@ static Expr *ml_at(Lower *L, int buf, Expr *i)
 
 static const DType binarizer_types[] = {DT_F32, DT_F64, DT_I64, DT_I32, DT_UNDEF};
 
+/* Binarizer's parsed attributes (Node.attrs). */
+typedef struct BinarizerAttrs {
+    double th;       /* threshold */
+} BinarizerAttrs;
+
 int infer_binarizer(Graph *g, Node *n, Diag *d)
 {
-    double th;
-    if (op_check_dtype(g, n, 0, binarizer_types, d) || attr_float(g, n, "threshold", 0.0, &th, d))
+    BinarizerAttrs *at = op_attrs(g, n, sizeof *at);
+    if (op_check_dtype(g, n, 0, binarizer_types, d) || attr_float(g, n, "threshold", 0.0, &at->th, d))
         return 1;
     return infer_unary(g, n, d);
 }
@@ -137,10 +142,7 @@ int lower_binarizer(Lower *L, Node *n)
     Arena *a = lw_arena(L);
     const Value *x = &g->values[n->in[0]];
     DType t = x->dtype, ct = dtype_is_float(t) ? t : DT_F64;
-    double th;
-    Diag d = lw_diag(L);
-    if (attr_float(g, n, "threshold", 0.0, &th, &d))
-        return lw_error(L, n, "bad attribute 'threshold'");
+    double th = ((const BinarizerAttrs *)n->attrs)->th;
     Expr *c[KILN_MAX_RANK];
     lw_loops(L, &x->shape, NULL, c);
     Expr *above = ke_bin(a, B_GT, ke_cast(a, ct, lw_load(L, n->in[0], c)), ke_float(a, ct, th));
@@ -401,7 +403,8 @@ enum { AGG_AVERAGE, AGG_SUM, AGG_MIN, AGG_MAX };
 enum { POST_NONE, POST_SOFTMAX, POST_LOGISTIC, POST_SOFTMAX_ZERO, POST_PROBIT };
 
 /* An ensemble, read from the attributes and checked. Interior nodes are
- * 0..nn-1 and leaf l is node nn + l in the tables lowering builds. */
+ * 0..nn-1 and leaf l is node nn + l in the tables lowering builds.
+ * Kept on the node as its parsed attributes (Node.attrs). */
 typedef struct Trees {
     int nn, nl, nr;             /* interior nodes, leaves, trees */
     int64_t features;           /* F of x [N, F] */
@@ -590,14 +593,14 @@ int infer_treeensemble(Graph *g, Node *n, Diag *d)
 {
     const Value *x = op_in(g, n, 0);
     char buf[160];
-    Trees t;
+    Trees *t = op_attrs(g, n, sizeof *t);
     if (op_check_dtype(g, n, 0, tree_types, d))
         return 1;
     if (x->shape.rank != 2)
         return diag_node(d, g, n, "input must be [N, F], not %s", shape_str(&x->shape, buf, sizeof buf));
-    if (tree_read(g, n, g->arena, &t, d))
+    if (tree_read(g, n, g->arena, t, d))
         return 1;
-    Shape out = {2, {x->shape.dim[0], t.targets}};
+    Shape out = {2, {x->shape.dim[0], t->targets}};
     op_set_out(g, n, 0, x->dtype, &out);
     return 0;
 }
@@ -713,13 +716,10 @@ int lower_treeensemble(Lower *L, Node *n)
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     const Value *x = &g->values[n->in[0]];
-    Trees t;
-    Diag d = lw_diag(L);
-    if (tree_read(g, n, a, &t, &d))
-        return lw_error(L, n, "bad attributes");
-    DType ct = t.ct, ot = x->dtype;
-    int nn = t.nn, nt = t.nn + t.nl;
-    int64_t N = x->shape.dim[0], F = t.features, T = t.targets;
+    const Trees *t = n->attrs;
+    DType ct = t->ct, ot = x->dtype;
+    int nn = t->nn, nt = t->nn + t->nl;
+    int64_t N = x->shape.dim[0], F = t->features, T = t->targets;
 
     /* node tables over nodes and leaves; a leaf leads to itself */
     int32_t *feat = arena_alloc(a, sizeof(int32_t) * (size_t)nt);
@@ -732,93 +732,93 @@ int lower_treeensemble(Lower *L, Node *n)
     void *split = arena_alloc(a, (size_t)dtype_size(ct) * (size_t)nt);
     for (int i = 0; i < nt; i++) {
         int leaf = i >= nn;
-        feat[i] = leaf ? 0 : (int32_t)t.feature[i];
-        next_t[i] = leaf ? i : (int32_t)(t.tleaf[i] ? nn + t.tnode[i] : t.tnode[i]);
-        next_f[i] = leaf ? i : (int32_t)(t.fleaf[i] ? nn + t.fnode[i] : t.fnode[i]);
-        mode[i] = leaf ? 0 : (uint8_t)t.mode[i];
-        track[i] = !leaf && t.track && t.track[i];
-        mstart[i] = leaf ? 0 : t.mstart[i];
-        mcount[i] = leaf ? 0 : t.mcount[i];
-        dtype_set_f(ct, split, i, leaf ? 0 : t.split[i]);
+        feat[i] = leaf ? 0 : (int32_t)t->feature[i];
+        next_t[i] = leaf ? i : (int32_t)(t->tleaf[i] ? nn + t->tnode[i] : t->tnode[i]);
+        next_f[i] = leaf ? i : (int32_t)(t->fleaf[i] ? nn + t->fnode[i] : t->fnode[i]);
+        mode[i] = leaf ? 0 : (uint8_t)t->mode[i];
+        track[i] = !leaf && t->track && t->track[i];
+        mstart[i] = leaf ? 0 : t->mstart[i];
+        mcount[i] = leaf ? 0 : t->mcount[i];
+        dtype_set_f(ct, split, i, leaf ? 0 : t->split[i]);
     }
-    int32_t *root = arena_alloc(a, sizeof(int32_t) * (size_t)t.nr);
-    for (int r = 0; r < t.nr; r++)
-        root[r] = (int32_t)t.root[r];
-    int32_t *target = arena_alloc(a, sizeof(int32_t) * (size_t)t.nl);
-    void *weight = arena_alloc(a, (size_t)dtype_size(ct) * (size_t)t.nl);
-    for (int l = 0; l < t.nl; l++) {
-        target[l] = (int32_t)t.target[l];
-        dtype_set_f(ct, weight, l, t.weight[l]);
+    int32_t *root = arena_alloc(a, sizeof(int32_t) * (size_t)t->nr);
+    for (int r = 0; r < t->nr; r++)
+        root[r] = (int32_t)t->root[r];
+    int32_t *target = arena_alloc(a, sizeof(int32_t) * (size_t)t->nl);
+    void *weight = arena_alloc(a, (size_t)dtype_size(ct) * (size_t)t->nl);
+    for (int l = 0; l < t->nl; l++) {
+        target[l] = (int32_t)t->target[l];
+        dtype_set_f(ct, weight, l, t->weight[l]);
     }
-    int single_mode = (t.modes & (t.modes - 1)) == 0;
+    int single_mode = (t->modes & (t->modes - 1)) == 0;
     TreeTabs tab = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
     tab.feature = ml_table(L, n, "feature", DT_I32, nt, feat);
     tab.next_true = ml_table(L, n, "true_next", DT_I32, nt, next_t);
     tab.next_false = ml_table(L, n, "false_next", DT_I32, nt, next_f);
-    if (t.modes != 1u << TREE_MEMBER)
+    if (t->modes != 1u << TREE_MEMBER)
         tab.split = ml_table(L, n, "split", ct, nt, split);
     if (!single_mode)
         tab.mode = ml_table(L, n, "mode", DT_U8, nt, mode);
-    if (t.modes & (1u << TREE_MEMBER)) {
+    if (t->modes & (1u << TREE_MEMBER)) {
         /* the sets as given (NaN-delimited), padded so that reading mset
          * entries from any start stays inside the table */
-        int64_t len = t.nmember + t.mset;
+        int64_t len = t->nmember + t->mset;
         void *mem = arena_alloc(a, (size_t)dtype_size(ct) * (size_t)(len + 1));
         for (int64_t k = 0; k < len; k++)
-            dtype_set_f(ct, mem, k, k < t.nmember ? t.member[k] : NAN);
+            dtype_set_f(ct, mem, k, k < t->nmember ? t->member[k] : NAN);
         tab.set_start = ml_table(L, n, "set_start", DT_I32, nt, mstart);
         tab.set_size = ml_table(L, n, "set_size", DT_I32, nt, mcount);
         tab.members = ml_table(L, n, "set_members", ct, len, mem);
     }
-    if (t.tracks && t.tracks < t.nn)
+    if (t->tracks && t->tracks < t->nn)
         tab.nan_true = ml_table(L, n, "nan_true", DT_U8, nt, track);
-    int roots = ml_table(L, n, "root", DT_I32, t.nr, root);
-    int targets = ml_table(L, n, "leaf_target", DT_I32, t.nl, target);
-    int weights = ml_table(L, n, "leaf_weight", ct, t.nl, weight);
+    int roots = ml_table(L, n, "root", DT_I32, t->nr, root);
+    int targets = ml_table(L, n, "leaf_target", DT_I32, t->nl, target);
+    int weights = ml_table(L, n, "leaf_weight", ct, t->nl, weight);
     Shape ts = {1, {T}};
     int acc = lw_temp(L, "score", ct, &ts);
 
     /* x [N, F] -> y [N, T] */
     Expr *row = kb_v(b, kb_for(b, "n", N));
     Expr *xrow = ke_bin(a, B_MUL, row, ke_idx(a, F));
-    double init = t.agg == AGG_MIN ? type_max(ot) : t.agg == AGG_MAX ? -type_max(ot) : 0;
+    double init = t->agg == AGG_MIN ? type_max(ot) : t->agg == AGG_MAX ? -type_max(ot) : 0;
     Expr *tv = kb_v(b, kb_for(b, "t", T));
     kb_store(b, acc, tv, ke_float(a, ct, init));
     kb_end(b);
     /* walk each tree down to its leaf */
-    Expr *r = kb_v(b, kb_for(b, "r", t.nr));
+    Expr *r = kb_v(b, kb_for(b, "r", t->nr));
     int id = kb_let(b, "node", ke_cast(a, DT_INDEX, ml_at(L, roots, r)));
-    kb_for(b, "step", t.depth);
-    kb_assign(b, id, tree_step(L, n, &t, xrow, id, &tab));
+    kb_for(b, "step", t->depth);
+    kb_assign(b, id, tree_step(L, n, t, xrow, id, &tab));
     kb_end(b);
     int leaf = kb_let(b, "leaf", ke_bin(a, B_SUB, kb_v(b, id), ke_idx(a, nn)));
     int tg = kb_let(b, "target", ke_cast(a, DT_INDEX, ml_at(L, targets, kb_v(b, leaf))));
     Expr *w = ml_at(L, weights, kb_v(b, leaf));
     Expr *old = ml_at(L, acc, kb_v(b, tg));
-    BinOp op = t.agg == AGG_MIN ? B_MIN : t.agg == AGG_MAX ? B_MAX : B_ADD;
+    BinOp op = t->agg == AGG_MIN ? B_MIN : t->agg == AGG_MAX ? B_MAX : B_ADD;
     kb_store(b, acc, kb_v(b, tg), ke_bin(a, op, old, w));
     kb_end(b);
 
     /* post transform of the row of scores s[t] */
     Expr *s_of_t;
     int mx = -1, sum = -1;
-    if (t.post == POST_SOFTMAX || t.post == POST_SOFTMAX_ZERO) {
+    if (t->post == POST_SOFTMAX || t->post == POST_SOFTMAX_ZERO) {
         mx = kb_let(b, "mx", ke_float(a, ct, -INFINITY));
         tv = kb_v(b, kb_for(b, "t", T));
-        kb_assign(b, mx, ke_bin(a, B_MAX, kb_v(b, mx), tree_score(L, &t, acc, tv)));
+        kb_assign(b, mx, ke_bin(a, B_MAX, kb_v(b, mx), tree_score(L, t, acc, tv)));
         kb_end(b);
         sum = kb_let(b, "sum", ke_float(a, ct, 0));
         tv = kb_v(b, kb_for(b, "t", T));
-        Expr *s = tree_score(L, &t, acc, tv);
-        Expr *e = t.post == POST_SOFTMAX ? ke_un(a, U_EXP, ke_bin(a, B_SUB, s, kb_v(b, mx)))
+        Expr *s = tree_score(L, t, acc, tv);
+        Expr *e = t->post == POST_SOFTMAX ? ke_un(a, U_EXP, ke_bin(a, B_SUB, s, kb_v(b, mx)))
                                          : softmax_zero_term(a, ct, s, kb_v(b, mx));
         kb_assign(b, sum, ke_bin(a, B_ADD, kb_v(b, sum), e));
         kb_end(b);
     }
     tv = kb_v(b, kb_for(b, "t", T));
-    s_of_t = tree_score(L, &t, acc, tv);
+    s_of_t = tree_score(L, t, acc, tv);
     Expr *y = s_of_t;
-    switch (t.post) {
+    switch (t->post) {
     case POST_SOFTMAX:
         y = ke_bin(a, B_DIV, ke_un(a, U_EXP, ke_bin(a, B_SUB, s_of_t, kb_v(b, mx))), kb_v(b, sum));
         break;
@@ -850,7 +850,8 @@ int lower_treeensemble(Lower *L, Node *n)
 
 enum { TFIDF_TF, TFIDF_IDF, TFIDF_TFIDF };
 
-/* The n-grams a TfIdfVectorizer counts, read from its attributes. */
+/* The n-grams a TfIdfVectorizer counts, read from its attributes.
+ * Kept on the node as its parsed attributes (Node.attrs). */
 typedef struct TfIdf {
     int weighting;           /* TFIDF_TF, TFIDF_IDF, TFIDF_TFIDF */
     int64_t min_len, max_len;/* n-gram lengths counted */
@@ -967,17 +968,17 @@ static const DType tfidf_types[] = {DT_I32, DT_I64, DT_UNDEF};
 int infer_tfidf(Graph *g, Node *n, Diag *d)
 {
     const Value *x = op_in(g, n, 0);
-    TfIdf tf;
+    TfIdf *tf = op_attrs(g, n, sizeof *tf);
     char buf[160];
     if (x->dtype == DT_STRING)
         return diag_node(d, g, n, "string inputs are not supported by kiln");
-    if (op_check_dtype(g, n, 0, tfidf_types, d) || tfidf_read(g, n, g->arena, &tf, d))
+    if (op_check_dtype(g, n, 0, tfidf_types, d) || tfidf_read(g, n, g->arena, tf, d))
         return 1;
     if (x->shape.rank > 2)
         return diag_node(d, g, n, "input must be [C] or [B, C], not %s", shape_str(&x->shape, buf, sizeof buf));
-    Shape out = {1, {tf.cols}};
+    Shape out = {1, {tf->cols}};
     if (x->shape.rank == 2)
-        out = (Shape){2, {x->shape.dim[0], tf.cols}};
+        out = (Shape){2, {x->shape.dim[0], tf->cols}};
     op_set_out(g, n, 0, DT_F32, &out);
     return 0;
 }
@@ -992,37 +993,34 @@ int lower_tfidf(Lower *L, Node *n)
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     const Value *x = &g->values[n->in[0]];
-    TfIdf tf;
-    Diag d = lw_diag(L);
-    if (tfidf_read(g, n, a, &tf, &d))
-        return lw_error(L, n, "bad attributes");
+    const TfIdf *tf = n->attrs;
     int rank = x->shape.rank;
     int64_t B = rank == 2 ? x->shape.dim[0] : 1, C = rank == 0 ? 1 : x->shape.dim[rank - 1];
     int xb = lw_buf(L, n->in[0]);
-    Shape fs = {1, {tf.cols}};
+    Shape fs = {1, {tf->cols}};
     int score = lw_temp(L, "score", DT_F32, &fs);
 
     /* x [B, C] -> y [B, cols] */
     Expr *bv = kb_v(b, kb_for(b, "b", B));
-    Expr *o = kb_v(b, kb_for(b, "o", tf.cols));
+    Expr *o = kb_v(b, kb_for(b, "o", tf->cols));
     kb_store(b, score, o, ke_float(a, DT_F32, 0));
     kb_end(b);
-    for (int64_t k = tf.min_len; k <= tf.max_len; k++) {
+    for (int64_t k = tf->min_len; k <= tf->max_len; k++) {
         /* the k-grams: pool [G, k], their columns and weights [G] */
         int ng = 0;
-        for (int i = 0; i < tf.ngrams; i++)
-            ng += tf.len[i] == k;
+        for (int i = 0; i < tf->ngrams; i++)
+            ng += tf->len[i] == k;
         if (!ng)
             continue;
         int64_t *pool = arena_alloc(a, sizeof(int64_t) * (size_t)(ng * k));
         int64_t *col = arena_alloc(a, sizeof(int64_t) * (size_t)ng);
         float *w = arena_alloc(a, sizeof(float) * (size_t)ng);
-        for (int i = 0, j = 0; i < tf.ngrams; i++) {
-            if (tf.len[i] != k)
+        for (int i = 0, j = 0; i < tf->ngrams; i++) {
+            if (tf->len[i] != k)
                 continue;
-            memcpy(pool + j * k, tf.item[i], sizeof(int64_t) * (size_t)k);
-            w[j] = (float)tf.w[i];
-            col[j++] = tf.col[i];
+            memcpy(pool + j * k, tf->item[i], sizeof(int64_t) * (size_t)k);
+            w[j] = (float)tf->w[i];
+            col[j++] = tf->col[i];
         }
         char name[32];
         snprintf(name, sizeof name, "pool%lld", (long long)k);
@@ -1030,7 +1028,7 @@ int lower_tfidf(Lower *L, Node *n)
         snprintf(name, sizeof name, "column%lld", (long long)k);
         int cb = ml_table(L, n, name, DT_I64, ng, col);
         int wb = -1;
-        if (tf.weighted) {
+        if (tf->weighted) {
             snprintf(name, sizeof name, "weight%lld", (long long)k);
             wb = ml_table(L, n, name, DT_F32, ng, w);
         }
@@ -1040,7 +1038,7 @@ int lower_tfidf(Lower *L, Node *n)
         /* every start s and skip distance d + 1 (unigrams: once); a
          * distance of C or more fits no second item into a row, so the
          * skips stop there whatever max_skip_count says */
-        int64_t skips = tf.max_skip < C ? tf.max_skip + 1 : C;
+        int64_t skips = tf->max_skip < C ? tf->max_skip + 1 : C;
         Expr *dv = kb_v(b, kb_for(b, "d", k == 1 ? 1 : skips));
         Expr *step = ke_bin(a, B_ADD, dv, ke_idx(a, 1));
         Expr *s = kb_v(b, kb_for(b, "s", C));
@@ -1064,14 +1062,14 @@ int lower_tfidf(Lower *L, Node *n)
         Expr *old = ml_at(L, score, c), *cf = ke_cast(a, DT_F32, kb_v(b, cnt));
         Expr *wg = wb >= 0 ? ml_at(L, wb, gv) : ke_float(a, DT_F32, 1);
         Expr *v = ke_bin(a, B_ADD, old, cf);
-        if (tf.weighting == TFIDF_IDF)
+        if (tf->weighting == TFIDF_IDF)
             v = ke_select(a, ke_bin(a, B_GT, kb_v(b, cnt), ke_int(a, DT_I64, 0)), wg, old);
-        else if (tf.weighting == TFIDF_TFIDF)
+        else if (tf->weighting == TFIDF_TFIDF)
             v = ke_bin(a, B_ADD, old, ke_bin(a, B_MUL, cf, wg));
         kb_store(b, score, c, v);
         kb_end(b);
     }
-    o = kb_v(b, kb_for(b, "o", tf.cols));
+    o = kb_v(b, kb_for(b, "o", tf->cols));
     Expr *oc[2] = {bv, o};
     lw_store(L, n, 0, rank == 2 ? oc : oc + 1, ml_at(L, score, o));
     kb_end(b);
@@ -1087,6 +1085,7 @@ int lower_tfidf(Lower *L, Node *n)
  * value of input list l + 1. */
 static int opt_lists(const Node *n) { return n->op == OP_ADAM ? 4 : 3; }
 
+/* Kept on the node as its parsed attributes (Node.attrs). */
 typedef struct OptAttrs {
     double norm;         /* norm_coefficient */
     double norm_post;    /* Adam: norm_coefficient_post */
@@ -1131,13 +1130,13 @@ static const DType opt_step_types[] = {DT_I64, DT_UNDEF};
 int infer_optimizer(Graph *g, Node *n, Diag *d)
 {
     int lists = opt_lists(n), ng = (n->nin - 2) / lists;
-    OptAttrs at;
+    OptAttrs *at = op_attrs(g, n, sizeof *at);
     char b1[160], b2[160];
     if (n->nin < 2 + lists || (n->nin - 2) % lists)
         return diag_node(d, g, n, "expected R, T and %d lists of equal length, got %d inputs", lists, n->nin);
     if (n->nout > (lists - 1) * ng)
         return diag_node(d, g, n, "%d outputs, at most %d expected", n->nout, (lists - 1) * ng);
-    if (opt_attrs(g, n, &at, d) || op_check_dtype(g, n, 0, opt_types, d) || op_check_dtype(g, n, 1, opt_step_types, d))
+    if (opt_attrs(g, n, at, d) || op_check_dtype(g, n, 0, opt_types, d) || op_check_dtype(g, n, 1, opt_step_types, d))
         return 1;
     for (int i = 0; i < 2; i++) {
         const Value *v = op_in(g, n, i);
@@ -1183,10 +1182,7 @@ int lower_optimizer(Lower *L, Node *n)
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
     int lists = opt_lists(n), ng = (n->nin - 2) / lists;
-    OptAttrs at;
-    Diag d = lw_diag(L);
-    if (opt_attrs(g, n, &at, &d))
-        return lw_error(L, n, "bad attributes");
+    const OptAttrs *at = n->attrs;
 #define D(v) ke_float(a, DT_F64, (v))
     /* the scalar step size, in double: R and T are runtime inputs */
     Expr *R = ke_cast(a, DT_F64, ml_at(L, lw_buf(L, n->in[0]), ke_idx(a, 0)));
@@ -1196,16 +1192,16 @@ int lower_optimizer(Lower *L, Node *n)
     int r, beta_t = -1;
     if (n->op == OP_ADAGRAD) {
         /* r = R / (1 + T * decay_factor) */
-        r = kb_let(b, "r", ke_bin(a, B_DIV, R, ke_bin(a, B_ADD, D(1), ke_bin(a, B_MUL, Tf, D(at.decay)))));
+        r = kb_let(b, "r", ke_bin(a, B_DIV, R, ke_bin(a, B_ADD, D(1), ke_bin(a, B_MUL, Tf, D(at->decay)))));
     } else if (n->op == OP_ADAM) {
         /* r = T > 0 ? R * sqrt(1 - beta^T) / (1 - alpha^T) : R */
-        Expr *num = ke_un(a, U_SQRT, ke_bin(a, B_SUB, D(1), ke_bin(a, B_POW, D(at.beta), Tf)));
-        Expr *den = ke_bin(a, B_SUB, D(1), ke_bin(a, B_POW, D(at.alpha), Tf));
+        Expr *num = ke_un(a, U_SQRT, ke_bin(a, B_SUB, D(1), ke_bin(a, B_POW, D(at->beta), Tf)));
+        Expr *den = ke_bin(a, B_SUB, D(1), ke_bin(a, B_POW, D(at->alpha), Tf));
         r = kb_let(b, "r", ke_select(a, later, ke_bin(a, B_DIV, ke_bin(a, B_MUL, R, num), den), R));
     } else {
         /* beta is 1 at the first step */
         r = kb_let(b, "r", R);
-        beta_t = kb_let(b, "beta", ke_select(a, later, D(at.beta), D(1)));
+        beta_t = kb_let(b, "beta", ke_select(a, later, D(at->beta), D(1)));
     }
 #undef D
     for (int k = 0; k < ng; k++) {
@@ -1222,31 +1218,31 @@ int lower_optimizer(Lower *L, Node *n)
         Expr *rt = ke_cast(a, t, V(r));
         /* gr = norm_coefficient * x + g */
         int xv = kb_let(b, "x", in[0]);
-        int gr = kb_let(b, "gr", ke_bin(a, B_ADD, ke_bin(a, B_MUL, K(at.norm), V(xv)), in[1]));
+        int gr = kb_let(b, "gr", ke_bin(a, B_ADD, ke_bin(a, B_MUL, K(at->norm), V(xv)), in[1]));
         if (n->op == OP_ADAGRAD) {
             /* h' = h + gr^2; x' = x - r * gr / (sqrt(h') + epsilon) */
             int h = kb_let(b, "h", ke_bin(a, B_ADD, in[2], ke_bin(a, B_MUL, V(gr), V(gr))));
-            Expr *hs = ke_bin(a, B_ADD, ke_un(a, U_SQRT, V(h)), K(at.eps));
+            Expr *hs = ke_bin(a, B_ADD, ke_un(a, U_SQRT, V(h)), K(at->eps));
             opt_store(L, n, 0, k, ng, c, ke_bin(a, B_SUB, V(xv), ke_bin(a, B_DIV, ke_bin(a, B_MUL, rt, V(gr)), hs)));
             opt_store(L, n, 1, k, ng, c, V(h));
         } else if (n->op == OP_ADAM) {
             /* v' = alpha v + (1 - alpha) gr; h' = beta h + (1 - beta) gr^2;
              * x' = (1 - norm_post) (x - r v' / (sqrt(h') + epsilon)) */
-            int v = kb_let(b, "v", ke_bin(a, B_ADD, ke_bin(a, B_MUL, K(at.alpha), in[2]),
-                                          ke_bin(a, B_MUL, K(1 - at.alpha), V(gr))));
-            int h = kb_let(b, "h", ke_bin(a, B_ADD, ke_bin(a, B_MUL, K(at.beta), in[3]),
-                                          ke_bin(a, B_MUL, K(1 - at.beta), ke_bin(a, B_MUL, V(gr), V(gr)))));
-            Expr *hs = ke_bin(a, B_ADD, ke_un(a, U_SQRT, V(h)), K(at.eps));
+            int v = kb_let(b, "v", ke_bin(a, B_ADD, ke_bin(a, B_MUL, K(at->alpha), in[2]),
+                                          ke_bin(a, B_MUL, K(1 - at->alpha), V(gr))));
+            int h = kb_let(b, "h", ke_bin(a, B_ADD, ke_bin(a, B_MUL, K(at->beta), in[3]),
+                                          ke_bin(a, B_MUL, K(1 - at->beta), ke_bin(a, B_MUL, V(gr), V(gr)))));
+            Expr *hs = ke_bin(a, B_ADD, ke_un(a, U_SQRT, V(h)), K(at->eps));
             Expr *xn = ke_bin(a, B_SUB, V(xv), ke_bin(a, B_MUL, rt, ke_bin(a, B_DIV, V(v), hs)));
-            opt_store(L, n, 0, k, ng, c, ke_bin(a, B_MUL, K(1 - at.norm_post), xn));
+            opt_store(L, n, 0, k, ng, c, ke_bin(a, B_MUL, K(1 - at->norm_post), xn));
             opt_store(L, n, 1, k, ng, c, V(v));
             opt_store(L, n, 2, k, ng, c, V(h));
         } else {
             /* v' = alpha v + beta gr; x' = x - r v' (standard) or
              * x - r (gr + alpha v') (nesterov) */
-            int v = kb_let(b, "v", ke_bin(a, B_ADD, ke_bin(a, B_MUL, K(at.alpha), in[2]),
+            int v = kb_let(b, "v", ke_bin(a, B_ADD, ke_bin(a, B_MUL, K(at->alpha), in[2]),
                                           ke_bin(a, B_MUL, ke_cast(a, t, V(beta_t)), V(gr))));
-            Expr *dir = at.nesterov ? ke_bin(a, B_ADD, V(gr), ke_bin(a, B_MUL, K(at.alpha), V(v))) : V(v);
+            Expr *dir = at->nesterov ? ke_bin(a, B_ADD, V(gr), ke_bin(a, B_MUL, K(at->alpha), V(v))) : V(v);
             opt_store(L, n, 0, k, ng, c, ke_bin(a, B_SUB, V(xv), ke_bin(a, B_MUL, rt, dir)));
             opt_store(L, n, 1, k, ng, c, V(v));
         }

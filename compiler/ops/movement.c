@@ -93,11 +93,17 @@ static int transpose_perm(Graph *g, Node *n, int out[KILN_MAX_RANK], Diag *d)
     return 0;
 }
 
+/* Transpose's parsed attributes (Node.attrs). */
+typedef struct PermAttrs {
+    int perm[KILN_MAX_RANK];
+} PermAttrs;
+
 int infer_transpose(Graph *g, Node *n, Diag *d)
 {
     const Value *x = op_in(g, n, 0);
-    int perm[KILN_MAX_RANK];
-    if (transpose_perm(g, n, perm, d))
+    PermAttrs *at = op_attrs(g, n, sizeof *at);
+    const int *perm = at->perm;
+    if (transpose_perm(g, n, at->perm, d))
         return 1;
     Shape s = {x->shape.rank, {0}};
     for (int i = 0; i < s.rank; i++)
@@ -108,10 +114,7 @@ int infer_transpose(Graph *g, Node *n, Diag *d)
 
 int lower_transpose(Lower *L, Node *n)
 {
-    Diag d = lw_diag(L);
-    int perm[KILN_MAX_RANK];
-    if (transpose_perm(lw_graph(L), n, perm, &d))
-        return lw_error(L, n, "bad perm");
+    const int *perm = ((const PermAttrs *)n->attrs)->perm;
     const Shape *os = &lw_out(L, n, 0)->shape;
     Expr *oc[KILN_MAX_RANK], *ic[KILN_MAX_RANK];
     /* y[i0, i1, ..] = x[j0, j1, ..] where j[perm[k]] = i[k] */
@@ -141,10 +144,11 @@ static int concat_axis(Graph *g, Node *n, int *out, Diag *d)
 
 int infer_concat(Graph *g, Node *n, Diag *d)
 {
-    int axis;
+    AxisAttrs *at = op_attrs(g, n, sizeof *at);
     char a[160], b[160];
-    if (concat_axis(g, n, &axis, d))
+    if (concat_axis(g, n, &at->axis, d))
         return 1;
+    int axis = at->axis;
     const Value *x = op_in(g, n, 0);
     Shape s = x->shape;
     s.dim[axis] = 0;
@@ -169,10 +173,7 @@ int infer_concat(Graph *g, Node *n, Diag *d)
 
 int lower_concat(Lower *L, Node *n)
 {
-    Diag d = lw_diag(L);
-    int axis;
-    if (concat_axis(lw_graph(L), n, &axis, &d))
-        return lw_error(L, n, "bad axis");
+    int axis = ((const AxisAttrs *)n->attrs)->axis;
     int64_t offset = 0;
     /* one nest per input: y[.., offset + i, ..] = x_k[.., i, ..] */
     for (int k = 0; k < n->nin; k++) {
@@ -195,6 +196,7 @@ int lower_concat(Lower *L, Node *n)
 
 /* ----------------------------------------------------------------- Split */
 
+/* Split's parsed attributes (Node.attrs). */
 typedef struct SplitParams {
     int axis;                   /* in [0, rank) */
     int64_t size[64];           /* [nout] extent of each output along axis */
@@ -256,13 +258,13 @@ static int split_params(Graph *g, Node *n, SplitParams *p, Diag *d)
 
 int infer_split(Graph *g, Node *n, Diag *d)
 {
-    SplitParams p;
-    if (split_params(g, n, &p, d))
+    SplitParams *p = op_attrs(g, n, sizeof *p);
+    if (split_params(g, n, p, d))
         return 1;
     const Value *x = op_in(g, n, 0);
     for (int i = 0; i < n->nout; i++) {
         Shape s = x->shape;
-        s.dim[p.axis] = p.size[i];
+        s.dim[p->axis] = p->size[i];
         op_set_out(g, n, i, x->dtype, &s);
     }
     return 0;
@@ -270,15 +272,12 @@ int infer_split(Graph *g, Node *n, Diag *d)
 
 int lower_split(Lower *L, Node *n)
 {
-    Diag d = lw_diag(L);
-    SplitParams p;
-    if (split_params(lw_graph(L), n, &p, &d))
-        return lw_error(L, n, "bad split");
+    const SplitParams *p = n->attrs;
     int64_t offset = 0;
     /* one nest per output: y_k[.., i, ..] = x[.., offset_k + i, ..] */
     for (int k = 0; k < n->nout; k++) {
-        if (n->out[k] == VNONE || p.size[k] == 0) {
-            offset += p.size[k];
+        if (n->out[k] == VNONE || p->size[k] == 0) {
+            offset += p->size[k];
             continue;
         }
         const Shape *s = &lw_out(L, n, k)->shape;
@@ -286,16 +285,17 @@ int lower_split(Lower *L, Node *n)
         kb_comment(lw_kb(L), arena_printf(lw_arena(L), "output %d", k));
         lw_loops(L, s, NULL, oc);
         memcpy(ic, oc, sizeof(Expr *) * (size_t)s->rank);
-        ic[p.axis] = add(L, oc[p.axis], idx(L, offset));
+        ic[p->axis] = add(L, oc[p->axis], idx(L, offset));
         lw_store(L, n, k, oc, lw_load(L, n->in[0], ic));
         lw_end_loops(L, s);
-        offset += p.size[k];
+        offset += p->size[k];
     }
     return 0;
 }
 
 /* ----------------------------------------------------------------- Slice */
 
+/* Slice's parsed attributes (Node.attrs). */
 typedef struct SliceParams {
     int64_t start[KILN_MAX_RANK];  /* first input element read, per dim */
     int64_t step[KILN_MAX_RANK];   /* input stride per output element, != 0 */
@@ -373,27 +373,24 @@ static int slice_params(Graph *g, Node *n, SliceParams *p, Diag *d)
 
 int infer_slice(Graph *g, Node *n, Diag *d)
 {
-    SliceParams p;
-    if (slice_params(g, n, &p, d))
+    SliceParams *p = op_attrs(g, n, sizeof *p);
+    if (slice_params(g, n, p, d))
         return 1;
-    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &p.out);
+    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &p->out);
     return 0;
 }
 
 int lower_slice(Lower *L, Node *n)
 {
-    Diag d = lw_diag(L);
-    SliceParams p;
-    if (slice_params(lw_graph(L), n, &p, &d))
-        return lw_error(L, n, "bad slice");
+    const SliceParams *p = n->attrs;
     Expr *oc[KILN_MAX_RANK], *ic[KILN_MAX_RANK];
     /* y[.., i, ..] = x[.., start + i * step, ..] */
-    lw_loops(L, &p.out, NULL, oc);
-    for (int i = 0; i < p.out.rank; i++)
-        ic[i] = ke_bin(lw_arena(L), p.step[i] > 0 ? B_ADD : B_SUB, idx(L, p.start[i]),
-                       mul(L, oc[i], idx(L, p.step[i] > 0 ? p.step[i] : -p.step[i])));
+    lw_loops(L, &p->out, NULL, oc);
+    for (int i = 0; i < p->out.rank; i++)
+        ic[i] = ke_bin(lw_arena(L), p->step[i] > 0 ? B_ADD : B_SUB, idx(L, p->start[i]),
+                       mul(L, oc[i], idx(L, p->step[i] > 0 ? p->step[i] : -p->step[i])));
     lw_store(L, n, 0, oc, lw_load(L, n->in[0], ic));
-    lw_end_loops(L, &p.out);
+    lw_end_loops(L, &p->out);
     return 0;
 }
 
@@ -411,9 +408,10 @@ static int gather_axis(Graph *g, Node *n, int *out, Diag *d)
 int infer_gather(Graph *g, Node *n, Diag *d)
 {
     const Value *x = op_in(g, n, 0), *ix = op_in(g, n, 1);
-    int axis;
-    if (gather_axis(g, n, &axis, d) || op_check_dtype(g, n, 1, index_types, d))
+    AxisAttrs *at = op_attrs(g, n, sizeof *at);
+    if (gather_axis(g, n, &at->axis, d) || op_check_dtype(g, n, 1, index_types, d))
         return 1;
+    int axis = at->axis;
     int r = x->shape.rank, q = ix->shape.rank;
     if (r - 1 + q > KILN_MAX_RANK)
         return diag_node(d, g, n, "output rank %d is too large", r - 1 + q);
@@ -435,10 +433,7 @@ int infer_gather(Graph *g, Node *n, Diag *d)
 
 int lower_gather(Lower *L, Node *n)
 {
-    Diag d = lw_diag(L);
-    int axis;
-    if (gather_axis(lw_graph(L), n, &axis, &d))
-        return lw_error(L, n, "bad axis");
+    int axis = ((const AxisAttrs *)n->attrs)->axis;
     const Shape *xs = &lw_in(L, n, 0)->shape, *os = &lw_out(L, n, 0)->shape;
     int q = lw_in(L, n, 1)->shape.rank;
     Expr *oc[KILN_MAX_RANK], *ic[KILN_MAX_RANK];
@@ -459,10 +454,11 @@ int lower_gather(Lower *L, Node *n)
 int infer_gatherelements(Graph *g, Node *n, Diag *d)
 {
     const Value *x = op_in(g, n, 0), *ix = op_in(g, n, 1);
-    int axis;
+    AxisAttrs *at = op_attrs(g, n, sizeof *at);
     char a[160], b[160];
-    if (gather_axis(g, n, &axis, d) || op_check_dtype(g, n, 1, index_types, d))
+    if (gather_axis(g, n, &at->axis, d) || op_check_dtype(g, n, 1, index_types, d))
         return 1;
+    int axis = at->axis;
     if (ix->shape.rank != x->shape.rank)
         return diag_node(d, g, n, "indices have rank %d, data rank %d", ix->shape.rank, x->shape.rank);
     int ok = 1;
@@ -481,10 +477,7 @@ int infer_gatherelements(Graph *g, Node *n, Diag *d)
 
 int lower_gatherelements(Lower *L, Node *n)
 {
-    Diag d = lw_diag(L);
-    int axis;
-    if (gather_axis(lw_graph(L), n, &axis, &d))
-        return lw_error(L, n, "bad axis");
+    int axis = ((const AxisAttrs *)n->attrs)->axis;
     const Shape *xs = &lw_in(L, n, 0)->shape, *os = &lw_out(L, n, 0)->shape;
     Expr *oc[KILN_MAX_RANK], *ic[KILN_MAX_RANK];
     /* y[i..] = x[i.. with i_axis replaced by indices[i..]] */
@@ -574,8 +567,10 @@ int lower_tile(Lower *L, Node *n)
 
 typedef enum PadMode { PAD_CONSTANT, PAD_REFLECT, PAD_EDGE, PAD_WRAP } PadMode;
 
+/* Pad's parsed attributes (Node.attrs). */
 typedef struct PadParams {
     PadMode mode;
+    double value;                  /* attribute 'value' (opset < 11), else 0 */
     int64_t begin[KILN_MAX_RANK];  /* elements added (< 0: removed) before, per dim */
     int64_t end[KILN_MAX_RANK];    /* and after */
     Shape out;
@@ -590,7 +585,8 @@ static int pad_params(Graph *g, Node *n, PadParams *p, Diag *d)
     const char *mode;
     int64_t pads[2 * KILN_MAX_RANK], axes[KILN_MAX_RANK];
     int np, na = -1;
-    if (attr_str(g, n, "mode", "constant", &mode, d))
+    if (attr_str(g, n, "mode", "constant", &mode, d) ||
+        (n->opset < 11 && attr_float(g, n, "value", 0.0, &p->value, d)))
         return 1;
     int rank = x->shape.rank;
     static const char *modes[] = {"constant", "reflect", "edge", "wrap"};
@@ -646,9 +642,9 @@ static int pad_params(Graph *g, Node *n, PadParams *p, Diag *d)
 
 int infer_pad(Graph *g, Node *n, Diag *d)
 {
-    PadParams p;
+    PadParams *p = op_attrs(g, n, sizeof *p);
     const Value *x = op_in(g, n, 0), *cv = op_in(g, n, 2);
-    if (pad_params(g, n, &p, d))
+    if (pad_params(g, n, p, d))
         return 1;
     if (n->opset >= 11 && cv) {
         if (op_same_dtype(g, n, 0, 2, d))
@@ -656,7 +652,7 @@ int infer_pad(Graph *g, Node *n, Diag *d)
         if (shape_numel(&cv->shape) > 1)
             return diag_node(d, g, n, "constant_value must be a scalar");
     }
-    op_set_out(g, n, 0, x->dtype, &p.out);
+    op_set_out(g, n, 0, x->dtype, &p->out);
     return 0;
 }
 
@@ -665,12 +661,8 @@ int infer_pad(Graph *g, Node *n, Diag *d)
 static Expr *pad_value(Lower *L, Node *n, DType t)
 {
     const Value *cv = lw_in(L, n, 2);
-    if (n->opset < 11) {
-        double v;
-        Diag d = lw_diag(L);
-        attr_float(lw_graph(L), n, "value", 0.0, &v, &d);
-        return ke_const(lw_arena(L), t, v);
-    }
+    if (n->opset < 11)
+        return ke_const(lw_arena(L), t, ((const PadParams *)n->attrs)->value);
     if (!cv || shape_numel(&cv->shape) == 0)
         return ke_const(lw_arena(L), t, 0);
     return scalar_of(L, cv, n->in[2], t);
@@ -690,47 +682,44 @@ static Expr *clamp_pad(Lower *L, Expr *j, int64_t pad_begin, int64_t pad_end, in
 int lower_pad(Lower *L, Node *n)
 {
     Arena *a = lw_arena(L);
-    Diag d = lw_diag(L);
-    PadParams p;
-    if (pad_params(lw_graph(L), n, &p, &d))
-        return lw_error(L, n, "bad pads");
+    const PadParams *p = n->attrs;
     const Shape *xs = &lw_in(L, n, 0)->shape;
     DType t = lw_out(L, n, 0)->dtype;
     Expr *oc[KILN_MAX_RANK], *ic[KILN_MAX_RANK];
     Expr *inside = NULL; /* constant mode: the output element has an input element */
     int empty = 0; /* nothing of the input is left: all padding */
     for (int i = 0; i < xs->rank; i++)
-        empty |= xs->dim[i] - (p.begin[i] < 0 ? -p.begin[i] : 0) - (p.end[i] < 0 ? -p.end[i] : 0) == 0;
+        empty |= xs->dim[i] - (p->begin[i] < 0 ? -p->begin[i] : 0) - (p->end[i] < 0 ? -p->end[i] : 0) == 0;
     /* y[o..] = x[src(o)..], src per dim by mode, over the input cropped to
      * [lo, lo + m) and shifted by the begin pad pb */
-    lw_loops(L, &p.out, NULL, oc);
+    lw_loops(L, &p->out, NULL, oc);
     for (int i = 0; i < xs->rank && !empty; i++) {
-        int64_t lo = p.begin[i] < 0 ? -p.begin[i] : 0, pb = p.begin[i] > 0 ? p.begin[i] : 0;
-        int64_t m = xs->dim[i] - lo - (p.end[i] < 0 ? -p.end[i] : 0);
+        int64_t lo = p->begin[i] < 0 ? -p->begin[i] : 0, pb = p->begin[i] > 0 ? p->begin[i] : 0;
+        int64_t m = xs->dim[i] - lo - (p->end[i] < 0 ? -p->end[i] : 0);
         Expr *o = oc[i];
-        if (p.begin[i] <= 0 && p.end[i] <= 0) {
+        if (p->begin[i] <= 0 && p->end[i] <= 0) {
             ic[i] = add(L, o, idx(L, lo)); /* cropped at most: no padding on this dim */
             continue;
         }
         Expr *j = ke_bin(a, B_SUB, o, idx(L, pb)); /* position in the cropped input */
         Expr *src = NULL;
-        switch (p.mode) {
+        switch (p->mode) {
         case PAD_CONSTANT: {
             /* j in [0, m) on the padded sides; the load is clamped too, so
              * that it stays in bounds even where the select is not taken */
             Expr *in = NULL;
             if (pb > 0)
                 in = ke_bin(a, B_GE, j, idx(L, 0));
-            if (p.end[i] > 0) {
+            if (p->end[i] > 0) {
                 Expr *below = ke_bin(a, B_LT, j, idx(L, m));
                 in = in ? ke_bin(a, B_AND, in, below) : below;
             }
             inside = inside ? ke_bin(a, B_AND, inside, in) : in;
-            src = clamp_pad(L, j, pb, p.end[i], m);
+            src = clamp_pad(L, j, pb, p->end[i], m);
             break;
         }
         case PAD_EDGE:
-            src = clamp_pad(L, j, pb, p.end[i], m);
+            src = clamp_pad(L, j, pb, p->end[i], m);
             break;
         case PAD_WRAP: {
             int64_t lift = (pb + m - 1) / m * m; /* makes j + lift >= 0 */
@@ -760,11 +749,17 @@ int lower_pad(Lower *L, Node *n)
     else
         v = lw_load(L, n->in[0], ic);
     lw_store(L, n, 0, oc, v);
-    lw_end_loops(L, &p.out);
+    lw_end_loops(L, &p->out);
     return 0;
 }
 
 /* ------------------------------------------------ DepthToSpace, SpaceToDepth */
+
+/* DepthToSpace's and SpaceToDepth's parsed attributes (Node.attrs). */
+typedef struct D2SAttrs {
+    int64_t b;       /* blocksize */
+    int crd;         /* DepthToSpace in CRD order (DCR is the default) */
+} D2SAttrs;
 
 /* blocksize, and whether DepthToSpace uses CRD order (DCR is the default). */
 static int d2s_params(Graph *g, Node *n, int64_t *out_b, int *out_crd, Diag *d)
@@ -788,10 +783,10 @@ static int d2s_params(Graph *g, Node *n, int64_t *out_b, int *out_crd, Diag *d)
 int infer_depthtospace(Graph *g, Node *n, Diag *d)
 {
     const Value *x = op_in(g, n, 0);
-    int64_t b;
-    int crd;
-    if (d2s_params(g, n, &b, &crd, d))
+    D2SAttrs *at = op_attrs(g, n, sizeof *at);
+    if (d2s_params(g, n, &at->b, &at->crd, d))
         return 1;
+    int64_t b = at->b;
     Shape s = x->shape;
     int64_t bb;
     if (ck_mul(b, b, &bb))
@@ -818,12 +813,10 @@ int infer_depthtospace(Graph *g, Node *n, Diag *d)
 
 int lower_depthtospace(Lower *L, Node *n)
 {
-    Diag d = lw_diag(L);
     KB *kb = lw_kb(L);
-    int64_t b;
-    int crd;
-    if (d2s_params(lw_graph(L), n, &b, &crd, &d))
-        return lw_error(L, n, "bad blocksize");
+    const D2SAttrs *at = n->attrs;
+    int64_t b = at->b;
+    int crd = at->crd;
     int d2s = n->op == OP_DEPTHTOSPACE;
     /* the space side (N, C, H*b, W*b), walked as its blocks (n, c, h, bh, w, bw) */
     const Shape *space = &(d2s ? lw_out(L, n, 0) : lw_in(L, n, 0))->shape;
@@ -848,12 +841,17 @@ int lower_depthtospace(Lower *L, Node *n)
 
 /* ----------------------------------------------------------------- Trilu */
 
+/* Trilu's parsed attributes (Node.attrs). */
+typedef struct TriluAttrs {
+    int64_t upper;
+} TriluAttrs;
+
 int infer_trilu(Graph *g, Node *n, Diag *d)
 {
     const Value *x = op_in(g, n, 0), *k = op_in(g, n, 1);
-    int64_t upper;
+    TriluAttrs *at = op_attrs(g, n, sizeof *at);
     static const DType k_types[] = {DT_I64, DT_UNDEF};
-    if (attr_int(g, n, "upper", 1, &upper, d) || op_check_dtype(g, n, 1, k_types, d))
+    if (attr_int(g, n, "upper", 1, &at->upper, d) || op_check_dtype(g, n, 1, k_types, d))
         return 1;
     if (x->shape.rank < 2)
         return diag_node(d, g, n, "input must have rank >= 2, not %d", x->shape.rank);
@@ -866,12 +864,9 @@ int infer_trilu(Graph *g, Node *n, Diag *d)
 int lower_trilu(Lower *L, Node *n)
 {
     Arena *a = lw_arena(L);
-    Graph *g = lw_graph(L);
     const Value *kv = lw_in(L, n, 1);
     const Shape *s = &lw_out(L, n, 0)->shape;
-    int64_t upper;
-    Diag d = lw_diag(L);
-    attr_int(g, n, "upper", 1, &upper, &d);
+    int64_t upper = ((const TriluAttrs *)n->attrs)->upper;
     Expr *oc[KILN_MAX_RANK];
     lw_loops(L, s, NULL, oc);
     Expr *k = kv ? scalar_of(L, kv, n->in[1], DT_INDEX) : idx(L, 0); /* diagonal offset */

@@ -273,6 +273,7 @@ static int check_x(Graph *g, Node *n, int min_rank, Diag *d)
 
 /* ------------------------------------------------- BatchNormalization */
 
+/* BatchNormalization's parsed attributes (Node.attrs, infer_batchnorm). */
 typedef struct BNAttrs {
     double eps, momentum;
     int training;    /* compute the batch statistics (and running outputs) */
@@ -311,10 +312,10 @@ static int bn_attrs(Graph *g, Node *n, BNAttrs *at, Diag *d)
 
 int infer_batchnorm(Graph *g, Node *n, Diag *d)
 {
-    BNAttrs at;
+    BNAttrs *at = op_attrs(g, n, sizeof *at);
     const Value *x = op_in(g, n, 0);
     char buf[160];
-    if (bn_attrs(g, n, &at, d))
+    if (bn_attrs(g, n, at, d))
         return 1;
     for (int i = 0; i < 5; i++)
         if (!op_in(g, n, i))
@@ -325,15 +326,15 @@ int infer_batchnorm(Graph *g, Node *n, Diag *d)
         return diag_node(d, g, n, "X must have rank >= 2 (N, C, ...), not %d", x->shape.rank);
     for (int i = 1; i < 5; i++) {
         const Value *p = op_in(g, n, i);
-        int ok = p->shape.rank >= 1 && p->shape.rank < x->shape.rank && (at.per_elem || p->shape.rank == 1);
+        int ok = p->shape.rank >= 1 && p->shape.rank < x->shape.rank && (at->per_elem || p->shape.rank == 1);
         for (int j = 0; ok && j < p->shape.rank; j++)
             ok = p->shape.dim[j] == x->shape.dim[1 + j];
         if (!ok)
             return diag_node(d, g, n, "input %d ('%s') has shape %s, expected [%lld]%s", i, p->name,
                              shape_str(&p->shape, buf, sizeof buf), (long long)x->shape.dim[1],
-                             at.per_elem ? " or dims 1.. of X" : "");
+                             at->per_elem ? " or dims 1.. of X" : "");
     }
-    if (at.training && at.per_elem)
+    if (at->training && at->per_elem)
         return diag_node(d, g, n, "training with spatial=0 is not supported");
     op_set_out(g, n, 0, x->dtype, &x->shape);
     for (int i = 1; i < 3; i++)
@@ -359,21 +360,18 @@ int lower_batchnorm(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    BNAttrs at;
-    Diag d = lw_diag(L);
-    if (bn_attrs(g, n, &at, &d))
-        return lw_error(L, n, "bad attributes");
+    const BNAttrs *at = n->attrs;
     const Value *x = &g->values[n->in[0]];
     DType t = x->dtype;
     int sel[KILN_MAX_RANK];
     Span sp;
     for (int i = 0; i < x->shape.rank; i++)
-        sel[i] = at.training && i != 1;
+        sel[i] = at->training && i != 1;
     span_init(&sp, &x->shape, sel, 1);
     span_outer(L, &sp);
-    if (!at.training) {
+    if (!at->training) {
         /* y[n, c, ...] = scale[c] * (x - mean[c]) / sqrt(var[c] + eps) + B[c] */
-        Expr *sd = ke_un(a, U_SQRT, ke_bin(a, B_ADD, bn_param(L, n, 4, sp.coords, t), ke_const(a, t, at.eps)));
+        Expr *sd = ke_un(a, U_SQRT, ke_bin(a, B_ADD, bn_param(L, n, 4, sp.coords, t), ke_const(a, t, at->eps)));
         Expr *y = bn_apply(a, span_x(L, n, &sp, t), bn_param(L, n, 3, sp.coords, t), sd,
                            bn_param(L, n, 1, sp.coords, t), bn_param(L, n, 2, sp.coords, t));
         lw_store(L, n, 0, sp.coords, y);
@@ -383,7 +381,7 @@ int lower_batchnorm(Lower *L, Node *n)
     /* per channel c: statistics over n and the spatial dims, then y */
     int mean, var;
     span_moments(L, n, &sp, t, &mean, &var);
-    int sd = kb_let(b, "sd", ke_un(a, U_SQRT, ke_bin(a, B_ADD, kb_v(b, var), ke_const(a, t, at.eps))));
+    int sd = kb_let(b, "sd", ke_un(a, U_SQRT, ke_bin(a, B_ADD, kb_v(b, var), ke_const(a, t, at->eps))));
     /* y[n, c, ...] = scale[c] * (x - mean) / sd + B[c] */
     span_inner(L, &sp, IT_DATA);
     Expr *y = bn_apply(a, span_x(L, n, &sp, t), kb_v(b, mean), kb_v(b, sd), bn_param(L, n, 1, sp.coords, t),
@@ -391,7 +389,7 @@ int lower_batchnorm(Lower *L, Node *n)
     lw_store(L, n, 0, sp.coords, y);
     lw_end_n(L, sp.ninner);
     /* running_mean[c], running_var[c] = input * momentum + batch * (1 - momentum) */
-    Expr *mom = ke_const(a, t, at.momentum), *rest = ke_const(a, t, 1.0 - at.momentum);
+    Expr *mom = ke_const(a, t, at->momentum), *rest = ke_const(a, t, 1.0 - at->momentum);
     Expr *stat[2] = {kb_v(b, mean), kb_v(b, var)};
     for (int i = 1; i < 3 && i < n->nout; i++) {
         Expr *run = ke_bin(a, B_ADD, ke_bin(a, B_MUL, bn_param(L, n, 2 + i, sp.coords, t), mom),
@@ -402,14 +400,44 @@ int lower_batchnorm(Lower *L, Node *n)
     return 0;
 }
 
+int batchnorm_affine(const Graph *g, const Node *bn, int64_t channels, double *s, double *shift)
+{
+    const BNAttrs *at = bn->attrs;
+    if (!at || at->training || bn->nin < 5 || bn->nout < 1 || bn->out[0] == VNONE ||
+        has_extra_outputs(bn))
+        return 0;
+    for (int i = 1; i < 5; i++) {
+        if (bn->in[i] == VNONE)
+            return 0;
+        const Value *v = &g->values[bn->in[i]];
+        if (v->kind != VAL_CONST || !v->data || shape_numel(&v->shape) != channels || !dtype_is_float(v->dtype))
+            return 0;
+    }
+    const Value *sc = &g->values[bn->in[1]], *bi = &g->values[bn->in[2]];
+    const Value *mean = &g->values[bn->in[3]], *var = &g->values[bn->in[4]];
+    for (int64_t c = 0; c < channels; c++) {
+        /* sd in float, as lower_batchnorm computes it for f32 x */
+        float sd = sqrtf((float)dtype_get_f(var->dtype, var->data, c) + (float)at->eps);
+        s[c] = (float)dtype_get_f(sc->dtype, sc->data, c) / sd;
+        shift[c] = (float)dtype_get_f(bi->dtype, bi->data, c) -
+                   (float)dtype_get_f(mean->dtype, mean->data, c) * (float)s[c];
+    }
+    return 1;
+}
+
 /* ---------------------------------------------- InstanceNormalization */
+
+/* InstanceNormalization's parsed attributes (Node.attrs). */
+typedef struct INAttrs {
+    double eps;
+} INAttrs;
 
 int infer_instancenorm(Graph *g, Node *n, Diag *d)
 {
     const Value *x = op_in(g, n, 0);
-    double eps;
+    INAttrs *at = op_attrs(g, n, sizeof *at);
     char buf[160];
-    if (attr_float(g, n, "epsilon", 1e-5, &eps, d))
+    if (attr_float(g, n, "epsilon", 1e-5, &at->eps, d))
         return 1;
     for (int i = 0; i < 3; i++)
         if (!op_in(g, n, i))
@@ -433,10 +461,7 @@ int lower_instancenorm(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    double eps;
-    Diag d = lw_diag(L);
-    if (attr_float(g, n, "epsilon", 1e-5, &eps, &d))
-        return lw_error(L, n, "bad attributes");
+    const INAttrs *at = n->attrs;
     const Value *x = &g->values[n->in[0]];
     DType t = x->dtype;
     int sel[KILN_MAX_RANK];
@@ -448,7 +473,7 @@ int lower_instancenorm(Lower *L, Node *n)
     span_outer(L, &sp);
     int mean, var;
     span_moments(L, n, &sp, t, &mean, &var);
-    int sd = kb_let(b, "sd", ke_un(a, U_SQRT, ke_bin(a, B_ADD, kb_v(b, var), ke_const(a, t, eps))));
+    int sd = kb_let(b, "sd", ke_un(a, U_SQRT, ke_bin(a, B_ADD, kb_v(b, var), ke_const(a, t, at->eps))));
     /* y[n, c, ...] = scale[c] * (x - mean) / sd + B[c] */
     span_inner(L, &sp, IT_DATA);
     Expr *y = bn_apply(a, span_x(L, n, &sp, t), kb_v(b, mean), kb_v(b, sd), lw_load(L, n->in[1], sp.coords + 1),
@@ -461,6 +486,7 @@ int lower_instancenorm(Lower *L, Node *n)
 
 /* ------------------------------------------------- LayerNormalization */
 
+/* LayerNormalization's and RMSNormalization's parsed attributes (Node.attrs). */
 typedef struct LNAttrs {
     int axis;        /* first normalized dim */
     double eps;
@@ -482,20 +508,20 @@ static int ln_attrs(Graph *g, Node *n, LNAttrs *at, Diag *d)
 
 int infer_layernorm(Graph *g, Node *n, Diag *d)
 {
-    LNAttrs at;
+    LNAttrs *at = op_attrs(g, n, sizeof *at);
     const Value *x = op_in(g, n, 0);
-    if (check_x(g, n, 0, d) || ln_attrs(g, n, &at, d))
+    if (check_x(g, n, 0, d) || ln_attrs(g, n, at, d))
         return 1;
     if (!op_in(g, n, 1))
         return diag_node(d, g, n, "input 1 (Scale) is required");
     if (param_bcast(g, n, 1, 1, d) || (op_in(g, n, 2) && param_bcast(g, n, 2, 1, d)))
         return 1;
     Shape stat = x->shape;
-    for (int i = at.axis; i < stat.rank; i++)
+    for (int i = at->axis; i < stat.rank; i++)
         stat.dim[i] = 1;
     op_set_out(g, n, 0, x->dtype, &x->shape);
-    op_set_out(g, n, 1, at.stash, &stat);
-    op_set_out(g, n, 2, at.stash, &stat);
+    op_set_out(g, n, 1, at->stash, &stat);
+    op_set_out(g, n, 2, at->stash, &stat);
     return 0;
 }
 
@@ -513,21 +539,18 @@ int lower_layernorm(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    LNAttrs at;
-    Diag d = lw_diag(L);
-    if (ln_attrs(g, n, &at, &d))
-        return lw_error(L, n, "bad attributes");
+    const LNAttrs *at = n->attrs;
     const Value *x = &g->values[n->in[0]];
-    DType t = x->dtype, u = at.stash;
+    DType t = x->dtype, u = at->stash;
     int rank = x->shape.rank;
     Expr *sc[KILN_MAX_RANK];
     Span sp;
-    axis_span(&sp, &x->shape, at.axis);
+    axis_span(&sp, &x->shape, at->axis);
     /* per index of dims [0, axis): statistics over dims [axis, rank), in u */
     span_outer(L, &sp);
     int mean, var;
     span_moments(L, n, &sp, u, &mean, &var);
-    int inv = kb_let(b, "inv", inv_sd(a, kb_v(b, var), u, at.eps));
+    int inv = kb_let(b, "inv", inv_sd(a, kb_v(b, var), u, at->eps));
     /* y[...] = cast((x - mean) * inv) * Scale + B */
     span_inner(L, &sp, IT_DATA);
     Expr *dx = ke_bin(a, B_SUB, span_x(L, n, &sp, u), kb_v(b, mean));
@@ -550,7 +573,12 @@ int lower_layernorm(Lower *L, Node *n)
 
 /* ---------------------------------------- Softmax, LogSoftmax, Hardmax */
 
-/* The dims the op normalizes over: [*lo, *hi). */
+/* Softmax's, LogSoftmax's and Hardmax's parsed attributes (Node.attrs):
+ * the dims the op normalizes over, [lo, hi). */
+typedef struct SoftmaxAttrs {
+    int lo, hi;
+} SoftmaxAttrs;
+
 static int softmax_dims(Graph *g, Node *n, int *lo, int *hi, Diag *d)
 {
     const Value *x = op_in(g, n, 0);
@@ -568,10 +596,10 @@ static int softmax_dims(Graph *g, Node *n, int *lo, int *hi, Diag *d)
 int infer_softmax(Graph *g, Node *n, Diag *d)
 {
     const Value *x = op_in(g, n, 0);
-    int lo, hi;
+    SoftmaxAttrs *at = op_attrs(g, n, sizeof *at);
     if (!x)
         return diag_node(d, g, n, "input 0 is required");
-    if (op_check_dtype(g, n, 0, op_float_types, d) || softmax_dims(g, n, &lo, &hi, d))
+    if (op_check_dtype(g, n, 0, op_float_types, d) || softmax_dims(g, n, &at->lo, &at->hi, d))
         return 1;
     op_set_out(g, n, 0, x->dtype, &x->shape);
     return 0;
@@ -609,10 +637,8 @@ int lower_softmax(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    Diag d = lw_diag(L);
-    int lo, hi;
-    if (softmax_dims(g, n, &lo, &hi, &d))
-        return lw_error(L, n, "bad attributes");
+    const SoftmaxAttrs *at = n->attrs;
+    int lo = at->lo, hi = at->hi;
     const Value *x = &g->values[n->in[0]];
     DType t = x->dtype;
     int rank = x->shape.rank, sel[KILN_MAX_RANK];
@@ -659,8 +685,8 @@ int lower_softmax(Lower *L, Node *n)
 
 int infer_rmsnorm(Graph *g, Node *n, Diag *d)
 {
-    LNAttrs at;
-    if (check_x(g, n, 0, d) || ln_attrs(g, n, &at, d) || param_bcast(g, n, 1, 0, d))
+    LNAttrs *at = op_attrs(g, n, sizeof *at);
+    if (check_x(g, n, 0, d) || ln_attrs(g, n, at, d) || param_bcast(g, n, 1, 0, d))
         return 1;
     op_set_out(g, n, 0, op_in(g, n, 1)->dtype, &op_in(g, n, 0)->shape);
     return 0;
@@ -671,18 +697,15 @@ int lower_rmsnorm(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    LNAttrs at;
-    Diag d = lw_diag(L);
-    if (ln_attrs(g, n, &at, &d))
-        return lw_error(L, n, "bad attributes");
+    const LNAttrs *at = n->attrs;
     const Value *x = &g->values[n->in[0]];
-    DType t = x->dtype, u = at.stash, v = g->values[n->in[1]].dtype;
+    DType t = x->dtype, u = at->stash, v = g->values[n->in[1]].dtype;
     Span sp;
-    axis_span(&sp, &x->shape, at.axis);
+    axis_span(&sp, &x->shape, at->axis);
     /* per index of dims [0, axis): mean of x^2 over dims [axis, rank), in u */
     span_outer(L, &sp);
     int ss = span_sum(L, n, &sp, u, SUM_SQ, NULL, "ss");
-    int inv = kb_let(b, "inv", inv_sd(a, ke_bin(a, B_DIV, kb_v(b, ss), ke_const(a, u, (double)sp.count)), u, at.eps));
+    int inv = kb_let(b, "inv", inv_sd(a, ke_bin(a, B_DIV, kb_v(b, ss), ke_const(a, u, (double)sp.count)), u, at->eps));
     /* y[...] = cast(cast(x * inv, T), V) * scale */
     span_inner(L, &sp, IT_DATA);
     Expr *y = ke_cast(a, v, ke_cast(a, t, ke_bin(a, B_MUL, span_x(L, n, &sp, u), kb_v(b, inv))));
@@ -695,6 +718,7 @@ int lower_rmsnorm(Lower *L, Node *n)
 
 /* ------------------------------------------------- GroupNormalization */
 
+/* GroupNormalization's parsed attributes (Node.attrs). */
 typedef struct GNAttrs {
     int64_t groups;  /* num_groups */
     double eps;
@@ -722,13 +746,13 @@ static int gn_attrs(Graph *g, Node *n, GNAttrs *at, Diag *d)
 
 int infer_groupnorm(Graph *g, Node *n, Diag *d)
 {
-    GNAttrs at;
+    GNAttrs *at = op_attrs(g, n, sizeof *at);
     char buf[160];
-    if (check_x(g, n, 2, d) || gn_attrs(g, n, &at, d))
+    if (check_x(g, n, 2, d) || gn_attrs(g, n, at, d))
         return 1;
     const Value *x = op_in(g, n, 0);
     /* scale and bias: per channel from opset 21, per group before */
-    int64_t want = n->opset >= 21 ? x->shape.dim[1] : at.groups;
+    int64_t want = n->opset >= 21 ? x->shape.dim[1] : at->groups;
     for (int i = 1; i < 3; i++) {
         const Value *p = op_in(g, n, i);
         if (!p)
@@ -749,12 +773,9 @@ int lower_groupnorm(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    GNAttrs at;
-    Diag d = lw_diag(L);
-    if (gn_attrs(g, n, &at, &d))
-        return lw_error(L, n, "bad attributes");
+    const GNAttrs *at = n->attrs;
     const Value *x = &g->values[n->in[0]];
-    DType t = x->dtype, u = at.stash;
+    DType t = x->dtype, u = at->stash;
     int sel[KILN_MAX_RANK];
     Span sp;
     if (shape_numel(&x->shape) == 0)
@@ -762,12 +783,12 @@ int lower_groupnorm(Lower *L, Node *n)
     for (int i = 0; i < x->shape.rank; i++)
         sel[i] = i >= 1;
     span_init(&sp, &x->shape, sel, 1);
-    span_group(&sp, at.groups);
+    span_group(&sp, at->groups);
     /* per (n, g): statistics over the group's channels and the spatial dims, in u */
     span_outer(L, &sp);
     int mean, var;
     span_moments(L, n, &sp, u, &mean, &var);
-    int inv = kb_let(b, "inv", inv_sd(a, kb_v(b, var), u, at.eps));
+    int inv = kb_let(b, "inv", inv_sd(a, kb_v(b, var), u, at->eps));
     /* y[n, c, ...] = cast((x - mean) * inv) * scale[c] + bias[c]  ([g] before opset 21) */
     span_inner(L, &sp, IT_DATA);
     Expr *const *pc = n->opset >= 21 ? &sp.coords[1] : &sp.g;
@@ -781,6 +802,11 @@ int lower_groupnorm(Lower *L, Node *n)
 }
 
 /* ------------------------------------------ MeanVarianceNormalization */
+
+/* MeanVarianceNormalization's parsed attributes (Node.attrs). */
+typedef struct MVNAttrs {
+    int sel[KILN_MAX_RANK]; /* 1 for the dims normalized over */
+} MVNAttrs;
 
 /* sel[i] = 1 for the dims in `axes` (default 0, 2, 3; empty: all). */
 static int mvn_axes(Graph *g, Node *n, int *sel, Diag *d)
@@ -808,8 +834,8 @@ static int mvn_axes(Graph *g, Node *n, int *sel, Diag *d)
 
 int infer_mvn(Graph *g, Node *n, Diag *d)
 {
-    int sel[KILN_MAX_RANK];
-    if (check_x(g, n, 0, d) || mvn_axes(g, n, sel, d))
+    MVNAttrs *at = op_attrs(g, n, sizeof *at);
+    if (check_x(g, n, 0, d) || mvn_axes(g, n, at->sel, d))
         return 1;
     op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &op_in(g, n, 0)->shape);
     return 0;
@@ -820,14 +846,11 @@ int lower_mvn(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    int sel[KILN_MAX_RANK];
-    Diag d = lw_diag(L);
-    if (mvn_axes(g, n, sel, &d))
-        return lw_error(L, n, "bad attributes");
+    const MVNAttrs *at = n->attrs;
     const Value *x = &g->values[n->in[0]];
     DType t = x->dtype, u = op_calc_type(t);
     Span sp;
-    span_init(&sp, &x->shape, sel, 0);
+    span_init(&sp, &x->shape, at->sel, 0);
     /* per index of the other dims: mean and variance over `axes` */
     span_outer(L, &sp);
     int mean, var;
@@ -844,6 +867,12 @@ int lower_mvn(Lower *L, Node *n)
 
 /* ---------------------------------------------------- LpNormalization */
 
+/* LpNormalization's parsed attributes (Node.attrs). */
+typedef struct LpAttrs {
+    int axis;
+    int64_t p;       /* 1 or 2 */
+} LpAttrs;
+
 static int lp_attrs(Graph *g, Node *n, int *axis, int64_t *p, Diag *d)
 {
     int64_t ax;
@@ -856,9 +885,8 @@ static int lp_attrs(Graph *g, Node *n, int *axis, int64_t *p, Diag *d)
 
 int infer_lpnorm(Graph *g, Node *n, Diag *d)
 {
-    int axis;
-    int64_t p;
-    if (check_x(g, n, 1, d) || lp_attrs(g, n, &axis, &p, d))
+    LpAttrs *at = op_attrs(g, n, sizeof *at);
+    if (check_x(g, n, 1, d) || lp_attrs(g, n, &at->axis, &at->p, d))
         return 1;
     op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &op_in(g, n, 0)->shape);
     return 0;
@@ -869,11 +897,9 @@ int lower_lpnorm(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    int axis, sel[KILN_MAX_RANK];
-    int64_t p;
-    Diag d = lw_diag(L);
-    if (lp_attrs(g, n, &axis, &p, &d))
-        return lw_error(L, n, "bad attributes");
+    const LpAttrs *at = n->attrs;
+    int axis = at->axis, sel[KILN_MAX_RANK];
+    int64_t p = at->p;
     const Value *x = &g->values[n->in[0]];
     DType t = x->dtype, u = op_calc_type(t);
     Span sp;
@@ -897,6 +923,7 @@ int lower_lpnorm(Lower *L, Node *n)
 
 /* ---------------------------------------------------------------- LRN */
 
+/* LRN's parsed attributes (Node.attrs). */
 typedef struct LRNAttrs {
     double alpha, beta, bias;
     int64_t size;    /* channels in the window */
@@ -916,8 +943,8 @@ static int lrn_attrs(Graph *g, Node *n, LRNAttrs *at, Diag *d)
 
 int infer_lrn(Graph *g, Node *n, Diag *d)
 {
-    LRNAttrs at;
-    if (check_x(g, n, 2, d) || lrn_attrs(g, n, &at, d))
+    LRNAttrs *at = op_attrs(g, n, sizeof *at);
+    if (check_x(g, n, 2, d) || lrn_attrs(g, n, at, d))
         return 1;
     op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &op_in(g, n, 0)->shape);
     return 0;
@@ -928,10 +955,7 @@ int lower_lrn(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    LRNAttrs at;
-    Diag d = lw_diag(L);
-    if (lrn_attrs(g, n, &at, &d))
-        return lw_error(L, n, "bad attributes");
+    const LRNAttrs *at = n->attrs;
     const Value *x = &g->values[n->in[0]];
     DType t = x->dtype, u = op_calc_type(t);
     /* The window [c - before, c + after] is cut to the channels that
@@ -939,7 +963,7 @@ int lower_lrn(Lower *L, Node *n)
      * c: clamping before and after to C - 1 reads the same channels (so a
      * size near INT64_MAX loops over at most 2C - 1 taps), while alpha
      * still divides by the size the model gives. */
-    int64_t chans = x->shape.dim[1], before = (at.size - 1) / 2, after = at.size - 1 - before;
+    int64_t chans = x->shape.dim[1], before = (at->size - 1) / 2, after = at->size - 1 - before;
     int64_t reach = chans > 0 ? chans - 1 : 0;
     before = before < reach ? before : reach;
     after = after < reach ? after : reach;
@@ -960,9 +984,9 @@ int lower_lrn(Lower *L, Node *n)
     kb_end(b);
     kb_end(b);
     /* y = x / (bias + alpha / size * ss)^beta */
-    Expr *base = ke_bin(a, B_ADD, ke_const(a, u, at.bias), ke_bin(a, B_MUL, ke_const(a, u, at.alpha / (double)at.size),
+    Expr *base = ke_bin(a, B_ADD, ke_const(a, u, at->bias), ke_bin(a, B_MUL, ke_const(a, u, at->alpha / (double)at->size),
                                                                    kb_v(b, ss)));
-    Expr *y = ke_bin(a, B_DIV, span_x(L, n, &sp, u), ke_bin(a, B_POW, base, ke_const(a, u, at.beta)));
+    Expr *y = ke_bin(a, B_DIV, span_x(L, n, &sp, u), ke_bin(a, B_POW, base, ke_const(a, u, at->beta)));
     lw_store(L, n, 0, sp.coords, ke_cast(a, t, y));
     lw_end_n(L, sp.nouter);
     return 0;

@@ -7,11 +7,16 @@
  *       Check inputs and attributes, set the dtype and shape of every
  *       output with op_set_out(). Inputs whose values decide a shape (a
  *       Reshape's shape, Slice's starts) are read with op_const_ints().
+ *       What the lowering needs of them is parsed and checked here, once,
+ *       into a struct of the op's file that op_attrs() keeps on the node
+ *       (Node.attrs).
  *
  *   int lower_<op>(Lower *L, Node *n)
- *       Append loop nests to the current kernel with the KB cursor (kernel.h)
- *       and store every output element once through lw_store(), which applies
- *       the fused epilogue (if the fuse pass gave the node one).
+ *       Read the parsed attributes from n->attrs (not the attributes
+ *       again: inference checked them), append loop nests to the current
+ *       kernel with the KB cursor (kernel.h) and store every output
+ *       element once through lw_store(), which applies the fused epilogue
+ *       (if the fuse pass gave the node one).
  *
  * Elementwise ops (OPF_EW) are defined by their scalar expression alone, in
  * ew_scalar() (elementwise.c); the loops around it come from lower_ew.
@@ -44,101 +49,14 @@ extern const OpInfo optab[OP_COUNT];
 /* Op of (domain, op_type); -1 if kiln does not know it. */
 int op_lookup(const char *domain, const char *name);
 
+/* Every infer_* and lower_* of the table, declared from its rows (a row
+ * names the same function again where ops share it; lower_none is never
+ * defined: table.c makes it a NULL entry). */
 #define OP(kind, name, dom, in, IN, out, OUT, flags, infer, lower) \
-    int infer(Graph *g, Node *n, Diag *d);
+    int infer(Graph *g, Node *n, Diag *d);                          \
+    int lower(Lower *L, Node *n);
 KILN_OPS(OP)
 #undef OP
-int lower_ew(Lower *L, Node *n);
-int lower_matmul(Lower *L, Node *n);
-int lower_gemm(Lower *L, Node *n);
-int lower_conv(Lower *L, Node *n);
-int lower_convtranspose(Lower *L, Node *n);
-int lower_pool(Lower *L, Node *n);
-int lower_globalpool(Lower *L, Node *n);
-int lower_batchnorm(Lower *L, Node *n);
-int lower_instancenorm(Lower *L, Node *n);
-int lower_layernorm(Lower *L, Node *n);
-int lower_softmax(Lower *L, Node *n);
-int lower_reduce(Lower *L, Node *n);
-int lower_argminmax(Lower *L, Node *n);
-int lower_dropout(Lower *L, Node *n);
-int lower_bernoulli(Lower *L, Node *n);
-int lower_randomuniform(Lower *L, Node *n);
-int lower_transpose(Lower *L, Node *n);
-int lower_concat(Lower *L, Node *n);
-int lower_split(Lower *L, Node *n);
-int lower_slice(Lower *L, Node *n);
-int lower_gather(Lower *L, Node *n);
-int lower_gatherelements(Lower *L, Node *n);
-int lower_expand(Lower *L, Node *n);
-int lower_tile(Lower *L, Node *n);
-int lower_pad(Lower *L, Node *n);
-int lower_depthtospace(Lower *L, Node *n);
-int lower_trilu(Lower *L, Node *n);
-int lower_resize(Lower *L, Node *n);
-int lower_constantofshape(Lower *L, Node *n);
-int lower_range(Lower *L, Node *n);
-int lower_eyelike(Lower *L, Node *n);
-int lower_lstm(Lower *L, Node *n);
-int lower_gathernd(Lower *L, Node *n);
-int lower_scatter(Lower *L, Node *n);
-int lower_tensorscatter(Lower *L, Node *n);
-int lower_onehot(Lower *L, Node *n);
-int lower_cumulative(Lower *L, Node *n);
-int lower_reversesequence(Lower *L, Node *n);
-int lower_topk(Lower *L, Node *n);
-int lower_nonzero(Lower *L, Node *n);
-int lower_compress(Lower *L, Node *n);
-int lower_unique(Lower *L, Node *n);
-int lower_nms(Lower *L, Node *n);
-int lower_nllloss(Lower *L, Node *n);
-int lower_sceloss(Lower *L, Node *n);
-int lower_attention(Lower *L, Node *n);
-int lower_rotary(Lower *L, Node *n);
-int lower_quantize(Lower *L, Node *n);
-int lower_dynquant(Lower *L, Node *n);
-int lower_matmulinteger(Lower *L, Node *n);
-int lower_qlinearmatmul(Lower *L, Node *n);
-int lower_convinteger(Lower *L, Node *n);
-int lower_qlinearconv(Lower *L, Node *n);
-int lower_gridsample(Lower *L, Node *n);
-int lower_affinegrid(Lower *L, Node *n);
-int lower_col2im(Lower *L, Node *n);
-int lower_centercroppad(Lower *L, Node *n);
-int lower_roialign(Lower *L, Node *n);
-int lower_maxunpool(Lower *L, Node *n);
-int lower_deformconv(Lower *L, Node *n);
-int lower_imagedecoder(Lower *L, Node *n);
-int lower_window(Lower *L, Node *n);
-int lower_dft(Lower *L, Node *n);
-int lower_stft(Lower *L, Node *n);
-int lower_melweightmatrix(Lower *L, Node *n);
-int lower_einsum(Lower *L, Node *n);
-int lower_det(Lower *L, Node *n);
-int lower_rmsnorm(Lower *L, Node *n);
-int lower_groupnorm(Lower *L, Node *n);
-int lower_lpnorm(Lower *L, Node *n);
-int lower_mvn(Lower *L, Node *n);
-int lower_lrn(Lower *L, Node *n);
-int lower_swiglu(Lower *L, Node *n);
-int lower_causalconv(Lower *L, Node *n);
-int lower_linearattention(Lower *L, Node *n);
-int lower_binarizer(Lower *L, Node *n);
-int lower_arrayfeature(Lower *L, Node *n);
-int lower_labelencoder(Lower *L, Node *n);
-int lower_treeensemble(Lower *L, Node *n);
-int lower_tfidf(Lower *L, Node *n);
-int lower_optimizer(Lower *L, Node *n);
-int lower_gru(Lower *L, Node *n);
-int lower_rnn(Lower *L, Node *n);
-int lower_if(Lower *L, Node *n);
-int lower_loop(Lower *L, Node *n);
-int lower_scan(Lower *L, Node *n);
-int lower_flexattention(Lower *L, Node *n);
-int lower_stringconcat(Lower *L, Node *n);
-int lower_stringsplit(Lower *L, Node *n);
-int lower_stringnormalizer(Lower *L, Node *n);
-int lower_regexfullmatch(Lower *L, Node *n);
 /* strings.c: Equal of two string tensors (lower_ew hands it over) */
 int lower_str_equal(Lower *L, Node *n);
 /* strings.c: LabelEncoder with string keys, integer or float values */
@@ -163,6 +81,14 @@ void op_set_dyn(Graph *g, Node *n, int i, int axis);
 /* Make output i a constant holding a copy of `data` (Shape, Constant, ...):
  * inference then retires the node. */
 void op_set_const_out(Graph *g, Node *n, int i, DType t, const Shape *s, const void *data);
+/* A zeroed struct of `size` bytes in g's arena that becomes n's parsed
+ * attributes (Node.attrs): infer_<op> fills it once, lower_<op> reads it. */
+void *op_attrs(Graph *g, Node *n, size_t size);
+/* The parsed attributes of an op that keeps only one axis, normalized
+ * into [0, rank) (Concat, Gather, OneHot, ...). */
+typedef struct AxisAttrs {
+    int axis;
+} AxisAttrs;
 /* Integer attribute `name`, or `def` when absent (1 if present with another kind). */
 int attr_int(Graph *g, Node *n, const char *name, int64_t def, int64_t *out, Diag *d);
 int attr_float(Graph *g, Node *n, const char *name, double def, double *out, Diag *d);
@@ -301,7 +227,8 @@ int lw_nodes(Lower *L);
 
 /* ------------------- matmul.c: numpy MatMul shapes, shared with quant.c */
 /* A MatMul's shapes with 1-D operands promoted (numpy): a [.., M, K],
- * b [.., K, N], full output [batch.., M, N]. */
+ * b [.., K, N], full output [batch.., M, N]. The parsed attributes
+ * (Node.attrs) of MatMul, MatMulInteger and QLinearMatMul. */
 typedef struct MatMulShape {
     int ia, ib;     /* input indices of A and B */
     Shape a, b;     /* promoted operand shapes (rank >= 2) */
@@ -345,8 +272,9 @@ int window_in_halo(const Window *w, const Value *x);
  * geometry over xp). */
 int conv_winograd_fits(Lower *L, Node *n, int64_t N, int64_t C, int64_t M, int64_t group, const Window *w);
 int lower_conv_winograd(Lower *L, Node *n, int64_t C, int64_t M, const Window *w, int xp, int has_bias);
-/* A Conv node's geometry and group, as its lowering reads them. */
-int conv_window(Graph *g, Node *n, Window *w, int64_t *group, Diag *d);
+/* An inferred Conv node's geometry and group (its parsed attributes);
+ * 1 when n is no Conv or was not inferred. */
+int conv_window(const Node *n, Window *w, int64_t *group);
 int window_ints(Graph *g, Node *n, const char *name, int count, int64_t def, int64_t min, int64_t *out, Diag *d);
 int window_auto_pad(Graph *g, Node *n, int *out, Diag *d);
 void window_names(int rank, const char *prefix, char names[][8]);
@@ -363,6 +291,13 @@ int pad_copy(Lower *L, ValueId x, const Shape *ps, const Window *w, Expr *fill, 
 /* Scalar expression of elementwise op n at one element, given its inputs
  * already loaded (args[nin]); NULL with an error if the dtype is unsupported. */
 Expr *ew_scalar(Lower *L, Node *n, Expr **args);
+
+/* ------------------- norm.c: BatchNormalization folded into its producer */
+/* An inferred BatchNormalization node bn in inference mode, its four
+ * parameters constant floats of `channels` elements each and only output 0
+ * read, as y = x * s[c] + shift[c]: fills s and shift and returns 1;
+ * returns 0 when bn is not such a node (graph/canon.c folds it then). */
+int batchnorm_affine(const Graph *g, const Node *bn, int64_t channels, double *s, double *shift);
 
 /* -------------------------- quant.c: QLinearAdd and the quantized pools */
 /* QLinearAdd's value at one element from its loaded inputs (args[8]). */

@@ -17,6 +17,12 @@ Value *op_in(Graph *g, const Node *n, int i)
     return &g->values[n->in[i]];
 }
 
+void *op_attrs(Graph *g, Node *n, size_t size)
+{
+    n->attrs = arena_alloc(g->arena, size);
+    return n->attrs;
+}
+
 void op_set_out(Graph *g, Node *n, int i, DType t, const Shape *s)
 {
     if (i >= n->nout || n->out[i] == VNONE)

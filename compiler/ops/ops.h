@@ -29,7 +29,8 @@
  *            its body appends to becomes a scan output: control.c), which
  *            no other op may: inference rewrites it into tensor ops
  *   infer    shape and dtype rule
- *   lower    lowering to Kernel IR (NULL: folded or viewed, never lowered)
+ *   lower    lowering to Kernel IR; lower_none: folded or viewed, never
+ *            lowered (table.c makes it a NULL entry)
  */
 #ifndef KILN_OPS_H
 #define KILN_OPS_H
@@ -140,15 +141,15 @@ OP(REDUCESUMSQUARE,   "ReduceSumSquare",     "", 1, 2, 1, 1, 0,         infer_re
 OP(ARGMAX,            "ArgMax",              "", 1, 1, 1, 1, 0,         infer_argminmax,    lower_argminmax)  \
 OP(ARGMIN,            "ArgMin",              "", 1, 1, 1, 1, 0,         infer_argminmax,    lower_argminmax)  \
 /* shapes and data movement */                                                                               \
-OP(IDENTITY,          "Identity",            "", 1, 1, 1, 1, OPF_VIEW | OPF_SEQ, infer_identity, NULL)          \
+OP(IDENTITY,          "Identity",            "", 1, 1, 1, 1, OPF_VIEW | OPF_SEQ, infer_identity, lower_none)    \
 OP(DROPOUT,           "Dropout",             "", 1, 3, 1, 2, 0,         infer_dropout,      lower_dropout)    \
 OP(BERNOULLI,         "Bernoulli",           "", 1, 1, 1, 1, 0,         infer_bernoulli,    lower_bernoulli)  \
 OP(RANDOMUNIFORM,     "RandomUniform",       "", 0, 0, 1, 1, 0,         infer_randomuniform, lower_randomuniform) \
 OP(RANDOMUNIFORMLIKE, "RandomUniformLike",   "", 1, 1, 1, 1, 0,         infer_randomuniform, lower_randomuniform) \
-OP(RESHAPE,           "Reshape",             "", 1, 2, 1, 1, OPF_VIEW,  infer_reshape,      NULL)             \
-OP(FLATTEN,           "Flatten",             "", 1, 1, 1, 1, OPF_VIEW,  infer_flatten,      NULL)             \
-OP(SQUEEZE,           "Squeeze",             "", 1, 2, 1, 1, OPF_VIEW,  infer_squeeze,      NULL)             \
-OP(UNSQUEEZE,         "Unsqueeze",           "", 1, 2, 1, 1, OPF_VIEW,  infer_unsqueeze,    NULL)             \
+OP(RESHAPE,           "Reshape",             "", 1, 2, 1, 1, OPF_VIEW,  infer_reshape,      lower_none)       \
+OP(FLATTEN,           "Flatten",             "", 1, 1, 1, 1, OPF_VIEW,  infer_flatten,      lower_none)       \
+OP(SQUEEZE,           "Squeeze",             "", 1, 2, 1, 1, OPF_VIEW,  infer_squeeze,      lower_none)       \
+OP(UNSQUEEZE,         "Unsqueeze",           "", 1, 2, 1, 1, OPF_VIEW,  infer_unsqueeze,    lower_none)       \
 OP(TRANSPOSE,         "Transpose",           "", 1, 1, 1, 1, 0,         infer_transpose,    lower_transpose)  \
 OP(CONCAT,            "Concat",              "", 1,-1, 1, 1, 0,         infer_concat,       lower_concat)     \
 OP(SPLIT,             "Split",               "", 1, 2, 1,-1, 0,         infer_split,        lower_split)      \
@@ -164,9 +165,9 @@ OP(TRILU,             "Trilu",               "", 1, 2, 1, 1, 0,         infer_tr
 OP(RESIZE,            "Resize",              "", 1, 4, 1, 1, 0,         infer_resize,       lower_resize)     \
 OP(UPSAMPLE,          "Upsample",            "", 1, 2, 1, 1, 0,         infer_resize,       lower_resize)     \
 /* values computed from shapes or attributes */                                                             \
-OP(SHAPE,             "Shape",               "", 1, 1, 1, 1, 0,         infer_shape,        NULL)             \
-OP(SIZE,              "Size",                "", 1, 1, 1, 1, 0,         infer_size,         NULL)             \
-OP(CONSTANT,          "Constant",            "", 0, 0, 1, 1, 0,         infer_constant,     NULL)             \
+OP(SHAPE,             "Shape",               "", 1, 1, 1, 1, 0,         infer_shape,        lower_none)       \
+OP(SIZE,              "Size",                "", 1, 1, 1, 1, 0,         infer_size,         lower_none)       \
+OP(CONSTANT,          "Constant",            "", 0, 0, 1, 1, 0,         infer_constant,     lower_none)       \
 OP(CONSTANTOFSHAPE,   "ConstantOfShape",     "", 1, 1, 1, 1, 0,         infer_constantofshape,lower_constantofshape) \
 OP(RANGE,             "Range",               "", 3, 3, 1, 1, 0,         infer_range,        lower_range)      \
 OP(EYELIKE,           "EyeLike",             "", 1, 1, 1, 1, 0,         infer_eyelike,      lower_eyelike)    \
@@ -257,18 +258,18 @@ OP(SCAN,              "Scan",                "", 0,-1, 1,-1, OPF_NOEPI|OPF_BODY,
 /* recurrent */                                                                                              \
 OP(LSTM,              "LSTM",                "", 3, 8, 0, 3, OPF_NOEPI, infer_lstm,         lower_lstm)       \
 /* sequences and optionals: rewritten into tensors during inference (sequence.c) */                          \
-OP(SEQUENCECONSTRUCT, "SequenceConstruct",   "", 1,-1, 1, 1, OPF_SEQ,   infer_seqconstruct, NULL)             \
-OP(SEQUENCEEMPTY,     "SequenceEmpty",       "", 0, 0, 1, 1, OPF_SEQ,   infer_seqempty,     NULL)             \
-OP(SEQUENCEINSERT,    "SequenceInsert",      "", 2, 3, 1, 1, OPF_SEQ,   infer_seqinsert,    NULL)             \
-OP(SEQUENCEERASE,     "SequenceErase",       "", 1, 2, 1, 1, OPF_SEQ,   infer_seqerase,     NULL)             \
-OP(SEQUENCEAT,        "SequenceAt",          "", 2, 2, 1, 1, OPF_SEQ,   infer_seqat,        NULL)             \
-OP(SEQUENCELENGTH,    "SequenceLength",      "", 1, 1, 1, 1, OPF_SEQ,   infer_seqlength,    NULL)             \
-OP(SPLITTOSEQUENCE,   "SplitToSequence",     "", 1, 2, 1, 1, OPF_SEQ,   infer_splittoseq,   NULL)             \
-OP(CONCATFROMSEQUENCE,"ConcatFromSequence",  "", 1, 1, 1, 1, OPF_SEQ,   infer_concatfromseq,NULL)             \
-OP(OPTIONAL,          "Optional",            "", 0, 1, 1, 1, OPF_SEQ,   infer_optional,     NULL)             \
-OP(OPTIONALHASELEMENT,"OptionalHasElement",  "", 0, 1, 1, 1, OPF_SEQ,   infer_opthas,       NULL)             \
-OP(OPTIONALGETELEMENT,"OptionalGetElement",  "", 1, 1, 1, 1, OPF_SEQ,   infer_optget,       NULL)             \
-OP(SEQUENCEMAP,       "SequenceMap",         "", 1,-1, 1,-1, OPF_SEQ|OPF_BODY, infer_seqmap,  NULL)
+OP(SEQUENCECONSTRUCT, "SequenceConstruct",   "", 1,-1, 1, 1, OPF_SEQ,   infer_seqconstruct, lower_none)       \
+OP(SEQUENCEEMPTY,     "SequenceEmpty",       "", 0, 0, 1, 1, OPF_SEQ,   infer_seqempty,     lower_none)       \
+OP(SEQUENCEINSERT,    "SequenceInsert",      "", 2, 3, 1, 1, OPF_SEQ,   infer_seqinsert,    lower_none)       \
+OP(SEQUENCEERASE,     "SequenceErase",       "", 1, 2, 1, 1, OPF_SEQ,   infer_seqerase,     lower_none)       \
+OP(SEQUENCEAT,        "SequenceAt",          "", 2, 2, 1, 1, OPF_SEQ,   infer_seqat,        lower_none)       \
+OP(SEQUENCELENGTH,    "SequenceLength",      "", 1, 1, 1, 1, OPF_SEQ,   infer_seqlength,    lower_none)       \
+OP(SPLITTOSEQUENCE,   "SplitToSequence",     "", 1, 2, 1, 1, OPF_SEQ,   infer_splittoseq,   lower_none)       \
+OP(CONCATFROMSEQUENCE,"ConcatFromSequence",  "", 1, 1, 1, 1, OPF_SEQ,   infer_concatfromseq,lower_none)       \
+OP(OPTIONAL,          "Optional",            "", 0, 1, 1, 1, OPF_SEQ,   infer_optional,     lower_none)       \
+OP(OPTIONALHASELEMENT,"OptionalHasElement",  "", 0, 1, 1, 1, OPF_SEQ,   infer_opthas,       lower_none)       \
+OP(OPTIONALGETELEMENT,"OptionalGetElement",  "", 1, 1, 1, 1, OPF_SEQ,   infer_optget,       lower_none)       \
+OP(SEQUENCEMAP,       "SequenceMap",         "", 1,-1, 1,-1, OPF_SEQ|OPF_BODY, infer_seqmap,  lower_none)
 /* clang-format on */
 
 typedef enum OpKind {

@@ -39,7 +39,8 @@ static const struct {
     {OP_LPPOOL, "ceil_mode", 18},             {OP_LPPOOL, "dilations", 18},
 };
 
-/* What a pooling node reads. */
+/* What a pooling node reads: its parsed attributes (Node.attrs), filled
+ * once by infer_pool. */
 typedef struct Pool {
     Window w;
     int64_t ceil_mode, count_include_pad, storage_order;
@@ -84,11 +85,11 @@ static int pool_shape(Graph *g, Node *n, Pool *pl, Diag *d)
 
 int infer_pool(Graph *g, Node *n, Diag *d)
 {
-    Pool pl;
-    if (pool_shape(g, n, &pl, d))
+    Pool *pl = op_attrs(g, n, sizeof *pl);
+    if (pool_shape(g, n, pl, d))
         return 1;
-    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &pl.out);
-    op_set_out(g, n, 1, DT_I64, &pl.out);
+    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &pl->out);
+    op_set_out(g, n, 1, DT_I64, &pl->out);
     return 0;
 }
 
@@ -142,10 +143,7 @@ int lower_pool(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    Pool pl;
-    Diag d = lw_diag(L);
-    if (pool_shape(g, n, &pl, &d))
-        return lw_error(L, n, "bad attributes (internal error)");
+    Pool pl = *(const Pool *)n->attrs; /* a copy: pool_trim narrows its window */
     int avg = n->op == OP_AVERAGEPOOL || n->op == OP_QLINEARAVERAGEPOOL, lp = n->op == OP_LPPOOL;
     int q = n->op == OP_QLINEARAVERAGEPOOL;
     if (!(avg && pl.count_include_pad))

@@ -147,7 +147,8 @@ static const char *type_text(char *buf, size_t size, int64_t code)
 
 /* ------------------------------------------ QuantizeLinear, DequantizeLinear */
 
-/* What both ops read from a node: x (input 0), scale (1), zero point (2). */
+/* What both ops read from a node: x (input 0), scale (1), zero point (2).
+ * Kept on the node as its parsed attributes (Node.attrs). */
 typedef struct QInfo {
     int axis;       /* quantization axis, normalized (used when a parameter is not a scalar) */
     int64_t block;  /* block_size; 0 when not blocked */
@@ -251,10 +252,10 @@ static int quant_read(Graph *g, Node *n, QInfo *qi, Diag *d)
 
 int infer_quantize(Graph *g, Node *n, Diag *d)
 {
-    QInfo qi;
-    if (quant_read(g, n, &qi, d))
+    QInfo *qi = op_attrs(g, n, sizeof *qi);
+    if (quant_read(g, n, qi, d))
         return 1;
-    op_set_out(g, n, 0, qi.out, &op_in(g, n, 0)->shape);
+    op_set_out(g, n, 0, qi->out, &op_in(g, n, 0)->shape);
     return 0;
 }
 
@@ -302,22 +303,19 @@ int lower_quantize(Lower *L, Node *n)
 {
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
-    QInfo qi;
-    Diag d = lw_diag(L);
-    if (quant_read(g, n, &qi, &d))
-        return lw_error(L, n, "bad inputs (internal error)");
+    QInfo *qi = n->attrs; /* the LwCode argument of quant_at */
     const Shape *xs = &g->values[n->in[0]].shape;
     Expr *c[KILN_MAX_RANK];
     if (n->op == OP_QUANTIZELINEAR)
         kb_comment(b, "y[i...] = saturate(round(x[i...] / scale) + zero_point)");
     else
         kb_comment(b, "y[i...] = (x[i...] - zero_point) * scale");
-    if (dtype_is_packed(qi.out)) {
-        lw_store_packed(L, n, 0, quant_at, &qi);
+    if (dtype_is_packed(qi->out)) {
+        lw_store_packed(L, n, 0, quant_at, qi);
         return 0;
     }
     lw_loops(L, xs, NULL, c);
-    lw_store(L, n, 0, c, quant_at(L, n, c, &qi));
+    lw_store(L, n, 0, c, quant_at(L, n, c, qi));
     lw_end_loops(L, xs);
     return 0;
 }
@@ -495,27 +493,23 @@ static int mmi_read(Graph *g, Node *n, MatMulShape *s, Diag *d)
 
 int infer_matmulinteger(Graph *g, Node *n, Diag *d)
 {
-    MatMulShape s;
-    if (mmi_read(g, n, &s, d))
+    MatMulShape *s = op_attrs(g, n, sizeof *s);
+    if (mmi_read(g, n, s, d))
         return 1;
-    op_set_out(g, n, 0, DT_I32, &s.out);
+    op_set_out(g, n, 0, DT_I32, &s->out);
     return 0;
 }
 
 int lower_matmulinteger(Lower *L, Node *n)
 {
-    Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
-    MatMulShape s;
-    Diag d = lw_diag(L);
+    const MatMulShape *s = n->attrs;
     Expr *fc[KILN_MAX_RANK], *oc[KILN_MAX_RANK];
-    if (mmi_read(g, n, &s, &d))
-        return lw_error(L, n, "bad inputs (internal error)");
     kb_comment(b, "y[m, n] = sum_k (a[m, k] - a_zero_point) * (b[k, n] - b_zero_point), in int32");
-    int acc = qmm_product(L, n, &s, 2, 3, fc);
-    mm_out_coords(&s, fc, oc);
+    int acc = qmm_product(L, n, s, 2, 3, fc);
+    mm_out_coords(s, fc, oc);
     lw_store(L, n, 0, oc, kb_v(b, acc));
-    mm_end(L, &s);
+    mm_end(L, s);
     return 0;
 }
 
@@ -536,10 +530,10 @@ static int qlmm_read(Graph *g, Node *n, MatMulShape *s, Diag *d)
 
 int infer_qlinearmatmul(Graph *g, Node *n, Diag *d)
 {
-    MatMulShape s;
-    if (qlmm_read(g, n, &s, d))
+    MatMulShape *s = op_attrs(g, n, sizeof *s);
+    if (qlmm_read(g, n, s, d))
         return 1;
-    op_set_out(g, n, 0, op_in(g, n, 7)->dtype, &s.out);
+    op_set_out(g, n, 0, op_in(g, n, 7)->dtype, &s->out);
     return 0;
 }
 
@@ -548,35 +542,33 @@ int lower_qlinearmatmul(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    MatMulShape s;
-    Diag d = lw_diag(L);
+    const MatMulShape *s = n->attrs;
     Expr *fc[KILN_MAX_RANK], *oc[KILN_MAX_RANK], *ac[KILN_MAX_RANK], *bc[KILN_MAX_RANK];
-    if (qlmm_read(g, n, &s, &d))
-        return lw_error(L, n, "bad inputs (internal error)");
     DType q = g->values[n->out[0]].dtype;
     kb_comment(b, "y[m, n] = saturate(round(sum_k (a[m, k] - a_zp) * (b[k, n] - b_zp) * a_scale * b_scale / y_scale) + y_zp)");
-    int acc = qmm_product(L, n, &s, 2, 5, fc);
+    int acc = qmm_product(L, n, s, 2, 5, fc);
     /* the scales do not vary along k (qlmm_read): read them at k = 0 */
-    int nb = s.full.rank - 2;
+    int nb = s->full.rank - 2;
     for (int i = 0; i < nb; i++)
         ac[i] = bc[i] = fc[i];
     ac[nb] = fc[nb];
     ac[nb + 1] = ke_idx(a, 0);
     bc[nb] = ke_idx(a, 0);
     bc[nb + 1] = fc[nb + 1];
-    Expr *sa = mm_param_load(L, n->in[1], &s.fa, 1, ac), *sb = mm_param_load(L, n->in[4], &s.fb, 0, bc);
-    Expr *sy = mm_param_load(L, n->in[6], &s.full, 0, fc), *zy = mm_param_load(L, n->in[7], &s.full, 0, fc);
+    Expr *sa = mm_param_load(L, n->in[1], &s->fa, 1, ac), *sb = mm_param_load(L, n->in[4], &s->fb, 0, bc);
+    Expr *sy = mm_param_load(L, n->in[6], &s->full, 0, fc), *zy = mm_param_load(L, n->in[7], &s->full, 0, fc);
     Expr *mult = widened(a, rounded(a, BIN(B_DIV, rounded(a, BIN(B_MUL, sa, sb)), sy)));
     Expr *y = requantize(b, q, BIN(B_MUL, CAST(mult->type, kb_v(b, acc)), mult), zy);
-    mm_out_coords(&s, fc, oc);
+    mm_out_coords(s, fc, oc);
     lw_store(L, n, 0, oc, y);
-    mm_end(L, &s);
+    mm_end(L, s);
     return 0;
 }
 
 /* ------------------------------------------------- ConvInteger, QLinearConv */
 
-/* A convolution of x [N, C, in...] by w [M, C/group, k...]. */
+/* A convolution of x [N, C, in...] by w [M, C/group, k...].
+ * Kept on the node as its parsed attributes (Node.attrs). */
 typedef struct QConv {
     int ix, iw;        /* input indices of x and w */
     Window w;          /* geometry (conv.c) */
@@ -712,25 +704,21 @@ static int convi_read(Graph *g, Node *n, QConv *cs, Diag *d)
 
 int infer_convinteger(Graph *g, Node *n, Diag *d)
 {
-    QConv cs;
-    if (convi_read(g, n, &cs, d))
+    QConv *cs = op_attrs(g, n, sizeof *cs);
+    if (convi_read(g, n, cs, d))
         return 1;
-    op_set_out(g, n, 0, DT_I32, &cs.out);
+    op_set_out(g, n, 0, DT_I32, &cs->out);
     return 0;
 }
 
 int lower_convinteger(Lower *L, Node *n)
 {
-    Graph *g = lw_graph(L);
-    QConv cs;
-    Diag d = lw_diag(L);
+    const QConv *cs = n->attrs;
     Expr *yc[KILN_MAX_RANK + 2];
-    if (convi_read(g, n, &cs, &d))
-        return lw_error(L, n, "bad inputs (internal error)");
     kb_comment(lw_kb(L), "y[n, m, o...] = sum_{c, k...} (x[n, group(m)*Cg + c, o*s - p + k*d] - x_zp) * (w[m, c, k...] - w_zp[m]), in int32");
-    int acc = qconv_product(L, n, &cs, 2, 3, -1, yc);
+    int acc = qconv_product(L, n, cs, 2, 3, -1, yc);
     lw_store(L, n, 0, yc, kb_v(lw_kb(L), acc));
-    conv_end(L, &cs);
+    conv_end(L, cs);
     return 0;
 }
 
@@ -757,10 +745,10 @@ static int qlconv_read(Graph *g, Node *n, QConv *cs, Diag *d)
 
 int infer_qlinearconv(Graph *g, Node *n, Diag *d)
 {
-    QConv cs;
-    if (qlconv_read(g, n, &cs, d))
+    QConv *cs = op_attrs(g, n, sizeof *cs);
+    if (qlconv_read(g, n, cs, d))
         return 1;
-    op_set_out(g, n, 0, op_in(g, n, 7)->dtype, &cs.out);
+    op_set_out(g, n, 0, op_in(g, n, 7)->dtype, &cs->out);
     return 0;
 }
 
@@ -769,19 +757,16 @@ int lower_qlinearconv(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    QConv cs;
-    Diag d = lw_diag(L);
+    const QConv *cs = n->attrs;
     Expr *yc[KILN_MAX_RANK + 2];
-    if (qlconv_read(g, n, &cs, &d))
-        return lw_error(L, n, "bad inputs (internal error)");
     DType q = g->values[n->out[0]].dtype;
     kb_comment(b, "y[n, m, o...] = saturate(round((B[m] + sum_{c, k...} (x - x_zp) * (w[m, c, k...] - w_zp[m])) * x_scale * w_scale[m] / y_scale) + y_zp)");
-    int acc = qconv_product(L, n, &cs, 2, 5, 8, yc);
+    int acc = qconv_product(L, n, cs, 2, 5, 8, yc);
     Expr *sx = load_first(L, n->in[1]), *sw = channel_load(L, n->in[4], yc[1]), *sy = load_first(L, n->in[6]);
     Expr *mult = widened(a, rounded(a, BIN(B_DIV, rounded(a, BIN(B_MUL, sx, sw)), sy)));
     Expr *y = requantize(b, q, BIN(B_MUL, CAST(mult->type, kb_v(b, acc)), mult), load_first(L, n->in[7]));
     lw_store(L, n, 0, yc, y);
-    conv_end(L, &cs);
+    conv_end(L, cs);
     return 0;
 }
 

@@ -36,7 +36,8 @@
 
 #include <math.h>
 
-/* What a Reduce node does to its input's dims. */
+/* What a Reduce node does to its input's dims: its parsed attributes
+ * (Node.attrs), filled once by infer_reduce. */
 typedef struct RedPlan {
     int rank;                        /* rank of x */
     int reduced[KILN_MAX_RANK];      /* 1 where dim i is reduced */
@@ -95,7 +96,7 @@ static const DType reduce_types[] = {DT_F32, DT_F64, DT_F16, DT_BF16, DT_I8, DT_
 
 int infer_reduce(Graph *g, Node *n, Diag *d)
 {
-    RedPlan r;
+    RedPlan *r = op_attrs(g, n, sizeof *r);
     const Value *x = op_in(g, n, 0);
     if (!x)
         return diag_node(d, g, n, "input 0 is required");
@@ -103,9 +104,9 @@ int infer_reduce(Graph *g, Node *n, Diag *d)
         return 1;
     if (x->dtype == DT_BOOL && n->op != OP_REDUCEMAX && n->op != OP_REDUCEMIN)
         return diag_node(d, g, n, "input 0 ('%s') has type bool, which this op does not support", x->name);
-    if (reduce_plan(g, n, &r, d))
+    if (reduce_plan(g, n, r, d))
         return 1;
-    op_set_out(g, n, 0, x->dtype, &r.out);
+    op_set_out(g, n, 0, x->dtype, &r->out);
     return 0;
 }
 
@@ -167,21 +168,18 @@ int lower_reduce(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    RedPlan r;
-    Diag d = lw_diag(L);
-    if (reduce_plan(g, n, &r, &d))
-        return lw_error(L, n, "bad axes");
+    const RedPlan *r = n->attrs;
     const Value *x = &g->values[n->in[0]];
     DType t = x->dtype;
     Expr *coords[KILN_MAX_RANK], *oc[KILN_MAX_RANK], *v;
     int64_t count = 1;
-    for (int i = 0; i < r.rank; i++)
-        if (r.reduced[i])
+    for (int i = 0; i < r->rank; i++)
+        if (r->reduced[i])
             count *= x->shape.dim[i];
     /* y[kept...] = post(acc over reduced...) */
-    int kept = open_dims(L, &x->shape, r.reduced, 0, coords);
+    int kept = open_dims(L, &x->shape, r->reduced, 0, coords);
     if (n->op == OP_REDUCELOGSUMEXP) {
-        v = log_sum_exp(L, n, &r, coords);
+        v = log_sum_exp(L, n, r, coords);
     } else {
         /* integer sums and products accumulate in 64 bits */
         int minmax = n->op == OP_REDUCEMAX || n->op == OP_REDUCEMIN;
@@ -191,7 +189,7 @@ int lower_reduce(Lower *L, Node *n)
                      : n->op == OP_REDUCEMIN ? ke_highest(a, at)
                                              : ke_const(a, at, 0);
         int acc = kb_let(b, "acc", init);
-        int loops = open_dims(L, &x->shape, r.reduced, 1, coords);
+        int loops = open_dims(L, &x->shape, r->reduced, 1, coords);
         Expr *xv = ke_cast(a, at, lw_load(L, n->in[0], coords)), *av = kb_v(b, acc);
         switch (n->op) {
         case OP_REDUCEPROD: v = ke_bin(a, B_MUL, av, xv); break;
@@ -212,7 +210,7 @@ int lower_reduce(Lower *L, Node *n)
         else if (n->op == OP_REDUCELOGSUM)
             v = ke_un(a, U_LOG, ke_cast(a, ft, v));
     }
-    out_coords(L, &r, coords, oc);
+    out_coords(L, r, coords, oc);
     lw_store(L, n, 0, oc, ke_cast(a, t, v));
     lw_end_n(L, kept);
     return 0;
@@ -220,6 +218,7 @@ int lower_reduce(Lower *L, Node *n)
 
 /* ------------------------------------------------------- ArgMax, ArgMin */
 
+/* ArgMax's and ArgMin's parsed attributes (Node.attrs). */
 typedef struct ArgAttrs {
     int axis;                 /* normalized */
     int64_t keepdims, last;   /* keepdims, select_last_index */
@@ -241,21 +240,21 @@ static int arg_attrs(Graph *g, Node *n, ArgAttrs *at, Diag *d)
 
 int infer_argminmax(Graph *g, Node *n, Diag *d)
 {
-    ArgAttrs at;
+    ArgAttrs *at = op_attrs(g, n, sizeof *at);
     const Value *x = op_in(g, n, 0);
     if (!x)
         return diag_node(d, g, n, "input 0 is required");
-    if (op_check_dtype(g, n, 0, reduce_types, d) || arg_attrs(g, n, &at, d))
+    if (op_check_dtype(g, n, 0, reduce_types, d) || arg_attrs(g, n, at, d))
         return 1;
     Shape rest = x->shape;
-    rest.dim[at.axis] = 1;
-    if (x->shape.dim[at.axis] == 0 && shape_numel(&rest) > 0)
-        return diag_node(d, g, n, "axis %d has extent 0: there is no element to select", at.axis);
+    rest.dim[at->axis] = 1;
+    if (x->shape.dim[at->axis] == 0 && shape_numel(&rest) > 0)
+        return diag_node(d, g, n, "axis %d has extent 0: there is no element to select", at->axis);
     Shape out = x->shape;
-    if (at.keepdims) {
-        out.dim[at.axis] = 1;
+    if (at->keepdims) {
+        out.dim[at->axis] = 1;
     } else {
-        for (int i = at.axis; i + 1 < out.rank; i++)
+        for (int i = at->axis; i + 1 < out.rank; i++)
             out.dim[i] = out.dim[i + 1];
         out.rank--;
     }
@@ -282,25 +281,22 @@ int lower_argminmax(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    ArgAttrs at;
-    Diag d = lw_diag(L);
-    if (arg_attrs(g, n, &at, &d))
-        return lw_error(L, n, "bad attributes");
+    const ArgAttrs *at = n->attrs;
     const Value *x = &g->values[n->in[0]];
     if (shape_numel(&x->shape) == 0)
         return 0; /* nothing to store */
-    RedPlan r = {.rank = x->shape.rank, .keepdims = at.keepdims != 0};
-    r.reduced[at.axis] = 1;
+    RedPlan r = {.rank = x->shape.rank, .keepdims = at->keepdims != 0};
+    r.reduced[at->axis] = 1;
     Expr *coords[KILN_MAX_RANK], *oc[KILN_MAX_RANK];
     /* y[kept...] = index along axis of the best x[kept..., k, ...] */
     int kept = open_dims(L, &x->shape, r.reduced, 0, coords);
-    coords[at.axis] = ke_idx(a, 0);
+    coords[at->axis] = ke_idx(a, 0);
     int best = kb_let(b, "best", lw_load(L, n->in[0], coords));
     int idx = kb_let(b, "idx", ke_int(a, DT_I64, 0));
-    Expr *k = kb_v(b, kb_for(b, "k", x->shape.dim[at.axis]));
-    coords[at.axis] = k;
+    Expr *k = kb_v(b, kb_for(b, "k", x->shape.dim[at->axis]));
+    coords[at->axis] = k;
     Expr *xv = lw_load(L, n->in[0], coords);
-    kb_if(b, arg_better(a, n->op, at.last != 0, xv, kb_v(b, best)));
+    kb_if(b, arg_better(a, n->op, at->last != 0, xv, kb_v(b, best)));
     kb_assign(b, best, xv);
     kb_assign(b, idx, ke_cast(a, DT_I64, k));
     kb_end(b);

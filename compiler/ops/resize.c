@@ -101,7 +101,8 @@ static const struct {
 };
 
 /* Everything a Resize or Upsample node computes, with its constant inputs
- * read: per-axis scales, lengths and roi, over all `rank` axes. */
+ * read: per-axis scales, lengths and roi, over all `rank` axes.
+ * Kept on the node as its parsed attributes (Node.attrs). */
 typedef struct Resize {
     int mode;                           /* RZ_* */
     int ctm;                            /* CT_*: coordinate transformation */
@@ -338,10 +339,10 @@ static int resize_read(Graph *g, Node *n, Resize *rz, Diag *d)
 
 int infer_resize(Graph *g, Node *n, Diag *d)
 {
-    Resize rz;
-    if (resize_read(g, n, &rz, d))
+    Resize *rz = op_attrs(g, n, sizeof *rz);
+    if (resize_read(g, n, rz, d))
         return 1;
-    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &rz.out);
+    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &rz->out);
     return 0;
 }
 
@@ -481,30 +482,27 @@ int lower_resize(Lower *L, Node *n)
     Graph *g = lw_graph(L);
     KB *b = lw_kb(L);
     Arena *a = lw_arena(L);
-    Resize rz;
-    Diag d = lw_diag(L);
-    if (resize_read(g, n, &rz, &d))
-        return lw_error(L, n, "bad attributes or inputs (internal error)");
-    int rank = rz.in.rank;
+    const Resize *rz = n->attrs;
+    int rank = rz->in.rank;
     DType t = g->values[n->out[0]].dtype;
     char names[KILN_MAX_RANK][8];
     axis_names(rank, names);
-    int interp = rz.mode != RZ_NEAREST;
+    int interp = rz->mode != RZ_NEAREST;
 
     /* tap and weight tables of every resized axis */
     Filter flt[KILN_MAX_RANK];
     int tap[KILN_MAX_RANK], wt[KILN_MAX_RANK];
     for (int i = 0; i < rank && interp; i++) {
-        if (!rz.resized[i])
+        if (!rz->resized[i])
             continue;
-        axis_filter(&rz, i, &flt[i]); /* checked in resize_read */
-        Shape ts = {2, {rz.out.dim[i], flt[i].ntaps}};
+        axis_filter(rz, i, &flt[i]); /* checked in resize_read */
+        Shape ts = {2, {rz->out.dim[i], flt[i].ntaps}};
         tap[i] = lw_temp(L, arena_printf(a, "tap_%s", names[i]), DT_I64, &ts);
         wt[i] = lw_temp(L, arena_printf(a, "wt_%s", names[i]), DT_F64, &ts);
-        lower_taps(L, &rz, i, names[i], &flt[i], tap[i], wt[i]);
+        lower_taps(L, rz, i, names[i], &flt[i], tap[i], wt[i]);
     }
 
-    switch (rz.mode) {
+    switch (rz->mode) {
     case RZ_NEAREST: kb_comment(b, "y[o...] = x[nearest(x_original(o))...]"); break;
     case RZ_LINEAR: kb_comment(b, "y[o...] = sum over taps of prod wt * x[tap...] (linear)"); break;
     default: kb_comment(b, "y[o...] = sum over taps of prod wt * x[tap...] (cubic)"); break;
@@ -513,17 +511,17 @@ int lower_resize(Lower *L, Node *n)
     Expr *o[KILN_MAX_RANK], *src[KILN_MAX_RANK];
     Expr *outside = NULL; /* tf_crop_and_resize: some axis samples outside X */
     for (int i = 0; i < rank; i++) {
-        o[i] = src[i] = kb_v(b, kb_for(b, names[i], rz.out.dim[i]));
-        if (!rz.resized[i])
+        o[i] = src[i] = kb_v(b, kb_for(b, names[i], rz->out.dim[i]));
+        if (!rz->resized[i])
             continue;
-        if (rz.ctm == CT_TF_CROP_AND_RESIZE || !interp) {
-            Expr *x = kb_v(b, kb_let(b, arena_printf(a, "x%s", names[i]), source_coord(a, &rz, i, o[i])));
-            if (rz.ctm == CT_TF_CROP_AND_RESIZE) {
-                Expr *out = BIN(B_OR, BIN(B_LT, x, F64(0)), BIN(B_GT, x, F64((double)(rz.in.dim[i] - 1))));
+        if (rz->ctm == CT_TF_CROP_AND_RESIZE || !interp) {
+            Expr *x = kb_v(b, kb_let(b, arena_printf(a, "x%s", names[i]), source_coord(a, rz, i, o[i])));
+            if (rz->ctm == CT_TF_CROP_AND_RESIZE) {
+                Expr *out = BIN(B_OR, BIN(B_LT, x, F64(0)), BIN(B_GT, x, F64((double)(rz->in.dim[i] - 1))));
                 outside = outside ? BIN(B_OR, outside, out) : out;
             }
             if (!interp)
-                src[i] = kb_v(b, kb_let(b, arena_printf(a, "i%s", names[i]), nearest_index(a, &rz, i, x)));
+                src[i] = kb_v(b, kb_let(b, arena_printf(a, "i%s", names[i]), nearest_index(a, rz, i, x)));
         }
     }
     Expr *v;
@@ -535,7 +533,7 @@ int lower_resize(Lower *L, Node *n)
         Expr *w = NULL;
         int nloops = 0;
         for (int i = 0; i < rank; i++) {
-            if (!rz.resized[i])
+            if (!rz->resized[i])
                 continue;
             Expr *k = kb_v(b, kb_for(b, arena_printf(a, "k%s", names[i]), flt[i].ntaps));
             nloops++;
@@ -551,7 +549,7 @@ int lower_resize(Lower *L, Node *n)
         v = ke_cast(a, t, kb_v(b, acc));
     }
     if (outside)
-        v = ke_select(a, outside, ke_const(a, t, rz.extrap), v);
+        v = ke_select(a, outside, ke_const(a, t, rz->extrap), v);
     lw_store(L, n, 0, o, v);
     for (int i = 0; i < rank; i++)
         kb_end(b);

@@ -85,7 +85,8 @@ typedef struct Fn {
     double alpha, beta;
 } Fn;
 
-/* A recurrent node's shapes and attributes. */
+/* A recurrent node's shapes and attributes.
+ * Kept on the node as its parsed attributes (Node.attrs). */
 typedef struct Rnn {
     OpKind op;                         /* OP_LSTM, OP_GRU or OP_RNN */
     int ngates;                        /* G: gate blocks in W, R (4, 3, 1) */
@@ -248,16 +249,16 @@ static int rnn_read(Graph *g, Node *n, Rnn *rn, Diag *d)
  * batch first with layout 1. */
 static int infer_recurrent(Graph *g, Node *n, Diag *d)
 {
-    Rnn rn;
-    if (rnn_read(g, n, &rn, d))
+    Rnn *rn = op_attrs(g, n, sizeof *rn);
+    if (rnn_read(g, n, rn, d))
         return 1;
     DType t = op_in(g, n, 0)->dtype;
-    int64_t T = rn.seq, B = rn.batch, D = rn.dirs, H = rn.hidden;
-    Shape y = rn.layout ? (Shape){4, {B, T, D, H}} : (Shape){4, {T, D, B, H}};
-    Shape yh = rn.layout ? (Shape){3, {B, D, H}} : (Shape){3, {D, B, H}};
+    int64_t T = rn->seq, B = rn->batch, D = rn->dirs, H = rn->hidden;
+    Shape y = rn->layout ? (Shape){4, {B, T, D, H}} : (Shape){4, {T, D, B, H}};
+    Shape yh = rn->layout ? (Shape){3, {B, D, H}} : (Shape){3, {D, B, H}};
     op_set_out(g, n, 0, t, &y);
     op_set_out(g, n, 1, t, &yh);
-    if (rn.op == OP_LSTM)
+    if (rn->op == OP_LSTM)
         op_set_out(g, n, 2, t, &yh);
     return 0;
 }
@@ -652,29 +653,26 @@ static void lower_direction(RnnLower *q, int d)
 static int lower_recurrent(Lower *L, Node *n)
 {
     Graph *g = lw_graph(L);
-    Rnn rn;
-    Diag d = lw_diag(L);
-    if (rnn_read(g, n, &rn, &d))
-        return lw_error(L, n, "bad attributes or inputs (internal error)");
-    RnnLower q = {L, n, &rn, g->values[n->in[0]].dtype, -1, -1, -1, -1, -1, -1};
-    Shape bh = {2, {rn.batch, rn.hidden}}, gs = {1, {rn.ngates * rn.hidden}}, hs = {1, {rn.hidden}};
+    const Rnn *rn = n->attrs;
+    RnnLower q = {L, n, rn, g->values[n->in[0]].dtype, -1, -1, -1, -1, -1, -1};
+    Shape bh = {2, {rn->batch, rn->hidden}}, gs = {1, {rn->ngates * rn->hidden}}, hs = {1, {rn->hidden}};
     q.h = lw_temp(L, "h", q.t, &bh);
-    if (rn.op == OP_LSTM)
+    if (rn->op == OP_LSTM)
         q.c = lw_temp(L, "c", q.t, &bh);
     q.gates = lw_temp(L, "gates", q.t, &gs);
-    if (rn.op == OP_GRU)
+    if (rn->op == OP_GRU)
         q.hr = lw_temp(L, "hr", q.t, &hs);
-    if (rn.op == OP_GRU && !rn.linear_before_reset)
+    if (rn->op == OP_GRU && !rn->linear_before_reset)
         q.rh = lw_temp(L, "rh", q.t, &hs);
     /* the input part of every step ahead of the recurrence, unless that
      * scratch would be large (then each step computes its own) */
     int64_t tb, xw_elems;
-    if (!ck_mul(rn.seq, rn.batch, &tb) && !ck_mul(tb, rn.ngates * rn.hidden, &xw_elems) &&
+    if (!ck_mul(rn->seq, rn->batch, &tb) && !ck_mul(tb, rn->ngates * rn->hidden, &xw_elems) &&
         xw_elems <= RNN_XW_MAX_ELEMS) {
-        Shape xs = {3, {rn.seq, rn.batch, rn.ngates * rn.hidden}};
+        Shape xs = {3, {rn->seq, rn->batch, rn->ngates * rn->hidden}};
         q.xw = lw_temp(L, "xw", q.t, &xs);
     }
-    for (int dir = 0; dir < rn.dirs; dir++)
+    for (int dir = 0; dir < rn->dirs; dir++)
         lower_direction(&q, dir);
     return 0;
 }

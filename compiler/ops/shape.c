@@ -334,6 +334,12 @@ int infer_constant(Graph *g, Node *n, Diag *d)
 
 /* ConstantOfShape's fill value: the one element of the `value` tensor
  * attribute, or f32 0 when absent. *out_data is NULL for the default. */
+/* ConstantOfShape's parsed attributes (Node.attrs). */
+typedef struct CosAttrs {
+    DType t;             /* the output's type */
+    const void *data;    /* its one value; NULL: 0 */
+} CosAttrs;
+
 static int cos_value(Graph *g, Node *n, DType *out_t, const void **out_data, Diag *d)
 {
     const Attr *at = node_attr(n, "value");
@@ -358,9 +364,8 @@ int infer_constantofshape(Graph *g, Node *n, Diag *d)
 {
     int64_t want[KILN_MAX_RANK];
     int cnt;
-    DType t;
-    const void *data;
-    if (need_input0(g, n, d) || cos_value(g, n, &t, &data, d) ||
+    CosAttrs *at = op_attrs(g, n, sizeof *at);
+    if (need_input0(g, n, d) || cos_value(g, n, &at->t, &at->data, d) ||
         op_const_ints(g, n, 0, want, KILN_MAX_RANK, &cnt, d))
         return 1;
     if (op_in(g, n, 0)->shape.rank != 1)
@@ -371,18 +376,16 @@ int infer_constantofshape(Graph *g, Node *n, Diag *d)
             return diag_node(d, g, n, "shape[%d] is %lld; dims must be >= 0", i, (long long)want[i]);
         s.dim[i] = want[i];
     }
-    op_set_out(g, n, 0, t, &s);
+    op_set_out(g, n, 0, at->t, &s);
     return 0;
 }
 
 int lower_constantofshape(Lower *L, Node *n)
 {
     Arena *a = lw_arena(L);
-    Diag d = lw_diag(L);
-    DType t;
-    const void *data;
-    if (cos_value(lw_graph(L), n, &t, &data, &d))
-        return lw_error(L, n, "bad value");
+    const CosAttrs *at = n->attrs;
+    DType t = at->t;
+    const void *data = at->data;
     const Shape *s = &lw_out(L, n, 0)->shape;
     Expr *c[KILN_MAX_RANK];
     Expr *v = data ? literal(a, t, data, 0) : ke_const(a, t, 0);
@@ -493,11 +496,16 @@ static int eyelike_dtype(Graph *g, Node *n, DType *out, Diag *d)
     return 0;
 }
 
+/* EyeLike's parsed attributes (Node.attrs). */
+typedef struct EyeAttrs {
+    int64_t k;       /* the diagonal's offset */
+} EyeAttrs;
+
 int infer_eyelike(Graph *g, Node *n, Diag *d)
 {
     DType t = DT_UNDEF;
-    int64_t k;
-    if (need_input0(g, n, d) || eyelike_dtype(g, n, &t, d) || attr_int(g, n, "k", 0, &k, d))
+    EyeAttrs *at = op_attrs(g, n, sizeof *at);
+    if (need_input0(g, n, d) || eyelike_dtype(g, n, &t, d) || attr_int(g, n, "k", 0, &at->k, d))
         return 1;
     const Value *x = op_in(g, n, 0);
     if (x->shape.rank != 2)
@@ -510,10 +518,7 @@ int lower_eyelike(Lower *L, Node *n)
 {
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
-    Diag d = lw_diag(L);
-    int64_t k;
-    if (attr_int(lw_graph(L), n, "k", 0, &k, &d))
-        return lw_error(L, n, "bad k");
+    int64_t k = ((const EyeAttrs *)n->attrs)->k;
     const Value *y = lw_out(L, n, 0);
     DType t = y->dtype;
     /* y[r, c] = (c - r == k) ? 1 : 0, y [R, C] */

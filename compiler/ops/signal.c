@@ -85,6 +85,7 @@ static Expr *load_scalar(Lower *L, Node *n, int i)
 
 /* --------------------------------------------------------------- windows */
 
+/* Kept on the node as its parsed attributes (Node.attrs). */
 typedef struct WindowParams {
     int64_t size;      /* window length */
     int periodic;      /* 1: N = size, 0: N = size - 1 */
@@ -118,33 +119,30 @@ static int window_params(Graph *g, Node *n, WindowParams *p, Diag *d)
 
 int infer_window(Graph *g, Node *n, Diag *d)
 {
-    WindowParams p;
-    if (window_params(g, n, &p, d))
+    WindowParams *p = op_attrs(g, n, sizeof *p);
+    if (window_params(g, n, p, d))
         return 1;
-    Shape s = {1, {p.size}};
-    op_set_out(g, n, 0, p.t, &s);
+    Shape s = {1, {p->size}};
+    op_set_out(g, n, 0, p->t, &s);
     return 0;
 }
 
 int lower_window(Lower *L, Node *n)
 {
-    Diag d = lw_diag(L);
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
-    WindowParams p;
-    if (window_params(lw_graph(L), n, &p, &d))
-        return lw_error(L, n, "bad window");
-    double N = (double)(p.periodic ? p.size : p.size - 1);
+    const WindowParams *p = n->attrs;
+    double N = (double)(p->periodic ? p->size : p->size - 1);
     /* y[n], n < size */
-    Expr *i = kb_v(b, kb_for(b, "n", p.size));
+    Expr *i = kb_v(b, kb_for(b, "n", p->size));
     Expr *x = ke_cast(a, DT_F64, i);
     Expr *c1 = ke_un(a, U_COS, bin(a, B_DIV, bin(a, B_MUL, f64c(a, 2 * PI), x), f64c(a, N)));
-    Expr *v = bin(a, B_SUB, f64c(a, p.a0), bin(a, B_MUL, f64c(a, p.a1), c1));
-    if (p.a2 != 0) {
+    Expr *v = bin(a, B_SUB, f64c(a, p->a0), bin(a, B_MUL, f64c(a, p->a1), c1));
+    if (p->a2 != 0) {
         Expr *c2 = ke_un(a, U_COS, bin(a, B_DIV, bin(a, B_MUL, f64c(a, 4 * PI), x), f64c(a, N)));
-        v = bin(a, B_ADD, v, bin(a, B_MUL, f64c(a, p.a2), c2));
+        v = bin(a, B_ADD, v, bin(a, B_MUL, f64c(a, p->a2), c2));
     }
-    lw_store(L, n, 0, &i, ke_cast(a, p.t, v));
+    lw_store(L, n, 0, &i, ke_cast(a, p->t, v));
     kb_end(b);
     return 0;
 }
@@ -176,6 +174,7 @@ static void dft_term(KB *b, int re, int im, Expr *xr, Expr *xi, Expr *k, Expr *t
         kb_assign(b, im, bin(a, B_ADD, kb_v(b, im), yi));
 }
 
+/* Kept on the node as its parsed attributes (Node.attrs). */
 typedef struct DftParams {
     int axis;       /* transformed dim of x (not the last) */
     int64_t len;    /* dft_length N */
@@ -231,59 +230,56 @@ static int dft_params(Graph *g, Node *n, DftParams *p, Diag *d)
 
 int infer_dft(Graph *g, Node *n, Diag *d)
 {
-    DftParams p;
-    if (dft_params(g, n, &p, d))
+    DftParams *p = op_attrs(g, n, sizeof *p);
+    if (dft_params(g, n, p, d))
         return 1;
-    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &p.out);
+    op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &p->out);
     return 0;
 }
 
 int lower_dft(Lower *L, Node *n)
 {
     Graph *g = lw_graph(L);
-    Diag d = lw_diag(L);
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
-    DftParams p;
-    if (dft_params(g, n, &p, &d))
-        return lw_error(L, n, "bad DFT");
+    const DftParams *p = n->attrs;
     DType t = g->values[n->out[0]].dtype;
-    int r = p.out.rank, irfft = p.inverse && p.onesided;
+    int r = p->out.rank, irfft = p->inverse && p->onesided;
     Expr *oc[KILN_MAX_RANK], *ic[KILN_MAX_RANK];
     /* forward: y[.., k, .., :] = sum_t x[.., t, .., :] e^(-2 pi i k t / N)
      * inverse: y[.., t, .., :] = 1/N sum_k x[.., k, .., :] e^(2 pi i k t / N) */
     for (int i = 0; i < r - 1; i++) {
-        const char *name = i != p.axis ? arena_printf(a, "i%d", i) : p.inverse ? "t" : "k";
-        oc[i] = kb_v(b, kb_for(b, name, p.out.dim[i]));
+        const char *name = i != p->axis ? arena_printf(a, "i%d", i) : p->inverse ? "t" : "k";
+        oc[i] = kb_v(b, kb_for(b, name, p->out.dim[i]));
     }
     int re = kb_let(b, "re", f64c(a, 0));
     int im = irfft ? -1 : kb_let(b, "im", f64c(a, 0));
     /* bins past N/2 of a one-sided spectrum are the conjugates of those before */
-    int64_t terms = irfft ? p.len / 2 + 1 : p.len;
-    if (terms > p.in_len)
-        terms = p.in_len; /* the rest is zero padding */
-    Expr *j = kb_v(b, kb_for(b, p.inverse ? "k" : "t", terms));
+    int64_t terms = irfft ? p->len / 2 + 1 : p->len;
+    if (terms > p->in_len)
+        terms = p->in_len; /* the rest is zero padding */
+    Expr *j = kb_v(b, kb_for(b, p->inverse ? "k" : "t", terms));
     memcpy(ic, oc, sizeof ic);
-    ic[p.axis] = j;
+    ic[p->axis] = j;
     ic[r - 1] = ke_idx(a, 0);
     Expr *xr = ke_cast(a, DT_F64, lw_load(L, n->in[0], ic)), *xi = NULL;
-    if (p.in_c == 2) {
+    if (p->in_c == 2) {
         ic[r - 1] = ke_idx(a, 1);
         xi = ke_cast(a, DT_F64, lw_load(L, n->in[0], ic));
     }
     Expr *w = NULL;
     if (irfft) {
         Expr *once = bin(a, B_OR, bin(a, B_EQ, j, ke_idx(a, 0)),
-                         bin(a, B_EQ, bin(a, B_MUL, j, ke_idx(a, 2)), ke_idx(a, p.len)));
+                         bin(a, B_EQ, bin(a, B_MUL, j, ke_idx(a, 2)), ke_idx(a, p->len)));
         w = ke_select(a, once, f64c(a, 1), f64c(a, 2));
     }
-    dft_term(b, re, im, xr, xi, oc[p.axis], j, p.len, p.inverse ? 1 : -1, w);
+    dft_term(b, re, im, xr, xi, oc[p->axis], j, p->len, p->inverse ? 1 : -1, w);
     kb_end(b);
     Expr *vr = kb_v(b, re), *vi = im >= 0 ? kb_v(b, im) : NULL;
-    if (p.inverse) {
-        vr = bin(a, B_DIV, vr, f64c(a, (double)p.len));
+    if (p->inverse) {
+        vr = bin(a, B_DIV, vr, f64c(a, (double)p->len));
         if (vi)
-            vi = bin(a, B_DIV, vi, f64c(a, (double)p.len));
+            vi = bin(a, B_DIV, vi, f64c(a, (double)p->len));
     }
     oc[r - 1] = ke_idx(a, 0);
     lw_store(L, n, 0, oc, ke_cast(a, t, vr));
@@ -296,6 +292,7 @@ int lower_dft(Lower *L, Node *n)
     return 0;
 }
 
+/* Kept on the node as its parsed attributes (Node.attrs). */
 typedef struct StftParams {
     int64_t batch, sig_len; /* signal [batch, sig_len, in_c] */
     int in_c;               /* 1 real, 2 complex */
@@ -346,10 +343,10 @@ static int stft_params(Graph *g, Node *n, StftParams *p, Diag *d)
 
 int infer_stft(Graph *g, Node *n, Diag *d)
 {
-    StftParams p;
-    if (stft_params(g, n, &p, d))
+    StftParams *p = op_attrs(g, n, sizeof *p);
+    if (stft_params(g, n, p, d))
         return 1;
-    Shape s = {4, {p.batch, p.frames, p.bins, 2}};
+    Shape s = {4, {p->batch, p->frames, p->bins, 2}};
     op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &s);
     return 0;
 }
@@ -357,22 +354,19 @@ int infer_stft(Graph *g, Node *n, Diag *d)
 int lower_stft(Lower *L, Node *n)
 {
     Graph *g = lw_graph(L);
-    Diag d = lw_diag(L);
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
-    StftParams p;
-    if (stft_params(g, n, &p, &d))
-        return lw_error(L, n, "bad STFT");
+    const StftParams *p = n->attrs;
     DType t = g->values[n->out[0]].dtype;
     /* y[b, f, k, :] = sum_t x[b, f*step + t, :] w[t] e^(-2 pi i k t / frame_length) */
-    Expr *bv = kb_v(b, kb_for(b, "b", p.batch));
-    Expr *f = kb_v(b, kb_for(b, "f", p.frames));
-    Expr *k = kb_v(b, kb_for(b, "k", p.bins));
+    Expr *bv = kb_v(b, kb_for(b, "b", p->batch));
+    Expr *f = kb_v(b, kb_for(b, "f", p->frames));
+    Expr *k = kb_v(b, kb_for(b, "k", p->bins));
     int re = kb_let(b, "re", f64c(a, 0)), im = kb_let(b, "im", f64c(a, 0));
-    Expr *tv = kb_v(b, kb_for(b, "t", p.frame_len));
-    Expr *ic[3] = {bv, bin(a, B_ADD, bin(a, B_MUL, f, ke_idx(a, p.step)), tv), ke_idx(a, 0)};
+    Expr *tv = kb_v(b, kb_for(b, "t", p->frame_len));
+    Expr *ic[3] = {bv, bin(a, B_ADD, bin(a, B_MUL, f, ke_idx(a, p->step)), tv), ke_idx(a, 0)};
     Expr *xr = ke_cast(a, DT_F64, lw_load(L, n->in[0], ic)), *xi = NULL;
-    if (p.in_c == 2) {
+    if (p->in_c == 2) {
         ic[2] = ke_idx(a, 1);
         xi = ke_cast(a, DT_F64, lw_load(L, n->in[0], ic));
     }
@@ -382,7 +376,7 @@ int lower_stft(Lower *L, Node *n)
         if (xi)
             xi = bin(a, B_MUL, xi, wv);
     }
-    dft_term(b, re, im, xr, xi, k, tv, p.frame_len, -1, NULL);
+    dft_term(b, re, im, xr, xi, k, tv, p->frame_len, -1, NULL);
     kb_end(b);
     Expr *oc[4] = {bv, f, k, ke_idx(a, 0)};
     lw_store(L, n, 0, oc, ke_cast(a, t, kb_v(b, re)));
@@ -396,6 +390,7 @@ int lower_stft(Lower *L, Node *n)
 
 /* ------------------------------------------------------- MelWeightMatrix */
 
+/* Kept on the node as its parsed attributes (Node.attrs). */
 typedef struct MelParams {
     int64_t mel_bins; /* num_mel_bins */
     int64_t dft_len;  /* dft_length */
@@ -431,11 +426,11 @@ static int mel_params(Graph *g, Node *n, MelParams *p, Diag *d)
 
 int infer_melweightmatrix(Graph *g, Node *n, Diag *d)
 {
-    MelParams p;
-    if (mel_params(g, n, &p, d))
+    MelParams *p = op_attrs(g, n, sizeof *p);
+    if (mel_params(g, n, p, d))
         return 1;
-    Shape s = {2, {p.dft_len / 2 + 1, p.mel_bins}};
-    op_set_out(g, n, 0, p.t, &s);
+    Shape s = {2, {p->dft_len / 2 + 1, p->mel_bins}};
+    op_set_out(g, n, 0, p->t, &s);
     return 0;
 }
 
@@ -492,13 +487,10 @@ static Expr *floor_div(KB *b, Expr *x, Expr *y)
 
 int lower_melweightmatrix(Lower *L, Node *n)
 {
-    Diag d = lw_diag(L);
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
-    MelParams p;
-    if (mel_params(lw_graph(L), n, &p, &d))
-        return lw_error(L, n, "bad MelWeightMatrix");
-    int64_t nedge = p.mel_bins + 2, spec_bins = p.dft_len / 2 + 1;
+    const MelParams *p = n->attrs;
+    int64_t nedge = p->mel_bins + 2, spec_bins = p->dft_len / 2 + 1;
     Shape es = {1, {nedge}};
     int edge = lw_temp(L, "edge_bin", DT_I64, &es);
 
@@ -512,7 +504,7 @@ int lower_melweightmatrix(Lower *L, Node *n)
     Expr *mel = kb_v(b, kb_let(b, "mel", bin(a, B_ADD, bin(a, B_MUL, ke_cast(a, DT_F64, m), step), low)));
     Expr *e = kb_v(b, kb_let(b, "x", bin(a, B_MUL, bin(a, B_DIV, mel, f64c(a, 2595)), f64c(a, log(10.0)))));
     Expr *hz = bin(a, B_MUL, f64c(a, 700), expm1_f64(b, e));
-    Expr *pos = kb_v(b, kb_let(b, "pos", bin(a, B_MUL, f64c(a, (double)(p.dft_len + 1)), hz)));
+    Expr *pos = kb_v(b, kb_let(b, "pos", bin(a, B_MUL, f64c(a, (double)(p->dft_len + 1)), hz)));
     kb_store(b, edge, m, ke_cast(a, DT_I64, floor_div(b, pos, rate)));
     kb_end(b);
 
@@ -520,7 +512,7 @@ int lower_melweightmatrix(Lower *L, Node *n)
      * edge i to 1 at edge i+1 and falls to edge i+2 (bins past the peak
      * take the falling side) */
     Expr *j = kb_v(b, kb_for(b, "j", spec_bins));
-    Expr *i = kb_v(b, kb_for(b, "i", p.mel_bins));
+    Expr *i = kb_v(b, kb_for(b, "i", p->mel_bins));
     Expr *left = kb_v(b, kb_let(b, "left", ke_load(a, b->p, edge, i)));
     Expr *center = kb_v(b, kb_let(b, "center", ke_load(a, b->p, edge, bin(a, B_ADD, i, ke_idx(a, 1)))));
     Expr *right = kb_v(b, kb_let(b, "right", ke_load(a, b->p, edge, bin(a, B_ADD, i, ke_idx(a, 2)))));
@@ -536,7 +528,7 @@ int lower_melweightmatrix(Lower *L, Node *n)
     Expr *down = bin(a, B_DIV, ke_cast(a, DT_F64, bin(a, B_SUB, right, jj)), ke_cast(a, DT_F64, ch));
     Expr *v = ke_select(a, fall, down, ke_select(a, rise, up, ke_select(a, peak, f64c(a, 1), f64c(a, 0))));
     Expr *oc[2] = {j, i};
-    lw_store(L, n, 0, oc, ke_cast(a, p.t, v));
+    lw_store(L, n, 0, oc, ke_cast(a, p->t, v));
     kb_end(b);
     kb_end(b);
     return 0;
@@ -548,7 +540,8 @@ enum { ES_MAX_IN = 32, ES_MAX_LABELS = 64, ES_MAX_EQ = 1024 };
 
 /* An equation resolved against the operand shapes. Labels are the loop
  * variables: the dims an ellipsis stands for (0 .. nell-1, right-aligned
- * across operands) and then the letters, in order of appearance. */
+ * across operands) and then the letters, in order of appearance.
+ * Kept on the node as its parsed attributes (Node.attrs). */
 typedef struct Einsum {
     int nterms;                          /* operands */
     int label[ES_MAX_IN][KILN_MAX_RANK]; /* label of each dim of each operand */
@@ -753,15 +746,15 @@ static const DType einsum_types[] = {DT_U8, DT_U16, DT_U32, DT_U64, DT_I8, DT_I1
 
 int infer_einsum(Graph *g, Node *n, Diag *d)
 {
-    Einsum es;
+    Einsum *es = op_attrs(g, n, sizeof *es);
     for (int i = 0; i < n->nin; i++)
         if (op_check_dtype(g, n, i, einsum_types, d) || op_same_dtype(g, n, 0, i, d))
             return 1;
-    if (es_parse(g, n, &es, d))
+    if (es_parse(g, n, es, d))
         return 1;
-    Shape s = {es.nout, {0}};
-    for (int i = 0; i < es.nout; i++)
-        s.dim[i] = es.extent[es.out[i]];
+    Shape s = {es->nout, {0}};
+    for (int i = 0; i < es->nout; i++)
+        s.dim[i] = es->extent[es->out[i]];
     op_set_out(g, n, 0, op_in(g, n, 0)->dtype, &s);
     return 0;
 }
@@ -769,42 +762,39 @@ int infer_einsum(Graph *g, Node *n, Diag *d)
 int lower_einsum(Lower *L, Node *n)
 {
     Graph *g = lw_graph(L);
-    Diag d = lw_diag(L);
     Arena *a = lw_arena(L);
     KB *b = lw_kb(L);
-    Einsum es;
-    if (es_parse(g, n, &es, &d))
-        return lw_error(L, n, "bad Einsum");
+    const Einsum *es = n->attrs;
     DType t = g->values[n->out[0]].dtype;
     Expr *var[ES_MAX_LABELS], *oc[KILN_MAX_RANK];
     /* y[out labels] = sum over the summed labels of prod_k x_k[labels of term k] */
-    for (int i = 0; i < es.nout; i++) {
-        int l = es.out[i];
-        oc[i] = var[l] = kb_v(b, kb_for(b, es.name[l], es.extent[l]));
+    for (int i = 0; i < es->nout; i++) {
+        int l = es->out[i];
+        oc[i] = var[l] = kb_v(b, kb_for(b, es->name[l], es->extent[l]));
     }
-    int acc = es.nsum ? kb_let(b, "acc", ke_const(a, t, 0)) : -1;
-    for (int i = 0; i < es.nsum; i++) {
-        int l = es.sum[i];
-        var[l] = kb_v(b, kb_for(b, es.name[l], es.extent[l]));
+    int acc = es->nsum ? kb_let(b, "acc", ke_const(a, t, 0)) : -1;
+    for (int i = 0; i < es->nsum; i++) {
+        int l = es->sum[i];
+        var[l] = kb_v(b, kb_for(b, es->name[l], es->extent[l]));
     }
     Expr *prod = NULL;
-    for (int k = 0; k < es.nterms; k++) {
+    for (int k = 0; k < es->nterms; k++) {
         const Shape *xs = &g->values[n->in[k]].shape;
         Expr *c[KILN_MAX_RANK];
         for (int i = 0; i < xs->rank; i++)
-            c[i] = xs->dim[i] == 1 ? ke_idx(a, 0) : var[es.label[k][i]];
+            c[i] = xs->dim[i] == 1 ? ke_idx(a, 0) : var[es->label[k][i]];
         Expr *x = lw_load(L, n->in[k], c);
         prod = prod ? bin(a, B_MUL, prod, x) : x;
     }
     Expr *v = prod;
-    if (es.nsum) {
+    if (es->nsum) {
         kb_assign(b, acc, bin(a, B_ADD, kb_v(b, acc), prod));
-        for (int i = 0; i < es.nsum; i++)
+        for (int i = 0; i < es->nsum; i++)
             kb_end(b);
         v = kb_v(b, acc);
     }
     lw_store(L, n, 0, oc, v);
-    for (int i = 0; i < es.nout; i++)
+    for (int i = 0; i < es->nout; i++)
         kb_end(b);
     return 0;
 }

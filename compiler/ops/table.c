@@ -5,6 +5,9 @@
 
 #include <string.h>
 
+/* The rows of ops never lowered (folded or viewed) name lower_none. */
+#define lower_none NULL
+
 const OpInfo optab[OP_COUNT] = {
 #define OP(kind, nm, dom, in, IN, out, OUT, fl, inf, low) \
     [OP_##kind] = {.name = nm, .domain = dom, .min_in = in, .max_in = IN, .min_out = out, \
@@ -12,6 +15,8 @@ const OpInfo optab[OP_COUNT] = {
     KILN_OPS(OP)
 #undef OP
 };
+
+#undef lower_none
 
 int op_lookup(const char *domain, const char *name)
 {
