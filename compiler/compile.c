@@ -102,8 +102,10 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
     /* the algorithms lowering may choose from: Winograd for 3x3 Convs on a
      * CPU target with wide vectors and FMA, on one thread (winograd.c) */
     const Target *tg = target_find(o->target ? o->target : "c");
-    const Machine *mach = o->board ? &o->board->machine : machine_arch(o->arch);
-    g->winograd = o->opt >= 1 && !(tg && tg->gpu) && mach && mach->vec_bytes >= 32 && mach->fma && o->threads <= 1;
+    /* the machine the loop passes schedule for */
+    Machine mc = o->board ? o->board->machine : *machine_arch(o->arch);
+    mc.threads = o->threads;
+    g->winograd = o->opt >= 1 && !(tg && tg->gpu) && mc.vec_bytes >= 32 && mc.fma && mc.threads <= 1;
     Program *p;
     if (kernel_lower(g, !o->no_inplace, &p, d) || prog_verify(p, d))
         return 1;
@@ -125,9 +127,10 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
         return diag_error(d, "string tensors are not supported on the %s target (use --target c or llvm)",
                           tg->name);
     }
-    if (tg && tg->gpu && prog_calls(p, "") >= 0) {
+    int caller = tg && tg->gpu ? prog_calls(p, "") : -1;
+    if (caller >= 0) {
         /* runtime routines (the image decoder, kiln_img.c) are host code */
-        const Kernel *k = &p->kernels[prog_calls(p, "")];
+        const Kernel *k = &p->kernels[caller];
         return diag_error(d, "kernel '%s' calls runtime routine %s, host code: not supported on the %s target "
                              "(use --target c or llvm)", k->name, first_call(k->body), tg->name);
     }
@@ -140,8 +143,6 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
         if (o->opt >= 1 && (prog_divmod(p, d) || verify_prog(p, "divmod", d)))
             return 1;
     } else if (o->opt >= 1) {
-        Machine mc = o->board ? o->board->machine : *machine_arch(o->arch);
-        mc.threads = o->threads;
         /* one thread for a program too small to share */
         prog_threads(p, &mc);
         /* a scratch buffer filled and read slice by slice: one slice */

@@ -77,11 +77,11 @@ static int transformed_weights(Lower *L, Node *n, int64_t C, int64_t M)
 static Expr *add(Arena *a, Expr *x, Expr *y) { return ke_bin(a, B_ADD, x, y); }
 static Expr *sub(Arena *a, Expr *x, Expr *y) { return ke_bin(a, B_SUB, x, y); }
 
-/* Each of the 16 values as a local (names t0..t15 with prefix p). */
-static void lets(KB *b, const char *p, Expr **e)
+/* Each of the n values as a local (names p0, p1, ...). */
+static void lets(KB *b, const char *p, Expr **e, int n)
 {
     char name[8];
-    for (int i = 0; i < 16; i++) {
+    for (int i = 0; i < n; i++) {
         snprintf(name, sizeof name, "%s%d", p, i);
         e[i] = kb_v(b, kb_let(b, name, e[i]));
     }
@@ -112,14 +112,14 @@ int lower_conv_winograd(Lower *L, Node *n, int64_t C, int64_t M, const Window *w
                            ke_bin(a, B_ADD, ke_bin(a, B_MUL, tx, ke_idx(a, 2)), ke_idx(a, j - w->p0[1]))};
             d[i * 4 + j] = xp >= 0 ? lw_load_temp(L, xp, ix) : lw_load(L, n->in[0], ix);
         }
-    lets(b, "d", d);
+    lets(b, "d", d, 16);
     for (int j = 0; j < 4; j++) {
         t[0 * 4 + j] = sub(a, d[0 * 4 + j], d[2 * 4 + j]);
         t[1 * 4 + j] = add(a, d[1 * 4 + j], d[2 * 4 + j]);
         t[2 * 4 + j] = sub(a, d[2 * 4 + j], d[1 * 4 + j]);
         t[3 * 4 + j] = sub(a, d[1 * 4 + j], d[3 * 4 + j]);
     }
-    lets(b, "t", t);
+    lets(b, "t", t, 16);
     for (int i = 0; i < 4; i++) {
         v[i * 4 + 0] = sub(a, t[i * 4 + 0], t[i * 4 + 2]);
         v[i * 4 + 1] = add(a, t[i * 4 + 1], t[i * 4 + 2]);
@@ -157,16 +157,12 @@ int lower_conv_winograd(Lower *L, Node *n, int64_t C, int64_t M, const Window *w
         Expr *qc[3] = {ke_idx(a, k), tx, m};
         q[k] = lw_load_temp(L, P, qc);
     }
-    lets(b, "q", q);
+    lets(b, "q", q, 16);
     for (int j = 0; j < 4; j++) {
         s[0 * 4 + j] = add(a, add(a, q[0 * 4 + j], q[1 * 4 + j]), q[2 * 4 + j]);
         s[1 * 4 + j] = sub(a, sub(a, q[1 * 4 + j], q[2 * 4 + j]), q[3 * 4 + j]);
     }
-    for (int k = 0; k < 8; k++) {
-        char name[8];
-        snprintf(name, sizeof name, "s%d", k);
-        s[k] = kb_v(b, kb_let(b, name, s[k]));
-    }
+    lets(b, "s", s, 8);
     Expr *bias = has_bias ? lw_load(L, n->in[2], &m) : NULL;
     for (int i = 0; i < 2; i++)
         for (int j = 0; j < 2; j++) {
