@@ -100,12 +100,12 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
         graph_dump(g, stdout);
     /* one loop nest per fusion group */
     /* the algorithms lowering may choose from: Winograd for 3x3 Convs on a
-     * CPU target with wide vectors and FMA, on one thread (winograd.c) */
+     * CPU target with wide vectors and FMA (winograd.c) */
     const Target *tg = target_find(o->target ? o->target : "c");
     /* the machine the loop passes schedule for */
     Machine mc = o->board ? o->board->machine : *machine_arch(o->arch);
     mc.threads = o->threads;
-    g->winograd = o->opt >= 1 && !(tg && tg->gpu) && mc.vec_bytes >= 32 && mc.fma && mc.threads <= 1;
+    g->winograd = o->opt >= 1 && !(tg && tg->gpu) && mc.vec_bytes >= 32 && mc.fma;
     Program *p;
     if (kernel_lower(g, !o->no_inplace, &p, d) || prog_verify(p, d))
         return 1;

@@ -194,7 +194,7 @@ typedef struct Graph {
     /* bytes of the string pool (--string-bytes; 0: the default) */
     int64_t str_bytes;
     /* 3x3 Convs may take the Winograd lowering (winograd.c): set by the
-     * compile for a CPU target with wide vectors, on one thread */
+     * compile for a CPU target with wide vectors and FMA */
     int winograd;
 } Graph;
 

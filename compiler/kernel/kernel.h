@@ -33,7 +33,10 @@
  *
  * Buffers have a storage scope: the caller's inputs and outputs, weights,
  * the arena (intermediates and scratch live in one planned block), and
- * BUF_LOCAL, storage private to one kernel (a register tile). Expressions
+ * BUF_LOCAL, storage private to one kernel (a register tile, a row of
+ * scratch) whose every iteration of the data-parallel loops around its
+ * uses writes it before reading it: a parallel loop gives each thread its
+ * own copy (the printers declare it inside the outlined loop). Expressions
  * are immutable once built and may be shared; statements form a mutable
  * tree that loop passes rewrite. Nothing in this IR names an ONNX operator:
  * the target printers see only loops, loads, stores and arithmetic.

@@ -308,6 +308,11 @@ int lw_temp(Lower *L, const char *name, DType t, const Shape *s)
     return prog_add_buf(L->p, name, BUF_ARENA, t, s);
 }
 
+int lw_local(Lower *L, const char *name, DType t, const Shape *s)
+{
+    return prog_add_buf(L->p, name, BUF_LOCAL, t, s);
+}
+
 /* The value a scratch buffer takes its storage order from, or NULL. */
 static const Value *temp_like(Lower *L, int buf)
 {

@@ -155,6 +155,11 @@ int lw_const(Lower *L, const char *name, DType t, const Shape *s, const void *da
 int lw_len(Lower *L, ValueId v);
 /* A scratch buffer live only during the current kernel. */
 int lw_temp(Lower *L, const char *name, DType t, const Shape *s);
+/* Scratch private to one iteration of the data-parallel loop around its
+ * uses (BUF_LOCAL): each iteration writes it before reading it, so that
+ * loop may run on several threads, each with its own copy (on its stack);
+ * for scratch of a few tens of KiB that a row of work reuses. */
+int lw_local(Lower *L, const char *name, DType t, const Shape *s);
 /* A scratch buffer of logical shape s stored in the order value `like`
  * is (graph_layout), of its dtype; read and written with lw_load_temp and
  * lw_store_temp in logical coordinates. */

@@ -21,12 +21,13 @@
  * any weight, and the transforms are data-parallel over channels, which the
  * scheduler vectorizes. Nothing here is specific to a machine; whether a
  * Conv takes this path is decided by the compile (Graph.winograd: a CPU
- * target with wide vectors, one thread, optimizing) and by the shape
+ * target with wide vectors and FMA, optimizing) and by the shape
  * (conv_winograd_fits).
  *
- * The row scratch is reused by every ty, so the ty loop is IT_SERIAL: it is
- * not shared among threads, which is why a compile for several threads
- * keeps the direct convolution, whose output loops are parallel.
+ * The row scratch (V and P, some tens of KiB) is private to an iteration
+ * of ty (lw_local: on the stack of the thread that runs it), so ty is a
+ * data-parallel loop like any output loop, and a compile for several
+ * threads shares the rows among them.
  * Rounding: the transforms add and subtract values before the products
  * (halves in G), so results differ from the direct sum in the last bits,
  * as every Winograd convolution's do.
@@ -94,12 +95,12 @@ int lower_conv_winograd(Lower *L, Node *n, int64_t C, int64_t M, const Window *w
     int64_t TY = w->out[0] / 2, TX = w->out[1] / 2;
     int u = transformed_weights(L, n, C, M);
     Shape vs = {3, {16, TX, C}}, ps = {3, {16, TX, M}};
-    int V = lw_temp(L, "winograd_v", DT_F32, &vs), P = lw_temp(L, "winograd_p", DT_F32, &ps);
+    int V = lw_local(L, "winograd_v", DT_F32, &vs), P = lw_local(L, "winograd_p", DT_F32, &ps);
     Expr *zero = ke_idx(a, 0);
 
     kb_comment(b, "Winograd F(2x2, 3x3): per row of 2x2 output tiles, V = B^T d B, P[e] = V[e] U[e], "
                   "y = A^T P A + b");
-    Expr *ty = kb_v(b, kb_for_k(b, "ty", TY, IT_SERIAL));
+    Expr *ty = kb_v(b, kb_for_k(b, "ty", TY, IT_DATA));
 
     /* V[e, tx, c] = (B^T d B)[e], d the 4x4 input tile at (2ty, 2tx) */
     Expr *tx = kb_v(b, kb_for_k(b, "tx", TX, IT_DATA));
