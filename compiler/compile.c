@@ -105,7 +105,7 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
     /* the machine the loop passes schedule for */
     Machine mc = o->board ? o->board->machine : *machine_arch(o->arch);
     mc.threads = o->threads;
-    g->winograd = o->opt >= 1 && !(tg && tg->gpu) && mc.vec_bytes >= 32 && mc.fma;
+    g->winograd = o->opt >= 1 && !(tg && tg->gpu) && mc.vec_bytes >= 32 && mc.fma ? mc.l2 : 0;
     Program *p;
     if (kernel_lower(g, !o->no_inplace, &p, d) || prog_verify(p, d))
         return 1;

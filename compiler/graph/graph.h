@@ -194,8 +194,10 @@ typedef struct Graph {
     /* bytes of the string pool (--string-bytes; 0: the default) */
     int64_t str_bytes;
     /* 3x3 Convs may take the Winograd lowering (winograd.c): set by the
-     * compile for a CPU target with wide vectors and FMA */
-    int winograd;
+     * compile for a CPU target with wide vectors and FMA, to the bytes of
+     * that machine's L2 cache (which decides how the lowering walks the
+     * tiles); 0: never */
+    int64_t winograd;
 } Graph;
 
 /* ---------------------------------------------------------------- graph.c */

@@ -444,11 +444,10 @@ int pad_copy(Lower *L, ValueId x, const Shape *ps, const Window *w, Expr *fill, 
  * position a tap reaches, filled by a loop nest of its own. *wp becomes
  * the geometry over xp (no padding: its origin is x's -p0) and *ps its
  * shape. Returns xp's buffer, or -1 when no tap reaches the padding. */
-static int pad_input(Lower *L, Node *n, const ConvShape *cs, Window *wp, Shape *ps)
+static int pad_input(Lower *L, Node *n, const ConvShape *cs, const Window *w, Window *wp, Shape *ps)
 {
     Arena *a = lw_arena(L);
     const Value *x = lw_in(L, n, 0);
-    const Window *w = &cs->w;
     if (!dtype_is_float(x->dtype) || dtype_is_half(x->dtype))
         return -1;
     /* a channels-last depthwise Conv reads its taps under bounds tests,
@@ -476,15 +475,24 @@ int lower_conv(Lower *L, Node *n)
 
     /* with padding, x is first copied into a zero-bordered scratch xp, so
      * that the convolution itself reads every tap unconditionally */
-    Window wp = *w;
+    /* Winograd computes whole 2x2 tiles: an odd output's last row or
+     * column of tiles reads one row or column more of (zero) padding */
+    int wino = conv_winograd_fits(L, n, cs->N, cs->C, cs->M, cs->group, w);
+    Window we = *w;
+    for (int i = 0; wino && i < r; i++)
+        if (we.out[i] % 2) {
+            we.out[i]++;
+            we.p1[i]++;
+        }
+    Window wp = we;
     Shape ps;
     /* x's own zero border (graph_layout's halo) covers every tap: read in place */
-    int inside_halo = window_in_halo(w, lw_in(L, n, 0));
-    int xp = inside_halo ? -1 : pad_input(L, n, cs, &wp, &ps); /* -1: x read in place */
+    int inside_halo = window_in_halo(&we, lw_in(L, n, 0));
+    int xp = inside_halo ? -1 : pad_input(L, n, cs, &we, &wp, &ps); /* -1: x read in place */
     /* (a float Conv of one group reads x in place only when its halo, or
      * no padding, covers the taps) */
-    if (conv_winograd_fits(L, n, cs->N, cs->C, cs->M, cs->group, w))
-        return lower_conv_winograd(L, n, cs->C, cs->M, &wp, xp, cs->has_bias);
+    if (wino)
+        return lower_conv_winograd(L, n, cs->C, cs->M, &wp, w->out, xp, cs->has_bias);
     /* y[n, m, o...] = b[m] + sum_{c, k...} x[n, g*C/group + c, o*s - p0 + k*d...] * w[m, c, k...]
      * with g = m / (M/group) the group of output channel m; padding taps skipped */
     conv_open(L, n, cs, "y[n, m, o...] = b[m] + sum_{c, k...} x[n, group(m)*Cg + c, o*s - p + k*d] * w[m, c, k...]", &cn);

@@ -274,9 +274,12 @@ int window_in_halo(const Window *w, const Value *x);
 /* winograd.c: whether a Conv (N, C -> M channels, `group`, geometry w) takes
  * the Winograd F(2x2, 3x3) lowering, and that lowering, reading x in place
  * (xp < 0: its halo covers the taps) or its padded copy xp (w then the
- * geometry over xp). */
+ * geometry over xp). w's output sizes are even (whole 2x2 tiles: an odd
+ * size rounded up, its taps reaching one more row or column of padding);
+ * out[2] are the Conv's own, which the stores keep within. */
 int conv_winograd_fits(Lower *L, Node *n, int64_t N, int64_t C, int64_t M, int64_t group, const Window *w);
-int lower_conv_winograd(Lower *L, Node *n, int64_t C, int64_t M, const Window *w, int xp, int has_bias);
+int lower_conv_winograd(Lower *L, Node *n, int64_t C, int64_t M, const Window *w, const int64_t *out, int xp,
+                        int has_bias);
 /* An inferred Conv node's geometry and group (its parsed attributes);
  * 1 when n is no Conv or was not inferred. */
 int conv_window(const Node *n, Window *w, int64_t *group);
