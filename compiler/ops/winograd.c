@@ -245,27 +245,21 @@ int lower_conv_winograd(Lower *L, Node *n, int64_t C, int64_t M, const Window *w
     tl.whole = !u_cached(C, M, lw_graph(L)->winograd);
     int64_t T = tl.whole ? tl.TY * tl.TX : tl.TX;
     Shape vs = {3, {16, T, C}}, ps = {3, {16, T, M}};
-    if (tl.whole) {
-        tl.V = lw_temp(L, "winograd_v", DT_F32, &vs);
-        tl.P = lw_temp(L, "winograd_p", DT_F32, &ps);
-        kb_comment(b, "Winograd F(2x2, 3x3) over every tile at once: V = B^T d B, P[e] = V[e] U[e], "
-                      "y = A^T P A + b");
-        Expr *ty = kb_v(b, kb_for_k(b, "ty", tl.TY, IT_DATA));
-        input_transform(L, n, w, xp, C, &tl, ty);
-        kb_end(b);
-        products(L, C, M, &tl, T);
-        ty = kb_v(b, kb_for_k(b, "ty", tl.TY, IT_DATA));
-        output_transform(L, n, M, out, has_bias, &tl, ty);
-        kb_end(b);
-        return 0;
-    }
-    tl.V = lw_local(L, "winograd_v", DT_F32, &vs);
-    tl.P = lw_local(L, "winograd_p", DT_F32, &ps);
-    kb_comment(b, "Winograd F(2x2, 3x3): per row of 2x2 output tiles, V = B^T d B, P[e] = V[e] U[e], "
-                  "y = A^T P A + b");
+    int (*scratch)(Lower *, const char *, DType, const Shape *) = tl.whole ? lw_temp : lw_local;
+    tl.V = scratch(L, "winograd_v", DT_F32, &vs);
+    tl.P = scratch(L, "winograd_p", DT_F32, &ps);
+    kb_comment(b, tl.whole ? "Winograd F(2x2, 3x3) over every tile at once: V = B^T d B, P[e] = V[e] U[e], "
+                             "y = A^T P A + b"
+                           : "Winograd F(2x2, 3x3): per row of 2x2 output tiles, V = B^T d B, P[e] = V[e] U[e], "
+                             "y = A^T P A + b");
+    /* whole: for ty {V}; P; for ty {y}. by row: for ty {V; P; y} */
     Expr *ty = kb_v(b, kb_for_k(b, "ty", tl.TY, IT_DATA));
     input_transform(L, n, w, xp, C, &tl, ty);
+    if (tl.whole)
+        kb_end(b);
     products(L, C, M, &tl, T);
+    if (tl.whole)
+        ty = kb_v(b, kb_for_k(b, "ty", tl.TY, IT_DATA));
     output_transform(L, n, M, out, has_bias, &tl, ty);
     kb_end(b); /* ty */
     return 0;
