@@ -433,6 +433,58 @@ def write_pb(path, arr, name):
         f.write(numpy_helper.from_array(arr, name).SerializeToString())
 
 
+def lstm_wide(name):
+    """An LSTM of hidden size 256 over 40 steps whose weights the graph
+    computes from Range and Sin (at run time), so that the repository holds
+    a few hundred bytes: a recurrence large enough that, with
+    --threads 2, the matrix-vector product of each time step runs on the
+    thread pool inside the serial loop over the steps (the step variable
+    handed to the pool's function). The reference is numpy's, from ONNX's
+    LSTM equations (gates i, o, f, c; no bias)."""
+    from onnx import TensorProto, helper
+    H, I, S = 256, 16, 40
+
+    def table(n, k, scale):  # as the graph computes it: the angle in float32, |angle| < 100
+        return np.sin((np.arange(n, dtype=np.float32) * np.float32(k)).astype(np.float64)) * scale
+
+    nodes, inits = [], []
+    for nm, n, k, sc, shape in (("W", 4 * H * I, 0.0051, 0.25, [1, 4 * H, I]), ("R", 4 * H * H, 0.00037, 0.06, [1, 4 * H, H])):
+        inits += [numpy_helper.from_array(np.array(0, np.float32), nm + "_start"),
+                  numpy_helper.from_array(np.array(n, np.float32), nm + "_limit"),
+                  numpy_helper.from_array(np.array(1, np.float32), nm + "_delta"),
+                  numpy_helper.from_array(np.array(k, np.float32), nm + "_k"),
+                  numpy_helper.from_array(np.array(sc, np.float32), nm + "_scale"),
+                  numpy_helper.from_array(np.array(shape, np.int64), nm + "_shape")]
+        nodes += [helper.make_node("Range", [nm + "_start", nm + "_limit", nm + "_delta"], [nm + "_i"]),
+                  helper.make_node("Mul", [nm + "_i", nm + "_k"], [nm + "_a"]),
+                  helper.make_node("Sin", [nm + "_a"], [nm + "_s"]),
+                  helper.make_node("Mul", [nm + "_s", nm + "_scale"], [nm + "_flat"]),
+                  helper.make_node("Reshape", [nm + "_flat", nm + "_shape"], [nm])]
+    nodes.append(helper.make_node("LSTM", ["x", "W", "R"], ["", "h"], hidden_size=H))
+    g = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [S, 1, I])],
+                          [helper.make_tensor_value_info("h", TensorProto.FLOAT, [1, 1, H])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)], producer_name="models/make_models.py")
+    m.doc_string = "kiln model suite: " + name
+    onnx.checker.check_model(m, full_check=True)
+    x = np.random.RandomState(7).randn(S, 1, I).astype(np.float32)
+    W = table(4 * H * I, 0.0051, 0.25).reshape(4 * H, I)
+    R = table(4 * H * H, 0.00037, 0.06).reshape(4 * H, H)
+    h, c = np.zeros(H), np.zeros(H)
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    for t in range(S):
+        z = W @ x[t, 0] + R @ h
+        i, o, f, cc = sig(z[:H]), sig(z[H:2 * H]), sig(z[2 * H:3 * H]), np.tanh(z[3 * H:])
+        c = f * c + i * cc
+        h = o * np.tanh(c)
+    out_dir = os.path.join(HERE, name)
+    os.makedirs(os.path.join(out_dir, "test_data_set_0"), exist_ok=True)
+    path = os.path.join(out_dir, "model.onnx")
+    onnx.save(m, path)
+    write_pb(os.path.join(out_dir, "test_data_set_0", "input_0.pb"), x, "x")
+    write_pb(os.path.join(out_dir, "test_data_set_0", "output_0.pb"), h.astype(np.float32).reshape(1, 1, H), "h")
+    print("%-10s opset 14 %7d bytes  Range Sin Mul Reshape LSTM" % (name, os.path.getsize(path)))
+
+
 def export(name, model, inputs, input_names, output_names, opset=13, fold=True,
            training=torch.onnx.TrainingMode.EVAL, dynamic_axes=None):
     model.eval()
@@ -526,6 +578,8 @@ def build(name, seed):
         export(name, GRUNet(), [randn(2, 6, 8)], ["x"], ["y"])
     elif name == "winograd":
         export(name, WinogradMix(), [randn(1, 8, 10, 14)], ["x"], ["d", "e", "wide"])
+    elif name == "lstm_wide":
+        lstm_wide(name)
     elif name == "opsmix":
         export(name, OpsMix(), [rng.rand(1, 4, 4, 5).astype(np.float32)], ["x"],
                ["padded", "upsampled", "topk_values", "topk_indices", "cumsum", "gram", "argmax", "head", "tail"])
@@ -534,7 +588,7 @@ def build(name, seed):
 
 
 MODELS = ["mlp", "lenet", "resnet", "mobilenet", "squeezenet", "bert", "gpt", "lstm", "bilstm",
-          "unet", "mobilenetv3", "encoder", "gru", "opsmix", "winograd"]
+          "unet", "mobilenetv3", "encoder", "gru", "opsmix", "winograd", "lstm_wide"]
 
 
 def main():

@@ -665,44 +665,66 @@ int kernel_stores_use(const Program *p, const Stmt *s, int v)
     return 1;
 }
 
-static void free_expr(const Expr *e, const unsigned char *decl, int *free_)
+/* Free-variable marks: FV_READ, FV_ASSIGN for a variable declared outside. */
+enum { FV_READ = 1, FV_ASSIGN = 2 };
+
+static void free_expr(const Expr *e, const unsigned char *decl, unsigned char *fr)
 {
     for (; e; e = e->a) {
         if (e->kind == E_VAR && !decl[e->var])
-            *free_ = 1;
+            fr[e->var] |= FV_READ;
         if (e->b)
-            free_expr(e->b, decl, free_);
+            free_expr(e->b, decl, fr);
         if (e->c)
-            free_expr(e->c, decl, free_);
+            free_expr(e->c, decl, fr);
     }
 }
 
 /* Mark in decl[] the variables block s (the one statement s, with `one`)
- * declares; set *free_ when it uses or assigns one declared outside it. */
-static void free_vars(const Stmt *s, int one, unsigned char *decl, int *free_)
+ * declares, and in fr[] those declared outside it that it reads or
+ * assigns. */
+static void free_vars(const Stmt *s, int one, unsigned char *decl, unsigned char *fr)
 {
     for (; s; s = one ? NULL : s->next) {
-        free_expr(s->extent, decl, free_);
-        free_expr(s->index, decl, free_);
-        free_expr(s->value, decl, free_);
-        free_expr(s->mask, decl, free_);
+        free_expr(s->extent, decl, fr);
+        free_expr(s->index, decl, fr);
+        free_expr(s->value, decl, fr);
+        free_expr(s->mask, decl, fr);
         for (int i = 0; i < s->nargs; i++)
-            free_expr(s->args[i], decl, free_);
+            free_expr(s->args[i], decl, fr);
         if (s->kind == S_LET || s->kind == S_LOOP)
             decl[s->var] = 1;
         if (s->kind == S_ASSIGN && !decl[s->var])
-            *free_ = 1;
-        free_vars(s->body, 0, decl, free_);
-        free_vars(s->els, 0, decl, free_);
+            fr[s->var] |= FV_ASSIGN;
+        free_vars(s->body, 0, decl, fr);
+        free_vars(s->els, 0, decl, fr);
     }
+}
+
+int kernel_stmt_inputs(Arena *a, const Kernel *k, const Stmt *s, int **vars)
+{
+    unsigned char *decl = arena_alloc(a, (size_t)k->nvars + 1), *fr = arena_alloc(a, (size_t)k->nvars + 1);
+    memset(decl, 0, (size_t)k->nvars + 1);
+    memset(fr, 0, (size_t)k->nvars + 1);
+    free_vars(s, 1, decl, fr);
+    int n = 0;
+    for (int v = 0; v < k->nvars; v++) {
+        if (fr[v] & FV_ASSIGN)
+            return -1;
+        n += fr[v] != 0;
+    }
+    if (vars) {
+        *vars = arena_alloc(a, sizeof(int) * (size_t)(n + 1));
+        for (int v = 0, i = 0; v < k->nvars; v++)
+            if (fr[v])
+                (*vars)[i++] = v;
+    }
+    return n;
 }
 
 int kernel_stmt_closed(Arena *a, const Kernel *k, const Stmt *s)
 {
-    unsigned char *decl = arena_alloc(a, (size_t)k->nvars + 1);
-    int fr = 0;
-    free_vars(s, 1, decl, &fr);
-    return !fr;
+    return kernel_stmt_inputs(a, k, s, NULL) == 0;
 }
 
 Expr *ke_bitcast(Arena *a, DType t, Expr *x)

@@ -337,6 +337,10 @@ int kernel_stores_use(const Program *p, const Stmt *s, int v);
 /* Does the one statement s read or assign no variable declared outside
  * it (a loop nest that can run as a function of its own)? Scratch from a. */
 int kernel_stmt_closed(Arena *a, const Kernel *k, const Stmt *s);
+/* The variables declared outside the one statement s that it reads, in
+ * *vars (ascending; vars may be NULL), and their count; -1 when s assigns
+ * one of them. Scratch from a. */
+int kernel_stmt_inputs(Arena *a, const Kernel *k, const Stmt *s, int **vars);
 /* The values an index expression can take, when known (interval
  * arithmetic: verify.c proves index arithmetic stays in int64 with it,
  * slice.c that a scratch index stays in its slice). */

@@ -18,8 +18,11 @@
  *   3. vector over a reduction: an innermost IT_REDUCE loop that only
  *      folds loads contiguous in it into accumulators (softmax sums,
  *      normalization statistics, reductions along the last axis);
- *   4. threads: the outermost IT_DATA loop of a kernel with enough work
- *      is marked L_PARALLEL when the program has more than one thread.
+ *   4. threads: the outermost IT_DATA loops of a kernel with enough work
+ *      each are marked L_PARALLEL when the program has more than one
+ *      thread; under a loop that cannot be shared (a recurrence's time
+ *      steps) the data-parallel loops of its body are taken instead, each
+ *      run on the pool once per step, the step's variables handed to it.
  *
  * Every choice is checked again by the pass that carries it out
  * (vectorize.c keeps a loop serial if it cannot be vectorized), so a
@@ -320,23 +323,43 @@ static int64_t work_of(const Stmt *s)
     return work(&one);
 }
 
-/* The first data-parallel loop at a kernel's top level runs on the
- * thread pool when the kernel does enough work to pay for waking it. */
+/* The outermost data-parallel loops of a kernel run on the thread pool
+ * when each does enough work to pay for waking it (a round of the pool
+ * costs some 0.3 us when its threads spin, docs/performance.md). */
 enum { PARALLEL_MIN_WORK = 16384 };
 
-
-static void sched_threads(Sched *s)
+/* Can loop st run on the pool: data-parallel, of at least two iterations
+ * and enough work, each iteration storing its own elements, and reading
+ * only scalars from around it, which it does not assign? */
+static int shareable(Sched *s, const Stmt *st)
 {
-    for (Stmt *st = s->k->body; st; st = st->next) {
-        int64_t n;
-        if (st->kind != S_LOOP || st->iter != IT_DATA || st->loop != L_SERIAL || !ke_is_const(st->extent, &n) ||
-            n < 2 || work_of(st) < PARALLEL_MIN_WORK || !kernel_stores_use(s->p, st->body, st->var))
-            continue;
-        /* a loop whose iterations all write one place (a scratch slice
-         * reused by each, slice.c) stays serial, and so does one that
-         * reads a variable set outside it */
-        if (kernel_stmt_closed(s->p->arena, s->k, st))
+    int64_t n;
+    int *in, nin;
+    if (st->kind != S_LOOP || st->iter != IT_DATA || st->loop != L_SERIAL || !ke_is_const(st->extent, &n) ||
+        n < 2 || work_of(st) < PARALLEL_MIN_WORK || !kernel_stores_use(s->p, st->body, st->var))
+        return 0;
+    /* a loop whose iterations all write one place (a scratch slice
+     * reused by each, slice.c) stays serial, and so does one that
+     * assigns a variable set outside it */
+    if ((nin = kernel_stmt_inputs(s->p->arena, s->k, st, &in)) < 0)
+        return 0;
+    for (int i = 0; i < nin; i++)
+        if (s->k->vars[in[i]].lanes != 1)
+            return 0;
+    return 1;
+}
+
+/* Mark the outermost shareable loops of block b; look inside serial
+ * loops and branches for them. */
+static void sched_threads(Sched *s, Stmt *b)
+{
+    for (Stmt *st = b; st; st = st->next) {
+        if (shareable(s, st))
             st->loop = L_PARALLEL;
+        else if ((st->kind == S_LOOP && st->loop == L_SERIAL) || st->kind == S_IF) {
+            sched_threads(s, st->body);
+            sched_threads(s, st->els);
+        }
     }
 }
 
@@ -355,7 +378,7 @@ int prog_schedule(Program *p, const Machine *m, Diag *d)
         Sched s = {p, &p->kernels[i], m};
         sched_block(&s, p->kernels[i].body);
         if (m->threads > 1 && p->threads > 1)
-            sched_threads(&s);
+            sched_threads(&s, s.k->body);
     }
     return d->nerrors != 0;
 }

@@ -22,7 +22,11 @@
  *    kernel's top level, with a constant extent, and its body is exactly
  *    one L_GPU_THREAD loop of constant extent at most 1024; GPU loops
  *    appear nowhere else, and no L_PARALLEL loop runs inside one; a
- *    kernel with one launch at its top level has nothing else there.
+ *    kernel with one launch at its top level has nothing else there;
+ *  - an L_PARALLEL loop (run on the thread pool wherever it stands, as a
+ *    function of its own) holds no other, assigns no variable declared
+ *    outside it, and reads only scalars from around it (the printers hand
+ *    their values to the function).
  */
 #include "kernel.h"
 
@@ -286,6 +290,27 @@ static int gpu_inner_ok(Check *c, const Stmt *s, int gpu)
     return 0;
 }
 
+/* The parallel loops of block s (Check's comment); `in` when inside one. */
+static int par_ok(Check *c, Arena *a, const Stmt *s, int in)
+{
+    for (; s; s = s->next) {
+        int par = s->kind == S_LOOP && s->loop == L_PARALLEL;
+        if (par && in)
+            return bad(c, "parallel loop inside a parallel loop");
+        if (par) {
+            int *v, n = kernel_stmt_inputs(a, c->k, s, &v);
+            if (n < 0)
+                return bad(c, "parallel loop assigns a variable declared outside it");
+            for (int i = 0; i < n; i++)
+                if (c->k->vars[v[i]].lanes != 1)
+                    return bad(c, "parallel loop reads a vector variable declared outside it");
+        }
+        if (par_ok(c, a, s->body, in || par) || par_ok(c, a, s->els, in || par))
+            return 1;
+    }
+    return 0;
+}
+
 /* The launches of a kernel's top level (gpumap.c's form), if it has any. */
 static int gpu_ok(Check *c)
 {
@@ -390,7 +415,7 @@ int prog_verify(const Program *p, Diag *d)
         const Kernel *k = &p->kernels[i];
         Check c = {p, k, arena_alloc(a, (size_t)k->nvars + 1), arena_alloc(a, sizeof(KRange) * (size_t)(k->nvars + 1)),
                    0, d, 0};
-        rc = block_ok(&c, k->body, 1) || gpu_ok(&c);
+        rc = block_ok(&c, k->body, 1) || gpu_ok(&c) || par_ok(&c, a, k->body, 0);
     }
     arena_free(a);
     return rc;

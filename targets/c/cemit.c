@@ -446,14 +446,20 @@ static void block(Out *o, const Stmt *s, int depth)
         switch (s->kind) {
         case S_LOOP: {
             const char *v = o->vname[s->var];
-            if (s->loop == L_PARALLEL && depth == 1) {
-                /* outlined by emit_kernel: run it on the thread pool */
+            if (s->loop == L_PARALLEL && o->par_nin) {
+                /* outlined by emit_kernel: run it on the thread pool, the
+                 * variables it reads from around it in the context */
                 fprintf(f, "{\n");
                 indent(f, depth + 1);
                 fprintf(f, "struct %s_ctx c_ = {", o->kname);
-                for (int i = 0, n = 0; i < o->nuse; i++)
+                int n = 0;
+                for (int i = 0; i < o->nuse; i++)
                     if (o->p->bufs[o->use[i].buf].kind != BUF_LOCAL)
                         fprintf(f, "%s%s", n++ ? ", " : "", o->bname[o->use[i].buf]);
+                for (int i = 0; i < o->par_nin[o->npar]; i++) {
+                    const char *v = o->vname[o->par_in[o->npar][i]];
+                    fprintf(f, "%s.%s = %s", n++ ? ", " : "", v, v);
+                }
                 fprintf(f, "};\n");
                 indent(f, depth + 1);
                 fprintf(f, "kiln_par_for(%s_par%d, &c_, ", o->kname, o->npar++);
@@ -530,13 +536,29 @@ static void block(Out *o, const Stmt *s, int depth)
 
 static int is_par(const Stmt *s) { return s->kind == S_LOOP && s->loop == L_PARALLEL; }
 
+/* The parallel loops of block s, outermost ones only, in the order they
+ * are printed: into out[] (when not NULL); returns their count. */
+static int par_loops(const Stmt *s, const Stmt **out, int n)
+{
+    for (; s; s = s->next) {
+        if (is_par(s)) {
+            if (out)
+                out[n] = s;
+            n++;
+        } else {
+            n = par_loops(s->body, out, n);
+            n = par_loops(s->els, out, n);
+        }
+    }
+    return n;
+}
+
 /* Does any kernel run a loop on the thread pool? */
 static int prog_parallel(const Program *p)
 {
     for (int i = 0; i < p->nkernels; i++)
-        for (const Stmt *s = p->kernels[i].body; s; s = s->next)
-            if (is_par(s))
-                return 1;
+        if (par_loops(p->kernels[i].body, NULL, 0))
+            return 1;
     return 0;
 }
 
@@ -893,7 +915,7 @@ void cemit_kernel(FILE *f, const Program *p, const Kernel *k, const Dialect *dl,
         narrow_dl.index_type = "int";
         dl = &narrow_dl;
     }
-    Out o = {f, dl, p, k, NULL, NULL, name, key, use, nuse, 0};
+    Out o = {f, dl, p, k, NULL, NULL, name, key, use, nuse, 0, NULL, NULL};
     name_kernel(&o, a, bname);
     if (proto) {
         signature(&o, decl, name, ";\n");
@@ -903,18 +925,31 @@ void cemit_kernel(FILE *f, const Program *p, const Kernel *k, const Dialect *dl,
         emit_launches(&o, a, decl, name);
         return;
     }
-    int npar = 0;
-    for (const Stmt *s = k->body; s; s = s->next)
-        npar += is_par(s);
+    int npar = par_loops(k->body, NULL, 0);
     fputc('\n', f);
     if (npar) {
+        /* the context: the kernel's buffers, and every variable a parallel
+         * loop reads from around it (each call sets its own) */
+        const Stmt **par = arena_alloc(a, sizeof(Stmt *) * (size_t)npar);
+        par_loops(k->body, par, 0);
+        o.par_in = arena_alloc(a, sizeof(int *) * (size_t)npar);
+        o.par_nin = arena_alloc(a, sizeof(int) * (size_t)npar);
+        unsigned char *field = arena_alloc(a, (size_t)k->nvars + 1);
+        memset(field, 0, (size_t)k->nvars + 1);
+        for (int i = 0; i < npar; i++) {
+            o.par_nin[i] = kernel_stmt_inputs(a, k, par[i], &o.par_in[i]);
+            for (int j = 0; j < o.par_nin[i]; j++)
+                field[o.par_in[i][j]] = 1;
+        }
         fprintf(f, "struct %s_ctx {\n    ", name);
-        params(&o, ";\n    ", ";\n};\n");
-        int i = 0;
-        for (const Stmt *s = k->body; s; s = s->next) {
-            if (!is_par(s))
-                continue;
-            fprintf(f, "\nstatic void %s_par%d(void *ctx_, %s lo_, %s hi_)\n{\n", name, i++, dl->index_type,
+        params(&o, ";\n    ", ";\n");
+        for (int v = 0; v < k->nvars; v++)
+            if (field[v])
+                fprintf(f, "    %s %s;\n", ctype(&o, k->vars[v].type), o.vname[v]);
+        fputs("};\n", f);
+        for (int i = 0; i < npar; i++) {
+            const Stmt *s = par[i];
+            fprintf(f, "\nstatic void %s_par%d(void *ctx_, %s lo_, %s hi_)\n{\n", name, i, dl->index_type,
                     dl->index_type);
             fprintf(f, "    const struct %s_ctx *c_ = ctx_;\n", name);
             for (int j = 0; j < nuse; j++) {
@@ -926,6 +961,10 @@ void cemit_kernel(FILE *f, const Program *p, const Kernel *k, const Dialect *dl,
             for (int j = 0; j < nuse; j++)
                 if (p->bufs[use[j].buf].kind != BUF_LOCAL)
                     fprintf(f, "    (void)%s;\n", o.bname[use[j].buf]);
+            for (int j = 0; j < o.par_nin[i]; j++) {
+                int v = o.par_in[i][j];
+                fprintf(f, "    const %s %s = c_->%s;\n", ctype(&o, k->vars[v].type), o.vname[v], o.vname[v]);
+            }
             declare_locals(&o, s, 1, a);
             const char *v = o.vname[s->var];
             if (s->comment && !key)

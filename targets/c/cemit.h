@@ -33,6 +33,8 @@ typedef struct Out {
     const KUse *use;     /* the kernel's buffers (kernel_uses) */
     int nuse;
     int npar;            /* parallel loops printed so far */
+    int **par_in;        /* [i]: the variables parallel loop i reads from around it */
+    int *par_nin;
 } Out;
 
 /* C precedence levels, higher binds tighter. */

@@ -13,10 +13,11 @@
  * output (plus the object); a board's build (targets/boards/build.c)
  * compiles model.c with the board's cc and adds the object to its link or
  * archive. Loops are plain counted loops over allocas
- * (SROA makes them SSA); a parallel loop at a kernel's top level is
+ * (SROA makes them SSA); a parallel loop (not inside another) is
  * outlined into PREFIX_KERNEL_parI(ctx, lo, hi), ctx an array of the
- * buffer pointers, run by kiln_par_for (runtime/kiln_par.c), as the C
- * target does.
+ * buffer pointers and of the addresses of the variables it reads from
+ * around it, run by kiln_par_for (runtime/kiln_par.c), as the C target
+ * does.
  */
 #include "lemit.h"
 #include "../boards/board.h"
@@ -37,7 +38,7 @@ static void attr(LG *g, LLVMValueRef f, LLVMAttributeIndex at, const char *name)
     LLVMAddAttributeAtIndex(f, at, LLVMCreateEnumAttribute(g->cx, LLVMGetEnumAttributeKindForName(name, strlen(name)), 0));
 }
 
-static void block(LG *g, const Stmt *s, int top);
+static void block(LG *g, const Stmt *s);
 
 /* Start building function f: an entry block that holds the allocas, and a
  * body block where the builder goes. The kernel's local buffers (register
@@ -82,7 +83,7 @@ static void loop_by(LG *g, const Stmt *s, LLVMValueRef lo, LLVMValueRef hi, LLVM
     LLVMValueRef i = LLVMBuildLoad2(g->b, idxt(g), slot, "");
     LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, i, hi, ""), body, done);
     LLVMPositionBuilderAtEnd(g->b, body);
-    block(g, s->body, 0);
+    block(g, s->body);
     i = LLVMBuildLoad2(g->b, idxt(g), slot, "");
     LLVMBuildStore(g->b, LLVMBuildNSWAdd(g->b, i, step, ""), slot);
     LLVMBuildBr(g->b, cond);
@@ -116,20 +117,25 @@ static void gpu_loop(LG *g, const Stmt *s)
 }
 
 /* Parallel loop s (the kernel's n-th): its body outlined into
- * NAME_parN(ctx, lo, hi), ctx the array of the kernel's buffer pointers,
- * and run through kiln_par_for(NAME_parN, ctx, extent). */
+ * NAME_parN(ctx, lo, hi), ctx the array of the kernel's buffer pointers
+ * and then of the addresses of the variables it reads from around it, and
+ * run through kiln_par_for(NAME_parN, ctx, extent). */
 static void parallel(LG *g, const Stmt *s, const char *kname, int n)
 {
-    int np = 0;
+    int np = 0, *in, nin = kernel_stmt_inputs(g->a, g->k, s, &in);
     for (int i = 0; i < g->nuse; i++)
         np += g->p->bufs[g->use[i].buf].kind != BUF_LOCAL;
-    LLVMTypeRef arr = LLVMArrayType2(ptrt(g), (uint64_t)(np ? np : 1));
+    LLVMTypeRef arr = LLVMArrayType2(ptrt(g), (uint64_t)(np + nin ? np + nin : 1));
     LLVMValueRef ctx = LLVMBuildAlloca(g->ab, arr, "ctx");
     for (int i = 0, j = 0; i < g->nuse; i++) {
         if (g->p->bufs[g->use[i].buf].kind == BUF_LOCAL)
             continue;
         LLVMValueRef ix[2] = {LLVMConstInt(idxt(g), 0, 0), LLVMConstInt(idxt(g), (unsigned long long)j++, 0)};
         LLVMBuildStore(g->b, g->buf[g->use[i].buf], LLVMBuildGEP2(g->b, arr, ctx, ix, 2, ""));
+    }
+    for (int i = 0; i < nin; i++) {
+        LLVMValueRef ix[2] = {LLVMConstInt(idxt(g), 0, 0), LLVMConstInt(idxt(g), (unsigned long long)(np + i), 0)};
+        LLVMBuildStore(g->b, lg_var(g, in[i]), LLVMBuildGEP2(g->b, arr, ctx, ix, 2, ""));
     }
     LLVMTypeRef pt[3] = {ptrt(g), idxt(g), idxt(g)};
     LLVMTypeRef bt = LLVMFunctionType(LLVMVoidTypeInContext(g->cx), pt, 3, 0);
@@ -155,7 +161,16 @@ static void parallel(LG *g, const Stmt *s, const char *kname, int n)
         LLVMValueRef at = LLVMBuildGEP2(g->b, arr, LLVMGetParam(body, 0), ix, 2, "");
         g->buf[g->use[i].buf] = LLVMBuildLoad2(g->b, ptrt(g), at, g->p->bufs[g->use[i].buf].name);
     }
+    for (int i = 0; i < nin; i++) {
+        /* the caller's value, copied into this function's own variable */
+        LLVMValueRef ix[2] = {LLVMConstInt(idxt(g), 0, 0), LLVMConstInt(idxt(g), (unsigned long long)(np + i), 0)};
+        LLVMValueRef at = LLVMBuildLoad2(g->b, ptrt(g), LLVMBuildGEP2(g->b, arr, LLVMGetParam(body, 0), ix, 2, ""), "");
+        LLVMTypeRef vt = LLVMGetAllocatedType(var[in[i]]);
+        LLVMBuildStore(g->b, LLVMBuildLoad2(g->b, vt, at, g->k->vars[in[i]].name), lg_var(g, in[i]));
+    }
+    g->in_par = 1;
     loop(g, s, LLVMGetParam(body, 1), LLVMGetParam(body, 2));
+    g->in_par = 0;
     end_fn(g, entry);
     g->fn = fn;
     g->var = var;
@@ -172,11 +187,11 @@ static void branch(LG *g, LLVMValueRef c, const Stmt *then, const Stmt *els)
     LLVMBasicBlockRef jb = LLVMAppendBasicBlockInContext(g->cx, g->fn, "endif");
     LLVMBuildCondBr(g->b, c, tb, eb ? eb : jb);
     LLVMPositionBuilderAtEnd(g->b, tb);
-    block(g, then, 0);
+    block(g, then);
     LLVMBuildBr(g->b, jb);
     if (eb) {
         LLVMPositionBuilderAtEnd(g->b, eb);
-        block(g, els, 0);
+        block(g, els);
         LLVMBuildBr(g->b, jb);
     }
     LLVMPositionBuilderAtEnd(g->b, jb);
@@ -264,14 +279,14 @@ static void call(LG *g, const Stmt *s)
     LLVMBuildCall2(g->b, ft, f, args, (unsigned)s->nargs, "");
 }
 
-static void block(LG *g, const Stmt *s, int top)
+static void block(LG *g, const Stmt *s)
 {
     for (; s; s = s->next) {
         switch (s->kind) {
         case S_LOOP:
             if (g->gpu && (s->loop == L_GPU_BLOCK || s->loop == L_GPU_THREAD))
                 gpu_loop(g, s);
-            else if (s->loop == L_PARALLEL && top && !g->gpu)
+            else if (s->loop == L_PARALLEL && !g->in_par && !g->gpu)
                 parallel(g, s, g->kname, g->npar++);
             else /* serial, unrolled or vector loops the passes left, GPU kinds on a CPU,
                   * parallel ones on a GPU: in order */
@@ -328,7 +343,7 @@ static void kernel(LG *g, const Kernel *k)
         }
     g->kname = name;
     g->npar = 0;
-    block(g, k->body, 1);
+    block(g, k->body);
     end_fn(g, entry);
 }
 
@@ -383,11 +398,11 @@ static void gpu_kernel(LG *g, const Kernel *k)
         if (t && !t->next && t->kind == S_LOOP && t->loop == L_GPU_THREAD) {
             LLVMBuildStore(g->b, sreg(g, "ctaid.x"), lg_var(g, s->var));
             LLVMBuildStore(g->b, sreg(g, "tid.x"), lg_var(g, t->var));
-            block(g, t->body, 0);
+            block(g, t->body);
         } else {
             Stmt one = *s;
             one.next = NULL;
-            block(g, &one, 0);
+            block(g, &one);
         }
         end_fn(g, entry);
     }

@@ -35,6 +35,7 @@ typedef struct LG {
     int nuse;
     const char *kname;       /* the kernel's symbol, for its outlined loops */
     int npar;                /* parallel loops outlined so far */
+    int in_par;              /* building the body of an outlined parallel loop */
     const char *bad;         /* first construct that could not be built, or NULL */
     unsigned vecmath[VM_COUNT]; /* f32 vector math the kernels call: bit 0/1/2 for 4/8/16 lanes */
     int gpu;                 /* building for NVPTX (targets/ptx): kernels are PTX entries, GPU loops

@@ -217,6 +217,41 @@ static void test_verify_rejects(void)
     Diag d2 = {.file = "t"};
     CHECK(prog_verify(&q, &d2) != 0);
     CHECK(strstr(d2.msg, "outside its scope") != NULL);
+
+    /* parallel loops: one inside a serial loop may read its variable, but
+     * not assign a variable from outside, nor hold another parallel loop */
+    Shape s2 = {1, {16}};
+    int bz = prog_add_buf(p, "z", BUF_OUTPUT, DT_F32, &s2);
+    for (int c = 0; c < 3; c++) {
+        Kernel *kp = prog_add_kernel(p, "k_par");
+        kb_init(&b, p, kp);
+        Expr *t = kb_v(&b, kb_for(&b, "t", 4));
+        int acc = kb_let(&b, "acc", ke_float(a, DT_F32, 0));
+        Expr *u = kb_v(&b, kb_for_k(&b, "u", 4, IT_DATA));
+        Stmt *outer = kp->body->body->next; /* for t: let acc; for u */
+        Expr *at = ke_bin(a, B_ADD, ke_bin(a, B_MUL, t, ke_idx(a, 4)), u);
+        if (c == 1)
+            kb_assign(&b, acc, ke_float(a, DT_F32, 1));
+        if (c == 2) {
+            Expr *v = kb_v(&b, kb_for_k(&b, "v", 1, IT_DATA));
+            kb_store(&b, bz, ke_bin(a, B_ADD, at, v), kb_v(&b, acc));
+            kb_end(&b);
+            outer->body->loop = L_PARALLEL;
+        } else
+            kb_store(&b, bz, at, kb_v(&b, acc));
+        kb_end(&b);
+        kb_end(&b);
+        outer->loop = L_PARALLEL;
+        Program pp = *p;
+        pp.kernels = kp;
+        pp.nkernels = 1;
+        Diag dp = {.file = "t"};
+        if (c == 0)
+            CHECK_MSG(prog_verify(&pp, &dp) == 0, "%s", dp.msg);
+        else
+            CHECK(prog_verify(&pp, &dp) != 0 &&
+                  strstr(dp.msg, c == 1 ? "assigns a variable declared outside" : "inside a parallel loop"));
+    }
     arena_free(a);
 }
 
