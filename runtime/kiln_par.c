@@ -83,6 +83,14 @@
 #define KILN_PAR_YIELD 16
 #endif
 
+/* Stack bytes of a worker: a kernel's private scratch (a Winograd row,
+ * some hundreds of KiB) lives on the stack of the thread that runs it,
+ * more than some C libraries give a thread by default (musl: 128 KiB).
+ * Reserved, not committed: pages are touched only as used. */
+#ifndef KILN_PAR_STACK
+#define KILN_PAR_STACK (8L << 20)
+#endif
+
 /* Keeps the fields each side writes on cache lines of their own (128: two
  * lines on x86, whose prefetcher fetches pairs; one on Apple M-series). */
 #if defined(__GNUC__)
@@ -259,12 +267,18 @@ static int start_locked(int threads)
 #endif
         /* Workers block every signal: signals go to the program's threads. */
         sigset_t all, old;
+        pthread_attr_t attr;
+        int sized = pthread_attr_init(&attr) == 0;
+        if (sized)
+            pthread_attr_setstacksize(&attr, KILN_PAR_STACK); /* kept at the default if refused */
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
         for (; w < threads; w++)
-            if ((rc = pthread_create(&pool.workers[w], NULL, worker, (void *)(intptr_t)w)) != 0)
+            if ((rc = pthread_create(&pool.workers[w], sized ? &attr : NULL, worker, (void *)(intptr_t)w)) != 0)
                 break;
         pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (sized)
+            pthread_attr_destroy(&attr);
     }
     if (rc) {
         stop_workers(w);
