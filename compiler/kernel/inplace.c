@@ -197,13 +197,15 @@ static int stores_all_once(Arena *a, const Stmt *body, const Stmt *const *site, 
             return 0;
         int64_t l = base[k], h = base[k];
         for (int i = 0; i < n; i++) {
-            int64_t span = coef[k][i] * (ext[i] - 1); /* |coef| < numel, ext <= total: no overflow */
-            *(span < 0 ? &l : &h) += span;
+            int64_t span;
+            if (ck_mul(coef[k][i], ext[i] - 1, &span) || ck_add(span < 0 ? l : h, span, span < 0 ? &l : &h))
+                return 0;
         }
         lo = l < lo ? l : lo;
         hi = h > hi ? h : hi;
     }
-    if (hi - lo >= ONCE_MAX_STORES * 4)
+    int64_t range;
+    if (ck_sub(hi, lo, &range) || range >= ONCE_MAX_STORES * 4)
         return 0;
     size_t words = (size_t)((hi - lo) / 64 + 1);
     uint64_t *seen = calloc(words, sizeof *seen);
