@@ -250,8 +250,11 @@ typedef struct Tensor {
 
 /* --------------------------------------------------------------- util.c */
 
-/* A C identifier made from an ONNX name ("conv1/W:0" -> "conv1_W_0"), at
- * most maxlen characters, never starting with a digit. */
+/* A C identifier made from an ONNX name ("/conv1/W:0" -> "conv1_W_0")
+ * of its first maxlen characters: a run of other characters is one '_',
+ * none at the start, so that no "__" (reserved in C++, which CUDA C is)
+ * or leading '_' appears once callers prefix it ("t5_"); never empty,
+ * never starting with a digit ("v" before one). */
 char *c_ident(Arena *a, const char *name, int maxlen);
 /* Read a whole regular file; returns NULL (and sets *out_err to a short
  * reason) on failure. A FIFO, socket or device is refused without waiting

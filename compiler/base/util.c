@@ -27,13 +27,18 @@ char *c_ident(Arena *a, const char *name, int maxlen)
         n = (size_t)maxlen;
     char *s = arena_alloc(a, n + 2);
     size_t j = 0;
-    if (n == 0 || (name[0] >= '0' && name[0] <= '9'))
-        s[j++] = '_';
     for (size_t i = 0; i < n; i++) {
         char c = name[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-        s[j++] = ok ? c : '_';
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (ok) {
+            if (j == 0 && c >= '0' && c <= '9')
+                s[j++] = 'v';
+            s[j++] = c;
+        } else if (j > 0 && s[j - 1] != '_')
+            s[j++] = '_'; /* one for a run, none at the start: no "__", no leading "_" */
     }
+    if (j == 0)
+        s[j++] = 'v';
     s[j] = 0;
     return s;
 }

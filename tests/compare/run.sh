@@ -155,7 +155,7 @@ mine=$root/tests/compare/user_lenet.c
 rc=$?
 if [ $rc -ne 0 ] || [ -s "$work/err" ]; then
     fail kernel-list "exit $rc: $(head -n 1 "$work/err")"
-elif ! grep -q "^  k2__conv2_Conv__Relu_1\$" "$work/out" ||
+elif ! grep -q "^  k2_conv2_Conv_Relu_1\$" "$work/out" ||
     ! grep -q "nodes      '/conv2/Conv' (Conv) \[.*\] -> '/Relu_1' (Relu)" "$work/out" ||
     ! grep -q "input 0    '/pool1/MaxPool_output_0' f32\[1x6x14x14\]: kiln stores it with its dims in the order 0,2,3,1, copied to row-major" "$work/out" ||
     ! grep -q "input 1    'conv2.weight' f32\[16x6x5x5\]: a constant" "$work/out"; then
@@ -163,14 +163,14 @@ elif ! grep -q "^  k2__conv2_Conv__Relu_1\$" "$work/out" ||
 else
     echo "PASS compare/kernel-list"
 fi
-agree kernel-conv-relu "$lenet" --kernel k2__conv2_Conv__Relu_1 --ref "$mine:conv2_relu"
-differ kernel-conv-relu-wrong "the model with conv2_relu_wrong in kernel k2__conv2_Conv__Relu_1 disagrees with kiln's: [0-9]+ output elements" \
+agree kernel-conv-relu "$lenet" --kernel k2_conv2_Conv_Relu_1 --ref "$mine:conv2_relu"
+differ kernel-conv-relu-wrong "the model with conv2_relu_wrong in kernel k2_conv2_Conv_Relu_1 disagrees with kiln's: [0-9]+ output elements" \
     "$lenet" --kernel k2 --ref "$mine:conv2_relu_wrong"
 agree kernel-gemm-relu-data "$lenet" --kernel k5 --ref "$mine:fc1_relu" --data "$root/models/lenet/test_data_set_0"
 agree kernel-threads "$lenet" --kernel k2 --ref "$mine:conv2_relu" --threads 2
-agree kernel-halo "$root/models/mobilenetv3/model.onnx" --kernel k1__HardSigmoid__Mul \
+agree kernel-halo "$root/models/mobilenetv3/model.onnx" --kernel k1_HardSigmoid_Mul \
     --ref "$root/tests/compare/user_mobilenetv3.c:hardswish"
-agree kernel-halo-input "$root/models/mobilenetv3/model.onnx" --kernel k7__Mul_2__Add \
+agree kernel-halo-input "$root/models/mobilenetv3/model.onnx" --kernel k7_Mul_2_Add \
     --ref "$root/tests/compare/user_mobilenetv3.c:se_scale_add"
 # the report says which arguments were converted
 (cd "$work" && $kiln compare "$lenet" --kernel k2 --ref "$mine:conv2_relu" $fast) >"$work/out" 2>&1
