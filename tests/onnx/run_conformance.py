@@ -24,8 +24,10 @@ builds the host side with cc and `ptxas -arch=sm_90` assembles model.ptx
 (--ptxas, default the one on PATH or /usr/local/cuda/bin/ptxas; without one
 the summary says the PTX was not assembled). A test passes when every step
 succeeds; lines read "PASS onnx/<test> --target ptx --compile-only".
-The GPU targets refuse string tensors (docs/strings.md): a listed test that
-kiln refuses with exactly that one-line message on a GPU target reads "SKIP
+The GPU targets refuse string tensors (docs/strings.md) and kernels that
+call a host runtime routine (ImageDecoder's decoder, runtime/kiln_img.c): a
+listed test that kiln refuses with exactly one of those one-line messages
+on a GPU target reads "SKIP
 onnx/<test> --target cuda ...: <message>" and does not fail the run; any
 other failure, or that message on a CPU target, fails as usual.
 
@@ -172,14 +174,21 @@ def run_test(kiln, tests, name, timeout, target=None, arch=None, compile_only=Fa
         return f"kiln crashed ({signal.Signals(-p.returncode).name}): {first}"
     if p.returncode != 1:
         return f"kiln exited with status {p.returncode}: {first}"
-    if target in GPU_TARGETS and GPU_NO_STRINGS.search(first) and GPU_NO_STRINGS.search(first).group(1) == target:
-        return SKIP + first
+    for refusal in GPU_REFUSALS:
+        m = refusal.search(first)
+        if target in GPU_TARGETS and m and m.group(1) == target:
+            return SKIP + first
     return first
 
 
-# A GPU target's refusal of string tensors (compiler/compile.c): a SKIP, not a FAIL.
+# A GPU target's refusals (compiler/compile.c): string tensors, and a kernel
+# calling a runtime routine that is host code. A SKIP, not a FAIL.
 GPU_TARGETS = ("cuda", "ptx")
-GPU_NO_STRINGS = re.compile(r": string tensors are not supported on the (cuda|ptx) target \(use --target c or llvm\)$")
+GPU_REFUSALS = (
+    re.compile(r": string tensors are not supported on the (cuda|ptx) target \(use --target c or llvm\)$"),
+    re.compile(r": kernel '[A-Za-z0-9_]+' calls runtime routine kiln_[a-z_]+, host code: not supported on the "
+               r"(cuda|ptx) target \(use --target c or llvm\)$"),
+)
 SKIP = "\0skip\0"
 
 
