@@ -709,7 +709,7 @@ int kernel_stmt_inputs(Arena *a, const Kernel *k, const Stmt *s, int **vars)
     free_vars(s, 1, decl, fr);
     int n = 0;
     for (int v = 0; v < k->nvars; v++) {
-        if (fr[v] & FV_ASSIGN)
+        if ((fr[v] & FV_ASSIGN) || (fr[v] && k->vars[v].lanes != 1))
             return -1;
         n += fr[v] != 0;
     }

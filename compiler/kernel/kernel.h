@@ -338,8 +338,9 @@ int kernel_stores_use(const Program *p, const Stmt *s, int v);
  * it (a loop nest that can run as a function of its own)? Scratch from a. */
 int kernel_stmt_closed(Arena *a, const Kernel *k, const Stmt *s);
 /* The variables declared outside the one statement s that it reads, in
- * *vars (ascending; vars may be NULL), and their count; -1 when s assigns
- * one of them. Scratch from a. */
+ * *vars (ascending; vars may be NULL), and their count: the scalars a
+ * function outlined from s is handed. -1 when s assigns one of them or
+ * one is a vector. Scratch from a. */
 int kernel_stmt_inputs(Arena *a, const Kernel *k, const Stmt *s, int **vars);
 /* The values an index expression can take, when known (interval
  * arithmetic: verify.c proves index arithmetic stays in int64 with it,

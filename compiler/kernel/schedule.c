@@ -334,19 +334,12 @@ enum { PARALLEL_MIN_WORK = 16384 };
 static int shareable(Sched *s, const Stmt *st)
 {
     int64_t n;
-    int *in, nin;
-    if (st->kind != S_LOOP || st->iter != IT_DATA || st->loop != L_SERIAL || !ke_is_const(st->extent, &n) ||
-        n < 2 || work_of(st) < PARALLEL_MIN_WORK || !kernel_stores_use(s->p, st->body, st->var))
-        return 0;
     /* a loop whose iterations all write one place (a scratch slice
      * reused by each, slice.c) stays serial, and so does one that
-     * assigns a variable set outside it */
-    if ((nin = kernel_stmt_inputs(s->p->arena, s->k, st, &in)) < 0)
-        return 0;
-    for (int i = 0; i < nin; i++)
-        if (s->k->vars[in[i]].lanes != 1)
-            return 0;
-    return 1;
+     * assigns a variable set outside it or reads a vector one */
+    return st->kind == S_LOOP && st->iter == IT_DATA && st->loop == L_SERIAL && ke_is_const(st->extent, &n) &&
+           n >= 2 && work_of(st) >= PARALLEL_MIN_WORK && kernel_stores_use(s->p, st->body, st->var) &&
+           kernel_stmt_inputs(s->p->arena, s->k, st, NULL) >= 0;
 }
 
 /* Mark the outermost shareable loops of block b; look inside serial

@@ -297,14 +297,8 @@ static int par_ok(Check *c, Arena *a, const Stmt *s, int in)
         int par = s->kind == S_LOOP && s->loop == L_PARALLEL;
         if (par && in)
             return bad(c, "parallel loop inside a parallel loop");
-        if (par) {
-            int *v, n = kernel_stmt_inputs(a, c->k, s, &v);
-            if (n < 0)
-                return bad(c, "parallel loop assigns a variable declared outside it");
-            for (int i = 0; i < n; i++)
-                if (c->k->vars[v[i]].lanes != 1)
-                    return bad(c, "parallel loop reads a vector variable declared outside it");
-        }
+        if (par && kernel_stmt_inputs(a, c->k, s, NULL) < 0)
+            return bad(c, "parallel loop assigns a variable declared outside it, or reads a vector one");
         if (par_ok(c, a, s->body, in || par) || par_ok(c, a, s->els, in || par))
             return 1;
     }
