@@ -36,17 +36,6 @@ static int verify_prog(Program *p, const char *pass, Diag *d)
     return prog_verify(p, d);
 }
 
-/* The routine of the first S_CALL in block s, or NULL. */
-static const char *first_call(const Stmt *s)
-{
-    for (; s; s = s->next) {
-        const char *r = s->kind == S_CALL ? s->routine : first_call(s->body);
-        if (r || (r = first_call(s->els)))
-            return r;
-    }
-    return NULL;
-}
-
 int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
                   const char *const *specialize, int nspecialize, Compiled *out, Diag *d)
 {
@@ -113,30 +102,11 @@ int compile_model(Arena *a, const Options *o, const Tensor *known, int nknown,
     /* loops of extent 1 removed, constant conditions resolved */
     if (prog_simplify(p, d) || prog_verify(p, d))
         return 1;
-    if (tg && tg->gpu && prog_has_strings(p)) {
-        /* kiln_str routines are host code, and input strings point into
-         * host memory */
-        for (int i = 0; i < g->nnodes; i++) {
-            const Node *n = &g->nodes[i];
-            if (!n->dead && (optab[n->op].flags & OPF_STRING))
-                for (int j = 0; j < n->nin; j++)
-                    if (n->in[j] != VNONE && dtype_is_string(g->values[n->in[j]].dtype))
-                        return diag_node(d, g, n, "string tensors are not supported on the %s target "
-                                                  "(use --target c or llvm)", tg->name);
-        }
-        return diag_error(d, "string tensors are not supported on the %s target (use --target c or llvm)",
-                          tg->name);
-    }
-    int caller = tg && tg->gpu ? prog_calls(p, "") : -1;
-    if (caller >= 0) {
-        /* runtime routines (the image decoder, kiln_img.c) are host code */
-        const Kernel *k = &p->kernels[caller];
-        return diag_error(d, "kernel '%s' calls runtime routine %s, host code: not supported on the %s target "
-                             "(use --target c or llvm)", k->name, first_call(k->body), tg->name);
-    }
     if (tg && tg->gpu) {
         /* GPU targets: each loop nest a grid, one thread per output (the
-         * CPU schedule's blocking, vectors and thread pool do not apply) */
+         * CPU schedule's blocking, vectors and thread pool do not apply);
+         * kernels on strings or calling runtime routines placed on the
+         * host */
         if (prog_gpumap(p, machine_host(), d) || verify_prog(p, "gpumap", d))
             return 1;
         /* index divisions the loops prove */
@@ -234,6 +204,8 @@ static const char build_sh[] =
     "# opens libcuda.so.1 when the model runs (no CUDA needed to build)\n"
     "LIBS=-lm\n"
     "[ ! -f model.ptx ] || { srcs=\"$srcs model_ptx.c kiln_cu.c\"; LIBS=\"$LIBS -ldl\"; }\n"
+    "# the kernels a GPU target runs on the host (strings, runtime routines)\n"
+    "[ ! -f model_host.c ] || srcs=\"$srcs model_host.c\"\n"
     "[ -z \"$POOL\" ] || srcs=\"$srcs kiln_par.c\"\n"
     "pids=\"\" objs=\"\"\n"
     "for f in $srcs; do\n"
@@ -279,6 +251,8 @@ static const struct {
     {"model_kernels.o", 0}, {"model_kernels.ci", 0},
     /* --target ptx */
     {"model.ptx", 0}, {"model_ptx.c", 0}, {"model_ptx.o", 0}, {"kiln_cu.o", 0},
+    /* --target cuda and ptx: the kernels placed on the host */
+    {"model_host.c", 0}, {"model_host.o", 0},
     /* --target cuda */
     {"model.cu", 0},
 };

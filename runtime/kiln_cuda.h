@@ -90,6 +90,12 @@ static int kiln_cuda_out(void *host, const void *dev, size_t bytes)
                                     "cannot copy an output from the device");
 }
 
+/* Wait for the stream (before a kernel placed on the host reads what
+ * the device wrote). */
+static int kiln_cuda_sync(void)
+{
+    return kiln_cuda_check(cudaStreamSynchronize(kiln_cuda_stream), "the model's kernels failed");
+}
 /* Record event i on the stream. */
 static void kiln_cuda_mark(int i)
 {

@@ -28,6 +28,12 @@
  * but memory. Launches of one kernel run in order on one stream, so a nest
  * that fills a scratch buffer and the nest that reads it stay ordered.
  *
+ * A kernel that touches string records (kiln_str: pointers into host
+ * memory) or calls a runtime routine (kiln_str_*, kiln_img_*: host code)
+ * is placed on the host instead (Kernel.host): its loops stay CPU loops,
+ * and the GPU targets run it on a host copy of its buffers, copied from
+ * the device before it and back after it (targets/cuda, targets/ptx).
+ *
  * The interpreter and the C printer run GPU loops as serial loops, so a
  * mapped program computes what the unmapped one did (tests/unit).
  */
@@ -164,6 +170,8 @@ int prog_gpumap(Program *p, const Machine *m, Diag *d)
     for (int i = 0; i < p->nkernels; i++) {
         Kernel *k = &p->kernels[i];
         if (!k->body)
+            continue;
+        if ((k->host = kernel_host_only(p, k, p->arena)))
             continue;
         int alone = !uses_local(p, k);
         for (Stmt *s = k->body; s && alone; s = s->next)

@@ -73,6 +73,18 @@ int prog_calls(const Program *p, const char *prefix)
     return -1;
 }
 
+int kernel_host_only(const Program *p, const Kernel *k, Arena *a)
+{
+    if (block_calls(k->body, ""))
+        return 1;
+    KUse *use;
+    int n = kernel_uses(k, a, &use);
+    for (int j = 0; j < n; j++)
+        if (dtype_is_string(p->bufs[use[j].buf].dtype) || use[j].buf == p->str_pool)
+            return 1;
+    return 0;
+}
+
 int prog_add_buf(Program *p, const char *name, BufKind kind, DType t, const Shape *s)
 {
     int id = p->nbufs;

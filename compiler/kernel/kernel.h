@@ -209,6 +209,12 @@ typedef struct Kernel {
     Var *vars;
     int nvars, cap_vars;
     struct NameSet *names; /* variable names taken (kernel_add_var) */
+    int host;            /* placement in a GPU program (gpumap.c): runs on the host CPU,
+                          * its loops left as they are, because it touches string records
+                          * or calls a runtime routine (host code). The GPU targets copy
+                          * its buffers to host memory before it and the ones it writes
+                          * back after it; the interpreter and the CPU targets run every
+                          * kernel alike */
 } Kernel;
 
 typedef struct Program {
@@ -286,6 +292,10 @@ int prog_has_strings(const Program *p);
 /* The first kernel of p that calls a runtime routine whose name starts
  * with prefix (its C file is then built with the program), or -1. */
 int prog_calls(const Program *p, const char *prefix);
+/* Must kernel k run on the host CPU in a GPU program: does it touch string
+ * records or the string pool, or call a runtime routine (host code)? a
+ * holds kernel_uses's list. */
+int kernel_host_only(const Program *p, const Kernel *k, Arena *a);
 /* A buffer of u8 holding a tensor of packed type t and shape s as ONNX
  * stores it (dtype_bytes(t, numel) bytes); kernels read and write its
  * bytes (kernel/packed.c). */
@@ -536,7 +546,9 @@ int prog_contract(Program *p, const Machine *m, Diag *d);
  * loop nest becomes an L_GPU_BLOCK loop around one L_GPU_THREAD loop, its
  * outer data-parallel loops collapsed into one thread per iteration (a
  * bounds test for the last block); a nest or kernel that cannot be spread
- * runs as one block of one thread. Run instead of the CPU schedule. */
+ * runs as one block of one thread. A kernel that touches string records
+ * or calls a runtime routine is marked host instead (Kernel.host) and
+ * keeps its loops. Run instead of the CPU schedule. */
 int prog_gpumap(Program *p, const Machine *m, Diag *d);
 
 /* --------------------------------------------------------- vectorize.c */

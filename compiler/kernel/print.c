@@ -220,7 +220,7 @@ void prog_dump(const Program *p, void *file)
                 p->guard_w[i]);
     for (int i = 0; i < p->nkernels; i++) {
         const Kernel *k = &p->kernels[i];
-        fprintf(f, "kernel %s\n", k->name);
+        fprintf(f, "kernel %s%s\n", k->name, k->host ? " host" : "");
         print_block(f, p, k, k->body, 1);
     }
 }

@@ -23,6 +23,10 @@
  *    one L_GPU_THREAD loop of constant extent at most 1024; GPU loops
  *    appear nowhere else, and no L_PARALLEL loop runs inside one; a
  *    kernel with one launch at its top level has nothing else there;
+ *  - a kernel placed on the host (Kernel.host) has no GPU loop, and in a
+ *    program with GPU launches every kernel that touches string records
+ *    or calls a runtime routine is placed on the host (their data and
+ *    code are the CPU's);
  *  - an L_PARALLEL loop (run on the thread pool wherever it stands, as a
  *    function of its own) holds no other, assigns no variable declared
  *    outside it, and reads only scalars from around it (the printers hand
@@ -332,6 +336,25 @@ static int gpu_ok(Check *c)
     }
     if (launches && other)
         return bad(c, "a kernel of GPU launches has other statements at its top level");
+    if (launches && c->k->host)
+        return bad(c, "a kernel placed on the host has GPU launches");
+    return 0;
+}
+
+/* In a program with GPU launches, kernels on strings or calling runtime
+ * routines are placed on the host. */
+static int host_ok(const Program *p, Arena *a, Diag *d)
+{
+    int gpu = 0;
+    for (int i = 0; i < p->nkernels; i++)
+        for (const Stmt *s = p->kernels[i].body; s; s = s->next)
+            gpu |= s->kind == S_LOOP && s->loop == L_GPU_BLOCK;
+    for (int i = 0; gpu && i < p->nkernels; i++) {
+        const Kernel *k = &p->kernels[i];
+        if (!k->host && kernel_host_only(p, k, a))
+            return diag_error(d, "kernel %s: invalid Kernel IR: it touches string records or calls a runtime "
+                                 "routine in a GPU program but is not placed on the host", k->name);
+    }
     return 0;
 }
 
@@ -411,6 +434,7 @@ int prog_verify(const Program *p, Diag *d)
                    0, d, 0};
         rc = block_ok(&c, k->body, 1) || gpu_ok(&c) || par_ok(&c, a, k->body, 0);
     }
+    rc = rc || host_ok(p, a, d);
     arena_free(a);
     return rc;
 }

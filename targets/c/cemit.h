@@ -64,6 +64,10 @@ void cemit_helpers(FILE *f, const Program *p, const Dialect *dl);
  * (C declarations, or NULL) goes at its end (targets/ptx/phost.c). */
 int cemit_header(const Program *p, const char *dir, const char *pre, int profile, int device, const char *extra,
                  Diag *d);
+/* Write DIR/PRE_host.c when a GPU program has kernels placed on the host
+ * (Kernel.host): those kernels in C, and PRE_host_run(k, b), which runs
+ * kernel k on buffers b[] (host memory, in the order of its parameters). */
+int cemit_host(const Program *p, const char *dir, const char *pre, Diag *d);
 /* Write DIR/weights.bin and weights.S (symbol PRE_weights). */
 int cemit_weights(const Program *p, const char *dir, const char *pre, Diag *d);
 /* const PRE_tensor PRE_WHICH[] = {...}: the tensors of bufs[n]. */
@@ -82,6 +86,23 @@ void cemit_output_shape(FILE *f, const Program *p, const char *pre, int device);
 void cemit_guards(FILE *f, const Program *p, const char *w, const char *fail);
 /* A block comment of kiln's text (lines separated by \n), escaped. */
 void cemit_comment(FILE *f, int depth, const char *text);
+
+/* -------------------------------------------------------------- cdev.c */
+/* A GPU target's model_run around its device calls (cdev.c's comment:
+ * the DEV_GET, DEV_PUT and DEV_SYNC macros it defines first). devoff[b]:
+ * buffer b's device offset; hbase and hbytes: the device range the host
+ * mirrors for kernels placed on the host (the arena on). */
+/* At the top of model_run: the host mirror, the string pool and run
+ * status cleared on the device. */
+void cemit_dev_begin(FILE *f, const Program *p, const int64_t *devoff, int64_t hbytes, const char *up);
+/* Kernel ki, placed on the host, run in model_run. */
+void cemit_dev_host_kernel(FILE *f, const Program *p, int ki, const int64_t *devoff, int64_t hbase, const char *pre,
+                           const char *up, Arena *a);
+/* After the last kernel, before the final wait: the pool's state and the
+ * run status copied back... */
+void cemit_dev_fetch(FILE *f, const Program *p, const int64_t *devoff, const char *up);
+/* ...and after it, checked. */
+void cemit_dev_check(FILE *f, const Program *p, const char *up);
 
 /* ------------------------------------------------------------- cvec.c */
 /* The C vector type of `lanes` elements of t (kiln_vec.h): "kiln_f32x8";

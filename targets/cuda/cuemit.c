@@ -72,16 +72,36 @@ static void dev_ptr(FILE *f, const Buffer *b, int writable, const Layout *l)
     }
 }
 
+/* The device offset of each of p's buffers (the kernel-local ones 0). */
+static int64_t *dev_offsets(const Program *p, const Layout *l, Arena *a)
+{
+    int64_t *off = arena_alloc(a, sizeof(int64_t) * (size_t)(p->nbufs + 1));
+    for (int i = 0; i < p->nbufs; i++) {
+        const Buffer *b = &p->bufs[i];
+        off[i] = b->kind == BUF_INPUT    ? l->in[b->index]
+                 : b->kind == BUF_OUTPUT ? l->out[b->index]
+                 : b->kind == BUF_WEIGHT ? b->offset
+                 : b->kind == BUF_ARENA  ? l->arena + b->offset
+                                         : 0;
+    }
+    return off;
+}
+
 static void emit_run(FILE *f, const Program *p, const char *pre, const char *up, const int *same, int profile,
                      Arena *a)
 {
     Layout l = layout(p, a);
+    int64_t *devoff = dev_offsets(p, &l, a);
     int nk = p->nkernels;
     fprintf(f,
             "\n/* Device memory, one block: the weights at 0, the arena at %lld, then the\n"
             " * inputs and the outputs; %lld bytes in all. */\n",
             (long long)l.arena, (long long)l.total);
     fprintf(f, "static unsigned char *dev;\n\n");
+    fprintf(f, "/* device copies and the wait (targets/c/cdev.c) */\n"
+               "#define DEV_GET(dst, off, n) kiln_cuda_out(dst, dev + (off), n)\n"
+               "#define DEV_PUT(off, src, n) kiln_cuda_in(dev + (off), src, n)\n"
+               "#define DEV_SYNC() kiln_cuda_sync()\n\n");
     fprintf(f, "extern \"C\" double %s_gpu_ms(void) { return kiln_cuda_last_ms; }\n", pre);
     fprintf(f, "\nextern \"C\" int %s_run(const void *const inputs[], void *const outputs[], void *arena)\n{\n", pre);
     fprintf(f, "    (void)arena;\n    (void)inputs;\n    (void)outputs;\n");
@@ -99,6 +119,7 @@ static void emit_run(FILE *f, const Program *p, const char *pre, const char *up,
         fprintf(f, "    if (kiln_cuda_in(dev + %lld, inputs[%d], %lld))\n        return %s_ERR_DEVICE;\n",
                 (long long)l.out[i], j, (long long)buf_bytes(&p->bufs[p->outputs[i]]), up);
     }
+    cemit_dev_begin(f, p, devoff, l.total - l.arena, up);
     fprintf(f, "    kiln_cuda_mark(0);\n");
     for (int i = 0; i < nk; i++) {
         const Kernel *k = &p->kernels[i];
@@ -106,6 +127,10 @@ static void emit_run(FILE *f, const Program *p, const char *pre, const char *up,
         int nuse = kernel_uses(k, a, &use);
         if (profile && i)
             fprintf(f, "    kiln_cuda_mark(%d);\n", i);
+        if (k->host) {
+            cemit_dev_host_kernel(f, p, i, devoff, l.arena, pre, up, a);
+            continue;
+        }
         if (same[i] != i)
             fprintf(f, "    /* %s */\n", k->name);
         fprintf(f, "    %s(", p->kernels[same[i]].name);
@@ -129,8 +154,11 @@ static void emit_run(FILE *f, const Program *p, const char *pre, const char *up,
                        "        return %s_ERR_DEVICE;\n",
                     8 * j++, (long long)(l.arena + p->bufs[lb].offset), i, up);
     }
-    fprintf(f, "    return kiln_cuda_finish(%s, %d) ? %s_ERR_DEVICE : 0;\n}\n", profile ? arena_printf(a, "%s_kernel_ms", pre) : "NULL",
-            nk, up);
+    cemit_dev_fetch(f, p, devoff, up);
+    fprintf(f, "    if (kiln_cuda_finish(%s, %d))\n        return %s_ERR_DEVICE;\n",
+            profile ? arena_printf(a, "%s_kernel_ms", pre) : "NULL", nk, up);
+    cemit_dev_check(f, p, up);
+    fputs("    return 0;\n}\n", f);
 }
 
 int cuda_program(const Program *p, const char *dir, const EmitOptions *opt, Diag *d)
@@ -167,8 +195,22 @@ int cuda_program(const Program *p, const char *dir, const EmitOptions *opt, Diag
         arena_free(a);
         return diag_error(d, "out of memory printing the kernels");
     }
+    /* the kernels placed on the host are model_host.c's (C, built by cc) */
     for (int i = 0; i < nk; i++)
-        if (same[i] == i)
+        if (p->kernels[i].host || p->kernels[same[i]].host)
+            same[i] = i;
+    if (cemit_host(p, dir, pre, d)) {
+        fclose(f);
+        arena_free(a);
+        return 1;
+    }
+    for (int i = 0; i < nk; i++)
+        if (p->kernels[i].host) {
+            fprintf(f, "extern \"C\" void %s_host_run(int k, void *const b[]); /* %s_host.c */\n", pre, pre);
+            break;
+        }
+    for (int i = 0; i < nk; i++)
+        if (same[i] == i && !p->kernels[i].host)
             cemit_kernel(f, p, &p->kernels[i], &cuda_dialect, a, bname, "static void", p->kernels[i].name, 0, 0);
     fputc('\n', f);
     cemit_tensor_table(f, p, pre, "inputs", p->inputs, p->ninputs);
@@ -220,6 +262,10 @@ static const char build_sh[] =
     "    $CC -std=c99 $CFLAGS -Wall -Wextra -c kiln_main.c -o kiln_main.o\n"
     "    objs=\"$objs kiln_rt.o kiln_main.o\"\n"
     "fi\n"
+    "# the kernels placed on the host (string records, runtime routines)\n"
+    "for f in model_host.c kiln_str.c kiln_img.c; do\n"
+    "    [ ! -f \"$f\" ] || { $CC -std=c99 $CFLAGS -fwrapv -Wall -Wextra -c \"$f\" -o \"${f%%.c}.o\"; objs=\"$objs ${f%%.c}.o\"; }\n"
+    "done\n"
     "$CC -c weights.S -o weights.o\n"
     "wait $nv\n"
     "if [ \"$1\" = lib ]; then\n"

@@ -442,7 +442,10 @@ int lg_build_module(const Program *p, const EmitOptions *o, LLVMContextRef cx, L
         g.bad = "the kernels (out of memory)";
     for (int i = 0; i < p->nkernels && !g.bad; i++) {
         if (gpu) {
-            gpu_kernel(&g, &p->kernels[i]); /* every kernel its own launches: the host launches them by name */
+            /* every kernel its own launches: the host launches them by
+             * name; the kernels placed on the host are C (cemit_host) */
+            if (!p->kernels[i].host)
+                gpu_kernel(&g, &p->kernels[i]);
         } else {
             if (same[i] != i)
                 continue;

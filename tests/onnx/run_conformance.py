@@ -19,17 +19,15 @@ run, `--update` appends every newly passing test to expected_pass.txt.
 
 `--compile-only` (--target cuda or ptx) needs no GPU: kiln check writes the
 sources it would build (`--emit src`); for cuda `nvcc -O3 -arch=sm_90 -c
-model.cu` compiles them (SKIP when there is no nvcc), for ptx `sh build.sh`
+model.cu` compiles them and cc the C of the kernels placed on the host
+(the run is skipped when there is no nvcc), for ptx `sh build.sh`
 builds the host side with cc and `ptxas -arch=sm_90` assembles model.ptx
 (--ptxas, default the one on PATH or /usr/local/cuda/bin/ptxas; without one
 the summary says the PTX was not assembled). A test passes when every step
 succeeds; lines read "PASS onnx/<test> --target ptx --compile-only".
-The GPU targets refuse string tensors (docs/strings.md) and kernels that
-call a host runtime routine (ImageDecoder's decoder, runtime/kiln_img.c): a
-listed test that kiln refuses with exactly one of those one-line messages
-on a GPU target reads "SKIP
-onnx/<test> --target cuda ...: <message>" and does not fail the run; any
-other failure, or that message on a CPU target, fails as usual.
+On the GPU targets, kernels on string tensors or calling a runtime routine
+(ImageDecoder's decoder) are placed on the host (docs/gpu.md): such tests
+compile like any other.
 
 `--target T` passes --target T to every `kiln check` (lines read "PASS
 onnx/<test> --target T"). The list and docs/conformance.md are the C
@@ -41,7 +39,7 @@ starting at the I-th with `--offset I`: K runs with offsets 0..K-1 cover
 the list once (a long run split in parts). Failures are also printed on
 stderr as they happen ("failed: onnx/<test> ..."), for a long run.
 `--results FILE` writes one tab-separated line per listed test (test,
-target, arch, PASS/FAIL/SKIP, reason), after a "# flags ..." line:
+target, arch, PASS/FAIL, reason), after a "# flags ..." line:
 tests/onnx/targets_doc.py makes docs/targets.md from such files.
 `--arch A` passes --arch A (a board: the program runs under its emulator)
 the same way, with the same rules (lines end " --arch A").
@@ -91,17 +89,24 @@ def find_nvcc():
 
 def compile_cu(nvcc, src, timeout):
     """nvcc -c of a --target cuda folder's model.cu (device and host code, as
-    its build.sh compiles it); None if it compiled, else the reason."""
-    cmd = [nvcc, "-O3", "-arch=sm_90", "-c", str(src / "model.cu"), "-o", str(src / "model.o")]
-    try:
-        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
-                           start_new_session=True)
-    except subprocess.TimeoutExpired:
-        return f"nvcc timed out after {timeout:g} s"
-    if p.returncode == 0:
-        return None
-    lines = [line.strip() for line in p.stdout.decode(errors="replace").splitlines() if "error" in line]
-    return "nvcc failed: " + (lines[0] if lines else f"exit {p.returncode}")
+    its build.sh compiles it), and cc -c of the C it holds for the kernels
+    placed on the host (model_host.c and the runtime routines they call);
+    None if everything compiled, else the reason."""
+    cmds = [[nvcc, "-O3", "-arch=sm_90", "-c", str(src / "model.cu"), "-o", str(src / "model.o")]]
+    for c in ("model_host.c", "kiln_str.c", "kiln_img.c"):
+        if (src / c).exists():
+            cmds.append(["cc", "-std=c99", "-O2", "-fwrapv", "-Wall", "-Wextra", "-c", str(src / c), "-o",
+                         str(src / (c[:-2] + ".o"))])
+    for cmd in cmds:
+        try:
+            p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
+                               start_new_session=True)
+        except subprocess.TimeoutExpired:
+            return f"{Path(cmd[0]).name} timed out after {timeout:g} s"
+        if p.returncode != 0:
+            lines = [line.strip() for line in p.stdout.decode(errors="replace").splitlines() if "error" in line]
+            return f"{Path(cmd[0]).name} failed: " + (lines[0] if lines else f"exit {p.returncode}")
+    return None
 
 
 def build_ptx(ptxas, src, timeout):
@@ -174,22 +179,7 @@ def run_test(kiln, tests, name, timeout, target=None, arch=None, compile_only=Fa
         return f"kiln crashed ({signal.Signals(-p.returncode).name}): {first}"
     if p.returncode != 1:
         return f"kiln exited with status {p.returncode}: {first}"
-    for refusal in GPU_REFUSALS:
-        m = refusal.search(first)
-        if target in GPU_TARGETS and m and m.group(1) == target:
-            return SKIP + first
     return first
-
-
-# A GPU target's refusals (compiler/compile.c): string tensors, and a kernel
-# calling a runtime routine that is host code. A SKIP, not a FAIL.
-GPU_TARGETS = ("cuda", "ptx")
-GPU_REFUSALS = (
-    re.compile(r": string tensors are not supported on the (cuda|ptx) target \(use --target c or llvm\)$"),
-    re.compile(r": kernel '[A-Za-z0-9_]+' calls runtime routine kiln_[a-z_]+, host code: not supported on the "
-               r"(cuda|ptx) target \(use --target c or llvm\)$"),
-)
-SKIP = "\0skip\0"
 
 
 def kill(p):
@@ -300,13 +290,13 @@ def write_doc(tests, results):
 
 def write_results(path, listed, results, target, arch, tests, suffix):
     """One line per listed test: name, target, arch (empty for the host), PASS,
-    FAIL or SKIP, reason (tabs and newlines in it made spaces). A line reading
+    or FAIL, reason (tabs and newlines in it made spaces). A line reading
     "# flags <suffix>" comes first, so that a reader can tell the runs apart."""
     out = [f"# flags{suffix}"]
     for name in listed:
         reason = results.get(name, f"no such test in {tests}")
-        state = "PASS" if reason is None else "SKIP" if reason.startswith(SKIP) else "FAIL"
-        text = "" if reason is None else reason[len(SKIP):] if state == "SKIP" else reason
+        state = "PASS" if reason is None else "FAIL"
+        text = "" if reason is None else reason
         text = re.sub(r"[\t\n]", " ", text)
         out.append(f"{name}\t{target}\t{arch}\t{state}\t{text}")
     path.write_text("\n".join(out) + "\n")
@@ -361,7 +351,7 @@ def main():
                          "K runs with offsets 0..K-1 cover the list once")
     ap.add_argument("--results", type=Path, metavar="FILE",
                     help="also write every test's result to FILE, one tab-separated line each "
-                         "(test, target, arch, PASS/FAIL/SKIP, reason): what tests/onnx/targets_doc.py reads")
+                         "(test, target, arch, PASS/FAIL, reason): what tests/onnx/targets_doc.py reads")
     ap.add_argument("--compile-only", action="store_true",
                     help="--target cuda: check writes the sources (--emit src) and nvcc -c compiles model.cu; "
                          "--target ptx: check writes the sources, build.sh builds them with cc and ptxas "
@@ -418,21 +408,18 @@ def main():
         for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
             name = futures[future]
             results[name] = future.result()
-            if results[name] is not None and not results[name].startswith(SKIP):
+            if results[name] is not None:
                 # At once, so that a long run's failures can be looked at while it goes on.
                 print(f"failed: onnx/{name}{suffix}: {results[name]}", file=sys.stderr, flush=True)
             if done % 100 == 0 or done == len(names):
                 npass = sum(r is None for r in results.values())
                 print(f"conformance progress: {done} of {len(names)} run, {npass} pass", file=sys.stderr, flush=True)
 
-    failed = skipped = 0
+    failed = 0
     for name in listed:
         reason = results.get(name, f"no such test in {tests}")
         if reason is None:
             print(f"PASS onnx/{name}{suffix}")
-        elif reason.startswith(SKIP):
-            skipped += 1
-            print(f"SKIP onnx/{name}{suffix}: {reason[len(SKIP):]}")
         else:
             failed += 1
             print(f"FAIL onnx/{name}{suffix}: {reason}")
@@ -451,7 +438,7 @@ def main():
     what += suffix
     if args.compile_only and args.target == "ptx":
         what += f" (PTX assembled by {tool})" if tool else " (no ptxas: PTX not assembled)"
-    state = ("all pass" if not failed else f"{failed} fail") + (f", {skipped} skipped" if skipped else "")
+    state = "all pass" if not failed else f"{failed} fail"
     news = f"newly passing: {len(new)}"
     if new:
         news += " (added to the list)" if args.update else " (run with --update to add them)"

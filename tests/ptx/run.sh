@@ -18,6 +18,16 @@
 #   ptx/nolibdevice       a model whose kernels need math, with KILN_LIBDEVICE
 #                         naming no file, is refused in one line naming it
 #   ptx/arch              --target ptx --arch cortex-m4 is refused in one line
+#   ptx/host/NAME         node tests whose kernels are all placed on the host
+#                         (string records, image decoding) pass `kiln check`
+#                         on a stand-in driver that keeps device memory in host
+#                         memory and runs no kernel (tests/ptx/fakecuda.c): the
+#                         device block, copies both ways, the string pool's
+#                         state on the device, the host kernels' copies
+#   ptx/host/pool         on it, a string pool too small is said (its state
+#                         read back from the device)
+#   ptx/host/launch       on it, a GPU launch fails in one line (so the tests
+#                         above ran no kernel on a launch)
 #
 # ptxas is the one on PATH, else /usr/local/cuda/bin/ptxas; without one the
 # assembling is skipped with a note (the rest still runs). A kiln built
@@ -181,5 +191,43 @@ if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "ptx" "$tmp/err"
     echo "PASS ptx/arch"
 else
     fail "ptx/arch: exit $rc, stderr: $(head -n 2 "$tmp/err" | tr '\n' ' ')"
+fi
+# the kernels placed on the host, end to end on the stand-in driver
+fake=$tmp/fake
+node=$root/../shared/onnx-tests/node
+[ -d "$node" ] || node=${KILN_ONNX_TESTS:-/nonexistent}
+if ! mkdir -p "$fake" ||
+    ! ${CC:-cc} -shared -fPIC -O1 -Wall -Wextra -Werror -o "$fake/libcuda.so.1" "$dir/fakecuda.c" 2>"$tmp/err"; then
+    fail "ptx/host: the stand-in driver does not build: $(head -n 1 "$tmp/err")"
+elif [ ! -d "$node" ]; then
+    echo "note: no ONNX node tests (../shared/onnx-tests): ptx/host skipped" >&2
+else
+    for t in test_string_concat test_string_split_basic test_regex_full_match_basic \
+        test_strnormalizer_export_monday_casesensintive_upper test_ai_onnx_ml_label_encoder_string_int \
+        test_equal_string_broadcast test_image_decoder_decode_png_rgb test_image_decoder_decode_jpeg_rgb; do
+        if LD_LIBRARY_PATH=$fake "$kiln" check "$node/$t/model.onnx" "$node/$t/test_data_set_0" --target ptx \
+            >"$tmp/out" 2>"$tmp/err" && grep -q "outputs match" "$tmp/out" "$tmp/err"; then
+            echo "PASS ptx/host/$t"
+        else
+            fail "ptx/host/$t: $(head -n 1 "$tmp/err")"
+        fi
+    done
+    t=$node/test_string_concat
+    LD_LIBRARY_PATH=$fake "$kiln" check "$t/model.onnx" "$t/test_data_set_0" --target ptx --string-bytes 4 \
+        >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    if [ $rc -eq 1 ] && grep -q "need more room" "$tmp/err"; then
+        echo "PASS ptx/host/pool"
+    else
+        fail "ptx/host/pool: exit $rc, stderr: $(head -n 2 "$tmp/err" | tr '\n' ' ')"
+    fi
+    t=$node/test_relu
+    LD_LIBRARY_PATH=$fake "$kiln" check "$t/model.onnx" "$t/test_data_set_0" --target ptx >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    if [ $rc -eq 1 ] && grep -q "runs no kernel" "$tmp/err"; then
+        echo "PASS ptx/host/launch"
+    else
+        fail "ptx/host/launch: exit $rc, stderr: $(head -n 2 "$tmp/err" | tr '\n' ' ')"
+    fi
 fi
 exit $status

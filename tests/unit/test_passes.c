@@ -772,6 +772,41 @@ static void test_gpumap(void)
     arena_free(a);
 }
 
+/* gpumap places a kernel on strings (a runtime call) on the host and maps
+ * the numeric one after it; the verifier holds both placements. */
+static void test_gpumap_host(void)
+{
+    Arena *a = arena_new();
+    Program *p = prog_new(a, "t");
+    Shape s = {1, {300}};
+    int bx = prog_add_buf(p, "x", BUF_INPUT, DT_STRING, &s);
+    int be = prog_add_buf(p, "e", BUF_ARENA, DT_BOOL, &s);
+    int by = prog_add_buf(p, "y", BUF_OUTPUT, DT_F32, &s);
+    Kernel *k = prog_add_kernel(p, "k0_eq");
+    KB b;
+    kb_init(&b, p, k);
+    Expr *i = kb_v(&b, kb_for_k(&b, "i", 300, IT_DATA));
+    Expr *eq[3] = {ke_load(a, p, bx, i), ke_load(a, p, bx, ke_idx(a, 0)), ke_load(a, p, be, i)};
+    kb_call(&b, "kiln_str_eq", eq, 3, 1);
+    kb_end(&b);
+    k = prog_add_kernel(p, "k1_cast");
+    kb_init(&b, p, k);
+    i = kb_v(&b, kb_for_k(&b, "i", 300, IT_DATA));
+    kb_store(&b, by, i, ke_cast(a, DT_F32, ke_load(a, p, be, i)));
+    kb_end(&b);
+    Diag d = {.file = "gpumap"};
+    CHECK(prog_gpumap(p, machine_host(), &d) == 0 && prog_verify(p, &d) == 0);
+    CHECK(p->kernels[0].host && !p->kernels[1].host);
+    CHECK(p->kernels[0].body->loop == L_SERIAL && p->kernels[1].body->loop == L_GPU_BLOCK);
+    p->kernels[0].host = 0;
+    CHECK_MSG(prog_verify(p, &d) != 0 && strstr(d.msg, "not placed on the host"), "%s", d.msg);
+    p->kernels[0].host = 1;
+    p->kernels[1].host = 1;
+    d = (Diag){.file = "gpumap"};
+    CHECK_MSG(prog_verify(p, &d) != 0 && strstr(d.msg, "placed on the host has GPU launches"), "%s", d.msg);
+    arena_free(a);
+}
+
 int main(void)
 {
     RUN(test_passes_keep_results);
@@ -780,5 +815,6 @@ int main(void)
     RUN(test_widen);
     RUN(test_divmod);
     RUN(test_gpumap);
+    RUN(test_gpumap_host);
     return check_total_failed != 0;
 }
