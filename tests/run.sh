@@ -25,7 +25,8 @@
 # (tests/tiny: made by models/bench/make_bench_models.py and
 # models/tiny/make_tiny.py, kiln check --arch under the emulators, the
 # library's symbols; QDQ models compiled to integer ops), small QDQ graphs
-# against ONNX Runtime (tests/qdq, also with --target llvm), and the ONNX
+# against ONNX Runtime (tests/qdq, also with --target llvm), the LLVM
+# target's vector math against the C target's (tests/math), and the ONNX
 # node conformance suite (tests/onnx: every
 # test listed in tests/onnx/expected_pass.txt must pass; docs/conformance.md
 # is rewritten with the result of all 1802); models kiln was not written
@@ -91,6 +92,7 @@ run_suite boards    sh tests/boards/run.sh build/kiln
 run_suite tiny      sh tests/tiny/run.sh build/kiln
 run_suite qdq       python3 tests/qdq/run.py --kiln build/kiln
 run_suite qdq-llvm  python3 tests/qdq/run.py --kiln build/kiln --target llvm
+run_suite math      python3 tests/math/run.py --kiln build/kiln --target llvm
 run_suite onnx      python3 tests/onnx/run_conformance.py --kiln build/kiln
 run_suite other     python3 tests/onnx/run_other.py --kiln build/kiln --sets simple,pytorch-converted,pytorch-operator \
     --listed --every 4

@@ -13,7 +13,7 @@
 /* f32 vector functions the kernels take from kiln_vec.h (the C target's,
  * so both targets compute the same values): PREFIX_vec_FN_f32xW(y, x[, x2])
  * on arrays, defined in model.c by lemit.c. */
-enum { VM_EXP, VM_LOG, VM_TANH, VM_ERF, VM_SIN, VM_COS, VM_POW, VM_COUNT };
+enum { VM_SIN, VM_COS, VM_POW, VM_COUNT };
 extern const char *const lg_vecmath_name[VM_COUNT];
 
 /* The state of building one module, and of the function being built. */
@@ -54,6 +54,11 @@ int lg_build_module(const Program *p, const EmitOptions *o, LLVMContextRef cx, L
 /* The buffers a GPU launch (top-level statement s of a mapped kernel)
  * passes, in parameter order: s's uses but the kernel's locals. */
 int lg_launch_uses(const Program *p, const Stmt *s, Arena *a, KUse **out);
+
+/* ------------------------------------------------------------ lmath.c */
+/* exp, log, tanh or erf of f32 vector x built in line (kiln_vec.h's
+ * polynomials); NULL for another function or a scalar. */
+LLVMValueRef lg_math_f32(LG *g, UnOp op, LLVMValueRef x);
 
 /* ------------------------------------------------------------ lexpr.c */
 /* The LLVM type values of t compute in (f16/bf16: float, bool: i1, index:

@@ -13,9 +13,11 @@
  * shifts work in i32, as C promotes them), float min/max propagate NaN,
  * float to integer conversions saturate (NaN is 0) and then wrap, a
  * horizontal reduction combines lane i with lane i + W/2 (kiln_vec.h's
- * order). Math functions of f32 vectors of 4, 8 or 16 lanes call
- * kiln_vec.h's (vecmath), other math is an LLVM intrinsic where LLVM has
- * one and a libm call (lane by lane in a vector) where it has none.
+ * order). exp, log, tanh and erf of f32 vectors are built in line
+ * (lmath.c: kiln_vec.h's polynomials); sin, cos and pow of f32 vectors of
+ * 4, 8 or 16 lanes call kiln_vec.h's (vecmath); other math is an LLVM
+ * intrinsic where LLVM has one and a libm call (lane by lane in a vector)
+ * where it has none.
  */
 #include "lemit.h"
 
@@ -141,7 +143,7 @@ static LLVMValueRef libm(LG *g, const char *name, LLVMValueRef *x, int nargs)
     return out;
 }
 
-const char *const lg_vecmath_name[VM_COUNT] = {"exp", "log", "tanh", "erf", "sin", "cos", "pow"};
+const char *const lg_vecmath_name[VM_COUNT] = {"sin", "cos", "pow"};
 
 /* kiln_vec.h's function fn of f32 vectors x[0..nargs) (4, 8 or 16 lanes),
  * through PREFIX_vec_FN_f32xW(float *y, const float *x...): arrays, so that
@@ -467,9 +469,9 @@ static LLVMValueRef unary(LG *g, const Expr *e)
             return gpu_math(g, base, t, &x, 1);
     }
     if (lanes > 1 && t == DT_F32 && !g->gpu) {
-        int vm = op == U_EXP ? VM_EXP : op == U_LOG ? VM_LOG : op == U_TANH ? VM_TANH : op == U_ERF ? VM_ERF
-               : op == U_SIN ? VM_SIN : op == U_COS ? VM_COS : -1;
-        LLVMValueRef v = vm >= 0 ? vecmath(g, vm, &x, 1) : NULL;
+        /* exp, log, tanh, erf in line (lmath.c); sin, cos through kiln_vec.h */
+        int vm = op == U_SIN ? VM_SIN : op == U_COS ? VM_COS : -1;
+        LLVMValueRef v = vm >= 0 ? vecmath(g, vm, &x, 1) : lg_math_f32(g, op, x);
         if (v)
             return v;
     }
