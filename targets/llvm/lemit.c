@@ -23,6 +23,7 @@
 #include "../boards/board.h"
 
 #include <llvm-c/Analysis.h>
+#include <llvm-c/DebugInfo.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
@@ -70,6 +71,37 @@ static void end_fn(LG *g, LLVMBasicBlockRef entry)
     LLVMBuildBr(g->ab, LLVMGetNextBasicBlock(entry));
 }
 
+/* Does block s, at any depth, hold a register tile: a block of at least
+ * TILE_UPDATES updates of vector variables (contract.c's tile, unrolled
+ * and promoted by kiln)? */
+enum { TILE_UPDATES = 8 };
+
+static int holds_tile(const Kernel *k, const Stmt *s)
+{
+    int n = 0;
+    for (const Stmt *t = s; t; t = t->next) {
+        n += t->kind == S_ASSIGN && k->vars[t->var].lanes > 1;
+        if (holds_tile(k, t->body) || holds_tile(k, t->els))
+            return 1;
+    }
+    return n >= TILE_UPDATES;
+}
+
+/* Mark back edge br as LLVM's loop not to unroll: a loop around a
+ * register tile, whose unrolling kiln decided (LLVM's would keep values of
+ * several iterations live across the tile's accumulators, which then
+ * spill: MobileNetV2's first convolution ran at 1.8x the C target's). */
+static void no_unroll(LG *g, LLVMValueRef br)
+{
+    LLVMMetadataRef tmp = LLVMTemporaryMDNode(g->cx, NULL, 0);
+    LLVMMetadataRef what = LLVMMDStringInContext2(g->cx, "llvm.loop.unroll.disable", 24);
+    LLVMMetadataRef opt = LLVMMDNodeInContext2(g->cx, &what, 1);
+    LLVMMetadataRef ops[2] = {tmp, opt};
+    LLVMMetadataRef id = LLVMMDNodeInContext2(g->cx, ops, 2);
+    LLVMMetadataReplaceAllUsesWith(tmp, id); /* the loop's id refers to itself */
+    LLVMSetMetadata(br, LLVMGetMDKindIDInContext(g->cx, "llvm.loop", 9), LLVMMetadataAsValue(g->cx, id));
+}
+
 /* for var in [lo, hi) by step: body */
 static void loop_by(LG *g, const Stmt *s, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef step)
 {
@@ -86,7 +118,9 @@ static void loop_by(LG *g, const Stmt *s, LLVMValueRef lo, LLVMValueRef hi, LLVM
     block(g, s->body);
     i = LLVMBuildLoad2(g->b, idxt(g), slot, "");
     LLVMBuildStore(g->b, LLVMBuildNSWAdd(g->b, i, step, ""), slot);
-    LLVMBuildBr(g->b, cond);
+    LLVMValueRef br = LLVMBuildBr(g->b, cond);
+    if (!g->gpu && holds_tile(g->k, s->body))
+        no_unroll(g, br);
     LLVMPositionBuilderAtEnd(g->b, done);
 }
 
