@@ -85,6 +85,14 @@ int kernel_host_only(const Program *p, const Kernel *k, Arena *a)
     return 0;
 }
 
+int prog_host_kernels(const Program *p)
+{
+    int n = 0;
+    for (int i = 0; i < p->nkernels; i++)
+        n += p->kernels[i].host != 0;
+    return n;
+}
+
 int prog_add_buf(Program *p, const char *name, BufKind kind, DType t, const Shape *s)
 {
     int id = p->nbufs;

@@ -296,6 +296,8 @@ int prog_calls(const Program *p, const char *prefix);
  * records or the string pool, or call a runtime routine (host code)? a
  * holds kernel_uses's list. */
 int kernel_host_only(const Program *p, const Kernel *k, Arena *a);
+/* How many of p's kernels are placed on the host (Kernel.host). */
+int prog_host_kernels(const Program *p);
 /* A buffer of u8 holding a tensor of packed type t and shape s as ONNX
  * stores it (dtype_bytes(t, numel) bytes); kernels read and write its
  * bytes (kernel/packed.c). */

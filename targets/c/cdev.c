@@ -23,10 +23,7 @@
 
 void cemit_dev_begin(FILE *f, const Program *p, const int64_t *devoff, int64_t hbytes, const char *up)
 {
-    int host = 0;
-    for (int i = 0; i < p->nkernels; i++)
-        host |= p->kernels[i].host;
-    if (host) {
+    if (prog_host_kernels(p)) {
         fprintf(f, "    /* the host's copy of device memory from the arena on, for the kernels\n"
                    "     * placed on the host */\n"
                    "    static unsigned char *hmem;\n");

@@ -1386,10 +1386,7 @@ static void c_includes(FILE *f, const Program *p)
 
 int cemit_host(const Program *p, const char *dir, const char *pre, Diag *d)
 {
-    int any = 0;
-    for (int i = 0; i < p->nkernels; i++)
-        any |= p->kernels[i].host;
-    if (!any)
+    if (!prog_host_kernels(p))
         return 0;
     char path[4096];
     snprintf(path, sizeof path, "%s/%s_host.c", dir, pre);

@@ -49,27 +49,14 @@ static Layout layout(const Program *p, Arena *a)
     return l;
 }
 
-/* A device pointer to buffer b, as a kernel's argument in model_run. */
-static void dev_ptr(FILE *f, const Buffer *b, int writable, const Layout *l)
+/* A device pointer to buffer b at device offset off, as a kernel's
+ * argument in model_run: const for the weights and for an input the
+ * kernel only reads. */
+static void dev_ptr(FILE *f, const Buffer *b, int writable, int64_t off)
 {
-    const char *q = writable ? "" : "const ";
-    const char *t = dtype_ctype(b->dtype);
-    switch (b->kind) {
-    case BUF_INPUT:
-        fprintf(f, "(%s%s *)(dev + %lld)", q, t, (long long)l->in[b->index]);
-        break;
-    case BUF_OUTPUT:
-        fprintf(f, "(%s *)(dev + %lld)", t, (long long)l->out[b->index]);
-        break;
-    case BUF_WEIGHT:
-        fprintf(f, "(const %s *)(dev + %lld)", t, (long long)b->offset);
-        break;
-    case BUF_ARENA:
-        fprintf(f, "(%s *)(dev + %lld)", t, (long long)(l->arena + b->offset));
-        break;
-    case BUF_LOCAL:
-        break;
-    }
+    const char *q = b->kind == BUF_WEIGHT || (b->kind == BUF_INPUT && !writable) ? "const " : "";
+    if (b->kind != BUF_LOCAL)
+        fprintf(f, "(%s%s *)(dev + %lld)", q, dtype_ctype(b->dtype), (long long)off);
 }
 
 /* The device offset of each of p's buffers (the kernel-local ones 0). */
@@ -139,7 +126,7 @@ static void emit_run(FILE *f, const Program *p, const char *pre, const char *up,
                 continue;
             if (n++)
                 fputs(", ", f);
-            dev_ptr(f, &p->bufs[use[j].buf], use[j].rw & KU_WRITE, &l);
+            dev_ptr(f, &p->bufs[use[j].buf], use[j].rw & KU_WRITE, devoff[use[j].buf]);
         }
         fputs(");\n", f);
     }
@@ -204,11 +191,8 @@ int cuda_program(const Program *p, const char *dir, const EmitOptions *opt, Diag
         arena_free(a);
         return 1;
     }
-    for (int i = 0; i < nk; i++)
-        if (p->kernels[i].host) {
-            fprintf(f, "extern \"C\" void %s_host_run(int k, void *const b[]); /* %s_host.c */\n", pre, pre);
-            break;
-        }
+    if (prog_host_kernels(p))
+        fprintf(f, "extern \"C\" void %s_host_run(int k, void *const b[]); /* %s_host.c */\n", pre, pre);
     for (int i = 0; i < nk; i++)
         if (same[i] == i && !p->kernels[i].host)
             cemit_kernel(f, p, &p->kernels[i], &cuda_dialect, a, bname, "static void", p->kernels[i].name, 0, 0);
